@@ -1,0 +1,112 @@
+// In-memory labelled datasets, their readers and generators.
+//
+// A Dataset is immutable after construction and safe to read from many
+// threads at once. Workers load a dataset once and serve every virtual client
+// from it through index lists (see partition.h).
+#ifndef FEDSIM_DATA_DATASET_H_
+#define FEDSIM_DATA_DATASET_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fedsim {
+
+// Shape of one example: channels x height x width (vectors are dim x 1 x 1).
+struct ExampleShape {
+  int channels = 1;
+  int height = 1;
+  int width = 1;
+  int dim() const { return channels * height * width; }
+};
+
+class Dataset {
+ public:
+  Dataset() = default;
+  // Pixels stored compactly; Gather scales them to [0, 1] (x / 255).
+  // REQUIRES: x.size() == y.size() * shape.dim(); labels in [0, num_classes).
+  static Dataset FromU8(ExampleShape shape, int num_classes, std::vector<uint8_t> x,
+                        std::vector<int32_t> y);
+  // Features stored as float32 and returned as they are.
+  static Dataset FromF32(ExampleShape shape, int num_classes, std::vector<float> x,
+                         std::vector<int32_t> y);
+
+  size_t size() const { return labels_.size(); }
+  int dim() const { return shape_.dim(); }
+  const ExampleShape& shape() const { return shape_; }
+  int num_classes() const { return num_classes_; }
+  std::span<const int32_t> labels() const { return labels_; }
+
+  // Writes examples `indices` (in that order) as rows of x (indices.size() x
+  // dim floats, row-major) and their labels into y.
+  // REQUIRES: every index < size(); x and y large enough.
+  void Gather(std::span<const uint32_t> indices, float* x, int32_t* y) const;
+  // Rows [begin, end) in order.
+  void GatherRange(size_t begin, size_t end, float* x, int32_t* y) const;
+  // A dataset of the given rows (copies them).
+  Dataset Subset(std::span<const uint32_t> indices) const;
+
+ private:
+  ExampleShape shape_;
+  int num_classes_ = 0;
+  std::vector<uint8_t> x_u8_;  // used when !is_float_
+  std::vector<float> x_f32_;   // used when is_float_
+  bool is_float_ = false;
+  std::vector<int32_t> labels_;
+};
+
+struct TrainTest {
+  Dataset train;
+  Dataset test;
+};
+
+// The default location of the Debian package dataset-fashion-mnist.
+inline constexpr char kDefaultFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
+
+// Reads train-{images,labels}-idx*-ubyte.gz and t10k-* from `dir`.
+// `*_limit` > 0 keeps only the first that many examples.
+// Errors: NotFound naming the path and the package to install; DataLoss for a
+// truncated/corrupt file, a wrong magic number or an image/label count mismatch.
+absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, size_t train_limit = 0,
+                                           size_t test_limit = 0);
+
+// Reads one gzipped (or plain) IDX file. Exposed for tests and other IDX data.
+struct IdxArray {
+  uint8_t type_code = 0;      // 0x08 = unsigned byte (the only type we read)
+  std::vector<uint32_t> dims;  // e.g. {60000, 28, 28}
+  std::vector<uint8_t> data;
+};
+absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path);
+// Writes a gzipped IDX file of unsigned bytes (for tests and tools).
+absl::Status WriteIdxFile(const std::string& path, const std::vector<uint32_t>& dims,
+                          std::span<const uint8_t> data);
+
+// Per-client data: the FedProx/LEAF Synthetic(alpha, beta) generator
+// (ALGORITHMS.md section 10) and its IID variant. 60 features, 10 classes.
+struct SyntheticOptions {
+  // Default: 1.0. Standard deviation of u_k (model heterogeneity).
+  double alpha = 1.0;
+  // Default: 1.0. Standard deviation of B_k (feature heterogeneity).
+  double beta = 1.0;
+  // Default: false. Shared W, b ~ N(0,1) and x ~ N(0, Sigma) for all clients.
+  bool iid = false;
+  // Default: 0 = n_k = int(lognormal(4, 2)) + 50; else every client gets this many.
+  size_t examples_per_client = 0;
+  int num_features = 60;
+  int num_classes = 10;
+};
+struct FederatedData {
+  Dataset train;  // all clients' training rows, client after client
+  Dataset test;   // all clients' test rows (the 10% splits), the global test set
+  std::vector<std::vector<uint32_t>> client_train;  // row indices into train, per client
+  std::vector<std::vector<uint32_t>> client_test;   // row indices into test, per client
+};
+absl::StatusOr<FederatedData> GenerateSynthetic(const SyntheticOptions& options,
+                                                int num_clients, uint64_t seed);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_DATA_DATASET_H_

@@ -1,0 +1,97 @@
+// Models as functions over one flat float32 parameter vector.
+//
+// Aggregation, momentum, SAM perturbation, error feedback and checkpoints all
+// work on that flat vector; a Model only knows how to read it.
+//
+// Thread safety: a Model owns scratch workspaces reused across calls (no heap
+// churn in the training loop), so one instance serves one thread at a time.
+// Instances are cheap: make one per thread with NewModel(). Every call is
+// single-threaded and deterministic: the same params and batch give
+// bit-identical results.
+#ifndef FEDSIM_ML_MODEL_H_
+#define FEDSIM_ML_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fedsim {
+
+// A small description of an architecture (mirrors config.Model in the scenario).
+struct ModelConfig {
+  enum class Kind { kSoftmax, kMlp, kCnn };
+  // Default: kMlp.
+  Kind kind = Kind::kMlp;
+  // Input shape; Default: 1 x 28 x 28 (Fashion-MNIST). Vectors: dim x 1 x 1.
+  int input_channels = 1;
+  int input_height = 28;
+  int input_width = 28;
+  // Default: 10.
+  int num_classes = 10;
+  // MLP hidden widths, ReLU between. Default: {200, 200} (McMahan's 2NN).
+  std::vector<int> hidden = {200, 200};
+  // CNN: conv k x k conv1 -> ReLU -> maxpool 2 -> conv k x k conv2 -> ReLU ->
+  // maxpool 2 -> FC fc -> ReLU -> FC num_classes ("same" padding, stride 1).
+  // Defaults: 32, 64, 5, 512 (McMahan's CNN).
+  int conv1 = 32;
+  int conv2 = 64;
+  int kernel = 5;
+  int fc = 512;
+
+  int input_dim() const { return input_channels * input_height * input_width; }
+  // "mlp(784-200-200-10)" and the like, for logs and reports.
+  std::string ToString() const;
+};
+
+// A batch: x is n rows of input_dim floats (row-major), y holds n labels.
+struct BatchView {
+  const float* x = nullptr;
+  const int32_t* y = nullptr;
+  int n = 0;
+};
+
+struct EvalResult {
+  double loss_sum = 0.0;  // summed cross-entropy (divide by count for the mean)
+  int64_t correct = 0;
+  int64_t count = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual size_t NumParams() const = 0;
+
+  // Fills params with a seeded initialization (Kaiming-uniform for layers
+  // followed by ReLU, Glorot-uniform otherwise; biases zero).
+  // REQUIRES: params.size() == NumParams().
+  virtual void Init(uint64_t seed, std::span<float> params) const = 0;
+
+  // Mean softmax cross-entropy over the batch. Overwrites grad with
+  // d loss / d params. If dinput is non-empty, also writes d loss / d x
+  // (n x input_dim), as adversarial training needs.
+  // REQUIRES: params.size() == grad.size() == NumParams(); batch.n > 0;
+  //           dinput empty or of size batch.n * input_dim.
+  virtual float ForwardBackward(std::span<const float> params, const BatchView& batch,
+                                std::span<float> grad, std::span<float> dinput = {}) = 0;
+
+  // Summed loss and correct count over the batch; no gradients.
+  virtual EvalResult Evaluate(std::span<const float> params, const BatchView& batch) = 0;
+
+  // Writes batch.n x num_classes logits into out (batch.y is not read).
+  virtual void Logits(std::span<const float> params, const BatchView& batch,
+                      std::span<float> out) = 0;
+};
+
+// InvalidArgument for an impossible configuration (zero sizes, a CNN kernel
+// larger than the input, ...), naming the field.
+absl::StatusOr<std::unique_ptr<Model>> NewModel(const ModelConfig& config);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_ML_MODEL_H_

@@ -1,0 +1,15 @@
+// fedsim client — placeholder until its owner fills it in.
+#include <cstdio>
+
+#include "absl/flags/parse.h"
+#include "tools/commands.h"
+
+namespace fedsim {
+
+int ClientMain(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  std::fprintf(stderr, "fedsim client: not built yet\n");
+  return 1;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,15 @@
+// fedsim run — placeholder until its owner fills it in.
+#include <cstdio>
+
+#include "absl/flags/parse.h"
+#include "tools/commands.h"
+
+namespace fedsim {
+
+int RunMain(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  std::fprintf(stderr, "fedsim run: not built yet\n");
+  return 1;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,19 @@
+// Subcommands of the `fedsim` CLI. Each lives in tools/cmd_<name>.cc, defines
+// its own Abseil flags there, and is listed once in main.cc's kCommands table.
+// A command's Main receives argv with argv[0] = "fedsim <name>", parses its
+// flags with absl::ParseCommandLine and returns the process exit code.
+#ifndef FEDSIM_TOOLS_COMMANDS_H_
+#define FEDSIM_TOOLS_COMMANDS_H_
+
+namespace fedsim {
+
+int TrainMain(int argc, char** argv);
+int ValidateMain(int argc, char** argv);
+int RunMain(int argc, char** argv);
+int ServerMain(int argc, char** argv);
+int ClientMain(int argc, char** argv);
+int ReplayMain(int argc, char** argv);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_TOOLS_COMMANDS_H_

@@ -1,0 +1,88 @@
+// fedsim: the one command-line entry point, with subcommands.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "tools/commands.h"
+#include "util/spell.h"
+
+namespace fedsim {
+namespace {
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  std::string_view usage;  // after "fedsim <name> "
+  int (*main)(int, char**);
+};
+
+// The explicit table of subcommands.
+constexpr Command kCommands[] = {
+    {"run", "start a server and worker processes on loopback and run a scenario",
+     "SCENARIO.textproto [--workers=W] [--inprocess] [--set=field=value ...]", RunMain},
+    {"validate", "check a scenario file and print it with every default filled in",
+     "SCENARIO.textproto [--set=field=value ...]", ValidateMain},
+    {"train", "centralized training of one model on one dataset (the reference)",
+     "[--model=mlp|cnn|softmax] [--epochs=N] ...", TrainMain},
+    {"server", "run the aggregation server alone (clients connect to it)",
+     "--scenario=FILE --listen=HOST:PORT", ServerMain},
+    {"client", "run a worker process that trains tasks for a server",
+     "--server=HOST:PORT [--slots=S]", ClientMain},
+    {"replay", "re-run a recorded run from its event log and check its final model",
+     "runs/NAME", ReplayMain},
+};
+
+void PrintOverview(FILE* out) {
+  std::fprintf(out,
+               "fedsim: a federated-learning simulator and runtime.\n\n"
+               "usage: fedsim COMMAND [ARGS...]\n\ncommands:\n");
+  for (const Command& c : kCommands) {
+    std::fprintf(out, "  %-9s %s\n", std::string(c.name).c_str(), std::string(c.summary).c_str());
+  }
+  std::fprintf(out, "\n'fedsim COMMAND --help' explains a command and its flags.\n");
+}
+
+}  // namespace
+}  // namespace fedsim
+
+int main(int argc, char** argv) {
+  using fedsim::kCommands;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    fedsim::PrintOverview(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string_view name = argv[1];
+  for (const fedsim::Command& c : kCommands) {
+    if (c.name != name) continue;
+    static std::string file_key;
+    file_key = "cmd_" + std::string(name) + ".cc";
+    static std::string usage;
+    usage = std::string(c.summary) +
+            "\n\nusage: fedsim " + std::string(name) + " " + std::string(c.usage);
+    absl::FlagsUsageConfig config;
+    // --help lists the flags of this command (and the shared ones), not of all.
+    config.contains_help_flags = [](absl::string_view file) {
+      return absl::StrContains(file, file_key) || absl::StrContains(file, "common_flags.cc");
+    };
+    config.contains_helpshort_flags = config.contains_help_flags;
+    config.normalize_filename = [](absl::string_view f) { return std::string(f); };
+    absl::SetFlagsUsageConfig(config);
+    absl::SetProgramUsageMessage(usage);
+    static std::string argv0;
+    argv0 = "fedsim " + std::string(name);
+    argv[1] = argv0.data();
+    return c.main(argc - 1, argv + 1);
+  }
+  std::vector<std::string_view> names;
+  for (const fedsim::Command& c : kCommands) names.push_back(c.name);
+  std::fprintf(stderr, "fedsim: unknown command '%s'%s\n\n", argv[1],
+               fedsim::DidYouMean(name, names).c_str());
+  fedsim::PrintOverview(stderr);
+  return 2;
+}
