@@ -66,21 +66,33 @@ struct TrainTest {
 // The default location of the Debian package dataset-fashion-mnist.
 inline constexpr char kDefaultFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 
-// Reads train-{images,labels}-idx*-ubyte.gz and t10k-* from `dir`.
+// Reads train-{images,labels}-idx*-ubyte.gz and t10k-* from `dir` (each name
+// without .gz is used when only the uncompressed file is there). Examples are
+// 1 x rows x cols uint8 images, 10 classes.
 // `*_limit` > 0 keeps only the first that many examples.
-// Errors: NotFound naming the path and the package to install; DataLoss for a
-// truncated/corrupt file, a wrong magic number or an image/label count mismatch.
+// Errors: NotFound naming the path and the package to install; DataLoss (with
+// the path) for a truncated/corrupt file, a wrong magic number, dims
+// inconsistent with the file size, an image/label count mismatch or a label
+// outside [0, 10).
+// Thread-safe.
 absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, size_t train_limit = 0,
                                            size_t test_limit = 0);
 
 // Reads one gzipped (or plain) IDX file. Exposed for tests and other IDX data.
+// Errors: NotFound (no file), InvalidArgument (a directory), DataLoss naming
+// the path for corrupt gzip, a short file, a wrong magic number, an element
+// type other than 0x08, or dims inconsistent with the data size. Memory grows
+// only with bytes actually read, so a corrupt header cannot force a huge
+// allocation. Thread-safe.
 struct IdxArray {
-  uint8_t type_code = 0;      // 0x08 = unsigned byte (the only type we read)
+  uint8_t type_code = 0;       // 0x08 = unsigned byte (the only type we read)
   std::vector<uint32_t> dims;  // e.g. {60000, 28, 28}
   std::vector<uint8_t> data;
 };
 absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path);
 // Writes a gzipped IDX file of unsigned bytes (for tests and tools).
+// InvalidArgument unless 1 <= dims.size() <= 255 and data.size() equals the
+// product of dims; Unavailable when the file cannot be written.
 absl::Status WriteIdxFile(const std::string& path, const std::vector<uint32_t>& dims,
                           std::span<const uint8_t> data);
 
@@ -93,9 +105,13 @@ struct SyntheticOptions {
   double beta = 1.0;
   // Default: false. Shared W, b ~ N(0,1) and x ~ N(0, Sigma) for all clients.
   bool iid = false;
-  // Default: 0 = n_k = int(lognormal(4, 2)) + 50; else every client gets this many.
+  // Default: 0 = n_k = int(lognormal(4, 2)) + 50; else every client gets this many
+  // (>= 2). lognormal(4, 2) is heavy-tailed and kept as specified: median
+  // n_k ~105, mean ~450, about 1 client in 10^4 above 93,000 rows.
   size_t examples_per_client = 0;
+  // Default: 60 (d in the paper).
   int num_features = 60;
+  // Default: 10.
   int num_classes = 10;
 };
 struct FederatedData {
@@ -104,8 +120,16 @@ struct FederatedData {
   std::vector<std::vector<uint32_t>> client_train;  // row indices into train, per client
   std::vector<std::vector<uint32_t>> client_test;   // row indices into test, per client
 };
-absl::StatusOr<FederatedData> GenerateSynthetic(const SyntheticOptions& options,
-                                                int num_clients, uint64_t seed);
+// Client k's rows depend only on (options, k, seed), not on num_clients; its
+// first floor(0.9 n_k) rows are its train split, the rest its test split.
+// Features are dim x 1 x 1 float vectors. The per-client ground-truth models
+// are available from data/synthetic.h.
+// Errors: InvalidArgument for num_clients <= 0, alpha/beta negative or not
+// finite, num_features <= 0, num_classes < 2, examples_per_client == 1;
+// ResourceExhausted when all clients together exceed kMaxSyntheticRows rows
+// (2^26; set examples_per_client). Thread-safe.
+absl::StatusOr<FederatedData> GenerateSynthetic(const SyntheticOptions& options, int num_clients,
+                                                uint64_t seed);
 
 }  // namespace fedsim
 

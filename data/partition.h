@@ -2,7 +2,8 @@
 //
 // All are deterministic functions of their inputs and seed (counter-based
 // randomness, util/rng.h), assign every row to exactly one client, and return
-// per-client row lists (each list in a deterministic order). Thread-safe.
+// per-client row lists (each list in ascending row order). Errors are
+// InvalidArgument (including more than 2^32 - 1 rows). Thread-safe.
 #ifndef FEDSIM_DATA_PARTITION_H_
 #define FEDSIM_DATA_PARTITION_H_
 
@@ -17,7 +18,7 @@ namespace fedsim {
 using Partition = std::vector<std::vector<uint32_t>>;
 
 // Shuffled rows dealt into num_clients near-equal parts (sizes differ by <= 1).
-// InvalidArgument when num_clients == 0 or num_clients > num_rows.
+// InvalidArgument when num_clients <= 0 or num_clients > num_rows.
 absl::StatusOr<Partition> PartitionIid(size_t num_rows, int num_clients, uint64_t seed);
 
 // NIID-Bench Dirichlet label skew (ALGORITHMS.md section 10): per class draw
@@ -25,13 +26,20 @@ absl::StatusOr<Partition> PartitionIid(size_t num_rows, int num_clients, uint64_
 // renormalize, split the class's shuffled rows at cumsum(p); redraw the whole
 // partition until every client has >= min_size rows. InvalidArgument when
 // min_size * num_clients > rows or after 1000 failed draws (says to lower
-// min_size or raise alpha).
+// min_size or raise alpha), and for num_clients or num_classes <= 0, alpha
+// not finite and > 0, or a label outside [0, num_classes). NIID-Bench uses
+// min_size 10. Where every eligible share underflows to 0 (alpha ~1e-3 and
+// below), the class goes whole to one random eligible client, the alpha -> 0
+// limit (NIID-Bench's numpy code would produce NaN there).
 absl::StatusOr<Partition> PartitionDirichlet(std::span<const int32_t> labels, int num_classes,
                                              int num_clients, double alpha, size_t min_size,
                                              uint64_t seed);
 
 // McMahan shards: sort rows by label (stable), cut into shards_per_client * N
-// equal shards, give each client shards_per_client random shards.
+// equal shards, give each client shards_per_client random shards. When the
+// shard count does not divide the rows, shard sizes differ by at most one (no
+// row is dropped). InvalidArgument when num_clients or shards_per_client <= 0
+// or there are more shards than rows.
 absl::StatusOr<Partition> PartitionShards(std::span<const int32_t> labels, int num_clients,
                                           int shards_per_client, uint64_t seed);
 
