@@ -37,6 +37,7 @@ struct ClientInfo {
   uint64_t num_examples = 0;      // n_i
   double importance = 0;          // p_i (n_i / sum n by default)
   double expected_duration = 0;   // tau_i: the task duration without jitter (seconds)
+  double participation_prob = 1;  // its participation process's p_i (oracle rules only)
   bool available = true;          // its participation process lets it train now
   bool busy = false;              // a task of it is in flight
 };
@@ -50,6 +51,12 @@ class FleetView {
   virtual const ClientInfo& client(ClientId id) const = 0;
   // Clients that are available and not busy, in ascending id order.
   virtual std::span<const ClientId> idle_available() const = 0;
+  // Random access into idle_available() without materializing it: the k-th
+  // smallest idle+available id, k < num_idle_available(). The engine answers
+  // both in O(log N), so rules that sample a few clients from a large fleet
+  // should prefer them to idle_available() (which costs O(N) after a change).
+  virtual size_t num_idle_available() const { return idle_available().size(); }
+  virtual ClientId nth_idle_available(size_t k) const { return idle_available()[k]; }
   virtual size_t num_busy() const = 0;
   virtual VirtualTime now() const = 0;
   // The current global model version (number of commits so far).

@@ -1,0 +1,139 @@
+#include "algorithms/aggregate.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace fedsim {
+
+void AddWeighted(std::span<float> acc, double w, std::span<const float> x) {
+  // Raw restrict pointers so the compiler can vectorize without alias checks;
+  // the double intermediate keeps the coefficient's precision.
+  float* __restrict a = acc.data();
+  const float* __restrict d = x.data();
+  const size_t n = acc.size();
+  for (size_t j = 0; j < n; ++j) {
+    a[j] = static_cast<float>(static_cast<double>(a[j]) + w * static_cast<double>(d[j]));
+  }
+}
+
+void MixToward(std::span<float> acc, double w, std::span<const float> target) {
+  float* __restrict x = acc.data();
+  const float* __restrict t = target.data();
+  const size_t n = acc.size();
+  for (size_t j = 0; j < n; ++j) {
+    const double xj = x[j];
+    x[j] = static_cast<float>(xj + w * (static_cast<double>(t[j]) - xj));
+  }
+}
+
+absl::Status WeightedMean(std::span<const std::span<const float>> vectors,
+                          std::span<const double> weights, std::span<float> out) {
+  if (vectors.empty()) return absl::InvalidArgumentError("WeightedMean of no vectors");
+  if (vectors.size() != weights.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("WeightedMean: ", vectors.size(),
+                                                   " vectors but ", weights.size(), " weights"));
+  }
+  double total = 0;
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    if (vectors[i].size() != out.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("WeightedMean: vector ", i, " has size ",
+                                                     vectors[i].size(), ", want ", out.size()));
+    }
+    if (!std::isfinite(weights[i]) || weights[i] < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("WeightedMean: weight ", i, " is ", weights[i]));
+    }
+    total += weights[i];
+  }
+  if (!(total > 0)) return absl::InvalidArgumentError("WeightedMean: weights sum to zero");
+  std::fill(out.begin(), out.end(), 0.0f);
+  for (size_t i = 0; i < vectors.size(); ++i) AddWeighted(out, weights[i] / total, vectors[i]);
+  return absl::OkStatus();
+}
+
+double Median(std::span<const float> values) {
+  std::vector<float> v(values.begin(), values.end());
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + mid, v.end());
+  const double upper = v[mid];
+  if (v.size() % 2 == 1) return upper;
+  const double lower = *std::max_element(v.begin(), v.begin() + mid);
+  return 0.5 * (lower + upper);
+}
+
+absl::Status CoordinateMedian(std::span<const std::span<const float>> vectors,
+                              std::span<float> out) {
+  if (vectors.empty()) return absl::InvalidArgumentError("CoordinateMedian of no vectors");
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    if (vectors[i].size() != out.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("CoordinateMedian: vector ", i, " has size ",
+                                                     vectors[i].size(), ", want ", out.size()));
+    }
+  }
+  std::vector<float> column(vectors.size());
+  for (size_t j = 0; j < out.size(); ++j) {
+    for (size_t i = 0; i < vectors.size(); ++i) column[i] = vectors[i][j];
+    out[j] = static_cast<float>(Median(column));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StalenessFn> StalenessFn::FromConfig(const config::Staleness& staleness,
+                                                    std::string_view field) {
+  const std::string name(field);
+  auto check = [&](double v, const char* param) -> absl::Status {
+    if (!std::isfinite(v) || v < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ".", param, " must be finite and >= 0, got ", v));
+    }
+    return absl::OkStatus();
+  };
+  switch (staleness.kind_case()) {
+    case config::Staleness::kConstant:
+      return Constant();
+    case config::Staleness::kPolynomial: {
+      absl::Status s = check(staleness.polynomial().a(), "polynomial.a");
+      if (!s.ok()) return s;
+      return Polynomial(staleness.polynomial().a());
+    }
+    case config::Staleness::kHinge: {
+      absl::Status s = check(staleness.hinge().a(), "hinge.a");
+      if (!s.ok()) return s;
+      s = check(staleness.hinge().b(), "hinge.b");
+      if (!s.ok()) return s;
+      return Hinge(staleness.hinge().a(), staleness.hinge().b());
+    }
+    case config::Staleness::KIND_NOT_SET:
+      break;
+  }
+  return Polynomial(0.5);
+}
+
+double StalenessFn::operator()(uint64_t s) const {
+  const double ds = static_cast<double>(s);
+  switch (kind_) {
+    case Kind::kConstant:
+      return 1.0;
+    case Kind::kPolynomial:
+      return std::pow(ds + 1.0, -a_);
+    case Kind::kHinge:
+      return ds <= b_ ? 1.0 : 1.0 / (a_ * (ds - b_) + 1.0);
+  }
+  return 1.0;
+}
+
+std::string StalenessFn::DebugString() const {
+  switch (kind_) {
+    case Kind::kConstant:
+      return "constant";
+    case Kind::kPolynomial:
+      return absl::StrCat("polynomial(a=", a_, ")");
+    case Kind::kHinge:
+      return absl::StrCat("hinge(a=", a_, ",b=", b_, ")");
+  }
+  return "?";
+}
+
+}  // namespace fedsim

@@ -1,0 +1,103 @@
+// FedAsync against a hand-computed example (expected values in comments).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "algorithms/rules.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "tests/fake_fleet.h"
+
+namespace fedsim {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+std::unique_ptr<Algorithm> Make(const std::string& text) {
+  config::Algorithm c;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &c)) << text;
+  absl::StatusOr<std::unique_ptr<Algorithm>> a = NewFedAsync(c, AlgorithmContext{.num_params = 2});
+  EXPECT_TRUE(a.ok()) << a.status();
+  return a.ok() ? *std::move(a) : nullptr;
+}
+
+TEST(FedAsyncTest, HingeStalenessMixing) {
+  // alpha 0.5, hinge a=1 b=1: S(s) = 1 for s <= 1, else 1 / (s - 1 + 1) = 1/s.
+  auto algo = Make(
+      "fedasync { alpha: 0.5 concurrency: 3 prox_rho: 0.01 "
+      "staleness { hinge { a: 1 b: 1 } } }");
+  FakeFleet fleet(3, {0, 0});
+  Rng rng(1, "select");
+  std::vector<Dispatch> d = algo->Select(fleet, rng);
+  ASSERT_EQ(d.size(), 3u);
+  for (const Dispatch& x : d) EXPECT_EQ(x.overrides.prox_mu, 0.01);
+  std::vector<TaskId> task(3);
+  for (const Dispatch& x : d) task[x.client] = fleet.StartTask(x.client);
+  EXPECT_THAT(algo->Select(fleet, rng), IsEmpty());  // at concurrency
+  EXPECT_FALSE(algo->ReadyToCommit(fleet));
+
+  // t=1: client 0, base 0, s=0, x_client {4,0}: x1 = 0.5 * {4,0} = {2, 0}.
+  fleet.set_now(1);
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {4, 0})).ok());
+  ASSERT_TRUE(algo->ReadyToCommit(fleet));
+  absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(fleet.global(), ElementsAre(2, 0));
+  EXPECT_EQ(r->applied[0].weight, 0.5);
+  EXPECT_FALSE(algo->ReadyToCommit(fleet));
+  // The freed client restarts on version 1.
+  std::vector<Dispatch> again = algo->Select(fleet, rng);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].client, 0u);
+  const TaskId restarted = fleet.StartTask(0);
+
+  // t=2: client 1, base 0, s=1 (S=1), x_client {0,4}: x2 = {2,0} + 0.5({0,4} - {2,0}) = {1, 2}.
+  fleet.set_now(2);
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 4})).ok());
+  ASSERT_TRUE(fleet.CommitTo(*algo).ok());
+  EXPECT_THAT(fleet.global(), ElementsAre(1, 2));
+  fleet.StartTasks(algo->Select(fleet, rng));  // client 1 on version 2
+
+  // t=3: client 2, base 0, s=2 (S=1/2, alpha_t 0.25), x_client {2,2}:
+  // x3 = {1,2} + 0.25({2,2} - {1,2}) = {1.25, 2}.
+  fleet.set_now(3);
+  ClientUpdate u = fleet.FinishTask(task[2], {2, 2});
+  EXPECT_EQ(u.staleness, 2u);
+  ASSERT_TRUE(algo->Accept(fleet, u).ok());
+  r = fleet.CommitTo(*algo);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->applied[0].weight, 0.25);
+  EXPECT_THAT(fleet.global(), ElementsAre(1.25f, 2));
+  fleet.StartTasks(algo->Select(fleet, rng));
+
+  // t=4: client 0's second task, base 1 (x1 = {2,0}), s = 3 - 1 = 2 (alpha_t 0.25),
+  // delta {-2,0}: x_client = {0,0}; x4 = {1.25,2} - 0.25 {1.25,2} = {0.9375, 1.5}.
+  fleet.set_now(4);
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(restarted, {-2, 0})).ok());
+  ASSERT_TRUE(fleet.CommitTo(*algo).ok());
+  EXPECT_THAT(fleet.global(), ElementsAre(0.9375f, 1.5f));
+}
+
+TEST(FedAsyncTest, RejectsBadParameters) {
+  config::Algorithm c;
+  c.mutable_fedasync()->set_alpha(0);
+  EXPECT_THAT(NewFedAsync(c, {}).status().message(), HasSubstr("fedasync.alpha"));
+  c.mutable_fedasync()->set_alpha(0.5);
+  c.mutable_fedasync()->mutable_staleness()->mutable_hinge()->set_b(-2);
+  EXPECT_THAT(NewFedAsync(c, {}).status().message(), HasSubstr("fedasync.staleness.hinge.b"));
+}
+
+TEST(FedAsyncTest, RefusesWrongShape) {
+  auto algo = Make("fedasync {}");
+  FakeFleet fleet(1, {0, 0});
+  const TaskId t = fleet.StartTask(0);
+  EXPECT_EQ(algo->Accept(fleet, fleet.FinishTask(t, {1, 2, 3})).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(algo->ReadyToCommit(fleet));
+}
+
+}  // namespace
+}  // namespace fedsim

@@ -1,0 +1,249 @@
+// Synchronous FedAvg.
+//
+// Paper: H. B. McMahan, E. Moore, D. Ramage, S. Hampson, B. Aguera y Arcas,
+// "Communication-Efficient Learning of Deep Networks from Decentralized Data",
+// AISTATS 2017, arXiv:1602.05629. Spec: ALGORITHMS.md section 1.
+//
+// Where we differ from the paper, and why:
+//  - The paper samples a fraction C of all K clients each round and waits for
+//    all of them. We sample among the clients that are idle and available
+//    (a participation process may hide some), start a smaller round when fewer
+//    than m are idle, and add two straggler controls the paper does not have
+//    (FedScale-style): a round deadline that drops late updates, and
+//    over-selection (dispatch m', keep the first m).
+//  - Weights n_i / sum n are over the updates actually applied, not over the
+//    sampled cohort, so a dropped client does not shrink the step.
+//  - An arrival at exactly the deadline is on time: ReadyToCommit waits at
+//    now == deadline until the event that called Accept has ended (Select),
+//    so the engine's timer event, processed after same-time arrivals, commits.
+//  - Server learning rate eta_g (paper: 1) so FedAvg is FedOpt's SGD case.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "algorithms/aggregate.h"
+#include "algorithms/rule_util.h"
+#include "algorithms/rules.h"
+
+namespace fedsim {
+namespace {
+
+class FedAvg final : public Algorithm {
+ public:
+  FedAvg(const config::FedAvg& c, const AlgorithmContext& context)
+      : clients_per_round_(c.clients_per_round()),
+        over_select_(c.over_select()),
+        uniform_(c.weighting() == config::UNIFORM),
+        server_lr_(c.server_lr()),
+        deadline_s_(c.deadline_s()),
+        num_params_(context.num_params) {}
+
+  std::string_view Name() const override { return "fedavg"; }
+
+  std::vector<Dispatch> Select(const FleetView& fleet, Rng& rng) override {
+    accepted_this_event_ = false;
+    if (round_active_) return {};
+    const size_t want = over_select_ > 0 ? over_select_ : clients_per_round_;
+    std::vector<Dispatch> cohort = SampleIdle(fleet, rng, want);
+    if (cohort.empty()) return cohort;  // nobody idle: wait for an event
+    round_active_ = true;
+    round_version_ = fleet.version();
+    round_start_ = fleet.now();
+    target_ = std::min<size_t>(clients_per_round_, cohort.size());
+    outstanding_.clear();
+    for (const Dispatch& d : cohort) outstanding_.push_back(d.client);
+    std::sort(outstanding_.begin(), outstanding_.end());
+    return cohort;
+  }
+
+  absl::Status Accept(const FleetView& fleet, ClientUpdate update) override {
+    (void)fleet;
+    accepted_this_event_ = true;
+    if (!round_active_ || update.base_version != round_version_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "late for round: task ", update.task_id, " trained on version ", update.base_version,
+          ", the round in progress is ",
+          round_active_ ? absl::StrCat("on version ", round_version_) : std::string("none")));
+    }
+    // Whatever happens next, this client no longer holds the round up.
+    auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), update.client);
+    if (it == outstanding_.end() || *it != update.client) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("late for round: client ", update.client, " is not expected in it"));
+    }
+    outstanding_.erase(it);
+    if (deadline_s_ > 0 && update.arrival_time > round_start_ + deadline_s_) {
+      return absl::FailedPreconditionError(absl::StrCat("late for round: arrived at ",
+                                                        update.arrival_time, " after the deadline ",
+                                                        round_start_ + deadline_s_));
+    }
+    if (accepted_.size() >= target_) {
+      return absl::FailedPreconditionError(absl::StrCat("late for round: it already has its ",
+                                                        target_, " updates (over-selection)"));
+    }
+    absl::Status s = CheckDelta(update, num_params_);
+    if (!s.ok()) return s;
+    update.metrics.clear();
+    accepted_.push_back(std::move(update));
+    return absl::OkStatus();
+  }
+
+  void OnTaskLost(const FleetView& fleet, TaskId task, ClientId client) override {
+    (void)fleet;
+    (void)task;
+    auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), client);
+    if (it != outstanding_.end() && *it == client) outstanding_.erase(it);
+  }
+
+  bool ReadyToCommit(const FleetView& fleet) const override {
+    if (!round_active_) return false;
+    if (accepted_.size() >= target_ || outstanding_.empty()) return true;
+    if (deadline_s_ <= 0) return false;
+    // At exactly the deadline, let every arrival at that time in before the
+    // timer event commits (same reasoning as in fed_fix.cc).
+    const VirtualTime deadline = round_start_ + deadline_s_;
+    return fleet.now() > deadline || (fleet.now() == deadline && !accepted_this_event_);
+  }
+
+  std::optional<VirtualTime> NextDeadline() const override {
+    if (!round_active_ || deadline_s_ <= 0) return std::nullopt;
+    return round_start_ + deadline_s_;
+  }
+
+  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, std::span<float> global) override {
+    (void)fleet;
+    CommitResult result;
+    if (!accepted_.empty()) {
+      std::vector<std::span<const float>> deltas;
+      std::vector<double> weights;
+      double total = 0;
+      for (const ClientUpdate& u : accepted_) {
+        if (u.delta.size() != global.size()) {
+          return absl::InvalidArgumentError(absl::StrCat("fedavg: update of task ", u.task_id,
+                                                         " has ", u.delta.size(),
+                                                         " values, the model ", global.size()));
+        }
+        deltas.emplace_back(u.delta);
+        weights.push_back(uniform_ ? 1.0 : static_cast<double>(u.num_examples));
+        total += weights.back();
+      }
+      // Clients with no examples would make EXAMPLES weights 0/0; treat such
+      // a round as UNIFORM rather than failing the run.
+      if (!(total > 0)) {
+        std::fill(weights.begin(), weights.end(), 1.0);
+        total = static_cast<double>(weights.size());
+      }
+      std::vector<float> mean(global.size());
+      absl::Status s = WeightedMean(deltas, weights, mean);
+      if (!s.ok()) return s;
+      AddWeighted(global, server_lr_, mean);
+      for (size_t i = 0; i < accepted_.size(); ++i) {
+        const ClientUpdate& u = accepted_[i];
+        result.applied.push_back(AppliedUpdate{.task_id = u.task_id,
+                                               .client = u.client,
+                                               .staleness = u.staleness,
+                                               .weight = server_lr_ * weights[i] / total});
+      }
+    }
+    // The round is over; its stragglers are refused by version from now on.
+    round_active_ = false;
+    accepted_.clear();
+    outstanding_.clear();
+    target_ = 0;
+    return result;
+  }
+
+  absl::Status SaveState(AlgorithmState* out) const override {
+    *out = AlgorithmState();
+    PutScalar(out, "fedavg.round_active", round_active_ ? 1 : 0);
+    PutScalar(out, "fedavg.round_version", static_cast<double>(round_version_));
+    PutScalar(out, "fedavg.round_start", round_start_);
+    PutScalar(out, "fedavg.target", static_cast<double>(target_));
+    PutScalar(out, "fedavg.accepted_this_event", accepted_this_event_ ? 1 : 0);
+    PutScalars(out, "fedavg.outstanding",
+               std::vector<double>(outstanding_.begin(), outstanding_.end()));
+    PutUpdates(out, "fedavg.accepted", accepted_);
+    return absl::OkStatus();
+  }
+
+  absl::Status LoadState(const AlgorithmState& in) override {
+    absl::StatusOr<uint64_t> active = GetCount(in, "fedavg.round_active");
+    absl::StatusOr<uint64_t> version = GetCount(in, "fedavg.round_version");
+    absl::StatusOr<double> start = GetScalar(in, "fedavg.round_start");
+    absl::StatusOr<uint64_t> target = GetCount(in, "fedavg.target");
+    absl::StatusOr<uint64_t> just = GetCount(in, "fedavg.accepted_this_event");
+    absl::StatusOr<std::vector<double>> outstanding = GetScalars(in, "fedavg.outstanding");
+    absl::StatusOr<std::vector<ClientUpdate>> accepted =
+        GetUpdates(in, "fedavg.accepted", num_params_);
+    for (const absl::Status& s :
+         {active.status(), version.status(), start.status(), target.status(), just.status(),
+          outstanding.status(), accepted.status()}) {
+      if (!s.ok()) return s;
+    }
+    if (*active > 1 || *just > 1 || !std::isfinite(*start) || accepted->size() > *target ||
+        !std::is_sorted(outstanding->begin(), outstanding->end())) {
+      return absl::InvalidArgumentError("fedavg: inconsistent round state in checkpoint");
+    }
+    round_active_ = *active == 1;
+    round_version_ = *version;
+    round_start_ = *start;
+    target_ = *target;
+    accepted_this_event_ = *just == 1;
+    outstanding_.clear();
+    for (double c : *outstanding) {
+      if (!(c >= 0) || c > UINT32_MAX || c != std::floor(c)) {
+        return absl::InvalidArgumentError("fedavg: bad client id in checkpoint");
+      }
+      outstanding_.push_back(static_cast<ClientId>(c));
+    }
+    accepted_ = *std::move(accepted);
+    return absl::OkStatus();
+  }
+
+ private:
+  // Configuration.
+  const uint32_t clients_per_round_;
+  const uint32_t over_select_;
+  const bool uniform_;
+  const double server_lr_;
+  const double deadline_s_;
+  const size_t num_params_;
+
+  // The round in progress.
+  bool round_active_ = false;
+  Version round_version_ = 0;
+  VirtualTime round_start_ = 0;
+  size_t target_ = 0;                   // updates to keep: min(m, dispatched)
+  std::vector<ClientId> outstanding_;   // dispatched, not yet reported, sorted
+  std::vector<ClientUpdate> accepted_;  // arrival order
+  bool accepted_this_event_ = false;    // Accept since the last Select
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAvg(const config::Algorithm& config,
+                                                     const AlgorithmContext& context) {
+  if (config.rule_case() != config::Algorithm::kFedavg) {
+    return absl::InvalidArgumentError("NewFedAvg: algorithm.fedavg is not set");
+  }
+  const config::FedAvg& c = config.fedavg();
+  for (absl::Status check :
+       {CheckParam(c.clients_per_round() >= 1, "fedavg.clients_per_round", ">= 1",
+                   c.clients_per_round()),
+        CheckParam(c.over_select() == 0 || c.over_select() >= c.clients_per_round(),
+                   "fedavg.over_select", "0 (off) or >= fedavg.clients_per_round", c.over_select()),
+        CheckParam(c.weighting() == config::EXAMPLES || c.weighting() == config::UNIFORM,
+                   "fedavg.weighting", "EXAMPLES or UNIFORM", c.weighting()),
+        CheckParam(std::isfinite(c.server_lr()) && c.server_lr() > 0, "fedavg.server_lr",
+                   "finite and > 0", c.server_lr()),
+        CheckParam(std::isfinite(c.deadline_s()) && c.deadline_s() >= 0, "fedavg.deadline_s",
+                   "finite and >= 0 (0 = no deadline)", c.deadline_s())}) {
+    if (!check.ok()) return check;
+  }
+  return std::make_unique<FedAvg>(c, context);
+}
+
+}  // namespace fedsim

@@ -1,0 +1,69 @@
+#include "algorithms/registry.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "algorithms/rules.h"
+#include "util/spell.h"
+
+namespace fedsim {
+namespace {
+
+// One row per rule; `name` is the field name in config.Algorithm's oneof.
+constexpr AlgorithmEntry kAlgorithms[] = {
+    {"fedavg", "synchronous FedAvg: m clients per round, optional deadline and over-selection",
+     config::Algorithm::kFedavg, &NewFedAvg},
+    {"fedasync", "FedAsync: mix each arrival into the model with alpha * S(staleness)",
+     config::Algorithm::kFedasync, &NewFedAsync},
+    {"fedbuff", "FedBuff: buffer K staleness-weighted updates, then commit",
+     config::Algorithm::kFedbuff, &NewFedBuff},
+    {"fedfix", "FedFix-Delta: commit every Delta seconds, weights ceil(tau/Delta) p_i",
+     config::Algorithm::kFedfix, &NewFedFix},
+    {"async_fedavg", "asynchronous FedAvg (Fraboni): commit each arrival, identical or weight",
+     config::Algorithm::kAsyncFedavg, &NewAsyncFedAvg},
+    // fedau: one row here when algorithms/fed_au.cc lands (config::Algorithm::kFedau).
+};
+
+std::vector<std::string_view> Names() {
+  std::vector<std::string_view> names;
+  for (const AlgorithmEntry& e : kAlgorithms) names.push_back(e.name);
+  return names;
+}
+
+std::string KnownNames() {
+  std::vector<std::string> names;
+  for (const AlgorithmEntry& e : kAlgorithms) names.emplace_back(e.name);
+  return absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
+std::span<const AlgorithmEntry> RegisteredAlgorithms() { return kAlgorithms; }
+
+absl::StatusOr<const AlgorithmEntry*> FindAlgorithm(std::string_view name) {
+  for (const AlgorithmEntry& e : kAlgorithms) {
+    if (e.name == name) return &e;
+  }
+  const std::vector<std::string_view> names = Names();
+  return absl::NotFoundError(absl::StrCat("unknown algorithm '", std::string(name), "'",
+                                          DidYouMean(name, names), "; known: ", KnownNames()));
+}
+
+absl::StatusOr<std::unique_ptr<Algorithm>> NewAlgorithm(const config::Algorithm& config,
+                                                        const AlgorithmContext& context) {
+  if (config.rule_case() == config::Algorithm::RULE_NOT_SET) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("algorithm: no rule set; choose one of ", KnownNames()));
+  }
+  for (const AlgorithmEntry& e : kAlgorithms) {
+    if (e.rule == config.rule_case()) return e.factory(config, context);
+  }
+  const auto* field = config::Algorithm::descriptor()->FindFieldByNumber(config.rule_case());
+  return absl::InvalidArgumentError(
+      absl::StrCat("algorithm.", field != nullptr ? field->name() : std::string("?"),
+                   " is not implemented in this build; choose one of ", KnownNames()));
+}
+
+}  // namespace fedsim

@@ -1,0 +1,171 @@
+#include "algorithms/rule_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace fedsim {
+
+std::vector<Dispatch> SampleIdle(const FleetView& fleet, Rng& rng, size_t k) {
+  // Random access through nth_idle_available keeps this O(k log N) on the
+  // engine's fleet instead of materializing the idle list.
+  const size_t idle = fleet.num_idle_available();
+  k = std::min(k, idle);
+  std::vector<Dispatch> out;
+  if (k == 0) return out;
+  out.reserve(k);
+  for (uint64_t i : rng.SampleWithoutReplacement(idle, k)) {
+    out.push_back(Dispatch{.client = fleet.nth_idle_available(i), .overrides = {}});
+  }
+  return out;
+}
+
+std::vector<Dispatch> TopUp(const FleetView& fleet, Rng& rng, uint32_t concurrency) {
+  if (concurrency == 0) {
+    std::vector<Dispatch> out;
+    for (ClientId c : fleet.idle_available()) out.push_back(Dispatch{.client = c, .overrides = {}});
+    return out;
+  }
+  const size_t busy = fleet.num_busy();
+  if (busy >= concurrency) return {};
+  return SampleIdle(fleet, rng, concurrency - busy);
+}
+
+absl::Status CheckParam(bool ok, std::string_view field, std::string_view what, double v) {
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(field), " must be ", std::string(what), ", got ", v));
+}
+
+absl::Status CheckDelta(const ClientUpdate& update, size_t num_params) {
+  if (num_params != 0 && update.delta.size() != num_params) {
+    return absl::InvalidArgumentError(absl::StrCat("update of task ", update.task_id, " has ",
+                                                   update.delta.size(), " values, want ",
+                                                   num_params));
+  }
+  for (float v : update.delta) {
+    if (!std::isfinite(v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("update of task ", update.task_id, " has a non-finite value"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void PutScalar(AlgorithmState* out, std::string key, double v) {
+  out->scalars[std::move(key)] = {v};
+}
+
+void PutScalars(AlgorithmState* out, std::string key, std::vector<double> v) {
+  out->scalars[std::move(key)] = std::move(v);
+}
+
+void PutTensor(AlgorithmState* out, std::string key, std::span<const float> v) {
+  out->tensors[std::move(key)] = std::vector<float>(v.begin(), v.end());
+}
+
+absl::StatusOr<std::vector<double>> GetScalars(const AlgorithmState& in, const std::string& key,
+                                               size_t size) {
+  auto it = in.scalars.find(key);
+  if (it == in.scalars.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("algorithm state lacks '", key, "'"));
+  }
+  if (size != SIZE_MAX && it->second.size() != size) {
+    return absl::InvalidArgumentError(absl::StrCat("algorithm state '", key, "' has ",
+                                                   it->second.size(), " values, want ", size));
+  }
+  for (double v : it->second) {
+    if (std::isnan(v)) {
+      return absl::InvalidArgumentError(absl::StrCat("algorithm state '", key, "' holds NaN"));
+    }
+  }
+  return it->second;
+}
+
+absl::StatusOr<double> GetScalar(const AlgorithmState& in, const std::string& key) {
+  absl::StatusOr<std::vector<double>> v = GetScalars(in, key, 1);
+  if (!v.ok()) return v.status();
+  return (*v)[0];
+}
+
+absl::StatusOr<uint64_t> GetCount(const AlgorithmState& in, const std::string& key) {
+  absl::StatusOr<double> v = GetScalar(in, key);
+  if (!v.ok()) return v.status();
+  if (!(*v >= 0) || *v > 9007199254740992.0 || std::floor(*v) != *v) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("algorithm state '", key, "' is not a count: ", *v));
+  }
+  return static_cast<uint64_t>(*v);
+}
+
+absl::StatusOr<std::vector<float>> GetTensor(const AlgorithmState& in, const std::string& key,
+                                             size_t num_params) {
+  auto it = in.tensors.find(key);
+  if (it == in.tensors.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("algorithm state lacks tensor '", key, "'"));
+  }
+  if (num_params != 0 && it->second.size() != num_params) {
+    return absl::InvalidArgumentError(absl::StrCat("algorithm state tensor '", key, "' has ",
+                                                   it->second.size(), " values, want ",
+                                                   num_params));
+  }
+  return it->second;
+}
+
+namespace {
+constexpr size_t kMetaPerUpdate = 7;
+}  // namespace
+
+void PutUpdates(AlgorithmState* out, const std::string& prefix,
+                std::span<const ClientUpdate> updates) {
+  std::vector<double> meta;
+  meta.reserve(updates.size() * kMetaPerUpdate);
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const ClientUpdate& u = updates[i];
+    meta.insert(meta.end(),
+                {static_cast<double>(u.task_id), static_cast<double>(u.client),
+                 static_cast<double>(u.base_version), static_cast<double>(u.num_examples),
+                 u.dispatch_time, u.arrival_time, static_cast<double>(u.staleness)});
+    PutTensor(out, absl::StrCat(prefix, ".", i), u.delta);
+  }
+  PutScalars(out, prefix + ".meta", std::move(meta));
+}
+
+absl::StatusOr<std::vector<ClientUpdate>> GetUpdates(const AlgorithmState& in,
+                                                     const std::string& prefix, size_t num_params) {
+  absl::StatusOr<std::vector<double>> meta = GetScalars(in, prefix + ".meta");
+  if (!meta.ok()) return meta.status();
+  if (meta->size() % kMetaPerUpdate != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("algorithm state '", prefix, ".meta' has a partial record"));
+  }
+  auto count = [&](double v, uint64_t* out) {
+    if (!(v >= 0) || v > 9007199254740992.0 || std::floor(v) != v) return false;
+    *out = static_cast<uint64_t>(v);
+    return true;
+  };
+  std::vector<ClientUpdate> updates(meta->size() / kMetaPerUpdate);
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const double* m = meta->data() + i * kMetaPerUpdate;
+    ClientUpdate& u = updates[i];
+    uint64_t client = 0;
+    if (!count(m[0], &u.task_id) || !count(m[1], &client) || !count(m[2], &u.base_version) ||
+        !count(m[3], &u.num_examples) || !count(m[6], &u.staleness) || client > UINT32_MAX ||
+        !std::isfinite(m[4]) || !std::isfinite(m[5])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("algorithm state '", prefix, ".meta' record ", i, " is malformed"));
+    }
+    u.client = static_cast<ClientId>(client);
+    u.dispatch_time = m[4];
+    u.arrival_time = m[5];
+    absl::StatusOr<std::vector<float>> delta =
+        GetTensor(in, absl::StrCat(prefix, ".", i), num_params);
+    if (!delta.ok()) return delta.status();
+    u.delta = *std::move(delta);
+  }
+  return updates;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,100 @@
+// Factories of the aggregation rules. Each builds the rule selected by its
+// own case of config::Algorithm's oneof and returns the Algorithm interface;
+// the concrete classes live in anonymous namespaces in their .cc files.
+// Normally reached through the registry (registry.h), not called directly.
+//
+// Common to every factory:
+//  - InvalidArgument when config's rule is not the factory's own, or when a
+//    parameter is out of range; the message names the field
+//    ("fedbuff.buffer_size must be >= 1, got 0").
+//  - context.num_params, when non-zero, is the model size: updates of another
+//    size are refused by Accept (InvalidArgument) and checkpoints of another
+//    size by LoadState.
+//  - Every rule is deterministic given the sequence of calls and the Rng
+//    streams the engine passes to Select.
+//
+// Engine-facing semantics shared by the rules (see algorithm.h for the rest):
+//  - Accept refusals that mean "dropped by the rule" (too stale, late for its
+//    round) are FailedPrecondition; malformed updates are InvalidArgument.
+//  - Commit consumes the readiness: after a Commit, ReadyToCommit is false
+//    until the next Accept or the next deadline.
+//  - Time-triggered rules (FedAvg's deadline, FedFix) rely on the engine
+//    calling Select at the end of every event, after ReadyToCommit/Commit, and
+//    on a timer at NextDeadline() == now still firing (as a later event).
+//  - Selection with a concurrency C > 0 draws uniformly without replacement
+//    from the idle available clients (draw order); "all" (C = 0 or a sync
+//    cohort of everyone) is ascending id.
+//
+// Thread safety: the returned objects are not thread-safe; the engine calls
+// them from its one event thread.
+#ifndef FEDSIM_ALGORITHMS_RULES_H_
+#define FEDSIM_ALGORITHMS_RULES_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "algorithms/algorithm.h"
+#include "algorithms/registry.h"
+#include "proto/scenario.pb.h"
+
+namespace fedsim {
+
+// Synchronous FedAvg (ALGORITHMS.md section 1), "fedavg".
+//  - Select starts a round only when none is in progress: m = clients_per_round
+//    (or over_select m' >= m) clients sampled from the idle available ones;
+//    fewer if fewer are idle; none (no round) if none is idle.
+//  - The round is identified by its base version. Accept refuses updates of
+//    another version, arriving after the deadline, or beyond the first m.
+//  - ReadyToCommit when m updates are in, when every dispatched client has
+//    reported or been lost (OnTaskLost), or at the deadline (round start +
+//    deadline_s, NextDeadline). An arrival at exactly the deadline is on
+//    time: at now == deadline, ReadyToCommit stays false after an Accept until
+//    Select ends that event, so every arrival at that time that the engine
+//    processes before its timer event counts.
+//  - Commit: x += server_lr * sum_i w_i delta_i, w_i = n_i / sum n (EXAMPLES)
+//    or 1/|S| (UNIFORM), over the accepted updates; none = model unchanged.
+absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAvg(const config::Algorithm& config,
+                                                     const AlgorithmContext& context);
+
+// FedAsync (section 2), "fedasync". Keeps `concurrency` clients training.
+// Commits once per accepted update: x += alpha S(s) (base + delta - x), the
+// base model read from fleet.model(base_version) inside Accept. prox_rho > 0
+// is sent to every task as Dispatch.overrides.prox_mu.
+absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAsync(const config::Algorithm& config,
+                                                       const AlgorithmContext& context);
+
+// FedBuff (section 3), "fedbuff". Keeps `concurrency` clients training;
+// buffers S(s) w_i delta_i and commits when buffer_size updates are in:
+// UNIFORM x += eta buf / K, EXAMPLES x += eta buf / sum n_i (w_i = n_i), with
+// optional server momentum (m = beta m + step; x += m). Accept drops updates
+// with staleness > max_staleness (when > 0). Finish flushes a partial buffer
+// (dividing by the k updates there) when flush_at_end.
+// REQUIRES of the config: buffer_size <= concurrency (else InvalidArgument:
+// the buffer could only fill with updates from restarted clients).
+absl::StatusOr<std::unique_ptr<Algorithm>> NewFedBuff(const config::Algorithm& config,
+                                                      const AlgorithmContext& context);
+
+// FedFix-Delta (section 4), "fedfix". Windows of length Delta (delta_s, or
+// delta_fraction x the largest ClientInfo::expected_duration, resolved at the
+// first Select) starting at the time of the first Select. At each boundary
+// (NextDeadline) one Commit: x += eta sum d_i delta_i over the updates with
+// arrival_time <= boundary not yet aggregated, d_i = ceil(tau_i / Delta) p_i.
+// Boundary ties as in FedAvg's deadline: at now == boundary, ReadyToCommit
+// waits for an event without an Accept (the timer), so every arrival at the
+// boundary processed before the timer lands in the window it closes.
+// Select dispatches only at the first call's time and at the time of the last
+// boundary Commit, so participants restart at the boundary; clients still
+// training keep going. Empty windows commit with no change.
+absl::StatusOr<std::unique_ptr<Algorithm>> NewFedFix(const config::Algorithm& config,
+                                                     const AlgorithmContext& context);
+
+// Asynchronous FedAvg in Fraboni's framework (section 4), "async_fedavg".
+// Commits once per arrival, x += eta d_i delta_i, d_i = 1 (IDENTICAL) or
+// (sum_j 1/tau_j) tau_i p_i (WEIGHT); the freed client restarts at once
+// (Select tops up to concurrency; 0 = all clients).
+absl::StatusOr<std::unique_ptr<Algorithm>> NewAsyncFedAvg(const config::Algorithm& config,
+                                                          const AlgorithmContext& context);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_ALGORITHMS_RULES_H_
