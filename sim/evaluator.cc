@@ -1,0 +1,61 @@
+#include "sim/evaluator.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "util/status_macros.h"
+
+namespace fedsim {
+
+absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(const ModelConfig& model,
+                                                             const Dataset* test, size_t limit,
+                                                             int threads) {
+  const size_t rows = limit > 0 ? std::min(limit, test->size()) : test->size();
+  const size_t chunks = (rows + kChunk - 1) / kChunk;
+  const int n = static_cast<int>(std::max<size_t>(1, std::min<size_t>(threads, chunks)));
+  std::vector<std::unique_ptr<Model>> models;
+  for (int i = 0; i < n; ++i) {
+    FEDSIM_ASSIGN_OR_RETURN(auto m, NewModel(model));
+    models.push_back(std::move(m));
+  }
+  return std::unique_ptr<Evaluator>(new Evaluator(test, rows, std::move(models)));
+}
+
+EvalResult Evaluator::EvaluateChunk(Model& model, std::span<const float> params, size_t begin,
+                                    size_t end, std::vector<float>& x, std::vector<int32_t>& y) {
+  const size_t n = end - begin;
+  x.resize(n * test_->dim());
+  y.resize(n);
+  test_->GatherRange(begin, end, x.data(), y.data());
+  BatchView batch{x.data(), y.data(), static_cast<int>(n)};
+  return model.Evaluate(params, batch);
+}
+
+EvalResult Evaluator::Evaluate(std::span<const float> params) {
+  const size_t chunks = (rows_ + kChunk - 1) / kChunk;
+  std::vector<EvalResult> parts(chunks);
+  auto work = [&](size_t worker) {
+    std::vector<float> x;
+    std::vector<int32_t> y;
+    for (size_t c = worker; c < chunks; c += models_.size()) {
+      parts[c] = EvaluateChunk(*models_[worker], params, c * kChunk,
+                               std::min(rows_, (c + 1) * kChunk), x, y);
+    }
+  };
+  if (models_.size() == 1) {
+    work(0);
+  } else {
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < models_.size(); ++w) threads.emplace_back(work, w);
+    for (auto& t : threads) t.join();
+  }
+  EvalResult total;
+  for (const EvalResult& p : parts) {  // fixed order: deterministic sums
+    total.loss_sum += p.loss_sum;
+    total.correct += p.correct;
+    total.count += p.count;
+  }
+  return total;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,43 @@
+// Test-set evaluation of a global model.
+//
+// The test set is cut into fixed chunks; chunks are evaluated on up to
+// `threads` threads and their sums added in chunk order, so the figures are
+// bit-identical for any thread count. Not thread-safe (one caller: the engine).
+#ifndef FEDSIM_SIM_EVALUATOR_H_
+#define FEDSIM_SIM_EVALUATOR_H_
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/dataset.h"
+#include "ml/model.h"
+#include "sim/engine.h"
+
+namespace fedsim {
+
+class Evaluator : public EvaluatorInterface {
+ public:
+  // Evaluates on the first `limit` rows of *test (0 = all). `test` must
+  // outlive the evaluator.
+  static absl::StatusOr<std::unique_ptr<Evaluator>> Create(const ModelConfig& model,
+                                                           const Dataset* test, size_t limit,
+                                                           int threads);
+  EvalResult Evaluate(std::span<const float> params) override;
+
+ private:
+  Evaluator(const Dataset* test, size_t rows, std::vector<std::unique_ptr<Model>> models)
+      : test_(test), rows_(rows), models_(std::move(models)) {}
+  EvalResult EvaluateChunk(Model& model, std::span<const float> params, size_t begin,
+                           size_t end, std::vector<float>& x, std::vector<int32_t>& y);
+
+  static constexpr size_t kChunk = 500;
+  const Dataset* test_;
+  size_t rows_;
+  std::vector<std::unique_ptr<Model>> models_;  // one per thread
+};
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_SIM_EVALUATOR_H_

@@ -1,0 +1,103 @@
+// Writes a run's folder, runs/<name>/:
+//   scenario.textproto  the resolved scenario (every default explicit)
+//   events.jsonl        every dispatch, arrival, loss, availability change,
+//                       commit (with per-update staleness and weight) and
+//                       evaluation: enough to replay the run
+//   metrics.csv         one row per evaluation; deterministic columns only
+//   timing.csv          the same rows' wall-clock seconds (not deterministic)
+//   final_model.bin     "FSMODEL1", u32 format 1, u64 num_params, u64 version,
+//                       then num_params little-endian float32
+//   manifest.json       scenario hash, seed, build id, final model hash, ...
+// Also a progress reporter for the terminal.
+//
+// Thread safety: called from the engine thread only.
+#ifndef FEDSIM_SIM_RUN_OUTPUT_H_
+#define FEDSIM_SIM_RUN_OUTPUT_H_
+
+#include <cstdio>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sim/run_observer.h"
+
+namespace fedsim {
+
+// Picks the folder for a run: <dir>/<name>, or <dir>/<name>-2, -3, ... if it
+// already holds a run (nothing is overwritten), and creates it.
+absl::StatusOr<std::string> MakeRunDir(const std::string& dir, const std::string& name);
+
+class RunWriter : public RunObserver {
+ public:
+  // Opens the files in `run_dir` (which must exist).
+  static absl::StatusOr<std::unique_ptr<RunWriter>> Open(const std::string& run_dir);
+  ~RunWriter() override;
+
+  void OnDispatch(const TaskRecord& task) override;
+  void OnArrival(const TaskRecord& task, VirtualTime t, uint64_t staleness,
+                 const absl::Status& verdict) override;
+  void OnTaskLost(const TaskRecord& task, VirtualTime t, const std::string& why) override;
+  void OnAvailability(VirtualTime t, ClientId client, bool available) override;
+  void OnCommit(VirtualTime t, Version new_version, const CommitResult& result) override;
+  void OnEvaluation(const EvalRow& row) override;
+
+  // Flushes and closes the streams. Errors if any write failed (disk full).
+  absl::Status Close();
+  const std::string& dir() const { return dir_; }
+
+ private:
+  explicit RunWriter(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+  FILE* events_ = nullptr;
+  FILE* metrics_ = nullptr;
+  FILE* timing_ = nullptr;
+  bool write_failed_ = false;
+};
+
+struct ManifestInfo {
+  std::string name;
+  std::string scenario_hash;
+  uint64_t seed = 0;
+  std::string build_id;
+  uint64_t num_params = 0;
+  std::string model;  // ModelConfig::ToString()
+  std::string algorithm;
+  std::string transport;  // "inprocess" or "grpc, W workers"
+};
+
+absl::Status WriteFinalModel(const std::string& path, std::span<const float> params,
+                             uint64_t version);
+// Reads a final_model.bin back (for replay and tools).
+absl::StatusOr<std::vector<float>> ReadFinalModel(const std::string& path, uint64_t* version);
+absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
+                           const RunSummary& summary);
+absl::Status WriteTextFile(const std::string& path, const std::string& text);
+
+// Prints progress: a live line on a terminal, a log line per evaluation otherwise.
+class ProgressReporter : public RunObserver {
+ public:
+  // max_commits / max_virtual_s give the ETA (0 = unknown).
+  ProgressReporter(FILE* out, bool terminal, uint64_t max_commits, double max_virtual_s);
+  void OnCommit(VirtualTime t, Version new_version, const CommitResult& result) override;
+  void OnEvaluation(const EvalRow& row) override;
+  void OnFinish(const RunSummary& summary) override;
+
+ private:
+  void Print(bool final_line);
+  FILE* out_;
+  bool terminal_;
+  uint64_t max_commits_;
+  double max_virtual_s_;
+  double start_wall_;
+  Version version_ = 0;
+  VirtualTime t_ = 0;
+  uint64_t applied_ = 0;
+  double accuracy_ = -1;
+  double last_print_ = -1;
+};
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_SIM_RUN_OUTPUT_H_

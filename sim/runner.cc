@@ -1,0 +1,174 @@
+#include "sim/runner.h"
+
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "algorithms/registry.h"
+#include "sim/evaluator.h"
+#include "sim/inprocess_transport.h"
+#include "sim/run_output.h"
+#include "sim/scenario.h"
+#include "util/rng.h"
+#include "util/status_macros.h"
+
+#ifndef FEDSIM_BUILD_ID
+#define FEDSIM_BUILD_ID "unknown"
+#endif
+
+namespace fedsim {
+namespace {
+
+std::vector<ScriptedChange> ScriptedChanges(const config::Scenario& s) {
+  std::vector<ScriptedChange> out;
+  for (const config::ScriptedEvent& e : s.events()) {
+    ScriptedChange::Kind kind = ScriptedChange::Kind::kJoin;
+    if (e.has_leave()) kind = ScriptedChange::Kind::kLeave;
+    if (e.has_dropout()) kind = ScriptedChange::Kind::kDropout;
+    for (uint32_t c : e.clients()) out.push_back(ScriptedChange{e.at_s(), c, kind});
+  }
+  return out;
+}
+
+std::string AlgorithmName(const config::Algorithm& a) {
+  for (const AlgorithmEntry& e : RegisteredAlgorithms()) {
+    if (e.rule == a.rule_case()) return std::string(e.name);
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
+                                                        const std::string& scenario_dir) {
+  auto run = std::make_unique<PreparedRun>();
+  run->scenario = resolved;
+  run->scenario_dir = scenario_dir;
+  FEDSIM_ASSIGN_OR_RETURN(RunData data, BuildRunData(resolved, scenario_dir));
+  run->data = std::make_unique<RunData>(std::move(data));
+  FEDSIM_ASSIGN_OR_RETURN(run->profiles, BuildDeviceProfiles(resolved, scenario_dir));
+  FEDSIM_ASSIGN_OR_RETURN(
+      run->participation,
+      ParticipationModel::Create(resolved.participation(), resolved.num_clients(),
+                                 run->data->label_distribution, resolved.seed(), scenario_dir));
+  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, NewModel(run->data->model));
+  run->num_params = model->NumParams();
+  run->initial_params.resize(run->num_params);
+  model->Init(Rng(resolved.seed(), "init").NextU64(), run->initial_params);
+  return run;
+}
+
+absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,
+                                      ModelStore* store, const RunOptions& options) {
+  const config::Scenario& s = run.scenario;
+  const RunData& data = *run.data;
+
+  AlgorithmContext ctx;
+  ctx.num_clients = s.num_clients();
+  ctx.num_params = run.num_params;
+  ctx.seed = s.seed();
+  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Algorithm> algorithm,
+                          NewAlgorithm(s.algorithm(), ctx));
+
+  EngineConfig ec;
+  ec.seed = s.seed();
+  uint64_t total = 0;
+  for (const auto& rows : data.clients) total += rows.size();
+  ec.clients.resize(s.num_clients());
+  for (size_t i = 0; i < ec.clients.size(); ++i) {
+    ec.clients[i].num_examples = data.clients[i].size();
+    ec.clients[i].importance =
+        total > 0 ? static_cast<double>(data.clients[i].size()) / static_cast<double>(total)
+                  : 1.0 / ec.clients.size();
+  }
+  ec.profiles = run.profiles;
+  ec.examples_per_task = data.examples_per_task;
+  ec.jitter_sigma = s.devices().jitter_sigma();
+  ec.local = data.local;
+  ec.initial_params = run.initial_params;
+  ec.max_commits = s.stop().max_commits();
+  ec.max_virtual_s = s.stop().max_virtual_s();
+  ec.target_accuracy = s.stop().target_accuracy();
+  ec.eval_every_commits = s.eval().every_commits();
+  ec.eval_every_virtual_s = s.eval().every_virtual_s();
+  ec.wall_clock = s.clock().mode() == config::Clock::WALL;
+  ec.participation = run.participation.get();
+  ec.scripted = ScriptedChanges(s);
+  ec.duration_override = options.duration_override;
+  ec.interrupt = options.interrupt;
+
+  FEDSIM_ASSIGN_OR_RETURN(
+      std::unique_ptr<Evaluator> evaluator,
+      Evaluator::Create(data.model, data.test.get(), s.eval().test_limit(), options.eval_threads));
+
+  std::string run_dir = options.run_dir;
+  if (run_dir.empty()) {
+    FEDSIM_ASSIGN_OR_RETURN(
+        run_dir, MakeRunDir(options.out_dir.empty() ? s.output().dir() : options.out_dir,
+                            s.name()));
+  } else {
+    FEDSIM_ASSIGN_OR_RETURN(std::string made, MakeRunDir(run_dir, ""));
+    (void)made;
+  }
+  FEDSIM_RETURN_IF_ERROR(WriteTextFile(run_dir + "/scenario.textproto", ScenarioToText(s)));
+  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<RunWriter> writer, RunWriter::Open(run_dir));
+
+  FanOutObserver fan;
+  fan.Add(writer.get());
+  std::unique_ptr<ProgressReporter> progress;
+  if (options.progress != nullptr) {
+    progress = std::make_unique<ProgressReporter>(options.progress, options.terminal,
+                                                  s.stop().max_commits(),
+                                                  s.stop().max_virtual_s());
+    fan.Add(progress.get());
+  }
+  for (RunObserver* o : options.observers) fan.Add(o);
+
+  Engine engine(std::move(ec), algorithm.get(), transport, store, evaluator.get(), &fan);
+  absl::StatusOr<RunSummary> summary = engine.Run();
+  absl::Status closed = writer->Close();
+  if (!summary.ok()) {
+    return absl::Status(summary.status().code(),
+                        absl::StrCat(summary.status().message(), " [partial results in ",
+                                     run_dir, "]"));
+  }
+  FEDSIM_RETURN_IF_ERROR(closed);
+
+  RunOutcome out;
+  out.summary = *summary;
+  out.run_dir = run_dir;
+  out.final_model = engine.global_model();
+  if (s.output().save_final_model()) {
+    FEDSIM_RETURN_IF_ERROR(
+        WriteFinalModel(run_dir + "/final_model.bin", out.final_model, summary->final_version));
+  }
+  ManifestInfo m;
+  m.name = s.name();
+  m.scenario_hash = ScenarioHash(s);
+  m.seed = s.seed();
+  m.build_id = FEDSIM_BUILD_ID;
+  m.num_params = run.num_params;
+  m.model = data.model.ToString();
+  m.algorithm = AlgorithmName(s.algorithm());
+  m.transport = options.transport_name;
+  FEDSIM_RETURN_IF_ERROR(WriteManifest(run_dir + "/manifest.json", m, *summary));
+  return out;
+}
+
+absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
+                                        const RunOptions& options) {
+  ModelStore store;
+  TaskRunner runner(run.data.get());
+  InProcessOptions io;
+  io.slots = slots;
+  io.time_scale = run.scenario.clock().mode() == config::Clock::WALL
+                      ? run.scenario.clock().time_scale()
+                      : 0.0;
+  std::unique_ptr<Transport> transport = NewInProcessTransport(&runner, &store, io);
+  RunOptions o = options;
+  if (o.transport_name == "inprocess") o.transport_name = absl::StrCat("inprocess, ", slots, " slots");
+  absl::StatusOr<RunOutcome> out = ExecuteRun(run, transport.get(), &store, o);
+  transport->Shutdown();
+  return out;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,78 @@
+// Runs a resolved scenario end to end on a given transport: builds the data,
+// device profiles, participation, algorithm and initial model, drives the
+// engine, and writes the run folder (see run_output.h). Used by `fedsim run`,
+// `fedsim server` and `fedsim replay`, and by the end-to-end tests.
+#ifndef FEDSIM_SIM_RUNNER_H_
+#define FEDSIM_SIM_RUNNER_H_
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/scenario.pb.h"
+#include "sim/devices.h"
+#include "sim/engine.h"
+#include "sim/participation.h"
+#include "sim/run_observer.h"
+#include "sim/run_setup.h"
+#include "sim/task_runner.h"
+
+namespace fedsim {
+
+// Everything that follows from the scenario before the first event.
+// Deterministic: two PrepareRun calls on one scenario give identical objects.
+struct PreparedRun {
+  config::Scenario scenario;  // resolved
+  std::string scenario_dir;   // for relative paths (CSV traces)
+  std::unique_ptr<RunData> data;
+  std::vector<DeviceProfile> profiles;
+  std::unique_ptr<ParticipationModel> participation;
+  size_t num_params = 0;
+  std::vector<float> initial_params;
+};
+
+absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
+                                                        const std::string& scenario_dir);
+
+struct RunOptions {
+  // Default: "" = the scenario's output.dir. The run goes to <dir>/<name>[-k].
+  std::string out_dir;
+  // Default: "" = pick <dir>/<name>[-k]; else write exactly here (must not exist).
+  std::string run_dir;
+  // Progress lines (nullptr = none); `terminal` = a live line with \r.
+  FILE* progress = stderr;
+  bool terminal = false;
+  // Default: 1. Threads for test-set evaluation (results do not depend on it).
+  int eval_threads = 1;
+  // For the manifest: "inprocess", "grpc, 3 workers", ...
+  std::string transport_name = "inprocess";
+  // Replay / trace-driven runs: durations from a recorded schedule.
+  std::function<std::optional<double>(TaskId, ClientId)> duration_override;
+  // Extra observers (tests).
+  std::vector<RunObserver*> observers;
+  const std::atomic<bool>* interrupt = nullptr;
+};
+
+struct RunOutcome {
+  RunSummary summary;
+  std::string run_dir;
+  std::vector<float> final_model;
+};
+
+// REQUIRES: the transport executes tasks of `run` (built on run.data) and
+// reads base models from `store`.
+absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,
+                                      ModelStore* store, const RunOptions& options);
+
+// The whole run in this process with `slots` training threads.
+absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
+                                        const RunOptions& options);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_SIM_RUNNER_H_
