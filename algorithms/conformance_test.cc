@@ -41,6 +41,7 @@ const std::map<std::string_view, std::string>& Neutral() {
       {"fedbuff", "fedbuff { buffer_size: 4 concurrency: 4 staleness { constant {} } }"},
       {"fedfix", "fedfix { delta_s: 1 }"},
       {"async_fedavg", "async_fedavg { weights: IDENTICAL }"},
+      {"fedau", "fedau { method: FEDAU }"},
   };
   return *m;
 }
@@ -53,6 +54,7 @@ const std::map<std::string_view, std::pair<std::string, std::string>>& Invalid()
       {"fedbuff", {"fedbuff { buffer_size: 0 }", "fedbuff.buffer_size"}},
       {"fedfix", {"fedfix { delta_s: -1 }", "fedfix.delta_s"}},
       {"async_fedavg", {"async_fedavg { server_lr: 0 }", "async_fedavg.server_lr"}},
+      {"fedau", {"fedau { server_lr: 0 }", "fedau.server_lr"}},
   };
   return *m;
 }
@@ -232,9 +234,11 @@ class ConformanceTest : public ::testing::TestWithParam<std::string_view> {
     config_ = Parse(it->second);
   }
 
-  std::unique_ptr<Algorithm> New() {
+  // num_clients must match the fleet the rule runs on: rules that divide by
+  // N (FedAU and kin) would otherwise see a different fleet than they were built for.
+  std::unique_ptr<Algorithm> New(size_t num_clients = 6) {
     absl::StatusOr<std::unique_ptr<Algorithm>> a =
-        NewAlgorithm(config_, AlgorithmContext{.num_clients = 6, .num_params = kParams});
+        NewAlgorithm(config_, AlgorithmContext{.num_clients = num_clients, .num_params = kParams});
     EXPECT_TRUE(a.ok()) << a.status();
     return a.ok() ? *std::move(a) : nullptr;
   }
@@ -255,7 +259,7 @@ TEST_P(ConformanceTest, RegistryRowMatchesConfigOneof) {
 }
 
 TEST_P(ConformanceTest, IdenticalUpdatesCommitToThatUpdate) {
-  auto a = New();
+  auto a = New(4);  // UniformFleet has 4 clients
   ASSERT_NE(a, nullptr);
   MiniEngine engine(UniformFleet(), 1, &FixedDelta);
   engine.Start(*a);

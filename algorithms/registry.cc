@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "algorithms/fed_au.h"
 #include "algorithms/rules.h"
 #include "util/spell.h"
 
@@ -23,7 +24,8 @@ constexpr AlgorithmEntry kAlgorithms[] = {
      config::Algorithm::kFedfix, &NewFedFix},
     {"async_fedavg", "asynchronous FedAvg (Fraboni): commit each arrival, identical or weight",
      config::Algorithm::kAsyncFedavg, &NewAsyncFedAvg},
-    // fedau: one row here when algorithms/fed_au.cc lands (config::Algorithm::kFedau).
+    {"fedau", "FedAU and its baselines: rounds decided by client participation processes",
+     config::Algorithm::kFedau, &NewFedAu},
 };
 
 std::vector<std::string_view> Names() {

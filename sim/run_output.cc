@@ -246,7 +246,8 @@ void ProgressReporter::OnFinish(const RunSummary& s) {
   version_ = s.final_version;
   t_ = s.virtual_time;
   accuracy_ = s.final_accuracy;
-  Print(true);
+  // Off a terminal the last evaluation's line already said it all.
+  if (terminal_) Print(true);
 }
 
 void ProgressReporter::Print(bool final_line) {

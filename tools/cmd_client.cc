@@ -1,15 +1,68 @@
-// fedsim client — placeholder until its owner fills it in.
+// fedsim client: a worker process that trains tasks for a server.
+//
+//   fedsim client --server=HOST:PORT [--slots=S] [--name=NAME]
+//
+// Prints one line when connected and a summary line at exit; exits 0 when the
+// server says the run is finished, 1 on any error (message on stderr).
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "client/worker.h"
 #include "tools/commands.h"
+#include "tools/common_flags.h"
+
+ABSL_FLAG(std::string, server, "", "address of the fedsim server, HOST:PORT (required)");
+// --slots is shared with `fedsim run` (flags are process-global); defined in
+// cmd_run.cc. Here 0 means the number of cores.
+ABSL_DECLARE_FLAG(int, slots);
+ABSL_FLAG(std::string, name, "", "name shown in the server's logs (default: hostname:pid)");
+ABSL_FLAG(double, connect_timeout_s, 30,
+          "seconds to keep trying to reach the server at start");
+ABSL_FLAG(double, server_lost_timeout_s, 30,
+          "seconds without an answer from the server mid-run before giving up");
+ABSL_FLAG(std::string, scenario_dir, ".",
+          "folder that relative paths in the scenario are resolved against");
 
 namespace fedsim {
 
 int ClientMain(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  std::fprintf(stderr, "fedsim client: not built yet\n");
-  return 1;
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "fedsim client: unexpected argument '%s' (flags only)\n", rest[1]);
+    return 1;
+  }
+  WorkerOptions options;
+  options.server = absl::GetFlag(FLAGS_server);
+  options.slots = absl::GetFlag(FLAGS_slots);
+  if (options.slots == 0) options.slots = std::max(1u, std::thread::hardware_concurrency());
+  options.name = absl::GetFlag(FLAGS_name);
+  options.connect_timeout_s = absl::GetFlag(FLAGS_connect_timeout_s);
+  options.server_lost_timeout_s = absl::GetFlag(FLAGS_server_lost_timeout_s);
+  options.scenario_dir = absl::GetFlag(FLAGS_scenario_dir);
+  options.log = stdout;
+  WorkerSummary summary;
+  absl::Status status = RunWorker(options, &summary);
+  std::printf(
+      "fedsim client: worker %llu: %llu tasks done (%llu duplicates, %llu dropped), "
+      "%llu model downloads, %.1f MB down, %.1f MB up\n",
+      static_cast<unsigned long long>(summary.worker_id),
+      static_cast<unsigned long long>(summary.tasks_done),
+      static_cast<unsigned long long>(summary.duplicates),
+      static_cast<unsigned long long>(summary.tasks_dropped),
+      static_cast<unsigned long long>(summary.models_fetched), summary.bytes_fetched / 1e6,
+      summary.bytes_pushed / 1e6);
+  std::fflush(stdout);
+  if (!status.ok()) {
+    std::fprintf(stderr, "fedsim client: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace fedsim

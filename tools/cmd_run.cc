@@ -1,15 +1,166 @@
-// fedsim run — placeholder until its owner fills it in.
-#include <cstdio>
+// fedsim run: the whole simulation on this machine — the server (engine +
+// gRPC transport) in this process, W worker processes on loopback.
+#include <unistd.h>
 
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "server/grpc_transport.h"
+#include "sim/runner.h"
+#include "sim/scenario.h"
 #include "tools/commands.h"
+#include "tools/common_flags.h"
+#include "tools/run_common.h"
+#include "tools/subprocess.h"
+
+ABSL_FLAG(int, workers, 0,
+          "Worker processes to start (default 0 = one per CPU core). Ignored with --inprocess.");
+ABSL_FLAG(bool, inprocess, false,
+          "Run the same engine and algorithm with in-process training threads and no sockets.");
+ABSL_FLAG(std::string, out, "",
+          "Folder for run results (default: the scenario's output.dir, usually runs/); the run "
+          "goes to <out>/<name>, or <name>-2, -3, ... when that exists.");
+ABSL_FLAG(std::string, run_dir, "",
+          "Write the run to exactly this folder (must not exist yet); overrides --out.");
+ABSL_FLAG(bool, verbose, false, "Show the workers' log lines as they come.");
+ABSL_FLAG(double, heartbeat_timeout, 5.0,
+          "Seconds without a heartbeat after which a worker is presumed dead and its tasks are "
+          "given to others.");
 
 namespace fedsim {
 
 int RunMain(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  std::fprintf(stderr, "fedsim run: not built yet\n");
-  return 1;
+  const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() != 2) {
+    std::fprintf(stderr,
+                 "usage: fedsim run SCENARIO.textproto [--workers=W] [--inprocess] "
+                 "[--set=field=value ...]\n(see 'fedsim run --help')\n");
+    return 2;
+  }
+  const std::string path = args[1];
+  absl::StatusOr<config::Scenario> scenario = LoadScenario(path, overrides);
+  if (!scenario.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<PreparedRun>> run = PrepareRun(*scenario, ScenarioDir(path));
+  if (!run.ok()) {
+    std::fprintf(stderr, "fedsim run: %s\n", std::string(run.status().message()).c_str());
+    return 1;
+  }
+  InstallStopSignalHandlers();
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  RunOptions options;
+  options.out_dir = absl::GetFlag(FLAGS_out);
+  options.run_dir = absl::GetFlag(FLAGS_run_dir);
+  options.terminal = isatty(2);
+  options.eval_threads = cores;
+  options.interrupt = &g_interrupted;
+
+  absl::StatusOr<RunOutcome> outcome;
+  std::string failures;
+  if (absl::GetFlag(FLAGS_inprocess)) {
+    const int slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots) : cores;
+    std::fprintf(stderr, "fedsim run: %s, in-process with %d training threads\n",
+                 scenario->name().c_str(), slots);
+    outcome = RunInProcess(**run, slots, options);
+  } else {
+    const int workers = absl::GetFlag(FLAGS_workers) > 0 ? absl::GetFlag(FLAGS_workers) : cores;
+    const int slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)
+                                                     : std::max(1, cores / workers);
+    ModelStore store;
+    GrpcServerOptions so;
+    so.listen_address = "127.0.0.1:0";
+    so.heartbeat_timeout_s = absl::GetFlag(FLAGS_heartbeat_timeout);
+    auto transport = StartGrpcTransport(so, ScenarioToText((*run)->scenario),
+                                        (*run)->num_params, &store);
+    if (!transport.ok()) {
+      std::fprintf(stderr, "fedsim run: cannot start the server: %s\n",
+                   std::string(transport.status().message()).c_str());
+      return 1;
+    }
+    const std::string address = (*transport)->address();
+    std::fprintf(stderr, "fedsim run: %s, server on %s, %d worker processes x %d slots\n",
+                 scenario->name().c_str(), address.c_str(), workers, slots);
+    const bool verbose = absl::GetFlag(FLAGS_verbose);
+    SubprocessSet children([verbose](const std::string& line) {
+      if (verbose) std::fprintf(stderr, "%s\n", line.c_str());
+    });
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+      std::fprintf(stderr, "fedsim run: cannot find the fedsim executable\n");
+      return 1;
+    }
+    self[n] = '\0';
+    for (int w = 0; w < workers; ++w) {
+      std::string name = absl::StrCat("worker-", w + 1);
+      auto started = children.Start(
+          name, {self, "client", absl::StrCat("--server=", address),
+                 absl::StrCat("--slots=", slots), absl::StrCat("--name=", name)});
+      if (!started.ok()) {
+        std::fprintf(stderr, "fedsim run: %s\n", std::string(started.status().message()).c_str());
+        children.SignalAll(SIGTERM);
+        return 1;
+      }
+    }
+    // Watches the children: forwards Ctrl-C / SIGTERM, stops the run when no
+    // worker is left (their tasks could never finish).
+    std::atomic<bool> done{false};
+    std::atomic<bool> all_gone{false};
+    std::thread watcher([&] {
+      bool forwarded = false;
+      while (!done.load()) {
+        if (g_interrupted.load() && !forwarded) {
+          children.SignalAll(g_signal.load() ? g_signal.load() : SIGTERM);
+          forwarded = true;
+        }
+        if (children.Poll() == 0 && !done.load()) {
+          all_gone.store(true);
+          g_interrupted.store(true);
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+    options.transport_name = absl::StrCat("grpc, ", workers, " workers x ", slots, " slots");
+    outcome = ExecuteRun(**run, transport->get(), &store, options);
+    done.store(true);
+    watcher.join();
+    (*transport)->Shutdown();
+    children.WaitAll(15.0);
+    if (all_gone.load() && outcome.ok()) {
+      outcome = absl::UnavailableError("every worker process exited before the run ended");
+    }
+    failures = children.DescribeFailures();
+  }
+  if (!outcome.ok()) {
+    std::fprintf(stderr, "\nfedsim run: %s\n", std::string(outcome.status().message()).c_str());
+    if (!failures.empty()) std::fprintf(stderr, "%s", failures.c_str());
+    return 1;
+  }
+  PrintSummary(*outcome);
+  if (g_interrupted.load() && outcome->summary.stop_reason == "interrupted") {
+    std::fprintf(stderr, "fedsim run: interrupted; partial results kept in %s\n",
+                 outcome->run_dir.c_str());
+    return 130;
+  }
+  if (!failures.empty()) {
+    std::fprintf(stderr,
+                 "fedsim run: the run completed (the remaining workers took over the tasks), but "
+                 "worker processes failed:\n%s",
+                 failures.c_str());
+    return 3;
+  }
+  return 0;
 }
 
 }  // namespace fedsim

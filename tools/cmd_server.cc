@@ -1,15 +1,78 @@
-// fedsim server — placeholder until its owner fills it in.
-#include <cstdio>
+// fedsim server: the aggregation server alone; workers (`fedsim client`)
+// connect from this or other machines.
+#include <unistd.h>
 
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "server/grpc_transport.h"
+#include "sim/runner.h"
+#include "sim/scenario.h"
 #include "tools/commands.h"
+#include "tools/common_flags.h"
+#include "tools/run_common.h"
+
+ABSL_FLAG(std::string, scenario, "", "The scenario file to run (required).");
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
+          "Address to listen on, HOST:PORT (port 0 picks a free one and prints it).");
+ABSL_FLAG(std::string, server_out, "",
+          "Folder for run results (default: the scenario's output.dir).");
+ABSL_FLAG(double, worker_timeout, 5.0,
+          "Seconds without a heartbeat after which a worker's tasks are given to others.");
+ABSL_FLAG(double, no_worker_timeout, 600.0,
+          "Give up when no worker has been connected for this many seconds while tasks wait.");
 
 namespace fedsim {
 
 int ServerMain(int argc, char** argv) {
+  const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
   absl::ParseCommandLine(argc, argv);
-  std::fprintf(stderr, "fedsim server: not built yet\n");
-  return 1;
+  const std::string path = absl::GetFlag(FLAGS_scenario);
+  if (path.empty()) {
+    std::fprintf(stderr, "usage: fedsim server --scenario=FILE --listen=HOST:PORT\n");
+    return 2;
+  }
+  absl::StatusOr<config::Scenario> scenario = LoadScenario(path, overrides);
+  if (!scenario.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<PreparedRun>> run = PrepareRun(*scenario, ScenarioDir(path));
+  if (!run.ok()) {
+    std::fprintf(stderr, "fedsim server: %s\n", std::string(run.status().message()).c_str());
+    return 1;
+  }
+  InstallStopSignalHandlers();
+  ModelStore store;
+  GrpcServerOptions so;
+  so.listen_address = absl::GetFlag(FLAGS_listen);
+  so.heartbeat_timeout_s = absl::GetFlag(FLAGS_worker_timeout);
+  so.no_worker_timeout_s = absl::GetFlag(FLAGS_no_worker_timeout);
+  auto transport =
+      StartGrpcTransport(so, ScenarioToText((*run)->scenario), (*run)->num_params, &store);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "fedsim server: cannot listen on %s: %s\n", so.listen_address.c_str(),
+                 std::string(transport.status().message()).c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "fedsim server: listening on %s; start workers with\n"
+               "  fedsim client --server=%s\n",
+               (*transport)->address().c_str(), (*transport)->address().c_str());
+  RunOptions options;
+  options.out_dir = absl::GetFlag(FLAGS_server_out);
+  options.terminal = isatty(2);
+  options.interrupt = &g_interrupted;
+  options.transport_name = "grpc server";
+  absl::StatusOr<RunOutcome> outcome = ExecuteRun(**run, transport->get(), &store, options);
+  (*transport)->Shutdown();
+  if (!outcome.ok()) {
+    std::fprintf(stderr, "\nfedsim server: %s\n", std::string(outcome.status().message()).c_str());
+    return 1;
+  }
+  PrintSummary(*outcome);
+  return outcome->summary.stop_reason == "interrupted" ? 130 : 0;
 }
 
 }  // namespace fedsim

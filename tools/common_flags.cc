@@ -1,8 +1,42 @@
 #include "tools/common_flags.h"
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_split.h"
 
 ABSL_FLAG(std::vector<std::string>, set, {},
           "Override a scenario field, e.g. --set=algorithm.fedbuff.buffer_size=20 or "
           "--set=local.lr=0.05; repeat the flag or separate several with commas. Message "
           "fields take text format in braces: --set='partition={dirichlet{alpha:0.1}}'.");
+
+ABSL_FLAG(int, slots, 0,
+          "Tasks one worker trains in parallel, one thread each (default 0 = automatic: for "
+          "'fedsim client' the number of cores; for 'fedsim run', cores / workers, at least 1, "
+          "or with --inprocess the number of cores).");
+
+namespace fedsim {
+
+// Abseil keeps only the last value of a repeated vector flag, so every --set
+// is collected from argv itself (in order); comma-separated values are split
+// as the flag would split them.
+std::vector<std::string> ScenarioOverrides(int argc, char** argv) {
+  std::vector<std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    std::string value;
+    if (arg.rfind("--set=", 0) == 0) {
+      value = arg.substr(6);
+    } else if (arg.rfind("-set=", 0) == 0) {
+      value = arg.substr(5);
+    } else if ((arg == "--set" || arg == "-set") && i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      continue;
+    }
+    for (absl::string_view piece : absl::StrSplit(value, ',')) values.emplace_back(piece);
+  }
+  if (values.empty()) values = absl::GetFlag(FLAGS_set);
+  return values;
+}
+
+}  // namespace fedsim

@@ -11,4 +11,13 @@
 // --set path.to.field=value, repeatable: overrides a scenario field.
 ABSL_DECLARE_FLAG(std::vector<std::string>, set);
 
+// --slots: tasks one worker trains in parallel (0 = automatic).
+ABSL_DECLARE_FLAG(int, slots);
+
+namespace fedsim {
+// Every --set value on the command line, in order (all occurrences, not only
+// the last one as absl::GetFlag would give). Call before absl::ParseCommandLine.
+std::vector<std::string> ScenarioOverrides(int argc, char** argv);
+}  // namespace fedsim
+
 #endif  // FEDSIM_TOOLS_COMMON_FLAGS_H_

@@ -1,0 +1,412 @@
+#include "client/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "client/model_cache.h"
+#include "proto/scenario.pb.h"
+#include "server/aggregator_client.h"
+#include "server/wire.h"
+#include "sim/run_setup.h"
+#include "sim/scenario.h"
+#include "sim/task_runner.h"
+
+namespace fedsim {
+namespace {
+
+// Errors a retry may fix. CANCELLED is here because the worker never cancels
+// its own calls: it comes from a server that is stopping (its in-flight calls
+// are cancelled), and the next call then tells run_finished or Unavailable.
+bool IsTransient(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsCancelled(s);
+}
+
+std::string DefaultName() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] != '\0' ? host : "localhost", ":", getpid());
+}
+
+class Worker {
+ public:
+  Worker(const WorkerOptions& options, std::shared_ptr<grpc::Channel> channel)
+      : options_(options),
+        client_(std::move(channel)),
+        cache_(static_cast<size_t>(std::max(options.model_cache_versions, 1)),
+               [this](Version v) { return Fetch(v); }) {}
+
+  absl::Status Run(WorkerSummary* summary) {
+    absl::Status status = RunInternal();
+    if (summary != nullptr) {
+      absl::MutexLock lock(&mu_);
+      summary->worker_id = worker_id_;
+      summary->tasks_done = tasks_done_;
+      summary->duplicates = duplicates_;
+      summary->tasks_dropped = tasks_dropped_;
+      summary->models_fetched = cache_.downloads();
+      summary->bytes_fetched = client_.bytes_fetched();
+      summary->bytes_pushed = client_.bytes_pushed();
+    }
+    return status;
+  }
+
+ private:
+  absl::Status RunInternal() {
+    // Register, retrying while the server is still coming up.
+    const absl::Time give_up = absl::Now() + absl::Seconds(options_.connect_timeout_s);
+    absl::StatusOr<wire::RegisterResponse> reg;
+    while (true) {
+      reg = client_.Register(name_, static_cast<uint32_t>(options_.slots));
+      if (reg.ok() || !IsTransient(reg.status()) || absl::Now() >= give_up) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    if (!reg.ok()) {
+      if (IsTransient(reg.status())) {
+        return absl::UnavailableError(absl::StrCat(
+            "cannot reach the fedsim server at ", options_.server, " within ",
+            options_.connect_timeout_s, " s (is `fedsim server` running and listening there?): ",
+            reg.status().message()));
+      }
+      return absl::Status(reg.status().code(),
+                          absl::StrCat("server at ", options_.server,
+                                       " refused to register this worker: ",
+                                       reg.status().message()));
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      worker_id_ = reg->worker_id();
+      last_contact_ = absl::Now();
+    }
+    heartbeat_interval_ = absl::Seconds(std::clamp(reg->heartbeat_interval_s(), 0.01, 60.0));
+
+    absl::StatusOr<config::Scenario> scenario = ParseScenarioText(
+        reg->scenario_text(), absl::StrCat("<scenario from ", options_.server, ">"), {});
+    if (!scenario.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the scenario sent by ", options_.server, " does not parse in this build: ",
+          scenario.status().message()));
+    }
+    if (scenario->clock().mode() == config::Clock::WALL) {
+      time_scale_ = scenario->clock().time_scale();
+    }
+    absl::StatusOr<RunData> data = BuildRunData(*scenario, options_.scenario_dir);
+    if (!data.ok()) return data.status();
+    data_ = std::make_unique<RunData>(std::move(data).value());
+    runner_ = std::make_unique<TaskRunner>(data_.get());
+    if (options_.log != nullptr) {
+      std::fprintf(options_.log,
+                   "fedsim client: connected to %s as worker %llu (%d slots, scenario '%s', "
+                   "%llu params)\n",
+                   options_.server.c_str(), static_cast<unsigned long long>(reg->worker_id()),
+                   options_.slots, scenario->name().c_str(),
+                   static_cast<unsigned long long>(reg->num_params()));
+      std::fflush(options_.log);
+    }
+
+    std::thread heartbeat([this] { HeartbeatLoop(); });
+    PollLoop();
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+      cv_.SignalAll();
+    }
+    heartbeat.join();
+    // Task threads finish their training (it cannot be interrupted) and then
+    // skip the push.
+    std::map<TaskId, std::thread> threads;
+    {
+      absl::MutexLock lock(&mu_);
+      threads.swap(threads_);
+    }
+    for (auto& [id, t] : threads) t.join();
+    absl::MutexLock lock(&mu_);
+    return fatal_;
+  }
+
+  // ------------------------------------------------------------------ poller
+
+  void PollLoop() {
+    while (true) {
+      uint32_t free = 0;
+      uint64_t id = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        JoinFinishedLocked();
+        while (!stop_ && free_slots_ == 0) cv_.Wait(&mu_);
+        if (stop_) return;
+        free = static_cast<uint32_t>(free_slots_);
+        id = worker_id_;
+      }
+      absl::StatusOr<wire::GetTaskResponse> response =
+          client_.GetTask(id, free, options_.long_poll_s);
+      if (!response.ok()) {
+        if (absl::IsFailedPrecondition(response.status())) {
+          Reregister(id);  // we timed out on the server; join again
+        } else if (!HandleTransient(response.status(), "GetTask")) {
+          return;
+        }
+        continue;
+      }
+      MarkContact();
+      if (response->run_finished()) {
+        absl::MutexLock lock(&mu_);
+        stop_ = true;  // before any other thread sees the server go away
+        cv_.SignalAll();
+        return;
+      }
+      absl::MutexLock lock(&mu_);
+      for (const wire::Task& task : response->tasks()) {
+        TaskSpec spec = TaskFromWire(task);
+        --free_slots_;
+        in_flight_.insert(spec.id);
+        threads_[spec.id] = std::thread([this, spec, id] { RunTask(spec, id); });
+      }
+    }
+  }
+
+  void JoinFinishedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (TaskId id : finished_) {
+      auto it = threads_.find(id);
+      if (it == threads_.end()) continue;
+      it->second.join();  // it is past its last use of mu_-guarded state
+      threads_.erase(it);
+    }
+    finished_.clear();
+  }
+
+  // --------------------------------------------------------------- heartbeat
+
+  void HeartbeatLoop() {
+    absl::MutexLock lock(&mu_);
+    while (!stop_) {
+      cv_.WaitWithTimeout(&mu_, heartbeat_interval_);
+      if (stop_) return;
+      uint64_t id = worker_id_;
+      std::vector<TaskId> in_flight(in_flight_.begin(), in_flight_.end());
+      mu_.Unlock();
+      absl::StatusOr<wire::HeartbeatResponse> response = client_.Heartbeat(id, in_flight);
+      bool finished = false;
+      if (response.ok()) {
+        MarkContact();
+        if (response->unknown_worker()) Reregister(id);
+        finished = response->run_finished();
+      } else {
+        HandleTransient(response.status(), "Heartbeat");
+      }
+      mu_.Lock();
+      if (finished) {
+        stop_ = true;
+        cv_.SignalAll();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------- tasks
+
+  void RunTask(const TaskSpec& spec, uint64_t lease_worker) {
+    bool done = false;
+    bool duplicate = false;
+    absl::Status status = TrainAndPush(spec, lease_worker, &done, &duplicate);
+    absl::MutexLock lock(&mu_);
+    if (!status.ok()) SetFatalLocked(status);
+    if (done) {
+      ++tasks_done_;
+      duplicates_ += duplicate;
+    } else {
+      ++tasks_dropped_;
+    }
+    in_flight_.erase(spec.id);
+    ++free_slots_;
+    finished_.push_back(spec.id);
+    cv_.SignalAll();
+  }
+
+  // Errors returned here end the worker; outcomes a retry cannot change but
+  // that are not wrong (the task was cancelled or went to another worker)
+  // only drop the task.
+  absl::Status TrainAndPush(const TaskSpec& spec, uint64_t lease_worker, bool* done,
+                            bool* duplicate) {
+    absl::StatusOr<ModelCache::Params> base;
+    while (true) {
+      base = cache_.Get(spec.base_version);
+      if (base.ok() || !IsTransient(base.status())) break;
+      if (!HandleTransient(base.status(), "FetchModel")) return absl::OkStatus();
+    }
+    if (!base.ok()) {
+      if (absl::IsNotFound(base.status())) {  // released: the engine no longer needs it
+        Warn(absl::StrCat("task ", spec.id, " dropped: ", base.status().message()));
+        return absl::OkStatus();
+      }
+      return base.status();
+    }
+    absl::StatusOr<TaskResult> result = runner_->Run(spec, **base);
+    base = ModelCache::Params();  // let the cache alone decide what stays in memory
+    if (!result.ok()) return result.status();
+
+    if (time_scale_ > 0 && spec.duration_s > 0) {
+      absl::Time wake = absl::Now() + absl::Seconds(spec.duration_s * time_scale_);
+      absl::MutexLock lock(&mu_);
+      while (!stop_ && absl::Now() < wake) cv_.WaitWithDeadline(&mu_, wake);
+    }
+    while (true) {
+      if (Stopped()) return absl::OkStatus();
+      absl::StatusOr<bool> pushed = client_.PushUpdate(lease_worker, *result);
+      if (pushed.ok()) {
+        MarkContact();
+        *done = true;
+        *duplicate = *pushed;
+        return absl::OkStatus();
+      }
+      const absl::Status& s = pushed.status();
+      if (IsTransient(s)) {
+        if (!HandleTransient(s, "PushUpdate")) return absl::OkStatus();
+        continue;
+      }
+      if (absl::IsFailedPrecondition(s) || absl::IsNotFound(s)) {
+        Warn(absl::StrCat("result of task ", spec.id, " not taken: ", s.message()));
+        return absl::OkStatus();
+      }
+      // InvalidArgument / AlreadyExists: this build computed something the
+      // server cannot accept; a silent skip would hide a real bug.
+      return absl::Status(s.code(), absl::StrCat("server refused the result of task ", spec.id,
+                                                 ": ", s.message()));
+    }
+  }
+
+  absl::StatusOr<std::vector<float>> Fetch(Version v) {
+    uint64_t id;
+    {
+      absl::MutexLock lock(&mu_);
+      id = worker_id_;
+    }
+    absl::StatusOr<std::vector<float>> params = client_.FetchModel(id, v);
+    if (params.ok()) MarkContact();
+    return params;
+  }
+
+  // ----------------------------------------------------------------- helpers
+
+  // For a transient error: sleeps a little and returns true while the server
+  // has been silent for less than server_lost_timeout_s; otherwise records
+  // the fatal Unavailable and returns false. Other errors are fatal at once.
+  bool HandleTransient(const absl::Status& s, const char* what) {
+    absl::MutexLock lock(&mu_);
+    if (stop_) return false;
+    if (!IsTransient(s)) {
+      SetFatalLocked(absl::Status(s.code(), absl::StrCat(what, " to ", options_.server,
+                                                         " failed: ", s.message())));
+      return false;
+    }
+    absl::Duration silent = absl::Now() - last_contact_;
+    if (silent > absl::Seconds(options_.server_lost_timeout_s)) {
+      SetFatalLocked(absl::UnavailableError(absl::StrCat(
+          "lost the fedsim server at ", options_.server, ": no answer for ",
+          absl::FormatDuration(silent), " (last error from ", what, ": ", s.message(), ")")));
+      return false;
+    }
+    cv_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
+    return !stop_;
+  }
+
+  void Reregister(uint64_t stale_id) {
+    absl::MutexLock reg_lock(&register_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      if (worker_id_ != stale_id || stop_) return;  // someone did already
+    }
+    absl::StatusOr<wire::RegisterResponse> reg =
+        client_.Register(name_, static_cast<uint32_t>(options_.slots));
+    absl::MutexLock lock(&mu_);
+    if (reg.ok()) {
+      Warn(absl::StrCat("the server had dropped worker ", stale_id, "; registered again as ",
+                        reg->worker_id()));
+      worker_id_ = reg->worker_id();
+      last_contact_ = absl::Now();
+    } else if (!IsTransient(reg.status())) {
+      SetFatalLocked(reg.status());
+    }
+  }
+
+  void MarkContact() {
+    absl::MutexLock lock(&mu_);
+    last_contact_ = absl::Now();
+  }
+
+  bool Stopped() {
+    absl::MutexLock lock(&mu_);
+    return stop_;
+  }
+
+  void SetFatalLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (fatal_.ok()) fatal_ = std::move(status);
+    stop_ = true;
+    cv_.SignalAll();
+  }
+
+  void Warn(const std::string& message) {
+    if (options_.log == nullptr) return;
+    std::fprintf(options_.log, "fedsim client: %s\n", message.c_str());
+    std::fflush(options_.log);
+  }
+
+  const WorkerOptions options_;
+  const std::string name_ = options_.name.empty() ? DefaultName() : options_.name;
+  AggregatorClient client_;
+  ModelCache cache_;
+  std::unique_ptr<RunData> data_;
+  std::unique_ptr<TaskRunner> runner_;
+  double time_scale_ = 0;
+  absl::Duration heartbeat_interval_ = absl::Milliseconds(500);
+
+  absl::Mutex register_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  absl::Mutex mu_;
+  absl::CondVar cv_;  // slots freed, stop
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status fatal_ ABSL_GUARDED_BY(mu_);
+  uint64_t worker_id_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
+  int free_slots_ ABSL_GUARDED_BY(mu_) = options_.slots;
+  std::set<TaskId> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::map<TaskId, std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<TaskId> finished_ ABSL_GUARDED_BY(mu_);
+  uint64_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t tasks_dropped_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
+absl::Status RunWorker(const WorkerOptions& options, WorkerSummary* summary) {
+  if (options.server.empty()) {
+    return absl::InvalidArgumentError("no server address; pass --server=HOST:PORT");
+  }
+  if (options.slots < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--slots must be at least 1, got ", options.slots));
+  }
+  std::shared_ptr<grpc::Channel> channel = NewWireChannel(options.server);
+  auto deadline = std::chrono::system_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1e3));
+  if (!channel->WaitForConnected(deadline)) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot connect to the fedsim server at ", options.server, " within ",
+        options.connect_timeout_s,
+        " s (is `fedsim server` running and listening on that address?)"));
+  }
+  Worker worker(options, std::move(channel));
+  return worker.Run(summary);
+}
+
+}  // namespace fedsim

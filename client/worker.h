@@ -1,0 +1,78 @@
+// The worker process (`fedsim client`): connects to a server, hosts many
+// virtual clients and trains their tasks in parallel slots.
+//
+//   connect (retrying until connect_timeout_s) -> Register -> parse the
+//   scenario the server hands out -> BuildRunData once (each dataset is
+//   loaded once for all virtual clients) -> loop:
+//     a poller long-polls GetTask for up to the number of free slots;
+//     each leased task runs on a thread of its own: base model from the
+//     ModelCache (one download per version per worker), TaskRunner::Run,
+//     optional wall-clock emulation sleep, PushUpdate in 1 MiB chunks;
+//     a heartbeat thread reports the tasks in flight.
+//   until the server says the run is finished (RunWorker returns OK).
+//
+// A task is a pure function of its spec, so a worker computes exactly what
+// the in-process transport would; the server may hand the same task to two
+// workers after a timeout and take either result.
+//
+// Thread safety: RunWorker() may be called from any thread; it starts and
+// joins its own threads before returning. Two RunWorker calls in one process
+// are independent.
+#ifndef FEDSIM_CLIENT_WORKER_H_
+#define FEDSIM_CLIENT_WORKER_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace fedsim {
+
+struct WorkerOptions {
+  // Server address, "host:port". Default: "" (required).
+  std::string server;
+  // Tasks trained in parallel, one thread each. Default: 1 (the CLI defaults
+  // it to the number of cores).
+  int slots = 1;
+  // Shown in the server's logs. Default: "" = "<hostname>:<pid>".
+  std::string name;
+  // How long to keep trying to reach the server at start. Default: 30 s.
+  double connect_timeout_s = 30;
+  // Mid-run: give up once the server has not answered for this long.
+  // Default: 30 s.
+  double server_lost_timeout_s = 30;
+  // Bound of one GetTask long poll. Default: 5 s.
+  double long_poll_s = 5;
+  // Model versions kept by the cache. Default: 4.
+  int model_cache_versions = 4;
+  // Folder that relative paths in the scenario are resolved against.
+  // Default: ".".
+  std::string scenario_dir = ".";
+  // Progress lines ("connected ...", warnings) go here; nullptr = quiet.
+  // Default: nullptr.
+  FILE* log = nullptr;
+};
+
+// What a worker did, filled in whether RunWorker succeeds or not.
+struct WorkerSummary {
+  uint64_t worker_id = 0;       // the last id the server assigned
+  uint64_t tasks_done = 0;      // results the server acknowledged
+  uint64_t duplicates = 0;      // of those, acknowledged as duplicates
+  uint64_t tasks_dropped = 0;   // leased but not reported (cancelled, reassigned, run over)
+  uint64_t models_fetched = 0;  // model downloads (cache misses)
+  uint64_t bytes_fetched = 0;   // tensor payload bytes down
+  uint64_t bytes_pushed = 0;    // tensor payload bytes up
+};
+
+// Runs until the server says the run is finished (OK). Errors:
+// InvalidArgument for bad options or a scenario this build cannot parse;
+// Unavailable when the server cannot be reached within connect_timeout_s or
+// stops answering for server_lost_timeout_s mid-run (the message names the
+// address); the server's status when it refuses the worker or an update for
+// a reason a retry cannot fix; TaskRunner's errors. `summary` may be null.
+absl::Status RunWorker(const WorkerOptions& options, WorkerSummary* summary = nullptr);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_CLIENT_WORKER_H_

@@ -1,0 +1,191 @@
+// End-to-end tests: the real `fedsim` binary, real worker processes over
+// loopback gRPC, real Fashion-MNIST (Debian package dataset-fashion-mnist,
+// which scripts/install-deps installs).
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tools/subprocess.h"
+
+#ifndef FEDSIM_BINARY
+#error "FEDSIM_BINARY must name the fedsim executable"
+#endif
+
+namespace fedsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string ManifestField(const fs::path& dir, const std::string& key) {
+  std::string m = ReadFile(dir / "manifest.json");
+  std::smatch match;
+  std::regex re("\"" + key + "\": \"?([^\",\n]*)");
+  if (!std::regex_search(m, match, re)) return "";
+  return match[1];
+}
+
+class E2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+        << "Fashion-MNIST is missing: run scripts/install-deps (package dataset-fashion-mnist)";
+    tmp_ = fs::temp_directory_path() /
+           ("fedsim_e2e_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(tmp_);
+    fs::create_directories(tmp_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(tmp_);
+  }
+
+  // Runs fedsim to completion; returns its exit code, stderr in *err.
+  int RunFedsim(const std::vector<std::string>& args, std::string* err = nullptr) {
+    SubprocessSet set;
+    std::vector<std::string> argv = {FEDSIM_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto started = set.Start("fedsim", argv);
+    EXPECT_TRUE(started.ok()) << started.status();
+    set.WaitAll(600);
+    auto c = set.children()[0];
+    if (err) {
+      for (auto& l : c.stderr_tail) *err += l + "\n";
+    }
+    return c.exit_code;
+  }
+
+  fs::path tmp_;
+};
+
+TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
+  const std::string scenario = "scenarios/quickstart.textproto";
+  std::string err;
+  ASSERT_EQ(RunFedsim({"run", scenario, "--inprocess", "--run_dir=" + (tmp_ / "inproc").string()},
+                      &err),
+            0)
+      << err;
+  err.clear();
+  ASSERT_EQ(RunFedsim({"run", scenario, "--workers=1", "--slots=2",
+                       "--run_dir=" + (tmp_ / "w1").string()},
+                      &err),
+            0)
+      << err;
+  err.clear();
+  ASSERT_EQ(RunFedsim({"run", scenario, "--workers=3", "--slots=1",
+                       "--run_dir=" + (tmp_ / "w3").string()},
+                      &err),
+            0)
+      << err;
+  const std::string metrics = ReadFile(tmp_ / "inproc" / "metrics.csv");
+  ASSERT_GT(std::count(metrics.begin(), metrics.end(), '\n'), 5);
+  EXPECT_EQ(metrics, ReadFile(tmp_ / "w1" / "metrics.csv"));
+  EXPECT_EQ(metrics, ReadFile(tmp_ / "w3" / "metrics.csv"));
+  const std::string events = ReadFile(tmp_ / "inproc" / "events.jsonl");
+  EXPECT_EQ(events, ReadFile(tmp_ / "w1" / "events.jsonl"));
+  EXPECT_EQ(events, ReadFile(tmp_ / "w3" / "events.jsonl"));
+  const std::string hash = ManifestField(tmp_ / "inproc", "final_model_hash");
+  EXPECT_EQ(hash.size(), 64u);
+  EXPECT_EQ(hash, ManifestField(tmp_ / "w1", "final_model_hash"));
+  EXPECT_EQ(hash, ManifestField(tmp_ / "w3", "final_model_hash"));
+  // The quickstart promise: >= 0.80 test accuracy.
+  EXPECT_GE(std::stod(ManifestField(tmp_ / "inproc", "final_accuracy")), 0.80);
+}
+
+TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
+  const std::string scenario = "scenarios/quickstart.textproto";
+  const std::vector<std::string> sets = {"--set=stop.max_commits=6",
+                                         "--set=eval.every_commits=1"};
+  // Undisturbed reference.
+  std::vector<std::string> ref = {"run", scenario, "--inprocess",
+                                  "--run_dir=" + (tmp_ / "ref").string()};
+  ref.insert(ref.end(), sets.begin(), sets.end());
+  std::string err;
+  ASSERT_EQ(RunFedsim(ref, &err), 0) << err;
+
+  // A server and two workers started by hand; one worker is SIGKILLed after
+  // the second commit.
+  std::mutex mu;
+  std::string address;
+  SubprocessSet procs([&](const std::string& line) {
+    std::smatch m;
+    static const std::regex re("listening on ([0-9.]+:[0-9]+)");
+    if (std::regex_search(line, m, re)) {
+      std::lock_guard<std::mutex> lock(mu);
+      address = m[1];
+    }
+  });
+  std::vector<std::string> server = {FEDSIM_BINARY, "server", "--scenario=" + scenario,
+                                     "--listen=127.0.0.1:0", "--worker_timeout=1",
+                                     "--server_out=" + (tmp_ / "kill").string()};
+  server.insert(server.end(), sets.begin(), sets.end());
+  ASSERT_TRUE(procs.Start("server", server).ok());
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!address.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(address.empty()) << "the server never printed its address";
+  ASSERT_TRUE(procs.Start("w1", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1"}).ok());
+  ASSERT_TRUE(procs.Start("w2", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1"}).ok());
+
+  const fs::path events = tmp_ / "kill" / "quickstart" / "events.jsonl";
+  bool killed = false;
+  for (int i = 0; i < 2400 && !killed; ++i) {
+    std::string e = ReadFile(events);
+    size_t commits = 0;
+    for (size_t p = e.find("\"ev\":\"commit\""); p != std::string::npos;
+         p = e.find("\"ev\":\"commit\"", p + 1)) {
+      ++commits;
+    }
+    if (commits >= 2) {
+      kill(procs.children()[2].pid, SIGKILL);
+      killed = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(killed) << "the run never reached its second commit";
+  procs.WaitAll(300);
+  auto children = procs.children();
+  EXPECT_EQ(children[0].exit_code, 0) << "server failed";
+  EXPECT_EQ(children[1].exit_code, 0) << "surviving worker failed";
+  EXPECT_EQ(children[2].exit_code, 128 + SIGKILL);
+  EXPECT_EQ(ReadFile(tmp_ / "ref" / "metrics.csv"),
+            ReadFile(tmp_ / "kill" / "quickstart" / "metrics.csv"));
+  EXPECT_EQ(ManifestField(tmp_ / "ref", "final_model_hash"),
+            ManifestField(tmp_ / "kill" / "quickstart", "final_model_hash"));
+}
+
+TEST_F(E2ETest, BadScenarioGivesFileLineColumnAndNonZeroExit) {
+  const fs::path bad = tmp_ / "bad.textproto";
+  std::ofstream(bad) << "name: \"x\"\nnum_clients: 10\nlocal { lrr: 0.1 }\n";
+  std::string err;
+  EXPECT_EQ(RunFedsim({"run", bad.string(), "--inprocess"}, &err), 1);
+  EXPECT_NE(err.find(bad.string() + ":3:"), std::string::npos) << err;
+}
+
+TEST_F(E2ETest, UnknownCommandSuggestsTheNearestOne) {
+  std::string err;
+  EXPECT_EQ(RunFedsim({"rnu"}, &err), 2);
+  EXPECT_NE(err.find("did you mean 'run'"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace fedsim

@@ -1,0 +1,23 @@
+// Pieces shared by `fedsim run`, `fedsim server` and `fedsim replay`.
+#ifndef FEDSIM_TOOLS_RUN_COMMON_H_
+#define FEDSIM_TOOLS_RUN_COMMON_H_
+
+#include <atomic>
+#include <string>
+
+#include "sim/runner.h"
+
+namespace fedsim {
+
+// SIGINT/SIGTERM set this flag (and the signal number); the engine stops at
+// its next event, partial results are kept.
+extern std::atomic<bool> g_interrupted;
+extern std::atomic<int> g_signal;
+void InstallStopSignalHandlers();
+
+// Prints the run's closing summary to stdout.
+void PrintSummary(const RunOutcome& outcome);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_TOOLS_RUN_COMMON_H_

@@ -1,0 +1,159 @@
+#include "tools/subprocess.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace fedsim {
+
+SubprocessSet::~SubprocessSet() {
+  WaitAll(0);
+  for (auto& t : readers_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+absl::StatusOr<size_t> SubprocessSet::Start(const std::string& name,
+                                            const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", std::strerror(rc)));
+  }
+  size_t index;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    index = children_.size();
+    Child c;
+    c.name = name;
+    c.pid = pid;
+    children_.push_back(std::move(c));
+  }
+  readers_.emplace_back([this, index, fd = fds[0]] {
+    std::string buf;
+    char chunk[4096];
+    auto emit = [&](std::string line) {
+      std::string prefixed;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        Child& c = children_[index];
+        prefixed = absl::StrCat("[", c.name, "] ", line);
+        c.stderr_tail.push_back(line);
+        if (c.stderr_tail.size() > 40) c.stderr_tail.pop_front();
+      }
+      if (on_line_) on_line_(prefixed);
+    };
+    while (true) {
+      ssize_t n = read(fd, chunk, sizeof(chunk));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      buf.append(chunk, n);
+      size_t pos;
+      while ((pos = buf.find('\n')) != std::string::npos) {
+        emit(buf.substr(0, pos));
+        buf.erase(0, pos + 1);
+      }
+    }
+    if (!buf.empty()) emit(buf);
+    close(fd);
+  });
+  return index;
+}
+
+void SubprocessSet::Reap(bool block) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Child& c : children_) {
+    if (c.exited) continue;
+    int status = 0;
+    pid_t r = waitpid(c.pid, &status, block ? 0 : WNOHANG);
+    if (r == c.pid) {
+      c.exited = true;
+      c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+  }
+}
+
+size_t SubprocessSet::Poll() {
+  Reap(false);
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t running = 0;
+  for (const Child& c : children_) running += c.exited ? 0 : 1;
+  return running;
+}
+
+void SubprocessSet::WaitAll(double timeout_s) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (Poll() > 0 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (Poll() > 0) {
+    SignalAll(SIGKILL);
+    Reap(true);
+  }
+  for (auto& t : readers_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void SubprocessSet::SignalAll(int sig) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Child& c : children_) {
+    if (!c.exited) kill(c.pid, sig);
+  }
+}
+
+std::vector<SubprocessSet::Child> SubprocessSet::children() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return children_;
+}
+
+bool SubprocessSet::AnyFailed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Child& c : children_) {
+    if (c.exited && c.exit_code != 0) return true;
+  }
+  return false;
+}
+
+std::string SubprocessSet::DescribeFailures() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  for (const Child& c : children_) {
+    if (!c.exited || c.exit_code == 0) continue;
+    absl::StrAppend(&out, c.name, " (pid ", c.pid, ") ",
+                    c.exit_code > 128 ? absl::StrCat("was killed by signal ", c.exit_code - 128)
+                                      : absl::StrCat("exited with status ", c.exit_code));
+    if (!c.stderr_tail.empty()) {
+      absl::StrAppend(&out, "; its last stderr lines:\n");
+      for (const auto& l : c.stderr_tail) absl::StrAppend(&out, "    ", l, "\n");
+    } else {
+      absl::StrAppend(&out, " (no stderr output)\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,64 @@
+// A set of child processes (ninja's subprocess.h habit): start children,
+// collect their stderr, forward signals, reap them all, tell who failed.
+//
+// Thread safety: Start/Wait/Signal from one thread; the output readers run
+// on threads of their own and are joined by Wait.
+#ifndef FEDSIM_TOOLS_SUBPROCESS_H_
+#define FEDSIM_TOOLS_SUBPROCESS_H_
+
+#include <sys/types.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fedsim {
+
+class SubprocessSet {
+ public:
+  struct Child {
+    std::string name;
+    pid_t pid = -1;
+    bool exited = false;
+    int exit_code = 0;  // valid when exited; 128 + signal when killed by one
+    std::deque<std::string> stderr_tail;  // last lines of its stderr
+  };
+
+  // `on_line` (may be empty) sees every stderr line of every child, from a
+  // reader thread, prefixed with the child's name.
+  explicit SubprocessSet(std::function<void(const std::string&)> on_line = {})
+      : on_line_(std::move(on_line)) {}
+  ~SubprocessSet();
+
+  // Starts argv[0] with argv (stdout inherited, stderr captured).
+  absl::StatusOr<size_t> Start(const std::string& name, const std::vector<std::string>& argv);
+
+  // Reaps children that have exited, without blocking. Returns how many are still running.
+  size_t Poll();
+  // Waits up to timeout_s for all to exit, then SIGKILLs the rest and reaps them.
+  void WaitAll(double timeout_s);
+  void SignalAll(int sig);
+
+  // A copy of the children's state (thread-safe).
+  std::vector<Child> children() const;
+  // "worker-2 exited with status 1; its last stderr lines: ..." for each failed child.
+  std::string DescribeFailures() const;
+  bool AnyFailed() const;
+
+ private:
+  void Reap(bool block);
+  std::function<void(const std::string&)> on_line_;
+  mutable std::mutex mu_;
+  std::vector<Child> children_;
+  std::vector<std::thread> readers_;
+};
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_TOOLS_SUBPROCESS_H_
