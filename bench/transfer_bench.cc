@@ -1,0 +1,132 @@
+// P4 (BENCHMARKS.md): model transfer over gRPC on loopback, MB/s, for a
+// 0.8 MB and a 5 MB model, FetchModel (server -> worker) and PushUpdate
+// (worker -> server, validation and fingerprint included), against memcpy of
+// the same bytes. Each repetition runs memcpy, fetch and push back to back
+// (alternated, so machine noise hits all three alike); figures are the
+// median and min..max over repetitions.
+//
+//   transfer_bench [--reps=N]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "server/aggregator_client.h"
+#include "server/grpc_transport.h"
+
+namespace fedsim {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Figures {
+  std::vector<double> mb_per_s;
+  double Median() const {
+    std::vector<double> v = mb_per_s;
+    std::sort(v.begin(), v.end());
+    size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  }
+  double Min() const { return *std::min_element(mb_per_s.begin(), mb_per_s.end()); }
+  double Max() const { return *std::max_element(mb_per_s.begin(), mb_per_s.end()); }
+};
+
+double MbPerS(size_t bytes, Clock::duration d) {
+  return bytes / 1e6 / std::chrono::duration<double>(d).count();
+}
+
+int Bench(size_t num_floats, int reps) {
+  const size_t bytes = num_floats * sizeof(float);
+  ModelStore store;
+  auto model = std::make_shared<std::vector<float>>(num_floats);
+  for (size_t i = 0; i < num_floats; ++i) (*model)[i] = 1e-3f * static_cast<float>(i % 1000);
+  store.Put(1, model);
+  GrpcServerOptions options;
+  options.shutdown_grace_s = 0.1;
+  auto transport = StartGrpcTransport(options, "", num_floats, &store);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "%s\n", transport.status().ToString().c_str());
+    return 1;
+  }
+  AggregatorClient client(NewWireChannel((*transport)->address()));
+  auto reg = client.Register("bench", 1);
+  if (!reg.ok()) {
+    std::fprintf(stderr, "%s\n", reg.status().ToString().c_str());
+    return 1;
+  }
+  const uint64_t worker = reg->worker_id();
+
+  TaskResult result;
+  result.client = 0;
+  result.base_version = 1;
+  result.num_examples = 1;
+  result.delta = *model;
+  std::vector<float> dst(num_floats);
+  Figures copy, fetch, push;
+  for (int rep = -2; rep < reps; ++rep) {  // two warm-up repetitions
+    auto t0 = Clock::now();
+    std::memcpy(dst.data(), model->data(), bytes);
+    auto t1 = Clock::now();
+    asm volatile("" : : "r"(dst.data()) : "memory");
+
+    auto fetched = client.FetchModel(worker, 1);
+    auto t2 = Clock::now();
+    if (!fetched.ok() || fetched->size() != num_floats) {
+      std::fprintf(stderr, "fetch failed: %s\n", fetched.status().ToString().c_str());
+      return 1;
+    }
+
+    TaskSpec spec;
+    spec.id = static_cast<TaskId>(rep + 10);
+    spec.base_version = 1;
+    (*transport)->Submit(spec);
+    auto lease = client.GetTask(worker, 1, 1.0);
+    if (!lease.ok() || lease->tasks_size() != 1) {
+      std::fprintf(stderr, "lease failed\n");
+      return 1;
+    }
+    result.id = spec.id;
+    result.delta[0] = static_cast<float>(rep);  // every push differs
+    auto t3 = Clock::now();
+    auto pushed = client.PushUpdate(worker, result);
+    auto t4 = Clock::now();
+    if (!pushed.ok()) {
+      std::fprintf(stderr, "push failed: %s\n", pushed.status().ToString().c_str());
+      return 1;
+    }
+    if (!(*transport)->Await(spec.id).ok()) return 1;
+    if (rep < 0) continue;
+    copy.mb_per_s.push_back(MbPerS(bytes, t1 - t0));
+    fetch.mb_per_s.push_back(MbPerS(bytes, t2 - t1));
+    push.mb_per_s.push_back(MbPerS(bytes, t4 - t3));
+  }
+  auto line = [&](const char* what, const Figures& f) {
+    std::printf(
+        "P4 %-5s %5.2f MB: %7.0f MB/s (min..max %.0f..%.0f; median %.0f us), memcpy %6.0f MB/s "
+        "(%.0f..%.0f), ratio to memcpy %.3f, %d reps\n",
+        what, bytes / 1e6, f.Median(), f.Min(), f.Max(), bytes / f.Median(), copy.Median(),
+        copy.Min(), copy.Max(), f.Median() / copy.Median(), reps);
+  };
+  line("fetch", fetch);
+  line("push", push);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+}  // namespace fedsim
+
+int main(int argc, char** argv) {
+  int reps = 21;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--reps=", 7) == 0) reps = std::max(1, std::atoi(argv[i] + 7));
+  }
+  int rc = 0;
+  if (const char* s = std::getenv("P4_FLOATS")) return fedsim::Bench(std::atol(s), reps);
+  rc = fedsim::Bench(200000, reps);  // 0.8 MB
+  if (rc == 0) rc = fedsim::Bench(1'250'000, reps);  // 5 MB
+  return rc;
+}

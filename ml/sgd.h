@@ -1,0 +1,53 @@
+// Stochastic gradient descent on one flat float32 parameter vector.
+//
+// One step, in the PyTorch convention (no dampening):
+//   g = grad + weight_decay * w + prox_mu * (w - anchor)
+//   v = momentum * v + g            (only when momentum > 0; v starts at 0)
+//   w = w - lr * (momentum > 0 ? v : g)
+//
+// Thread safety: an Sgd object holds the momentum buffer; one thread at a
+// time. Deterministic: elementwise float arithmetic in a fixed order.
+#ifndef FEDSIM_ML_SGD_H_
+#define FEDSIM_ML_SGD_H_
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace fedsim {
+
+struct SgdOptions {
+  // Default: 0.1.
+  double lr = 0.1;
+  // Default: 0 (plain SGD).
+  double momentum = 0.0;
+  // Default: 0. L2 weight decay added to the gradient.
+  double weight_decay = 0.0;
+  // Default: 0. FedProx proximal term: gradient += prox_mu * (w - anchor).
+  double prox_mu = 0.0;
+};
+
+class Sgd {
+ public:
+  // REQUIRES: lr >= 0, momentum in [0, 1), weight_decay >= 0, prox_mu >= 0.
+  Sgd(const SgdOptions& options, size_t num_params);
+
+  // Updates params in place from grad (grad is not modified).
+  // REQUIRES: params.size() == grad.size() == num_params; anchor is
+  //           num_params floats when prox_mu > 0 (it is not read otherwise).
+  void Step(std::span<float> params, std::span<const float> grad,
+            std::span<const float> anchor = {});
+
+  // Zeroes the momentum buffer.
+  void Reset();
+
+  const SgdOptions& options() const { return options_; }
+
+ private:
+  SgdOptions options_;
+  std::vector<float> velocity_;  // empty when momentum == 0
+};
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_ML_SGD_H_
