@@ -1,0 +1,77 @@
+// Record and replay: re-runs a finished run from its events.jsonl schedule
+// (each task's recorded duration instead of the device model) and checks that
+// the replay reproduces the recorded events and final-model hash.
+//
+//   absl::StatusOr<RecordedRun> rec = LoadRecordedRun("runs/quickstart");
+//   absl::StatusOr<ReplayReport> r = ReplayRun(*rec, "/tmp/replays");
+//   if (r->match) ...  else  r->diverged_line, r->recorded_line, r->replayed_line
+//
+// Thread safety: pure functions; no shared state.
+#ifndef FEDSIM_SIM_REPLAY_H_
+#define FEDSIM_SIM_REPLAY_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/scenario.pb.h"
+
+namespace fedsim {
+
+// One line of events.jsonl, parsed only as far as replay needs.
+struct RecordedEvent {
+  std::string kind;  // "dispatch", "arrival", "commit", "eval", "avail", "lost"
+  std::string text;  // the whole line, for diffs
+  // Dispatch lines only.
+  uint64_t task = 0;
+  uint32_t client = 0;
+  double duration = 0;  // "dur"
+};
+
+struct RecordedRun {
+  std::string run_dir;
+  config::Scenario scenario;          // from scenario.textproto (resolved)
+  std::string final_model_hash;       // from manifest.json
+  std::vector<RecordedEvent> events;  // events.jsonl, in order (line = index + 1)
+  // Where relative paths in the scenario (data dir, CSV traces) are resolved.
+  // The run folder does not record the original scenario's folder; default ".".
+  std::string scenario_dir = ".";
+};
+
+// Reads <run_dir>/scenario.textproto, manifest.json and events.jsonl. Errors
+// name the file (and line for events.jsonl) that is missing or corrupt.
+absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir);
+
+// Parses one events.jsonl line (flat JSON object; "applied" arrays are
+// skipped). InvalidArgument when the line is not such an object, has no "ev",
+// or a dispatch lacks task/client/dur.
+absl::StatusOr<RecordedEvent> ParseEventLine(const std::string& line);
+
+struct ReplayReport {
+  bool match = false;         // events identical and final-model hash equal
+  std::string replay_dir;     // the new run folder
+  std::string recorded_hash;  // manifest.json's final_model_hash
+  std::string replayed_hash;  // the replay's final-model hash ("" if it failed)
+  bool hash_match = false;
+  // First diverging event (when !match): 1-based line of events.jsonl, the
+  // recorded and replayed lines ("" = that log ended early / had no such line).
+  // 0 when every event matched but the hash did not.
+  size_t diverged_line = 0;
+  std::string recorded_line;
+  std::string replayed_line;
+  std::string note;  // why, in words (e.g. "replay dispatched task 9 to client 3 ...")
+};
+
+// Re-runs `run` in this process (one training thread per core) into a new run
+// folder under `out_dir` with each task's recorded duration, then compares
+// events line by line and the final-model hash. A replay that dispatches a
+// task id / client pair absent from the log stops there and is reported as the
+// divergence (not as an error). Errors only for problems outside the
+// comparison (bad scenario, cannot write out_dir).
+absl::StatusOr<ReplayReport> ReplayRun(const RecordedRun& run, const std::string& out_dir);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_SIM_REPLAY_H_
