@@ -8,6 +8,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/fake_fleet.h"
+#include "tests/rule_test_util.h"
 
 namespace fedsim {
 namespace {
@@ -15,20 +16,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::unique_ptr<Algorithm> Make(const std::string& text) {
-  config::Algorithm c;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &c)) << text;
-  absl::StatusOr<std::unique_ptr<Algorithm>> a =
-      NewAsyncFedAvg(c, AlgorithmContext{.num_params = 2});
-  EXPECT_TRUE(a.ok()) << a.status();
-  return a.ok() ? *std::move(a) : nullptr;
-}
+std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewAsyncFedAvg, text); }
 
-std::vector<ClientId> Clients(const std::vector<Dispatch>& d) {
-  std::vector<ClientId> out;
-  for (const Dispatch& x : d) out.push_back(x.client);
-  return out;
-}
 
 // tau = {1, 2, 4}, p = {0.5, 0.25, 0.25}. sum_j 1/tau_j = 1 + 0.5 + 0.25 = 1.75.
 // WEIGHT: d = {1.75*1*0.5, 1.75*2*0.25, 1.75*4*0.25} = {0.875, 0.875, 1.75}.
@@ -45,7 +34,7 @@ std::vector<float> RunTimeline(const std::string& text) {
   }
   Rng rng(1, "select");
   std::vector<Dispatch> d = algo->Select(fleet, rng);
-  EXPECT_THAT(Clients(d), ElementsAre(0u, 1u, 2u));
+  EXPECT_THAT(DispatchedClients(d), ElementsAre(0u, 1u, 2u));
   std::vector<TaskId> task(3);
   for (const Dispatch& x : d) task[x.client] = fleet.StartTask(x.client);
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
@@ -56,7 +45,7 @@ std::vector<float> RunTimeline(const std::string& text) {
     EXPECT_TRUE(fleet.CommitTo(*algo).ok());
     EXPECT_FALSE(algo->ReadyToCommit(fleet));
     std::vector<Dispatch> next = algo->Select(fleet, rng);
-    EXPECT_THAT(Clients(next), ElementsAre(c));  // the freed client restarts at once
+    EXPECT_THAT(DispatchedClients(next), ElementsAre(c));  // the freed client restarts at once
     task[c] = fleet.StartTask(c);
   };
   fleet.set_now(1);

@@ -8,6 +8,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/fake_fleet.h"
+#include "tests/rule_test_util.h"
 
 namespace fedsim {
 namespace {
@@ -16,13 +17,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::unique_ptr<Algorithm> Make(const std::string& text) {
-  config::Algorithm c;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &c)) << text;
-  absl::StatusOr<std::unique_ptr<Algorithm>> a = NewFedAsync(c, AlgorithmContext{.num_params = 2});
-  EXPECT_TRUE(a.ok()) << a.status();
-  return a.ok() ? *std::move(a) : nullptr;
-}
+std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewFedAsync, text); }
 
 TEST(FedAsyncTest, HingeStalenessMixing) {
   // alpha 0.5, hinge a=1 b=1: S(s) = 1 for s <= 1, else 1 / (s - 1 + 1) = 1/s.

@@ -8,6 +8,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/fake_fleet.h"
+#include "tests/rule_test_util.h"
 
 namespace fedsim {
 namespace {
@@ -16,19 +17,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::unique_ptr<Algorithm> Make(const std::string& text) {
-  config::Algorithm c;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &c)) << text;
-  absl::StatusOr<std::unique_ptr<Algorithm>> a = NewFedAvg(c, AlgorithmContext{.num_params = 2});
-  EXPECT_TRUE(a.ok()) << a.status();
-  return a.ok() ? *std::move(a) : nullptr;
-}
+std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewFedAvg, text); }
 
-std::vector<ClientId> Clients(const std::vector<Dispatch>& d) {
-  std::vector<ClientId> out;
-  for (const Dispatch& x : d) out.push_back(x.client);
-  return out;
-}
 
 TEST(FedAvgTest, ExamplesWeightedRound) {
   auto algo = Make("fedavg { clients_per_round: 3 }");
@@ -201,7 +191,7 @@ TEST(FedAvgTest, NoIdleClientsNoRound) {
   EXPECT_THAT(algo->Select(fleet, rng), IsEmpty());
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
   fleet.mutable_client(1).available = true;
-  EXPECT_THAT(Clients(algo->Select(fleet, rng)), ElementsAre(1u));  // a round of one
+  EXPECT_THAT(DispatchedClients(algo->Select(fleet, rng)), ElementsAre(1u));  // a round of one
 }
 
 TEST(FedAvgTest, RejectsBadParameters) {

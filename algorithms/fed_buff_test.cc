@@ -9,6 +9,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/fake_fleet.h"
+#include "tests/rule_test_util.h"
 
 namespace fedsim {
 namespace {
@@ -16,13 +17,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::unique_ptr<Algorithm> Make(const std::string& text) {
-  config::Algorithm c;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &c)) << text;
-  absl::StatusOr<std::unique_ptr<Algorithm>> a = NewFedBuff(c, AlgorithmContext{.num_params = 2});
-  EXPECT_TRUE(a.ok()) << a.status();
-  return a.ok() ? *std::move(a) : nullptr;
-}
+std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewFedBuff, text); }
 
 ClientUpdate Update(TaskId task, ClientId client, uint64_t staleness, std::vector<float> delta,
                     uint64_t n = 1) {

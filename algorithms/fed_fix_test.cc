@@ -8,6 +8,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/fake_fleet.h"
+#include "tests/rule_test_util.h"
 
 namespace fedsim {
 namespace {
@@ -16,19 +17,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::unique_ptr<Algorithm> Make(const std::string& text) {
-  config::Algorithm c;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &c)) << text;
-  absl::StatusOr<std::unique_ptr<Algorithm>> a = NewFedFix(c, AlgorithmContext{.num_params = 2});
-  EXPECT_TRUE(a.ok()) << a.status();
-  return a.ok() ? *std::move(a) : nullptr;
-}
+std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewFedFix, text); }
 
-std::vector<ClientId> Clients(const std::vector<Dispatch>& d) {
-  std::vector<ClientId> out;
-  for (const Dispatch& x : d) out.push_back(x.client);
-  return out;
-}
 
 // tau = {1, 2, 4}, p = {0.5, 0.25, 0.25}, Delta = 2:
 // d = {ceil(0.5) 0.5, ceil(1) 0.25, ceil(2) 0.25} = {0.5, 0.25, 0.5}.
@@ -48,7 +38,7 @@ TEST(FedFixTest, WindowsWithBoundaryTies) {
   FakeFleet fleet = ThreeClients();
   Rng rng(1, "select");
   std::vector<Dispatch> d = algo->Select(fleet, rng);
-  EXPECT_THAT(Clients(d), ElementsAre(0u, 1u, 2u));  // concurrency 0 = all
+  EXPECT_THAT(DispatchedClients(d), ElementsAre(0u, 1u, 2u));  // concurrency 0 = all
   std::vector<TaskId> task(3);
   for (const Dispatch& x : d) task[x.client] = fleet.StartTask(x.client);
   EXPECT_EQ(algo->NextDeadline(), 2.0);
@@ -74,7 +64,7 @@ TEST(FedFixTest, WindowsWithBoundaryTies) {
   EXPECT_EQ(algo->NextDeadline(), 4.0);
   // Participants restart at the boundary; client 2 keeps training.
   d = algo->Select(fleet, rng);
-  EXPECT_THAT(Clients(d), ElementsAre(0u, 1u));
+  EXPECT_THAT(DispatchedClients(d), ElementsAre(0u, 1u));
   for (const Dispatch& x : d) task[x.client] = fleet.StartTask(x.client);
 
   fleet.set_now(3);
@@ -96,7 +86,7 @@ TEST(FedFixTest, WindowsWithBoundaryTies) {
   ASSERT_EQ(r->applied.size(), 3u);
   EXPECT_EQ(r->applied[2].weight, 0.5);
   EXPECT_EQ(r->applied[2].staleness, 1u);
-  EXPECT_THAT(Clients(algo->Select(fleet, rng)), ElementsAre(0u, 1u, 2u));
+  EXPECT_THAT(DispatchedClients(algo->Select(fleet, rng)), ElementsAre(0u, 1u, 2u));
 }
 
 TEST(FedFixTest, ArrivalAtBoundaryAfterTimerGoesToNextWindowAndRestarts) {
@@ -113,13 +103,13 @@ TEST(FedFixTest, ArrivalAtBoundaryAfterTimerGoesToNextWindowAndRestarts) {
   ASSERT_TRUE(algo->ReadyToCommit(fleet));
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
   EXPECT_THAT(fleet.global(), ElementsAre(1, 0));  // 0.5 {2,0}
-  EXPECT_THAT(Clients(algo->Select(fleet, rng)), ElementsAre(0u));
+  EXPECT_THAT(DispatchedClients(algo->Select(fleet, rng)), ElementsAre(0u));
   fleet.StartTask(0);
   // Client 1's arrival at t=2 lands in window (2, 4] and its client still
   // restarts at t=2.
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 4})).ok());
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
-  EXPECT_THAT(Clients(algo->Select(fleet, rng)), ElementsAre(1u));
+  EXPECT_THAT(DispatchedClients(algo->Select(fleet, rng)), ElementsAre(1u));
 }
 
 TEST(FedFixTest, EmptyWindowsStillCommit) {
