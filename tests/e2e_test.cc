@@ -107,6 +107,33 @@ TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
   EXPECT_GE(std::stod(ManifestField(tmp_ / "inproc", "final_accuracy")), 0.80);
 }
 
+TEST_F(E2ETest, FedBuffWithLognormalSpeedsIsBitIdenticalInProcessAndWithThreeWorkers) {
+  // Asynchronous commits with stale updates: the order of effects must come
+  // from virtual time, not from which worker process happens to finish first.
+  const std::string scenario = "scenarios/async_fmnist_lognormal.textproto";
+  const std::vector<std::string> sets = {"--set=stop.max_virtual_s=60",
+                                         "--set=eval.every_virtual_s=10"};
+  std::vector<std::string> a = {"run", scenario, "--inprocess", "--slots=2",
+                                "--run_dir=" + (tmp_ / "inproc").string()};
+  std::vector<std::string> b = {"run", scenario, "--workers=3", "--slots=1",
+                                "--run_dir=" + (tmp_ / "w3").string()};
+  a.insert(a.end(), sets.begin(), sets.end());
+  b.insert(b.end(), sets.begin(), sets.end());
+  std::string err;
+  ASSERT_EQ(RunFedsim(a, &err), 0) << err;
+  err.clear();
+  ASSERT_EQ(RunFedsim(b, &err), 0) << err;
+  const std::string metrics = ReadFile(tmp_ / "inproc" / "metrics.csv");
+  ASSERT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 8);  // header + t = 0, 10, ..., 60
+  EXPECT_EQ(metrics, ReadFile(tmp_ / "w3" / "metrics.csv"));
+  const std::string events = ReadFile(tmp_ / "inproc" / "events.jsonl");
+  EXPECT_EQ(events, ReadFile(tmp_ / "w3" / "events.jsonl"));
+  // The run really was asynchronous: some applied update was stale.
+  EXPECT_NE(events.find("\"staleness\":2,"), std::string::npos);
+  EXPECT_EQ(ManifestField(tmp_ / "inproc", "final_model_hash"),
+            ManifestField(tmp_ / "w3", "final_model_hash"));
+}
+
 TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
   const std::string scenario = "scenarios/quickstart.textproto";
   const std::vector<std::string> sets = {"--set=stop.max_commits=6",
