@@ -2,7 +2,7 @@
 //
 // Rates are per CPU second (Google Benchmark's default), as in
 // pytorch_baseline.py: on a shared machine wall time measures the neighbours.
-// One iteration = one SGD step (ForwardBackward + Sgd::Step) on a batch, the
+// One iteration = one SGD step (Model::ForwardBackwardStep) on a batch, the
 // inner loop of TrainLocal; items = examples, so Google Benchmark reports
 // samples/s. Also a 1024^3 float GEMM with Eigen: the machine's single-core
 // peak, in GFLOP/s, that the MLP's figure is compared against.
@@ -29,7 +29,7 @@ ModelConfig CnnConfig() {
   return c;
 }
 
-void TrainSteps(benchmark::State& state, const ModelConfig& config) {
+void TrainSteps(benchmark::State& state, const ModelConfig& config, bool fused) {
   const int batch = static_cast<int>(state.range(0));
   auto model = NewModel(config).value();
   std::vector<float> params(model->NumParams()), grad(model->NumParams());
@@ -47,20 +47,27 @@ void TrainSteps(benchmark::State& state, const ModelConfig& config) {
     if (pos + batch > pool) pos = 0;
     const BatchView b{x.data() + static_cast<size_t>(pos) * config.input_dim(), y.data() + pos,
                       batch};
-    const float loss = model->ForwardBackward(params, b, grad);
+    const float loss = fused ? model->ForwardBackwardStep(params, b, sgd)
+                             : model->ForwardBackward(params, b, grad);
     benchmark::DoNotOptimize(loss);
-    sgd.Step(params, grad);
+    if (!fused) sgd.Step(params, grad);
     pos += batch;
   }
   state.SetItemsProcessed(state.iterations() * batch);
   state.SetLabel(config.ToString());
 }
 
-void BM_TrainMlp(benchmark::State& state) { TrainSteps(state, MlpConfig()); }
-void BM_TrainCnn(benchmark::State& state) { TrainSteps(state, CnnConfig()); }
+// The fused step TrainLocal runs (Model::ForwardBackwardStep), and the same
+// step as two calls (ForwardBackward + Sgd::Step; bit-identical results).
+void BM_TrainMlp(benchmark::State& state) { TrainSteps(state, MlpConfig(), true); }
+void BM_TrainCnn(benchmark::State& state) { TrainSteps(state, CnnConfig(), true); }
+void BM_TrainMlpUnfused(benchmark::State& state) { TrainSteps(state, MlpConfig(), false); }
+void BM_TrainCnnUnfused(benchmark::State& state) { TrainSteps(state, CnnConfig(), false); }
 
 BENCHMARK(BM_TrainMlp)->Arg(10)->Arg(32)->Arg(64)->MinTime(0.5);
 BENCHMARK(BM_TrainCnn)->Arg(10)->Arg(32)->Arg(64)->MinTime(1.0);
+BENCHMARK(BM_TrainMlpUnfused)->Arg(10)->Arg(32)->Arg(64)->MinTime(0.5);
+BENCHMARK(BM_TrainCnnUnfused)->Arg(10)->Arg(32)->Arg(64)->MinTime(1.0);
 
 // C = A * B, all 1024 x 1024 row-major floats: 2 * 1024^3 flops.
 void BM_GemmPeak(benchmark::State& state) {

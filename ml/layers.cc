@@ -1,6 +1,7 @@
 #include "ml/layers.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -13,6 +14,10 @@ namespace {
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatMap = Eigen::Map<RowMat>;
 using ConstMatMap = Eigen::Map<const RowMat>;
+
+// Dense backward tiles of W: about 64 KiB, so that a tile's gradient, its
+// weights and momentum stay in L1/L2 between the GEMMs and the SGD update.
+constexpr int kDenseTileFloats = 1 << 14;
 
 // im2col chunks are kept near 1 MiB so that the GEMM reads them from L2.
 constexpr size_t kIm2ColChunkFloats = size_t{1} << 18;
@@ -53,9 +58,20 @@ const char* ActName(Activation act) { return act == Activation::kRelu ? ",relu" 
 
 }  // namespace
 
+// ---------------------------------------------------------------- Layer
+
+void Layer::BackwardInto(const float* params, const float* x, const float* y, float* dy, int n,
+                         GradSink& sink, float* dx) {
+  const size_t np = NumParams();
+  if (grad_scratch_.size() < np) grad_scratch_.resize(np);
+  Backward(params, x, y, dy, n, grad_scratch_.data(), dx);
+  if (np > 0) sink.Consume(0, grad_scratch_.data(), np);
+}
+
 // ---------------------------------------------------------------- Dense
 
-Dense::Dense(int in, int out, Activation act) : in_(in), out_(out), act_(act) {}
+Dense::Dense(int in, int out, Activation act)
+    : in_(in), out_(out), act_(act), tile_rows_(std::clamp(kDenseTileFloats / out, 1, in)) {}
 
 std::string Dense::Name() const { return absl::StrCat("dense(", in_, "x", out_, ActName(act_), ")"); }
 
@@ -77,18 +93,42 @@ void Dense::Forward(const float* params, const float* x, int n, float* y) {
 
 void Dense::Backward(const float* params, const float* x, const float* y, float* dy, int n,
                      float* dparams, float* dx) {
+  BackwardTiled(params, x, y, dy, n, dparams, nullptr, dx);
+}
+
+void Dense::BackwardInto(const float* params, const float* x, const float* y, float* dy, int n,
+                         GradSink& sink, float* dx) {
+  const size_t need = static_cast<size_t>(std::max(tile_rows_, 1)) * out_;
+  if (tile_.size() < need) tile_.resize(need);
+  BackwardTiled(params, x, y, dy, n, nullptr, &sink, dx);
+}
+
+void Dense::BackwardTiled(const float* params, const float* x, const float* y, float* dy, int n,
+                          float* dparams, GradSink* sink, float* dx) {
+  using Stride = Eigen::OuterStride<>;
+  using ConstBlock = Eigen::Map<const RowMat, 0, Stride>;
+  using Block = Eigen::Map<RowMat, 0, Stride>;
   const size_t nw = static_cast<size_t>(in_) * out_;
   if (act_ == Activation::kRelu) MaskRelu(y, static_cast<size_t>(n) * out_, dy);
-  ConstMatMap xm(x, n, in_);
-  ConstMatMap w(params, in_, out_);
   ConstMatMap dym(dy, n, out_);
-  MatMap dw(dparams, in_, out_);
-  dw.noalias() = xm.transpose() * dym;
-  ColumnSums(dy, n, out_, /*accumulate=*/false, dparams + nw);
-  if (dx != nullptr) {
-    MatMap dxm(dx, n, in_);
-    dxm.noalias() = dym * w.transpose();
+  for (int r0 = 0; r0 < in_; r0 += tile_rows_) {
+    const int rows = std::min(tile_rows_, in_ - r0);
+    const size_t off = static_cast<size_t>(r0) * out_;
+    ConstMatMap w(params + off, rows, out_);
+    // The input gradient of these rows first: the sink may then overwrite them.
+    if (dx != nullptr) {
+      Block dxm(dx + r0, n, rows, Stride(in_));
+      dxm.noalias() = dym * w.transpose();
+    }
+    ConstBlock xm(x + r0, n, rows, Stride(in_));
+    float* g = sink != nullptr ? tile_.data() : dparams + off;
+    MatMap dw(g, rows, out_);
+    dw.noalias() = xm.transpose() * dym;
+    if (sink != nullptr) sink->Consume(off, g, static_cast<size_t>(rows) * out_);
   }
+  float* db = sink != nullptr ? tile_.data() : dparams + nw;
+  ColumnSums(dy, n, out_, /*accumulate=*/false, db);
+  if (sink != nullptr) sink->Consume(nw, db, static_cast<size_t>(out_));
 }
 
 // ---------------------------------------------------------------- Relu
@@ -326,13 +366,17 @@ void MaxPool2::Backward(const float*, const float*, const float*, float* dy, int
         float* __restrict p01 = p00 + c;
         float* __restrict p10 = p00 + row_stride;
         float* __restrict p11 = p10 + c;
+        const float* __restrict g = dy;
+        const uint8_t* __restrict a = am;
+        // Branch-free selects (the argmax is data-dependent, branches would
+        // mispredict), so that the loop vectorizes.
         for (int ch = 0; ch < c; ++ch) {
-          const float g = dy[ch];
-          const uint8_t a = am[ch];
-          p00[ch] = a == 0 ? g : 0.0f;
-          p01[ch] = a == 1 ? g : 0.0f;
-          p10[ch] = a == 2 ? g : 0.0f;
-          p11[ch] = a == 3 ? g : 0.0f;
+          const uint32_t gc = std::bit_cast<uint32_t>(g[ch]);
+          const uint32_t ac = a[ch];
+          p00[ch] = std::bit_cast<float>(gc & (0u - static_cast<uint32_t>(ac == 0)));
+          p01[ch] = std::bit_cast<float>(gc & (0u - static_cast<uint32_t>(ac == 1)));
+          p10[ch] = std::bit_cast<float>(gc & (0u - static_cast<uint32_t>(ac == 2)));
+          p11[ch] = std::bit_cast<float>(gc & (0u - static_cast<uint32_t>(ac == 3)));
         }
       }
     }

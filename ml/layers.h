@@ -35,6 +35,17 @@ struct TensorShape {
 // An activation fused into the end of a layer (saves one pass over memory).
 enum class Activation { kNone, kRelu };
 
+// Receives a layer's parameter gradient piece by piece (Layer::BackwardInto).
+class GradSink {
+ public:
+  virtual ~GradSink() = default;
+  // g holds d loss / d params[offset, offset + count) of the layer (offsets
+  // relative to the layer's own params). Once a piece has been passed, the
+  // layer reads neither those params nor g again during this call, so the
+  // sink may update the params in place (a fused SGD step).
+  virtual void Consume(size_t offset, const float* g, size_t count) = 0;
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -68,6 +79,17 @@ class Layer {
   // REQUIRES: as Forward; dparams, dx and dy do not overlap x or y.
   virtual void Backward(const float* params, const float* x, const float* y, float* dy, int n,
                         float* dparams, float* dx) = 0;
+
+  // As Backward, but hands d loss / d params to `sink` in pieces (each
+  // parameter exactly once, bit-identical to what Backward writes) instead of
+  // writing dparams, so that a caller can update each piece while it is in
+  // cache. The default runs Backward into a scratch buffer and passes it
+  // whole. dx is complete on return.
+  virtual void BackwardInto(const float* params, const float* x, const float* y, float* dy,
+                            int n, GradSink& sink, float* dx);
+
+ private:
+  std::vector<float> grad_scratch_;  // the default BackwardInto's dparams
 };
 
 // Fully connected: y = act(x W + b). W is in x out row-major (params[0, in*out)),
@@ -85,11 +107,22 @@ class Dense final : public Layer {
   void Forward(const float* params, const float* x, int n, float* y) override;
   void Backward(const float* params, const float* x, const float* y, float* dy, int n,
                 float* dparams, float* dx) override;
+  // Tiled over rows of W: each tile's input gradient and weight gradient are
+  // computed and the tile is passed on while it is in cache.
+  void BackwardInto(const float* params, const float* x, const float* y, float* dy, int n,
+                    GradSink& sink, float* dx) override;
 
  private:
+  // Backward and BackwardInto share this code (and so their arithmetic):
+  // with sink == nullptr the gradient goes to dparams.
+  void BackwardTiled(const float* params, const float* x, const float* y, float* dy, int n,
+                     float* dparams, GradSink* sink, float* dx);
+
   int in_;
   int out_;
   Activation act_;
+  int tile_rows_;            // rows of W per backward tile
+  std::vector<float> tile_;  // one tile's gradient (BackwardInto)
 };
 
 // Elementwise max(x, 0). No parameters. (Dense and Conv2d can fuse it.)

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ml/layers.h"
+#include "ml/sgd.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -44,8 +45,38 @@ class LayerStackModel final : public Model {
 
   float ForwardBackward(std::span<const float> params, const BatchView& batch,
                         std::span<float> grad, std::span<float> dinput) override {
+    return Backprop(params.data(), batch, grad.data(), nullptr, nullptr, nullptr, dinput);
+  }
+
+  float ForwardBackwardStep(std::span<float> params, const BatchView& batch, Sgd& sgd,
+                            std::span<const float> anchor) override {
+    return Backprop(params.data(), batch, nullptr, params.data(), &sgd, anchor.data(), {});
+  }
+
+ private:
+  // Applies an SGD update to each gradient piece of one layer.
+  class StepSink final : public GradSink {
+   public:
+    StepSink(Sgd& sgd, float* params, const float* anchor, size_t base)
+        : sgd_(sgd), params_(params), anchor_(anchor), base_(base) {}
+    void Consume(size_t offset, const float* g, size_t count) override {
+      const size_t at = base_ + offset;
+      sgd_.StepRange(at, params_ + at, g, anchor_ != nullptr ? anchor_ + at : nullptr, count);
+    }
+
+   private:
+    Sgd& sgd_;
+    float* params_;
+    const float* anchor_;
+    size_t base_;
+  };
+
+  // Forward, loss and backward. Gradients go to grad when sgd is null, else
+  // to an SGD update of step_params (the same vector as params) per layer.
+  float Backprop(const float* params, const BatchView& batch, float* grad, float* step_params,
+                 Sgd* sgd, const float* anchor, std::span<float> dinput) {
     const int n = batch.n;
-    const float* logits = Forward(params.data(), batch.x, n);
+    const float* logits = Forward(params, batch.x, n);
     float* dy = dbuf_[0].data();
     const double loss =
         SoftmaxCrossEntropy(logits, batch.y, n, config_.num_classes, dy, nullptr);
@@ -58,14 +89,20 @@ class LayerStackModel final : public Model {
       } else if (!dinput.empty()) {
         dx = dinput.data();
       }
-      layers_[i]->Backward(params.data() + offsets_[i], x, acts_[i].data(), dy, n,
-                           grad.data() + offsets_[i], dx);
+      if (sgd == nullptr) {
+        layers_[i]->Backward(params + offsets_[i], x, acts_[i].data(), dy, n,
+                             grad + offsets_[i], dx);
+      } else {
+        StepSink sink(*sgd, step_params, anchor, offsets_[i]);
+        layers_[i]->BackwardInto(params + offsets_[i], x, acts_[i].data(), dy, n, sink, dx);
+      }
       cur = 1 - cur;
       dy = dx;
     }
     return static_cast<float>(loss / n);
   }
 
+ public:
   EvalResult Evaluate(std::span<const float> params, const BatchView& batch) override {
     EvalResult r;
     for (int s0 = 0; s0 < batch.n; s0 += kEvalChunk) {
@@ -130,6 +167,14 @@ absl::Status Positive(int value, const char* field) {
 }
 
 }  // namespace
+
+float Model::ForwardBackwardStep(std::span<float> params, const BatchView& batch, Sgd& sgd,
+                                 std::span<const float> anchor) {
+  std::vector<float> grad(params.size());
+  const float loss = ForwardBackward(params, batch, grad);
+  sgd.Step(params, grad, anchor);
+  return loss;
+}
 
 std::string ModelConfig::ToString() const {
   switch (kind) {

@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "ml/grad_check_test_util.h"
+#include "ml/sgd.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -237,6 +238,43 @@ TEST(ModelTest, BatchGradientIsMeanOfExampleGradients) {
     for (size_t j = 0; j < g.size(); ++j) mean[j] += gi[j] / 4;
   }
   for (size_t j = 0; j < g.size(); ++j) ASSERT_NEAR(g[j], mean[j], 1e-5) << j;
+}
+
+// ForwardBackwardStep (per-layer fused SGD update) must equal ForwardBackward
+// + Sgd::Step bit for bit, step after step, whatever the SGD options.
+TEST(ModelTest, FusedStepIsBitIdenticalToForwardBackwardPlusStep) {
+  struct Case {
+    ModelConfig cfg;
+    int batch;
+  };
+  const Case cases[] = {{Mlp(784, {200, 200}, 10), 10},  // tiles of the big layers
+                        {Mlp(6, {5, 4}, 3), 3},
+                        {Softmax(1, 7, 9, 4), 5},
+                        {Cnn(1, 12, 12, 4, 6, 3, 40, 10), 7},
+                        {Cnn(1, 28, 28, 32, 64, 5, 512, 10), 3},  // the McMahan CNN
+                        {Cnn(2, 9, 10, 3, 2, 4, 6, 4), 2}};
+  const SgdOptions opts[] = {{.lr = 0.1},
+                             {.lr = 0.05, .momentum = 0.9},
+                             {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3, .prox_mu = 0.01},
+                             {.lr = 0.02, .weight_decay = 1e-2, .prox_mu = 0.1}};
+  for (const Case& c : cases) {
+    auto fused = MustNew(c.cfg);
+    auto plain = MustNew(c.cfg);
+    std::vector<float> anchor(fused->NumParams());
+    fused->Init(8, anchor);
+    for (const SgdOptions& o : opts) {
+      std::vector<float> p1 = anchor, p2 = anchor, grad(anchor.size());
+      Sgd s1(o, anchor.size()), s2(o, anchor.size());
+      for (int step = 0; step < 3; ++step) {
+        Batch b = RandomBatch(c.cfg, c.batch, 20 + step);
+        const float l1 = fused->ForwardBackwardStep(p1, b.view(), s1, anchor);
+        const float l2 = plain->ForwardBackward(p2, b.view(), grad);
+        s2.Step(p2, grad, anchor);
+        ASSERT_EQ(l1, l2) << c.cfg.ToString() << " step " << step;
+        ASSERT_EQ(p1, p2) << c.cfg.ToString() << " step " << step << " lr " << o.lr;
+      }
+    }
+  }
 }
 
 }  // namespace

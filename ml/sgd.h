@@ -2,7 +2,8 @@
 //
 // One step, in the PyTorch convention (no dampening):
 //   g = grad + weight_decay * w + prox_mu * (w - anchor)
-//   v = momentum * v + g            (only when momentum > 0; v starts at 0)
+//   v = momentum * v + g            (only when momentum > 0; v starts at 0;
+//                                    a subnormal v is flushed to 0)
 //   w = w - lr * (momentum > 0 ? v : g)
 //
 // Thread safety: an Sgd object holds the momentum buffer; one thread at a
@@ -37,6 +38,16 @@ class Sgd {
   //           num_params floats when prox_mu > 0 (it is not read otherwise).
   void Step(std::span<float> params, std::span<const float> grad,
             std::span<const float> anchor = {});
+
+  // Step restricted to elements [offset, offset + count) of the parameter
+  // vector: params and grad point at element `offset` of theirs, anchor (read
+  // only when prox_mu > 0) too. Each element gets exactly Step's arithmetic,
+  // so steps over any partition of [0, num_params), in any order, are
+  // bit-identical to one Step. (Model::ForwardBackwardStep uses this to
+  // update each layer while its gradient is still in cache.)
+  // REQUIRES: offset + count <= num_params.
+  void StepRange(size_t offset, float* params, const float* grad, const float* anchor,
+                 size_t count);
 
   // Zeroes the momentum buffer.
   void Reset();
