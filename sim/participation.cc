@@ -128,6 +128,23 @@ std::string ResolvePath(const std::string& path, const std::string& dir) {
   return dir + "/" + path;
 }
 
+// Merges overlapping and touching windows so that every boundary left is an
+// actual change of state.
+void MergeWindows(std::vector<std::vector<std::pair<double, double>>>& windows) {
+  for (auto& w : windows) {
+    std::sort(w.begin(), w.end());
+    std::vector<std::pair<double, double>> merged;
+    for (const auto& [s, e] : w) {
+      if (!merged.empty() && s <= merged.back().second) {
+        merged.back().second = std::max(merged.back().second, e);
+      } else {
+        merged.emplace_back(s, e);
+      }
+    }
+    w = std::move(merged);
+  }
+}
+
 absl::StatusOr<std::vector<std::vector<std::pair<double, double>>>> ReadTrace(
     const std::string& path, size_t num_clients) {
   std::ifstream in(path);
@@ -183,20 +200,7 @@ absl::StatusOr<std::vector<std::vector<std::pair<double, double>>>> ReadTrace(
     line_no = std::max<size_t>(line_no, 1);
     return error("empty file: expected the header 'client,start_s,end_s'");
   }
-  // Merge overlapping and touching windows so that every boundary left is an
-  // actual change of state.
-  for (auto& w : windows) {
-    std::sort(w.begin(), w.end());
-    std::vector<std::pair<double, double>> merged;
-    for (const auto& [s, e] : w) {
-      if (!merged.empty() && s <= merged.back().second) {
-        merged.back().second = std::max(merged.back().second, e);
-      } else {
-        merged.emplace_back(s, e);
-      }
-    }
-    w = std::move(merged);
-  }
+  MergeWindows(windows);
   return windows;
 }
 
@@ -323,6 +327,41 @@ absl::StatusOr<std::unique_ptr<ParticipationModel>> ParticipationModel::Create(
       break;
     }
   }
+  return m;
+}
+
+absl::StatusOr<std::unique_ptr<ParticipationModel>> ParticipationModel::FromWindows(
+    std::vector<std::vector<std::pair<double, double>>> windows, std::vector<double> probabilities,
+    double round_s) {
+  const size_t n = windows.size();
+  if (n == 0) return absl::InvalidArgumentError("participation windows: no clients");
+  if (probabilities.size() != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("participation windows: ", probabilities.size(), " probabilities for ", n,
+                     " clients"));
+  }
+  if (!(round_s >= 0 && std::isfinite(round_s))) return Invalid("round_s", "finite and >= 0", round_s);
+  for (size_t i = 0; i < n; ++i) {
+    if (!(probabilities[i] >= 0 && probabilities[i] <= 1)) {
+      return absl::InvalidArgumentError(absl::StrCat("participation windows: client ", i,
+                                                     " has p = ", probabilities[i],
+                                                     ", outside [0, 1]"));
+    }
+    for (const auto& [start, end] : windows[i]) {
+      if (!(start >= 0 && std::isfinite(start) && end > start)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("participation windows: client ", i, " has the window [", start, ", ",
+                         end, "); need 0 <= start < end (end may be infinite)"));
+      }
+    }
+  }
+  MergeWindows(windows);
+  std::unique_ptr<ParticipationModel> m(new ParticipationModel());
+  m->kind_ = Kind::kTrace;
+  m->num_clients_ = n;
+  m->round_s_ = round_s;
+  m->p_ = std::move(probabilities);
+  m->windows_ = std::move(windows);
   return m;
 }
 
@@ -470,7 +509,7 @@ ParticipationModel::ChangeStream::ChangeStream(const ParticipationModel* model, 
       const uint64_t j = static_cast<uint64_t>(it - w.begin());
       if (it->first > after) {
         entries.push_back(Entry{it->first, static_cast<ClientId>(i), 2 * j, false});
-      } else {
+      } else if (std::isfinite(it->second)) {  // an infinite end never comes
         entries.push_back(Entry{it->second, static_cast<ClientId>(i), 2 * j + 1, false});
       }
     }
@@ -548,7 +587,8 @@ std::optional<AvailabilityChange> ParticipationModel::ChangeStream::Next() {
       const uint64_t next = e.pos + 1;
       if (next < 2 * w.size()) {
         const auto& win = w[next / 2];
-        heap_.push(Entry{next % 2 == 0 ? win.first : win.second, e.client, next, false});
+        const double t = next % 2 == 0 ? win.first : win.second;
+        if (std::isfinite(t)) heap_.push(Entry{t, e.client, next, false});
       }
       return AvailabilityChange{e.time, e.client, available};
     }

@@ -106,6 +106,18 @@ class ParticipationModel {
       const std::vector<std::vector<double>>& label_distributions, uint64_t seed,
       const std::string& scenario_dir);
 
+  // A trace model from given windows (recorded schedules, sim/schedule.h):
+  // client i is available in the [start, end) windows of windows[i] (an end
+  // may be +infinity: available from start on; overlapping or touching
+  // windows are merged), with participation probability probabilities[i]
+  // (used only by oracle rules) and rounds as for a trace (round_s; 0 = 1 s
+  // per round). InvalidArgument when the sizes differ or are 0, a window is
+  // not 0 <= start < end with a finite start, a probability is outside
+  // [0, 1], or round_s is negative or not finite.
+  static absl::StatusOr<std::unique_ptr<ParticipationModel>> FromWindows(
+      std::vector<std::vector<std::pair<double, double>>> windows,
+      std::vector<double> probabilities, double round_s);
+
   ParticipationModel(const ParticipationModel&) = delete;
   ParticipationModel& operator=(const ParticipationModel&) = delete;
   ~ParticipationModel();

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -183,11 +184,44 @@ absl::StatusOr<RecordedEvent> ParseEventLine(const std::string& line) {
       return absl::InvalidArgumentError("dispatch without a valid \"client\"");
     }
     e.client = static_cast<uint32_t>(client);
-    if (!f.count("dur") || !ParseDouble(f["dur"], &e.duration) || !(e.duration >= 0)) {
+    if (!f.count("dur") || !ParseDouble(f["dur"], &e.duration) || !(e.duration >= 0) ||
+        !std::isfinite(e.duration)) {
       return absl::InvalidArgumentError("dispatch without a valid \"dur\" (seconds >= 0)");
     }
+  } else if (e.kind == "avail") {
+    uint64_t client = 0;
+    if (!f.count("client") || !ParseU64(f["client"], &client) || client > UINT32_MAX) {
+      return absl::InvalidArgumentError("avail without a valid \"client\"");
+    }
+    e.client = static_cast<uint32_t>(client);
+    if (!f.count("t") || !ParseDouble(f["t"], &e.time) || !(e.time >= 0) ||
+        !std::isfinite(e.time)) {
+      return absl::InvalidArgumentError("avail without a valid \"t\" (seconds >= 0)");
+    }
+    const std::string on = f.count("on") ? f["on"] : "";
+    if (on != "true" && on != "false") {
+      return absl::InvalidArgumentError("avail without \"on\": true or false");
+    }
+    e.available = on == "true";
   }
   return e;
+}
+
+absl::StatusOr<std::vector<RecordedEvent>> ReadEventLog(const std::string& path) {
+  FEDSIM_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(path));
+  if (lines.empty()) return absl::DataLossError(absl::StrCat(path, " is empty"));
+  std::vector<RecordedEvent> events;
+  events.reserve(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    absl::StatusOr<RecordedEvent> e = ParseEventLine(lines[i]);
+    if (!e.ok()) {
+      return absl::DataLossError(absl::StrCat(path, ":", i + 1, ": ",
+                                              std::string(e.status().message()), ": ",
+                                              lines[i].substr(0, 200)));
+    }
+    events.push_back(*std::move(e));
+  }
+  return events;
 }
 
 absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir) {
@@ -221,20 +255,7 @@ absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir) {
     }
   }
 
-  const std::string events_path = run_dir + "/events.jsonl";
-  FEDSIM_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(events_path));
-  if (lines.empty()) {
-    return absl::DataLossError(absl::StrCat(events_path, " is empty"));
-  }
-  for (size_t i = 0; i < lines.size(); ++i) {
-    absl::StatusOr<RecordedEvent> e = ParseEventLine(lines[i]);
-    if (!e.ok()) {
-      return absl::DataLossError(absl::StrCat(events_path, ":", i + 1, ": ",
-                                              std::string(e.status().message()), ": ",
-                                              lines[i].substr(0, 200)));
-    }
-    run.events.push_back(*std::move(e));
-  }
+  FEDSIM_ASSIGN_OR_RETURN(run.events, ReadEventLog(run_dir + "/events.jsonl"));
   return run;
 }
 

@@ -24,10 +24,14 @@ namespace fedsim {
 struct RecordedEvent {
   std::string kind;  // "dispatch", "arrival", "commit", "eval", "avail", "lost"
   std::string text;  // the whole line, for diffs
+  // Dispatch and avail lines.
+  uint32_t client = 0;
   // Dispatch lines only.
   uint64_t task = 0;
-  uint32_t client = 0;
   double duration = 0;  // "dur"
+  // Avail lines only.
+  double time = 0;         // "t", virtual seconds
+  bool available = false;  // "on"
 };
 
 struct RecordedRun {
@@ -46,8 +50,14 @@ absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir);
 
 // Parses one events.jsonl line (flat JSON object; "applied" arrays are
 // skipped). InvalidArgument when the line is not such an object, has no "ev",
-// or a dispatch lacks task/client/dur.
+// a dispatch lacks task/client/dur (dur finite and >= 0), or an avail line
+// lacks t/client/on (t finite and >= 0, on true or false).
 absl::StatusOr<RecordedEvent> ParseEventLine(const std::string& line);
+
+// Reads and parses a whole events.jsonl; event i comes from line i + 1.
+// NotFound when the file cannot be read; DataLoss "<path>:<line>: <what>" for
+// an empty file or a line ParseEventLine rejects.
+absl::StatusOr<std::vector<RecordedEvent>> ReadEventLog(const std::string& path);
 
 struct ReplayReport {
   bool match = false;         // events identical and final-model hash equal

@@ -1,5 +1,6 @@
 #include "sim/runner.h"
 
+#include <limits>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -50,6 +51,30 @@ absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& 
       run->participation,
       ParticipationModel::Create(resolved.participation(), resolved.num_clients(),
                                  run->data->label_distribution, resolved.seed(), scenario_dir));
+  if (resolved.has_schedule()) {
+    FEDSIM_ASSIGN_OR_RETURN(TraceSchedule schedule,
+                            LoadSchedule(resolved.schedule(), resolved.num_clients(),
+                                         scenario_dir));
+    if (schedule.windows.has_value()) {
+      // The recorded availability replaces the process on the time axis;
+      // the oracle probabilities p_i stay the scenario's.
+      std::vector<double> p(resolved.num_clients());
+      for (size_t i = 0; i < p.size(); ++i) {
+        p[i] = run->participation->probability(static_cast<ClientId>(i));
+      }
+      for (ClientId c : schedule.open_availability) {
+        if (run->participation->AvailableAt(c, 0.0)) {
+          (*schedule.windows)[c].emplace_back(0.0, std::numeric_limits<double>::infinity());
+        }
+      }
+      FEDSIM_ASSIGN_OR_RETURN(
+          run->participation,
+          ParticipationModel::FromWindows(std::move(*schedule.windows), std::move(p),
+                                          resolved.participation().round_s()));
+      schedule.windows.reset();
+    }
+    run->schedule = std::make_unique<const TraceSchedule>(std::move(schedule));
+  }
   FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, NewModel(run->data->model));
   run->num_params = model->NumParams();
   run->initial_params.resize(run->num_params);
@@ -93,7 +118,29 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   ec.wall_clock = s.clock().mode() == config::Clock::WALL;
   ec.participation = run.participation.get();
   ec.scripted = ScriptedChanges(s);
-  ec.duration_override = options.duration_override;
+  // Outlives the engine, which calls it through ec.duration_override.
+  std::optional<ScheduleCursor> cursor;
+  if (run.schedule != nullptr) {
+    cursor.emplace(run.schedule.get());
+    const std::vector<ClientId> missing = run.schedule->ClientsWithoutDurations();
+    if (!missing.empty() && options.progress != nullptr) {
+      std::fprintf(options.progress,
+                   "warning: schedule %s has no recorded task for %zu of %u clients; if "
+                   "dispatched, their tasks take the device model's durations\n",
+                   run.schedule->source.c_str(), missing.size(), s.num_clients());
+    }
+  }
+  if (cursor.has_value() || options.duration_override) {
+    ec.duration_override = [&cursor, replay = options.duration_override](
+                               TaskId id, ClientId client) -> std::optional<double> {
+      std::optional<double> from_schedule;
+      if (cursor.has_value()) from_schedule = cursor->Next(client);
+      if (replay) {
+        if (std::optional<double> d = replay(id, client)) return d;
+      }
+      return from_schedule;
+    };
+  }
   ec.interrupt = options.interrupt;
 
   FEDSIM_ASSIGN_OR_RETURN(

@@ -20,6 +20,7 @@
 #include "sim/participation.h"
 #include "sim/run_observer.h"
 #include "sim/run_setup.h"
+#include "sim/schedule.h"
 #include "sim/task_runner.h"
 
 namespace fedsim {
@@ -31,11 +32,18 @@ struct PreparedRun {
   std::string scenario_dir;   // for relative paths (CSV traces)
   std::unique_ptr<RunData> data;
   std::vector<DeviceProfile> profiles;
+  // From the scenario's participation, or from the schedule's recorded
+  // availability when it has any (see sim/schedule.h).
   std::unique_ptr<ParticipationModel> participation;
+  // The scenario's `schedule`, loaded (null when unset).
+  std::unique_ptr<const TraceSchedule> schedule;
   size_t num_params = 0;
   std::vector<float> initial_params;
 };
 
+// Builds everything above. Errors in the data, device profiles, participation
+// and schedule files (missing file, bad row with its line) are reported here,
+// before anything runs.
 absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
                                                         const std::string& scenario_dir);
 
@@ -51,7 +59,10 @@ struct RunOptions {
   int eval_threads = 1;
   // For the manifest: "inprocess", "grpc, 3 workers", ...
   std::string transport_name = "inprocess";
-  // Replay / trace-driven runs: durations from a recorded schedule.
+  // Replay: durations by task id. When it returns a value, that value wins
+  // over the scenario's schedule (run.schedule), which is still advanced for
+  // every dispatch; nullopt falls through to the schedule, then the device
+  // model. Called once per dispatch on the engine thread. Default: none.
   std::function<std::optional<double>(TaskId, ClientId)> duration_override;
   // Extra observers (tests).
   std::vector<RunObserver*> observers;

@@ -1317,6 +1317,22 @@ absl::Status ValidateScenario(const config::Scenario& s, const SourceMap* source
           "0), so it could never be reached; set eval.every_commits: 1");
   }
 
+  // Recorded schedule (the files themselves are read by PrepareRun).
+  if (s.has_schedule()) {
+    const auto& sch = s.schedule();
+    const bool has_events = !sch.events().empty();
+    const bool has_csv = !sch.durations_csv().empty();
+    if (has_events && has_csv) {
+      p.Add("schedule.durations_csv",
+            "is set together with schedule.events; give one of them (events.jsonl brings "
+            "durations and availability, the CSV durations only)");
+    } else if (!has_events && !has_csv) {
+      p.Add("schedule",
+            "is empty; set schedule.events to a recorded run's events.jsonl (or its run "
+            "folder), or schedule.durations_csv to a CSV client,task_index,duration_s");
+    }
+  }
+
   // Clock and output.
   CheckNonNegative(s.clock().time_scale(), "clock.time_scale", "use 0 for no sleeping", p);
   if (s.clock().mode() == config::Clock::MODE_UNSPECIFIED) {
