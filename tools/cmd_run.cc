@@ -136,7 +136,13 @@ int RunMain(int argc, char** argv) {
     done.store(true);
     watcher.join();
     (*transport)->Shutdown();
-    children.WaitAll(15.0);
+    children.WaitAll(20.0);
+    for (const auto& c : children.children()) {
+      if (c.killed_by_wait) {
+        std::fprintf(stderr, "fedsim run: %s did not exit within 20 s of the run's end; stopped it\n",
+                     c.name.c_str());
+      }
+    }
     if (all_gone.load() && outcome.ok()) {
       outcome = absl::UnavailableError("every worker process exited before the run ended");
     }

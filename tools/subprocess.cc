@@ -110,6 +110,15 @@ void SubprocessSet::WaitAll(double timeout_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (Poll() > 0) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (Child& c : children_) c.killed_by_wait = !c.exited;
+    }
+    SignalAll(SIGTERM);
+    const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (Poll() > 0 && std::chrono::steady_clock::now() < grace) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     SignalAll(SIGKILL);
     Reap(true);
   }
@@ -133,7 +142,7 @@ std::vector<SubprocessSet::Child> SubprocessSet::children() const {
 bool SubprocessSet::AnyFailed() const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const Child& c : children_) {
-    if (c.exited && c.exit_code != 0) return true;
+    if (c.exited && c.exit_code != 0 && !c.killed_by_wait) return true;
   }
   return false;
 }
@@ -142,7 +151,7 @@ std::string SubprocessSet::DescribeFailures() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
   for (const Child& c : children_) {
-    if (!c.exited || c.exit_code == 0) continue;
+    if (!c.exited || c.exit_code == 0 || c.killed_by_wait) continue;
     absl::StrAppend(&out, c.name, " (pid ", c.pid, ") ",
                     c.exit_code > 128 ? absl::StrCat("was killed by signal ", c.exit_code - 128)
                                       : absl::StrCat("exited with status ", c.exit_code));

@@ -27,6 +27,8 @@ class SubprocessSet {
     pid_t pid = -1;
     bool exited = false;
     int exit_code = 0;  // valid when exited; 128 + signal when killed by one
+    // WaitAll had to kill it: it outlived the wait, which is not its failure.
+    bool killed_by_wait = false;
     std::deque<std::string> stderr_tail;  // last lines of its stderr
   };
 
@@ -41,13 +43,16 @@ class SubprocessSet {
 
   // Reaps children that have exited, without blocking. Returns how many are still running.
   size_t Poll();
-  // Waits up to timeout_s for all to exit, then SIGKILLs the rest and reaps them.
+  // Waits up to timeout_s for all to exit, then SIGTERMs the rest, gives them
+  // a few seconds, SIGKILLs what is left and reaps them; those are marked
+  // killed_by_wait and not counted as failures.
   void WaitAll(double timeout_s);
   void SignalAll(int sig);
 
   // A copy of the children's state (thread-safe).
   std::vector<Child> children() const;
-  // "worker-2 exited with status 1; its last stderr lines: ..." for each failed child.
+  // "worker-2 exited with status 1; its last stderr lines: ..." for each failed
+  // child (a child WaitAll had to stop is not a failure).
   std::string DescribeFailures() const;
   bool AnyFailed() const;
 
