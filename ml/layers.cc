@@ -1,9 +1,15 @@
 #include "ml/layers.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <utility>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "Eigen/Core"
 #include "absl/strings/str_cat.h"
@@ -14,6 +20,8 @@ namespace {
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatMap = Eigen::Map<RowMat>;
 using ConstMatMap = Eigen::Map<const RowMat>;
+using ColMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+using ColMatMap = Eigen::Map<ColMat>;
 
 // Dense backward tiles of W: about 64 KiB, so that a tile's gradient, its
 // weights and momentum stay in L1/L2 between the GEMMs and the SGD update.
@@ -39,6 +47,29 @@ void AddBiasActivate(const float* __restrict b, int rows, int cols, Activation a
   }
 }
 
+// dst (rows x cols, row-major) = act(src + b) for src column-major rows x
+// cols; b may be null (no bias). In 16 x 16 tiles, so that both sides stay
+// in L1.
+void TransposeBiasActivate(const float* __restrict src, int rows, int cols,
+                           const float* __restrict b, Activation act, float* __restrict dst) {
+  constexpr int kT = 16;
+  const bool relu = act == Activation::kRelu;
+  for (int r0 = 0; r0 < rows; r0 += kT) {
+    const int r1 = std::min(rows, r0 + kT);
+    for (int c0 = 0; c0 < cols; c0 += kT) {
+      const int c1 = std::min(cols, c0 + kT);
+      for (int r = r0; r < r1; ++r) {
+        float* __restrict d = dst + static_cast<size_t>(r) * cols;
+        for (int c = c0; c < c1; ++c) {
+          float v = src[static_cast<size_t>(c) * rows + r];
+          if (b != nullptr) v += b[c];
+          d[c] = relu ? std::max(v, 0.0f) : v;
+        }
+      }
+    }
+  }
+}
+
 // dy *= (y > 0), the ReLU backward done in place.
 void MaskRelu(const float* __restrict y, size_t count, float* __restrict dy) {
   for (size_t i = 0; i < count; ++i) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -53,6 +84,120 @@ void ColumnSums(const float* __restrict dy, int rows, int cols, bool accumulate,
     for (int j = 0; j < cols; ++j) db[j] += row[j];
   }
 }
+
+#if defined(__AVX512F__)
+#define FEDSIM_DIRECT_CONV 1
+#else
+#define FEDSIM_DIRECT_CONV 0
+#endif
+
+#if FEDSIM_DIRECT_CONV
+// Output channels per direct-convolution block: two AVX-512 vectors.
+constexpr int kDirectCo = 32;
+// Output pixels per block: 2 * kDirectPx accumulators + 3 registers <= 32.
+constexpr int kDirectPx = 14;
+
+// Copies an HWC image (h x w x c) into *out as rows of w + k - 1 pixels, the
+// first `pad` and the last k - 1 - pad of them zero.
+void PadRows(const float* x, int h, int w, int c, int k, int pad, const float*,
+             std::vector<float>* out) {
+  const int wp = w + k - 1;
+  const size_t row = static_cast<size_t>(wp) * c;
+  if (out->size() < row * h) out->resize(row * h);
+  float* dst = out->data();
+  for (int iy = 0; iy < h; ++iy, dst += row) {
+    std::memset(dst, 0, sizeof(float) * pad * c);
+    std::memcpy(dst + static_cast<size_t>(pad) * c, x + static_cast<size_t>(iy) * w * c,
+                sizeof(float) * w * c);
+    std::memset(dst + static_cast<size_t>(pad + w) * c, 0, sizeof(float) * (k - 1 - pad) * c);
+  }
+}
+
+// PX output pixels x 32 output channels [co0, co0 + 32) of one output row:
+// out[px, co] = act(b[co] + sum over valid ky and all (kx, c) of
+// xr[ky][(px + kx) * cin + c] * w[((ky * k + kx) * cin + c) * cout + co]).
+// xr points at the padded input row of ky = 0 (its first pixel ox0), rows
+// `row` floats apart; ky runs over [ky0, ky1).
+template <int PX>
+void DirectBlock(const float* xr, size_t row, int ky0, int ky1, int k, int cin, int cout,
+                 const float* w, const float* b, bool relu, float* out) {
+  __m512 a0[PX], a1[PX];
+#pragma GCC unroll 16
+  for (int p = 0; p < PX; ++p) {
+    a0[p] = _mm512_setzero_ps();
+    a1[p] = _mm512_setzero_ps();
+  }
+  const int span = k * cin;  // the (kx, c) run of one kernel row
+  for (int ky = ky0; ky < ky1; ++ky) {
+    const float* xk = xr + ky * row;
+    const float* wk = w + static_cast<size_t>(ky) * span * cout;
+    for (int t = 0; t < span; ++t) {
+      const __m512 w0 = _mm512_loadu_ps(wk + static_cast<size_t>(t) * cout);
+      const __m512 w1 = _mm512_loadu_ps(wk + static_cast<size_t>(t) * cout + 16);
+#pragma GCC unroll 16
+      for (int p = 0; p < PX; ++p) {
+        const __m512 v = _mm512_set1_ps(xk[p * cin + t]);
+        a0[p] = _mm512_fmadd_ps(v, w0, a0[p]);
+        a1[p] = _mm512_fmadd_ps(v, w1, a1[p]);
+      }
+    }
+  }
+  const __m512 b0 = b != nullptr ? _mm512_loadu_ps(b) : _mm512_setzero_ps();
+  const __m512 b1 = b != nullptr ? _mm512_loadu_ps(b + 16) : _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int p = 0; p < PX; ++p) {
+    __m512 v0 = _mm512_add_ps(a0[p], b0);
+    __m512 v1 = _mm512_add_ps(a1[p], b1);
+    if (relu) {
+      v0 = _mm512_max_ps(v0, zero);
+      v1 = _mm512_max_ps(v1, zero);
+    }
+    _mm512_storeu_ps(out + static_cast<size_t>(p) * cout, v0);
+    _mm512_storeu_ps(out + static_cast<size_t>(p) * cout + 16, v1);
+  }
+}
+
+using DirectBlockFn = void (*)(const float*, size_t, int, int, int, int, int, const float*,
+                               const float*, bool, float*);
+
+template <int... P>
+constexpr std::array<DirectBlockFn, sizeof...(P) + 1> MakeDirectBlocks(
+    std::integer_sequence<int, P...>) {
+  return {nullptr, &DirectBlock<P + 1>...};
+}
+constexpr auto kDirectBlocks = MakeDirectBlocks(std::make_integer_sequence<int, kDirectPx>{});
+
+// Stride-1 "same" convolution of one HWC example by direct summation, no
+// im2col: xp is the input as PadRows wrote it (h rows of w + k - 1 pixels,
+// `pad` zero pixels on the left), w is (k*k*cin) x cout row-major, out is
+// h x w x cout. Kernel rows that fall outside the image are skipped.
+// REQUIRES: cout % kDirectCo == 0. b may be null.
+void DirectConv(const float* xp, int h, int w, int cin, int cout, int k, int pad,
+                const float* wt, const float* b, Activation act, float* out) {
+  const size_t row = static_cast<size_t>(w + k - 1) * cin;
+  const bool relu = act == Activation::kRelu;
+  // Even blocks: 28 pixels as 14 + 14, 14 as one block, 20 as 10 + 10.
+  const int blocks = (w + kDirectPx - 1) / kDirectPx;
+  for (int oy = 0; oy < h; ++oy) {
+    const int ky0 = std::max(0, pad - oy);
+    const int ky1 = std::min(k, h + pad - oy);
+    // Padded input row oy + ky - pad for ky = 0 (may be out of range, but
+    // only rows [ky0, ky1) are read).
+    const float* xr = xp + (static_cast<ptrdiff_t>(oy) - pad) * static_cast<ptrdiff_t>(row);
+    for (int co0 = 0; co0 < cout; co0 += kDirectCo) {
+      int ox0 = 0;
+      for (int blk = 0; blk < blocks; ++blk) {
+        const int px = (w - ox0) / (blocks - blk);
+        kDirectBlocks[px](xr + static_cast<size_t>(ox0) * cin, row, ky0, ky1, k, cin, cout,
+                          wt + co0, b != nullptr ? b + co0 : nullptr, relu,
+                          out + (static_cast<size_t>(oy) * w + ox0) * cout + co0);
+        ox0 += px;
+      }
+    }
+  }
+}
+#endif  // FEDSIM_DIRECT_CONV
 
 const char* ActName(Activation act) { return act == Activation::kRelu ? ",relu" : ""; }
 
@@ -263,10 +408,21 @@ void Conv2d::Col2Im(int count, float* dx) const {
 }
 
 void Conv2d::Forward(const float* params, const float* x, int n, float* y) {
-  ConstMatMap wm(params, patch_, out_c_);
   const float* b = params + static_cast<size_t>(patch_) * out_c_;
   const int in_dim = in_.dim();
   const size_t out_per_example = static_cast<size_t>(pixels_) * out_c_;
+#if FEDSIM_DIRECT_CONV
+  if (cs_ == 1 && out_c_ % kDirectCo == 0) {
+    for (int s = 0; s < n; ++s) {
+      PadRows(x + static_cast<size_t>(s) * in_dim, in_.height, in_.width, in_.channels, k_, pad_,
+              nullptr, &pad_buf_);
+      DirectConv(pad_buf_.data(), in_.height, in_.width, in_.channels, out_c_, k_, pad_, params,
+                 b, act_, y + s * out_per_example);
+    }
+    return;
+  }
+#endif
+  ConstMatMap wm(params, patch_, out_c_);
   for (int s0 = 0; s0 < n; s0 += chunk_) {
     const int count = std::min(chunk_, n - s0);
     Im2Col(x + static_cast<size_t>(s0) * in_dim, count);
@@ -282,11 +438,35 @@ void Conv2d::Forward(const float* params, const float* x, int n, float* y) {
 void Conv2d::Backward(const float* params, const float* x, const float* y, float* dy, int n,
                       float* dparams, float* dx) {
   ConstMatMap wm(params, patch_, out_c_);
-  MatMap dwm(dparams, patch_, out_c_);
-  float* db = dparams + static_cast<size_t>(patch_) * out_c_;
+  const size_t nw = static_cast<size_t>(patch_) * out_c_;
+  if (patch_ % 16 == 0 && dwtmp_.size() < nw) dwtmp_.resize(nw);
+  // d loss / d W, column-major (patch_ x out_c_) when patch_ fills whole
+  // AVX-512 vectors (conv2: M = 800 is the long side); row-major straight
+  // into dparams otherwise (conv1's 25 rows run better transposed).
+  const bool dw_col = patch_ % 16 == 0;
+  ColMatMap dwm(dwtmp_.data(), patch_, out_c_);
+  MatMap dwr(dparams, patch_, out_c_);
+  float* db = dparams + nw;
   const int in_dim = in_.dim();
   const size_t out_per_example = static_cast<size_t>(pixels_) * out_c_;
+#if FEDSIM_DIRECT_CONV
+  const bool direct_dx = dx != nullptr && cs_ == 1 && in_.channels % kDirectCo == 0;
+  if (direct_dx) {
+    // wflip_[(ky', kx', o), c] = W[(k-1-ky', k-1-kx', c), o].
+    const int c = in_.channels, kk = k_ * k_;
+    wflip_.resize(nw);
+    for (int t = 0; t < kk; ++t) {
+      const float* src = params + static_cast<size_t>(kk - 1 - t) * c * out_c_;
+      float* dst = wflip_.data() + static_cast<size_t>(t) * out_c_ * c;
+      for (int ch = 0; ch < c; ++ch)
+        for (int o = 0; o < out_c_; ++o) dst[o * c + ch] = src[ch * out_c_ + o];
+    }
+  } else if (dx != nullptr) {
+    std::fill(dx, dx + static_cast<size_t>(n) * in_dim, 0.0f);
+  }
+#else
   if (dx != nullptr) std::fill(dx, dx + static_cast<size_t>(n) * in_dim, 0.0f);
+#endif
   for (int s0 = 0; s0 < n; s0 += chunk_) {
     const int count = std::min(chunk_, n - s0);
     const int rows = count * pixels_;
@@ -299,12 +479,31 @@ void Conv2d::Backward(const float* params, const float* x, const float* y, float
     Im2Col(x + static_cast<size_t>(s0) * in_dim, count);
     ConstMatMap colm(col_.data(), rows, patch_);
     ConstMatMap dym(dyc, rows, out_c_);
-    if (s0 == 0) {
-      dwm.noalias() = colm.transpose() * dym;
+    if (dw_col) {
+      if (s0 == 0) {
+        dwm.noalias() = colm.transpose() * dym;
+      } else {
+        dwm.noalias() += colm.transpose() * dym;
+      }
+    } else if (s0 == 0) {
+      dwr.noalias() = colm.transpose() * dym;
     } else {
-      dwm.noalias() += colm.transpose() * dym;
+      dwr.noalias() += colm.transpose() * dym;
     }
     ColumnSums(dyc, rows, out_c_, /*accumulate=*/s0 != 0, db);
+#if FEDSIM_DIRECT_CONV
+    if (dx != nullptr && direct_dx) {
+      // d loss / d x is the full convolution of dy with the flipped kernel.
+      for (int s = 0; s < count; ++s) {
+        const float* dys = dyc + s * out_per_example;
+        PadRows(dys, in_.height, in_.width, out_c_, k_, k_ - 1 - pad_, nullptr, &pad_buf_);
+        DirectConv(pad_buf_.data(), in_.height, in_.width, out_c_, in_.channels, k_,
+                   k_ - 1 - pad_, wflip_.data(), nullptr, Activation::kNone,
+                   dx + static_cast<size_t>(s0 + s) * in_dim);
+      }
+      continue;
+    }
+#endif
     if (dx != nullptr) {
       const size_t need = static_cast<size_t>(rows) * patch_;
       if (dcol_.size() < need) dcol_.resize(need);
@@ -312,6 +511,9 @@ void Conv2d::Backward(const float* params, const float* x, const float* y, float
       dcolm.noalias() = dym * wm.transpose();
       Col2Im(count, dx + static_cast<size_t>(s0) * in_dim);
     }
+  }
+  if (dw_col) {
+    TransposeBiasActivate(dwtmp_.data(), patch_, out_c_, nullptr, Activation::kNone, dparams);
   }
 }
 

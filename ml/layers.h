@@ -183,6 +183,14 @@ class Conv2d final : public Layer {
   int cs_, ys_, xs_;
   std::vector<float> col_;
   std::vector<float> dcol_;
+  // The weight gradient, column-major (patch_ x out channels): Eigen's
+  // AVX-512 kernel is 48 rows by 4 columns, so the output channels (32, 64)
+  // go on the N side, where they split evenly, and the long patch_ on M.
+  std::vector<float> dwtmp_;
+  // Direct convolution (AVX-512 builds): one example's input (or dy) with
+  // zero-padded rows, and the flipped, transposed kernel for dx.
+  std::vector<float> pad_buf_;
+  std::vector<float> wflip_;
 };
 
 // 2 x 2 max pooling, stride 2, on HWC input (odd trailing rows/columns are

@@ -226,7 +226,12 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{{2, 6, 7}, 3, 4, true, true, 2},    // CHW, even kernel
                       ConvCase{{2, 5, 5}, 2, 5, false, false, 1},  // kernel = input
                       // 16*16*25*8 floats per example: several im2col chunks.
-                      ConvCase{{8, 16, 16}, 2, 5, false, true, 3}));
+                      ConvCase{{8, 16, 16}, 2, 5, false, true, 3},
+                      // Multiples of 32 channels: the direct (no im2col)
+                      // forward and input gradient of AVX-512 builds.
+                      ConvCase{{32, 14, 14}, 64, 5, false, true, 2},  // McMahan conv2
+                      ConvCase{{32, 7, 9}, 32, 4, false, false, 2},   // even kernel
+                      ConvCase{{1, 6, 31}, 32, 5, true, true, 2}));   // 3 pixel blocks
 
 TEST(MaxPool2Test, ForwardPicksMaxima) {
   MaxPool2 pool(TensorShape{1, 2, 4});
