@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/compare_async}"; shift || true
-fedsim=build/tools/fedsim
+fedsim="${FEDSIM:-build/tools/fedsim}"
 s=scenarios/async_fmnist_lognormal.textproto
 mkdir -p "$out"
 run() { local name=$1; shift; [ -d "$out/$name" ] || "$fedsim" run "$s" --inprocess --run_dir="$out/$name" "$@" >/dev/null; }

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/compare_fraboni}"; shift || true
-fedsim=build/tools/fedsim
+fedsim="${FEDSIM:-build/tools/fedsim}"
 s=scenarios/fraboni_f80.textproto
 mkdir -p "$out"
 run() { local name=$1; shift; [ -f "$out/$name/manifest.json" ] || { rm -rf "${out:?}/$name"; "$fedsim" run "$s" --inprocess --run_dir="$out/$name" "$@" >/dev/null 2>"$out/$name.log"; }; }

@@ -82,6 +82,21 @@ absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& 
   return run;
 }
 
+absl::StatusOr<size_t> ModelParamsForScenario(const config::Scenario& resolved) {
+  // The input shapes of the datasets the schema offers.
+  ExampleShape input{1, 28, 28};
+  int classes = 10;
+  if (resolved.dataset().has_synthetic()) {
+    const SyntheticOptions defaults;
+    input = ExampleShape{defaults.num_features, 1, 1};
+    classes = defaults.num_classes;
+  }
+  FEDSIM_ASSIGN_OR_RETURN(ModelConfig config,
+                          ModelConfigFromProto(resolved.model(), input, classes));
+  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, NewModel(config));
+  return model->NumParams();
+}
+
 absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,
                                       ModelStore* store, const RunOptions& options) {
   const config::Scenario& s = run.scenario;

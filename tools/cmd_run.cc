@@ -51,11 +51,14 @@ int RunMain(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<PreparedRun>> run = PrepareRun(*scenario, ScenarioDir(path));
-  if (!run.ok()) {
-    std::fprintf(stderr, "fedsim run: %s\n", std::string(run.status().message()).c_str());
-    return 1;
-  }
+  absl::StatusOr<std::unique_ptr<PreparedRun>> run;
+  auto prepare = [&]() -> bool {
+    run = PrepareRun(*scenario, ScenarioDir(path));
+    if (!run.ok()) {
+      std::fprintf(stderr, "fedsim run: %s\n", std::string(run.status().message()).c_str());
+    }
+    return run.ok();
+  };
   InstallStopSignalHandlers();
   const int cores = std::max(1u, std::thread::hardware_concurrency());
   RunOptions options;
@@ -69,6 +72,7 @@ int RunMain(int argc, char** argv) {
   std::string failures;
   if (absl::GetFlag(FLAGS_inprocess)) {
     const int slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots) : cores;
+    if (!prepare()) return 1;
     std::fprintf(stderr, "fedsim run: %s, in-process with %d training threads\n",
                  scenario->name().c_str(), slots);
     outcome = RunInProcess(**run, slots, options);
@@ -80,8 +84,14 @@ int RunMain(int argc, char** argv) {
     GrpcServerOptions so;
     so.listen_address = "127.0.0.1:0";
     so.heartbeat_timeout_s = absl::GetFlag(FLAGS_heartbeat_timeout);
-    auto transport = StartGrpcTransport(so, ScenarioToText((*run)->scenario),
-                                        (*run)->num_params, &store);
+    // The server listens and the workers start before this process loads the
+    // data, so their data loading overlaps with ours.
+    absl::StatusOr<size_t> num_params = ModelParamsForScenario(*scenario);
+    if (!num_params.ok()) {
+      std::fprintf(stderr, "fedsim run: %s\n", std::string(num_params.status().message()).c_str());
+      return 1;
+    }
+    auto transport = StartGrpcTransport(so, ScenarioToText(*scenario), *num_params, &store);
     if (!transport.ok()) {
       std::fprintf(stderr, "fedsim run: cannot start the server: %s\n",
                    std::string(transport.status().message()).c_str());
@@ -111,6 +121,16 @@ int RunMain(int argc, char** argv) {
         children.SignalAll(SIGTERM);
         return 1;
       }
+    }
+    if (!prepare() || (*run)->num_params != *num_params) {
+      if (run.ok()) {
+        std::fprintf(stderr, "fedsim run: internal error: the model has %zu parameters, the "
+                     "schema said %zu\n", (*run)->num_params, *num_params);
+      }
+      (*transport)->Shutdown();
+      children.SignalAll(SIGTERM);  // the run cannot start: no need to wait for them
+      children.WaitAll(5.0);
+      return 1;
     }
     // Watches the children: forwards Ctrl-C / SIGTERM, stops the run when no
     // worker is left (their tasks could never finish).
