@@ -59,6 +59,19 @@ absl::StatusOr<std::string> MakeRunDir(const std::string& dir, const std::string
   return absl::ResourceExhaustedError(absl::StrCat("too many runs named ", name, " in ", dir));
 }
 
+absl::Status MakeExactRunDir(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_empty(path, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "the run folder ", path, " already exists and is not empty; pick another --run_dir"));
+  }
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot create ", path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<RunWriter>> RunWriter::Open(const std::string& run_dir) {
   std::unique_ptr<RunWriter> w(new RunWriter(run_dir));
   auto open = [&](const char* name, FILE** f) -> absl::Status {

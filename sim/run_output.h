@@ -29,6 +29,10 @@ namespace fedsim {
 // already holds a run (nothing is overwritten), and creates it.
 absl::StatusOr<std::string> MakeRunDir(const std::string& dir, const std::string& name);
 
+// Creates exactly `path` (and its parents) for a run. AlreadyExists when it
+// is there and not empty, so no earlier run is overwritten.
+absl::Status MakeExactRunDir(const std::string& path);
+
 class RunWriter : public RunObserver {
  public:
   // Opens the files in `run_dir` (which must exist).

@@ -168,8 +168,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
         run_dir, MakeRunDir(options.out_dir.empty() ? s.output().dir() : options.out_dir,
                             s.name()));
   } else {
-    FEDSIM_ASSIGN_OR_RETURN(std::string made, MakeRunDir(run_dir, ""));
-    (void)made;
+    FEDSIM_RETURN_IF_ERROR(MakeExactRunDir(run_dir));
   }
   FEDSIM_RETURN_IF_ERROR(WriteTextFile(run_dir + "/scenario.textproto", ScenarioToText(s)));
   FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<RunWriter> writer, RunWriter::Open(run_dir));
