@@ -40,7 +40,7 @@ class AsyncFedAvg final : public Algorithm {
 
   std::string_view Name() const override { return "async_fedavg"; }
 
-  std::vector<Dispatch> Select(const FleetView& fleet, Rng& rng) override {
+  absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
     if (weight_by_duration_ && !resolved_) Resolve(fleet);
     return TopUp(fleet, rng, concurrency_);
   }
@@ -59,7 +59,8 @@ class AsyncFedAvg final : public Algorithm {
     return !pending_.empty();
   }
 
-  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, std::span<float> global) override {
+  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, ModelBank& models) override {
+    const std::span<float> global = models.global();
     if (weight_by_duration_ && !resolved_) Resolve(fleet);
     if (!init_error_.ok()) return init_error_;
     CommitResult result;

@@ -33,7 +33,7 @@ std::vector<float> RunTimeline(const std::string& text) {
     fleet.mutable_client(i).importance = p[i];
   }
   Rng rng(1, "select");
-  std::vector<Dispatch> d = algo->Select(fleet, rng);
+  std::vector<Dispatch> d = MustSelect(*algo, fleet, rng);
   EXPECT_THAT(DispatchedClients(d), ElementsAre(0u, 1u, 2u));
   std::vector<TaskId> task(3);
   for (const Dispatch& x : d) task[x.client] = fleet.StartTask(x.client);
@@ -44,7 +44,7 @@ std::vector<float> RunTimeline(const std::string& text) {
     EXPECT_TRUE(algo->ReadyToCommit(fleet));
     EXPECT_TRUE(fleet.CommitTo(*algo).ok());
     EXPECT_FALSE(algo->ReadyToCommit(fleet));
-    std::vector<Dispatch> next = algo->Select(fleet, rng);
+    std::vector<Dispatch> next = MustSelect(*algo, fleet, rng);
     EXPECT_THAT(DispatchedClients(next), ElementsAre(c));  // the freed client restarts at once
     task[c] = fleet.StartTask(c);
   };
@@ -55,7 +55,7 @@ std::vector<float> RunTimeline(const std::string& text) {
   arrive(0, {0, 1});
   fleet.set_now(4);
   arrive(2, {1, -1});
-  return fleet.global();
+  return fleet.current();
 }
 
 TEST(AsyncFedAvgTest, WeightByDuration) {
@@ -73,7 +73,7 @@ TEST(AsyncFedAvgTest, ConcurrencyCapsStarts) {
   auto algo = Make("async_fedavg { concurrency: 2 }");
   FakeFleet fleet(3, {0, 0});
   Rng rng(1, "select");
-  EXPECT_EQ(algo->Select(fleet, rng).size(), 2u);
+  EXPECT_EQ(MustSelect(*algo, fleet, rng).size(), 2u);
 }
 
 TEST(AsyncFedAvgTest, RejectsBadParameters) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/fake_fleet.h"
+#include "tests/rule_test_util.h"
 
 namespace fedsim {
 namespace {
@@ -57,6 +59,14 @@ const std::map<std::string_view, std::pair<std::string, std::string>>& Invalid()
       {"fedau", {"fedau { server_lr: 0 }", "fedau.server_lr"}},
   };
   return *m;
+}
+
+// Rules that choose among idle clients at random under their neutral config
+// on the MixedFleet (6 clients, 4 training at once). The others train every
+// available client (or follow participation) and must not touch the stream.
+const std::set<std::string_view>& SamplesUnderNeutralConfig() {
+  static const auto* s = new std::set<std::string_view>{"fedavg", "fedasync", "fedbuff"};
+  return *s;
 }
 
 constexpr size_t kParams = 3;
@@ -121,8 +131,12 @@ class MiniEngine {
   MiniEngine(FakeFleet fleet, uint64_t seed, DeltaFn delta)
       : fleet_(std::move(fleet)), seed_(seed), delta_(delta) {}
 
-  // Starts the run: Select and the first timer.
-  void Start(Algorithm& a) { AfterEvent(a); }
+  // Starts the run: Start, then Select and the first timer.
+  void Start(Algorithm& a) {
+    absl::Status s = a.Start(fleet_, fleet_);
+    ASSERT_TRUE(s.ok()) << s;
+    AfterEvent(a);
+  }
 
   // Processes up to `events` events; returns false when nothing is left.
   bool Run(Algorithm& a, int events) {
@@ -135,10 +149,12 @@ class MiniEngine {
   void Finish(Algorithm& a) {
     absl::StatusOr<std::optional<CommitResult>> r = fleet_.FinishTo(a);
     ASSERT_TRUE(r.ok()) << r.status();
-    log_.push_back(absl::StrCat("finish ", r->has_value() ? Hex(fleet_.global()) : "-"));
+    log_.push_back(absl::StrCat("finish ", r->has_value() ? Hex(fleet_.current()) : "-"));
   }
 
   const std::vector<std::string>& log() const { return log_; }
+  // Random numbers the rule drew from its Select streams so far.
+  uint64_t select_draws() const { return select_draws_; }
   FakeFleet& fleet() { return fleet_; }
   int commits_with_updates() const { return commits_with_updates_; }
   const std::vector<float>& first_nonempty_commit() const { return first_nonempty_commit_; }
@@ -160,9 +176,11 @@ class MiniEngine {
     }
     // Arrivals at the timer's time come first (they were queued earlier).
     if (timer_ && (next == events_.size() || *timer_ < events_[next].time)) {
-      fleet_.set_now(*timer_);
+      const VirtualTime t = *timer_;
       timer_.reset();
-      log_.push_back(absl::StrCat("timer t=", fleet_.now()));
+      log_.push_back(absl::StrCat("timer t=", t));
+      absl::Status s = fleet_.FireTimer(a, t);
+      EXPECT_TRUE(s.ok()) << s;
       AfterEvent(a);
       return true;
     }
@@ -170,12 +188,12 @@ class MiniEngine {
     const Event e = events_[next];
     events_.erase(events_.begin() + static_cast<std::ptrdiff_t>(next));
     fleet_.set_now(e.time);
-    const Version base = fleet_.tasks().at(e.task).base_version;
+    const ModelRef base = fleet_.tasks().at(e.task).base;
     const ClientId client = fleet_.tasks().at(e.task).client;
     ClientUpdate u = fleet_.FinishTask(e.task, delta_(client, fleet_.model(base)));
     absl::Status s = a.Accept(fleet_, std::move(u));
     log_.push_back(absl::StrCat("arrive t=", e.time, " task=", e.task, " client=", client,
-                                " base=", base, " -> ", s.ToString()));
+                                " base=", base.ToString(), " -> ", s.ToString()));
     AfterEvent(a);
     return true;
   }
@@ -189,18 +207,19 @@ class MiniEngine {
         absl::StrAppend(&applied, u.task_id, "/", u.client, "/", u.staleness, "/", u.weight, " ");
       }
       log_.push_back(
-          absl::StrCat("commit v=", fleet_.version(), " [", applied, "] ", Hex(fleet_.global())));
+          absl::StrCat("commit v=", fleet_.version(), " [", applied, "] ", Hex(fleet_.current())));
       if (!r->applied.empty() && commits_with_updates_++ == 0) {
-        first_nonempty_commit_ = fleet_.global();
+        first_nonempty_commit_ = fleet_.current();
       }
     }
     Rng rng(seed_, "select", select_calls_++);
-    std::vector<Dispatch> ds = a.Select(fleet_, rng);
+    std::vector<Dispatch> ds = MustSelect(a, fleet_, rng);
+    select_draws_ += rng.draws();
     std::vector<ClientId> seen;
     for (const Dispatch& d : ds) {
       const ClientInfo& info = fleet_.client(d.client);
       ASSERT_TRUE(info.available && !info.busy) << "dispatched busy/unavailable " << d.client;
-      const TaskId t = fleet_.StartTask(d.client);
+      const TaskId t = fleet_.StartTask(d.client, d.base);
       events_.push_back(Event{fleet_.now() + info.expected_duration, next_seq_++, t});
       log_.push_back(absl::StrCat("dispatch t=", fleet_.now(), " client=", d.client, " task=", t,
                                   " prox=", d.overrides.prox_mu.value_or(-1)));
@@ -216,6 +235,7 @@ class MiniEngine {
   std::vector<Event> events_;
   uint64_t next_seq_ = 0;
   uint64_t select_calls_ = 0;
+  uint64_t select_draws_ = 0;
   std::optional<VirtualTime> timer_;
   std::vector<std::string> log_;
   int commits_with_updates_ = 0;
@@ -277,21 +297,22 @@ TEST_P(ConformanceTest, NoCommitFromAnEmptyBuffer) {
   auto a = New();
   ASSERT_NE(a, nullptr);
   FakeFleet fleet = UniformFleet();
+  ASSERT_TRUE(a->Start(fleet, fleet).ok());
   EXPECT_FALSE(a->ReadyToCommit(fleet));  // before anything
   Rng rng(1, "select", 0);
-  fleet.StartTasks(a->Select(fleet, rng));
+  fleet.StartTasks(MustSelect(*a, fleet, rng));
   EXPECT_FALSE(a->ReadyToCommit(fleet));  // tasks out, nothing back
   std::optional<VirtualTime> deadline = a->NextDeadline();
   if (deadline) {
     // Time-triggered rules may commit at their deadline, but an empty commit
     // must leave the model unchanged.
-    fleet.set_now(*deadline);
+    ASSERT_TRUE(fleet.FireTimer(*a, *deadline).ok());
     if (a->ReadyToCommit(fleet)) {
-      const std::vector<float> before = fleet.global();
+      const std::vector<float> before = fleet.current();
       absl::StatusOr<CommitResult> r = fleet.CommitTo(*a);
       ASSERT_TRUE(r.ok()) << r.status();
       EXPECT_THAT(r->applied, IsEmpty());
-      EXPECT_EQ(fleet.global(), before);
+      EXPECT_EQ(fleet.current(), before);
       EXPECT_FALSE(a->ReadyToCommit(fleet)) << "Commit must consume the readiness";
     }
   }
@@ -303,20 +324,35 @@ TEST_P(ConformanceTest, NoCommitFromAnEmptyBuffer) {
 }
 
 TEST_P(ConformanceTest, DeterministicPerSeed) {
+  uint64_t draws = 0;
   auto run = [&](uint64_t seed) {
     auto a = New();
     MiniEngine engine(MixedFleet(), seed, &ModelDelta);
     engine.Start(*a);
     engine.Run(*a, 60);
     engine.Finish(*a);
+    draws = engine.select_draws();
     return engine.log();
   };
   const std::vector<std::string> first = run(7);
+  const uint64_t first_draws = draws;
   if (std::getenv("FEDSIM_DUMP_LOG") != nullptr) {  // debugging aid: print the run
     for (const std::string& line : first) std::printf("%s\n", line.c_str());
   }
   EXPECT_GT(first.size(), 60u);
   EXPECT_EQ(first, run(7));
+  // The seed must matter exactly when the rule samples: with fewer slots than
+  // idle clients (MixedFleet has 6 clients, the neutral configs train 4 at
+  // once) a sampling rule must draw from its stream and choose differently
+  // for another seed; a rule that trains everyone must be seed-independent.
+  const std::vector<std::string> other = run(8);
+  if (SamplesUnderNeutralConfig().count(GetParam()) > 0) {
+    EXPECT_GT(first_draws, 0u) << GetParam() << " should sample but drew no random number";
+    EXPECT_NE(first, other) << GetParam() << " chose the same clients for seeds 7 and 8";
+  } else {
+    EXPECT_EQ(first_draws, 0u) << GetParam() << " drew random numbers it was not expected to";
+    EXPECT_EQ(first, other) << GetParam() << " depends on the seed without sampling";
+  }
 }
 
 TEST_P(ConformanceTest, SaveLoadRoundTrips) {

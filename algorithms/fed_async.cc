@@ -37,7 +37,7 @@ class FedAsync final : public Algorithm {
 
   std::string_view Name() const override { return "fedasync"; }
 
-  std::vector<Dispatch> Select(const FleetView& fleet, Rng& rng) override {
+  absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
     std::vector<Dispatch> out = TopUp(fleet, rng, concurrency_);
     if (prox_rho_ > 0) {
       for (Dispatch& d : out) d.overrides.prox_mu = prox_rho_;
@@ -48,7 +48,7 @@ class FedAsync final : public Algorithm {
   absl::Status Accept(const FleetView& fleet, ClientUpdate update) override {
     absl::Status s = CheckDelta(update, num_params_);
     if (!s.ok()) return s;
-    std::span<const float> base = fleet.model(update.base_version);
+    std::span<const float> base = fleet.model(update.base);
     if (base.size() != update.delta.size()) {
       return absl::InvalidArgumentError(absl::StrCat("fedasync: update of task ", update.task_id,
                                                      " has ", update.delta.size(),
@@ -66,7 +66,8 @@ class FedAsync final : public Algorithm {
     return !pending_.empty();
   }
 
-  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, std::span<float> global) override {
+  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, ModelBank& models) override {
+    const std::span<float> global = models.global();
     (void)fleet;
     CommitResult result;
     // The engine commits after every arrival, so there is one pending update;

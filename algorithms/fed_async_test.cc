@@ -26,12 +26,12 @@ TEST(FedAsyncTest, HingeStalenessMixing) {
       "staleness { hinge { a: 1 b: 1 } } }");
   FakeFleet fleet(3, {0, 0});
   Rng rng(1, "select");
-  std::vector<Dispatch> d = algo->Select(fleet, rng);
+  std::vector<Dispatch> d = MustSelect(*algo, fleet, rng);
   ASSERT_EQ(d.size(), 3u);
   for (const Dispatch& x : d) EXPECT_EQ(x.overrides.prox_mu, 0.01);
   std::vector<TaskId> task(3);
   for (const Dispatch& x : d) task[x.client] = fleet.StartTask(x.client);
-  EXPECT_THAT(algo->Select(fleet, rng), IsEmpty());  // at concurrency
+  EXPECT_THAT(MustSelect(*algo, fleet, rng), IsEmpty());  // at concurrency
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
 
   // t=1: client 0, base 0, s=0, x_client {4,0}: x1 = 0.5 * {4,0} = {2, 0}.
@@ -40,11 +40,11 @@ TEST(FedAsyncTest, HingeStalenessMixing) {
   ASSERT_TRUE(algo->ReadyToCommit(fleet));
   absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
   ASSERT_TRUE(r.ok());
-  EXPECT_THAT(fleet.global(), ElementsAre(2, 0));
+  EXPECT_THAT(fleet.current(), ElementsAre(2, 0));
   EXPECT_EQ(r->applied[0].weight, 0.5);
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
   // The freed client restarts on version 1.
-  std::vector<Dispatch> again = algo->Select(fleet, rng);
+  std::vector<Dispatch> again = MustSelect(*algo, fleet, rng);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].client, 0u);
   const TaskId restarted = fleet.StartTask(0);
@@ -53,8 +53,8 @@ TEST(FedAsyncTest, HingeStalenessMixing) {
   fleet.set_now(2);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 4})).ok());
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
-  EXPECT_THAT(fleet.global(), ElementsAre(1, 2));
-  fleet.StartTasks(algo->Select(fleet, rng));  // client 1 on version 2
+  EXPECT_THAT(fleet.current(), ElementsAre(1, 2));
+  fleet.StartTasks(MustSelect(*algo, fleet, rng));  // client 1 on version 2
 
   // t=3: client 2, base 0, s=2 (S=1/2, alpha_t 0.25), x_client {2,2}:
   // x3 = {1,2} + 0.25({2,2} - {1,2}) = {1.25, 2}.
@@ -65,15 +65,15 @@ TEST(FedAsyncTest, HingeStalenessMixing) {
   r = fleet.CommitTo(*algo);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->applied[0].weight, 0.25);
-  EXPECT_THAT(fleet.global(), ElementsAre(1.25f, 2));
-  fleet.StartTasks(algo->Select(fleet, rng));
+  EXPECT_THAT(fleet.current(), ElementsAre(1.25f, 2));
+  fleet.StartTasks(MustSelect(*algo, fleet, rng));
 
   // t=4: client 0's second task, base 1 (x1 = {2,0}), s = 3 - 1 = 2 (alpha_t 0.25),
   // delta {-2,0}: x_client = {0,0}; x4 = {1.25,2} - 0.25 {1.25,2} = {0.9375, 1.5}.
   fleet.set_now(4);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(restarted, {-2, 0})).ok());
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
-  EXPECT_THAT(fleet.global(), ElementsAre(0.9375f, 1.5f));
+  EXPECT_THAT(fleet.current(), ElementsAre(0.9375f, 1.5f));
 }
 
 TEST(FedAsyncTest, RejectsBadParameters) {

@@ -55,9 +55,9 @@ class FedAu final : public Algorithm {
 
   std::string_view Name() const override { return "fedau"; }
 
-  std::vector<Dispatch> Select(const FleetView& fleet, Rng& rng) override {
+  absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
     (void)rng;  // participation is the processes' decision, not a draw
-    if (in_round_) return {};
+    if (in_round_) return std::vector<Dispatch>();
     std::vector<Dispatch> out;
     for (ClientId c : fleet.idle_available()) {
       if (c < n_ && fleet.ParticipatesInRound(c, round_)) {
@@ -82,9 +82,9 @@ class FedAu final : public Algorithm {
     // refused update counts as non-participation.
     pending_[c] = 0;
     --num_pending_;
-    if (update.base_version != round_version_) {
+    if (update.base.version != round_version_) {
       return absl::FailedPreconditionError(
-          absl::StrCat("fedau: update of client ", c, " trained from version ", update.base_version,
+          absl::StrCat("fedau: update of client ", c, " trained from version ", update.base.version,
                        ", round ", round_, " started from ", round_version_));
     }
     absl::Status ok = CheckDelta(update, dim_);
@@ -141,7 +141,8 @@ class FedAu final : public Algorithm {
     return true;
   }
 
-  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, std::span<float> global) override {
+  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, ModelBank& models) override {
+    const std::span<float> global = models.global();
     (void)fleet;
     if (in_round_ && num_pending_ > 0) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -10,6 +10,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/fake_fleet.h"
+#include "tests/rule_test_util.h"
 
 namespace fedsim {
 namespace {
@@ -44,7 +45,7 @@ std::unique_ptr<Algorithm> MakeAu(const std::string& text, size_t n, size_t para
 CommitResult PlayRound(Algorithm& a, ScheduledFleet& fleet,
                        const std::map<ClientId, std::vector<float>>& deltas) {
   Rng rng(1, "select", fleet.version());
-  std::vector<Dispatch> ds = a.Select(fleet, rng);
+  std::vector<Dispatch> ds = MustSelect(a, fleet, rng);
   std::vector<ClientId> got, want;
   for (const Dispatch& d : ds) got.push_back(d.client);
   for (const auto& [c, d] : deltas) want.push_back(c);
@@ -94,25 +95,25 @@ TEST(FedAuTest, HandComputedWeightsWithCutoff) {
 
   CommitResult r = PlayRound(*a, fleet, {{0, d0}, {1, d1}});
   EXPECT_THAT(Weights(r), ElementsAre(1.0 / 3, 1.0 / 3));
-  EXPECT_THAT(fleet.global(), ElementsAre(1.0f, 2.0f));
+  EXPECT_THAT(fleet.current(), ElementsAre(1.0f, 2.0f));
   PlayRound(*a, fleet, {{0, d0}});
-  EXPECT_THAT(fleet.global(), ElementsAre(2.0f, 2.0f));
+  EXPECT_THAT(fleet.current(), ElementsAre(2.0f, 2.0f));
   PlayRound(*a, fleet, {{0, d0}});
-  EXPECT_THAT(fleet.global(), ElementsAre(3.0f, 2.0f));
+  EXPECT_THAT(fleet.current(), ElementsAre(3.0f, 2.0f));
   r = PlayRound(*a, fleet, {{0, d0}, {1, d1}});
   EXPECT_THAT(Weights(r), ElementsAre(1.0 / 3, 1.5 / 3));
-  EXPECT_THAT(fleet.global(), ElementsAre(4.0f, 5.0f));
+  EXPECT_THAT(fleet.current(), ElementsAre(4.0f, 5.0f));
   r = PlayRound(*a, fleet, {{1, d1}});
   EXPECT_DOUBLE_EQ(Weights(r)[0], (4.0 / 3) / 3);
-  EXPECT_FLOAT_EQ(fleet.global()[0], 4.0f);
-  EXPECT_FLOAT_EQ(fleet.global()[1], 5.0f + 8.0f / 3);
+  EXPECT_FLOAT_EQ(fleet.current()[0], 4.0f);
+  EXPECT_FLOAT_EQ(fleet.current()[1], 5.0f + 8.0f / 3);
 
   // Round 5: nobody participates. Ready at once, commits no change.
   EXPECT_TRUE(a->ReadyToCommit(fleet));
-  const std::vector<float> before = fleet.global();
+  const std::vector<float> before = fleet.current();
   r = PlayRound(*a, fleet, {});
   EXPECT_THAT(r.applied, IsEmpty());
-  EXPECT_EQ(fleet.global(), before);
+  EXPECT_EQ(fleet.current(), before);
   EXPECT_EQ(fleet.version(), 6u);
 
   // Per-client state after 6 rounds: interval sums / counts / S_i.
@@ -126,8 +127,8 @@ TEST(FedAuTest, HandComputedWeightsWithCutoff) {
   EXPECT_DOUBLE_EQ(r.applied[0].weight, 1.2 / 3);
   EXPECT_DOUBLE_EQ(r.applied[1].weight, 1.25 / 3);
   EXPECT_DOUBLE_EQ(r.applied[2].weight, 2.0 / 3);
-  EXPECT_FLOAT_EQ(fleet.global()[0], 7.2f);
-  EXPECT_FLOAT_EQ(fleet.global()[1], 5.0f + 8.0f / 3 + 4.5f);
+  EXPECT_FLOAT_EQ(fleet.current()[0], 7.2f);
+  EXPECT_FLOAT_EQ(fleet.current()[1], 5.0f + 8.0f / 3 + 4.5f);
 }
 
 // Without a cutoff the gaps are recorded only when the client comes back:
@@ -144,7 +145,7 @@ TEST(FedAuTest, InfiniteCutoffRecordsWholeGaps) {
   r = PlayRound(*a, fleet, {{1, {3}}});
   EXPECT_THAT(Weights(r), ElementsAre(0.5 * 2 / 3));
   // x = 0.5/3 * (3+3 + 3 + 3 + 3 + 2*3) = 10.5 / 3 = 3.5
-  EXPECT_FLOAT_EQ(fleet.global()[0], 3.5f);
+  EXPECT_FLOAT_EQ(fleet.current()[0], 3.5f);
   // Client 2 never came: no intervals, S = 5.
   EXPECT_THAT(State(*a, "fedau.interval_count"), ElementsAre(3, 3, 0));
   EXPECT_THAT(State(*a, "fedau.since"), ElementsAre(2, 0, 5));
@@ -172,11 +173,11 @@ TEST_P(BaselineTest, TwoRoundsByHand) {
   fleet.mutable_client(1).participation_prob = 0.25;
   fleet.mutable_client(2).participation_prob = 1.0;
   PlayRound(*a, fleet, {{0, {2, 0}}, {1, {4, 6}}});
-  EXPECT_FLOAT_EQ(fleet.global()[0], c.after0[0]);
-  EXPECT_FLOAT_EQ(fleet.global()[1], c.after0[1]);
+  EXPECT_FLOAT_EQ(fleet.current()[0], c.after0[0]);
+  EXPECT_FLOAT_EQ(fleet.current()[1], c.after0[1]);
   CommitResult r = PlayRound(*a, fleet, {{1, {0, 3}}, {2, {6, 0}}});
-  EXPECT_FLOAT_EQ(fleet.global()[0], c.after1[0]);
-  EXPECT_FLOAT_EQ(fleet.global()[1], c.after1[1]);
+  EXPECT_FLOAT_EQ(fleet.current()[0], c.after1[0]);
+  EXPECT_FLOAT_EQ(fleet.current()[1], c.after1[1]);
   ASSERT_EQ(r.applied.size(), c.weights1.size());
   for (size_t k = 0; k < c.weights1.size(); ++k) {
     EXPECT_DOUBLE_EQ(r.applied[k].weight, c.weights1[k]);
@@ -187,8 +188,8 @@ TEST_P(BaselineTest, TwoRoundsByHand) {
   EXPECT_TRUE(a->ReadyToCommit(fleet));
   r = PlayRound(*a, fleet, {});
   EXPECT_THAT(r.applied, IsEmpty());
-  EXPECT_FLOAT_EQ(fleet.global()[0], c.after2[0]);
-  EXPECT_FLOAT_EQ(fleet.global()[1], c.after2[1]);
+  EXPECT_FLOAT_EQ(fleet.current()[0], c.after2[0]);
+  EXPECT_FLOAT_EQ(fleet.current()[1], c.after2[1]);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -225,15 +226,15 @@ TEST(FedAuTest, EmptyRoundIsReadyWithoutAnEvent) {
   for (int r = 0; r < 2; ++r) {
     EXPECT_TRUE(a->ReadyToCommit(fleet));
     Rng rng(1, "select", 0);
-    EXPECT_THAT(a->Select(fleet, rng), IsEmpty());
+    EXPECT_THAT(MustSelect(*a, fleet, rng), IsEmpty());
     ASSERT_TRUE(fleet.CommitTo(*a).ok());
   }
   EXPECT_FALSE(a->ReadyToCommit(fleet));  // round 2 has a participant
   Rng rng(1, "select", 1);
-  std::vector<Dispatch> ds = a->Select(fleet, rng);
+  std::vector<Dispatch> ds = MustSelect(*a, fleet, rng);
   ASSERT_EQ(ds.size(), 1u);
   EXPECT_EQ(ds[0].client, 1u);
-  EXPECT_THAT(a->Select(fleet, rng), IsEmpty());  // a round is in progress
+  EXPECT_THAT(MustSelect(*a, fleet, rng), IsEmpty());  // a round is in progress
 }
 
 TEST(FedAuTest, BusyOrUnavailableParticipantsAreSkipped) {
@@ -243,7 +244,7 @@ TEST(FedAuTest, BusyOrUnavailableParticipantsAreSkipped) {
   fleet.mutable_client(0).available = false;
   fleet.mutable_client(2).busy = true;
   Rng rng(1, "select", 0);
-  std::vector<Dispatch> ds = a->Select(fleet, rng);
+  std::vector<Dispatch> ds = MustSelect(*a, fleet, rng);
   ASSERT_EQ(ds.size(), 1u);
   EXPECT_EQ(ds[0].client, 1u);
 }
@@ -253,7 +254,7 @@ TEST(FedAuTest, LostAndRefusedUpdatesCountAsNonParticipation) {
   ScheduledFleet fleet(3, {0.0f, 0.0f});
   fleet.schedule = {{0, 1, 2}};
   Rng rng(1, "select", 0);
-  std::vector<TaskId> t = fleet.StartTasks(a->Select(fleet, rng));
+  std::vector<TaskId> t = fleet.StartTasks(MustSelect(*a, fleet, rng));
   ASSERT_EQ(t.size(), 3u);
   // Wrong size: refused, but the client is no longer awaited.
   EXPECT_EQ(a->Accept(fleet, fleet.FinishTask(t[0], {1, 2, 3})).code(),
@@ -272,7 +273,7 @@ TEST(FedAuTest, LostAndRefusedUpdatesCountAsNonParticipation) {
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->applied.size(), 1u);
   EXPECT_EQ(r->applied[0].client, 2u);
-  EXPECT_THAT(fleet.global(), ElementsAre(1.0f, 1.0f));
+  EXPECT_THAT(fleet.current(), ElementsAre(1.0f, 1.0f));
   EXPECT_THAT(State(*a, "fedau.since"), ElementsAre(1, 1, 0));
   EXPECT_THAT(State(*a, "fedau.interval_count"), ElementsAre(0, 0, 1));
 }
@@ -282,14 +283,14 @@ TEST(FedAuTest, StaleOrForeignUpdatesAreRefused) {
   ScheduledFleet fleet(2, {0.0f});
   fleet.schedule = {{0}};
   Rng rng(1, "select", 0);
-  std::vector<TaskId> t = fleet.StartTasks(a->Select(fleet, rng));
+  std::vector<TaskId> t = fleet.StartTasks(MustSelect(*a, fleet, rng));
   ASSERT_EQ(t.size(), 1u);
   ClientUpdate foreign;
   foreign.client = 1;
   foreign.delta = {1};
   EXPECT_EQ(a->Accept(fleet, foreign).code(), absl::StatusCode::kFailedPrecondition);
   ClientUpdate stale = fleet.FinishTask(t[0], {1});
-  stale.base_version = 7;
+  stale.base = ModelRef::Global(7);
   EXPECT_EQ(a->Accept(fleet, stale).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(a->ReadyToCommit(fleet));  // the refused client is not awaited
 }
@@ -300,7 +301,7 @@ TEST(FedAuTest, KnownProbRefusesZeroProbability) {
   fleet.schedule = {{0}};
   fleet.mutable_client(0).participation_prob = 0;
   Rng rng(1, "select", 0);
-  std::vector<TaskId> t = fleet.StartTasks(a->Select(fleet, rng));
+  std::vector<TaskId> t = fleet.StartTasks(MustSelect(*a, fleet, rng));
   absl::Status s = a->Accept(fleet, fleet.FinishTask(t[0], {1}));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("participation probability 0"));
@@ -338,7 +339,7 @@ TEST_P(CheckpointTest, SaveLoadMidRunRoundTrips) {
   PlayRound(*a, fleet, {{0, delta(0, 0)}, {1, delta(1, 0)}});
   // Round 1: client 1 in, clients 2 and 3 out.
   Rng rng(1, "select", 9);
-  std::vector<TaskId> t = fleet.StartTasks(a->Select(fleet, rng));
+  std::vector<TaskId> t = fleet.StartTasks(MustSelect(*a, fleet, rng));
   ASSERT_EQ(t.size(), 3u);
   ASSERT_TRUE(a->Accept(fleet, fleet.FinishTask(t[0], delta(1, 1))).ok());
 
@@ -366,7 +367,7 @@ TEST_P(CheckpointTest, SaveLoadMidRunRoundTrips) {
     return log;
   };
   EXPECT_EQ(finish(*a, fleet), finish(*b, fork));
-  EXPECT_EQ(fleet.global(), fork.global());
+  EXPECT_EQ(fleet.current(), fork.current());
   EXPECT_EQ(fleet.version(), 7u);
 
   AlgorithmState end_a, end_b;

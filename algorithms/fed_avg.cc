@@ -13,9 +13,9 @@
 //    over-selection (dispatch m', keep the first m).
 //  - Weights n_i / sum n are over the updates actually applied, not over the
 //    sampled cohort, so a dropped client does not shrink the step.
-//  - An arrival at exactly the deadline is on time: ReadyToCommit waits at
-//    now == deadline until the event that called Accept has ended (Select),
-//    so the engine's timer event, processed after same-time arrivals, commits.
+//  - An arrival at exactly the deadline is on time: the round closes at the
+//    deadline only when the engine's timer fires (OnTimer), which it
+//    processes after every same-time arrival of the round's tasks.
 //  - Server learning rate eta_g (paper: 1) so FedAvg is FedOpt's SGD case.
 #include <algorithm>
 #include <cmath>
@@ -43,9 +43,8 @@ class FedAvg final : public Algorithm {
 
   std::string_view Name() const override { return "fedavg"; }
 
-  std::vector<Dispatch> Select(const FleetView& fleet, Rng& rng) override {
-    accepted_this_event_ = false;
-    if (round_active_) return {};
+  absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
+    if (round_active_) return std::vector<Dispatch>();
     const size_t want = over_select_ > 0 ? over_select_ : clients_per_round_;
     std::vector<Dispatch> cohort = SampleIdle(fleet, rng, want);
     if (cohort.empty()) return cohort;  // nobody idle: wait for an event
@@ -61,10 +60,9 @@ class FedAvg final : public Algorithm {
 
   absl::Status Accept(const FleetView& fleet, ClientUpdate update) override {
     (void)fleet;
-    accepted_this_event_ = true;
-    if (!round_active_ || update.base_version != round_version_) {
+    if (!round_active_ || update.base.version != round_version_) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "late for round: task ", update.task_id, " trained on version ", update.base_version,
+          "late for round: task ", update.task_id, " trained on version ", update.base.version,
           ", the round in progress is ",
           round_active_ ? absl::StrCat("on version ", round_version_) : std::string("none")));
     }
@@ -102,10 +100,15 @@ class FedAvg final : public Algorithm {
     if (!round_active_) return false;
     if (accepted_.size() >= target_ || outstanding_.empty()) return true;
     if (deadline_s_ <= 0) return false;
-    // At exactly the deadline, let every arrival at that time in before the
-    // timer event commits (same reasoning as in fed_fix.cc).
-    const VirtualTime deadline = round_start_ + deadline_s_;
-    return fleet.now() > deadline || (fleet.now() == deadline && !accepted_this_event_);
+    // At exactly the deadline, the round waits for the timer (file comment).
+    return deadline_reached_ || fleet.now() > round_start_ + deadline_s_;
+  }
+
+  absl::Status OnTimer(const FleetView& fleet) override {
+    if (round_active_ && deadline_s_ > 0 && fleet.now() >= round_start_ + deadline_s_) {
+      deadline_reached_ = true;
+    }
+    return absl::OkStatus();
   }
 
   std::optional<VirtualTime> NextDeadline() const override {
@@ -113,7 +116,8 @@ class FedAvg final : public Algorithm {
     return round_start_ + deadline_s_;
   }
 
-  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, std::span<float> global) override {
+  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, ModelBank& models) override {
+    const std::span<float> global = models.global();
     (void)fleet;
     CommitResult result;
     if (!accepted_.empty()) {
@@ -150,6 +154,7 @@ class FedAvg final : public Algorithm {
     }
     // The round is over; its stragglers are refused by version from now on.
     round_active_ = false;
+    deadline_reached_ = false;
     accepted_.clear();
     outstanding_.clear();
     target_ = 0;
@@ -162,7 +167,7 @@ class FedAvg final : public Algorithm {
     PutScalar(out, "fedavg.round_version", static_cast<double>(round_version_));
     PutScalar(out, "fedavg.round_start", round_start_);
     PutScalar(out, "fedavg.target", static_cast<double>(target_));
-    PutScalar(out, "fedavg.accepted_this_event", accepted_this_event_ ? 1 : 0);
+    PutScalar(out, "fedavg.deadline_reached", deadline_reached_ ? 1 : 0);
     PutScalars(out, "fedavg.outstanding",
                std::vector<double>(outstanding_.begin(), outstanding_.end()));
     PutUpdates(out, "fedavg.accepted", accepted_);
@@ -174,16 +179,16 @@ class FedAvg final : public Algorithm {
     absl::StatusOr<uint64_t> version = GetCount(in, "fedavg.round_version");
     absl::StatusOr<double> start = GetScalar(in, "fedavg.round_start");
     absl::StatusOr<uint64_t> target = GetCount(in, "fedavg.target");
-    absl::StatusOr<uint64_t> just = GetCount(in, "fedavg.accepted_this_event");
+    absl::StatusOr<uint64_t> reached = GetCount(in, "fedavg.deadline_reached");
     absl::StatusOr<std::vector<double>> outstanding = GetScalars(in, "fedavg.outstanding");
     absl::StatusOr<std::vector<ClientUpdate>> accepted =
         GetUpdates(in, "fedavg.accepted", num_params_);
     for (const absl::Status& s :
-         {active.status(), version.status(), start.status(), target.status(), just.status(),
+         {active.status(), version.status(), start.status(), target.status(), reached.status(),
           outstanding.status(), accepted.status()}) {
       if (!s.ok()) return s;
     }
-    if (*active > 1 || *just > 1 || !std::isfinite(*start) || accepted->size() > *target ||
+    if (*active > 1 || *reached > 1 || !std::isfinite(*start) || accepted->size() > *target ||
         !std::is_sorted(outstanding->begin(), outstanding->end())) {
       return absl::InvalidArgumentError("fedavg: inconsistent round state in checkpoint");
     }
@@ -191,7 +196,7 @@ class FedAvg final : public Algorithm {
     round_version_ = *version;
     round_start_ = *start;
     target_ = *target;
-    accepted_this_event_ = *just == 1;
+    deadline_reached_ = *reached == 1;
     outstanding_.clear();
     for (double c : *outstanding) {
       if (!(c >= 0) || c > UINT32_MAX || c != std::floor(c)) {
@@ -219,7 +224,7 @@ class FedAvg final : public Algorithm {
   size_t target_ = 0;                   // updates to keep: min(m, dispatched)
   std::vector<ClientId> outstanding_;   // dispatched, not yet reported, sorted
   std::vector<ClientUpdate> accepted_;  // arrival order
-  bool accepted_this_event_ = false;    // Accept since the last Select
+  bool deadline_reached_ = false;       // the deadline timer fired
 };
 
 }  // namespace

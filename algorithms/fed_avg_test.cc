@@ -27,11 +27,11 @@ TEST(FedAvgTest, ExamplesWeightedRound) {
   fleet.mutable_client(1).num_examples = 2;
   fleet.mutable_client(2).num_examples = 3;
   Rng rng(1, "select");
-  std::vector<Dispatch> d = algo->Select(fleet, rng);
+  std::vector<Dispatch> d = MustSelect(*algo, fleet, rng);
   ASSERT_EQ(d.size(), 3u);
   std::vector<TaskId> task(3);
   for (const Dispatch& x : d) task[x.client] = fleet.StartTask(x.client);
-  EXPECT_THAT(algo->Select(fleet, rng), IsEmpty());  // round in progress
+  EXPECT_THAT(MustSelect(*algo, fleet, rng), IsEmpty());  // round in progress
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
   EXPECT_EQ(algo->NextDeadline(), std::nullopt);
 
@@ -46,7 +46,7 @@ TEST(FedAvgTest, ExamplesWeightedRound) {
   absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
   ASSERT_TRUE(r.ok()) << r.status();
   // (3*{3,3} + 1*{6,0} + 2*{0,6}) / 6 = {15, 21} / 6 = {2.5, 3.5}
-  EXPECT_THAT(fleet.global(), ElementsAre(2.5f, 3.5f));
+  EXPECT_THAT(fleet.current(), ElementsAre(2.5f, 3.5f));
   ASSERT_EQ(r->applied.size(), 3u);  // arrival order
   EXPECT_EQ(r->applied[0].client, 2u);
   EXPECT_DOUBLE_EQ(r->applied[0].weight, 3.0 / 6);
@@ -61,13 +61,13 @@ TEST(FedAvgTest, UniformWithServerLr) {
   fleet.mutable_client(2).num_examples = 100;  // ignored by UNIFORM
   Rng rng(1, "select");
   std::vector<TaskId> task(3);
-  for (const Dispatch& x : algo->Select(fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {6, 0})).ok());
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 6})).ok());
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[2], {3, 3})).ok());
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
   // 0.5 * {9, 9} / 3 = {1.5, 1.5}
-  EXPECT_THAT(fleet.global(), ElementsAre(1.5f, 1.5f));
+  EXPECT_THAT(fleet.current(), ElementsAre(1.5f, 1.5f));
 }
 
 TEST(FedAvgTest, DeadlineDropsLateUpdate) {
@@ -75,7 +75,7 @@ TEST(FedAvgTest, DeadlineDropsLateUpdate) {
   FakeFleet fleet(3, {0, 0});
   Rng rng(1, "select");
   std::vector<TaskId> task(3);
-  for (const Dispatch& x : algo->Select(fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
   EXPECT_EQ(algo->NextDeadline(), 10.0);
 
   fleet.set_now(4);
@@ -84,20 +84,22 @@ TEST(FedAvgTest, DeadlineDropsLateUpdate) {
   // Exactly at the deadline, processed before the timer: counts.
   fleet.set_now(10);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 3})).ok());
-  // Other arrivals at t=10 may follow: not ready until the event ends.
+  // Other arrivals at t=10 may follow: not ready until the timer fires.
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
-  EXPECT_THAT(algo->Select(fleet, rng), IsEmpty());  // ends the arrival event
+  EXPECT_THAT(MustSelect(*algo, fleet, rng), IsEmpty());  // ends the arrival event
+  EXPECT_FALSE(algo->ReadyToCommit(fleet));
   // The timer event at t=10.
+  ASSERT_TRUE(fleet.FireTimer(*algo, 10).ok());
   ASSERT_TRUE(algo->ReadyToCommit(fleet));  // deadline reached, client 2 missing
   absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->applied.size(), 2u);
   // ({3,0} + {0,3}) / 2 = {1.5, 1.5}
-  EXPECT_THAT(fleet.global(), ElementsAre(1.5f, 1.5f));
+  EXPECT_THAT(fleet.current(), ElementsAre(1.5f, 1.5f));
   EXPECT_EQ(algo->NextDeadline(), std::nullopt);  // advanced by Commit
 
   // Next round at t=10 with the 2 idle clients (fewer than m = 3).
-  std::vector<Dispatch> d = algo->Select(fleet, rng);
+  std::vector<Dispatch> d = MustSelect(*algo, fleet, rng);
   EXPECT_EQ(d.size(), 2u);
   for (const Dispatch& x : d) task[x.client] = fleet.StartTask(x.client);
   EXPECT_EQ(algo->NextDeadline(), 20.0);
@@ -107,7 +109,7 @@ TEST(FedAvgTest, DeadlineDropsLateUpdate) {
   EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(late.message(), HasSubstr("late for round"));
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
-  EXPECT_THAT(algo->Select(fleet, rng), IsEmpty());  // round 2 in progress
+  EXPECT_THAT(MustSelect(*algo, fleet, rng), IsEmpty());  // round 2 in progress
 }
 
 TEST(FedAvgTest, ArrivalAfterDeadlineRefusedWithinItsRound) {
@@ -116,21 +118,21 @@ TEST(FedAvgTest, ArrivalAfterDeadlineRefusedWithinItsRound) {
   FakeFleet fleet(2, {0, 0});
   Rng rng(1, "select");
   std::vector<TaskId> task(2);
-  for (const Dispatch& x : algo->Select(fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
   fleet.set_now(1);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {2, 2})).ok());
   fleet.set_now(6);
   EXPECT_EQ(algo->Accept(fleet, fleet.FinishTask(task[1], {9, 9})).code(),
             absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
-  EXPECT_THAT(fleet.global(), ElementsAre(2, 2));
+  EXPECT_THAT(fleet.current(), ElementsAre(2, 2));
 }
 
 TEST(FedAvgTest, OverSelectionKeepsFirstArrivals) {
   auto algo = Make("fedavg { clients_per_round: 2 over_select: 3 }");
   FakeFleet fleet(4, {0, 0});
   Rng rng(7, "select");
-  std::vector<Dispatch> d = algo->Select(fleet, rng);
+  std::vector<Dispatch> d = MustSelect(*algo, fleet, rng);
   ASSERT_EQ(d.size(), 3u);
   std::vector<TaskId> tasks = fleet.StartTasks(d);
   fleet.set_now(1);
@@ -141,10 +143,10 @@ TEST(FedAvgTest, OverSelectionKeepsFirstArrivals) {
   ASSERT_TRUE(algo->ReadyToCommit(fleet));  // m = 2 in, the third not awaited
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
   // n_i = 1 each: ({2,0} + {0,4}) / 2 = {1, 2}
-  EXPECT_THAT(fleet.global(), ElementsAre(1, 2));
+  EXPECT_THAT(fleet.current(), ElementsAre(1, 2));
   // The straggler is refused; the next round has the 3 idle clients.
   fleet.set_now(3);
-  std::vector<Dispatch> next = algo->Select(fleet, rng);
+  std::vector<Dispatch> next = MustSelect(*algo, fleet, rng);
   EXPECT_EQ(next.size(), 3u);
   fleet.StartTasks(next);
   EXPECT_EQ(algo->Accept(fleet, fleet.FinishTask(tasks[2], {50, 50})).code(),
@@ -156,27 +158,28 @@ TEST(FedAvgTest, LostTaskStopsTheWait) {
   FakeFleet fleet(2, {0, 0});
   Rng rng(1, "select");
   std::vector<TaskId> task(2);
-  for (const Dispatch& x : algo->Select(fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
   algo->OnTaskLost(fleet, task[1], 1);
   fleet.LoseTask(task[1]);
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {1, -1})).ok());
   ASSERT_TRUE(algo->ReadyToCommit(fleet));
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
-  EXPECT_THAT(fleet.global(), ElementsAre(1, -1));
+  EXPECT_THAT(fleet.current(), ElementsAre(1, -1));
 }
 
 TEST(FedAvgTest, ZeroArrivalsLeaveModelUnchanged) {
   auto algo = Make("fedavg { clients_per_round: 2 deadline_s: 3 }");
   FakeFleet fleet(2, {5, 6});
   Rng rng(1, "select");
-  fleet.StartTasks(algo->Select(fleet, rng));
-  fleet.set_now(3);
+  fleet.StartTasks(MustSelect(*algo, fleet, rng));
+  EXPECT_EQ(algo->NextDeadline(), 3.0);
+  ASSERT_TRUE(fleet.FireTimer(*algo, 3).ok());
   ASSERT_TRUE(algo->ReadyToCommit(fleet));
   absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
   ASSERT_TRUE(r.ok());
   EXPECT_THAT(r->applied, IsEmpty());
-  EXPECT_THAT(fleet.global(), ElementsAre(5, 6));
+  EXPECT_THAT(fleet.current(), ElementsAre(5, 6));
   EXPECT_EQ(fleet.version(), 1u);
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
 }
@@ -188,10 +191,10 @@ TEST(FedAvgTest, NoIdleClientsNoRound) {
   fleet.mutable_client(1).available = false;
   fleet.mutable_client(2).busy = true;
   Rng rng(1, "select");
-  EXPECT_THAT(algo->Select(fleet, rng), IsEmpty());
+  EXPECT_THAT(MustSelect(*algo, fleet, rng), IsEmpty());
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
   fleet.mutable_client(1).available = true;
-  EXPECT_THAT(DispatchedClients(algo->Select(fleet, rng)), ElementsAre(1u));  // a round of one
+  EXPECT_THAT(DispatchedClients(MustSelect(*algo, fleet, rng)), ElementsAre(1u));  // a round of one
 }
 
 TEST(FedAvgTest, RejectsBadParameters) {

@@ -46,7 +46,7 @@ class FedBuff final : public Algorithm {
 
   std::string_view Name() const override { return "fedbuff"; }
 
-  std::vector<Dispatch> Select(const FleetView& fleet, Rng& rng) override {
+  absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
     return TopUp(fleet, rng, concurrency_);
   }
 
@@ -78,16 +78,17 @@ class FedBuff final : public Algorithm {
     return entries_.size() >= buffer_size_;
   }
 
-  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, std::span<float> global) override {
+  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, ModelBank& models) override {
+    const std::span<float> global = models.global();
     (void)fleet;
     return Apply(global);
   }
 
   absl::StatusOr<std::optional<CommitResult>> Finish(const FleetView& fleet,
-                                                     std::span<float> global) override {
+                                                     ModelBank& models) override {
     (void)fleet;
     if (!flush_at_end_ || entries_.empty()) return std::nullopt;
-    absl::StatusOr<CommitResult> r = Apply(global);
+    absl::StatusOr<CommitResult> r = Apply(models.global());
     if (!r.ok()) return r.status();
     return std::optional<CommitResult>(*std::move(r));
   }

@@ -42,7 +42,7 @@ TEST(FedBuffTest, StalenessScaledUniformCommit) {
   absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
   ASSERT_TRUE(r.ok());
   // buf = 1*{2,0} + 0.5*{0,4} = {2,2}; x += buf / K = {1, 1}
-  EXPECT_THAT(fleet.global(), ElementsAre(1, 1));
+  EXPECT_THAT(fleet.current(), ElementsAre(1, 1));
   ASSERT_EQ(r->applied.size(), 2u);
   EXPECT_EQ(r->applied[0].weight, 0.5);   // 1 * 1 / 2
   EXPECT_EQ(r->applied[1].weight, 0.25);  // 0.5 * 1 / 2
@@ -57,7 +57,7 @@ TEST(FedBuffTest, ExamplesWeighting) {
   ASSERT_TRUE(algo->Accept(fleet, Update(2, 1, 3, {0, 4}, /*n=*/3)).ok());
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
   // buf = 1*1*{4,0} + 3*0.5*{0,4} = {4, 6}; x += 0.5 * buf / (1 + 3) = {0.5, 0.75}
-  EXPECT_THAT(fleet.global(), ElementsAre(0.5f, 0.75f));
+  EXPECT_THAT(fleet.current(), ElementsAre(0.5f, 0.75f));
 }
 
 TEST(FedBuffTest, MaxStalenessDropsAndEndFlush) {
@@ -75,8 +75,8 @@ TEST(FedBuffTest, MaxStalenessDropsAndEndFlush) {
   ASSERT_TRUE(r->has_value());
   EXPECT_EQ((*r)->applied.size(), 2u);
   // Mean over the k = 2 there: ({3,0} + {0, 3/sqrt(3)}) / 2 = {1.5, sqrt(3)/2}
-  EXPECT_EQ(fleet.global()[0], 1.5f);
-  EXPECT_NEAR(fleet.global()[1], 0.8660254, 1e-6);
+  EXPECT_EQ(fleet.current()[0], 1.5f);
+  EXPECT_NEAR(fleet.current()[1], 0.8660254, 1e-6);
   EXPECT_EQ(fleet.version(), 1u);
 }
 
@@ -87,7 +87,7 @@ TEST(FedBuffTest, NoFlushWhenDisabled) {
   absl::StatusOr<std::optional<CommitResult>> r = fleet.FinishTo(*algo);
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->has_value());
-  EXPECT_THAT(fleet.global(), ElementsAre(0, 0));
+  EXPECT_THAT(fleet.current(), ElementsAre(0, 0));
 }
 
 TEST(FedBuffTest, ServerMomentum) {
@@ -97,23 +97,23 @@ TEST(FedBuffTest, ServerMomentum) {
   FakeFleet fleet(1, {0, 0});
   ASSERT_TRUE(algo->Accept(fleet, Update(1, 0, 0, {1, 0})).ok());
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
-  EXPECT_THAT(fleet.global(), ElementsAre(1, 0));  // m = {1,0}
+  EXPECT_THAT(fleet.current(), ElementsAre(1, 0));  // m = {1,0}
   ASSERT_TRUE(algo->Accept(fleet, Update(2, 0, 0, {0, 2})).ok());
   ASSERT_TRUE(fleet.CommitTo(*algo).ok());
   // m = 0.5 {1,0} + {0,2} = {0.5, 2}; x = {1.5, 2}
-  EXPECT_THAT(fleet.global(), ElementsAre(1.5f, 2));
+  EXPECT_THAT(fleet.current(), ElementsAre(1.5f, 2));
 }
 
 TEST(FedBuffTest, TopsUpToConcurrency) {
   auto algo = Make("fedbuff { buffer_size: 2 concurrency: 3 }");
   FakeFleet fleet(5, {0, 0});
   Rng rng(3, "select");
-  std::vector<Dispatch> d = algo->Select(fleet, rng);
+  std::vector<Dispatch> d = MustSelect(*algo, fleet, rng);
   EXPECT_EQ(d.size(), 3u);
   std::vector<TaskId> tasks = fleet.StartTasks(d);
-  EXPECT_TRUE(algo->Select(fleet, rng).empty());
+  EXPECT_TRUE(MustSelect(*algo, fleet, rng).empty());
   fleet.FinishTask(tasks[0], {0, 0});
-  EXPECT_EQ(algo->Select(fleet, rng).size(), 1u);
+  EXPECT_EQ(MustSelect(*algo, fleet, rng).size(), 1u);
 }
 
 TEST(FedBuffTest, RejectsBadParameters) {

@@ -18,18 +18,14 @@
 //    top up to C.
 //
 // Boundary ties. A window n covers arrival_time <= boundary_n (inclusive).
-// We rely on the engine's contract that an arrival at exactly a boundary whose
-// completion was queued before the boundary timer is processed before that
-// timer (tasks are dispatched, and their completions queued, before the timer
-// is (re)scheduled after the event), and that Select ends every event. So that
-// *every* such arrival lands in the window it closes, ReadyToCommit stays
-// false at now == boundary while the current event is an arrival (Accept was
-// called and Select has not yet closed the event); the timer event at the same
-// time then commits. Commit aggregates exactly the accepted updates with
-// arrival_time <= the boundary it closes. An arrival at the boundary processed
-// after the timer (other order) lands in the next window, deterministically,
-// and its client still restarts at the boundary, because Select dispatches at
-// any call whose time equals the last boundary Commit's time.
+// The window closes when the engine's timer for the boundary fires
+// (OnTimer): the engine queues an arrival's completion when it dispatches the
+// task, and the boundary timer only after the event in which the previous
+// window closed, so every arrival at exactly the boundary whose task was
+// dispatched before that is processed before the timer and lands in the
+// window it closes. Commit aggregates exactly the accepted updates with
+// arrival_time <= the boundary it closes; Select dispatches only at the time
+// of the last boundary Commit, so participants restart at the boundary.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -55,39 +51,44 @@ class FedFix final : public Algorithm {
 
   std::string_view Name() const override { return "fedfix"; }
 
-  std::vector<Dispatch> Select(const FleetView& fleet, Rng& rng) override {
-    if (!resolved_) Resolve(fleet);
-    accepted_this_event_ = false;
-    if (!init_error_.ok() || fleet.now() != restart_time_) return {};
+  absl::Status Start(const FleetView& fleet, ModelBank& models) override {
+    (void)models;
+    return Resolve(fleet);
+  }
+
+  absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
+    if (!resolved_) return absl::FailedPreconditionError("fedfix: Select before Start");
+    if (fleet.now() != restart_time_) return std::vector<Dispatch>();
     return TopUp(fleet, rng, concurrency_);
   }
 
   absl::Status Accept(const FleetView& fleet, ClientUpdate update) override {
-    if (!resolved_) Resolve(fleet);
-    if (!init_error_.ok()) return init_error_;
+    (void)fleet;
     absl::Status s = CheckDelta(update, num_params_);
     if (!s.ok()) return s;
-    accepted_this_event_ = true;
     update.metrics.clear();
     pending_.push_back(std::move(update));
     return absl::OkStatus();
   }
 
+  absl::Status OnTimer(const FleetView& fleet) override {
+    if (resolved_ && fleet.now() >= Boundary()) boundary_reached_ = true;
+    return absl::OkStatus();
+  }
+
   bool ReadyToCommit(const FleetView& fleet) const override {
-    if (!init_error_.ok()) return true;  // so that Commit reports it
     if (!resolved_) return false;
-    const VirtualTime boundary = Boundary();
-    // At exactly the boundary, wait for the timer event (see the file comment).
-    return fleet.now() > boundary || (fleet.now() == boundary && !accepted_this_event_);
+    // The window closes at its boundary's timer (see the file comment).
+    return boundary_reached_ || fleet.now() > Boundary();
   }
 
   std::optional<VirtualTime> NextDeadline() const override {
-    if (!resolved_ || !init_error_.ok()) return std::nullopt;
+    if (!resolved_) return std::nullopt;
     return Boundary();
   }
 
-  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, std::span<float> global) override {
-    if (!init_error_.ok()) return init_error_;
+  absl::StatusOr<CommitResult> Commit(const FleetView& fleet, ModelBank& models) override {
+    const std::span<float> global = models.global();
     const VirtualTime boundary = Boundary();
     CommitResult result;
     std::vector<ClientUpdate> later;
@@ -108,6 +109,7 @@ class FedFix final : public Algorithm {
           .task_id = u.task_id, .client = u.client, .staleness = u.staleness, .weight = coef});
     }
     pending_ = std::move(later);
+    boundary_reached_ = false;
     ++window_;
     restart_time_ = fleet.now();
     return result;
@@ -120,7 +122,7 @@ class FedFix final : public Algorithm {
     PutScalar(out, "fedfix.origin", origin_);
     PutScalar(out, "fedfix.window", static_cast<double>(window_));
     PutScalar(out, "fedfix.restart_time", restart_time_);
-    PutScalar(out, "fedfix.accepted_this_event", accepted_this_event_ ? 1 : 0);
+    PutScalar(out, "fedfix.boundary_reached", boundary_reached_ ? 1 : 0);
     PutUpdates(out, "fedfix.pending", pending_);
     return absl::OkStatus();
   }
@@ -131,15 +133,15 @@ class FedFix final : public Algorithm {
     absl::StatusOr<double> origin = GetScalar(in, "fedfix.origin");
     absl::StatusOr<uint64_t> window = GetCount(in, "fedfix.window");
     absl::StatusOr<double> restart = GetScalar(in, "fedfix.restart_time");
-    absl::StatusOr<uint64_t> accepted = GetCount(in, "fedfix.accepted_this_event");
+    absl::StatusOr<uint64_t> reached = GetCount(in, "fedfix.boundary_reached");
     absl::StatusOr<std::vector<ClientUpdate>> pending =
         GetUpdates(in, "fedfix.pending", num_params_);
     for (const absl::Status& s :
          {resolved.status(), delta.status(), origin.status(), window.status(), restart.status(),
-          accepted.status(), pending.status()}) {
+          reached.status(), pending.status()}) {
       if (!s.ok()) return s;
     }
-    if (*resolved > 1 || *accepted > 1 ||
+    if (*resolved > 1 || *reached > 1 ||
         (*resolved == 1 && !(*delta > 0 && std::isfinite(*delta))) || !std::isfinite(*origin) ||
         !std::isfinite(*restart)) {
       return absl::InvalidArgumentError("fedfix: inconsistent window state in checkpoint");
@@ -149,9 +151,8 @@ class FedFix final : public Algorithm {
     origin_ = *origin;
     window_ = *window;
     restart_time_ = *restart;
-    accepted_this_event_ = *accepted == 1;
+    boundary_reached_ = *reached == 1;
     pending_ = *std::move(pending);
-    init_error_ = absl::OkStatus();
     return absl::OkStatus();
   }
 
@@ -160,13 +161,13 @@ class FedFix final : public Algorithm {
   // that boundaries do not drift over thousands of windows.
   VirtualTime Boundary() const { return origin_ + static_cast<double>(window_ + 1) * delta_; }
 
-  void Resolve(const FleetView& fleet) {
+  absl::Status Resolve(const FleetView& fleet) {
     resolved_ = true;
     origin_ = fleet.now();
     restart_time_ = fleet.now();
     if (delta_s_ > 0) {
       delta_ = delta_s_;
-      return;
+      return absl::OkStatus();
     }
     double slowest = 0;
     for (ClientId i = 0; i < fleet.num_clients(); ++i) {
@@ -174,10 +175,12 @@ class FedFix final : public Algorithm {
     }
     delta_ = delta_fraction_ * slowest;
     if (!(delta_ > 0) || !std::isfinite(delta_)) {
-      init_error_ = absl::FailedPreconditionError(
+      resolved_ = false;
+      return absl::FailedPreconditionError(
           absl::StrCat("fedfix.delta_fraction: the slowest client's expected duration is ", slowest,
                        ", so Delta = ", delta_, "; set fedfix.delta_s or give clients durations"));
     }
+    return absl::OkStatus();
   }
 
   const double delta_s_;         // > 0 when set
@@ -187,12 +190,11 @@ class FedFix final : public Algorithm {
   const size_t num_params_;
 
   bool resolved_ = false;
-  absl::Status init_error_;
   double delta_ = 0;
   VirtualTime origin_ = 0;
   uint64_t window_ = 0;                // windows closed so far
   VirtualTime restart_time_ = -1;      // Select dispatches only at this time
-  bool accepted_this_event_ = false;   // Accept since the last Select
+  bool boundary_reached_ = false;      // the timer of Boundary() fired
   std::vector<ClientUpdate> pending_;  // accepted, not yet aggregated
 };
 

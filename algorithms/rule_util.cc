@@ -115,7 +115,7 @@ absl::StatusOr<std::vector<float>> GetTensor(const AlgorithmState& in, const std
 }
 
 namespace {
-constexpr size_t kMetaPerUpdate = 7;
+constexpr size_t kMetaPerUpdate = 9;
 }  // namespace
 
 void PutUpdates(AlgorithmState* out, const std::string& prefix,
@@ -126,8 +126,9 @@ void PutUpdates(AlgorithmState* out, const std::string& prefix,
     const ClientUpdate& u = updates[i];
     meta.insert(meta.end(),
                 {static_cast<double>(u.task_id), static_cast<double>(u.client),
-                 static_cast<double>(u.base_version), static_cast<double>(u.num_examples),
-                 u.dispatch_time, u.arrival_time, static_cast<double>(u.staleness)});
+                 static_cast<double>(u.base.version), static_cast<double>(u.num_examples),
+                 u.dispatch_time, u.arrival_time, static_cast<double>(u.staleness),
+                 static_cast<double>(u.base.kind), static_cast<double>(u.base.client)});
     PutTensor(out, absl::StrCat(prefix, ".", i), u.delta);
   }
   PutScalars(out, prefix + ".meta", std::move(meta));
@@ -150,14 +151,17 @@ absl::StatusOr<std::vector<ClientUpdate>> GetUpdates(const AlgorithmState& in,
   for (size_t i = 0; i < updates.size(); ++i) {
     const double* m = meta->data() + i * kMetaPerUpdate;
     ClientUpdate& u = updates[i];
-    uint64_t client = 0;
-    if (!count(m[0], &u.task_id) || !count(m[1], &client) || !count(m[2], &u.base_version) ||
+    uint64_t client = 0, kind = 0, base_client = 0;
+    if (!count(m[0], &u.task_id) || !count(m[1], &client) || !count(m[2], &u.base.version) ||
         !count(m[3], &u.num_examples) || !count(m[6], &u.staleness) || client > UINT32_MAX ||
-        !std::isfinite(m[4]) || !std::isfinite(m[5])) {
+        !std::isfinite(m[4]) || !std::isfinite(m[5]) || !count(m[7], &kind) || kind > 1 ||
+        !count(m[8], &base_client) || base_client > UINT32_MAX) {
       return absl::InvalidArgumentError(
           absl::StrCat("algorithm state '", prefix, ".meta' record ", i, " is malformed"));
     }
     u.client = static_cast<ClientId>(client);
+    u.base.kind = static_cast<ModelRef::Kind>(kind);
+    u.base.client = static_cast<ClientId>(base_client);
     u.dispatch_time = m[4];
     u.arrival_time = m[5];
     absl::StatusOr<std::vector<float>> delta =

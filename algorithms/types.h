@@ -1,4 +1,5 @@
-// Basic ids and records shared by the engine, the algorithms and the transports.
+// Records shared by the engine and the algorithms: decoded updates and what a
+// commit applied. Ids and times come from core/types.h.
 #ifndef FEDSIM_ALGORITHMS_TYPES_H_
 #define FEDSIM_ALGORITHMS_TYPES_H_
 
@@ -7,23 +8,23 @@
 #include <string>
 #include <vector>
 
-namespace fedsim {
+#include "core/model_ref.h"
+#include "core/types.h"
 
-using ClientId = uint32_t;
-using TaskId = uint64_t;
-using Version = uint64_t;
-// Seconds on the run's clock (virtual in simulation, since start in wall mode).
-using VirtualTime = double;
+namespace fedsim {
 
 // One client's local result, decoded and validated by the transport.
 struct ClientUpdate {
   TaskId task_id = 0;
   ClientId client = 0;
-  Version base_version = 0;   // the global version the task trained from
+  // The model the task trained from (base.version is the global version it
+  // trained from for server-based rules).
+  ModelRef base;
   uint64_t num_examples = 0;  // n_i: examples the client holds (the weight)
   VirtualTime dispatch_time = 0;
   VirtualTime arrival_time = 0;
-  // Filled by the engine: version at arrival - base_version.
+  // Filled by the engine: global version at arrival - base.version for a
+  // global base; 0 for a client base.
   uint64_t staleness = 0;
   std::vector<float> delta;  // local - base
   std::map<std::string, double> metrics;  // "train_loss", "steps", ...

@@ -1,11 +1,13 @@
-// FakeFleet: a settable FleetView for algorithm and engine tests.
+// FakeFleet: a settable FleetView (and ModelBank) for algorithm and engine
+// tests.
 //
-// Holds N ClientInfo records, the clock, the version and every global model
-// version ever set or committed. idle_available() is recomputed from the
+// Holds N ClientInfo records, the clock, the version, every global model
+// version ever set or committed and every client model a rule published. idle_available() is recomputed from the
 // ClientInfo flags (available && !busy), ascending id, on each call, so tests
 // may flip flags freely. A few helpers play the engine's part by hand:
 //
 //   FakeFleet fleet(3, /*initial_model=*/{0, 0});
+//   ASSERT_TRUE(algo->Start(fleet, fleet).ok());
 //   TaskId t = fleet.StartTask(1);           // busy, base = current version
 //   fleet.set_now(2.0);
 //   ClientUpdate u = fleet.FinishTask(t, {1, 2});  // idle, staleness filled
@@ -21,6 +23,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <utility>
@@ -32,13 +35,13 @@
 
 namespace fedsim {
 
-class FakeFleet : public FleetView {
+class FakeFleet : public FleetView, public ModelBank {
  public:
   // A task the fake has started (StartTask) and not finished or lost.
   struct Task {
     TaskId id = 0;
     ClientId client = 0;
-    Version base_version = 0;
+    ModelRef base;
     VirtualTime dispatch_time = 0;
   };
 
@@ -72,14 +75,29 @@ class FakeFleet : public FleetView {
   }
   VirtualTime now() const override { return now_; }
   Version version() const override { return version_; }
-  // Aborts with a message when version v was never set: a test bug.
-  std::span<const float> model(Version v) const override {
-    auto it = models_.find(v);
-    if (it == models_.end()) {
-      std::cerr << "FakeFleet::model(" << v << "): no such version\n";
-      std::abort();
+  // Aborts with a message when `ref` was never set or published: a test bug.
+  std::span<const float> model(const ModelRef& ref) const override {
+    if (!ref.is_global()) {
+      auto it = published_.find(ref);
+      if (it != published_.end()) return *it->second;
+    } else if (auto it = models_.find(ref.version); it != models_.end()) {
+      return it->second;
     }
-    return it->second;
+    std::cerr << "FakeFleet::model(" << ref.ToString() << "): no such model\n";
+    std::abort();
+  }
+  std::span<const float> model(Version v) const { return model(ModelRef::Global(v)); }
+
+  // ------------------------------------------------------------ ModelBank
+  // Inside CommitTo/FinishTo: the next version being built; else the current.
+  std::span<float> global() override {
+    return in_commit_ ? std::span<float>(next_) : std::span<float>(models_.at(version_));
+  }
+  void Publish(const ModelRef& ref, std::shared_ptr<const std::vector<float>> params) override {
+    published_[ref] = std::move(params);
+  }
+  const std::map<ModelRef, std::shared_ptr<const std::vector<float>>>& published() const {
+    return published_;
   }
 
   // ------------------------------------------------------------ setters
@@ -93,21 +111,22 @@ class FakeFleet : public FleetView {
   }
   void set_model(Version v, std::vector<float> m) { models_[v] = std::move(m); }
   // The current global model.
-  const std::vector<float>& global() const { return models_.at(version_); }
+  const std::vector<float>& current() const { return models_.at(version_); }
 
   // ------------------------------------------------------------ engine helpers
 
-  // Starts a task for `client` on the current version at now(): marks it busy.
-  TaskId StartTask(ClientId client) {
+  // Starts a task for `client` at now(): marks it busy. Its base is `base`
+  // (default: the current global version).
+  TaskId StartTask(ClientId client, std::optional<ModelRef> base = std::nullopt) {
     clients_.at(client).busy = true;
-    Task t{next_task_++, client, version_, now_};
+    Task t{next_task_++, client, base.value_or(ModelRef::Global(version_)), now_};
     tasks_[t.id] = t;
     return t.id;
   }
   // StartTask for every dispatch, in order; returns the task ids.
   std::vector<TaskId> StartTasks(const std::vector<Dispatch>& dispatches) {
     std::vector<TaskId> ids;
-    for (const Dispatch& d : dispatches) ids.push_back(StartTask(d.client));
+    for (const Dispatch& d : dispatches) ids.push_back(StartTask(d.client, d.base));
     return ids;
   }
   // Finishes task `id` at now(): the client is idle again; the update carries
@@ -119,11 +138,11 @@ class FakeFleet : public FleetView {
     ClientUpdate u;
     u.task_id = t.id;
     u.client = t.client;
-    u.base_version = t.base_version;
+    u.base = t.base;
     u.num_examples = clients_.at(t.client).num_examples;
     u.dispatch_time = t.dispatch_time;
     u.arrival_time = now_;
-    u.staleness = version_ - t.base_version;
+    u.staleness = t.base.is_global() ? version_ - t.base.version : 0;
     u.delta = std::move(delta);
     return u;
   }
@@ -137,18 +156,27 @@ class FakeFleet : public FleetView {
   // Commits as the engine does: Commit on a copy of the current model, then
   // version += 1 with the result stored as the new version's model.
   absl::StatusOr<CommitResult> CommitTo(Algorithm& algorithm) {
-    std::vector<float> next = models_.at(version_);
-    absl::StatusOr<CommitResult> r = algorithm.Commit(*this, next);
+    next_ = models_.at(version_);
+    in_commit_ = true;
+    absl::StatusOr<CommitResult> r = algorithm.Commit(*this, *this);
+    in_commit_ = false;
     if (!r.ok()) return r;
-    models_[++version_] = std::move(next);
+    models_[++version_] = std::move(next_);
     return r;
   }
   // Finish as the engine does: a flush that returns a result is a commit.
   absl::StatusOr<std::optional<CommitResult>> FinishTo(Algorithm& algorithm) {
-    std::vector<float> next = models_.at(version_);
-    absl::StatusOr<std::optional<CommitResult>> r = algorithm.Finish(*this, next);
-    if (r.ok() && r->has_value()) models_[++version_] = std::move(next);
+    next_ = models_.at(version_);
+    in_commit_ = true;
+    absl::StatusOr<std::optional<CommitResult>> r = algorithm.Finish(*this, *this);
+    in_commit_ = false;
+    if (r.ok() && r->has_value()) models_[++version_] = std::move(next_);
     return r;
+  }
+  // Fires a timer as the engine does: now = t, then OnTimer.
+  absl::Status FireTimer(Algorithm& algorithm, VirtualTime t) {
+    now_ = t;
+    return algorithm.OnTimer(*this);
   }
 
  private:
@@ -156,6 +184,9 @@ class FakeFleet : public FleetView {
   VirtualTime now_ = 0;
   Version version_ = 0;
   std::map<Version, std::vector<float>> models_;
+  std::map<ModelRef, std::shared_ptr<const std::vector<float>>> published_;
+  std::vector<float> next_;  // the version being built in CommitTo/FinishTo
+  bool in_commit_ = false;
   std::map<TaskId, Task> tasks_;
   TaskId next_task_ = 1;
   mutable std::vector<ClientId> idle_;  // backing store of idle_available()

@@ -24,6 +24,14 @@ inline std::unique_ptr<Algorithm> MakeRule(AlgorithmFactory factory, const std::
   return a.ok() ? *std::move(a) : nullptr;
 }
 
+// Select that must succeed: records a test failure and returns no dispatch
+// on an error.
+inline std::vector<Dispatch> MustSelect(Algorithm& algorithm, const FleetView& fleet, Rng& rng) {
+  absl::StatusOr<std::vector<Dispatch>> d = algorithm.Select(fleet, rng);
+  EXPECT_TRUE(d.ok()) << d.status();
+  return d.ok() ? *std::move(d) : std::vector<Dispatch>();
+}
+
 // The client ids of a Select() result, in order.
 inline std::vector<ClientId> DispatchedClients(const std::vector<Dispatch>& dispatches) {
   std::vector<ClientId> out;

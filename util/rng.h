@@ -84,6 +84,9 @@ class Rng {
   std::vector<uint64_t> SampleWithoutReplacement(uint64_t n, uint64_t k);
 
   uint64_t key() const { return key_; }
+  // 64-bit words drawn from this stream so far (tests use it to check that
+  // code that should be random does draw).
+  uint64_t draws() const { return counter_; }
 
  private:
   explicit Rng(uint64_t key) : key_(key) {}
