@@ -4,15 +4,26 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "ml/sgd.h"
 #include "util/rng.h"
 
 namespace fedsim {
 
+uint64_t LocalSchedule::StepsFor(size_t rows) const {
+  if (steps > 0) return steps;
+  if (rows == 0 || batch_size == 0) return 0;
+  const size_t batch = std::min<size_t>(batch_size, rows);
+  return uint64_t{epochs} * ((rows + batch - 1) / batch);
+}
+
+uint64_t LocalSchedule::ExamplesFor(size_t rows) const {
+  return steps > 0 ? uint64_t{steps} * batch_size : uint64_t{epochs} * rows;
+}
+
 absl::StatusOr<LocalTrainingResult> TrainLocal(Model& model, std::span<const float> base,
                                                const Dataset& data,
                                                std::span<const uint32_t> indices,
-                                               const LocalTrainingConfig& config, uint64_t seed) {
+                                               const LocalSchedule& config, Optimizer& optimizer,
+                                               BatchTransform* transform, uint64_t seed) {
   const size_t num_params = model.NumParams();
   if (base.size() != num_params) {
     return absl::InvalidArgumentError(absl::StrCat("TrainLocal: base has ", base.size(),
@@ -34,28 +45,17 @@ absl::StatusOr<LocalTrainingResult> TrainLocal(Model& model, std::span<const flo
   if (config.steps == 0 && config.epochs == 0) {
     return absl::InvalidArgumentError("TrainLocal: epochs and steps are both 0");
   }
-  if (!(config.lr >= 0.0) || !(config.momentum >= 0.0 && config.momentum < 1.0) ||
-      !(config.weight_decay >= 0.0) || !(config.prox_mu >= 0.0)) {
-    return absl::InvalidArgumentError(
-        "TrainLocal: need lr >= 0, 0 <= momentum < 1, weight_decay >= 0, prox_mu >= 0");
-  }
 
   const size_t rows = indices.size();
   const size_t batch = std::min<size_t>(config.batch_size, rows);
   const size_t dim = static_cast<size_t>(data.dim());
-  const size_t batches_per_epoch = (rows + batch - 1) / batch;
-  const uint64_t total_steps =
-      config.steps > 0 ? config.steps : uint64_t{config.epochs} * batches_per_epoch;
+  const uint64_t total_steps = config.StepsFor(rows);
 
   std::vector<float> params(base.begin(), base.end());
   std::vector<float> x(batch * dim);
   std::vector<int32_t> y(batch);
   std::vector<uint32_t> order(indices.begin(), indices.end());
-  Sgd sgd(SgdOptions{.lr = config.lr,
-                     .momentum = config.momentum,
-                     .weight_decay = config.weight_decay,
-                     .prox_mu = config.prox_mu},
-          num_params);
+  optimizer.Reset();
 
   LocalTrainingResult result;
   double loss_sum = 0.0;
@@ -73,10 +73,12 @@ absl::StatusOr<LocalTrainingResult> TrainLocal(Model& model, std::span<const flo
     const size_t n = std::min(batch, rows - pos);
     data.Gather(std::span<const uint32_t>(order).subspan(pos, n), x.data(), y.data());
     pos += n;
-    const BatchView view{x.data(), y.data(), static_cast<int>(n)};
-    // Fused forward, backward and SGD step: bit-identical to ForwardBackward
-    // followed by Sgd::Step, with less memory traffic.
-    loss_sum += model.ForwardBackwardStep(params, view, sgd, base);
+    BatchView view{x.data(), y.data(), static_cast<int>(n)};
+    if (transform != nullptr) {
+      Rng rng(seed, "transform", step);
+      view = transform->Apply(model, params, view, rng);
+    }
+    loss_sum += optimizer.Step(model, params, view, base);
     result.examples_processed += n;
   }
   result.steps = total_steps;

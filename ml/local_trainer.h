@@ -1,9 +1,16 @@
-// One client's local training: SGD over its rows of a dataset, from a base
-// model, returning delta = local - base.
+// One client's local training: minibatch steps over its rows of a dataset,
+// from a base model, returning delta = local - base.
+//
+// Composed, not configured: the caller passes the Optimizer (SGD, SAM, ...;
+// ml/optimizer.h) and an optional per-batch input transform (adversarial
+// examples, ...; ml/batch_transform.h). The schedule (epochs or steps, batch
+// size) is all the trainer decides itself.
 //
 // Deterministic: the result is a pure function of (model config, base, data
-// rows, config, seed); batch order comes from Rng(seed, "batch_order", epoch).
-// Single-threaded. Thread safety: `model` is used as scratch (one per thread);
+// rows, schedule, optimizer and transform settings, seed); batch order comes
+// from Rng(seed, "batch_order", epoch), the transform's randomness from
+// Rng(seed, "transform", step). Single-threaded. Thread safety: `model`,
+// `optimizer` and `transform` are used as scratch (one of each per thread);
 // `data` is only read.
 #ifndef FEDSIM_ML_LOCAL_TRAINER_H_
 #define FEDSIM_ML_LOCAL_TRAINER_H_
@@ -14,11 +21,14 @@
 
 #include "absl/status/statusor.h"
 #include "data/dataset.h"
+#include "ml/batch_transform.h"
 #include "ml/model.h"
+#include "ml/optimizer.h"
 
 namespace fedsim {
 
-struct LocalTrainingConfig {
+// How many steps of which batch size a task takes.
+struct LocalSchedule {
   // Default: 1. Passes over the client's rows (reshuffled each epoch); used when steps == 0.
   uint32_t epochs = 1;
   // Default: 0 = use epochs. Otherwise exactly this many minibatch steps,
@@ -26,14 +36,12 @@ struct LocalTrainingConfig {
   uint32_t steps = 0;
   // Default: 10. The last batch of an epoch may be smaller.
   uint32_t batch_size = 10;
-  // Default: 0.1.
-  double lr = 0.1;
-  // Default: 0 (plain SGD). Momentum buffers start at zero for every task.
-  double momentum = 0.0;
-  // Default: 0. L2 weight decay added to the gradient.
-  double weight_decay = 0.0;
-  // Default: 0. FedProx proximal term: gradient += prox_mu * (w - base).
-  double prox_mu = 0.0;
+
+  // Steps a task takes on a client with `rows` examples.
+  uint64_t StepsFor(size_t rows) const;
+  // Examples a task processes on a client with `rows` examples (what the
+  // device model turns into compute time).
+  uint64_t ExamplesFor(size_t rows) const;
 };
 
 struct LocalTrainingResult {
@@ -43,13 +51,18 @@ struct LocalTrainingResult {
   uint64_t examples_processed = 0;
 };
 
-// REQUIRES: base.size() == model.NumParams(); indices non-empty and < data.size();
-// data.dim() == model.config().input_dim().
-// InvalidArgument on shape mismatches; the training itself cannot fail.
+// Resets the optimizer, then takes schedule.StepsFor(indices.size()) steps:
+// each gathers a minibatch, passes it through `transform` (if not null) and
+// hands it to `optimizer`.
+// REQUIRES: base.size() == model.NumParams() == the optimizer's size; indices
+// non-empty and < data.size(); data.dim() == model.config().input_dim().
+// InvalidArgument on shape mismatches or an empty schedule; the training
+// itself cannot fail.
 absl::StatusOr<LocalTrainingResult> TrainLocal(Model& model, std::span<const float> base,
                                                const Dataset& data,
                                                std::span<const uint32_t> indices,
-                                               const LocalTrainingConfig& config, uint64_t seed);
+                                               const LocalSchedule& schedule, Optimizer& optimizer,
+                                               BatchTransform* transform, uint64_t seed);
 
 }  // namespace fedsim
 

@@ -1,10 +1,14 @@
 #include "ml/local_trainer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
+#include <string>
 #include <numeric>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "ml/sgd.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -27,6 +31,33 @@ Dataset Blobs(int n, int dim, int classes, uint64_t seed, double noise) {
     }
   }
   return Dataset::FromF32(ExampleShape{dim, 1, 1}, classes, std::move(x), std::move(y));
+}
+
+// The schedule and SGD settings of one task, as the tests below write them.
+struct LocalTrainingConfig {
+  uint32_t epochs = 1;
+  uint32_t steps = 0;
+  uint32_t batch_size = 10;
+  double lr = 0.1;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  double prox_mu = 0.0;
+};
+
+// TrainLocal with an SGD optimizer built from `c` and no batch transform.
+absl::StatusOr<LocalTrainingResult> TrainLocal(Model& model, std::span<const float> base,
+                                               const Dataset& data,
+                                               std::span<const uint32_t> indices,
+                                               const LocalTrainingConfig& c, uint64_t seed) {
+  absl::StatusOr<std::unique_ptr<Optimizer>> opt = NewSgdOptimizer(
+      SgdOptions{.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay,
+                 .prox_mu = c.prox_mu},
+      model.NumParams());
+  if (!opt.ok()) return opt.status();
+  return fedsim::TrainLocal(model, base, data, indices,
+                            LocalSchedule{.epochs = c.epochs, .steps = c.steps,
+                                          .batch_size = c.batch_size},
+                            **opt, nullptr, seed);
 }
 
 ModelConfig SoftmaxConfig(int dim, int classes) {
@@ -121,6 +152,68 @@ TEST(TrainLocalTest, RejectsBadInputs) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A transform that replaces every batch by one fixed example and records
+// what it was given.
+class FixedBatchTransform final : public BatchTransform {
+ public:
+  FixedBatchTransform(std::vector<float> x, int32_t y) : x_(std::move(x)), y_(y) {}
+  std::string Name() const override { return "fixed"; }
+  BatchView Apply(Model& model, std::span<const float> params, const BatchView& in,
+                  Rng& rng) override {
+    (void)model;
+    (void)params;
+    seen_rows_ += in.n;
+    keys_.push_back(rng.NextU64());
+    return BatchView{x_.data(), &y_, 1};
+  }
+  int passes_per_step() const override { return 0; }
+  int seen_rows_ = 0;
+  std::vector<uint64_t> keys_;
+
+ private:
+  std::vector<float> x_;
+  int32_t y_;
+};
+
+TEST(TrainLocalTest, TransformFeedsTheOptimizerEveryStep) {
+  const Dataset data = Blobs(10, 6, 3, 3, 1.0);
+  auto model = NewModel(SoftmaxConfig(6, 3)).value();
+  std::vector<float> base(model->NumParams());
+  model->Init(3, base);
+  const std::vector<float> fixed_x = {1, 0, -1, 2, 0.5f, 0};
+  FixedBatchTransform transform(fixed_x, 2);
+  const SgdOptions o{.lr = 0.1};
+  auto opt = NewSgdOptimizer(o, base.size()).value();
+  const LocalSchedule schedule{.epochs = 2, .batch_size = 4};  // 3 batches per epoch
+  auto r = fedsim::TrainLocal(*model, base, data, Iota(10), schedule, *opt, &transform, 9).value();
+  EXPECT_EQ(r.steps, 6u);
+  EXPECT_EQ(transform.seen_rows_, 20);  // every row of both epochs went through it
+  ASSERT_EQ(transform.keys_.size(), 6u);
+  // A stream per step: no two steps see the same randomness.
+  std::vector<uint64_t> keys = transform.keys_;
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
+  // The optimizer trained on the transformed batch only: six SGD steps on the
+  // fixed example give the same model.
+  std::vector<float> expect = base;
+  Sgd sgd(o, base.size());
+  std::vector<float> g(base.size());
+  int32_t label = 2;
+  for (int i = 0; i < 6; ++i) {
+    model->ForwardBackward(expect, BatchView{fixed_x.data(), &label, 1}, g);
+    sgd.Step(expect, g);
+  }
+  for (size_t i = 0; i < base.size(); ++i) EXPECT_EQ(r.delta[i], expect[i] - base[i]) << i;
+}
+
+TEST(LocalScheduleTest, StepsAndExamples) {
+  EXPECT_EQ((LocalSchedule{.epochs = 2, .batch_size = 4}).StepsFor(10), 6u);
+  EXPECT_EQ((LocalSchedule{.epochs = 2, .batch_size = 4}).ExamplesFor(10), 20u);
+  EXPECT_EQ((LocalSchedule{.steps = 5, .batch_size = 32}).StepsFor(10), 5u);
+  EXPECT_EQ((LocalSchedule{.steps = 5, .batch_size = 32}).ExamplesFor(10), 160u);
+  EXPECT_EQ((LocalSchedule{.epochs = 1, .batch_size = 64}).StepsFor(10), 1u);
 }
 
 // The training smoke test: softmax regression on generated, separable data

@@ -48,16 +48,16 @@ class LayerStackModel final : public Model {
     return Backprop(params.data(), batch, grad.data(), nullptr, nullptr, nullptr, dinput);
   }
 
-  float ForwardBackwardStep(std::span<float> params, const BatchView& batch, Sgd& sgd,
-                            std::span<const float> anchor) override {
-    return Backprop(params.data(), batch, nullptr, params.data(), &sgd, anchor.data(), {});
+  float ForwardBackwardStep(std::span<float> params, const BatchView& batch,
+                            ParamUpdater& updater, std::span<const float> anchor) override {
+    return Backprop(params.data(), batch, nullptr, params.data(), &updater, anchor.data(), {});
   }
 
  private:
-  // Applies an SGD update to each gradient piece of one layer.
+  // Applies the updater to each gradient piece of one layer.
   class StepSink final : public GradSink {
    public:
-    StepSink(Sgd& sgd, float* params, const float* anchor, size_t base)
+    StepSink(ParamUpdater& sgd, float* params, const float* anchor, size_t base)
         : sgd_(sgd), params_(params), anchor_(anchor), base_(base) {}
     void Consume(size_t offset, const float* g, size_t count) override {
       const size_t at = base_ + offset;
@@ -65,7 +65,7 @@ class LayerStackModel final : public Model {
     }
 
    private:
-    Sgd& sgd_;
+    ParamUpdater& sgd_;
     float* params_;
     const float* anchor_;
     size_t base_;
@@ -74,7 +74,7 @@ class LayerStackModel final : public Model {
   // Forward, loss and backward. Gradients go to grad when sgd is null, else
   // to an SGD update of step_params (the same vector as params) per layer.
   float Backprop(const float* params, const BatchView& batch, float* grad, float* step_params,
-                 Sgd* sgd, const float* anchor, std::span<float> dinput) {
+                 ParamUpdater* sgd, const float* anchor, std::span<float> dinput) {
     const int n = batch.n;
     const float* logits = Forward(params, batch.x, n);
     float* dy = dbuf_[0].data();
@@ -168,11 +168,12 @@ absl::Status Positive(int value, const char* field) {
 
 }  // namespace
 
-float Model::ForwardBackwardStep(std::span<float> params, const BatchView& batch, Sgd& sgd,
-                                 std::span<const float> anchor) {
+float Model::ForwardBackwardStep(std::span<float> params, const BatchView& batch,
+                                 ParamUpdater& updater, std::span<const float> anchor) {
   std::vector<float> grad(params.size());
   const float loss = ForwardBackward(params, batch, grad);
-  sgd.Step(params, grad, anchor);
+  updater.StepRange(0, params.data(), grad.data(), anchor.empty() ? nullptr : anchor.data(),
+                    params.size());
   return loss;
 }
 

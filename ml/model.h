@@ -21,7 +21,7 @@
 
 namespace fedsim {
 
-class Sgd;
+class ParamUpdater;
 
 // A small description of an architecture (mirrors config.Model in the scenario).
 struct ModelConfig {
@@ -82,14 +82,15 @@ class Model {
   virtual float ForwardBackward(std::span<const float> params, const BatchView& batch,
                                 std::span<float> grad, std::span<float> dinput = {}) = 0;
 
-  // One SGD step: the same as ForwardBackward(params, batch, grad) followed by
-  // sgd.Step(params, grad, anchor), bit for bit, but each layer's parameters
-  // are updated as soon as their gradient is known (while it is in cache),
-  // and no full gradient vector is written. Returns the mean loss.
-  // REQUIRES: params.size() == NumParams() == the Sgd's num_params; batch.n > 0;
-  //           anchor as Sgd::Step.
-  virtual float ForwardBackwardStep(std::span<float> params, const BatchView& batch, Sgd& sgd,
-                                    std::span<const float> anchor = {});
+  // One fused step: the same as ForwardBackward(params, batch, grad)
+  // followed by updater.StepRange over the whole vector, bit for bit, but
+  // each layer's parameters are updated as soon as their gradient is known
+  // (while it is in cache), and no full gradient vector is written. Returns
+  // the mean loss.
+  // REQUIRES: params.size() == NumParams() == the updater's size; batch.n > 0;
+  //           anchor empty or NumParams() floats.
+  virtual float ForwardBackwardStep(std::span<float> params, const BatchView& batch,
+                                    ParamUpdater& updater, std::span<const float> anchor = {});
 
   // Summed loss and correct count over the batch; no gradients.
   virtual EvalResult Evaluate(std::span<const float> params, const BatchView& batch) = 0;

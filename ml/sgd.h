@@ -17,6 +17,21 @@
 
 namespace fedsim {
 
+// A per-element parameter update applied piece by piece, so a model can fuse
+// it into its backward pass (Model::ForwardBackwardStep) and update each
+// layer while its gradient is still in cache.
+class ParamUpdater {
+ public:
+  virtual ~ParamUpdater() = default;
+  // Updates elements [offset, offset + count) of the parameter vector:
+  // params and grad point at element `offset` of theirs; anchor (the task's
+  // base model, for a proximal term) too, or is null. Updates over any
+  // partition of the vector, in any order, must be bit-identical to one
+  // update of the whole.
+  virtual void StepRange(size_t offset, float* params, const float* grad, const float* anchor,
+                         size_t count) = 0;
+};
+
 struct SgdOptions {
   // Default: 0.1.
   double lr = 0.1;
@@ -28,7 +43,7 @@ struct SgdOptions {
   double prox_mu = 0.0;
 };
 
-class Sgd {
+class Sgd final : public ParamUpdater {
  public:
   // REQUIRES: lr >= 0, momentum in [0, 1), weight_decay >= 0, prox_mu >= 0.
   Sgd(const SgdOptions& options, size_t num_params);
@@ -47,7 +62,7 @@ class Sgd {
   // update each layer while its gradient is still in cache.)
   // REQUIRES: offset + count <= num_params.
   void StepRange(size_t offset, float* params, const float* grad, const float* anchor,
-                 size_t count);
+                 size_t count) override;
 
   // Zeroes the momentum buffer.
   void Reset();
