@@ -19,9 +19,9 @@
 #include "proto/scenario.pb.h"
 #include "server/aggregator_client.h"
 #include "server/wire.h"
-#include "sim/run_setup.h"
+#include "runtime/run_setup.h"
 #include "sim/scenario.h"
-#include "sim/task_runner.h"
+#include "runtime/task_runner.h"
 
 namespace fedsim {
 namespace {

@@ -9,9 +9,9 @@
 #include "proto/fedsim.grpc.pb.h"
 #include "server/aggregator_client.h"
 #include "server/grpc_transport.h"
-#include "sim/run_setup.h"
+#include "runtime/run_setup.h"
 #include "sim/scenario.h"
-#include "sim/task_runner.h"
+#include "runtime/task_runner.h"
 
 namespace fedsim {
 namespace {

@@ -1,8 +1,9 @@
-#include "sim/run_setup.h"
+#include "runtime/run_setup.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/local_recipe.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -16,18 +17,6 @@ absl::Status PartitionError(const absl::Status& s, const std::string& field,
 }
 
 }  // namespace
-
-LocalTrainingConfig LocalConfigFromProto(const config::LocalTraining& local) {
-  LocalTrainingConfig c;
-  c.epochs = local.epochs();
-  c.steps = local.steps();
-  c.batch_size = local.batch_size();
-  c.lr = local.lr();
-  c.momentum = local.momentum();
-  c.weight_decay = local.weight_decay();
-  c.prox_mu = local.prox_mu();
-  return c;
-}
 
 absl::StatusOr<ModelConfig> ModelConfigFromProto(const config::Model& model,
                                                  const ExampleShape& input, int num_classes) {
@@ -197,7 +186,7 @@ absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
       ModelConfigFromProto(resolved.model(), train.shape(), train.num_classes());
   if (!model.ok()) return model.status();
   data.model = std::move(*model);
-  data.local = LocalConfigFromProto(resolved.local());
+  const LocalSchedule schedule = ScheduleFromConfig(resolved.local());
 
   // Per-client figures.
   const int classes = train.num_classes();
@@ -206,9 +195,7 @@ absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
   data.label_distribution.assign(n, std::vector<double>(classes, 0.0));
   for (uint32_t i = 0; i < n; ++i) {
     const auto& rows_i = data.clients[i];
-    data.examples_per_task[i] =
-        data.local.steps > 0 ? static_cast<uint64_t>(data.local.steps) * data.local.batch_size
-                             : static_cast<uint64_t>(data.local.epochs) * rows_i.size();
+    data.examples_per_task[i] = schedule.ExamplesFor(rows_i.size());
     if (rows_i.empty()) continue;
     std::vector<uint64_t> counts(classes, 0);
     for (uint32_t r : rows_i) ++counts[labels[r]];

@@ -9,8 +9,8 @@
 //
 // Thread safety: pure functions. RunData is immutable once built; its
 // datasets are shared read-only (Dataset is safe for concurrent reads).
-#ifndef FEDSIM_SIM_RUN_SETUP_H_
-#define FEDSIM_SIM_RUN_SETUP_H_
+#ifndef FEDSIM_RUNTIME_RUN_SETUP_H_
+#define FEDSIM_RUNTIME_RUN_SETUP_H_
 
 #include <cstdint>
 #include <memory>
@@ -34,11 +34,9 @@ struct RunData {
   Partition clients;
   // The architecture, with the input shape and class count of the dataset.
   ModelConfig model;
-  // From scenario.local.
-  LocalTrainingConfig local;
   // Examples one task of client i processes: steps * batch_size when
-  // local.steps > 0, else epochs * |clients[i]|. The device model turns this
-  // into compute time (sim/devices.h).
+  // local.steps > 0, else epochs * |clients[i]| (LocalSchedule::ExamplesFor).
+  // The device model turns this into compute time (sim/devices.h).
   std::vector<uint64_t> examples_per_task;
   // Per client, the fraction of its rows in each class (num_classes entries,
   // summing to 1; all zero for a client without rows). Participation
@@ -64,9 +62,6 @@ struct RunData {
 absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
                                      const std::string& scenario_dir);
 
-// scenario.local as the trainer's config (field by field).
-LocalTrainingConfig LocalConfigFromProto(const config::LocalTraining& local);
-
 // The model architecture for inputs of shape `input` and `num_classes`
 // classes. An unset kind means the default MLP [200, 200]. InvalidArgument
 // (naming the field) for zero widths, a zero kernel, or a CNN on vector input.
@@ -75,4 +70,4 @@ absl::StatusOr<ModelConfig> ModelConfigFromProto(const config::Model& model,
 
 }  // namespace fedsim
 
-#endif  // FEDSIM_SIM_RUN_SETUP_H_
+#endif  // FEDSIM_RUNTIME_RUN_SETUP_H_

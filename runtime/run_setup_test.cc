@@ -1,4 +1,4 @@
-#include "sim/run_setup.h"
+#include "runtime/run_setup.h"
 
 #include <filesystem>
 #include <numeric>
@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/local_recipe.h"
 #include "sim/scenario.h"
 
 namespace fedsim {
@@ -111,12 +112,23 @@ TEST(RunSetupTest, ConfigsFromProto) {
   local.set_lr(0.02);
   local.set_momentum(0.9);
   local.set_prox_mu(0.01);
-  const LocalTrainingConfig c = LocalConfigFromProto(local);
+  const LocalSchedule c = ScheduleFromConfig(local);
   EXPECT_EQ(c.epochs, 3u);
   EXPECT_EQ(c.batch_size, 32u);
-  EXPECT_DOUBLE_EQ(c.lr, 0.02);
-  EXPECT_DOUBLE_EQ(c.momentum, 0.9);
-  EXPECT_DOUBLE_EQ(c.prox_mu, 0.01);
+  auto recipe = NewLocalRecipe(local, 10);
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_EQ(recipe->optimizer->Name(), "sgd(lr=0.02, momentum=0.9, prox_mu=0.01)");
+  EXPECT_EQ(recipe->transform, nullptr);
+  EXPECT_EQ(ComputeCostMultiplier(local), 1.0);
+  local.mutable_sam()->set_rho(0.1);
+  recipe = NewLocalRecipe(local, 10);
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_EQ(recipe->optimizer->Name(), "sam(rho=0.1, sgd(lr=0.02, momentum=0.9, prox_mu=0.01))");
+  EXPECT_EQ(recipe->optimizer->passes_per_step(), 2);
+  EXPECT_EQ(ComputeCostMultiplier(local), 2.0);
+  local.set_momentum(1.5);
+  EXPECT_THAT(std::string(NewLocalRecipe(local, 10).status().message()),
+              HasSubstr("local: sgd: momentum must be in [0, 1)"));
 
   config::Model model;
   model.mutable_mlp()->add_hidden(100);

@@ -1,6 +1,7 @@
-#include "sim/task_runner.h"
+#include "runtime/task_runner.h"
 
 #include "absl/strings/str_cat.h"
+#include "runtime/local_recipe.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
@@ -36,14 +37,21 @@ absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const
                                                    data_->model.ToString()));
   }
   const auto& rows = data_->clients[task.client];
+  absl::StatusOr<LocalRecipe> recipe = NewLocalRecipe(task.local, model->NumParams());
+  if (!recipe.ok()) {
+    ReleaseModel(std::move(model));
+    return absl::InvalidArgumentError(
+        absl::StrCat("task ", task.id, ": ", recipe.status().message()));
+  }
   absl::StatusOr<LocalTrainingResult> r =
-      TrainLocal(*model, base, *data_->train, rows, task.local, task.seed);
+      TrainLocal(*model, base, *data_->train, rows, recipe->schedule, *recipe->optimizer,
+                 recipe->transform.get(), task.seed);
   ReleaseModel(std::move(model));
   if (!r.ok()) return r.status();
   TaskResult out;
   out.id = task.id;
   out.client = task.client;
-  out.base_version = task.base_version;
+  out.base = task.base;
   out.num_examples = rows.size();
   out.delta = std::move(r->delta);
   out.metrics["train_loss"] = r->mean_loss;

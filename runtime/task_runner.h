@@ -4,8 +4,8 @@
 //
 // Thread-safe: Run() may be called from many threads at once; each call uses
 // a Model instance of its own (models keep scratch workspaces).
-#ifndef FEDSIM_SIM_TASK_RUNNER_H_
-#define FEDSIM_SIM_TASK_RUNNER_H_
+#ifndef FEDSIM_RUNTIME_TASK_RUNNER_H_
+#define FEDSIM_RUNTIME_TASK_RUNNER_H_
 
 #include <memory>
 #include <mutex>
@@ -14,8 +14,8 @@
 
 #include "absl/status/statusor.h"
 #include "ml/model.h"
-#include "sim/run_setup.h"
-#include "sim/transport.h"
+#include "runtime/run_setup.h"
+#include "core/task.h"
 
 namespace fedsim {
 
@@ -39,4 +39,4 @@ class TaskRunner {
 
 }  // namespace fedsim
 
-#endif  // FEDSIM_SIM_TASK_RUNNER_H_
+#endif  // FEDSIM_RUNTIME_TASK_RUNNER_H_

@@ -3,86 +3,20 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <queue>
 #include <string>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "sim/event_source.h"
+#include "sim/idle_set.h"
 #include "sim/participation.h"
 #include "util/hash.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
-namespace {
 
-// A Fenwick tree over client ids marking the idle+available ones, so rules
-// can sample from a fleet of 100,000 clients in O(log N) per draw.
-class IdSet {
- public:
-  explicit IdSet(size_t n) : tree_(n + 1, 0), member_(n, 0) {
-    for (size_t step = 1; step <= n; step <<= 1) log_ = step;
-  }
-  bool contains(size_t i) const { return member_[i] != 0; }
-  size_t size() const { return size_; }
-  void Insert(size_t i) {
-    if (member_[i]) return;
-    member_[i] = 1;
-    ++size_;
-    for (size_t j = i + 1; j < tree_.size(); j += j & (~j + 1)) tree_[j]++;
-  }
-  void Erase(size_t i) {
-    if (!member_[i]) return;
-    member_[i] = 0;
-    --size_;
-    for (size_t j = i + 1; j < tree_.size(); j += j & (~j + 1)) tree_[j]--;
-  }
-  // The k-th smallest member (0-based). REQUIRES: k < size().
-  size_t Nth(size_t k) const {
-    size_t pos = 0;
-    uint32_t rem = static_cast<uint32_t>(k) + 1;
-    for (size_t step = log_; step > 0; step >>= 1) {
-      if (pos + step < tree_.size() && tree_[pos + step] < rem) {
-        pos += step;
-        rem -= tree_[pos];
-      }
-    }
-    return pos;  // 1-based pos+1 holds it; 0-based id = pos
-  }
-
- private:
-  std::vector<uint32_t> tree_;
-  std::vector<uint8_t> member_;
-  size_t size_ = 0;
-  size_t log_ = 0;
-};
-
-enum class EventKind : uint8_t {
-  kTaskFinish,
-  kTimer,
-  kEvaluate,
-  kAvailability,
-  kScripted,
-  kStop,
-};
-
-struct Event {
-  VirtualTime time = 0;
-  uint64_t seq = 0;
-  EventKind kind = EventKind::kTimer;
-  uint64_t arg = 0;  // task id, scripted index, client id
-  bool flag = false;  // availability: becomes available
-  // Earliest first; ties by sequence number.
-  bool operator>(const Event& o) const {
-    if (time != o.time) return time > o.time;
-    return seq > o.seq;
-  }
-};
-
-}  // namespace
-
-class Engine::Impl : public FleetView {
+class Engine::Impl : public FleetView, public ModelBank {
  public:
   Impl(EngineConfig config, Algorithm* algorithm, Transport* transport, ModelStore* store,
        EvaluatorInterface* evaluator, RunObserver* observer)
@@ -94,7 +28,12 @@ class Engine::Impl : public FleetView {
         observer_(observer),
         clients_(config_.clients),
         idle_(config_.clients.size()),
-        global_(config_.initial_params) {}
+        global_(config_.initial_params) {
+    auto stop = [this] { return StopRequested(); };
+    source_ = config_.wall_clock
+                  ? NewWallEventSource(config_.clock, transport_, stop)
+                  : NewVirtualEventSource(config_.clock);
+  }
 
   // ---- FleetView
   size_t num_clients() const override { return clients_.size(); }
@@ -117,9 +56,9 @@ class Engine::Impl : public FleetView {
   size_t num_busy() const override { return in_flight_.size() - lost_in_flight_; }
   VirtualTime now() const override { return now_; }
   Version version() const override { return version_; }
-  std::span<const float> model(Version v) const override {
-    if (v == version_) return global_;
-    auto p = store_->Get(v);
+  std::span<const float> model(const ModelRef& ref) const override {
+    if (ref == ModelRef::Global(version_)) return global_;
+    ModelStore::Params p = store_->Get(ref);
     if (p == nullptr) return {};
     return *p;
   }
@@ -128,9 +67,25 @@ class Engine::Impl : public FleetView {
     return config_.participation->InRound(id, round);
   }
 
+  // ---- ModelBank
+  std::span<float> global() override { return global_; }
+  void Publish(const ModelRef& ref, std::shared_ptr<const std::vector<float>> params) override {
+    // Global versions are the engine's to publish; a rule naming one is a bug
+    // that Dispatch reports when the model is missing.
+    if (ref.is_global()) return;
+    store_->Put(ref, std::move(params));
+    auto [it, inserted] = latest_client_model_.try_emplace(ref.client, ref);
+    if (!inserted && it->second != ref) {
+      const ModelRef older = it->second;
+      it->second = ref;
+      if (refs_.find(older) == refs_.end()) store_->Release(older);
+    }
+  }
+
   absl::StatusOr<RunSummary> Run();
   void RequestStop() { stop_requested_.store(true); }
-  const std::vector<float>& global() const { return global_; }
+  const std::vector<float>& global_model() const { return global_; }
+  const std::vector<std::string>& metric_columns() const { return columns_; }
 
  private:
   struct InFlight {
@@ -138,9 +93,10 @@ class Engine::Impl : public FleetView {
     bool lost = false;
   };
 
-  void Push(VirtualTime t, EventKind kind, uint64_t arg = 0, bool flag = false) {
-    queue_.push(Event{t, next_seq_++, kind, arg, flag});
+  bool StopRequested() const {
+    return stop_requested_.load() || (config_.interrupt != nullptr && config_.interrupt->load());
   }
+  std::string RuleName() const { return std::string(algorithm_->Name()); }
   void SetIdle(ClientId c) {
     const ClientInfo& info = clients_[c];
     const bool should = info.available && !info.busy;
@@ -153,13 +109,19 @@ class Engine::Impl : public FleetView {
       idle_dirty_ = true;
     }
   }
-  void Ref(Version v) { refs_[v]++; }
-  void Unref(Version v) {
-    auto it = refs_.find(v);
+  void Ref(const ModelRef& ref) { refs_[ref]++; }
+  // A model no task needs any more leaves the store unless it is the current
+  // global version or the latest model the rule published for its client.
+  void Unref(const ModelRef& ref) {
+    auto it = refs_.find(ref);
     if (it == refs_.end()) return;
-    if (--it->second == 0) {
-      refs_.erase(it);
-      if (v != version_) store_->Release(v);
+    if (--it->second > 0) return;
+    refs_.erase(it);
+    if (ref.is_global()) {
+      if (ref.version != version_) store_->Release(ref);
+    } else {
+      auto latest = latest_client_model_.find(ref.client);
+      if (latest == latest_client_model_.end() || latest->second != ref) store_->Release(ref);
     }
   }
   void Stop(std::string reason) {
@@ -168,19 +130,22 @@ class Engine::Impl : public FleetView {
       stop_reason_ = std::move(reason);
     }
   }
-  double WallSeconds() const { return absl::ToDoubleSeconds(absl::Now() - wall_start_); }
+  // Prefixes an error of the rule with its name (once).
+  absl::Status RuleError(const absl::Status& s, const char* during) const {
+    return absl::Status(s.code(), absl::StrCat(RuleName(), " failed in ", during, ": ",
+                                               s.message()));
+  }
 
+  absl::Status StartRun();
   absl::Status Dispatch(const Dispatch& d);
   absl::Status HandleArrival(TaskResult result);
+  absl::Status HandleEvent(NextEvent next);
   absl::Status AfterEvent();
   absl::Status Evaluate();
-  absl::Status CommitOnce(absl::StatusOr<CommitResult> result);
+  absl::Status ApplyCommit(absl::StatusOr<CommitResult> result, bool final_flush);
   void HandleScripted(const ScriptedChange& change);
   void SetAvailable(ClientId c, bool available);
-  // Next event of the virtual clock; nullopt when nothing is left.
-  std::optional<Event> NextVirtual();
-  // Next event of the wall clock: a completion (returned through *arrived) or a timer.
-  absl::StatusOr<std::optional<Event>> NextWall(std::optional<TaskResult>* arrived);
+  void ComputeColumns();
 
   EngineConfig config_;
   Algorithm* algorithm_;
@@ -188,28 +153,31 @@ class Engine::Impl : public FleetView {
   ModelStore* store_;
   EvaluatorInterface* evaluator_;
   RunObserver* observer_;
+  std::unique_ptr<EventSource> source_;
 
   std::vector<ClientInfo> clients_;
-  IdSet idle_;
+  IdleSet idle_;
   mutable std::vector<ClientId> idle_sorted_;
   mutable bool idle_dirty_ = true;
 
   std::vector<float> global_;
   Version version_ = 0;
   VirtualTime now_ = 0;
-  absl::Time wall_start_;
-  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
-  uint64_t next_seq_ = 0;
+  EventQueue queue_;
   TaskId next_task_id_ = 1;
   uint64_t select_calls_ = 0;
   std::unordered_map<TaskId, InFlight> in_flight_;
   size_t lost_in_flight_ = 0;
-  std::unordered_map<Version, int> refs_;
-  std::vector<Version> pending_unrefs_;
+  std::unordered_map<ModelRef, int, ModelRefHash> refs_;
+  std::unordered_map<ClientId, ModelRef> latest_client_model_;
+  std::vector<ModelRef> pending_unrefs_;
   std::optional<VirtualTime> scheduled_deadline_;
+  std::unique_ptr<ParticipationModel::ChangeStream> changes_;
   uint64_t model_bytes_ = 0;
 
-  // Figures.
+  // Metrics.
+  std::vector<std::string> columns_;
+  std::vector<ClientId> eval_clients_;  // the fixed sample of client models
   uint64_t applied_ = 0, dropped_ = 0, dispatched_ = 0;
   uint64_t bytes_down_ = 0, bytes_up_ = 0;
   double staleness_sum_ = 0;
@@ -224,32 +192,43 @@ class Engine::Impl : public FleetView {
 
 absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   if (d.client >= clients_.size()) {
-    return absl::InternalError(absl::StrCat(std::string(algorithm_->Name()), " selected unknown client ",
-                                            d.client));
+    return absl::InternalError(absl::StrCat(RuleName(), " selected unknown client ", d.client));
   }
   ClientInfo& info = clients_[d.client];
   if (info.busy || !info.available) {
-    return absl::InternalError(absl::StrCat(std::string(algorithm_->Name()), " selected client ", d.client,
+    return absl::InternalError(absl::StrCat(RuleName(), " selected client ", d.client,
                                             " which is ", info.busy ? "busy" : "unavailable"));
+  }
+  const ModelRef base = d.base.value_or(ModelRef::Global(version_));
+  if (!(base == ModelRef::Global(version_)) && store_->Get(base) == nullptr) {
+    return absl::InternalError(absl::StrCat(RuleName(), " dispatched client ", d.client,
+                                            " on model ", base.ToString(),
+                                            ", which was never published"));
   }
   const TaskId id = next_task_id_++;
   TaskSpec spec;
   spec.id = id;
   spec.client = d.client;
-  spec.base_version = version_;
+  spec.base = base;
   spec.seed = Rng(config_.seed, "task", id).NextU64();
   spec.local = config_.local;
   uint64_t examples = config_.examples_per_task[d.client];
-  if (d.overrides.prox_mu) spec.local.prox_mu = *d.overrides.prox_mu;
+  if (d.overrides.prox_mu) spec.local.set_prox_mu(*d.overrides.prox_mu);
   if (d.overrides.steps) {
-    spec.local.steps = *d.overrides.steps;
-    examples = uint64_t{*d.overrides.steps} * spec.local.batch_size;
+    spec.local.set_steps(*d.overrides.steps);
+    examples = uint64_t{*d.overrides.steps} * spec.local.batch_size();
   }
   std::optional<double> duration;
   if (config_.duration_override) duration = config_.duration_override(id, d.client);
   if (!duration) {
-    duration = TaskSeconds(config_.profiles[d.client], examples, model_bytes_,
-                           config_.jitter_sigma, config_.seed, id, d.client);
+    // Costlier local steps (SAM, adversarial training) process the same
+    // examples several times over.
+    const uint64_t work = config_.compute_multiplier == 1
+                              ? examples
+                              : static_cast<uint64_t>(std::llround(
+                                    static_cast<double>(examples) * config_.compute_multiplier));
+    duration = TaskSeconds(config_.profiles[d.client], work, model_bytes_, config_.jitter_sigma,
+                           config_.seed, id, d.client);
   }
   spec.duration_s = *duration;
   spec.due = now_ + *duration;
@@ -257,15 +236,15 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   TaskRecord rec;
   rec.id = id;
   rec.client = d.client;
-  rec.base_version = version_;
+  rec.base = base;
   rec.start = now_;
   rec.duration = *duration;
   rec.seed = spec.seed;
   in_flight_[id] = InFlight{rec, false};
   info.busy = true;
   SetIdle(d.client);
-  Ref(version_);
-  if (!config_.wall_clock) Push(now_ + *duration, EventKind::kTaskFinish, id);
+  Ref(base);
+  if (source_->queues_completions()) queue_.Push(now_ + *duration, EventKind::kTaskFinish, id);
   transport_->Submit(spec);
   ++dispatched_;
   bytes_down_ += model_bytes_;
@@ -290,11 +269,11 @@ absl::Status Engine::Impl::HandleArrival(TaskResult result) {
   ClientUpdate update;
   update.task_id = rec.id;
   update.client = rec.client;
-  update.base_version = rec.base_version;
+  update.base = rec.base;
   update.num_examples = result.num_examples;
   update.dispatch_time = rec.start;
   update.arrival_time = now_;
-  update.staleness = version_ - rec.base_version;
+  update.staleness = rec.base.is_global() ? version_ - rec.base.version : 0;
   update.delta = std::move(result.delta);
   update.metrics = std::move(result.metrics);
   const uint64_t staleness = update.staleness;
@@ -302,54 +281,80 @@ absl::Status Engine::Impl::HandleArrival(TaskResult result) {
   absl::Status verdict = algorithm_->Accept(*this, std::move(update));
   if (!verdict.ok()) ++dropped_;
   observer_->OnArrival(rec, now_, staleness, verdict);
-  pending_unrefs_.push_back(rec.base_version);
+  pending_unrefs_.push_back(rec.base);
   if (!verdict.ok() && verdict.code() != absl::StatusCode::kFailedPrecondition &&
       verdict.code() != absl::StatusCode::kInvalidArgument) {
-    return verdict;  // not a refusal by rule: an algorithm failure
+    return RuleError(verdict, "Accept");  // not a refusal by rule: a failure
   }
   return absl::OkStatus();
 }
 
+void Engine::Impl::ComputeColumns() {
+  columns_ = BaseMetricColumns();
+  for (const std::string& name : evaluator_->ExtraMetricNames()) columns_.push_back(name);
+  if (!eval_clients_.empty()) {
+    for (const char* name :
+         {"client_accuracy_mean", "client_accuracy_min", "client_accuracy_max"}) {
+      columns_.push_back(name);
+    }
+  }
+  for (const std::string& name : algorithm_->MetricNames()) columns_.push_back(name);
+}
+
 absl::Status Engine::Impl::Evaluate() {
-  EvalResult r = evaluator_->Evaluate(global_);
-  EvalRow row;
+  MetricsRow row;
   row.virtual_time = now_;
   row.version = version_;
-  row.updates_applied = applied_;
-  row.updates_dropped = dropped_;
-  row.test_loss = r.count > 0 ? r.loss_sum / static_cast<double>(r.count) : 0.0;
-  row.test_accuracy = r.count > 0 ? static_cast<double>(r.correct) / r.count : 0.0;
-  row.bytes_down = bytes_down_;
-  row.bytes_up = bytes_up_;
-  row.mean_staleness = staleness_count_ > 0 ? staleness_sum_ / staleness_count_ : 0.0;
-  row.max_staleness = staleness_max_;
-  row.wall_s = WallSeconds();
+  row.wall_s = source_->WallSeconds();
+  MetricValues& v = row.values;
+  v = evaluator_->Evaluate(global_);
+  v["virtual_time"] = now_;
+  v["version"] = static_cast<double>(version_);
+  v["updates_applied"] = static_cast<double>(applied_);
+  v["updates_dropped"] = static_cast<double>(dropped_);
+  v["bytes_down"] = static_cast<double>(bytes_down_);
+  v["bytes_up"] = static_cast<double>(bytes_up_);
+  v["mean_staleness"] = staleness_count_ > 0 ? staleness_sum_ / staleness_count_ : 0.0;
+  v["max_staleness"] = static_cast<double>(staleness_max_);
+  if (!eval_clients_.empty()) {
+    double sum = 0, lo = 1, hi = 0;
+    for (ClientId c : eval_clients_) {
+      const double acc = evaluator_->Accuracy(algorithm_->ClientModel(c));
+      sum += acc;
+      lo = std::min(lo, acc);
+      hi = std::max(hi, acc);
+    }
+    v["client_accuracy_mean"] = sum / static_cast<double>(eval_clients_.size());
+    v["client_accuracy_min"] = lo;
+    v["client_accuracy_max"] = hi;
+  }
+  algorithm_->CollectMetrics(*this, &v);
   staleness_sum_ = 0;
   staleness_count_ = 0;
   staleness_max_ = 0;
   last_eval_version_ = version_;
-  last_accuracy_ = row.test_accuracy;
-  last_loss_ = row.test_loss;
+  last_accuracy_ = row.Get("test_accuracy");
+  last_loss_ = row.Get("test_loss");
   observer_->OnEvaluation(row);
-  if (config_.target_accuracy > 0 && row.test_accuracy >= config_.target_accuracy) {
+  if (config_.target_accuracy > 0 && last_accuracy_ >= config_.target_accuracy) {
     Stop("target_accuracy");
   }
   return absl::OkStatus();
 }
 
-absl::Status Engine::Impl::CommitOnce(absl::StatusOr<CommitResult> result) {
-  if (!result.ok()) return result.status();
-  for (float v : global_) {
-    if (!std::isfinite(v)) {
+absl::Status Engine::Impl::ApplyCommit(absl::StatusOr<CommitResult> result, bool final_flush) {
+  if (!result.ok()) return RuleError(result.status(), final_flush ? "Finish" : "Commit");
+  for (float x : global_) {
+    if (!std::isfinite(x)) {
       return absl::InternalError(absl::StrCat(
           "the global model became non-finite at version ", version_ + 1,
           " (diverged): lower local.lr or the rule's server learning rate"));
     }
   }
   // The previous current version stays in the store only while tasks need it.
-  const Version old = version_;
+  const ModelRef old = ModelRef::Global(version_);
   ++version_;
-  store_->Put(version_, std::make_shared<const std::vector<float>>(global_));
+  store_->Put(ModelRef::Global(version_), std::make_shared<const std::vector<float>>(global_));
   if (refs_.find(old) == refs_.end()) store_->Release(old);
   for (const AppliedUpdate& a : result->applied) {
     staleness_sum_ += static_cast<double>(a.staleness);
@@ -361,7 +366,9 @@ absl::Status Engine::Impl::CommitOnce(absl::StatusOr<CommitResult> result) {
   if (config_.eval_every_commits > 0 && version_ % config_.eval_every_commits == 0) {
     FEDSIM_RETURN_IF_ERROR(Evaluate());
   }
-  if (config_.max_commits > 0 && version_ >= config_.max_commits) Stop("max_commits");
+  if (!final_flush && config_.max_commits > 0 && version_ >= config_.max_commits) {
+    Stop("max_commits");
+  }
   return absl::OkStatus();
 }
 
@@ -370,22 +377,23 @@ absl::Status Engine::Impl::AfterEvent() {
   // windows passed at once); the guard catches a rule that never stops.
   for (int guard = 0; !stopped_ && algorithm_->ReadyToCommit(*this); ++guard) {
     if (guard > 1000000) {
-      return absl::InternalError(absl::StrCat(std::string(algorithm_->Name()),
-                                              " stayed ready to commit after 1e6 commits"));
+      return absl::InternalError(
+          absl::StrCat(RuleName(), " stayed ready to commit after 1e6 commits"));
     }
-    FEDSIM_RETURN_IF_ERROR(CommitOnce(algorithm_->Commit(*this, global_)));
+    FEDSIM_RETURN_IF_ERROR(ApplyCommit(algorithm_->Commit(*this, *this), false));
   }
   if (!stopped_) {
     Rng rng(config_.seed, "select", select_calls_++);
-    std::vector<fedsim::Dispatch> dispatches = algorithm_->Select(*this, rng);
-    for (const auto& d : dispatches) FEDSIM_RETURN_IF_ERROR(Dispatch(d));
+    absl::StatusOr<std::vector<fedsim::Dispatch>> dispatches = algorithm_->Select(*this, rng);
+    if (!dispatches.ok()) return RuleError(dispatches.status(), "Select");
+    for (const auto& d : *dispatches) FEDSIM_RETURN_IF_ERROR(Dispatch(d));
     std::optional<VirtualTime> deadline = algorithm_->NextDeadline();
     if (deadline && *deadline >= now_ && deadline != scheduled_deadline_) {
       scheduled_deadline_ = deadline;
-      Push(*deadline, EventKind::kTimer);
+      queue_.Push(*deadline, EventKind::kTimer);
     }
   }
-  for (Version v : pending_unrefs_) Unref(v);
+  for (const ModelRef& ref : pending_unrefs_) Unref(ref);
   pending_unrefs_.clear();
   return absl::OkStatus();
 }
@@ -414,7 +422,7 @@ void Engine::Impl::HandleScripted(const ScriptedChange& change) {
         ++lost_in_flight_;
         transport_->Cancel(id);
         clients_[c].busy = false;
-        pending_unrefs_.push_back(entry.record.base_version);
+        pending_unrefs_.push_back(entry.record.base);
         algorithm_->OnTaskLost(*this, id, c);
         observer_->OnTaskLost(entry.record, now_, "scripted dropout");
         break;
@@ -426,42 +434,53 @@ void Engine::Impl::HandleScripted(const ScriptedChange& change) {
   }
 }
 
-std::optional<Event> Engine::Impl::NextVirtual() {
-  if (queue_.empty()) return std::nullopt;
-  Event ev = queue_.top();
-  queue_.pop();
-  now_ = ev.time;
-  return ev;
-}
-
-absl::StatusOr<std::optional<Event>> Engine::Impl::NextWall(std::optional<TaskResult>* arrived) {
-  while (true) {
-    if (stop_requested_.load() || (config_.interrupt && config_.interrupt->load())) {
-      stop_requested_.store(true);
-      return std::optional<Event>();
+absl::Status Engine::Impl::HandleEvent(NextEvent next) {
+  const Event& ev = next.event;
+  switch (ev.kind) {
+    case EventKind::kTaskFinish: {
+      auto it = in_flight_.find(ev.arg);
+      if (it == in_flight_.end()) return absl::OkStatus();
+      if (it->second.lost) {
+        --lost_in_flight_;
+        in_flight_.erase(it);
+        return absl::OkStatus();
+      }
+      if (!next.arrived.has_value()) {
+        absl::StatusOr<TaskResult> r = transport_->Await(ev.arg);
+        if (!r.ok()) {
+          return absl::Status(r.status().code(),
+                              absl::StrCat("waiting for the update of task ", ev.arg, " (client ",
+                                           it->second.record.client, "): ", r.status().message()));
+        }
+        next.arrived = std::move(*r);
+      }
+      return HandleArrival(std::move(*next.arrived));
     }
-    absl::Time deadline = absl::Now() + absl::Milliseconds(200);
-    if (!queue_.empty()) {
-      deadline = std::min(deadline, wall_start_ + absl::Seconds(queue_.top().time));
-    }
-    FEDSIM_ASSIGN_OR_RETURN(std::optional<TaskResult> r, transport_->AwaitAny(deadline));
-    if (r.has_value()) {
-      now_ = WallSeconds();
-      *arrived = std::move(r);
-      return std::optional<Event>(Event{now_, 0, EventKind::kTaskFinish, (*arrived)->id, false});
-    }
-    if (!queue_.empty() && WallSeconds() >= queue_.top().time) {
-      Event ev = queue_.top();
-      queue_.pop();
-      now_ = std::max(now_, ev.time);
-      return std::optional<Event>(ev);
-    }
-    if (queue_.empty() && in_flight_.empty()) return std::optional<Event>();
+    case EventKind::kTimer:
+      if (scheduled_deadline_ && *scheduled_deadline_ == ev.time) scheduled_deadline_.reset();
+      if (absl::Status s = algorithm_->OnTimer(*this); !s.ok()) return RuleError(s, "OnTimer");
+      return absl::OkStatus();
+    case EventKind::kEvaluate:
+      FEDSIM_RETURN_IF_ERROR(Evaluate());
+      queue_.Push(ev.time + config_.eval_every_virtual_s, EventKind::kEvaluate);
+      return absl::OkStatus();
+    case EventKind::kAvailability:
+      SetAvailable(static_cast<ClientId>(ev.arg), ev.flag);
+      if (auto ch = changes_->Next()) {
+        queue_.Push(ch->time, EventKind::kAvailability, ch->client, ch->available);
+      }
+      return absl::OkStatus();
+    case EventKind::kScripted:
+      HandleScripted(config_.scripted[ev.arg]);
+      return absl::OkStatus();
+    case EventKind::kStop:
+      Stop("max_virtual_s");
+      return absl::OkStatus();
   }
+  return absl::OkStatus();
 }
 
-absl::StatusOr<RunSummary> Engine::Impl::Run() {
-  wall_start_ = absl::Now();
+absl::Status Engine::Impl::StartRun() {
   model_bytes_ = global_.size() * sizeof(float);
   for (size_t i = 0; i < clients_.size(); ++i) {
     ClientInfo& c = clients_[i];
@@ -474,100 +493,67 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
     }
     SetIdle(static_cast<ClientId>(i));
   }
-  store_->Put(0, std::make_shared<const std::vector<float>>(global_));
+  store_->Put(ModelRef::Global(0), std::make_shared<const std::vector<float>>(global_));
+  if (absl::Status s = algorithm_->Start(*this, *this); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(RuleName(), " cannot start: ", s.message()));
+  }
+  // The fixed sample of client models, when the rule keeps one per client.
+  if (config_.eval_client_sample > 0 && !clients_.empty() &&
+      !algorithm_->ClientModel(0).empty()) {
+    const uint64_t k = std::min<uint64_t>(config_.eval_client_sample, clients_.size());
+    for (uint64_t c : Rng(config_.seed, "eval_clients").SampleWithoutReplacement(clients_.size(), k)) {
+      eval_clients_.push_back(static_cast<ClientId>(c));
+    }
+    std::sort(eval_clients_.begin(), eval_clients_.end());
+  }
+  ComputeColumns();
+  observer_->OnStart(columns_);
 
-  if (config_.max_virtual_s > 0) Push(config_.max_virtual_s, EventKind::kStop);
-  if (config_.eval_every_virtual_s > 0) Push(config_.eval_every_virtual_s, EventKind::kEvaluate);
+  if (config_.max_virtual_s > 0) queue_.Push(config_.max_virtual_s, EventKind::kStop);
+  if (config_.eval_every_virtual_s > 0) {
+    queue_.Push(config_.eval_every_virtual_s, EventKind::kEvaluate);
+  }
   for (size_t i = 0; i < config_.scripted.size(); ++i) {
-    Push(config_.scripted[i].at, EventKind::kScripted, i);
+    queue_.Push(config_.scripted[i].at, EventKind::kScripted, i);
   }
-  std::unique_ptr<ParticipationModel::ChangeStream> changes;
   if (config_.participation != nullptr && config_.participation->time_based()) {
-    changes = config_.participation->Changes();
-    if (auto ch = changes->Next()) Push(ch->time, EventKind::kAvailability, ch->client, ch->available);
+    changes_ = config_.participation->Changes();
+    if (auto ch = changes_->Next()) {
+      queue_.Push(ch->time, EventKind::kAvailability, ch->client, ch->available);
+    }
   }
-
   FEDSIM_RETURN_IF_ERROR(Evaluate());  // the initial model, row 0
-  FEDSIM_RETURN_IF_ERROR(AfterEvent());
+  return AfterEvent();
+}
 
+absl::StatusOr<RunSummary> Engine::Impl::Run() {
+  FEDSIM_RETURN_IF_ERROR(StartRun());
   while (!stopped_) {
-    if (stop_requested_.load() || (config_.interrupt && config_.interrupt->load())) {
+    if (StopRequested()) {
       Stop("interrupted");
       break;
     }
-    std::optional<TaskResult> arrived;
-    std::optional<Event> ev;
-    if (config_.wall_clock) {
-      FEDSIM_ASSIGN_OR_RETURN(ev, NextWall(&arrived));
-    } else {
-      ev = NextVirtual();
-    }
-    if (!ev.has_value()) {
-      if (stop_requested_.load()) {
+    FEDSIM_ASSIGN_OR_RETURN(std::optional<NextEvent> next,
+                            source_->Next(queue_, &now_, num_busy() > 0));
+    if (!next.has_value()) {
+      if (StopRequested()) {
         Stop("interrupted");
         break;
       }
       return absl::FailedPreconditionError(absl::StrCat(
           "the run stalled at virtual time ", now_, " after ", version_,
-          " commits: no task in flight, no timer, and ", std::string(algorithm_->Name()),
-          " started no client (", idle_.size(),
+          " commits: no task in flight, no timer, and ", RuleName(), " started no client (",
+          idle_.size(),
           " idle and available). Check participation/availability, or add a stop "
           "condition that is reached earlier"));
     }
-    switch (ev->kind) {
-      case EventKind::kTaskFinish: {
-        auto it = in_flight_.find(ev->arg);
-        if (it == in_flight_.end()) break;
-        if (it->second.lost) {
-          --lost_in_flight_;
-          in_flight_.erase(it);
-          break;
-        }
-        if (!arrived.has_value()) {
-          absl::StatusOr<TaskResult> r = transport_->Await(ev->arg);
-          if (!r.ok()) {
-            return absl::Status(r.status().code(),
-                                absl::StrCat("waiting for the update of task ", ev->arg,
-                                             " (client ", it->second.record.client,
-                                             "): ", r.status().message()));
-          }
-          arrived = std::move(*r);
-        }
-        FEDSIM_RETURN_IF_ERROR(HandleArrival(std::move(*arrived)));
-        break;
-      }
-      case EventKind::kTimer:
-        if (scheduled_deadline_ && *scheduled_deadline_ == ev->time) scheduled_deadline_.reset();
-        break;
-      case EventKind::kEvaluate:
-        FEDSIM_RETURN_IF_ERROR(Evaluate());
-        Push(ev->time + config_.eval_every_virtual_s, EventKind::kEvaluate);
-        break;
-      case EventKind::kAvailability:
-        SetAvailable(static_cast<ClientId>(ev->arg), ev->flag);
-        if (auto ch = changes->Next()) {
-          Push(ch->time, EventKind::kAvailability, ch->client, ch->available);
-        }
-        break;
-      case EventKind::kScripted:
-        HandleScripted(config_.scripted[ev->arg]);
-        break;
-      case EventKind::kStop:
-        Stop("max_virtual_s");
-        break;
-    }
+    FEDSIM_RETURN_IF_ERROR(HandleEvent(std::move(*next)));
     FEDSIM_RETURN_IF_ERROR(AfterEvent());
   }
 
-  FEDSIM_ASSIGN_OR_RETURN(std::optional<CommitResult> flushed,
-                          algorithm_->Finish(*this, global_));
-  if (flushed.has_value()) {
-    // A final flush is a commit like any other, minus the stop checks.
-    const uint64_t saved_max = config_.max_commits;
-    config_.max_commits = 0;
-    FEDSIM_RETURN_IF_ERROR(CommitOnce(std::move(*flushed)));
-    config_.max_commits = saved_max;
-  }
+  absl::StatusOr<std::optional<CommitResult>> flushed = algorithm_->Finish(*this, *this);
+  if (!flushed.ok()) return RuleError(flushed.status(), "Finish");
+  if (flushed->has_value()) FEDSIM_RETURN_IF_ERROR(ApplyCommit(std::move(**flushed), true));
   if (!last_eval_version_ || *last_eval_version_ != version_) {
     FEDSIM_RETURN_IF_ERROR(Evaluate());
   }
@@ -576,7 +562,7 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
   RunSummary s;
   s.final_version = version_;
   s.virtual_time = now_;
-  s.wall_s = WallSeconds();
+  s.wall_s = source_->WallSeconds();
   s.updates_applied = applied_;
   s.updates_dropped = dropped_;
   s.tasks_dispatched = dispatched_;
@@ -594,7 +580,8 @@ Engine::Engine(EngineConfig config, Algorithm* algorithm, Transport* transport,
                                    observer)) {}
 Engine::~Engine() = default;
 absl::StatusOr<RunSummary> Engine::Run() { return impl_->Run(); }
-const std::vector<float>& Engine::global_model() const { return impl_->global(); }
+const std::vector<float>& Engine::global_model() const { return impl_->global_model(); }
+const std::vector<std::string>& Engine::metric_columns() const { return impl_->metric_columns(); }
 void Engine::RequestStop() { impl_->RequestStop(); }
 
 }  // namespace fedsim

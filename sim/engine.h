@@ -15,11 +15,19 @@
 //    bit-identical results with any number of workers, in-process or not.
 //  - Wall (deployment): time is seconds since the start; completions are
 //    handled when they arrive and timers fire on the system clock.
-// Which clock is used is decided by an EventSource strategy inside the
-// engine; nothing else branches on it.
+// Which clock is used is an EventSource strategy (sim/event_source.h) chosen
+// once; nothing in the loop branches on it.
 //
-// Thread safety: not thread-safe; Run() is called once, on one thread, and
-// the algorithm, observer and evaluator are only called from that thread.
+// Models: the engine keeps the global model, publishes every committed
+// version in the ModelStore under ModelRef::Global(v) and keeps it there
+// while a task in flight needs it. Rules that own per-client models publish
+// them through the ModelBank the engine implements (algorithms/algorithm.h).
+//
+// Metrics: every evaluation writes one row of named figures: the base
+// columns (run_observer.h), the evaluator's extra figures, the per-client
+// sample (client_accuracy_mean/min/max) when the rule owns client models,
+// and the rule's own figures (Algorithm::MetricNames).
+//
 #ifndef FEDSIM_SIM_ENGINE_H_
 #define FEDSIM_SIM_ENGINE_H_
 
@@ -33,21 +41,31 @@
 
 #include "absl/status/statusor.h"
 #include "algorithms/algorithm.h"
-#include "ml/local_trainer.h"
-#include "ml/model.h"
+#include "core/clock.h"
+#include "core/model_store.h"
+#include "core/transport.h"
+#include "proto/scenario.pb.h"
 #include "sim/devices.h"
 #include "sim/run_observer.h"
-#include "sim/transport.h"
 
 namespace fedsim {
 
 class ParticipationModel;
 
-// Evaluates a global model on the test set. Called from the engine thread.
+// Scores models on the test set. Called from the engine thread only.
 class EvaluatorInterface {
  public:
   virtual ~EvaluatorInterface() = default;
-  virtual EvalResult Evaluate(std::span<const float> params) = 0;
+  // Figures Evaluate() reports beyond test_loss and test_accuracy (e.g.
+  // "robust_accuracy"), in column order. Default: none.
+  virtual std::vector<std::string> ExtraMetricNames() const { return {}; }
+  // test_loss, test_accuracy and every ExtraMetricNames() figure of `params`.
+  virtual MetricValues Evaluate(std::span<const float> params) = 0;
+  // Clean test accuracy only (for the per-client sample). Default: the
+  // test_accuracy of Evaluate().
+  virtual double Accuracy(std::span<const float> params) {
+    return Evaluate(params)["test_accuracy"];
+  }
 };
 
 // A scripted change at a virtual time (from the scenario's `events`).
@@ -67,7 +85,12 @@ struct EngineConfig {
   std::vector<uint64_t> examples_per_task;
   // Default: 0. Multiplicative lognormal jitter of task durations.
   double jitter_sigma = 0;
-  LocalTrainingConfig local;
+  // The scenario's local training, sent whole with every task (the rule's
+  // per-task overrides applied).
+  config::LocalTraining local;
+  // Default: 1. Compute-time multiplier of a task relative to plain SGD
+  // (runtime/local_recipe.h ComputeCostMultiplier: SAM 2, PGD-k k+1, ...).
+  double compute_multiplier = 1;
   // Initial model (NumParams floats).
   std::vector<float> initial_params;
   // Stop conditions, whichever first (0 = unused).
@@ -77,8 +100,14 @@ struct EngineConfig {
   // Evaluation cadence (0 = unused).
   uint32_t eval_every_commits = 1;
   double eval_every_virtual_s = 0;
+  // Default: 10. Client models scored at each evaluation when the rule owns
+  // one per client (a fixed sample, Rng(seed, "eval_clients")); 0 = none.
+  uint32_t eval_client_sample = 10;
   // Default: false (virtual clock).
   bool wall_clock = false;
+  // Default: SystemClock(). The real clock: wall-clock mode's time, and the
+  // wall seconds of timing.csv in either mode.
+  Clock* clock = SystemClock();
   // Round-based and time-based availability (may be null: always available).
   ParticipationModel* participation = nullptr;
   std::vector<ScriptedChange> scripted;
@@ -96,10 +125,15 @@ class Engine {
          EvaluatorInterface* evaluator, RunObserver* observer);
   ~Engine();
 
-  // Runs to a stop condition. Errors: a transport failure (no workers), an
-  // algorithm error, or a stalled run (nothing in flight, nothing scheduled
-  // and nobody to dispatch) is reported as FailedPrecondition.
+  // Runs to a stop condition. Errors: a rule that refuses to start (its
+  // message), a transport failure (no workers), an algorithm error, or a
+  // stalled run (nothing in flight, nothing scheduled and nobody to
+  // dispatch), reported as FailedPrecondition.
   absl::StatusOr<RunSummary> Run();
+
+  // The metrics columns of a run with this algorithm and evaluator, in order
+  // (what RunObserver::OnStart receives). Valid after Run() has started.
+  const std::vector<std::string>& metric_columns() const;
 
   // The global model (valid after Run()).
   const std::vector<float>& global_model() const;

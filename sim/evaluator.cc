@@ -31,7 +31,20 @@ EvalResult Evaluator::EvaluateChunk(Model& model, std::span<const float> params,
   return model.Evaluate(params, batch);
 }
 
-EvalResult Evaluator::Evaluate(std::span<const float> params) {
+MetricValues Evaluator::Evaluate(std::span<const float> params) {
+  const EvalResult r = Sums(params);
+  MetricValues v;
+  v["test_loss"] = r.count > 0 ? r.loss_sum / static_cast<double>(r.count) : 0.0;
+  v["test_accuracy"] = r.count > 0 ? static_cast<double>(r.correct) / r.count : 0.0;
+  return v;
+}
+
+double Evaluator::Accuracy(std::span<const float> params) {
+  const EvalResult r = Sums(params);
+  return r.count > 0 ? static_cast<double>(r.correct) / r.count : 0.0;
+}
+
+EvalResult Evaluator::Sums(std::span<const float> params) {
   const size_t chunks = (rows_ + kChunk - 1) / kChunk;
   std::vector<EvalResult> parts(chunks);
   auto work = [&](size_t worker) {

@@ -24,7 +24,11 @@ class Evaluator : public EvaluatorInterface {
   static absl::StatusOr<std::unique_ptr<Evaluator>> Create(const ModelConfig& model,
                                                            const Dataset* test, size_t limit,
                                                            int threads);
-  EvalResult Evaluate(std::span<const float> params) override;
+  // test_loss (mean cross-entropy) and test_accuracy; 0 for an empty test set.
+  MetricValues Evaluate(std::span<const float> params) override;
+  double Accuracy(std::span<const float> params) override;
+  // The summed figures behind Evaluate.
+  EvalResult Sums(std::span<const float> params);
 
  private:
   Evaluator(const Dataset* test, size_t rows, std::vector<std::unique_ptr<Model>> models)

@@ -100,9 +100,9 @@ class InProcessTransport : public Transport {
       }
       const auto started = absl::Now();
       absl::StatusOr<TaskResult> r;
-      ModelStore::Params base = store_->Get(task.base_version);
+      ModelStore::Params base = store_->Get(task.base);
       if (base == nullptr) {
-        r = absl::InternalError(absl::StrCat("base version ", task.base_version, " of task ",
+        r = absl::InternalError(absl::StrCat("base model ", task.base.ToString(), " of task ",
                                              task.id, " is not in the model store"));
       } else {
         r = runner_->Run(task, *base);

@@ -5,8 +5,9 @@
 
 #include <memory>
 
-#include "sim/task_runner.h"
-#include "sim/transport.h"
+#include "runtime/task_runner.h"
+#include "core/model_store.h"
+#include "core/transport.h"
 
 namespace fedsim {
 

@@ -10,33 +10,45 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "algorithms/algorithm.h"
 #include "algorithms/types.h"
+#include "core/model_ref.h"
 
 namespace fedsim {
 
 struct TaskRecord {
   TaskId id = 0;
   ClientId client = 0;
-  Version base_version = 0;
+  ModelRef base;  // the model it trained from
   VirtualTime start = 0;
   double duration = 0;  // scripted (virtual) duration
   uint64_t seed = 0;
 };
 
-// One metrics.csv row. Every field is a deterministic function of the
-// scenario (wall-clock figures go to timing.csv, see run_output.h).
-struct EvalRow {
+// The columns every run's metrics.csv starts with, in this order. Evaluator
+// figures (robust accuracy, ...), the per-client sample of decentralized
+// rules and each rule's own figures follow (Engine::MetricColumns).
+inline const std::vector<std::string>& BaseMetricColumns() {
+  static const auto* columns = new std::vector<std::string>{
+      "virtual_time", "version",  "updates_applied", "updates_dropped", "test_loss",
+      "test_accuracy", "bytes_down", "bytes_up",      "mean_staleness",  "max_staleness"};
+  return *columns;
+}
+
+// One metrics.csv row: named figures, every one a deterministic function of
+// the scenario (wall-clock time goes to timing.csv, see run_output.h). A
+// column without a value in a row is written empty.
+struct MetricsRow {
   VirtualTime virtual_time = 0;
   Version version = 0;
-  uint64_t updates_applied = 0;  // since the start
-  uint64_t updates_dropped = 0;  // since the start
-  double test_loss = 0;
-  double test_accuracy = 0;
-  uint64_t bytes_down = 0;  // model bytes sent to clients since the start (logical)
-  uint64_t bytes_up = 0;    // update bytes received since the start (logical)
-  double mean_staleness = 0;  // over updates applied since the previous row
-  uint64_t max_staleness = 0;
-  double wall_s = 0;        // not deterministic: only timing.csv prints it
+  MetricValues values;  // by column name; virtual_time and version included
+  double wall_s = 0;    // not deterministic: only timing.csv prints it
+
+  // values[name], or `fallback` when absent.
+  double Get(const std::string& name, double fallback = 0) const {
+    auto it = values.find(name);
+    return it == values.end() ? fallback : it->second;
+  }
 };
 
 struct RunSummary {
@@ -55,6 +67,8 @@ struct RunSummary {
 class RunObserver {
  public:
   virtual ~RunObserver() = default;
+  // Before anything else: the metrics columns of this run, in order.
+  virtual void OnStart(const std::vector<std::string>& metric_columns) { (void)metric_columns; }
   virtual void OnDispatch(const TaskRecord& task) { (void)task; }
   // `verdict` is OK when the algorithm accepted the update, else why it was dropped.
   virtual void OnArrival(const TaskRecord& task, VirtualTime t, uint64_t staleness,
@@ -70,7 +84,7 @@ class RunObserver {
   virtual void OnCommit(VirtualTime t, Version new_version, const CommitResult& result) {
     (void)t, (void)new_version, (void)result;
   }
-  virtual void OnEvaluation(const EvalRow& row) { (void)row; }
+  virtual void OnEvaluation(const MetricsRow& row) { (void)row; }
   virtual void OnFinish(const RunSummary& summary) { (void)summary; }
 };
 
@@ -78,6 +92,9 @@ class RunObserver {
 class FanOutObserver : public RunObserver {
  public:
   void Add(RunObserver* o) { observers_.push_back(o); }
+  void OnStart(const std::vector<std::string>& columns) override {
+    for (auto* o : observers_) o->OnStart(columns);
+  }
   void OnDispatch(const TaskRecord& task) override {
     for (auto* o : observers_) o->OnDispatch(task);
   }
@@ -94,7 +111,7 @@ class FanOutObserver : public RunObserver {
   void OnCommit(VirtualTime t, Version v, const CommitResult& r) override {
     for (auto* o : observers_) o->OnCommit(t, v, r);
   }
-  void OnEvaluation(const EvalRow& row) override {
+  void OnEvaluation(const MetricsRow& row) override {
     for (auto* o : observers_) o->OnEvaluation(row);
   }
   void OnFinish(const RunSummary& s) override {

@@ -4,10 +4,12 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "util/hash.h"
@@ -36,6 +38,12 @@ std::string JsonEscape(const std::string& s) {
 
 // Shortest text that reads back as the same double: replay needs exact times.
 std::string Num(double v) { return absl::StrFormat("%.17g", v); }
+
+// Counts print as integers, other figures with 9 significant digits.
+std::string MetricCell(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return absl::StrFormat("%.0f", v);
+  return absl::StrFormat("%.9g", v);
+}
 
 double NowSeconds() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
@@ -86,11 +94,13 @@ absl::StatusOr<std::unique_ptr<RunWriter>> RunWriter::Open(const std::string& ru
   if (auto s = open("events.jsonl", &w->events_); !s.ok()) return s;
   if (auto s = open("metrics.csv", &w->metrics_); !s.ok()) return s;
   if (auto s = open("timing.csv", &w->timing_); !s.ok()) return s;
-  std::fprintf(w->metrics_,
-               "virtual_time,version,updates_applied,updates_dropped,test_loss,test_accuracy,"
-               "bytes_down,bytes_up,mean_staleness,max_staleness\n");
   std::fprintf(w->timing_, "version,virtual_time,wall_s\n");
   return w;
+}
+
+void RunWriter::OnStart(const std::vector<std::string>& columns) {
+  columns_ = columns;
+  std::fprintf(metrics_, "%s\n", absl::StrJoin(columns_, ",").c_str());
 }
 
 RunWriter::~RunWriter() { (void)Close(); }
@@ -99,7 +109,7 @@ void RunWriter::OnDispatch(const TaskRecord& t) {
   std::fprintf(events_,
                "{\"ev\":\"dispatch\",\"t\":%s,\"task\":%" PRIu64 ",\"client\":%u,\"base\":%" PRIu64
                ",\"dur\":%s,\"seed\":%" PRIu64 "}\n",
-               Num(t.start).c_str(), t.id, t.client, t.base_version, Num(t.duration).c_str(),
+               Num(t.start).c_str(), t.id, t.client, t.base.version, Num(t.duration).c_str(),
                t.seed);
 }
 
@@ -111,7 +121,7 @@ void RunWriter::OnArrival(const TaskRecord& t, VirtualTime at, uint64_t stalenes
   std::fprintf(events_,
                "{\"ev\":\"arrival\",\"t\":%s,\"task\":%" PRIu64 ",\"client\":%u,\"base\":%" PRIu64
                ",\"staleness\":%" PRIu64 ",%s}\n",
-               Num(at).c_str(), t.id, t.client, t.base_version, staleness, tail.c_str());
+               Num(at).c_str(), t.id, t.client, t.base.version, staleness, tail.c_str());
 }
 
 void RunWriter::OnTaskLost(const TaskRecord& t, VirtualTime at, const std::string& why) {
@@ -136,17 +146,18 @@ void RunWriter::OnCommit(VirtualTime at, Version v, const CommitResult& r) {
                Num(at).c_str(), v, applied.c_str());
 }
 
-void RunWriter::OnEvaluation(const EvalRow& row) {
+void RunWriter::OnEvaluation(const MetricsRow& row) {
   std::fprintf(events_,
                "{\"ev\":\"eval\",\"t\":%s,\"version\":%" PRIu64 ",\"loss\":%s,\"accuracy\":%s}\n",
-               Num(row.virtual_time).c_str(), row.version, Num(row.test_loss).c_str(),
-               Num(row.test_accuracy).c_str());
-  std::fprintf(metrics_,
-               "%.9g,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.9g,%.9g,%" PRIu64 ",%" PRIu64
-               ",%.9g,%" PRIu64 "\n",
-               row.virtual_time, row.version, row.updates_applied, row.updates_dropped,
-               row.test_loss, row.test_accuracy, row.bytes_down, row.bytes_up,
-               row.mean_staleness, row.max_staleness);
+               Num(row.virtual_time).c_str(), row.version, Num(row.Get("test_loss")).c_str(),
+               Num(row.Get("test_accuracy")).c_str());
+  std::string line;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (i > 0) line += ',';
+    auto it = row.values.find(columns_[i]);
+    if (it != row.values.end()) line += MetricCell(it->second);
+  }
+  std::fprintf(metrics_, "%s\n", line.c_str());
   std::fprintf(timing_, "%" PRIu64 ",%.9g,%.3f\n", row.version, row.virtual_time, row.wall_s);
   // Rows reach the disk as they come, so a crashed run keeps its figures.
   std::fflush(metrics_);
@@ -248,10 +259,10 @@ void ProgressReporter::OnCommit(VirtualTime t, Version v, const CommitResult& r)
   if (terminal_ && NowSeconds() - last_print_ > 0.2) Print(false);
 }
 
-void ProgressReporter::OnEvaluation(const EvalRow& row) {
+void ProgressReporter::OnEvaluation(const MetricsRow& row) {
   version_ = row.version;
   t_ = row.virtual_time;
-  accuracy_ = row.test_accuracy;
+  accuracy_ = row.Get("test_accuracy");
   Print(false);
 }
 

@@ -39,13 +39,14 @@ class RunWriter : public RunObserver {
   static absl::StatusOr<std::unique_ptr<RunWriter>> Open(const std::string& run_dir);
   ~RunWriter() override;
 
+  void OnStart(const std::vector<std::string>& metric_columns) override;
   void OnDispatch(const TaskRecord& task) override;
   void OnArrival(const TaskRecord& task, VirtualTime t, uint64_t staleness,
                  const absl::Status& verdict) override;
   void OnTaskLost(const TaskRecord& task, VirtualTime t, const std::string& why) override;
   void OnAvailability(VirtualTime t, ClientId client, bool available) override;
   void OnCommit(VirtualTime t, Version new_version, const CommitResult& result) override;
-  void OnEvaluation(const EvalRow& row) override;
+  void OnEvaluation(const MetricsRow& row) override;
 
   // Flushes and closes the streams. Errors if any write failed (disk full).
   absl::Status Close();
@@ -58,6 +59,7 @@ class RunWriter : public RunObserver {
   FILE* metrics_ = nullptr;
   FILE* timing_ = nullptr;
   bool write_failed_ = false;
+  std::vector<std::string> columns_;  // metrics.csv columns (OnStart)
 };
 
 struct ManifestInfo {
@@ -85,7 +87,7 @@ class ProgressReporter : public RunObserver {
   // max_commits / max_virtual_s give the ETA (0 = unknown).
   ProgressReporter(FILE* out, bool terminal, uint64_t max_commits, double max_virtual_s);
   void OnCommit(VirtualTime t, Version new_version, const CommitResult& result) override;
-  void OnEvaluation(const EvalRow& row) override;
+  void OnEvaluation(const MetricsRow& row) override;
   void OnFinish(const RunSummary& summary) override;
 
  private:

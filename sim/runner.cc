@@ -8,6 +8,7 @@
 #include "sim/evaluator.h"
 #include "sim/inprocess_transport.h"
 #include "sim/run_output.h"
+#include "runtime/local_recipe.h"
 #include "sim/scenario.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
@@ -123,7 +124,9 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   ec.profiles = run.profiles;
   ec.examples_per_task = data.examples_per_task;
   ec.jitter_sigma = s.devices().jitter_sigma();
-  ec.local = data.local;
+  ec.local = s.local();
+  ec.compute_multiplier = ComputeCostMultiplier(s.local());
+  ec.eval_client_sample = s.eval().client_sample();
   ec.initial_params = run.initial_params;
   ec.max_commits = s.stop().max_commits();
   ec.max_virtual_s = s.stop().max_virtual_s();

@@ -19,9 +19,9 @@
 #include "sim/engine.h"
 #include "sim/participation.h"
 #include "sim/run_observer.h"
-#include "sim/run_setup.h"
+#include "runtime/run_setup.h"
 #include "sim/schedule.h"
-#include "sim/task_runner.h"
+#include "runtime/task_runner.h"
 
 namespace fedsim {
 

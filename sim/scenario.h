@@ -132,7 +132,7 @@ void FillDefaults(config::Scenario* scenario);
 //   "<SourceMap::Describe(path)>: what is wrong; what to change".
 // `sources` may be null (messages then use "<scenario>" as the file).
 // Checks that need the data (shards or Dirichlet min_size against the number
-// of training rows) are done by BuildRunData (sim/run_setup.h).
+// of training rows) are done by BuildRunData (runtime/run_setup.h).
 // REQUIRES: FillDefaults() was applied (unset messages count as defaults).
 absl::Status ValidateScenario(const config::Scenario& scenario, const SourceMap* sources);
 

@@ -15,7 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "ml/model.h"
 #include "sim/devices.h"
-#include "sim/run_setup.h"
+#include "runtime/run_setup.h"
 #include "sim/scenario.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"

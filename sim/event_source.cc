@@ -1,0 +1,82 @@
+#include "sim/event_source.h"
+
+#include <algorithm>
+
+#include "util/status_macros.h"
+
+namespace fedsim {
+namespace {
+
+class VirtualEventSource final : public EventSource {
+ public:
+  explicit VirtualEventSource(Clock* clock) : clock_(clock), start_(clock->Now()) {}
+  bool queues_completions() const override { return true; }
+  absl::StatusOr<std::optional<NextEvent>> Next(EventQueue& queue, VirtualTime* now,
+                                                bool tasks_in_flight) override {
+    (void)tasks_in_flight;
+    if (queue.empty()) return std::optional<NextEvent>();
+    NextEvent next{queue.Pop(), std::nullopt};
+    *now = next.event.time;
+    return std::optional<NextEvent>(std::move(next));
+  }
+  double WallSeconds() const override { return clock_->SecondsSince(start_); }
+
+ private:
+  Clock* clock_;
+  absl::Time start_;
+};
+
+class WallEventSource final : public EventSource {
+ public:
+  WallEventSource(Clock* clock, Transport* transport, std::function<bool()> stop,
+                  absl::Duration poll)
+      : clock_(clock),
+        transport_(transport),
+        stop_(std::move(stop)),
+        poll_(poll),
+        start_(clock->Now()) {}
+  bool queues_completions() const override { return false; }
+
+  absl::StatusOr<std::optional<NextEvent>> Next(EventQueue& queue, VirtualTime* now,
+                                                bool tasks_in_flight) override {
+    while (true) {
+      if (stop_ && stop_()) return std::optional<NextEvent>();
+      absl::Time deadline = clock_->Now() + poll_;
+      if (!queue.empty()) deadline = std::min(deadline, start_ + absl::Seconds(queue.top().time));
+      FEDSIM_ASSIGN_OR_RETURN(std::optional<TaskResult> r, transport_->AwaitAny(deadline));
+      if (r.has_value()) {
+        *now = std::max(*now, WallSeconds());
+        NextEvent next{Event{*now, 0, EventKind::kTaskFinish, r->id, false}, std::move(r)};
+        return std::optional<NextEvent>(std::move(next));
+      }
+      if (!queue.empty() && WallSeconds() >= queue.top().time) {
+        NextEvent next{queue.Pop(), std::nullopt};
+        *now = std::max(*now, next.event.time);
+        return std::optional<NextEvent>(std::move(next));
+      }
+      if (queue.empty() && !tasks_in_flight) return std::optional<NextEvent>();
+    }
+  }
+  double WallSeconds() const override { return clock_->SecondsSince(start_); }
+
+ private:
+  Clock* clock_;
+  Transport* transport_;
+  std::function<bool()> stop_;
+  absl::Duration poll_;
+  absl::Time start_;
+};
+
+}  // namespace
+
+std::unique_ptr<EventSource> NewVirtualEventSource(Clock* clock) {
+  return std::make_unique<VirtualEventSource>(clock);
+}
+
+std::unique_ptr<EventSource> NewWallEventSource(Clock* clock, Transport* transport,
+                                                std::function<bool()> stop,
+                                                absl::Duration poll) {
+  return std::make_unique<WallEventSource>(clock, transport, std::move(stop), poll);
+}
+
+}  // namespace fedsim
