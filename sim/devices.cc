@@ -1,133 +1,70 @@
 #include "sim/devices.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "util/csv.h"
 #include "util/rng.h"
+#include "util/status_macros.h"
 
 namespace fedsim {
 namespace {
 
-constexpr char kCsvHeader[] = "client,seconds_per_example,latency_s,down_mbps,up_mbps";
-
-std::string Strip(absl::string_view s) { return std::string(absl::StripAsciiWhitespace(s)); }
+constexpr absl::string_view kColumns[] = {"client", "seconds_per_example", "latency_s", "down_mbps",
+                                          "up_mbps"};
 
 double TransferSeconds(uint64_t bytes, double mbps) {
   if (mbps <= 0.0) return 0.0;  // 0 = unlimited
   return static_cast<double>(bytes) * 8.0 / (mbps * 1e6);
 }
 
-}  // namespace
-
-double DrawFromDistribution(const config::Distribution& dist, uint64_t seed,
-                            const std::string& purpose, uint32_t client, uint32_t num_clients,
-                            double fallback) {
-  switch (dist.kind_case()) {
-    case config::Distribution::kConstant:
-      return dist.constant();
-    case config::Distribution::kUniform: {
-      Rng rng(seed, purpose, client);
-      return rng.Uniform(dist.uniform().lo(), dist.uniform().hi());
-    }
-    case config::Distribution::kLognormal: {
-      Rng rng(seed, purpose, client);
-      return rng.LogNormal(dist.lognormal().mu(), dist.lognormal().sigma());
-    }
-    case config::Distribution::kLinear: {
-      const auto& l = dist.linear();
-      if (num_clients <= 1) return l.base();
-      return l.base() * (1.0 - static_cast<double>(client) * (l.x_percent() / 100.0) /
-                                   static_cast<double>(num_clients - 1));
-    }
-    case config::Distribution::kTable:
-      return client < static_cast<uint32_t>(dist.table().values_size())
-                 ? dist.table().values(static_cast<int>(client))
-                 : fallback;
-    case config::Distribution::KIND_NOT_SET:
-      break;
+// Applies one row of the profiles CSV; *seen marks the clients already given.
+absl::Status ApplyProfileRow(const CsvRow& row, std::vector<bool>* seen,
+                             std::vector<DeviceProfile>* profiles) {
+  FEDSIM_ASSIGN_OR_RETURN(const uint64_t client, row.Uint(0));
+  if (client >= profiles->size()) {
+    return row.Error(absl::StrCat("client ", client, " does not exist (num_clients is ",
+                                  profiles->size(), ", ids are 0 .. ",
+                                  profiles->empty() ? 0 : profiles->size() - 1, ")"));
   }
-  return fallback;
+  double v[4];
+  std::vector<std::string> bad;  // every bad value of the row, not just the first
+  for (size_t k = 0; k < 4; ++k) {
+    absl::StatusOr<double> d = row.Double(k + 1);
+    if (!d.ok()) {
+      bad.emplace_back(d.status().message());
+    } else if (*d < 0) {
+      bad.emplace_back(
+          row.Error(absl::StrCat(kColumns[k + 1], " ", row[k + 1], " is negative; use a value >= 0",
+                                 k >= 2 ? " (0 = unlimited bandwidth)" : ""))
+              .message());
+    } else {
+      v[k] = *d;
+    }
+  }
+  if (!bad.empty()) return absl::InvalidArgumentError(absl::StrJoin(bad, "\n"));
+  if ((*seen)[client]) {
+    return row.Error(absl::StrCat("client ", client, " is listed twice; keep one row per client"));
+  }
+  (*seen)[client] = true;
+  DeviceProfile& p = (*profiles)[client];
+  p.seconds_per_example = v[0];
+  p.latency_down_s = v[1];
+  p.latency_up_s = v[1];
+  p.down_mbps = v[2];
+  p.up_mbps = v[3];
+  return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::Status ApplyProfilesCsv(const std::string& text, const std::string& display_name,
                               std::vector<DeviceProfile>* profiles) {
-  std::vector<std::string> errors;
-  auto error = [&](int line, const std::string& msg) {
-    errors.push_back(absl::StrCat(display_name, ":", line, ": ", msg));
-  };
   std::vector<bool> seen(profiles->size(), false);
-  bool have_header = false;
-  int line_no = 0;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    const std::string line = Strip(raw);
-    if (line.empty() || line[0] == '#') continue;
-    if (!have_header) {
-      std::vector<std::string> cells = absl::StrSplit(line, ',');
-      for (std::string& c : cells) c = Strip(c);
-      if (absl::StrJoin(cells, ",") != kCsvHeader) {
-        error(line_no,
-              absl::StrCat("the header is '", line, "' but must be exactly '", kCsvHeader, "'"));
-        break;  // the rows cannot be read without it
-      }
-      have_header = true;
-      continue;
-    }
-    std::vector<std::string> cells = absl::StrSplit(line, ',');
-    if (cells.size() != 5) {
-      error(line_no, absl::StrCat("expected 5 cells (", kCsvHeader, "), got ", cells.size()));
-      continue;
-    }
-    for (std::string& c : cells) c = Strip(c);
-    uint64_t client = 0;
-    if (!absl::SimpleAtoi(cells[0], &client)) {
-      error(line_no, absl::StrCat("client '", cells[0], "' is not a non-negative integer"));
-      continue;
-    }
-    if (client >= profiles->size()) {
-      error(line_no,
-            absl::StrCat("client ", client, " does not exist (num_clients is ", profiles->size(),
-                         ", ids are 0 .. ", profiles->empty() ? 0 : profiles->size() - 1, ")"));
-      continue;
-    }
-    static constexpr const char* kNames[] = {"seconds_per_example", "latency_s", "down_mbps",
-                                             "up_mbps"};
-    double v[4];
-    bool ok = true;
-    for (int k = 0; k < 4; ++k) {
-      if (!absl::SimpleAtod(cells[k + 1], &v[k]) || !std::isfinite(v[k])) {
-        error(line_no, absl::StrCat(kNames[k], " '", cells[k + 1], "' is not a number"));
-        ok = false;
-      } else if (v[k] < 0) {
-        error(line_no, absl::StrCat(kNames[k], " ", cells[k + 1], " is negative; use a value >= 0",
-                                    k >= 2 ? " (0 = unlimited bandwidth)" : ""));
-        ok = false;
-      }
-    }
-    if (!ok) continue;
-    if (seen[client]) {
-      error(line_no, absl::StrCat("client ", client, " is listed twice; keep one row per client"));
-      continue;
-    }
-    seen[client] = true;
-    DeviceProfile& p = (*profiles)[client];
-    p.seconds_per_example = v[0];
-    p.latency_down_s = v[1];
-    p.latency_up_s = v[1];
-    p.down_mbps = v[2];
-    p.up_mbps = v[3];
-  }
-  if (!have_header && errors.empty()) {
-    error(line_no, absl::StrCat("no header line; the file must start with '", kCsvHeader, "'"));
-  }
-  if (errors.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  return ReadCsv(text, display_name, kColumns,
+                 [&](const CsvRow& row) { return ApplyProfileRow(row, &seen, profiles); },
+                 {.report_all_errors = true});
 }
 
 absl::StatusOr<std::vector<DeviceProfile>> BuildDeviceProfiles(const config::Scenario& scenario,
@@ -164,15 +101,16 @@ absl::StatusOr<std::vector<DeviceProfile>> BuildDeviceProfiles(const config::Sce
   if (d.has_profiles_csv() && !d.profiles_csv().empty()) {
     std::string path = d.profiles_csv();
     if (path[0] != '/' && !scenario_dir.empty()) path = absl::StrCat(scenario_dir, "/", path);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    std::vector<bool> seen(profiles.size(), false);
+    absl::Status s = ReadCsvFile(
+        path, kColumns, [&](const CsvRow& row) { return ApplyProfileRow(row, &seen, &profiles); },
+        {.report_all_errors = true});
+    if (s.code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError(
-          absl::StrCat("devices.profiles_csv: cannot open '", path,
-                       "' (relative paths are relative to the scenario file's folder)"));
+          absl::StrCat("devices.profiles_csv: ", s.message(),
+                       " (relative paths are relative to the scenario file's folder)"));
     }
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    if (absl::Status s = ApplyProfilesCsv(buffer.str(), path, &profiles); !s.ok()) return s;
+    FEDSIM_RETURN_IF_ERROR(s);
   }
   return profiles;
 }

@@ -1,10 +1,11 @@
 // Device heterogeneity: each client's compute speed and network, and how long
 // one task takes on it (FedScale's model: download + compute + upload).
 //
-// Per-client values are drawn from the scenario's distributions with
-// counter-based randomness, Rng(seed, "device.<field>", client), so client i's
-// value does not depend on how many clients there are (except for the linear
-// and table kinds, which are defined in terms of N), nor on who asks first.
+// Per-client values are drawn from the scenario's distributions by
+// DrawFromDistribution (sim/distribution.h) with counter-based randomness,
+// Rng(seed, "device.<field>", client), so client i's value does not depend on
+// how many clients there are (except for the linear and table kinds, which are
+// defined in terms of N), nor on who asks first.
 //
 // Thread safety: pure functions; DeviceProfile is a plain value.
 #ifndef FEDSIM_SIM_DEVICES_H_
@@ -16,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/scenario.pb.h"
+#include "sim/distribution.h"
 
 namespace fedsim {
 
@@ -30,29 +32,20 @@ struct DeviceProfile {
   double up_mbps = 0.0;
 };
 
-// The value of `dist` for `client` of `num_clients`:
-//   constant -> the constant; uniform(lo, hi); lognormal -> exp(N(mu, sigma));
-//   linear (Fraboni F-X) -> base * (1 - client * (x_percent/100) / (N - 1)),
-//     base when N == 1; table -> values[client].
-// Random kinds draw from Rng(seed, purpose, client). An unset kind gives
-// `fallback`.
-// REQUIRES: client < num_clients; a table has num_clients values (see
-// ValidateScenario).
-double DrawFromDistribution(const config::Distribution& dist, uint64_t seed,
-                            const std::string& purpose, uint32_t client, uint32_t num_clients,
-                            double fallback);
-
 // One profile per client 0..num_clients-1: each field drawn from its
 // distribution in scenario.devices (purpose "device.<field>", e.g.
 // "device.seconds_per_example"), then replaced for the clients listed in
 // devices.profiles_csv. A relative CSV path is resolved against scenario_dir.
 //
-// The CSV: '#' comments and blank lines are ignored; the first other line is
-// the header, exactly `client,seconds_per_example,latency_s,down_mbps,up_mbps`
-// (latency_s is used for both directions); each row sets every field of one
-// client. Errors (InvalidArgument, NotFound for a missing file) read
-// "path:line: what is wrong": a wrong header, a wrong number of cells, a
-// non-numeric or negative value, a client id >= num_clients, a duplicate client.
+// The CSV (read by util/csv.h: '#' comments and blank lines are skipped, CRLF
+// line ends and a leading UTF-8 byte-order mark are accepted) has the header
+// exactly `client,seconds_per_example,latency_s,down_mbps,up_mbps` (latency_s
+// is used for both directions); each row sets every field of one client.
+// Errors: NotFound "devices.profiles_csv: cannot read <path>: <reason> ..."
+// for a file that cannot be read; InvalidArgument "path:line: what is wrong",
+// one line per bad row, for a wrong header, a wrong number of fields, a
+// value that is not a finite number, a negative value, a client id that is
+// not an integer in [0, num_clients), a duplicate client.
 // Also InvalidArgument when a drawn value is negative or not finite.
 // REQUIRES: the scenario passed ValidateScenario (FillDefaults applied).
 absl::StatusOr<std::vector<DeviceProfile>> BuildDeviceProfiles(const config::Scenario& scenario,

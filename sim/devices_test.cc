@@ -131,7 +131,8 @@ TEST(DevicesTest, CsvOverridesListedClients) {
 TEST(DevicesTest, CsvMissingFileIsNotFound) {
   auto p = BuildDeviceProfiles(MakeScenario("profiles_csv: \"nope.csv\"", 2), "/nonexistent");
   EXPECT_EQ(p.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(p.status().message()), HasSubstr("/nonexistent/nope.csv"));
+  EXPECT_THAT(std::string(p.status().message()),
+              HasSubstr("/nonexistent/nope.csv: No such file or directory"));
 }
 
 std::string Csv(const std::string& text, size_t n = 4) {
@@ -142,15 +143,15 @@ std::string Csv(const std::string& text, size_t n = 4) {
 constexpr char kHeader[] = "client,seconds_per_example,latency_s,down_mbps,up_mbps\n";
 
 TEST(DevicesTest, CsvBadRowsAreReportedByLine) {
-  EXPECT_THAT((Csv("client,speed\n1,2\n")), StartsWith("p.csv:1: the header is"));
+  EXPECT_THAT((Csv("client,speed\n1,2\n")), StartsWith("p.csv:1: expected the header"));
   EXPECT_THAT((Csv(std::string("# c\n") + kHeader + "0,1,2,3\n")),
-              StartsWith("p.csv:3: expected 5 cells"));
+              StartsWith("p.csv:3: expected 5 fields"));
   EXPECT_THAT((Csv(std::string(kHeader) + "0,abc,0,0,0\n")),
-              StartsWith("p.csv:2: seconds_per_example 'abc' is not a number"));
+              StartsWith("p.csv:2: seconds_per_example 'abc' is not a finite number"));
   EXPECT_THAT((Csv(std::string(kHeader) + "0,1,-1,0,0\n")),
               StartsWith("p.csv:2: latency_s -1 is negative"));
   EXPECT_THAT((Csv(std::string(kHeader) + "x,1,0,0,0\n")),
-              StartsWith("p.csv:2: client 'x' is not a non-negative integer"));
+              StartsWith("p.csv:2: client 'x' is not an integer >= 0"));
   EXPECT_THAT((Csv(std::string(kHeader) + "4,1,0,0,0\n")),
               StartsWith("p.csv:2: client 4 does not exist"));
   EXPECT_THAT((Csv(std::string(kHeader) + "0,1,0,0,0\n\n2,1,0,0,0\n0,2,0,0,0\n")),
@@ -161,6 +162,23 @@ TEST(DevicesTest, CsvBadRowsAreReportedByLine) {
   EXPECT_THAT(s, HasSubstr("p.csv:2: "));
   EXPECT_THAT(s, HasSubstr("\np.csv:4: "));
   EXPECT_EQ(Csv(std::string(kHeader) + "0,1,0,0,0\r\n"), "");
+  // Two bad values in one row: both reported.
+  EXPECT_EQ(Csv(std::string(kHeader) + "0,-1,0,x,0\n"),
+            "p.csv:2: seconds_per_example -1 is negative; use a value >= 0\n"
+            "p.csv:2: down_mbps 'x' is not a finite number");
+}
+
+TEST(DevicesTest, CsvFromASpreadsheetReads) {
+  std::vector<DeviceProfile> profiles(3);
+  const absl::Status s = ApplyProfilesCsv(
+      std::string("\xEF\xBB\xBF") + "client,seconds_per_example,latency_s,down_mbps,up_mbps\r\n" +
+          "# measured\r\n2,0.5,0.25,10,5\r\n",
+      "p.csv", &profiles);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(profiles[2].seconds_per_example, 0.5);
+  EXPECT_EQ(profiles[2].latency_up_s, 0.25);
+  EXPECT_EQ(profiles[2].up_mbps, 5.0);
+  EXPECT_EQ(profiles[0].seconds_per_example, DeviceProfile().seconds_per_example);
 }
 
 TEST(DevicesTest, ExpectedTaskSeconds) {

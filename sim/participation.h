@@ -49,14 +49,19 @@
 // round_s == 0 ("rounds only") round processes do not restrict time-driven
 // rules: AvailableAt is true and the change stream is empty.
 //
-// Trace CSV: header `client,start_s,end_s` (spaces around fields and CRLF line
-// ends are accepted; blank lines are skipped). Relative paths are relative to
-// the scenario's folder. A client may have several windows; overlapping or
+// Trace CSV: header `client,start_s,end_s`, read by util/csv.h (spaces around
+// fields, CRLF line ends and a leading UTF-8 byte-order mark are accepted;
+// blank lines and '#' comment lines are skipped). Relative paths are relative
+// to the scenario's folder. A client may have several windows; overlapping or
 // touching windows are merged. Clients not listed are never available. Errors
 // are InvalidArgument "<file>:<line>: <what is wrong>" for a wrong header, a
 // wrong number of fields, a non-numeric or non-finite value, a client id that
 // is not in [0, num_clients), a negative start, or end <= start; NotFound
 // when the file cannot be read.
+//
+// Code layout: the processes are in participation.cc, the change stream in
+// participation_changes.cc, the p_i generators in participation_probability.h
+// and the trace reader in participation_trace.h.
 //
 // Thread safety: not thread-safe, const methods included: InRound and
 // AvailableAt advance a per-client Markov-chain cache. Called only from the

@@ -455,8 +455,27 @@ TEST(TraceTest, AbsolutePathAndMissingFile) {
   auto m = Make("trace { csv: \"" + path + "\" }", 3, 1, {}, "/nonexistent");
   ASSERT_NE(m, nullptr);
   EXPECT_TRUE(m->AvailableAt(2, 0.5));
-  EXPECT_EQ(CreateError("trace { csv: \"no_such.csv\" }", 3, {}, ::testing::TempDir()).code(),
-            absl::StatusCode::kNotFound);
+  const absl::Status missing =
+      CreateError("trace { csv: \"no_such.csv\" }", 3, {}, ::testing::TempDir());
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.message(), HasSubstr("participation.trace.csv: cannot read "));
+  EXPECT_THAT(missing.message(), HasSubstr("no_such.csv: No such file or directory"));
+}
+
+// The trace is read by the shared CSV reader (util/csv.h): a file saved by a
+// spreadsheet on Windows (byte-order mark, CRLF) with '#' notes reads the same.
+TEST(TraceTest, SpreadsheetExportWithCommentsReads) {
+  WriteFile("trace_bom.csv",
+            "\xEF\xBB\xBF# recorded 2024-05-01\r\n"
+            "client,start_s,end_s\r\n"
+            "# phone 0\r\n"
+            "0,1,3\r\n"
+            "2,0.5,1.5\r\n");
+  auto m = Make("trace { csv: \"trace_bom.csv\" }", 3, 1, {}, ::testing::TempDir());
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->windows(0), (std::vector<std::pair<double, double>>{{1, 3}}));
+  EXPECT_TRUE(m->windows(1).empty());
+  EXPECT_EQ(m->windows(2), (std::vector<std::pair<double, double>>{{0.5, 1.5}}));
 }
 
 TEST(TraceTest, BadRowsAreReportedWithTheirLine) {

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -13,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "util/status_macros.h"
@@ -31,178 +31,102 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return ss.str();
 }
 
-// A tiny reader for our flat JSON lines: {"key":value,...} where a value is a
-// number, true/false, a string, or an array/object (skipped, nesting-aware).
-class FlatJson {
- public:
-  explicit FlatJson(const std::string& s) : s_(s) {}
-
-  // Fills `fields` with key -> raw value text (strings unquoted, unescaped
-  // only for \" and \\). False on malformed input.
-  bool Parse(std::map<std::string, std::string>* fields) {
-    SkipSpace();
-    if (!Eat('{')) return false;
-    SkipSpace();
-    if (Eat('}')) return AtEnd();
-    while (true) {
-      SkipSpace();
-      std::string key;
-      if (!ReadString(&key)) return false;
-      SkipSpace();
-      if (!Eat(':')) return false;
-      SkipSpace();
-      std::string value;
-      if (!ReadValue(&value)) return false;
-      (*fields)[key] = std::move(value);
-      SkipSpace();
-      if (Eat(',')) continue;
-      if (Eat('}')) return AtEnd();
-      return false;
-    }
+// Parses `text` as JSON. InvalidArgument naming where the text goes wrong
+// (nlohmann's own message, which counts lines and columns from 1).
+absl::StatusOr<nlohmann::json> ParseJson(const std::string& text) {
+  // nlohmann reports syntax errors by exception; none leaves this function.
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    // A syntax error (parse_error) or a number beyond a double (out_of_range):
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..."
+    std::string what = e.what();
+    if (const size_t k = what.find("] "); k != std::string::npos) what = what.substr(k + 2);
+    return absl::InvalidArgumentError(absl::StrCat("not valid JSON: ", what));
   }
-
- private:
-  bool AtEnd() {
-    SkipSpace();
-    return i_ == s_.size();
-  }
-  void SkipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
-  }
-  bool Eat(char c) {
-    if (i_ < s_.size() && s_[i_] == c) {
-      ++i_;
-      return true;
-    }
-    return false;
-  }
-  bool ReadString(std::string* out) {
-    if (!Eat('"')) return false;
-    while (i_ < s_.size()) {
-      char c = s_[i_++];
-      if (c == '"') return true;
-      if (c == '\\') {
-        if (i_ >= s_.size()) return false;
-        c = s_[i_++];
-      }
-      out->push_back(c);
-    }
-    return false;
-  }
-  bool ReadValue(std::string* out) {
-    if (i_ >= s_.size()) return false;
-    const char c = s_[i_];
-    if (c == '"') return ReadString(out);
-    if (c == '[' || c == '{') {  // skip a nested array/object
-      const size_t start = i_;
-      int depth = 0;
-      bool in_string = false;
-      for (; i_ < s_.size(); ++i_) {
-        const char d = s_[i_];
-        if (in_string) {
-          if (d == '\\') {
-            ++i_;
-          } else if (d == '"') {
-            in_string = false;
-          }
-        } else if (d == '"') {
-          in_string = true;
-        } else if (d == '[' || d == '{') {
-          ++depth;
-        } else if (d == ']' || d == '}') {
-          if (--depth == 0) {
-            ++i_;
-            *out = s_.substr(start, i_ - start);
-            return true;
-          }
-        }
-      }
-      return false;
-    }
-    const size_t start = i_;
-    while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != '}' && s_[i_] != ' ') ++i_;
-    *out = s_.substr(start, i_ - start);
-    return !out->empty();
-  }
-
-  const std::string& s_;
-  size_t i_ = 0;
-};
-
-bool ParseU64(const std::string& s, uint64_t* out) {
-  if (s.empty() || s[0] == '-') return false;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  if (errno != 0 || end != s.c_str() + s.size()) return false;
-  *out = v;
-  return true;
 }
 
-bool ParseDouble(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(s.c_str(), &end);
-  if (errno != 0 || end != s.c_str() + s.size()) return false;
-  *out = v;
-  return true;
+// `key` of object `j` as an unsigned integer no larger than `max`.
+bool GetUint(const nlohmann::json& j, const char* key, uint64_t max, uint64_t* out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned()) return false;
+  *out = it->get<uint64_t>();
+  return *out <= max;
 }
 
+// `key` of object `j` as a finite number >= 0 (an integer is fine: "t":0).
+bool GetSeconds(const nlohmann::json& j, const char* key, double* out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return false;
+  *out = it->get<double>();
+  return std::isfinite(*out) && *out >= 0;
+}
+
+// The lines of a file written on any system: a '\r' before the '\n' and a
+// UTF-8 byte-order mark at the start are dropped.
 absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
   FEDSIM_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
   std::vector<std::string> lines;
-  size_t start = 0;
+  size_t start = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
     if (nl == std::string::npos) nl = text.size();
-    lines.push_back(text.substr(start, nl - start));
+    size_t end = nl;
+    if (end > start && text[end - 1] == '\r') --end;
+    lines.push_back(text.substr(start, end - start));
     start = nl + 1;
   }
   return lines;
 }
 
+// Whether two events.jsonl lines record the same event: equal as JSON values
+// (so 0 and 0.0, or a different key order, are no difference, while every
+// number compares exactly), or, when one does not parse, equal as text.
+bool SameEvent(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  const nlohmann::json ja = nlohmann::json::parse(a, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json jb = nlohmann::json::parse(b, nullptr, /*allow_exceptions=*/false);
+  if (ja.is_discarded() || jb.is_discarded()) return false;
+  return ja == jb;
+}
+
 }  // namespace
 
 absl::StatusOr<RecordedEvent> ParseEventLine(const std::string& line) {
-  std::map<std::string, std::string> f;
-  FlatJson json(line);
-  if (!json.Parse(&f)) return absl::InvalidArgumentError("not a flat JSON object");
-  auto ev = f.find("ev");
-  if (ev == f.end() || ev->second.empty()) {
+  FEDSIM_ASSIGN_OR_RETURN(const nlohmann::json j, ParseJson(line));
+  if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
+  auto ev = j.find("ev");
+  if (ev == j.end() || !ev->is_string() || ev->get_ref<const std::string&>().empty()) {
     return absl::InvalidArgumentError("no \"ev\" field");
   }
   RecordedEvent e;
-  e.kind = ev->second;
+  e.kind = ev->get<std::string>();
   e.text = line;
+  uint64_t v = 0;
   if (e.kind == "dispatch") {
-    uint64_t client = 0;
-    if (!f.count("task") || !ParseU64(f["task"], &e.task)) {
+    if (!GetUint(j, "task", UINT64_MAX, &e.task)) {
       return absl::InvalidArgumentError("dispatch without a valid \"task\"");
     }
-    if (!f.count("client") || !ParseU64(f["client"], &client) || client > UINT32_MAX) {
+    if (!GetUint(j, "client", UINT32_MAX, &v)) {
       return absl::InvalidArgumentError("dispatch without a valid \"client\"");
     }
-    e.client = static_cast<uint32_t>(client);
-    if (!f.count("dur") || !ParseDouble(f["dur"], &e.duration) || !(e.duration >= 0) ||
-        !std::isfinite(e.duration)) {
+    e.client = static_cast<uint32_t>(v);
+    if (!GetSeconds(j, "dur", &e.duration)) {
       return absl::InvalidArgumentError("dispatch without a valid \"dur\" (seconds >= 0)");
     }
   } else if (e.kind == "avail") {
-    uint64_t client = 0;
-    if (!f.count("client") || !ParseU64(f["client"], &client) || client > UINT32_MAX) {
+    if (!GetUint(j, "client", UINT32_MAX, &v)) {
       return absl::InvalidArgumentError("avail without a valid \"client\"");
     }
-    e.client = static_cast<uint32_t>(client);
-    if (!f.count("t") || !ParseDouble(f["t"], &e.time) || !(e.time >= 0) ||
-        !std::isfinite(e.time)) {
+    e.client = static_cast<uint32_t>(v);
+    if (!GetSeconds(j, "t", &e.time)) {
       return absl::InvalidArgumentError("avail without a valid \"t\" (seconds >= 0)");
     }
-    const std::string on = f.count("on") ? f["on"] : "";
-    if (on != "true" && on != "false") {
+    auto on = j.find("on");
+    if (on == j.end() || !on->is_boolean()) {
       return absl::InvalidArgumentError("avail without \"on\": true or false");
     }
-    e.available = on == "true";
+    e.available = on->get<bool>();
   }
   return e;
 }
@@ -239,20 +163,20 @@ absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir) {
   run.scenario = *std::move(scenario);
 
   const std::string manifest_path = run_dir + "/manifest.json";
-  FEDSIM_ASSIGN_OR_RETURN(std::string manifest, ReadWholeFile(manifest_path));
-  {
-    const std::string key = "\"final_model_hash\"";
-    size_t k = manifest.find(key);
-    size_t q1 = k == std::string::npos ? k : manifest.find('"', manifest.find(':', k) + 1);
-    size_t q2 = q1 == std::string::npos ? q1 : manifest.find('"', q1 + 1);
-    if (q2 == std::string::npos) {
-      return absl::DataLossError(
-          absl::StrCat(manifest_path, ": no \"final_model_hash\" (corrupt or unfinished run)"));
-    }
-    run.final_model_hash = manifest.substr(q1 + 1, q2 - q1 - 1);
-    if (run.final_model_hash.empty()) {
-      return absl::DataLossError(absl::StrCat(manifest_path, ": empty \"final_model_hash\""));
-    }
+  FEDSIM_ASSIGN_OR_RETURN(const std::string manifest_text, ReadWholeFile(manifest_path));
+  absl::StatusOr<nlohmann::json> manifest = ParseJson(manifest_text);
+  if (!manifest.ok()) {
+    return absl::DataLossError(absl::StrCat(manifest_path, ": ", manifest.status().message(),
+                                            " (corrupt or unfinished run)"));
+  }
+  auto hash = manifest->is_object() ? manifest->find("final_model_hash") : manifest->end();
+  if (hash == manifest->end() || !hash->is_string()) {
+    return absl::DataLossError(
+        absl::StrCat(manifest_path, ": no \"final_model_hash\" (corrupt or unfinished run)"));
+  }
+  run.final_model_hash = hash->get<std::string>();
+  if (run.final_model_hash.empty()) {
+    return absl::DataLossError(absl::StrCat(manifest_path, ": empty \"final_model_hash\""));
   }
 
   FEDSIM_ASSIGN_OR_RETURN(run.events, ReadEventLog(run_dir + "/events.jsonl"));
@@ -313,7 +237,7 @@ absl::StatusOr<ReplayReport> ReplayRun(const RecordedRun& run, const std::string
   for (size_t i = 0; i < n; ++i) {
     const std::string* rec = i < run.events.size() ? &run.events[i].text : nullptr;
     const std::string* rep = i < replayed.size() ? &replayed[i] : nullptr;
-    if (rec != nullptr && rep != nullptr && *rec == *rep) continue;
+    if (rec != nullptr && rep != nullptr && SameEvent(*rec, *rep)) continue;
     report.diverged_line = i + 1;
     report.recorded_line = rec != nullptr ? *rec : "";
     report.replayed_line = rep != nullptr ? *rep : "";

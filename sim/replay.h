@@ -48,13 +48,18 @@ struct RecordedRun {
 // name the file (and line for events.jsonl) that is missing or corrupt.
 absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir);
 
-// Parses one events.jsonl line (flat JSON object; "applied" arrays are
-// skipped). InvalidArgument when the line is not such an object, has no "ev",
-// a dispatch lacks task/client/dur (dur finite and >= 0), or an avail line
-// lacks t/client/on (t finite and >= 0, on true or false).
+// Parses one events.jsonl line with nlohmann::json (sim/run_output.h writes
+// them). InvalidArgument when the line is not valid JSON (the message says
+// where), not an object, has no string "ev", a dispatch lacks task/client/dur
+// (non-negative integers; dur a finite number >= 0), or an avail line lacks
+// t/client/on (t a finite number >= 0, on true or false). Other fields and
+// kinds are not interpreted.
 absl::StatusOr<RecordedEvent> ParseEventLine(const std::string& line);
 
 // Reads and parses a whole events.jsonl; event i comes from line i + 1.
+// Lines may end in "\n" or "\r\n" (a log that went through a Windows
+// editor or checkout replays the same), and a UTF-8 byte-order mark at the
+// start is ignored; RecordedEvent::text never holds the '\r'.
 // NotFound when the file cannot be read; DataLoss "<path>:<line>: <what>" for
 // an empty file or a line ParseEventLine rejects.
 absl::StatusOr<std::vector<RecordedEvent>> ReadEventLog(const std::string& path);
@@ -76,7 +81,9 @@ struct ReplayReport {
 
 // Re-runs `run` in this process (one training thread per core) into a new run
 // folder under `out_dir` with each task's recorded duration, then compares
-// events line by line and the final-model hash. A replay that dispatches a
+// events line by line, as JSON values (numbers exactly; 0 and 0.0 are the
+// same, so logs written by older builds, which printed "%.17g", still
+// compare), and the final-model hash. A replay that dispatches a
 // task id / client pair absent from the log stops there and is reported as the
 // divergence (not as an error). Errors only for problems outside the
 // comparison (bad scenario, cannot write out_dir).

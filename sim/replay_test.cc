@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 
@@ -186,6 +188,141 @@ TEST(ReplayTest, ReproducesRunAndFindsTampering) {
     EXPECT_EQ(report->replayed_line, original[d]);
     EXPECT_NE(report->note.find("task 4"), std::string::npos) << report->note;
   }
+}
+
+// Regression: a log whose lines end in "\r\n" (a Windows editor or a git
+// checkout with autocrlf) used to be reported as DIVERGED at event 1, since
+// every recorded line kept its '\r' and compared unequal as text.
+TEST(ReplayTest, CrlfEventLogReplaysAsMatch) {
+  const std::string dir = FreshDir("crlf");
+  std::string hash;
+  const std::string run_dir = RecordRun(dir, &hash);
+  ASSERT_FALSE(run_dir.empty());
+  const std::string events = run_dir + "/events.jsonl";
+  const std::vector<std::string> lines = ReadLines(events);
+  ASSERT_GT(lines.size(), 5u);
+  {
+    std::ofstream out(events, std::ios::binary | std::ios::trunc);
+    out << "\xEF\xBB\xBF";  // and a byte-order mark, as Notepad saves it
+    for (const std::string& l : lines) out << l << "\r\n";
+  }
+  absl::StatusOr<RecordedRun> rec = LoadRecordedRun(run_dir);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  ASSERT_EQ(rec->events.size(), lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(rec->events[i].text, lines[i]);
+  absl::StatusOr<ReplayReport> report = ReplayRun(*rec, dir + "/replays");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->match) << "line " << report->diverged_line << ": " << report->note
+                             << "\n rec: " << report->recorded_line
+                             << "\n rep: " << report->replayed_line;
+  EXPECT_EQ(report->replayed_hash, hash);
+}
+
+// Events compare as JSON values, not as text: a log whose numbers are
+// spelled differently (older builds printed "%.17g": "t":0, not "t":0.0;
+// "dur":1e-05 vs "dur":0.00001) but mean the same still matches, while a
+// change in the last bit of a number does not.
+TEST(ReplayTest, EventsCompareAsValues) {
+  const std::string dir = FreshDir("values");
+  std::string hash;
+  const std::string run_dir = RecordRun(dir, &hash);
+  ASSERT_FALSE(run_dir.empty());
+  const std::string events = run_dir + "/events.jsonl";
+  const std::vector<std::string> original = ReadLines(events);
+  ASSERT_FALSE(original.empty());
+  std::vector<std::string> lines = original;
+  size_t respelled = 0;
+  for (std::string& l : lines) {
+    const size_t p = l.find("\"t\":0.0,");
+    if (p != std::string::npos) {
+      l.replace(p, 8, "\"t\":0,");
+      ++respelled;
+    }
+  }
+  ASSERT_GT(respelled, 0u);
+  WriteLines(events, lines);
+  absl::StatusOr<RecordedRun> rec = LoadRecordedRun(run_dir);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  absl::StatusOr<ReplayReport> report = ReplayRun(*rec, dir + "/replays");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->match) << "line " << report->diverged_line << ": " << report->note;
+
+  // The last eval's accuracy, one ulp off: reported at that line.
+  lines = original;
+  int e = -1;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind("{\"ev\":\"eval\"", 0) == 0) e = static_cast<int>(i);
+  }
+  ASSERT_GE(e, 0);
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(lines[e]);
+  j["accuracy"] = std::nextafter(j["accuracy"].get<double>(), 2.0);
+  lines[e] = j.dump();
+  WriteLines(events, lines);
+  rec = LoadRecordedRun(run_dir);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  report = ReplayRun(*rec, dir + "/replays");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->match);
+  EXPECT_EQ(report->diverged_line, static_cast<size_t>(e + 1));
+  EXPECT_EQ(report->replayed_line, original[e]);
+}
+
+TEST(ReplayTest, ManifestIsReadAsJson) {
+  const std::string dir = FreshDir("manifest");
+  std::string hash;
+  const std::string run_dir = RecordRun(dir, &hash);
+  ASSERT_FALSE(run_dir.empty());
+  const std::string manifest = run_dir + "/manifest.json";
+  auto write = [&](const std::string& text) { std::ofstream(manifest, std::ios::trunc) << text; };
+
+  // Any valid JSON layout will do, keys in any order.
+  write("{\"final_model_hash\" :\n\"" + hash + "\", \"seed\": 1}");
+  absl::StatusOr<RecordedRun> r = LoadRecordedRun(run_dir);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->final_model_hash, hash);
+
+  // A hash nested in another object is not the run's (the hand-made reader
+  // took the first "final_model_hash" anywhere in the text).
+  write(R"({"previous_run": {"final_model_hash": "abc"}})");
+  r = LoadRecordedRun(run_dir);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(r.status().message().find("no \"final_model_hash\""), absl::string_view::npos)
+      << r.status();
+
+  // Truncated: the parser says where.
+  write("{\"final_model_hash\": \"" + hash);
+  r = LoadRecordedRun(run_dir);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(r.status().message().find("manifest.json: not valid JSON: parse error at line 1"),
+            absl::string_view::npos)
+      << r.status();
+
+  write("{\"final_model_hash\": 7}");
+  EXPECT_EQ(LoadRecordedRun(run_dir).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(ParseEventLineTest, RejectsWhatIsNotAnEvent) {
+  EXPECT_FALSE(ParseEventLine("[1,2]").ok());
+  EXPECT_FALSE(ParseEventLine("{\"ev\":7}").ok());
+  EXPECT_FALSE(ParseEventLine("{\"ev\":\"\"}").ok());
+  EXPECT_FALSE(ParseEventLine("{\"ev\":\"dispatch\",\"task\":-1,\"client\":0,\"dur\":1}").ok());
+  EXPECT_FALSE(
+      ParseEventLine("{\"ev\":\"dispatch\",\"task\":1,\"client\":4294967296,\"dur\":1}").ok());
+  EXPECT_FALSE(ParseEventLine("{\"ev\":\"dispatch\",\"task\":1,\"client\":0,\"dur\":\"1\"}").ok());
+  EXPECT_FALSE(ParseEventLine("{\"ev\":\"dispatch\",\"task\":1,\"client\":0,\"dur\":null}").ok());
+  EXPECT_FALSE(ParseEventLine("{\"ev\":\"dispatch\",\"task\":1,\"client\":0,\"dur\":1e999}").ok());
+  EXPECT_FALSE(ParseEventLine("{\"ev\":\"avail\",\"t\":1,\"client\":0,\"on\":1}").ok());
+  EXPECT_FALSE(ParseEventLine("{\"ev\":\"avail\",\"t\":-1,\"client\":0,\"on\":true}").ok());
+  absl::StatusOr<RecordedEvent> a =
+      ParseEventLine("{\"ev\":\"avail\",\"t\":2.5,\"client\":3,\"on\":true}\r");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->time, 2.5);
+  EXPECT_EQ(a->client, 3u);
+  EXPECT_TRUE(a->available);
+  absl::Status s = ParseEventLine("{\"ev\":\"eval\",").status();
+  EXPECT_NE(s.message().find("not valid JSON: parse error at line 1, column"),
+            absl::string_view::npos)
+      << s;
 }
 
 }  // namespace

@@ -7,37 +7,36 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
 #include "util/hash.h"
 
 namespace fedsim {
 namespace {
 
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
+using Json = nlohmann::ordered_json;  // keys stay in the order they are written
+
+// Compact (one line) or indented JSON text. Doubles are written as a short
+// text that reads back as exactly the same double (nlohmann's Grisu2
+// to_chars), so replay sees exact times and durations; NaN and infinities, which JSON
+// cannot express, become null. Strings that are not valid UTF-8 (a verdict
+// message could quote anything) get U+FFFD for the bad bytes instead of
+// making dump() throw.
+std::string Dump(const Json& j, int indent = -1) {
+  return j.dump(indent, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
 }
 
-// Shortest text that reads back as the same double: replay needs exact times.
-std::string Num(double v) { return absl::StrFormat("%.17g", v); }
+// Appends `event` to events.jsonl as one line.
+void WriteEvent(FILE* events, const Json& event) {
+  const std::string line = Dump(event) + "\n";
+  // A short write sets the stream's error flag; Close() reports it.
+  std::fwrite(line.data(), 1, line.size(), events);
+}
 
 // Counts print as integers, other figures with 9 significant digits.
 std::string MetricCell(double v) {
@@ -106,51 +105,53 @@ void RunWriter::OnStart(const std::vector<std::string>& columns) {
 RunWriter::~RunWriter() { (void)Close(); }
 
 void RunWriter::OnDispatch(const TaskRecord& t) {
-  std::fprintf(events_,
-               "{\"ev\":\"dispatch\",\"t\":%s,\"task\":%" PRIu64 ",\"client\":%u,\"base\":%" PRIu64
-               ",\"dur\":%s,\"seed\":%" PRIu64 "}\n",
-               Num(t.start).c_str(), t.id, t.client, t.base.version, Num(t.duration).c_str(),
-               t.seed);
+  Json e{{"ev", "dispatch"}, {"t", t.start}, {"task", t.id}, {"client", t.client},
+         {"base", t.base.version}};
+  // A client's own model (decentralized rules) also names the client.
+  if (!t.base.is_global()) e["base_client"] = t.base.client;
+  e["dur"] = t.duration;
+  e["seed"] = t.seed;
+  WriteEvent(events_, e);
 }
 
 void RunWriter::OnArrival(const TaskRecord& t, VirtualTime at, uint64_t staleness,
                           const absl::Status& verdict) {
-  std::string tail = verdict.ok() ? "\"accepted\":true"
-                                  : absl::StrCat("\"accepted\":false,\"reason\":\"",
-                                                 JsonEscape(std::string(verdict.message())), "\"");
-  std::fprintf(events_,
-               "{\"ev\":\"arrival\",\"t\":%s,\"task\":%" PRIu64 ",\"client\":%u,\"base\":%" PRIu64
-               ",\"staleness\":%" PRIu64 ",%s}\n",
-               Num(at).c_str(), t.id, t.client, t.base.version, staleness, tail.c_str());
+  Json e{{"ev", "arrival"}, {"t", at}, {"task", t.id}, {"client", t.client},
+         {"base", t.base.version}};
+  if (!t.base.is_global()) e["base_client"] = t.base.client;
+  e["staleness"] = staleness;
+  e["accepted"] = verdict.ok();
+  if (!verdict.ok()) e["reason"] = std::string(verdict.message());
+  WriteEvent(events_, e);
 }
 
 void RunWriter::OnTaskLost(const TaskRecord& t, VirtualTime at, const std::string& why) {
-  std::fprintf(events_,
-               "{\"ev\":\"lost\",\"t\":%s,\"task\":%" PRIu64 ",\"client\":%u,\"why\":\"%s\"}\n",
-               Num(at).c_str(), t.id, t.client, JsonEscape(why).c_str());
+  WriteEvent(events_,
+             Json{{"ev", "lost"}, {"t", at}, {"task", t.id}, {"client", t.client}, {"why", why}});
 }
 
 void RunWriter::OnAvailability(VirtualTime at, ClientId client, bool available) {
-  std::fprintf(events_, "{\"ev\":\"avail\",\"t\":%s,\"client\":%u,\"on\":%s}\n",
-               Num(at).c_str(), client, available ? "true" : "false");
+  WriteEvent(events_, Json{{"ev", "avail"}, {"t", at}, {"client", client}, {"on", available}});
 }
 
 void RunWriter::OnCommit(VirtualTime at, Version v, const CommitResult& r) {
-  std::string applied;
+  Json applied = Json::array();
   for (const AppliedUpdate& a : r.applied) {
-    if (!applied.empty()) applied += ",";
-    absl::StrAppend(&applied, "{\"task\":", a.task_id, ",\"client\":", a.client,
-                    ",\"staleness\":", a.staleness, ",\"weight\":", Num(a.weight), "}");
+    applied.push_back(Json{{"task", a.task_id},
+                           {"client", a.client},
+                           {"staleness", a.staleness},
+                           {"weight", a.weight}});
   }
-  std::fprintf(events_, "{\"ev\":\"commit\",\"t\":%s,\"version\":%" PRIu64 ",\"applied\":[%s]}\n",
-               Num(at).c_str(), v, applied.c_str());
+  WriteEvent(events_,
+             Json{{"ev", "commit"}, {"t", at}, {"version", v}, {"applied", std::move(applied)}});
 }
 
 void RunWriter::OnEvaluation(const MetricsRow& row) {
-  std::fprintf(events_,
-               "{\"ev\":\"eval\",\"t\":%s,\"version\":%" PRIu64 ",\"loss\":%s,\"accuracy\":%s}\n",
-               Num(row.virtual_time).c_str(), row.version, Num(row.Get("test_loss")).c_str(),
-               Num(row.Get("test_accuracy")).c_str());
+  WriteEvent(events_, Json{{"ev", "eval"},
+                           {"t", row.virtual_time},
+                           {"version", row.version},
+                           {"loss", row.Get("test_loss")},
+                           {"accuracy", row.Get("test_accuracy")}});
   std::string line;
   for (size_t i = 0; i < columns_.size(); ++i) {
     if (i > 0) line += ',';
@@ -228,20 +229,28 @@ absl::StatusOr<std::vector<float>> ReadFinalModel(const std::string& path, uint6
 
 absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
                            const RunSummary& s) {
-  std::string j = absl::StrCat(
-      "{\n  \"name\": \"", JsonEscape(info.name), "\",\n  \"scenario_hash\": \"",
-      info.scenario_hash, "\",\n  \"seed\": ", info.seed, ",\n  \"build_id\": \"",
-      JsonEscape(info.build_id), "\",\n  \"model\": \"", JsonEscape(info.model),
-      "\",\n  \"num_params\": ", info.num_params, ",\n  \"algorithm\": \"",
-      JsonEscape(info.algorithm), "\",\n  \"transport\": \"", JsonEscape(info.transport),
-      "\",\n  \"final_model_hash\": \"", s.final_model_hash, "\",\n  \"final_version\": ",
-      s.final_version, ",\n  \"final_accuracy\": ", Num(s.final_accuracy),
-      ",\n  \"final_loss\": ", Num(s.final_loss), ",\n  \"virtual_time\": ",
-      Num(s.virtual_time), ",\n  \"updates_applied\": ", s.updates_applied,
-      ",\n  \"updates_dropped\": ", s.updates_dropped, ",\n  \"tasks_dispatched\": ",
-      s.tasks_dispatched, ",\n  \"stop_reason\": \"", JsonEscape(s.stop_reason),
-      "\",\n  \"wall_s\": ", absl::StrFormat("%.3f", s.wall_s), "\n}\n");
-  return WriteTextFile(path, j);
+  const Json j{
+      {"name", info.name},
+      {"scenario_hash", info.scenario_hash},
+      {"seed", info.seed},
+      {"build_id", info.build_id},
+      {"model", info.model},
+      {"num_params", info.num_params},
+      {"algorithm", info.algorithm},
+      {"transport", info.transport},
+      {"final_model_hash", s.final_model_hash},
+      {"final_version", s.final_version},
+      {"final_accuracy", s.final_accuracy},
+      {"final_loss", s.final_loss},
+      {"virtual_time", s.virtual_time},
+      {"updates_applied", s.updates_applied},
+      {"updates_dropped", s.updates_dropped},
+      {"tasks_dispatched", s.tasks_dispatched},
+      {"stop_reason", s.stop_reason},
+      // Milliseconds are all a wall time is good for.
+      {"wall_s", std::round(s.wall_s * 1000.0) / 1000.0},
+  };
+  return WriteTextFile(path, Dump(j, 2) + "\n");
 }
 
 ProgressReporter::ProgressReporter(FILE* out, bool terminal, uint64_t max_commits,

@@ -8,6 +8,10 @@
 //   final_model.bin     "FSMODEL1", u32 format 1, u64 num_params, u64 version,
 //                       then num_params little-endian float32
 //   manifest.json       scenario hash, seed, build id, final model hash, ...
+// events.jsonl (one JSON object per line) and manifest.json are written with
+// nlohmann::json: every double reads back bit for bit, NaN and infinities are
+// written as null, and the text depends only on the values (so it is
+// byte-identical across worker counts). sim/replay.h reads them back.
 // Also a progress reporter for the terminal.
 //
 // Thread safety: called from the engine thread only.

@@ -1,16 +1,12 @@
 #include "sim/schedule.h"
 
-#include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "sim/replay.h"
+#include "util/csv.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
@@ -125,69 +121,39 @@ absl::StatusOr<TraceSchedule> LoadDurationsCsv(const std::string& given, size_t 
   FEDSIM_RETURN_IF_ERROR(
       CheckReadable("schedule.durations_csv", path, tried,
                     "give a CSV file with the header client,task_index,duration_s"));
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("schedule.durations_csv: cannot read ", path));
-
+  static constexpr absl::string_view kColumns[] = {"client", "task_index", "duration_s"};
   // Per client: task_index -> (duration, line); line 0 = not given.
   std::vector<std::vector<std::pair<double, size_t>>> rows(num_clients);
-  std::string line;
-  size_t line_no = 0;
-  bool saw_header = false;
-  auto error = [&](const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", what));
-  };
-  while (std::getline(in, line)) {
-    ++line_no;
-    absl::string_view text = absl::StripAsciiWhitespace(line);
-    if (text.empty()) continue;
-    std::vector<absl::string_view> fields = absl::StrSplit(text, ',');
-    for (absl::string_view& f : fields) f = absl::StripAsciiWhitespace(f);
-    if (!saw_header) {
-      if (fields.size() != 3 || fields[0] != "client" || fields[1] != "task_index" ||
-          fields[2] != "duration_s") {
-        return error(absl::StrCat("expected the header 'client,task_index,duration_s', got '",
-                                  std::string(text), "'"));
-      }
-      saw_header = true;
-      continue;
-    }
-    if (fields.size() != 3) {
-      return error(absl::StrCat("expected 3 fields (client,task_index,duration_s), got ",
-                                fields.size()));
-    }
-    int64_t client = 0, index = 0;
-    if (!absl::SimpleAtoi(fields[0], &client)) {
-      return error(absl::StrCat("client '", std::string(fields[0]), "' is not an integer"));
-    }
+  absl::Status s = ReadCsvFile(path, kColumns, [&](const CsvRow& row) -> absl::Status {
+    FEDSIM_ASSIGN_OR_RETURN(const int64_t client, row.Int(0));
     if (client < 0 || static_cast<uint64_t>(client) >= num_clients) {
-      return error(
+      return row.Error(
           absl::StrCat("unknown client id ", client, " (num_clients is ", num_clients, ")"));
     }
-    if (!absl::SimpleAtoi(fields[1], &index) || index < 0) {
-      return error(
-          absl::StrCat("task_index '", std::string(fields[1]), "' is not an integer >= 0"));
+    FEDSIM_ASSIGN_OR_RETURN(const uint64_t index, row.Uint(1));
+    absl::StatusOr<double> duration = row.Double(2);
+    if (!duration.ok() || *duration < 0) {
+      return row.Error(
+          absl::StrCat("duration_s '", row[2], "' is not a finite number of seconds >= 0"));
     }
-    double duration = 0;
-    if (!absl::SimpleAtod(fields[2], &duration) || !std::isfinite(duration) || duration < 0) {
-      return error(absl::StrCat("duration_s '", std::string(fields[2]),
-                                "' is not a finite number of seconds >= 0"));
+    if (index > 10'000'000) {
+      return row.Error(
+          absl::StrCat("task_index ", index, " is implausibly large (at most 10000000)"));
     }
     auto& r = rows[static_cast<size_t>(client)];
     const size_t k = static_cast<size_t>(index);
-    if (k > 10'000'000) {
-      return error(absl::StrCat("task_index ", k, " is implausibly large (at most 10000000)"));
-    }
     if (r.size() <= k) r.resize(k + 1, {0.0, 0});
     if (r[k].second != 0) {
-      return error(absl::StrCat("client ", client, " task_index ", k,
-                                " is given twice (first on line ", r[k].second, ")"));
+      return row.Error(absl::StrCat("client ", client, " task_index ", k,
+                                    " is given twice (first on line ", r[k].second, ")"));
     }
-    r[k] = {duration, line_no};
+    r[k] = {*duration, row.line()};
+    return absl::OkStatus();
+  });
+  if (s.code() == absl::StatusCode::kNotFound) {
+    return absl::NotFoundError(absl::StrCat("schedule.durations_csv: ", s.message()));
   }
-  if (!saw_header) {
-    line_no = std::max<size_t>(line_no, 1);
-    return error("empty file: expected the header 'client,task_index,duration_s'");
-  }
+  FEDSIM_RETURN_IF_ERROR(s);
 
   TraceSchedule out;
   out.source = path;

@@ -68,11 +68,15 @@ struct TraceSchedule {
   std::vector<ClientId> ClientsWithoutDurations() const;
 };
 
-// Reads the file `config` names. Relative paths are resolved against
+// Reads the file `config` names. The durations CSV, header
+// `client,task_index,duration_s`, is read by util/csv.h ('#' comment lines,
+// blank lines, CRLF line ends and a leading UTF-8 byte-order mark are
+// accepted). Relative paths are resolved against
 // `scenario_dir` first and, when nothing is there, against the working
 // directory; `events` may name a run folder (its events.jsonl is read).
 // Errors, all before anything runs:
-//  - NotFound "schedule.events: cannot read <path> ..." (both paths tried).
+//  - NotFound "schedule.events: cannot read <path> ..." (both paths tried;
+//    likewise "schedule.durations_csv: ...").
 //  - DataLoss "<path>:<line>: ..." for a line of events.jsonl that does not
 //    parse (sim/replay.h ParseEventLine).
 //  - InvalidArgument "<path>:<line>: ..." for a client id outside

@@ -274,6 +274,24 @@ TEST(ScheduleTest, BadCsvRowsAreReportedWithFileAndLine) {
   EXPECT_THAT(s.message(), HasSubstr("d.csv:2: duration_s 'nan'"));
 }
 
+// The shared CSV reader (util/csv.h): comments, CRLF and a byte-order mark.
+TEST(ScheduleTest, DurationsCsvFromASpreadsheetLoads) {
+  const std::string dir = FreshDir("csv_bom");
+  WriteFile(dir + "/d.csv",
+            "\xEF\xBB\xBF# exported\r\nclient,task_index,duration_s\r\n"
+            "1,1,2.5\r\n# client 1 first task\r\n1,0,0.5\r\n");
+  config::Schedule cfg;
+  cfg.set_durations_csv(dir + "/d.csv");
+  absl::StatusOr<TraceSchedule> s = LoadSchedule(cfg, 3, ".");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->durations, (std::vector<std::vector<double>>{{}, {0.5, 2.5}, {}}));
+  // The line of a repeated index counts the comment lines too.
+  absl::Status twice =
+      CsvError("csv_twice", "# a\nclient,task_index,duration_s\n0,0,1\n# b\n0,0,2\n");
+  EXPECT_THAT(twice.message(),
+              HasSubstr("d.csv:5: client 0 task_index 0 is given twice (first on line 3)"));
+}
+
 TEST(ScheduleTest, BadEventLogsAreReportedBeforeTheRun) {
   const std::string dir = FreshDir("bad_log");
   // Missing file: named, with a hint.
