@@ -56,6 +56,8 @@ struct ClientInfo {
   uint64_t num_examples = 0;      // n_i
   double importance = 0;          // p_i (n_i / sum n by default)
   double expected_duration = 0;   // tau_i: the task duration without jitter (seconds)
+  double download_s = 0;          // one model transfer to the client (seconds)
+  double upload_s = 0;            // one model transfer from the client (seconds)
   double participation_prob = 1;  // its participation process's p_i (oracle rules only)
   bool available = true;          // its participation process lets it train now
   bool busy = false;              // a task of it is in flight
@@ -110,10 +112,16 @@ class ModelBank {
   virtual void Publish(const ModelRef& ref, std::shared_ptr<const std::vector<float>> params) = 0;
 };
 
-// Per-task changes an algorithm may ask for (e.g. FedAsync's proximal term).
+// Per-task changes an algorithm may ask for (FedAsync's proximal term, a
+// decentralized variant's local schedule, a decaying learning rate). Each set
+// field replaces the scenario's local-training value for that task only.
 struct LocalOverrides {
   std::optional<double> prox_mu;
   std::optional<uint32_t> steps;
+  std::optional<double> lr;
+  std::optional<double> momentum;
+  // > 0: train with SAM at this radius; 0: train without SAM.
+  std::optional<double> sam_rho;
 };
 
 struct Dispatch {

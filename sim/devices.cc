@@ -122,6 +122,14 @@ double ExpectedTaskSeconds(const DeviceProfile& profile, uint64_t examples_proce
          profile.latency_up_s + TransferSeconds(model_bytes, profile.up_mbps);
 }
 
+double DownloadSeconds(const DeviceProfile& profile, uint64_t model_bytes) {
+  return profile.latency_down_s + TransferSeconds(model_bytes, profile.down_mbps);
+}
+
+double UploadSeconds(const DeviceProfile& profile, uint64_t model_bytes) {
+  return profile.latency_up_s + TransferSeconds(model_bytes, profile.up_mbps);
+}
+
 double TaskSeconds(const DeviceProfile& profile, uint64_t examples_processed, uint64_t model_bytes,
                    double jitter_sigma, uint64_t seed, uint64_t task_id, uint32_t client) {
   const double expected = ExpectedTaskSeconds(profile, examples_processed, model_bytes);

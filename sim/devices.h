@@ -63,6 +63,12 @@ absl::Status ApplyProfilesCsv(const std::string& text, const std::string& displa
 double ExpectedTaskSeconds(const DeviceProfile& profile, uint64_t examples_processed,
                            uint64_t model_bytes);
 
+// One model transfer to / from the client: latency + bytes*8 / (mbps*1e6)
+// (no transfer time when the bandwidth is 0 = unlimited). Decentralized rules
+// price a gossip step with these.
+double DownloadSeconds(const DeviceProfile& profile, uint64_t model_bytes);
+double UploadSeconds(const DeviceProfile& profile, uint64_t model_bytes);
+
 // ExpectedTaskSeconds times the task's jitter exp(N(0, jitter_sigma)), drawn
 // from Rng(seed, "jitter", client, task_id): the same task always takes the
 // same time. jitter_sigma == 0 gives exactly ExpectedTaskSeconds.

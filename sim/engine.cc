@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/local_recipe.h"
 #include "sim/event_source.h"
 #include "sim/idle_set.h"
 #include "sim/participation.h"
@@ -213,20 +214,30 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   spec.seed = Rng(config_.seed, "task", id).NextU64();
   spec.local = config_.local;
   uint64_t examples = config_.examples_per_task[d.client];
-  if (d.overrides.prox_mu) spec.local.set_prox_mu(*d.overrides.prox_mu);
-  if (d.overrides.steps) {
-    spec.local.set_steps(*d.overrides.steps);
-    examples = uint64_t{*d.overrides.steps} * spec.local.batch_size();
+  const LocalOverrides& o = d.overrides;
+  if (o.prox_mu) spec.local.set_prox_mu(*o.prox_mu);
+  if (o.lr) spec.local.set_lr(*o.lr);
+  if (o.momentum) spec.local.set_momentum(*o.momentum);
+  if (o.sam_rho) {
+    if (*o.sam_rho > 0) {
+      spec.local.mutable_sam()->set_rho(*o.sam_rho);
+    } else {
+      spec.local.clear_sam();
+    }
+  }
+  if (o.steps) {
+    spec.local.set_steps(*o.steps);
+    examples = uint64_t{*o.steps} * spec.local.batch_size();
   }
   std::optional<double> duration;
   if (config_.duration_override) duration = config_.duration_override(id, d.client);
   if (!duration) {
     // Costlier local steps (SAM, adversarial training) process the same
     // examples several times over.
-    const uint64_t work = config_.compute_multiplier == 1
-                              ? examples
-                              : static_cast<uint64_t>(std::llround(
-                                    static_cast<double>(examples) * config_.compute_multiplier));
+    const double cost = ComputeCostMultiplier(spec.local);
+    const uint64_t work =
+        cost == 1 ? examples
+                  : static_cast<uint64_t>(std::llround(static_cast<double>(examples) * cost));
     duration = TaskSeconds(config_.profiles[d.client], work, model_bytes_, config_.jitter_sigma,
                            config_.seed, id, d.client);
   }
@@ -487,6 +498,8 @@ absl::Status Engine::Impl::StartRun() {
     c.busy = false;
     c.expected_duration =
         ExpectedTaskSeconds(config_.profiles[i], config_.examples_per_task[i], model_bytes_);
+    c.download_s = DownloadSeconds(config_.profiles[i], model_bytes_);
+    c.upload_s = UploadSeconds(config_.profiles[i], model_bytes_);
     if (config_.participation != nullptr) {
       c.participation_prob = config_.participation->probability(static_cast<ClientId>(i));
       c.available = config_.participation->AvailableAt(static_cast<ClientId>(i), 0.0);

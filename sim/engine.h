@@ -86,11 +86,10 @@ struct EngineConfig {
   // Default: 0. Multiplicative lognormal jitter of task durations.
   double jitter_sigma = 0;
   // The scenario's local training, sent whole with every task (the rule's
-  // per-task overrides applied).
+  // per-task overrides applied). Its compute cost relative to plain SGD
+  // (runtime/local_recipe.h ComputeCostMultiplier: SAM 2, PGD-k k+1, ...)
+  // multiplies each task's compute time.
   config::LocalTraining local;
-  // Default: 1. Compute-time multiplier of a task relative to plain SGD
-  // (runtime/local_recipe.h ComputeCostMultiplier: SAM 2, PGD-k k+1, ...).
-  double compute_multiplier = 1;
   // Initial model (NumParams floats).
   std::vector<float> initial_params;
   // Stop conditions, whichever first (0 = unused).

@@ -347,7 +347,7 @@ TEST(EngineTest, ComputeMultiplierStretchesDurations) {
   RunObserver obs;
   EngineConfig config = MakeConfig({1.0, 3.0});
   config.examples_per_task = {10, 10};
-  config.compute_multiplier = 2;  // e.g. SAM: two passes per step
+  config.local.mutable_sam()->set_rho(0.05);  // SAM: two passes per step
   Engine engine(std::move(config), &alg, &transport, &store, &eval, &obs);
   ASSERT_TRUE(engine.Run().ok());
   ASSERT_EQ(alg.arrivals_.size(), 2u);

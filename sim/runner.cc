@@ -8,7 +8,6 @@
 #include "sim/evaluator.h"
 #include "sim/inprocess_transport.h"
 #include "sim/run_output.h"
-#include "runtime/local_recipe.h"
 #include "sim/scenario.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
@@ -125,7 +124,6 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   ec.examples_per_task = data.examples_per_task;
   ec.jitter_sigma = s.devices().jitter_sigma();
   ec.local = s.local();
-  ec.compute_multiplier = ComputeCostMultiplier(s.local());
   ec.eval_client_sample = s.eval().client_sample();
   ec.initial_params = run.initial_params;
   ec.max_commits = s.stop().max_commits();
