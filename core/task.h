@@ -1,0 +1,51 @@
+// Tasks and their results: the unit of work the engine hands to a transport.
+//
+// Thread safety: plain values.
+#ifndef FEDSIM_CORE_TASK_H_
+#define FEDSIM_CORE_TASK_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/model_ref.h"
+#include "core/types.h"
+#include "proto/scenario.pb.h"
+
+namespace fedsim {
+
+// One unit of local work. Everything in it is a deterministic function of the
+// scenario and the engine's state, so re-running a task (after a worker died)
+// gives the identical result.
+struct TaskSpec {
+  TaskId id = 0;
+  ClientId client = 0;
+  // The model to train from (the global model at some version, or the
+  // client's own model for decentralized rules).
+  ModelRef base;
+  uint64_t seed = 0;  // batch order and any other local randomness
+  // The scenario's local-training message, whole, with the rule's per-task
+  // overrides applied: the one source of truth for how the task trains
+  // (optimizer, per-batch transform, batch size, ...). Nobody copies it
+  // field by field.
+  config::LocalTraining local;
+  double duration_s = 0;  // scripted duration (wall-clock emulation may sleep it)
+  // Virtual time at which the engine will need the result: executors should
+  // run the earliest-due tasks first so the engine waits as little as possible.
+  double due = 0;
+};
+
+struct TaskResult {
+  TaskId id = 0;
+  ClientId client = 0;
+  ModelRef base;
+  uint64_t num_examples = 0;  // the client's n_i
+  std::vector<float> delta;   // local - base
+  // Named figures of the local work ("train_loss", "steps", ...).
+  std::map<std::string, double> metrics;
+};
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_CORE_TASK_H_

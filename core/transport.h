@@ -1,0 +1,54 @@
+// Transport: how the engine gets tasks trained. The seam between the
+// deterministic event loop and whatever executes tasks (threads in this
+// process, or worker processes over gRPC).
+//
+// The engine decides what runs and in which order effects apply; a transport
+// only moves tasks out and results back. Results may physically arrive in any
+// order; the engine asks for exactly the one it needs next (virtual clock) or
+// for whichever comes first (wall clock).
+//
+// Thread safety: implementations are thread-safe; the engine calls them from
+// its one thread while executors deliver results from theirs.
+#ifndef FEDSIM_CORE_TRANSPORT_H_
+#define FEDSIM_CORE_TRANSPORT_H_
+
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/task.h"
+
+namespace fedsim {
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // Makes the task available for execution.
+  // REQUIRES: the task's base model is in the ModelStore the transport was
+  // built with, and stays there until the task's result was returned or the
+  // task was cancelled.
+  virtual void Submit(const TaskSpec& task) = 0;
+
+  // Blocks until the result of task `id` has arrived and returns it; results
+  // of other tasks arriving meanwhile are kept for later calls. Errors:
+  // Unavailable when it cannot be produced (no worker for too long),
+  // Cancelled when the transport is shut down. REQUIRES: id was submitted and
+  // not cancelled, and its result was not returned before.
+  virtual absl::StatusOr<TaskResult> Await(TaskId id) = 0;
+
+  // Wall-clock mode: the next result of any task, waiting until `deadline`
+  // (on the transport's clock); nullopt if none came by then.
+  virtual absl::StatusOr<std::optional<TaskResult>> AwaitAny(absl::Time deadline) = 0;
+
+  // The result of `id` is no longer wanted (its client dropped out); the
+  // transport may skip or discard it.
+  virtual void Cancel(TaskId id) = 0;
+
+  // The run is over: stop executing, tell workers to exit. Idempotent.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_CORE_TRANSPORT_H_
