@@ -7,13 +7,9 @@
 #include <string>
 #include <vector>
 
-namespace fedsim {
+#include "core/types.h"
 
-using ClientId = uint32_t;
-using TaskId = uint64_t;
-using Version = uint64_t;
-// Seconds on the run's clock (virtual in simulation, since start in wall mode).
-using VirtualTime = double;
+namespace fedsim {
 
 // One client's local result, decoded and validated by the transport.
 struct ClientUpdate {

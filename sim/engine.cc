@@ -119,7 +119,7 @@ class Engine::Impl : public FleetView {
   Version version() const override { return version_; }
   std::span<const float> model(Version v) const override {
     if (v == version_) return global_;
-    auto p = store_->Get(v);
+    auto p = store_->Get(ModelRef::Global(v));
     if (p == nullptr) return {};
     return *p;
   }
@@ -159,7 +159,7 @@ class Engine::Impl : public FleetView {
     if (it == refs_.end()) return;
     if (--it->second == 0) {
       refs_.erase(it);
-      if (v != version_) store_->Release(v);
+      if (v != version_) store_->Release(ModelRef::Global(v));
     }
   }
   void Stop(std::string reason) {
@@ -236,14 +236,14 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   TaskSpec spec;
   spec.id = id;
   spec.client = d.client;
-  spec.base_version = version_;
+  spec.base = ModelRef::Global(version_);
   spec.seed = Rng(config_.seed, "task", id).NextU64();
   spec.local = config_.local;
   uint64_t examples = config_.examples_per_task[d.client];
-  if (d.overrides.prox_mu) spec.local.prox_mu = *d.overrides.prox_mu;
+  if (d.overrides.prox_mu) spec.local.set_prox_mu(*d.overrides.prox_mu);
   if (d.overrides.steps) {
-    spec.local.steps = *d.overrides.steps;
-    examples = uint64_t{*d.overrides.steps} * spec.local.batch_size;
+    spec.local.set_steps(*d.overrides.steps);
+    examples = uint64_t{*d.overrides.steps} * spec.local.batch_size();
   }
   std::optional<double> duration;
   if (config_.duration_override) duration = config_.duration_override(id, d.client);
@@ -349,8 +349,8 @@ absl::Status Engine::Impl::CommitOnce(absl::StatusOr<CommitResult> result) {
   // The previous current version stays in the store only while tasks need it.
   const Version old = version_;
   ++version_;
-  store_->Put(version_, std::make_shared<const std::vector<float>>(global_));
-  if (refs_.find(old) == refs_.end()) store_->Release(old);
+  store_->Put(ModelRef::Global(version_), std::make_shared<const std::vector<float>>(global_));
+  if (refs_.find(old) == refs_.end()) store_->Release(ModelRef::Global(old));
   for (const AppliedUpdate& a : result->applied) {
     staleness_sum_ += static_cast<double>(a.staleness);
     staleness_max_ = std::max(staleness_max_, a.staleness);
@@ -474,7 +474,7 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
     }
     SetIdle(static_cast<ClientId>(i));
   }
-  store_->Put(0, std::make_shared<const std::vector<float>>(global_));
+  store_->Put(ModelRef::Global(0), std::make_shared<const std::vector<float>>(global_));
 
   if (config_.max_virtual_s > 0) Push(config_.max_virtual_s, EventKind::kStop);
   if (config_.eval_every_virtual_s > 0) Push(config_.eval_every_virtual_s, EventKind::kEvaluate);

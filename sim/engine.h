@@ -33,11 +33,12 @@
 
 #include "absl/status/statusor.h"
 #include "algorithms/algorithm.h"
-#include "ml/local_trainer.h"
 #include "ml/model.h"
+#include "proto/scenario.pb.h"
 #include "sim/devices.h"
 #include "sim/run_observer.h"
-#include "sim/transport.h"
+#include "core/model_store.h"
+#include "core/transport.h"
 
 namespace fedsim {
 
@@ -67,7 +68,8 @@ struct EngineConfig {
   std::vector<uint64_t> examples_per_task;
   // Default: 0. Multiplicative lognormal jitter of task durations.
   double jitter_sigma = 0;
-  LocalTrainingConfig local;
+  // The scenario's local training; tasks carry it with the rule's overrides.
+  config::LocalTraining local;
   // Initial model (NumParams floats).
   std::vector<float> initial_params;
   // Stop conditions, whichever first (0 = unused).

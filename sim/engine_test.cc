@@ -13,8 +13,8 @@
 namespace fedsim {
 namespace {
 
-// Completes tasks on a background thread in reverse submission order (with
-// real delays), so the engine must wait for exactly the result it needs.
+// Completes tasks on a background thread in reverse submission order, so the
+// engine must wait for exactly the result it needs.
 class ReversedTransport : public Transport {
  public:
   explicit ReversedTransport(size_t expect) : expect_(expect) {}
@@ -56,11 +56,10 @@ class ReversedTransport : public Transport {
 
  private:
   void Complete(const TaskSpec& t) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
     TaskResult r;
     r.id = t.id;
     r.client = t.client;
-    r.base_version = t.base_version;
+    r.base = t.base;
     r.num_examples = 1;
     r.delta = {static_cast<float>(t.client + 1)};
     std::lock_guard<std::mutex> lock(mu_);

@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "util/hash.h"
 
 namespace fedsim {
@@ -36,8 +35,6 @@ std::string JsonEscape(const std::string& s) {
 
 // Shortest text that reads back as the same double: replay needs exact times.
 std::string Num(double v) { return absl::StrFormat("%.17g", v); }
-
-double NowSeconds() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
 }  // namespace
 
@@ -234,11 +231,12 @@ absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
 }
 
 ProgressReporter::ProgressReporter(FILE* out, bool terminal, uint64_t max_commits,
-                                   double max_virtual_s)
+                                   double max_virtual_s, Clock* clock)
     : out_(out),
       terminal_(terminal),
       max_commits_(max_commits),
       max_virtual_s_(max_virtual_s),
+      clock_(clock),
       start_wall_(NowSeconds()) {}
 
 void ProgressReporter::OnCommit(VirtualTime t, Version v, const CommitResult& r) {

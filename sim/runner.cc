@@ -123,7 +123,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   ec.profiles = run.profiles;
   ec.examples_per_task = data.examples_per_task;
   ec.jitter_sigma = s.devices().jitter_sigma();
-  ec.local = data.local;
+  ec.local = s.local();
   ec.initial_params = run.initial_params;
   ec.max_commits = s.stop().max_commits();
   ec.max_virtual_s = s.stop().max_virtual_s();

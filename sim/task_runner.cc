@@ -37,13 +37,13 @@ absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const
   }
   const auto& rows = data_->clients[task.client];
   absl::StatusOr<LocalTrainingResult> r =
-      TrainLocal(*model, base, *data_->train, rows, task.local, task.seed);
+      TrainLocal(*model, base, *data_->train, rows, LocalConfigFromProto(task.local), task.seed);
   ReleaseModel(std::move(model));
   if (!r.ok()) return r.status();
   TaskResult out;
   out.id = task.id;
   out.client = task.client;
-  out.base_version = task.base_version;
+  out.base = task.base;
   out.num_examples = rows.size();
   out.delta = std::move(r->delta);
   out.metrics["train_loss"] = r->mean_loss;

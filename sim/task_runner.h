@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "ml/model.h"
 #include "sim/run_setup.h"
-#include "sim/transport.h"
+#include "core/task.h"
 
 namespace fedsim {
 
