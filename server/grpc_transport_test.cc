@@ -1,6 +1,6 @@
+// The protocol: registration, transfers, validation, leases, cancel, shutdown.
 #include "server/grpc_transport.h"
 
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -16,86 +16,17 @@
 #include "proto/fedsim.grpc.pb.h"
 #include "rpc/aggregator_client.h"
 #include "rpc/wire.h"
+#include "server/transport_test_fixture.h"
 
 namespace fedsim {
 namespace {
 
 using ::testing::HasSubstr;
-
-const ModelRef kBase = ModelRef::Global(7);
-
-ModelStore::Params MakeModel(size_t n, float scale) {
-  auto params = std::make_shared<std::vector<float>>(n);
-  for (size_t i = 0; i < n; ++i) (*params)[i] = scale * static_cast<float>(i % 9973) - 3.5f;
-  return params;
-}
-
-TaskSpec MakeTask(TaskId id, ClientId client = 3) {
-  TaskSpec spec;
-  spec.id = id;
-  spec.client = client;
-  spec.base = kBase;
-  spec.seed = 1000 + id;
-  spec.local.set_epochs(2);
-  spec.local.set_lr(0.05);
-  spec.duration_s = 1.5;
-  return spec;
-}
-
-TaskResult MakeResult(const TaskSpec& spec, size_t n, float value = 0.25f) {
-  TaskResult result;
-  result.id = spec.id;
-  result.client = spec.client;
-  result.base = spec.base;
-  result.num_examples = 60;
-  result.delta.assign(n, value);
-  for (size_t i = 0; i < n; i += 7) result.delta[i] = -value * static_cast<float>(i % 13);
-  result.metrics["train_loss"] = 0.5;
-  return result;
-}
-
-// Every test runs the server on a FakeClock: timeouts, long polls and
-// heartbeats happen exactly when a test advances the clock past them.
-class TransportTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (transport_ == nullptr) return;
-    // Test workers never hear run_finished: let the shutdown grace pass.
-    transport_->Shutdown();
-    clock_.Advance(absl::Seconds(1));
-    transport_.reset();
-  }
-
-  void Start(size_t num_params, GrpcServerOptions options = {}) {
-    num_params_ = num_params;
-    options.shutdown_grace_s = 0.1;
-    options.clock = &clock_;
-    store_.Put(kBase, MakeModel(num_params, 0.001f));
-    auto transport = StartGrpcTransport(options, "name: \"t\"", num_params, &store_);
-    ASSERT_TRUE(transport.ok()) << transport.status();
-    transport_ = std::move(transport).value();
-    ASSERT_GT(transport_->port(), 0);
-  }
-
-  std::unique_ptr<AggregatorClient> NewClient() {
-    return std::make_unique<AggregatorClient>(NewWireChannel(transport_->address()));
-  }
-
-  uint64_t RegisterWorker(AggregatorClient& client) {
-    auto response = client.Register("test", 2);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? response->worker_id() : 0;
-  }
-
-  // Threads blocked in a timed wait on the clock: the reaper (whenever a
-  // worker is registered) plus `others`.
-  void WaitForTimedWaiters(int others) { ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1 + others)); }
-
-  FakeClock clock_;
-  size_t num_params_ = 0;
-  ModelStore store_;
-  std::unique_ptr<GrpcTransport> transport_;
-};
+using testing_internal::kBase;
+using testing_internal::MakeModel;
+using testing_internal::MakeResult;
+using testing_internal::MakeTask;
+using testing_internal::TransportTest;
 
 TEST_F(TransportTest, RegisterHandsOutScenarioAndRefusesOtherProtocolVersions) {
   Start(10);
@@ -404,148 +335,6 @@ TEST_F(TransportTest, LeasesAreFifoAndBoundedByMaxTasks) {
   EXPECT_EQ(rest->tasks(2).task_id(), 14u);
 }
 
-TEST_F(TransportTest, LongPollWakesWhenATaskIsSubmitted) {
-  Start(10);
-  auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
-  const absl::Time t0 = clock_.Now();
-  absl::StatusOr<wire::GetTaskResponse> lease;
-  std::thread poller([&] { lease = client->GetTask(w, 1, 5.0); });
-  WaitForTimedWaiters(1);  // the poll is waiting
-  transport_->Submit(MakeTask(1));
-  poller.join();
-  ASSERT_TRUE(lease.ok());
-  EXPECT_EQ(lease->tasks_size(), 1);
-  EXPECT_EQ(clock_.Now(), t0);  // woken by the task, not by its wait running out
-
-  // An empty poll returns after exactly its wait, with no tasks.
-  absl::StatusOr<wire::GetTaskResponse> empty;
-  std::thread empty_poller([&] { empty = client->GetTask(w, 1, 0.05); });
-  WaitForTimedWaiters(1);
-  clock_.Advance(absl::Milliseconds(49));
-  WaitForTimedWaiters(1);  // still waiting at 49 ms
-  clock_.Advance(absl::Milliseconds(1));
-  empty_poller.join();
-  ASSERT_TRUE(empty.ok());
-  EXPECT_EQ(empty->tasks_size(), 0);
-  EXPECT_FALSE(empty->run_finished());
-}
-
-// A worker that leased a task and went silent: once it has been silent for
-// the heartbeat timeout (0.4 s) while the other worker heartbeats every
-// 50 ms, the task goes to the front of the queue and the second worker's
-// long poll gets it; the engine's Await gets the result.
-TEST_F(TransportTest, SilentWorkersTasksAreReleasedToAnotherWorker) {
-  GrpcServerOptions options;
-  options.heartbeat_interval_s = 0.05;
-  options.heartbeat_timeout_s = 0.4;
-  const size_t n = 100;
-  Start(n, options);
-  auto client = NewClient();
-  uint64_t silent = RegisterWorker(*client);
-  uint64_t alive = RegisterWorker(*client);
-  transport_->Submit(MakeTask(1));
-  transport_->Submit(MakeTask(2));
-  auto lease = client->GetTask(silent, 1, 0);
-  ASSERT_TRUE(lease.ok());
-  ASSERT_EQ(lease->tasks_size(), 1);
-  ASSERT_EQ(lease->tasks(0).task_id(), 1u);
-  // The live worker takes task 2, then waits; task 1 comes back to it.
-  auto second = client->GetTask(alive, 1, 0);
-  ASSERT_TRUE(second.ok());
-  ASSERT_EQ(second->tasks_size(), 1);
-  EXPECT_EQ(second->tasks(0).task_id(), 2u);
-  absl::StatusOr<wire::GetTaskResponse> released;
-  std::thread poller([&] { released = client->GetTask(alive, 1, 5.0); });
-  WaitForTimedWaiters(1);
-  for (int beat = 1; beat <= 7; ++beat) {  // up to 0.35 s: nobody has expired
-    clock_.Advance(absl::Milliseconds(50));
-    ASSERT_TRUE(client->Heartbeat(alive, {2}).ok());
-  }
-  EXPECT_EQ(transport_->stats().workers_dropped, 0u);
-  EXPECT_EQ(transport_->stats().tasks_requeued, 0u);
-  clock_.Advance(absl::Milliseconds(50));  // 0.4 s of silence
-  ASSERT_TRUE(client->Heartbeat(alive, {2}).ok());
-  poller.join();
-  ASSERT_TRUE(released.ok()) << released.status();
-  ASSERT_EQ(released->tasks_size(), 1);
-  EXPECT_EQ(released->tasks(0).task_id(), 1u);
-  EXPECT_EQ(transport_->stats().tasks_requeued, 1u);
-  EXPECT_EQ(transport_->stats().workers_dropped, 1u);
-
-  auto hb = client->Heartbeat(silent, {1});
-  ASSERT_TRUE(hb.ok());
-  EXPECT_TRUE(hb->unknown_worker());
-  EXPECT_EQ(client->GetTask(silent, 1, 0).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-
-  TaskResult result = MakeResult(MakeTask(1), n);
-  auto pushed = client->PushUpdate(alive, result);
-  ASSERT_TRUE(pushed.ok()) << pushed.status();
-  auto arrived = transport_->Await(1);
-  ASSERT_TRUE(arrived.ok()) << arrived.status();
-  EXPECT_EQ(arrived->delta, result.delta);
-  // The first worker's late (identical) result is a duplicate, counted once.
-  auto late = client->PushUpdate(silent, result);
-  ASSERT_TRUE(late.ok()) << late.status();
-  EXPECT_TRUE(*late);
-  EXPECT_EQ(transport_->stats().duplicates, 1u);
-}
-
-TEST_F(TransportTest, ResultFromTheTimedOutWorkerIsTakenIfItComesFirst) {
-  GrpcServerOptions options;
-  options.heartbeat_interval_s = 0.02;
-  options.heartbeat_timeout_s = 0.2;
-  Start(10, options);
-  auto client = NewClient();
-  uint64_t slow = RegisterWorker(*client);
-  transport_->Submit(MakeTask(1));
-  ASSERT_EQ(client->GetTask(slow, 1, 0)->tasks_size(), 1);
-  // Any RPC checks for expired workers first: a second worker registering
-  // after 199 ms finds the slow one alive, after 200 ms dropped.
-  clock_.Advance(absl::Milliseconds(199));
-  RegisterWorker(*client);
-  EXPECT_EQ(transport_->stats().tasks_requeued, 0u);
-  clock_.Advance(absl::Milliseconds(1));
-  uint64_t fresh = RegisterWorker(*client);
-  EXPECT_EQ(transport_->stats().workers_dropped, 1u);
-  EXPECT_EQ(transport_->stats().tasks_requeued, 1u);  // task 1 back in the queue
-  ASSERT_TRUE(client->PushUpdate(slow, MakeResult(MakeTask(1), 10)).ok());
-  ASSERT_TRUE(transport_->Await(1).ok());
-  // It left the queue: the fresh worker finds nothing to do.
-  EXPECT_EQ(client->GetTask(fresh, 1, 0)->tasks_size(), 0);
-  EXPECT_EQ(transport_->stats().tasks_requeued, 1u);
-}
-
-// With no RPC at all, the reaper drops a silent worker at exactly its expiry.
-TEST_F(TransportTest, ReaperDropsASilentWorkerOnTime) {
-  GrpcServerOptions options;
-  options.heartbeat_interval_s = 0.1;
-  options.heartbeat_timeout_s = 1.0;
-  options.no_worker_timeout_s = 60;
-  Start(10, options);
-  auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
-  transport_->Submit(MakeTask(1));
-  ASSERT_EQ(client->GetTask(w, 1, 0)->tasks_size(), 1);
-  WaitForTimedWaiters(0);  // the reaper waits for the expiry
-  clock_.Advance(absl::Milliseconds(999));
-  WaitForTimedWaiters(0);
-  EXPECT_EQ(transport_->stats().workers_dropped, 0u);
-  // Await notices the last worker leaving: it waits for the no-worker timeout.
-  absl::StatusOr<TaskResult> awaited;
-  std::thread waiter([&] { awaited = transport_->Await(1); });
-  clock_.Advance(absl::Milliseconds(1));
-  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));  // Await, now on the no-worker timeout
-  GrpcTransportStats stats = transport_->stats();
-  EXPECT_EQ(stats.workers_dropped, 1u);
-  EXPECT_EQ(stats.tasks_requeued, 1u);
-  EXPECT_EQ(stats.workers_connected, 0u);
-  clock_.Advance(absl::Seconds(60));
-  waiter.join();
-  EXPECT_EQ(awaited.status().code(), absl::StatusCode::kUnavailable);
-}
-
 TEST_F(TransportTest, CancelRemovesPendingAndDiscardsLeasedResults) {
   Start(10);
   auto client = NewClient();
@@ -569,37 +358,6 @@ TEST_F(TransportTest, CancelRemovesPendingAndDiscardsLeasedResults) {
   ASSERT_TRUE(any.ok());
   ASSERT_TRUE(any->has_value());
   EXPECT_EQ((*any)->id, 3u);
-}
-
-TEST_F(TransportTest, AwaitAnyTimesOutWithNothing) {
-  Start(10);
-  auto client = NewClient();
-  RegisterWorker(*client);
-  absl::StatusOr<std::optional<TaskResult>> any;
-  std::thread waiter([&] { any = transport_->AwaitAny(clock_.Now() + absl::Milliseconds(50)); });
-  WaitForTimedWaiters(1);
-  clock_.Advance(absl::Milliseconds(50));
-  waiter.join();
-  ASSERT_TRUE(any.ok());
-  EXPECT_FALSE(any->has_value());
-}
-
-TEST_F(TransportTest, AwaitSaysNoWorkerIsConnected) {
-  GrpcServerOptions options;
-  options.no_worker_timeout_s = 0.2;
-  Start(10, options);
-  transport_->Submit(MakeTask(1));
-  absl::StatusOr<TaskResult> result;
-  std::thread waiter([&] { result = transport_->Await(1); });
-  // No worker: the reaper has nothing to time; Await is the one timed waiter.
-  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));
-  clock_.Advance(absl::Milliseconds(199));
-  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));
-  clock_.Advance(absl::Milliseconds(1));
-  waiter.join();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(result.status().message(), HasSubstr("no worker is connected"));
-  EXPECT_EQ(transport_->Await(42).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(TransportTest, ShutdownWakesEveryoneAndTellsWorkers) {
