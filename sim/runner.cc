@@ -179,7 +179,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   if (options.progress != nullptr) {
     progress = std::make_unique<ProgressReporter>(options.progress, options.terminal,
                                                   s.stop().max_commits(),
-                                                  s.stop().max_virtual_s());
+                                                  s.stop().max_virtual_s(), options.clock);
     fan.Add(progress.get());
   }
   for (RunObserver* o : options.observers) fan.Add(o);
@@ -224,6 +224,7 @@ absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
   io.time_scale = run.scenario.clock().mode() == config::Clock::WALL
                       ? run.scenario.clock().time_scale()
                       : 0.0;
+  io.clock = options.clock;
   std::unique_ptr<Transport> transport = NewInProcessTransport(&runner, &store, io);
   RunOptions o = options;
   if (o.transport_name == "inprocess") o.transport_name = absl::StrCat("inprocess, ", slots, " slots");
