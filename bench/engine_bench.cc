@@ -31,7 +31,7 @@
 #include "sim/devices.h"
 #include "sim/engine.h"
 #include "sim/run_observer.h"
-#include "sim/transport.h"
+#include "core/transport.h"
 
 namespace fedsim {
 namespace {
@@ -42,7 +42,7 @@ constexpr size_t kNumParams = 10;
 class NoOpTransport : public Transport {
  public:
   void Submit(const TaskSpec& task) override {
-    pending_.emplace(task.id, std::make_pair(task.client, task.base_version));
+    pending_.emplace(task.id, std::make_pair(task.client, task.base));
   }
   absl::StatusOr<TaskResult> Await(TaskId id) override {
     auto it = pending_.find(id);
@@ -50,7 +50,7 @@ class NoOpTransport : public Transport {
     TaskResult r;
     r.id = id;
     r.client = it->second.first;
-    r.base_version = it->second.second;
+    r.base = it->second.second;
     r.num_examples = 1;
     r.delta.assign(kNumParams, 0.0f);
     pending_.erase(it);
@@ -63,12 +63,14 @@ class NoOpTransport : public Transport {
   void Shutdown() override {}
 
  private:
-  std::unordered_map<TaskId, std::pair<ClientId, Version>> pending_;
+  std::unordered_map<TaskId, std::pair<ClientId, ModelRef>> pending_;
 };
 
 class NullEvaluator : public EvaluatorInterface {
  public:
-  EvalResult Evaluate(std::span<const float>) override { return EvalResult{0.0, 0, 1}; }
+  MetricValues Evaluate(std::span<const float>) override {
+    return {{"test_loss", 0.0}, {"test_accuracy", 0.0}};
+  }
 };
 
 struct Options {

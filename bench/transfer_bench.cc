@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "server/aggregator_client.h"
+#include "rpc/aggregator_client.h"
 #include "server/grpc_transport.h"
 
 namespace fedsim {
@@ -43,7 +43,7 @@ int Bench(size_t num_floats, int reps) {
   ModelStore store;
   auto model = std::make_shared<std::vector<float>>(num_floats);
   for (size_t i = 0; i < num_floats; ++i) (*model)[i] = 1e-3f * static_cast<float>(i % 1000);
-  store.Put(1, model);
+  store.Put(ModelRef::Global(1), model);
   GrpcServerOptions options;
   options.shutdown_grace_s = 0.1;
   auto transport = StartGrpcTransport(options, "", num_floats, &store);
@@ -61,7 +61,7 @@ int Bench(size_t num_floats, int reps) {
 
   TaskResult result;
   result.client = 0;
-  result.base_version = 1;
+  result.base = ModelRef::Global(1);
   result.num_examples = 1;
   result.delta = *model;
   std::vector<float> dst(num_floats);
@@ -72,7 +72,7 @@ int Bench(size_t num_floats, int reps) {
     auto t1 = Clock::now();
     asm volatile("" : : "r"(dst.data()) : "memory");
 
-    auto fetched = client.FetchModel(worker, 1);
+    auto fetched = client.FetchModel(worker, ModelRef::Global(1));
     auto t2 = Clock::now();
     if (!fetched.ok() || fetched->size() != num_floats) {
       std::fprintf(stderr, "fetch failed: %s\n", fetched.status().ToString().c_str());
@@ -81,7 +81,7 @@ int Bench(size_t num_floats, int reps) {
 
     TaskSpec spec;
     spec.id = static_cast<TaskId>(rep + 10);
-    spec.base_version = 1;
+    spec.base = ModelRef::Global(1);
     (*transport)->Submit(spec);
     auto lease = client.GetTask(worker, 1, 1.0);
     if (!lease.ok() || lease->tasks_size() != 1) {

@@ -8,7 +8,7 @@ namespace fedsim {
 ModelCache::ModelCache(size_t capacity, Fetcher fetch)
     : capacity_(std::max<size_t>(capacity, 1)), fetch_(std::move(fetch)) {}
 
-absl::StatusOr<ModelCache::Params> ModelCache::Get(Version v) {
+absl::StatusOr<ModelCache::Params> ModelCache::Get(const ModelRef& v) {
   std::shared_ptr<Entry> entry;
   {
     absl::MutexLock lock(&mu_);

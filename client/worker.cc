@@ -3,8 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <map>
 #include <memory>
 #include <set>
 #include <thread>
@@ -14,17 +12,20 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 #include "client/model_cache.h"
 #include "proto/scenario.pb.h"
-#include "server/aggregator_client.h"
-#include "server/wire.h"
+#include "rpc/aggregator_client.h"
+#include "rpc/wire.h"
 #include "runtime/run_setup.h"
 #include "sim/scenario.h"
 #include "runtime/task_runner.h"
+#include "util/thread_pool.h"
 
 namespace fedsim {
 namespace {
+
+// Pause between retries of a call that failed transiently.
+constexpr absl::Duration kRetryPause = absl::Milliseconds(200);
 
 // Errors a retry may fix. CANCELLED is here because the worker never cancels
 // its own calls: it comes from a server that is stopping (its in-flight calls
@@ -43,9 +44,14 @@ class Worker {
  public:
   Worker(const WorkerOptions& options, std::shared_ptr<grpc::Channel> channel)
       : options_(options),
+        clock_(options.clock),
         client_(std::move(channel)),
         cache_(static_cast<size_t>(std::max(options.model_cache_versions, 1)),
-               [this](Version v) { return Fetch(v); }) {}
+               [this](const ModelRef& ref) { return Fetch(ref); }) {
+    identity_.name = options_.name.empty() ? DefaultName() : options_.name;
+    identity_.slots = static_cast<uint32_t>(options_.slots);
+    identity_.numeric_fingerprint = options_.numeric_fingerprint;
+  }
 
   absl::Status Run(WorkerSummary* summary) {
     absl::Status status = RunInternal();
@@ -65,12 +71,12 @@ class Worker {
  private:
   absl::Status RunInternal() {
     // Register, retrying while the server is still coming up.
-    const absl::Time give_up = absl::Now() + absl::Seconds(options_.connect_timeout_s);
+    const absl::Time give_up = clock_->Now() + absl::Seconds(options_.connect_timeout_s);
     absl::StatusOr<wire::RegisterResponse> reg;
     while (true) {
-      reg = client_.Register(name_, static_cast<uint32_t>(options_.slots));
-      if (reg.ok() || !IsTransient(reg.status()) || absl::Now() >= give_up) break;
-      absl::SleepFor(absl::Milliseconds(200));
+      reg = client_.Register(identity_);
+      if (reg.ok() || !IsTransient(reg.status()) || clock_->Now() >= give_up) break;
+      clock_->SleepFor(kRetryPause);
     }
     if (!reg.ok()) {
       if (IsTransient(reg.status())) {
@@ -87,12 +93,30 @@ class Worker {
     {
       absl::MutexLock lock(&mu_);
       worker_id_ = reg->worker_id();
-      last_contact_ = absl::Now();
+      last_contact_ = clock_->Now();
     }
     heartbeat_interval_ = absl::Seconds(std::clamp(reg->heartbeat_interval_s(), 0.01, 60.0));
+    // Heartbeats start now: loading the data can take longer than the
+    // server's heartbeat timeout.
+    std::thread heartbeat([this] { HeartbeatLoop(); });
+    absl::Status status = Work(*reg);
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    heartbeat.join();
+    // Tasks finish their training (it cannot be interrupted) and then skip
+    // the push.
+    pool_.reset();
+    absl::MutexLock lock(&mu_);
+    return fatal_.ok() ? status : fatal_;
+  }
 
+  // Builds the run's data from the scenario the server sent, then trains
+  // tasks until the run ends.
+  absl::Status Work(const wire::RegisterResponse& reg) {
     absl::StatusOr<config::Scenario> scenario = ParseScenarioText(
-        reg->scenario_text(), absl::StrCat("<scenario from ", options_.server, ">"), {});
+        reg.scenario_text(), absl::StrCat("<scenario from ", options_.server, ">"), {});
     if (!scenario.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the scenario sent by ", options_.server, " does not parse in this build: ",
@@ -109,30 +133,15 @@ class Worker {
       std::fprintf(options_.log,
                    "fedsim client: connected to %s as worker %llu (%d slots, scenario '%s', "
                    "%llu params)\n",
-                   options_.server.c_str(), static_cast<unsigned long long>(reg->worker_id()),
+                   options_.server.c_str(), static_cast<unsigned long long>(reg.worker_id()),
                    options_.slots, scenario->name().c_str(),
-                   static_cast<unsigned long long>(reg->num_params()));
+                   static_cast<unsigned long long>(reg.num_params()));
       std::fflush(options_.log);
     }
 
-    std::thread heartbeat([this] { HeartbeatLoop(); });
+    pool_ = std::make_unique<ThreadPool>(options_.slots);
     PollLoop();
-    {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
-      cv_.SignalAll();
-    }
-    heartbeat.join();
-    // Task threads finish their training (it cannot be interrupted) and then
-    // skip the push.
-    std::map<TaskId, std::thread> threads;
-    {
-      absl::MutexLock lock(&mu_);
-      threads.swap(threads_);
-    }
-    for (auto& [id, t] : threads) t.join();
-    absl::MutexLock lock(&mu_);
-    return fatal_;
+    return absl::OkStatus();
   }
 
   // ------------------------------------------------------------------ poller
@@ -143,8 +152,10 @@ class Worker {
       uint64_t id = 0;
       {
         absl::MutexLock lock(&mu_);
-        JoinFinishedLocked();
-        while (!stop_ && free_slots_ == 0) cv_.Wait(&mu_);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_ || free_slots_ > 0;
+        };
+        mu_.Await(absl::Condition(&ready));
         if (stop_) return;
         free = static_cast<uint32_t>(free_slots_);
         id = worker_id_;
@@ -163,27 +174,20 @@ class Worker {
       if (response->run_finished()) {
         absl::MutexLock lock(&mu_);
         stop_ = true;  // before any other thread sees the server go away
-        cv_.SignalAll();
         return;
       }
-      absl::MutexLock lock(&mu_);
       for (const wire::Task& task : response->tasks()) {
-        TaskSpec spec = TaskFromWire(task);
+        absl::StatusOr<TaskSpec> spec = TaskFromWire(task);
+        absl::MutexLock lock(&mu_);
+        if (!spec.ok()) {
+          SetFatalLocked(spec.status());
+          return;
+        }
         --free_slots_;
-        in_flight_.insert(spec.id);
-        threads_[spec.id] = std::thread([this, spec, id] { RunTask(spec, id); });
+        in_flight_.insert(spec->id);
+        pool_->Schedule([this, spec = *std::move(spec), id] { RunTask(spec, id); });
       }
     }
-  }
-
-  void JoinFinishedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (TaskId id : finished_) {
-      auto it = threads_.find(id);
-      if (it == threads_.end()) continue;
-      it->second.join();  // it is past its last use of mu_-guarded state
-      threads_.erase(it);
-    }
-    finished_.clear();
   }
 
   // --------------------------------------------------------------- heartbeat
@@ -191,7 +195,7 @@ class Worker {
   void HeartbeatLoop() {
     absl::MutexLock lock(&mu_);
     while (!stop_) {
-      cv_.WaitWithTimeout(&mu_, heartbeat_interval_);
+      clock_->AwaitWithTimeout(&mu_, absl::Condition(&stop_), heartbeat_interval_);
       if (stop_) return;
       uint64_t id = worker_id_;
       std::vector<TaskId> in_flight(in_flight_.begin(), in_flight_.end());
@@ -206,19 +210,19 @@ class Worker {
         HandleTransient(response.status(), "Heartbeat");
       }
       mu_.Lock();
-      if (finished) {
-        stop_ = true;
-        cv_.SignalAll();
-      }
+      if (finished) stop_ = true;
     }
   }
 
   // ------------------------------------------------------------------- tasks
 
   void RunTask(const TaskSpec& spec, uint64_t lease_worker) {
+    TaskLog(spec, "training");
     bool done = false;
     bool duplicate = false;
     absl::Status status = TrainAndPush(spec, lease_worker, &done, &duplicate);
+    TaskLog(spec, done ? (duplicate ? "pushed (a duplicate)" : "pushed")
+                       : (status.ok() ? "dropped" : "failed"));
     absl::MutexLock lock(&mu_);
     if (!status.ok()) SetFatalLocked(status);
     if (done) {
@@ -229,8 +233,6 @@ class Worker {
     }
     in_flight_.erase(spec.id);
     ++free_slots_;
-    finished_.push_back(spec.id);
-    cv_.SignalAll();
   }
 
   // Errors returned here end the worker; outcomes a retry cannot change but
@@ -240,7 +242,7 @@ class Worker {
                             bool* duplicate) {
     absl::StatusOr<ModelCache::Params> base;
     while (true) {
-      base = cache_.Get(spec.base_version);
+      base = cache_.Get(spec.base);
       if (base.ok() || !IsTransient(base.status())) break;
       if (!HandleTransient(base.status(), "FetchModel")) return absl::OkStatus();
     }
@@ -256,9 +258,9 @@ class Worker {
     if (!result.ok()) return result.status();
 
     if (time_scale_ > 0 && spec.duration_s > 0) {
-      absl::Time wake = absl::Now() + absl::Seconds(spec.duration_s * time_scale_);
+      const absl::Time wake = clock_->Now() + absl::Seconds(spec.duration_s * time_scale_);
       absl::MutexLock lock(&mu_);
-      while (!stop_ && absl::Now() < wake) cv_.WaitWithDeadline(&mu_, wake);
+      clock_->AwaitWithDeadline(&mu_, absl::Condition(&stop_), wake);
     }
     while (true) {
       if (Stopped()) return absl::OkStatus();
@@ -285,22 +287,23 @@ class Worker {
     }
   }
 
-  absl::StatusOr<std::vector<float>> Fetch(Version v) {
+  absl::StatusOr<std::vector<float>> Fetch(const ModelRef& ref) {
     uint64_t id;
     {
       absl::MutexLock lock(&mu_);
       id = worker_id_;
     }
-    absl::StatusOr<std::vector<float>> params = client_.FetchModel(id, v);
+    absl::StatusOr<std::vector<float>> params = client_.FetchModel(id, ref);
     if (params.ok()) MarkContact();
     return params;
   }
 
   // ----------------------------------------------------------------- helpers
 
-  // For a transient error: sleeps a little and returns true while the server
-  // has been silent for less than server_lost_timeout_s; otherwise records
-  // the fatal Unavailable and returns false. Other errors are fatal at once.
+  // For a transient error: pauses kRetryPause and returns true while the
+  // server has been silent for at most server_lost_timeout_s; otherwise
+  // records the fatal Unavailable and returns false. Other errors are fatal
+  // at once.
   bool HandleTransient(const absl::Status& s, const char* what) {
     absl::MutexLock lock(&mu_);
     if (stop_) return false;
@@ -309,14 +312,14 @@ class Worker {
                                                          " failed: ", s.message())));
       return false;
     }
-    absl::Duration silent = absl::Now() - last_contact_;
+    absl::Duration silent = clock_->Now() - last_contact_;
     if (silent > absl::Seconds(options_.server_lost_timeout_s)) {
       SetFatalLocked(absl::UnavailableError(absl::StrCat(
           "lost the fedsim server at ", options_.server, ": no answer for ",
           absl::FormatDuration(silent), " (last error from ", what, ": ", s.message(), ")")));
       return false;
     }
-    cv_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
+    clock_->AwaitWithTimeout(&mu_, absl::Condition(&stop_), kRetryPause);
     return !stop_;
   }
 
@@ -326,14 +329,13 @@ class Worker {
       absl::MutexLock lock(&mu_);
       if (worker_id_ != stale_id || stop_) return;  // someone did already
     }
-    absl::StatusOr<wire::RegisterResponse> reg =
-        client_.Register(name_, static_cast<uint32_t>(options_.slots));
+    absl::StatusOr<wire::RegisterResponse> reg = client_.Register(identity_);
     absl::MutexLock lock(&mu_);
     if (reg.ok()) {
       Warn(absl::StrCat("the server had dropped worker ", stale_id, "; registered again as ",
                         reg->worker_id()));
       worker_id_ = reg->worker_id();
-      last_contact_ = absl::Now();
+      last_contact_ = clock_->Now();
     } else if (!IsTransient(reg.status())) {
       SetFatalLocked(reg.status());
     }
@@ -341,7 +343,7 @@ class Worker {
 
   void MarkContact() {
     absl::MutexLock lock(&mu_);
-    last_contact_ = absl::Now();
+    last_contact_ = clock_->Now();
   }
 
   bool Stopped() {
@@ -352,7 +354,6 @@ class Worker {
   void SetFatalLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (fatal_.ok()) fatal_ = std::move(status);
     stop_ = true;
-    cv_.SignalAll();
   }
 
   void Warn(const std::string& message) {
@@ -361,26 +362,35 @@ class Worker {
     std::fflush(options_.log);
   }
 
+  void TaskLog(const TaskSpec& spec, const char* what) {
+    if (options_.task_log == nullptr) return;
+    std::fprintf(options_.task_log, "fedsim client: task %llu (client %u, from %s): %s\n",
+                 static_cast<unsigned long long>(spec.id), spec.client,
+                 spec.base.ToString().c_str(), what);
+    std::fflush(options_.task_log);
+  }
+
   const WorkerOptions options_;
-  const std::string name_ = options_.name.empty() ? DefaultName() : options_.name;
+  Clock* const clock_;
+  WorkerIdentity identity_;
   AggregatorClient client_;
   ModelCache cache_;
   std::unique_ptr<RunData> data_;
   std::unique_ptr<TaskRunner> runner_;
+  std::unique_ptr<ThreadPool> pool_;  // trains the leased tasks; `slots` threads
   double time_scale_ = 0;
   absl::Duration heartbeat_interval_ = absl::Milliseconds(500);
 
+  // Every wait is a condition on the state below (absl re-checks conditions
+  // whenever mu_ is released), so there is no condition variable to signal.
   absl::Mutex register_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
-  absl::CondVar cv_;  // slots freed, stop
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   uint64_t worker_id_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
   int free_slots_ ABSL_GUARDED_BY(mu_) = options_.slots;
   std::set<TaskId> in_flight_ ABSL_GUARDED_BY(mu_);
-  std::map<TaskId, std::thread> threads_ ABSL_GUARDED_BY(mu_);
-  std::vector<TaskId> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t tasks_dropped_ ABSL_GUARDED_BY(mu_) = 0;
@@ -396,16 +406,10 @@ absl::Status RunWorker(const WorkerOptions& options, WorkerSummary* summary) {
     return absl::InvalidArgumentError(
         absl::StrCat("--slots must be at least 1, got ", options.slots));
   }
-  std::shared_ptr<grpc::Channel> channel = NewWireChannel(options.server);
-  auto deadline = std::chrono::system_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1e3));
-  if (!channel->WaitForConnected(deadline)) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot connect to the fedsim server at ", options.server, " within ",
-        options.connect_timeout_s,
-        " s (is `fedsim server` running and listening on that address?)"));
-  }
-  Worker worker(options, std::move(channel));
+  if (options.clock == nullptr) return absl::InvalidArgumentError("WorkerOptions.clock is null");
+  // No separate connect step: Register's retries (on options.clock) cover a
+  // server that is not up yet, and a refused connection fails fast.
+  Worker worker(options, NewWireChannel(options.server));
   return worker.Run(summary);
 }
 

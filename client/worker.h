@@ -1,15 +1,20 @@
 // The worker process (`fedsim client`): connects to a server, hosts many
 // virtual clients and trains their tasks in parallel slots.
 //
-//   connect (retrying until connect_timeout_s) -> Register -> parse the
+//   Register (retrying until connect_timeout_s; the server checks the
+//   protocol version, build id and numeric fingerprint) -> parse the
 //   scenario the server hands out -> BuildRunData once (each dataset is
 //   loaded once for all virtual clients) -> loop:
 //     a poller long-polls GetTask for up to the number of free slots;
-//     each leased task runs on a thread of its own: base model from the
-//     ModelCache (one download per version per worker), TaskRunner::Run,
-//     optional wall-clock emulation sleep, PushUpdate in 1 MiB chunks;
+//     each leased task runs on a ThreadPool of `slots` threads: base model
+//     (a ModelRef) from the ModelCache (one download per model per worker),
+//     TaskRunner::Run, optional wall-clock emulation sleep, PushUpdate in
+//     1 MiB chunks;
 //     a heartbeat thread reports the tasks in flight.
 //   until the server says the run is finished (RunWorker returns OK).
+//
+// Every timeout and sleep is measured on options.clock, so tests drive a
+// worker with a FakeClock; only gRPC's own call deadlines are real time.
 //
 // A task is a pure function of its spec, so a worker computes exactly what
 // the in-process transport would; the server may hand the same task to two
@@ -26,14 +31,15 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "core/clock.h"
 
 namespace fedsim {
 
 struct WorkerOptions {
   // Server address, "host:port". Default: "" (required).
   std::string server;
-  // Tasks trained in parallel, one thread each. Default: 1 (the CLI defaults
-  // it to the number of cores).
+  // Tasks trained in parallel (threads of the worker's pool). Default: 1
+  // (the CLI defaults it to the number of cores).
   int slots = 1;
   // Shown in the server's logs. Default: "" = "<hostname>:<pid>".
   std::string name;
@@ -44,7 +50,7 @@ struct WorkerOptions {
   double server_lost_timeout_s = 30;
   // Bound of one GetTask long poll. Default: 5 s.
   double long_poll_s = 5;
-  // Model versions kept by the cache. Default: 4.
+  // Models kept by the cache. Default: 4.
   int model_cache_versions = 4;
   // Folder that relative paths in the scenario are resolved against.
   // Default: ".".
@@ -52,6 +58,15 @@ struct WorkerOptions {
   // Progress lines ("connected ...", warnings) go here; nullptr = quiet.
   // Default: nullptr.
   FILE* log = nullptr;
+  // One line per task ("task 17 (client 3, from global@2): training", then
+  // "pushed" or "dropped ..."); nullptr = none. Default: nullptr.
+  FILE* task_log = nullptr;
+  // Reported at Register; the server refuses a worker whose fingerprint
+  // differs from the run's (see GrpcServerOptions). Default: "".
+  std::string numeric_fingerprint;
+  // Times heartbeats, retries, timeouts and wall-clock emulation; must
+  // outlive RunWorker. Default: SystemClock().
+  Clock* clock = SystemClock();
 };
 
 // What a worker did, filled in whether RunWorker succeeds or not.

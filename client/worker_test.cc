@@ -1,25 +1,28 @@
+// The worker against scripted fake servers, on a FakeClock. (The worker with
+// the real server is tested in tests/worker_server_test.cc: client/ does not
+// depend on server/.)
 #include "client/worker.h"
 
 #include <memory>
+#include <string>
 #include <thread>
-#include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "core/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/fedsim.grpc.pb.h"
-#include "server/aggregator_client.h"
-#include "server/grpc_transport.h"
-#include "runtime/run_setup.h"
+#include "rpc/build_info.h"
+#include "rpc/wire.h"
 #include "sim/scenario.h"
-#include "runtime/task_runner.h"
 
 namespace fedsim {
 namespace {
 
 using ::testing::HasSubstr;
 
-// A small generated-data run: no files, softmax regression, 12 clients.
-config::Scenario TinyScenario() {
+std::string TinyScenarioText() {
   auto s = ParseScenarioText(
       "num_clients: 12\n"
       "dataset { synthetic { alpha: 1 beta: 1 } }\n"
@@ -29,125 +32,20 @@ config::Scenario TinyScenario() {
       "stop { max_commits: 1 }\n",
       "tiny.textproto", {});
   EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *s : config::Scenario();
-}
-
-class WorkerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    scenario_ = TinyScenario();
-    auto data = BuildRunData(scenario_, ".");
-    ASSERT_TRUE(data.ok()) << data.status();
-    data_ = std::make_unique<RunData>(std::move(data).value());
-    auto model = NewModel(data_->model);
-    ASSERT_TRUE(model.ok());
-    auto params = std::make_shared<std::vector<float>>((*model)->NumParams());
-    (*model)->Init(1, *params);
-    store_.Put(0, params);
-    runner_ = std::make_unique<TaskRunner>(data_.get());
-  }
-
-  void StartServer(GrpcServerOptions options) {
-    auto t = StartGrpcTransport(options, ScenarioToText(scenario_), store_.Get(0)->size(),
-                                &store_);
-    ASSERT_TRUE(t.ok()) << t.status();
-    transport_ = std::move(t).value();
-  }
-
-  TaskSpec Task(TaskId id, ClientId client) {
-    TaskSpec spec;
-    spec.id = id;
-    spec.client = client;
-    spec.base_version = 0;
-    spec.seed = 100 + id;
-    spec.local = data_->local;
-    return spec;
-  }
-
-  // The result the in-process path computes for `spec`.
-  TaskResult Expected(const TaskSpec& spec) {
-    auto r = runner_->Run(spec, *store_.Get(0));
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : TaskResult();
-  }
-
-  config::Scenario scenario_;
-  std::unique_ptr<RunData> data_;
-  std::unique_ptr<TaskRunner> runner_;
-  ModelStore store_;
-  std::unique_ptr<GrpcTransport> transport_;
-};
-
-TEST_F(WorkerTest, TrainsTasksBitIdenticallyAndExitsWhenTheRunEnds) {
-  GrpcServerOptions options;
-  options.heartbeat_interval_s = 0.1;
-  StartServer(options);
-  WorkerOptions wo;
-  wo.server = transport_->address();
-  wo.slots = 3;
-  wo.name = "test-worker";
-  WorkerSummary summary;
-  absl::Status worker_status;
-  std::thread worker([&] { worker_status = RunWorker(wo, &summary); });
-
-  std::vector<TaskSpec> tasks;
-  for (TaskId id = 1; id <= 8; ++id) tasks.push_back(Task(id, static_cast<ClientId>(id % 12)));
-  for (const TaskSpec& t : tasks) transport_->Submit(t);
-  for (const TaskSpec& t : tasks) {
-    auto got = transport_->Await(t.id);
-    ASSERT_TRUE(got.ok()) << got.status();
-    TaskResult want = Expected(t);
-    EXPECT_EQ(got->client, t.client);
-    EXPECT_EQ(got->num_examples, want.num_examples);
-    EXPECT_EQ(got->delta, want.delta) << "task " << t.id;
-    EXPECT_EQ(got->metrics, want.metrics);
-  }
-  transport_->Shutdown();
-  worker.join();
-  EXPECT_TRUE(worker_status.ok()) << worker_status;
-  EXPECT_EQ(summary.tasks_done, 8u);
-  EXPECT_EQ(summary.models_fetched, 1u);  // one version, fetched once for 8 tasks
-  EXPECT_EQ(summary.bytes_fetched, store_.Get(0)->size() * sizeof(float));
-  EXPECT_EQ(summary.bytes_pushed, 8 * store_.Get(0)->size() * sizeof(float));
-}
-
-// A worker that leased a task and went silent (as if SIGKILLed): its task is
-// re-leased to a live worker after the heartbeat timeout, with the same result.
-TEST_F(WorkerTest, TaskOfADeadWorkerIsRedoneByAnother) {
-  GrpcServerOptions options;
-  options.heartbeat_interval_s = 0.05;
-  options.heartbeat_timeout_s = 0.5;
-  StartServer(options);
-  AggregatorClient dead(NewWireChannel(transport_->address()));
-  auto reg = dead.Register("dead", 1);
-  ASSERT_TRUE(reg.ok());
-  TaskSpec spec = Task(1, 5);
-  transport_->Submit(spec);
-  auto lease = dead.GetTask(reg->worker_id(), 1, 0);
-  ASSERT_TRUE(lease.ok());
-  ASSERT_EQ(lease->tasks_size(), 1);
-
-  WorkerOptions wo;
-  wo.server = transport_->address();
-  wo.slots = 1;
-  absl::Status worker_status;
-  std::thread worker([&] { worker_status = RunWorker(wo); });
-  auto got = transport_->Await(1);
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->delta, Expected(spec).delta);
-  EXPECT_EQ(transport_->stats().tasks_requeued, 1u);
-  transport_->Shutdown();
-  worker.join();
-  EXPECT_TRUE(worker_status.ok()) << worker_status;
+  return s.ok() ? ScenarioToText(*s) : "";
 }
 
 // A server that registers workers and then only answers UNAVAILABLE, as if
-// it had gone away mid-run.
-class VanishingServer final : public wire::Aggregator::Service {
+// it had gone away mid-run; or, with `refusal`, refuses them at Register.
+class ScriptedServer final : public wire::Aggregator::Service {
  public:
-  explicit VanishingServer(std::string scenario_text) : scenario_text_(std::move(scenario_text)) {}
-  grpc::Status Register(grpc::ServerContext*, const wire::RegisterRequest*,
+  explicit ScriptedServer(std::string scenario_text, absl::Status refusal = absl::OkStatus())
+      : scenario_text_(std::move(scenario_text)), refusal_(std::move(refusal)) {}
+  grpc::Status Register(grpc::ServerContext*, const wire::RegisterRequest* request,
                         wire::RegisterResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    registered_ = *request;
+    if (!refusal_.ok()) return ToGrpcStatus(refusal_);
     response->set_worker_id(1);
     response->set_scenario_text(scenario_text_);
     response->set_heartbeat_interval_s(0.05);
@@ -161,35 +59,107 @@ class VanishingServer final : public wire::Aggregator::Service {
                          wire::HeartbeatResponse*) override {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone");
   }
+  wire::RegisterRequest registered() {
+    absl::MutexLock lock(&mu_);
+    return registered_;
+  }
 
  private:
   std::string scenario_text_;
+  absl::Status refusal_;
+  absl::Mutex mu_;
+  wire::RegisterRequest registered_ ABSL_GUARDED_BY(mu_);
 };
 
-TEST_F(WorkerTest, ServerGoneMidRunIsUnavailableNamingTheAddress) {
-  VanishingServer service(ScenarioToText(scenario_));
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
+class WorkerTest : public ::testing::Test {
+ protected:
+  void Serve(ScriptedServer* service) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    address_ = "127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown(GrpcTimeout(absl::Seconds(1)));
+  }
+
+  // Runs the worker while moving the clock on by `step` each time all
+  // `waiters` of its threads sit in timed waits, until it returns. Sets
+  // *elapsed to how far the clock moved. (The short real-time bound on each
+  // wait only lets the loop notice that the worker has returned.)
+  absl::Status RunOnFakeClock(WorkerOptions wo, int waiters, absl::Duration step,
+                              absl::Duration* elapsed) {
+    wo.clock = &clock_;
+    absl::Status status;
+    absl::Notification done;
+    std::thread worker([&] {
+      status = RunWorker(wo);
+      done.Notify();
+    });
+    const absl::Time t0 = clock_.Now();
+    while (!done.HasBeenNotified()) {
+      if (clock_.BlockUntilTimedWaiters(waiters, absl::Milliseconds(20))) clock_.Advance(step);
+    }
+    worker.join();
+    *elapsed = clock_.Now() - t0;
+    return status;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+TEST_F(WorkerTest, ServerGoneMidRunIsUnavailableNamingTheAddressAfterExactlyTheTimeout) {
+  ScriptedServer service(TinyScenarioText());
+  Serve(&service);
   WorkerOptions wo;
-  wo.server = "127.0.0.1:" + std::to_string(port);
+  wo.server = address_;
   wo.server_lost_timeout_s = 0.5;
-  absl::Status status = RunWorker(wo);
+  absl::Duration elapsed;
+  // Both the poller and the heartbeat thread retry every 200 ms; the first
+  // retry after more than 0.5 s of silence gives up: at 0.6 s.
+  absl::Status status = RunOnFakeClock(wo, 2, absl::Milliseconds(200), &elapsed);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(status.message(), HasSubstr("lost the fedsim server at " + wo.server));
-  server->Shutdown();
+  EXPECT_THAT(status.message(), HasSubstr("lost the fedsim server at " + address_));
+  EXPECT_EQ(elapsed, absl::Milliseconds(600));
 }
 
-TEST(WorkerStartTest, NoServerIsAClearError) {
+TEST_F(WorkerTest, RegistersWithThisBuildsIdentityAndReportsARefusal) {
+  ScriptedServer service(TinyScenarioText(),
+                         absl::FailedPreconditionError("worker w has build id 'x' ..."));
+  Serve(&service);
+  WorkerOptions wo;
+  wo.server = address_;
+  wo.name = "w";
+  wo.slots = 3;
+  wo.numeric_fingerprint = "portable/kc=256";
+  wo.clock = &clock_;
+  absl::Status status = RunWorker(wo);  // a refusal is final: no retry, no clock
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("refused to register this worker: worker w has build"));
+  const wire::RegisterRequest sent = service.registered();
+  EXPECT_EQ(sent.worker_name(), "w");
+  EXPECT_EQ(sent.slots(), 3u);
+  EXPECT_EQ(sent.protocol_version(), kProtocolVersion);
+  EXPECT_EQ(sent.build_id(), std::string(BuildId()));
+  EXPECT_EQ(sent.numeric_fingerprint(), "portable/kc=256");
+}
+
+TEST_F(WorkerTest, NoServerIsAClearErrorAfterTheConnectTimeout) {
   WorkerOptions wo;
   wo.server = "127.0.0.1:1";
   wo.connect_timeout_s = 0.3;
-  absl::Status status = RunWorker(wo);
+  absl::Duration elapsed;
+  // Retries at 0, 0.2 and 0.4 s; the last one is past the timeout.
+  absl::Status status = RunOnFakeClock(wo, 1, absl::Milliseconds(200), &elapsed);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(status.message(), HasSubstr("127.0.0.1:1"));
+  EXPECT_THAT(status.message(), HasSubstr("within 0.3 s"));
+  EXPECT_EQ(elapsed, absl::Milliseconds(400));
 }
 
 TEST(WorkerStartTest, BadOptions) {
@@ -197,6 +167,9 @@ TEST(WorkerStartTest, BadOptions) {
   EXPECT_EQ(RunWorker(wo).code(), absl::StatusCode::kInvalidArgument);
   wo.server = "127.0.0.1:1";
   wo.slots = 0;
+  EXPECT_EQ(RunWorker(wo).code(), absl::StatusCode::kInvalidArgument);
+  wo.slots = 1;
+  wo.clock = nullptr;
   EXPECT_EQ(RunWorker(wo).code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -65,27 +65,30 @@ class FakeClock final : public Clock {
   void Advance(absl::Duration d);
 
   // Blocks (in real time, up to `real_timeout`) until at least n threads are
-  // blocked in AwaitWithDeadline or SleepUntil with a finite deadline, so a
-  // test knows the code under test reached its timed wait before advancing.
+  // blocked in AwaitWithDeadline or SleepUntil with a deadline that has not
+  // passed yet, so a test knows the code under test reached its timed wait
+  // before advancing. A waiter whose deadline Advance() passed stops
+  // counting at once (before it even runs again), so after an Advance this
+  // waits for the woken threads to come back to their next timed wait.
   // Returns false on timeout.
   bool BlockUntilTimedWaiters(int n, absl::Duration real_timeout = absl::Seconds(30)) const;
 
-  // Threads blocked with a finite deadline right now.
+  // Threads blocked right now with a finite deadline that has not passed.
   int timed_waiters() const;
 
  private:
   struct Waiter {
     absl::Mutex* mu;
-    bool timed;
+    absl::Time deadline;  // absl::InfiniteFuture() for untimed waits
   };
-  void Register(absl::Mutex* mu, bool timed);
-  void Unregister(absl::Mutex* mu, bool timed);
+  void Register(absl::Mutex* mu, absl::Time deadline);
+  void Unregister(absl::Mutex* mu, absl::Time deadline);
+  int PendingTimedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
 
   std::atomic<int64_t> now_ns_;
   // Guards waiters_; never held while waiting on a waiter's mutex.
   mutable absl::Mutex registry_mu_;
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(registry_mu_);
-  int timed_ ABSL_GUARDED_BY(registry_mu_) = 0;
   absl::Mutex sleep_mu_;  // the mutex SleepUntil waits on
 };
 

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
+
 #include "gtest/gtest.h"
 
 namespace fedsim {
@@ -74,6 +76,63 @@ TEST(FakeClockTest, SleepUntilReturnsWhenTimeArrives) {
   clock.Advance(absl::Milliseconds(1));
   sleeper.join();
   EXPECT_TRUE(woke.load());
+}
+
+// After an Advance, BlockUntilTimedWaiters waits for the woken thread to
+// reach its next timed wait: a waiter whose deadline passed no longer counts,
+// even before its thread has run again.
+TEST(FakeClockTest, WokenWaitersStopCountingAtOnce) {
+  FakeClock clock;
+  std::atomic<int> naps{0};
+  std::thread sleeper([&] {
+    for (int i = 0; i < 3; ++i) {
+      clock.SleepFor(absl::Seconds(1));
+      ++naps;
+    }
+  });
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(clock.BlockUntilTimedWaiters(1));
+    EXPECT_EQ(naps.load(), i - 1);
+    clock.Advance(absl::Seconds(1));
+  }
+  sleeper.join();
+  EXPECT_EQ(naps.load(), 3);
+}
+
+// Regression: BlockUntilTimedWaiters returns once a waiter has registered,
+// which can be before it blocks; an Advance in that window must still wake
+// it (it once was lost: the waiter held its mutex, so Advance skipped it).
+TEST(FakeClockTest, AdvanceRightAfterTheWaiterRegistersIsNotLost) {
+  FakeClock clock;
+  absl::Mutex mu;
+  bool stop = false;
+  // A second, long waiter on the same mutex (as a server's reaper is).
+  std::thread reaper([&] {
+    absl::MutexLock lock(&mu);
+    while (!stop) clock.AwaitWithTimeout(&mu, absl::Condition(&stop), absl::Hours(1000));
+  });
+  ASSERT_TRUE(clock.BlockUntilTimedWaiters(1));
+  for (int i = 0; i < 200; ++i) {
+    bool never = false;
+    absl::Notification woke;
+    std::thread waiter([&] {
+      absl::MutexLock lock(&mu);
+      clock.AwaitWithTimeout(&mu, absl::Condition(&never), absl::Seconds(1));
+      woke.Notify();
+    });
+    ASSERT_TRUE(clock.BlockUntilTimedWaiters(2));
+    clock.Advance(absl::Seconds(1));
+    // The real-time bound only turns a lost wakeup into a failure.
+    const bool ok = woke.WaitForNotificationWithTimeout(absl::Seconds(10));
+    if (!ok) clock.Advance(absl::Seconds(1));  // let it go so the test can end
+    waiter.join();
+    ASSERT_TRUE(ok) << "lost wakeup in round " << i;
+  }
+  {
+    absl::MutexLock lock(&mu);
+    stop = true;
+  }
+  reaper.join();
 }
 
 TEST(SystemClockTest, MovesForward) {

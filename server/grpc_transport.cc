@@ -1,10 +1,7 @@
 #include "server/grpc_transport.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <deque>
-#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -14,9 +11,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/fedsim.grpc.pb.h"
-#include "server/wire.h"
+#include "rpc/chunker.h"
+#include "rpc/wire.h"
+#include "server/admission.h"
 
 namespace fedsim {
 namespace {
@@ -40,35 +40,6 @@ struct TaskState {
   bool received = false;          // a valid result arrived
   bool cancelled = false;
   uint64_t fingerprint = 0;       // of the received result
-};
-
-// Index of the first NaN or infinity in v, or v.size(). A branch-free scan
-// over blocks (the compiler vectorizes it) and a slow look only at a bad block.
-size_t FirstNonFinite(std::span<const float> v) {
-  constexpr uint32_t kExponent = 0x7f800000u;
-  constexpr size_t kBlock = 1024;
-  for (size_t start = 0; start < v.size(); start += kBlock) {
-    const size_t end = std::min(v.size(), start + kBlock);
-    uint32_t any = 0;
-    for (size_t i = start; i < end; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &v[i], sizeof(bits));
-      any |= static_cast<uint32_t>((bits & kExponent) == kExponent);
-    }
-    if (any != 0) {
-      for (size_t i = start; i < end; ++i) {
-        if (!std::isfinite(v[i])) return i;
-      }
-    }
-  }
-  return v.size();
-}
-
-// A result that passed every check that needs no shared state.
-struct DecodedUpdate {
-  uint64_t worker = 0;
-  TaskResult result;
-  uint64_t fingerprint = 0;
 };
 
 class GrpcTransportImpl;
@@ -99,17 +70,19 @@ class GrpcTransportImpl final : public GrpcTransport {
   GrpcTransportImpl(const GrpcServerOptions& options, std::string scenario_text,
                     uint64_t num_params, ModelStore* store)
       : options_(options),
+        clock_(options.clock),
+        timeout_(absl::Seconds(options.heartbeat_timeout_s)),
         scenario_text_(std::move(scenario_text)),
         num_params_(num_params),
         store_(store),
         service_(this),
-        no_worker_since_(absl::Now()) {}
+        no_worker_since_(clock_->Now()) {}
 
   ~GrpcTransportImpl() override {
     Shutdown();
     if (reaper_.joinable()) reaper_.join();
     if (server_ != nullptr) {
-      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+      server_->Shutdown(GrpcTimeout(absl::Milliseconds(200)));
       server_->Wait();
     }
   }
@@ -143,7 +116,6 @@ class GrpcTransportImpl final : public GrpcTransport {
     state.seq = next_seq_++;
     state.queued = true;
     pending_.push_back(task.id);
-    task_cv_.SignalAll();
   }
 
   absl::StatusOr<TaskResult> Await(TaskId id) override {
@@ -181,7 +153,7 @@ class GrpcTransportImpl final : public GrpcTransport {
         return std::optional<TaskResult>(std::move(result));
       }
       if (shutdown_) return absl::CancelledError("transport shut down");
-      if (absl::Now() >= deadline) return std::optional<TaskResult>();
+      if (clock_->Now() >= deadline) return std::optional<TaskResult>();
       absl::Status idle = WaitForResultLocked(deadline);
       if (!idle.ok()) return idle;
     }
@@ -191,28 +163,19 @@ class GrpcTransportImpl final : public GrpcTransport {
     absl::MutexLock lock(&mu_);
     auto it = tasks_.find(id);
     if (it == tasks_.end()) return;
-    TaskState& task = it->second;
-    task.cancelled = true;
-    if (task.queued) {
-      pending_.erase(std::find(pending_.begin(), pending_.end(), id));
-      task.queued = false;
-    }
-    if (task.holder != 0) {
-      auto w = workers_.find(task.holder);
-      if (w != workers_.end()) w->second.leased.erase(id);
-    }
+    it->second.cancelled = true;
+    WithdrawLocked(id, &it->second);
     inbox_.erase(id);
-    result_cv_.SignalAll();
+    ++result_events_;
   }
 
   void Shutdown() override {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return;
     shutdown_ = true;
-    shutdown_at_ = absl::Now();
-    task_cv_.SignalAll();
-    result_cv_.SignalAll();
-    reaper_cv_.SignalAll();
+    shutdown_at_ = clock_->Now();
+    ++result_events_;
+    ++reaper_events_;
   }
 
   // ------------------------------------------------------------ GrpcTransport
@@ -233,18 +196,29 @@ class GrpcTransportImpl final : public GrpcTransport {
 
   absl::Status Register(const wire::RegisterRequest& request, wire::RegisterResponse* response) {
     if (request.protocol_version() != kProtocolVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "worker speaks protocol version ", request.protocol_version(), ", this server speaks ",
-          kProtocolVersion, "; run the same fedsim build on both sides"));
+      return Refuse(absl::FailedPreconditionError(absl::StrCat(
+          "worker ", request.worker_name(), " speaks protocol version ",
+          request.protocol_version(), ", this server speaks ", kProtocolVersion,
+          "; run the same fedsim build on both sides")));
     }
+    std::string warning;
+    absl::Status identity = CheckWorkerIdentity(
+        request,
+        RunIdentity{options_.build_id, options_.numeric_fingerprint,
+                    options_.accept_mismatched_workers},
+        &warning);
+    if (!identity.ok()) return Refuse(identity);
+    if (!warning.empty()) Log(absl::StrCat("warning: ", warning));
     absl::MutexLock lock(&mu_);
     uint64_t id = next_worker_id_++;
     WorkerState& worker = workers_[id];
     worker.name = request.worker_name();
     worker.slots = request.slots();
-    worker.last_seen = absl::Now();
+    worker.last_seen = clock_->Now();
+    DropSilentWorkersLocked();
     ++stats_.workers_registered;
-    result_cv_.SignalAll();  // Await's no-worker clock stops
+    ++result_events_;  // Await's no-worker clock stops
+    ++reaper_events_;  // a new expiry to watch
     response->set_worker_id(id);
     response->set_run_id(options_.run_id);
     response->set_scenario_text(scenario_text_);
@@ -255,52 +229,52 @@ class GrpcTransportImpl final : public GrpcTransport {
 
   absl::Status GetTask(const wire::GetTaskRequest& request, wire::GetTaskResponse* response) {
     const uint64_t worker_id = request.worker_id();
-    double wait_s = std::clamp(request.wait_s(), 0.0, options_.long_poll_max_wait_s);
-    absl::Time deadline = absl::Now() + absl::Seconds(wait_s);
+    const double wait_s = std::clamp(request.wait_s(), 0.0, options_.long_poll_max_wait_s);
+    const absl::Time deadline = clock_->Now() + absl::Seconds(wait_s);
     absl::MutexLock lock(&mu_);
+    // Wakes for a task to lease, the end of the run, or this worker's drop.
+    auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !pending_.empty() || shutdown_ || workers_.find(worker_id) == workers_.end();
+    };
     while (true) {
       if (shutdown_) {
         auto w = workers_.find(worker_id);
         if (w != workers_.end()) w->second.told_finished = true;
-        reaper_cv_.SignalAll();
+        ++reaper_events_;
         response->set_run_finished(true);
         return absl::OkStatus();
       }
-      auto w = workers_.find(worker_id);
-      if (w == workers_.end()) return UnknownWorker(worker_id);
-      w->second.last_seen = absl::Now();
-      if (!pending_.empty() || request.max_tasks() == 0 || absl::Now() >= deadline) {
-        LeaseLocked(worker_id, &w->second, request.max_tasks(), response);
+      if (!SeenLocked(worker_id)) return UnknownWorker(worker_id);
+      if (!pending_.empty() || request.max_tasks() == 0 || clock_->Now() >= deadline) {
+        LeaseLocked(worker_id, &workers_.at(worker_id), request.max_tasks(), response);
         return absl::OkStatus();
       }
-      task_cv_.WaitWithDeadline(&mu_, deadline);
+      clock_->AwaitWithDeadline(&mu_, absl::Condition(&wake), deadline);
     }
   }
 
   absl::Status FetchModel(const wire::FetchModelRequest& request,
                           grpc::ServerWriter<wire::ModelChunk>* writer) {
-    Touch(request.worker_id());
-    ModelStore::Params params = store_->Get(request.version());
+    {
+      absl::MutexLock lock(&mu_);
+      SeenLocked(request.worker_id());
+    }
+    absl::StatusOr<ModelRef> ref = ModelRefFromWire(request.model());
+    if (!ref.ok()) return ref.status();
+    ModelStore::Params params = store_->Get(*ref);
     if (params == nullptr) {
       return absl::NotFoundError(
-          absl::StrCat("model version ", request.version(), " is not kept by the server"));
+          absl::StrCat("model ", ref->ToString(), " is not kept by the server"));
     }
-    const size_t n = params->size();
-    const size_t floats_per_chunk = std::max<size_t>(1, ChunkBytes() / sizeof(float));
     wire::ModelChunk chunk;
-    chunk.set_version(request.version());
-    chunk.set_num_params(n);
-    size_t offset = 0;
-    uint64_t sent = 0;
-    do {
-      size_t count = std::min(floats_per_chunk, n - offset);
-      chunk.set_offset(offset);
-      chunk.mutable_data()->assign(reinterpret_cast<const char*>(params->data() + offset),
-                                   count * sizeof(float));
-      if (!writer->Write(chunk)) break;  // the worker went away; nothing to undo
-      sent += count * sizeof(float);
-      offset += count;
-    } while (offset < n);
+    *chunk.mutable_model() = request.model();
+    chunk.set_num_params(params->size());
+    const uint64_t sent =
+        SplitIntoChunks(*params, options_.chunk_bytes, [&](uint64_t offset, std::string_view d) {
+          chunk.set_offset(offset);
+          chunk.mutable_data()->assign(d.data(), d.size());
+          return writer->Write(chunk);  // false: the worker went away; nothing to undo
+        });
     absl::MutexLock lock(&mu_);
     stats_.bytes_sent += sent;
     return absl::OkStatus();
@@ -309,44 +283,69 @@ class GrpcTransportImpl final : public GrpcTransport {
   absl::Status PushUpdate(grpc::ServerReader<wire::UpdateChunk>* reader,
                           wire::PushUpdateResponse* response) {
     DecodedUpdate update;
-    absl::Status status = DecodeUpdate(reader, &update);
-    if (status.ok()) status = CommitUpdate(std::move(update), response);
-    if (!status.ok()) {
+    uint64_t bytes = 0;
+    // A first look at the task refuses early, before the bulk arrives.
+    auto check_header = [this](const DecodedUpdate& u) {
       absl::MutexLock lock(&mu_);
-      ++stats_.rejected;
-    }
+      SeenLocked(u.worker);
+      return CheckHeaderLocked(u);
+    };
+    absl::Status status = ReadUpdate(reader, num_params_, check_header, &update, &bytes);
+    if (status.ok()) status = CommitUpdate(std::move(update), response);
+    absl::MutexLock lock(&mu_);
+    stats_.bytes_received += bytes;
+    if (!status.ok()) ++stats_.rejected;
     return status;
   }
 
   absl::Status Heartbeat(const wire::HeartbeatRequest& request,
                          wire::HeartbeatResponse* response) {
     absl::MutexLock lock(&mu_);
-    auto w = workers_.find(request.worker_id());
-    if (w == workers_.end()) {
+    if (!SeenLocked(request.worker_id())) {
       response->set_unknown_worker(true);
-    } else {
-      w->second.last_seen = absl::Now();
-      if (shutdown_) {
-        w->second.told_finished = true;
-        reaper_cv_.SignalAll();
-      }
+    } else if (shutdown_) {
+      workers_.at(request.worker_id()).told_finished = true;
+      ++reaper_events_;
     }
     response->set_run_finished(shutdown_);
     return absl::OkStatus();
   }
 
  private:
-  size_t ChunkBytes() const { return std::clamp<size_t>(options_.chunk_bytes, 4, kMaxChunkBytes); }
-
   static absl::Status UnknownWorker(uint64_t worker_id) {
     return absl::FailedPreconditionError(absl::StrCat(
         "unknown worker ", worker_id, " (timed out or never registered); register again"));
   }
 
-  void Touch(uint64_t worker_id) {
-    absl::MutexLock lock(&mu_);
+  void Log(const std::string& line) const {
+    if (options_.log == nullptr) return;
+    std::fprintf(options_.log, "fedsim server: %s\n", line.c_str());
+    std::fflush(options_.log);
+  }
+
+  absl::Status Refuse(absl::Status status) {
+    Log(absl::StrCat("refused a worker: ", status.message()));
+    return status;
+  }
+
+  // The worker just made contact: counts it as seen now, then drops every
+  // worker that has been silent for too long (so a live caller never is).
+  // Returns whether the worker is known.
+  bool SeenLocked(uint64_t worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto w = workers_.find(worker_id);
-    if (w != workers_.end()) w->second.last_seen = absl::Now();
+    if (w != workers_.end()) w->second.last_seen = clock_->Now();
+    DropSilentWorkersLocked();
+    return w != workers_.end();
+  }
+
+  // Takes the task out of the pending queue and its holder's leases.
+  void WithdrawLocked(TaskId id, TaskState* task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (task->queued) {
+      pending_.erase(std::find(pending_.begin(), pending_.end(), id));
+      task->queued = false;
+    }
+    auto w = workers_.find(task->holder);
+    if (w != workers_.end()) w->second.leased.erase(id);
   }
 
   void LeaseLocked(uint64_t worker_id, WorkerState* worker, uint32_t max_tasks,
@@ -365,86 +364,6 @@ class GrpcTransportImpl final : public GrpcTransport {
     }
   }
 
-  // Reads the whole stream and checks everything that needs no shared state
-  // beyond a first look at the task (to refuse early, before the bulk arrives).
-  absl::Status DecodeUpdate(grpc::ServerReader<wire::UpdateChunk>* reader,
-                            DecodedUpdate* update) {
-    wire::UpdateChunk chunk;
-    if (!reader->Read(&chunk)) {
-      return absl::InvalidArgumentError("PushUpdate: empty stream (no header chunk)");
-    }
-    if (!chunk.has_header()) {
-      return absl::FailedPreconditionError(
-          "PushUpdate: the first chunk must carry the UpdateHeader");
-    }
-    const wire::UpdateHeader& header = chunk.header();
-    update->worker = header.worker_id();
-    TaskResult& result = update->result;
-    result.id = header.task_id();
-    result.client = header.client_id();
-    result.base_version = header.base_version();
-    result.num_examples = header.num_examples();
-    result.metrics.insert(header.metrics().begin(), header.metrics().end());
-    {
-      absl::MutexLock lock(&mu_);
-      auto w = workers_.find(update->worker);
-      if (w != workers_.end()) w->second.last_seen = absl::Now();
-      absl::Status early = CheckHeaderLocked(*update);
-      if (!early.ok()) return early;
-    }
-    if (header.num_params() != num_params_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("update for task ", result.id, " has the wrong size: expected ",
-                       num_params_, " floats, got ", header.num_params()));
-    }
-    // reserve + append: no zero-fill of memory that is overwritten anyway.
-    result.delta.reserve(num_params_);
-    uint64_t filled = 0;
-    uint64_t bytes = 0;
-    absl::Status status;
-    do {
-      const std::string& data = chunk.data();
-      bytes += data.size();
-      if (!status.ok()) continue;  // drain the stream, keep the first error
-      if (chunk.offset() != filled) {
-        status = absl::InvalidArgumentError(absl::StrCat(
-            "update for task ", result.id, ": chunk offsets not contiguous: expected offset ",
-            filled, ", got ", chunk.offset()));
-      } else if (data.size() % sizeof(float) != 0) {
-        status = absl::InvalidArgumentError(absl::StrCat(
-            "update for task ", result.id, ": chunk of ", data.size(),
-            " bytes is not a whole number of float32 values"));
-      } else if (filled + data.size() / sizeof(float) > num_params_) {
-        status = absl::InvalidArgumentError(absl::StrCat(
-            "update for task ", result.id, " has the wrong size: expected ", num_params_,
-            " floats, got at least ", filled + data.size() / sizeof(float)));
-      } else {
-        const float* first = reinterpret_cast<const float*>(data.data());
-        result.delta.insert(result.delta.end(), first, first + data.size() / sizeof(float));
-        filled += data.size() / sizeof(float);
-      }
-    } while (reader->Read(&chunk));
-    {
-      absl::MutexLock lock(&mu_);
-      stats_.bytes_received += bytes;
-    }
-    if (!status.ok()) return status;
-    if (filled != num_params_) {
-      return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
-                                                     " has the wrong size: expected ",
-                                                     num_params_, " floats, got ", filled));
-    }
-    const size_t bad = FirstNonFinite(result.delta);
-    if (bad < result.delta.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
-                                                     ": non-finite value ", result.delta[bad],
-                                                     " at index ", bad));
-    }
-    update->fingerprint = UpdateFingerprint(result.client, result.base_version,
-                                            result.num_examples, result.delta, result.metrics);
-    return absl::OkStatus();
-  }
-
   absl::Status CheckHeaderLocked(const DecodedUpdate& update) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const TaskResult& result = update.result;
@@ -460,11 +379,11 @@ class GrpcTransportImpl final : public GrpcTransport {
           task.holder != 0 ? absl::StrCat(" (it is leased to worker ", task.holder, ")")
                            : std::string(" (it is not leased)")));
     }
-    if (result.client != task.spec.client || result.base_version != task.spec.base_version) {
+    if (result.client != task.spec.client || result.base != task.spec.base) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "update for task ", result.id, " names client ", result.client, " and base version ",
-          result.base_version, ", the task has client ", task.spec.client, " and base version ",
-          task.spec.base_version));
+          "update for task ", result.id, " names client ", result.client, " and base model ",
+          result.base.ToString(), ", the task has client ", task.spec.client,
+          " and base model ", task.spec.base.ToString()));
     }
     return absl::OkStatus();
   }
@@ -485,26 +404,18 @@ class GrpcTransportImpl final : public GrpcTransport {
       response->set_duplicate(true);
       return absl::OkStatus();
     }
-    if (task.cancelled) {
-      ++stats_.discarded;
-      task.received = true;
-      task.fingerprint = update.fingerprint;
-      return absl::OkStatus();
-    }
     task.received = true;
     task.fingerprint = update.fingerprint;
-    if (task.queued) {  // re-queued after a timeout, then the old worker made it
-      pending_.erase(std::find(pending_.begin(), pending_.end(), id));
-      task.queued = false;
+    if (task.cancelled) {
+      ++stats_.discarded;
+      return absl::OkStatus();
     }
-    if (task.holder != 0) {
-      auto w = workers_.find(task.holder);
-      if (w != workers_.end()) w->second.leased.erase(id);
-    }
+    // It may have been re-queued after a timeout, then the old worker made it.
+    WithdrawLocked(id, &task);
     ++stats_.updates_accepted;
     inbox_.emplace(id, std::move(update.result));
     arrival_order_.push_back(id);
-    result_cv_.SignalAll();
+    ++result_events_;
     return absl::OkStatus();
   }
 
@@ -513,7 +424,7 @@ class GrpcTransportImpl final : public GrpcTransport {
   absl::Status WaitForResultLocked(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (workers_.empty()) {
       absl::Time give_up = no_worker_since_ + absl::Seconds(options_.no_worker_timeout_s);
-      if (absl::Now() >= give_up) {
+      if (clock_->Now() >= give_up) {
         return absl::UnavailableError(absl::StrCat(
             "no worker is connected to the server at ", address_, " (none for ",
             options_.no_worker_timeout_s, " s); start one with: fedsim client --server=",
@@ -521,57 +432,70 @@ class GrpcTransportImpl final : public GrpcTransport {
       }
       deadline = std::min(deadline, give_up);
     }
-    result_cv_.WaitWithDeadline(&mu_, deadline);
+    const uint64_t seen = result_events_;
+    auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return result_events_ != seen; };
+    clock_->AwaitWithDeadline(&mu_, absl::Condition(&changed), deadline);
     return absl::OkStatus();
   }
 
-  // Drops silent workers, and stops the server once Shutdown's grace is over.
+  // Drops workers when they expire, and stops the server once Shutdown's
+  // grace is over. Sleeps until the next expiry (or a state change), so it
+  // costs nothing between heartbeats and acts exactly on time.
   void ReaperLoop() {
-    const absl::Duration tick = absl::Seconds(std::clamp(
-        std::min(options_.heartbeat_interval_s, options_.heartbeat_timeout_s / 4), 0.005, 0.5));
     {
       absl::MutexLock lock(&mu_);
       while (true) {
-      reaper_cv_.WaitWithTimeout(&mu_, tick);
-      if (shutdown_) {
-        bool all_told = std::all_of(workers_.begin(), workers_.end(),
-                                    [](const auto& w) { return w.second.told_finished; });
-        if (all_told || absl::Now() >= shutdown_at_ + absl::Seconds(options_.shutdown_grace_s)) {
-          break;
+        DropSilentWorkersLocked();
+        absl::Time deadline = absl::InfiniteFuture();
+        if (shutdown_) {
+          const bool all_told = std::all_of(workers_.begin(), workers_.end(),
+                                            [](const auto& w) { return w.second.told_finished; });
+          deadline = shutdown_at_ + absl::Seconds(options_.shutdown_grace_s);
+          if (all_told || clock_->Now() >= deadline) break;
+        } else {
+          for (const auto& [id, w] : workers_) deadline = std::min(deadline, w.last_seen + timeout_);
         }
-        continue;
-      }
-      DropSilentWorkersLocked();
+        const uint64_t seen = reaper_events_;
+        auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return reaper_events_ != seen; };
+        clock_->AwaitWithDeadline(&mu_, absl::Condition(&changed), deadline);
       }
     }
     // Ends in-flight RPCs (long polls already returned run_finished).
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    server_->Shutdown(GrpcTimeout(absl::Milliseconds(200)));
   }
 
   void DropSilentWorkersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const absl::Time now = absl::Now();
-    const absl::Duration timeout = absl::Seconds(options_.heartbeat_timeout_s);
+    if (shutdown_) return;  // the run is over: nothing left to re-run
+    const absl::Time now = clock_->Now();
     std::vector<TaskId> requeue;
     int dropped = 0;
     for (auto it = workers_.begin(); it != workers_.end();) {
-      if (now - it->second.last_seen <= timeout) {
+      if (now - it->second.last_seen < timeout_) {
         ++it;
         continue;
       }
+      std::vector<TaskId> given_back;
       for (TaskId id : it->second.leased) {
         TaskState& task = tasks_.at(id);
         if (task.received || task.cancelled || task.holder != it->first) continue;
         task.holder = 0;
-        requeue.push_back(id);
+        given_back.push_back(id);
       }
+      std::sort(given_back.begin(), given_back.end());
+      Log(absl::StrCat("worker ", it->first, " (", it->second.name, ") silent for ",
+                       absl::FormatDuration(now - it->second.last_seen), ": dropped; ",
+                       given_back.empty() ? std::string("it held no task")
+                                          : absl::StrCat("requeued ", given_back.size(),
+                                                         " task(s): ",
+                                                         absl::StrJoin(given_back, ", "))));
+      requeue.insert(requeue.end(), given_back.begin(), given_back.end());
       it = workers_.erase(it);
       ++stats_.workers_dropped;
       ++dropped;
     }
-    if (dropped > 0) {
-      if (workers_.empty()) no_worker_since_ = now;  // Await's no-worker clock starts
-      result_cv_.SignalAll();
-    }
+    if (dropped == 0) return;
+    if (workers_.empty()) no_worker_since_ = now;  // Await's no-worker clock starts
+    ++result_events_;
     if (requeue.empty()) return;
     // Front of the queue, in their original submit order.
     std::sort(requeue.begin(), requeue.end(), [this](TaskId a, TaskId b) {
@@ -582,11 +506,11 @@ class GrpcTransportImpl final : public GrpcTransport {
       tasks_.at(*it).queued = true;
     }
     stats_.tasks_requeued += requeue.size();
-    task_cv_.SignalAll();
-    result_cv_.SignalAll();
   }
 
   const GrpcServerOptions options_;
+  Clock* const clock_;
+  const absl::Duration timeout_;  // heartbeat timeout
   const std::string scenario_text_;
   const uint64_t num_params_;
   ModelStore* const store_;
@@ -596,10 +520,11 @@ class GrpcTransportImpl final : public GrpcTransport {
   std::string address_;
   std::thread reaper_;
 
+  // Waits are conditions on state under mu_ (on the options' clock); the
+  // event counters let a waiter sleep until "something it cares about changed".
   mutable absl::Mutex mu_;
-  absl::CondVar task_cv_;    // pending_ grew, or shutdown
-  absl::CondVar result_cv_;  // inbox grew, worker set changed, or shutdown
-  absl::CondVar reaper_cv_;  // shutdown progress
+  uint64_t result_events_ ABSL_GUARDED_BY(mu_) = 0;  // inbox, workers, cancel, shutdown
+  uint64_t reaper_events_ ABSL_GUARDED_BY(mu_) = 0;  // workers joined, told, shutdown
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time shutdown_at_ ABSL_GUARDED_BY(mu_);
   absl::Time no_worker_since_ ABSL_GUARDED_BY(mu_);
@@ -646,6 +571,7 @@ absl::StatusOr<std::unique_ptr<GrpcTransport>> StartGrpcTransport(const GrpcServ
                                                                   uint64_t num_params,
                                                                   ModelStore* store) {
   if (store == nullptr) return absl::InvalidArgumentError("StartGrpcTransport: store is null");
+  if (options.clock == nullptr) return absl::InvalidArgumentError("StartGrpcTransport: no clock");
   if (!(options.heartbeat_interval_s > 0) ||
       !(options.heartbeat_timeout_s > options.heartbeat_interval_s)) {
     return absl::InvalidArgumentError(absl::StrCat(

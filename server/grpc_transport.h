@@ -3,14 +3,25 @@
 //
 // Workers pull. The engine Submit()s tasks into a FIFO pending queue; a
 // worker's GetTask long-poll leases up to its free slots from the front; the
-// worker fetches the task's base version from the ModelStore (streamed in
-// chunks of at most 1 MiB), trains, and pushes the update back in chunks. The
-// server validates every update before it changes anything and puts valid
-// ones into an inbox read by Await() / AwaitAny().
+// worker fetches the task's base model (a ModelRef) from the ModelStore
+// (streamed in chunks of at most 1 MiB, rpc/chunker.h), trains, and pushes
+// the update back in chunks. The server validates every update before it
+// changes anything and puts valid ones into an inbox read by Await() /
+// AwaitAny().
 //
-// Faults. Workers heartbeat every heartbeat_interval_s. A worker silent for
-// longer than heartbeat_timeout_s is dropped and its leased, unfinished tasks
-// go back to the FRONT of the pending queue, so other workers re-run them.
+// Registration. A worker must speak this build's protocol version, and its
+// build id and numeric fingerprint must equal the server's (options below):
+// a different build or numeric mode gives different bits, and a run that
+// mixes them is silently not reproducible. A mismatch is refused with
+// FAILED_PRECONDITION naming both values and the fix, unless
+// accept_mismatched_workers is set.
+//
+// Faults. Workers heartbeat every heartbeat_interval_s. A worker silent (no
+// RPC at all) for heartbeat_timeout_s or longer is dropped and its leased,
+// unfinished tasks go back to the FRONT of the pending queue, so other
+// workers re-run them. Expiry is checked at the start of every RPC (the
+// caller first counts as seen) and by a reaper thread that wakes when the
+// next worker would expire, both on the options' clock.
 // A task is a pure function of its spec, so a re-run gives the identical
 // result and the run stays bit-identical; the first complete result from any
 // worker that ever held the task is taken, later identical ones are
@@ -20,7 +31,7 @@
 //   - NOT_FOUND: unknown task id.
 //   - FAILED_PRECONDITION: the task was never leased to the pushing worker,
 //     or the first chunk carries no header.
-//   - INVALID_ARGUMENT: client id or base version differ from the task's;
+//   - INVALID_ARGUMENT: client id or base model differ from the task's;
 //     size != num_params or chunk offsets not contiguous ("expected .. got ..");
 //     a non-finite value (names the first bad index).
 //   - ALREADY_EXISTS: a result for the task was received and this one differs.
@@ -35,14 +46,18 @@
 #define FEDSIM_SERVER_GRPC_TRANSPORT_H_
 
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/clock.h"
+#include "core/model_store.h"
+#include "core/transport.h"
 #include "grpcpp/grpcpp.h"
-#include "sim/transport.h"
+#include "rpc/build_info.h"
 
 namespace fedsim {
 
@@ -52,8 +67,8 @@ struct GrpcServerOptions {
   std::string listen_address = "127.0.0.1:0";
   // Told to workers at Register: how often they heartbeat. Default: 0.5 s.
   double heartbeat_interval_s = 0.5;
-  // A worker silent (no RPC at all) for longer than this is dropped and its
-  // leased tasks are re-queued. Default: 5 s.
+  // A worker silent (no RPC at all) for this long is dropped and its leased
+  // tasks are re-queued. Default: 5 s.
   double heartbeat_timeout_s = 5.0;
   // Tensor bytes per streamed chunk; clamped to (0, kMaxChunkBytes].
   // Default: 1 MiB.
@@ -69,6 +84,20 @@ struct GrpcServerOptions {
   double shutdown_grace_s = 2.0;
   // Returned to workers in RegisterResponse.run_id. Default: "".
   std::string run_id;
+  // The run's build id and numeric fingerprint: a worker must report the
+  // same values at Register. Defaults: BuildId() (this binary's commit) and "".
+  std::string build_id = std::string(BuildId());
+  std::string numeric_fingerprint;
+  // Take workers whose build id or numeric fingerprint differ (logged as a
+  // warning) instead of refusing them. Default: false.
+  bool accept_mismatched_workers = false;
+  // Times heartbeats, long polls, Await deadlines and the shutdown grace;
+  // must outlive the transport. Tests pass a FakeClock. AwaitAny's deadline
+  // is on this clock too. Default: SystemClock().
+  Clock* clock = SystemClock();
+  // Worker drops (with the tasks they give back) and refused or mismatched
+  // workers are logged here, one line each; nullptr = quiet. Default: nullptr.
+  FILE* log = nullptr;
 };
 
 // Counters since start. Byte counts are tensor payload bytes.
@@ -102,7 +131,7 @@ class GrpcTransport : public Transport {
 
 // Starts the server. `scenario_text` (the resolved scenario) and `num_params`
 // are what Register hands to workers. `store` must outlive the transport and
-// hold every version a submitted task names (see Transport::Submit).
+// hold every model a submitted task names (see Transport::Submit).
 // Errors: InvalidArgument for bad options, Unavailable when the address
 // cannot be bound.
 absl::StatusOr<std::unique_ptr<GrpcTransport>> StartGrpcTransport(const GrpcServerOptions& options,

@@ -1,81 +1,32 @@
+// The protocol: registration, transfers, validation, leases, cancel, shutdown.
 #include "server/grpc_transport.h"
 
-#include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <optional>
+#include <string>
 #include <thread>
 
-#include "absl/time/clock.h"
+#include "absl/synchronization/notification.h"
+#include "core/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/fedsim.grpc.pb.h"
-#include "server/aggregator_client.h"
-#include "server/wire.h"
+#include "rpc/aggregator_client.h"
+#include "rpc/wire.h"
+#include "server/transport_test_fixture.h"
 
 namespace fedsim {
 namespace {
 
 using ::testing::HasSubstr;
-
-constexpr Version kBase = 7;
-
-ModelStore::Params MakeModel(size_t n, float scale) {
-  auto params = std::make_shared<std::vector<float>>(n);
-  for (size_t i = 0; i < n; ++i) (*params)[i] = scale * static_cast<float>(i % 9973) - 3.5f;
-  return params;
-}
-
-TaskSpec MakeTask(TaskId id, ClientId client = 3) {
-  TaskSpec spec;
-  spec.id = id;
-  spec.client = client;
-  spec.base_version = kBase;
-  spec.seed = 1000 + id;
-  spec.local.epochs = 2;
-  spec.local.lr = 0.05;
-  spec.duration_s = 1.5;
-  return spec;
-}
-
-TaskResult MakeResult(const TaskSpec& spec, size_t n, float value = 0.25f) {
-  TaskResult result;
-  result.id = spec.id;
-  result.client = spec.client;
-  result.base_version = spec.base_version;
-  result.num_examples = 60;
-  result.delta.assign(n, value);
-  for (size_t i = 0; i < n; i += 7) result.delta[i] = -value * static_cast<float>(i % 13);
-  result.metrics["train_loss"] = 0.5;
-  return result;
-}
-
-class TransportTest : public ::testing::Test {
- protected:
-  void Start(size_t num_params, GrpcServerOptions options = {}) {
-    num_params_ = num_params;
-    // Test workers never hear run_finished; do not wait for them at teardown.
-    options.shutdown_grace_s = 0.1;
-    store_.Put(kBase, MakeModel(num_params, 0.001f));
-    auto transport = StartGrpcTransport(options, "name: \"t\"", num_params, &store_);
-    ASSERT_TRUE(transport.ok()) << transport.status();
-    transport_ = std::move(transport).value();
-    ASSERT_GT(transport_->port(), 0);
-  }
-
-  std::unique_ptr<AggregatorClient> NewClient() {
-    return std::make_unique<AggregatorClient>(NewWireChannel(transport_->address()));
-  }
-
-  uint64_t RegisterWorker(AggregatorClient& client) {
-    auto response = client.Register("test", 2);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? response->worker_id() : 0;
-  }
-
-  size_t num_params_ = 0;
-  ModelStore store_;
-  std::unique_ptr<GrpcTransport> transport_;
-};
+using testing_internal::kBase;
+using testing_internal::MakeModel;
+using testing_internal::MakeResult;
+using testing_internal::MakeTask;
+using testing_internal::TransportTest;
 
 TEST_F(TransportTest, RegisterHandsOutScenarioAndRefusesOtherProtocolVersions) {
   Start(10);
@@ -89,9 +40,76 @@ TEST_F(TransportTest, RegisterHandsOutScenarioAndRefusesOtherProtocolVersions) {
   ASSERT_TRUE(second.ok());
   EXPECT_NE(second->worker_id(), response->worker_id());
 
-  auto old = client->Register("w", 4, /*protocol_version=*/99);
-  EXPECT_EQ(old.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(old.status().message(), HasSubstr("protocol version 99"));
+  WorkerIdentity old;
+  old.protocol_version = 1;
+  auto refused = client->Register(old);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("protocol version 1, this server speaks 2"));
+}
+
+TEST_F(TransportTest, WorkerOfAnotherBuildOrNumericModeIsRefusedNamingBothAndTheFix) {
+  GrpcServerOptions options;
+  options.build_id = "abc123";
+  options.numeric_fingerprint = "portable/kc=256";
+  Start(10, options);
+  auto client = NewClient();
+  WorkerIdentity same;
+  same.name = "same";
+  same.build_id = "abc123";
+  same.numeric_fingerprint = "portable/kc=256";
+  ASSERT_TRUE(client->Register(same).ok());
+
+  WorkerIdentity other_build = same;
+  other_build.name = "other-build";
+  other_build.build_id = "def456";
+  absl::Status s = client->Register(other_build).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("build id 'def456' (the server's is 'abc123')"));
+  EXPECT_THAT(s.message(), HasSubstr("Rebuild the worker from the same commit"));
+  EXPECT_THAT(s.message(), HasSubstr("--accept_worker_mismatch"));
+  EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("numeric fingerprint")));
+
+  WorkerIdentity other_numerics = same;
+  other_numerics.numeric_fingerprint = "native/avx512";
+  s = client->Register(other_numerics).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(),
+              HasSubstr("numeric fingerprint 'native/avx512' (the server's is 'portable/kc=256')"));
+  EXPECT_THAT(s.message(), HasSubstr("same numeric mode"));
+  EXPECT_EQ(transport_->stats().workers_registered, 1u);
+
+  // The default identity is this build's, with no fingerprint.
+  GrpcServerOptions defaults;
+  EXPECT_EQ(defaults.build_id, std::string(BuildId()));
+  EXPECT_EQ(defaults.numeric_fingerprint, "");
+}
+
+TEST_F(TransportTest, AcceptMismatchedWorkersTakesThemWithAWarning) {
+  GrpcServerOptions options;
+  options.build_id = "abc123";
+  options.accept_mismatched_workers = true;
+  char* logged = nullptr;
+  size_t logged_size = 0;
+  options.log = open_memstream(&logged, &logged_size);
+  Start(10, options);
+  auto client = NewClient();
+  WorkerIdentity other;
+  other.name = "old-box";
+  other.build_id = "def456";
+  other.numeric_fingerprint = "native/avx2";
+  auto reg = client->Register(other);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  EXPECT_EQ(transport_->stats().workers_registered, 1u);
+  // It gets work like any other worker.
+  transport_->Submit(MakeTask(1));
+  EXPECT_EQ(client->GetTask(reg->worker_id(), 1, 0)->tasks_size(), 1);
+  TearDown();  // the log stream outlives the transport
+  std::fclose(options.log);
+  const std::string log(logged, logged_size);
+  std::free(logged);
+  EXPECT_THAT(log, HasSubstr("warning: worker old-box has build id 'def456' (the server's is "
+                             "'abc123') and numeric fingerprint 'native/avx2'"));
+  EXPECT_THAT(log, HasSubstr("accepted (--accept_worker_mismatch)"));
 }
 
 TEST_F(TransportTest, FiftyMegabyteModelRoundTripsThroughFetchAndPush) {
@@ -105,14 +123,15 @@ TEST_F(TransportTest, FiftyMegabyteModelRoundTripsThroughFetchAndPush) {
   auto lease = client->GetTask(worker, 4, 1.0);
   ASSERT_TRUE(lease.ok()) << lease.status();
   ASSERT_EQ(lease->tasks_size(), 1);
-  TaskSpec got = TaskFromWire(lease->tasks(0));
-  EXPECT_EQ(got.id, spec.id);
-  EXPECT_EQ(got.client, spec.client);
-  EXPECT_EQ(got.base_version, kBase);
-  EXPECT_EQ(got.seed, spec.seed);
-  EXPECT_EQ(got.local.epochs, 2u);
-  EXPECT_EQ(got.local.lr, 0.05);
-  EXPECT_EQ(got.duration_s, 1.5);
+  absl::StatusOr<TaskSpec> got = TaskFromWire(lease->tasks(0));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->id, spec.id);
+  EXPECT_EQ(got->client, spec.client);
+  EXPECT_EQ(got->base, kBase);
+  EXPECT_EQ(got->seed, spec.seed);
+  EXPECT_EQ(got->local.epochs(), 2u);
+  EXPECT_EQ(got->local.lr(), 0.05);
+  EXPECT_EQ(got->duration_s, 1.5);
 
   auto model = client->FetchModel(worker, kBase);
   ASSERT_TRUE(model.ok()) << model.status();
@@ -152,11 +171,27 @@ TEST_F(TransportTest, InProcessChannelServesTheSameProtocol) {
   EXPECT_EQ(*model, *store_.Get(kBase));
 }
 
-TEST_F(TransportTest, FetchOfAVersionNotKeptIsNotFound) {
+TEST_F(TransportTest, FetchOfAModelNotKeptIsNotFound) {
   Start(10);
   auto client = NewClient();
-  auto model = client->FetchModel(RegisterWorker(*client), kBase + 1);
+  const uint64_t w = RegisterWorker(*client);
+  auto model = client->FetchModel(w, ModelRef::Global(8));
   EXPECT_EQ(model.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(model.status().message(), HasSubstr("model global@8 is not kept"));
+  // Same version number, another model.
+  EXPECT_EQ(client->FetchModel(w, ModelRef::OfClient(0, 7)).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(TransportTest, ClientModelsAreServedByTheirRef) {
+  Start(10);
+  store_.Put(ModelRef::OfClient(4, 7), MakeModel(10, 2.0f));
+  auto client = NewClient();
+  const uint64_t w = RegisterWorker(*client);
+  auto own = client->FetchModel(w, ModelRef::OfClient(4, 7));
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(*own, *store_.Get(ModelRef::OfClient(4, 7)));
+  EXPECT_NE(*own, *store_.Get(kBase));
 }
 
 // Every bad update is refused with its own code and changes nothing; a good
@@ -202,10 +237,10 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
   EXPECT_THAT(status.message(), HasSubstr("not leased to worker"));
 
   TaskResult wrong_base = good;
-  wrong_base.base_version = kBase + 1;
+  wrong_base.base = ModelRef::OfClient(3, 7);
   status = client->PushUpdate(a, wrong_base).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(status.message(), HasSubstr("base version"));
+  EXPECT_THAT(status.message(), HasSubstr("base model client3@7"));
 
   TaskResult wrong_client = good;
   wrong_client.client = 4;
@@ -222,7 +257,7 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
     header->set_worker_id(a);
     header->set_task_id(1);
     header->set_client_id(3);
-    header->set_base_version(kBase);
+    ModelRefToWire(kBase, header->mutable_base());
     header->set_num_params(n);
     chunk.set_offset(0);
     chunk.set_data(std::string(400, '\0'));
@@ -274,7 +309,7 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
   // The second task still goes through.
   TaskResult second = MakeResult(MakeTask(2), n, 0.5f);
   ASSERT_TRUE(client->PushUpdate(a, second).ok());
-  auto any = transport_->AwaitAny(absl::Now() + absl::Seconds(5));
+  auto any = transport_->AwaitAny(clock_.Now() + absl::Seconds(5));
   ASSERT_TRUE(any.ok()) << any.status();
   ASSERT_TRUE(any->has_value());
   EXPECT_EQ((*any)->id, 2u);
@@ -300,102 +335,6 @@ TEST_F(TransportTest, LeasesAreFifoAndBoundedByMaxTasks) {
   EXPECT_EQ(rest->tasks(2).task_id(), 14u);
 }
 
-TEST_F(TransportTest, LongPollWakesWhenATaskIsSubmitted) {
-  Start(10);
-  auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
-  std::thread submitter([&] {
-    absl::SleepFor(absl::Milliseconds(100));
-    transport_->Submit(MakeTask(1));
-  });
-  absl::Time start = absl::Now();
-  auto lease = client->GetTask(w, 1, 5.0);
-  submitter.join();
-  ASSERT_TRUE(lease.ok());
-  EXPECT_EQ(lease->tasks_size(), 1);
-  EXPECT_LT(absl::Now() - start, absl::Seconds(4));
-  // An empty poll returns after its wait with no tasks.
-  auto empty = client->GetTask(w, 1, 0.05);
-  ASSERT_TRUE(empty.ok());
-  EXPECT_EQ(empty->tasks_size(), 0);
-  EXPECT_FALSE(empty->run_finished());
-}
-
-// A worker that leased a task and went silent: after the heartbeat timeout
-// the task goes to the front of the queue, a second worker gets it, and the
-// engine's Await gets the result.
-TEST_F(TransportTest, SilentWorkersTasksAreReleasedToAnotherWorker) {
-  GrpcServerOptions options;
-  options.heartbeat_interval_s = 0.05;
-  options.heartbeat_timeout_s = 0.4;
-  const size_t n = 100;
-  Start(n, options);
-  auto client = NewClient();
-  uint64_t silent = RegisterWorker(*client);
-  uint64_t alive = RegisterWorker(*client);
-  std::atomic<bool> stop{false};
-  std::thread heartbeat([&] {
-    while (!stop) {
-      EXPECT_TRUE(client->Heartbeat(alive, {}).ok());
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-  });
-  transport_->Submit(MakeTask(1));
-  transport_->Submit(MakeTask(2));
-  auto lease = client->GetTask(silent, 1, 0);
-  ASSERT_TRUE(lease.ok());
-  ASSERT_EQ(lease->tasks_size(), 1);
-  ASSERT_EQ(lease->tasks(0).task_id(), 1u);
-  // The live worker takes task 2, then waits; task 1 comes back to it.
-  auto second = client->GetTask(alive, 1, 0);
-  ASSERT_TRUE(second.ok());
-  ASSERT_EQ(second->tasks_size(), 1);
-  EXPECT_EQ(second->tasks(0).task_id(), 2u);
-  auto released = client->GetTask(alive, 1, 5.0);
-  ASSERT_TRUE(released.ok()) << released.status();
-  ASSERT_EQ(released->tasks_size(), 1);
-  EXPECT_EQ(released->tasks(0).task_id(), 1u);
-  EXPECT_EQ(transport_->stats().tasks_requeued, 1u);
-  EXPECT_EQ(transport_->stats().workers_dropped, 1u);
-
-  auto hb = client->Heartbeat(silent, {1});
-  ASSERT_TRUE(hb.ok());
-  EXPECT_TRUE(hb->unknown_worker());
-  EXPECT_EQ(client->GetTask(silent, 1, 0).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-
-  TaskResult result = MakeResult(MakeTask(1), n);
-  auto pushed = client->PushUpdate(alive, result);
-  ASSERT_TRUE(pushed.ok()) << pushed.status();
-  auto arrived = transport_->Await(1);
-  ASSERT_TRUE(arrived.ok()) << arrived.status();
-  EXPECT_EQ(arrived->delta, result.delta);
-  // The first worker's late (identical) result is a duplicate, counted once.
-  auto late = client->PushUpdate(silent, result);
-  ASSERT_TRUE(late.ok()) << late.status();
-  EXPECT_TRUE(*late);
-  stop = true;
-  heartbeat.join();
-}
-
-TEST_F(TransportTest, ResultFromTheTimedOutWorkerIsTakenIfItComesFirst) {
-  GrpcServerOptions options;
-  options.heartbeat_interval_s = 0.02;
-  options.heartbeat_timeout_s = 0.2;
-  Start(10, options);
-  auto client = NewClient();
-  uint64_t slow = RegisterWorker(*client);
-  transport_->Submit(MakeTask(1));
-  ASSERT_EQ(client->GetTask(slow, 1, 0)->tasks_size(), 1);
-  absl::SleepFor(absl::Milliseconds(500));  // dropped; task 1 back in the queue
-  EXPECT_EQ(transport_->stats().tasks_requeued, 1u);
-  ASSERT_TRUE(client->PushUpdate(slow, MakeResult(MakeTask(1), 10)).ok());
-  ASSERT_TRUE(transport_->Await(1).ok());
-  // It left the queue: a new worker finds nothing to do.
-  uint64_t fresh = RegisterWorker(*client);
-  EXPECT_EQ(client->GetTask(fresh, 1, 0)->tasks_size(), 0);
-}
-
 TEST_F(TransportTest, CancelRemovesPendingAndDiscardsLeasedResults) {
   Start(10);
   auto client = NewClient();
@@ -415,30 +354,10 @@ TEST_F(TransportTest, CancelRemovesPendingAndDiscardsLeasedResults) {
   // Task 3 is unaffected.
   ASSERT_EQ(client->GetTask(w, 5, 0)->tasks_size(), 1);
   ASSERT_TRUE(client->PushUpdate(w, MakeResult(MakeTask(3), 10)).ok());
-  auto any = transport_->AwaitAny(absl::Now() + absl::Seconds(5));
+  auto any = transport_->AwaitAny(clock_.Now() + absl::Seconds(5));
   ASSERT_TRUE(any.ok());
   ASSERT_TRUE(any->has_value());
   EXPECT_EQ((*any)->id, 3u);
-}
-
-TEST_F(TransportTest, AwaitAnyTimesOutWithNothing) {
-  Start(10);
-  auto client = NewClient();
-  RegisterWorker(*client);
-  auto any = transport_->AwaitAny(absl::Now() + absl::Milliseconds(50));
-  ASSERT_TRUE(any.ok());
-  EXPECT_FALSE(any->has_value());
-}
-
-TEST_F(TransportTest, AwaitSaysNoWorkerIsConnected) {
-  GrpcServerOptions options;
-  options.no_worker_timeout_s = 0.2;
-  Start(10, options);
-  transport_->Submit(MakeTask(1));
-  auto result = transport_->Await(1);
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(result.status().message(), HasSubstr("no worker is connected"));
-  EXPECT_EQ(transport_->Await(42).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(TransportTest, ShutdownWakesEveryoneAndTellsWorkers) {
@@ -447,24 +366,31 @@ TEST_F(TransportTest, ShutdownWakesEveryoneAndTellsWorkers) {
   uint64_t w = RegisterWorker(*client);
   transport_->Submit(MakeTask(1));
   ASSERT_EQ(client->GetTask(w, 1, 0)->tasks_size(), 1);
+  const absl::Time t0 = clock_.Now();
   absl::StatusOr<wire::GetTaskResponse> poll;
   absl::StatusOr<TaskResult> awaited;
   std::thread poller([&] { poll = client->GetTask(w, 1, 8.0); });
   std::thread waiter([&] { awaited = transport_->Await(1); });
-  absl::SleepFor(absl::Milliseconds(100));
-  absl::Time start = absl::Now();
+  WaitForTimedWaiters(1);  // the long poll waits (Await waits untimed)
   transport_->Shutdown();
   transport_->Shutdown();  // idempotent
   poller.join();
   waiter.join();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
   ASSERT_TRUE(poll.ok()) << poll.status();
   EXPECT_TRUE(poll->run_finished());
   EXPECT_EQ(awaited.status().code(), absl::StatusCode::kCancelled);
-  // Every worker has heard it, so the server stops without the full grace.
-  start = absl::Now();
-  transport_.reset();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(1.5));
+  // Every worker has heard it, so the server stops without waiting out the
+  // grace: the clock never moves. (The real-time bound only turns a hang
+  // into a failure.)
+  absl::Notification stopped;
+  std::thread closer([&] {
+    transport_.reset();
+    stopped.Notify();
+  });
+  EXPECT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  if (!stopped.HasBeenNotified()) clock_.Advance(absl::Seconds(10));
+  closer.join();
+  EXPECT_EQ(clock_.Now(), t0);
 }
 
 TEST_F(TransportTest, HeartbeatSaysRunFinishedAfterShutdown) {
@@ -478,20 +404,6 @@ TEST_F(TransportTest, HeartbeatSaysRunFinishedAfterShutdown) {
   hb = client->Heartbeat(w, {});
   ASSERT_TRUE(hb.ok());
   EXPECT_TRUE(hb->run_finished());
-}
-
-TEST(WireTest, FingerprintSeesEveryBit) {
-  std::vector<float> delta(1001, 1.0f);
-  std::map<std::string, double> metrics = {{"loss", 1.0}};
-  uint64_t base = UpdateFingerprint(1, 2, 3, delta, metrics);
-  EXPECT_EQ(base, UpdateFingerprint(1, 2, 3, delta, metrics));
-  for (size_t i : {size_t{0}, size_t{511}, size_t{1000}}) {
-    std::vector<float> changed = delta;
-    changed[i] = std::nextafter(1.0f, 2.0f);
-    EXPECT_NE(base, UpdateFingerprint(1, 2, 3, changed, metrics)) << i;
-  }
-  EXPECT_NE(base, UpdateFingerprint(1, 2, 4, delta, metrics));
-  EXPECT_NE(base, UpdateFingerprint(1, 2, 3, delta, {{"loss", 2.0}}));
 }
 
 TEST(StartTest, RefusesBadOptions) {

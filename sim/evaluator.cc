@@ -1,7 +1,6 @@
 #include "sim/evaluator.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "util/status_macros.h"
 
@@ -47,21 +46,16 @@ double Evaluator::Accuracy(std::span<const float> params) {
 EvalResult Evaluator::Sums(std::span<const float> params) {
   const size_t chunks = (rows_ + kChunk - 1) / kChunk;
   std::vector<EvalResult> parts(chunks);
-  auto work = [&](size_t worker) {
+  // Lane w owns models_[w] and evaluates chunks w, w + lanes, ...; every
+  // chunk's figures land in its own slot.
+  ParallelFor(pool_.get(), models_.size(), [&](size_t lane) {
     std::vector<float> x;
     std::vector<int32_t> y;
-    for (size_t c = worker; c < chunks; c += models_.size()) {
-      parts[c] = EvaluateChunk(*models_[worker], params, c * kChunk,
+    for (size_t c = lane; c < chunks; c += models_.size()) {
+      parts[c] = EvaluateChunk(*models_[lane], params, c * kChunk,
                                std::min(rows_, (c + 1) * kChunk), x, y);
     }
-  };
-  if (models_.size() == 1) {
-    work(0);
-  } else {
-    std::vector<std::thread> threads;
-    for (size_t w = 0; w < models_.size(); ++w) threads.emplace_back(work, w);
-    for (auto& t : threads) t.join();
-  }
+  });
   EvalResult total;
   for (const EvalResult& p : parts) {  // fixed order: deterministic sums
     total.loss_sum += p.loss_sum;

@@ -1,8 +1,9 @@
 // Test-set evaluation of a global model.
 //
 // The test set is cut into fixed chunks; chunks are evaluated on up to
-// `threads` threads and their sums added in chunk order, so the figures are
-// bit-identical for any thread count. Not thread-safe (one caller: the engine).
+// `threads` threads (the caller's and a ThreadPool's) and their sums added in
+// chunk order, so the figures are bit-identical for any thread count. Not
+// thread-safe (one caller: the engine).
 #ifndef FEDSIM_SIM_EVALUATOR_H_
 #define FEDSIM_SIM_EVALUATOR_H_
 
@@ -14,6 +15,7 @@
 #include "data/dataset.h"
 #include "ml/model.h"
 #include "sim/engine.h"
+#include "util/thread_pool.h"
 
 namespace fedsim {
 
@@ -32,7 +34,10 @@ class Evaluator : public EvaluatorInterface {
 
  private:
   Evaluator(const Dataset* test, size_t rows, std::vector<std::unique_ptr<Model>> models)
-      : test_(test), rows_(rows), models_(std::move(models)) {}
+      : test_(test),
+        rows_(rows),
+        models_(std::move(models)),
+        pool_(models_.size() > 1 ? std::make_unique<ThreadPool>(models_.size() - 1) : nullptr) {}
   EvalResult EvaluateChunk(Model& model, std::span<const float> params, size_t begin,
                            size_t end, std::vector<float>& x, std::vector<int32_t>& y);
 
@@ -40,6 +45,7 @@ class Evaluator : public EvaluatorInterface {
   const Dataset* test_;
   size_t rows_;
   std::vector<std::unique_ptr<Model>> models_;  // one per thread
+  std::unique_ptr<ThreadPool> pool_;            // models_.size() - 1 threads, or none
 };
 
 }  // namespace fedsim

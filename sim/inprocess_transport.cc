@@ -1,15 +1,14 @@
 #include "sim/inprocess_transport.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
 #include <map>
 #include <set>
-#include <thread>
-#include <vector>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "absl/synchronization/mutex.h"
+#include "util/thread_pool.h"
 
 namespace fedsim {
 namespace {
@@ -17,120 +16,121 @@ namespace {
 class InProcessTransport : public Transport {
  public:
   InProcessTransport(TaskRunner* runner, ModelStore* store, const InProcessOptions& options)
-      : runner_(runner), store_(store), options_(options) {
-    const int n = std::max(1, options.slots);
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { WorkLoop(); });
-  }
+      : runner_(runner),
+        store_(store),
+        options_(options),
+        clock_(options.clock),
+        pool_(std::make_unique<ThreadPool>(std::max(1, options.slots))) {}
+
   ~InProcessTransport() override {
     Shutdown();
-    for (auto& t : threads_) t.join();
+    pool_.reset();  // closures still queued find the transport shut down
   }
 
   void Submit(const TaskSpec& task) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_.emplace(std::make_pair(task.due, task.id), task);
-    work_cv_.notify_one();
+    {
+      absl::MutexLock lock(&mu_);
+      pending_.emplace(std::make_pair(task.due, task.id), task);
+    }
+    // One closure per task; it takes whichever pending task is due first
+    // when it runs, not necessarily this one.
+    pool_->Schedule([this] { RunEarliest(); });
   }
 
   absl::StatusOr<TaskResult> Await(TaskId id) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (true) {
-      auto it = done_.find(id);
-      if (it != done_.end()) {
-        absl::StatusOr<TaskResult> r = std::move(it->second);
-        done_.erase(it);
-        return r;
-      }
-      if (shutdown_) return absl::CancelledError("the in-process transport was shut down");
-      done_cv_.wait(lock);
-    }
+    absl::MutexLock lock(&mu_);
+    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return shutdown_ || done_.contains(id);
+    };
+    mu_.Await(absl::Condition(&ready));
+    auto it = done_.find(id);
+    if (it == done_.end()) return absl::CancelledError("the in-process transport was shut down");
+    absl::StatusOr<TaskResult> r = std::move(it->second);
+    done_.erase(it);
+    arrival_.erase(id);
+    return r;
   }
 
   absl::StatusOr<std::optional<TaskResult>> AwaitAny(absl::Time deadline) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (true) {
-      if (!done_.empty()) {
-        // The earliest finished first: order of arrival.
-        auto it = std::min_element(done_.begin(), done_.end(), [&](auto& a, auto& b) {
-          return arrival_[a.first] < arrival_[b.first];
-        });
-        absl::StatusOr<TaskResult> r = std::move(it->second);
-        arrival_.erase(it->first);
-        done_.erase(it);
-        if (!r.ok()) return r.status();
-        return std::optional<TaskResult>(std::move(*r));
-      }
+    absl::MutexLock lock(&mu_);
+    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_ || !done_.empty(); };
+    clock_->AwaitWithDeadline(&mu_, absl::Condition(&ready), deadline);
+    if (done_.empty()) {
       if (shutdown_) return absl::CancelledError("the in-process transport was shut down");
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return std::optional<TaskResult>();
-      done_cv_.wait_for(lock, absl::ToChronoNanoseconds(left));
+      return std::optional<TaskResult>();
     }
+    // The earliest finished first: order of arrival.
+    auto it = std::min_element(done_.begin(), done_.end(), [&](auto& a, auto& b) {
+      return arrival_.at(a.first) < arrival_.at(b.first);
+    });
+    absl::StatusOr<TaskResult> r = std::move(it->second);
+    arrival_.erase(it->first);
+    done_.erase(it);
+    if (!r.ok()) return r.status();
+    return std::optional<TaskResult>(std::move(*r));
   }
 
   void Cancel(TaskId id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto it = pending_.begin(); it != pending_.end(); ++it) {
       if (it->second.id == id) {
         pending_.erase(it);
         return;
       }
     }
-    done_.erase(id);
-    cancelled_.insert(id);
+    if (done_.erase(id) > 0) {
+      arrival_.erase(id);
+      return;
+    }
+    cancelled_.insert(id);  // running now: drop its result when it comes
   }
 
   void Shutdown() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     shutdown_ = true;
-    work_cv_.notify_all();
-    done_cv_.notify_all();
   }
 
  private:
-  void WorkLoop() {
-    while (true) {
-      TaskSpec task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return shutdown_ || !pending_.empty(); });
-        if (shutdown_) return;
-        // Earliest-due first: the engine needs that result next.
-        task = pending_.begin()->second;
-        pending_.erase(pending_.begin());
-      }
-      const auto started = absl::Now();
-      absl::StatusOr<TaskResult> r;
-      ModelStore::Params base = store_->Get(task.base);
-      if (base == nullptr) {
-        r = absl::InternalError(absl::StrCat("base model ", task.base.ToString(), " of task ",
-                                             task.id, " is not in the model store"));
-      } else {
-        r = runner_->Run(task, *base);
-      }
-      if (options_.time_scale > 0) {
-        absl::SleepFor(absl::Seconds(task.duration_s * options_.time_scale) -
-                       (absl::Now() - started));
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      if (cancelled_.erase(task.id) > 0) continue;
-      arrival_[task.id] = arrivals_++;
-      done_.emplace(task.id, std::move(r));
-      done_cv_.notify_all();
+  void RunEarliest() {
+    TaskSpec task;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutdown_ || pending_.empty()) return;  // cancelled, or taken by an earlier closure
+      task = std::move(pending_.begin()->second);
+      pending_.erase(pending_.begin());
     }
+    const absl::Time started = clock_->Now();
+    absl::StatusOr<TaskResult> r;
+    ModelStore::Params base = store_->Get(task.base);
+    if (base == nullptr) {
+      r = absl::InternalError(absl::StrCat("base model ", task.base.ToString(), " of task ",
+                                           task.id, " is not in the model store"));
+    } else {
+      r = runner_->Run(task, *base);
+    }
+    if (options_.time_scale > 0) {
+      clock_->SleepUntil(started + absl::Seconds(task.duration_s * options_.time_scale));
+    }
+    absl::MutexLock lock(&mu_);
+    if (cancelled_.erase(task.id) > 0) return;
+    arrival_[task.id] = arrivals_++;
+    done_.emplace(task.id, std::move(r));
   }
 
-  TaskRunner* runner_;
-  ModelStore* store_;
-  InProcessOptions options_;
-  std::mutex mu_;
-  std::condition_variable work_cv_, done_cv_;
-  std::map<std::pair<double, TaskId>, TaskSpec> pending_;
-  std::map<TaskId, absl::StatusOr<TaskResult>> done_;
-  std::map<TaskId, uint64_t> arrival_;
-  uint64_t arrivals_ = 0;
-  std::set<TaskId> cancelled_;
-  bool shutdown_ = false;
-  std::vector<std::thread> threads_;
+  TaskRunner* const runner_;
+  ModelStore* const store_;
+  const InProcessOptions options_;
+  Clock* const clock_;
+
+  absl::Mutex mu_;
+  std::map<std::pair<double, TaskId>, TaskSpec> pending_ ABSL_GUARDED_BY(mu_);
+  std::map<TaskId, absl::StatusOr<TaskResult>> done_ ABSL_GUARDED_BY(mu_);
+  std::map<TaskId, uint64_t> arrival_ ABSL_GUARDED_BY(mu_);
+  uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<TaskId> cancelled_ ABSL_GUARDED_BY(mu_);
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // Last member: destroyed (joined) first, while the state above is alive.
+  std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace

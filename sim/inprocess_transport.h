@@ -1,24 +1,34 @@
 // A Transport that trains tasks on threads of this process: `fedsim run
 // --inprocess`, tests and benchmarks. No sockets, same engine, same results.
+//
+// Tasks wait in a queue ordered by (due, id) and run on a ThreadPool of
+// `slots` threads, earliest-due first (the engine needs that result next).
+//
+// Thread safety: thread-safe.
 #ifndef FEDSIM_SIM_INPROCESS_TRANSPORT_H_
 #define FEDSIM_SIM_INPROCESS_TRANSPORT_H_
 
 #include <memory>
 
-#include "runtime/task_runner.h"
+#include "core/clock.h"
 #include "core/model_store.h"
 #include "core/transport.h"
+#include "runtime/task_runner.h"
 
 namespace fedsim {
 
 struct InProcessOptions {
-  // Default: 1. Tasks trained in parallel (one thread each).
+  // Tasks trained in parallel (threads of the pool). Default: 1.
   int slots = 1;
-  // Default: 0. Wall-clock emulation: sleep duration_s * time_scale per task.
+  // Wall-clock emulation: a task's result is handed over no earlier than
+  // duration_s * time_scale after its training started. Default: 0 (off).
   double time_scale = 0;
+  // Times the emulation and AwaitAny's deadline; must outlive the transport.
+  // Default: SystemClock().
+  Clock* clock = SystemClock();
 };
 
-// `runner` and `store` must outlive the transport. Thread-safe.
+// `runner` and `store` must outlive the transport.
 std::unique_ptr<Transport> NewInProcessTransport(TaskRunner* runner, ModelStore* store,
                                                  const InProcessOptions& options);
 

@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 #include "util/hash.h"
 
@@ -43,8 +42,6 @@ std::string MetricCell(double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e15) return absl::StrFormat("%.0f", v);
   return absl::StrFormat("%.9g", v);
 }
-
-double NowSeconds() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
 }  // namespace
 
@@ -254,11 +251,12 @@ absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
 }
 
 ProgressReporter::ProgressReporter(FILE* out, bool terminal, uint64_t max_commits,
-                                   double max_virtual_s)
+                                   double max_virtual_s, Clock* clock)
     : out_(out),
       terminal_(terminal),
       max_commits_(max_commits),
       max_virtual_s_(max_virtual_s),
+      clock_(clock),
       start_wall_(NowSeconds()) {}
 
 void ProgressReporter::OnCommit(VirtualTime t, Version v, const CommitResult& r) {

@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/clock.h"
 #include "sim/run_observer.h"
 
 namespace fedsim {
@@ -88,18 +90,22 @@ absl::Status WriteTextFile(const std::string& path, const std::string& text);
 // Prints progress: a live line on a terminal, a log line per evaluation otherwise.
 class ProgressReporter : public RunObserver {
  public:
-  // max_commits / max_virtual_s give the ETA (0 = unknown).
-  ProgressReporter(FILE* out, bool terminal, uint64_t max_commits, double max_virtual_s);
+  // max_commits / max_virtual_s give the ETA (0 = unknown). `clock` times the
+  // wall figures and must outlive the reporter.
+  ProgressReporter(FILE* out, bool terminal, uint64_t max_commits, double max_virtual_s,
+                   Clock* clock = SystemClock());
   void OnCommit(VirtualTime t, Version new_version, const CommitResult& result) override;
   void OnEvaluation(const MetricsRow& row) override;
   void OnFinish(const RunSummary& summary) override;
 
  private:
   void Print(bool final_line);
+  double NowSeconds() const { return clock_->SecondsSince(absl::UnixEpoch()); }
   FILE* out_;
   bool terminal_;
   uint64_t max_commits_;
   double max_virtual_s_;
+  Clock* clock_;
   double start_wall_;
   Version version_ = 0;
   VirtualTime t_ = 0;

@@ -158,6 +158,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
     };
   }
   ec.interrupt = options.interrupt;
+  ec.clock = options.clock;
 
   FEDSIM_ASSIGN_OR_RETURN(
       std::unique_ptr<Evaluator> evaluator,
@@ -180,7 +181,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   if (options.progress != nullptr) {
     progress = std::make_unique<ProgressReporter>(options.progress, options.terminal,
                                                   s.stop().max_commits(),
-                                                  s.stop().max_virtual_s());
+                                                  s.stop().max_virtual_s(), options.clock);
     fan.Add(progress.get());
   }
   for (RunObserver* o : options.observers) fan.Add(o);
@@ -225,6 +226,7 @@ absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
   io.time_scale = run.scenario.clock().mode() == config::Clock::WALL
                       ? run.scenario.clock().time_scale()
                       : 0.0;
+  io.clock = options.clock;
   std::unique_ptr<Transport> transport = NewInProcessTransport(&runner, &store, io);
   RunOptions o = options;
   if (o.transport_name == "inprocess") o.transport_name = absl::StrCat("inprocess, ", slots, " slots");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/clock.h"
 #include "proto/scenario.pb.h"
 #include "sim/devices.h"
 #include "sim/engine.h"
@@ -72,6 +73,10 @@ struct RunOptions {
   // Extra observers (tests).
   std::vector<RunObserver*> observers;
   const std::atomic<bool>* interrupt = nullptr;
+  // Times the progress line's wall figures and, in RunInProcess, the
+  // in-process transport (wall-clock emulation, AwaitAny); must outlive the
+  // run. Default: SystemClock().
+  Clock* clock = SystemClock();
 };
 
 struct RunOutcome {

@@ -4,15 +4,17 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
+#include <mutex>
+#include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tools/subprocess.h"
 
@@ -145,16 +147,37 @@ TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
   std::string err;
   ASSERT_EQ(RunFedsim(ref, &err), 0) << err;
 
-  // A server and two workers started by hand; one worker is SIGKILLed after
-  // the second commit.
+  // A server and two workers started by hand. Worker w2 logs its tasks; it is
+  // SIGKILLed as soon as it starts training a task after the second commit,
+  // so the server must find it silent and re-queue exactly that task.
   std::mutex mu;
   std::string address;
+  int commits = 0;
+  pid_t w2_pid = -1;
+  std::string killed_task;     // the task w2 was training when killed
+  std::string requeued_tasks;  // what the server said it re-queued
+  absl::Notification listening, killed, requeued;
   SubprocessSet procs([&](const std::string& line) {
+    static const std::regex listen_re(R"(^\[server\] .*listening on ([0-9.]+:[0-9]+))");
+    static const std::regex commit_re(R"(^\[server\] commit ([0-9]+)/)");
+    static const std::regex train_re(R"(^\[w2\] fedsim client: task ([0-9]+) .*: training$)");
+    static const std::regex requeue_re(
+        R"(^\[server\] fedsim server: worker [0-9]+ \(w2\) silent .*requeued [0-9]+ task\(s\): (.*)$)");
     std::smatch m;
-    static const std::regex re("listening on ([0-9.]+:[0-9]+)");
-    if (std::regex_search(line, m, re)) {
-      std::lock_guard<std::mutex> lock(mu);
+    std::lock_guard<std::mutex> lock(mu);
+    if (std::regex_search(line, m, listen_re) && !listening.HasBeenNotified()) {
       address = m[1];
+      listening.Notify();
+    } else if (std::regex_search(line, m, commit_re)) {
+      commits = std::max(commits, std::stoi(m[1]));
+    } else if (std::regex_search(line, m, train_re) && commits >= 2 && w2_pid > 0 &&
+               !killed.HasBeenNotified()) {
+      kill(w2_pid, SIGKILL);  // mid-training: it holds the task's lease
+      killed_task = m[1];
+      killed.Notify();
+    } else if (std::regex_search(line, m, requeue_re) && !requeued.HasBeenNotified()) {
+      requeued_tasks = m[1];
+      requeued.Notify();
     }
   });
   std::vector<std::string> server = {FEDSIM_BINARY, "server", "--scenario=" + scenario,
@@ -162,33 +185,28 @@ TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
                                      "--server_out=" + (tmp_ / "kill").string()};
   server.insert(server.end(), sets.begin(), sets.end());
   ASSERT_TRUE(procs.Start("server", server).ok());
-  for (int i = 0; i < 200; ++i) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!address.empty()) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(listening.WaitForNotificationWithTimeout(absl::Seconds(60)))
+      << "the server never printed its address";
+  ASSERT_TRUE(procs.Start("w1", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1",
+                                 "--name=w1"})
+                  .ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);  // before w2 can print a line
+    auto w2 = procs.Start("w2", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1",
+                                 "--name=w2", "--log_tasks"});
+    ASSERT_TRUE(w2.ok());
+    w2_pid = procs.children()[*w2].pid;
   }
-  ASSERT_FALSE(address.empty()) << "the server never printed its address";
-  ASSERT_TRUE(procs.Start("w1", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1"}).ok());
-  ASSERT_TRUE(procs.Start("w2", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1"}).ok());
-
-  const fs::path events = tmp_ / "kill" / "quickstart" / "events.jsonl";
-  bool killed = false;
-  for (int i = 0; i < 2400 && !killed; ++i) {
-    std::string e = ReadFile(events);
-    size_t commits = 0;
-    for (size_t p = e.find("\"ev\":\"commit\""); p != std::string::npos;
-         p = e.find("\"ev\":\"commit\"", p + 1)) {
-      ++commits;
-    }
-    if (commits >= 2) {
-      kill(procs.children()[2].pid, SIGKILL);
-      killed = true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_TRUE(killed.WaitForNotificationWithTimeout(absl::Seconds(300)))
+      << "w2 never started a task after the second commit";
+  // The server notices the silence after --worker_timeout=1 s and gives the
+  // task to w1.
+  EXPECT_TRUE(requeued.WaitForNotificationWithTimeout(absl::Seconds(120)))
+      << "the server never re-queued w2's task";
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(requeued_tasks, killed_task);
   }
-  ASSERT_TRUE(killed) << "the run never reached its second commit";
   procs.WaitAll(300);
   auto children = procs.children();
   EXPECT_EQ(children[0].exit_code, 0) << "server failed";

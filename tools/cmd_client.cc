@@ -1,6 +1,6 @@
 // fedsim client: a worker process that trains tasks for a server.
 //
-//   fedsim client --server=HOST:PORT [--slots=S] [--name=NAME]
+//   fedsim client --server=HOST:PORT [--slots=S] [--name=NAME] [--log_tasks]
 //
 // Prints one line when connected and a summary line at exit; exits 0 when the
 // server says the run is finished, 1 on any error (message on stderr).
@@ -28,6 +28,8 @@ ABSL_FLAG(double, server_lost_timeout_s, 30,
           "seconds without an answer from the server mid-run before giving up");
 ABSL_FLAG(std::string, scenario_dir, ".",
           "folder that relative paths in the scenario are resolved against");
+ABSL_FLAG(bool, log_tasks, false,
+          "print a line per task (training, pushed or dropped) to stderr");
 
 namespace fedsim {
 
@@ -46,6 +48,7 @@ int ClientMain(int argc, char** argv) {
   options.server_lost_timeout_s = absl::GetFlag(FLAGS_server_lost_timeout_s);
   options.scenario_dir = absl::GetFlag(FLAGS_scenario_dir);
   options.log = stdout;
+  if (absl::GetFlag(FLAGS_log_tasks)) options.task_log = stderr;
   WorkerSummary summary;
   absl::Status status = RunWorker(options, &summary);
   std::printf(

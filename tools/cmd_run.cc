@@ -2,7 +2,6 @@
 // gRPC transport) in this process, W worker processes on loopback.
 #include <unistd.h>
 
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -12,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "core/clock.h"
 #include "server/grpc_transport.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
@@ -29,7 +29,8 @@ ABSL_FLAG(std::string, out, "",
           "goes to <out>/<name>, or <name>-2, -3, ... when that exists.");
 ABSL_FLAG(std::string, run_dir, "",
           "Write the run to exactly this folder (must not exist yet); overrides --out.");
-ABSL_FLAG(bool, verbose, false, "Show the workers' log lines as they come.");
+ABSL_FLAG(bool, verbose, false,
+          "Show the workers' log lines as they come, with a line per task they train.");
 ABSL_FLAG(double, heartbeat_timeout, 5.0,
           "Seconds without a heartbeat after which a worker is presumed dead and its tasks are "
           "given to others.");
@@ -84,6 +85,8 @@ int RunMain(int argc, char** argv) {
     GrpcServerOptions so;
     so.listen_address = "127.0.0.1:0";
     so.heartbeat_timeout_s = absl::GetFlag(FLAGS_heartbeat_timeout);
+    so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
+    so.log = stderr;
     // The server listens and the workers start before this process loads the
     // data, so their data loading overlaps with ours.
     absl::StatusOr<size_t> num_params = ModelParamsForScenario(*scenario);
@@ -113,9 +116,11 @@ int RunMain(int argc, char** argv) {
     self[n] = '\0';
     for (int w = 0; w < workers; ++w) {
       std::string name = absl::StrCat("worker-", w + 1);
-      auto started = children.Start(
-          name, {self, "client", absl::StrCat("--server=", address),
-                 absl::StrCat("--slots=", slots), absl::StrCat("--name=", name)});
+      std::vector<std::string> argv = {self, "client", absl::StrCat("--server=", address),
+                                       absl::StrCat("--slots=", slots),
+                                       absl::StrCat("--name=", name)};
+      if (verbose) argv.push_back("--log_tasks");
+      auto started = children.Start(name, argv);
       if (!started.ok()) {
         std::fprintf(stderr, "fedsim run: %s\n", std::string(started.status().message()).c_str());
         children.SignalAll(SIGTERM);
@@ -148,7 +153,7 @@ int RunMain(int argc, char** argv) {
           g_interrupted.store(true);
           return;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        SystemClock()->SleepFor(absl::Milliseconds(50));
       }
     });
     options.transport_name = absl::StrCat("grpc, ", workers, " workers x ", slots, " slots");

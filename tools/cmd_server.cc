@@ -50,6 +50,8 @@ int ServerMain(int argc, char** argv) {
   so.listen_address = absl::GetFlag(FLAGS_listen);
   so.heartbeat_timeout_s = absl::GetFlag(FLAGS_worker_timeout);
   so.no_worker_timeout_s = absl::GetFlag(FLAGS_no_worker_timeout);
+  so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
+  so.log = stderr;
   auto transport =
       StartGrpcTransport(so, ScenarioToText((*run)->scenario), (*run)->num_params, &store);
   if (!transport.ok()) {

@@ -13,6 +13,11 @@ ABSL_FLAG(int, slots, 0,
           "'fedsim client' the number of cores; for 'fedsim run', cores / workers, at least 1, "
           "or with --inprocess the number of cores).");
 
+ABSL_FLAG(bool, accept_worker_mismatch, false,
+          "Take workers whose build id or numeric fingerprint differ from the server's (each "
+          "is logged as a warning) instead of refusing them. Their results may differ in the "
+          "last bits, so the run is no longer reproducible bit for bit.");
+
 namespace fedsim {
 
 // Abseil keeps only the last value of a repeated vector flag, so every --set

@@ -14,6 +14,10 @@ ABSL_DECLARE_FLAG(std::vector<std::string>, set);
 // --slots: tasks one worker trains in parallel (0 = automatic).
 ABSL_DECLARE_FLAG(int, slots);
 
+// --accept_worker_mismatch: `fedsim server` and `fedsim run` take workers of
+// another build or numeric mode (GrpcServerOptions::accept_mismatched_workers).
+ABSL_DECLARE_FLAG(bool, accept_worker_mismatch);
+
 namespace fedsim {
 // Every --set value on the command line, in order (all occurrences, not only
 // the last one as absl::GetFlag would give). Call before absl::ParseCommandLine.

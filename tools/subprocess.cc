@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -105,20 +104,18 @@ size_t SubprocessSet::Poll() {
 }
 
 void SubprocessSet::WaitAll(double timeout_s) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  while (Poll() > 0 && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // waitpid cannot wait with a timeout: poll, pausing on the clock.
+  constexpr absl::Duration kPollPause = absl::Milliseconds(20);
+  const absl::Time end = clock_->Now() + absl::Seconds(timeout_s);
+  while (Poll() > 0 && clock_->Now() < end) clock_->SleepFor(kPollPause);
   if (Poll() > 0) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (Child& c : children_) c.killed_by_wait = !c.exited;
     }
     SignalAll(SIGTERM);
-    const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    while (Poll() > 0 && std::chrono::steady_clock::now() < grace) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    const absl::Time grace = clock_->Now() + absl::Seconds(3);
+    while (Poll() > 0 && clock_->Now() < grace) clock_->SleepFor(kPollPause);
     SignalAll(SIGKILL);
     Reap(true);
   }

@@ -2,7 +2,8 @@
 // collect their stderr, forward signals, reap them all, tell who failed.
 //
 // Thread safety: Start/Wait/Signal from one thread; the output readers run
-// on threads of their own and are joined by Wait.
+// on threads of their own and are joined by Wait. WaitAll's timeouts and
+// polling pauses are measured on the injected clock.
 #ifndef FEDSIM_TOOLS_SUBPROCESS_H_
 #define FEDSIM_TOOLS_SUBPROCESS_H_
 
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/clock.h"
 
 namespace fedsim {
 
@@ -33,9 +35,11 @@ class SubprocessSet {
   };
 
   // `on_line` (may be empty) sees every stderr line of every child, from a
-  // reader thread, prefixed with the child's name.
-  explicit SubprocessSet(std::function<void(const std::string&)> on_line = {})
-      : on_line_(std::move(on_line)) {}
+  // reader thread, prefixed with the child's name. `clock` must outlive the
+  // set. Default clock: SystemClock().
+  explicit SubprocessSet(std::function<void(const std::string&)> on_line = {},
+                         Clock* clock = SystemClock())
+      : on_line_(std::move(on_line)), clock_(clock) {}
   ~SubprocessSet();
 
   // Starts argv[0] with argv (stdout inherited, stderr captured).
@@ -59,6 +63,7 @@ class SubprocessSet {
  private:
   void Reap(bool block);
   std::function<void(const std::string&)> on_line_;
+  Clock* clock_;
   mutable std::mutex mu_;
   std::vector<Child> children_;
   std::vector<std::thread> readers_;

@@ -1,15 +1,15 @@
 // AggregatorClient: the worker's side of the wire protocol (proto/fedsim.proto)
-// as plain calls that return absl::Status. It does the chunking: models arrive
-// in chunks that are checked and reassembled here; updates leave in chunks of
-// at most kMaxChunkBytes with the header in the first one.
+// as plain calls that return absl::Status. Models arrive in chunks that are
+// checked and reassembled here (rpc/chunker.h); updates leave in chunks of at
+// most kMaxChunkBytes with the header in the first one.
 //
 // Used by the worker process (client/worker.h), the protocol tests and the
 // transfer benchmark.
 //
 // Thread safety: thread-safe; concurrent calls share one channel (gRPC
 // multiplexes them over one HTTP/2 connection).
-#ifndef FEDSIM_SERVER_AGGREGATOR_CLIENT_H_
-#define FEDSIM_SERVER_AGGREGATOR_CLIENT_H_
+#ifndef FEDSIM_RPC_AGGREGATOR_CLIENT_H_
+#define FEDSIM_RPC_AGGREGATOR_CLIENT_H_
 
 #include <atomic>
 #include <cstdint>
@@ -18,9 +18,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/model_ref.h"
+#include "core/task.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/fedsim.grpc.pb.h"
-#include "sim/transport.h"
+#include "rpc/build_info.h"
+#include "rpc/wire.h"
 
 namespace fedsim {
 
@@ -28,28 +31,44 @@ namespace fedsim {
 // arguments (no size limits, large flow-control windows). Does not connect yet.
 std::shared_ptr<grpc::Channel> NewWireChannel(const std::string& address);
 
+// What a worker tells the server about itself at Register.
+struct WorkerIdentity {
+  // Shown in the server's logs. Default: "".
+  std::string name;
+  // Tasks it trains in parallel. Default: 1.
+  uint32_t slots = 1;
+  // Default: kProtocolVersion, the one this build speaks.
+  uint32_t protocol_version = kProtocolVersion;
+  // Default: BuildId(), the commit this binary was built from.
+  std::string build_id = std::string(BuildId());
+  // Default: "" (see GrpcServerOptions::numeric_fingerprint).
+  std::string numeric_fingerprint;
+};
+
 class AggregatorClient {
  public:
-  // REQUIRES: 0 < chunk_bytes <= kMaxChunkBytes and a multiple of 4.
+  // Chunks of PushUpdate carry ClampChunkBytes(chunk_bytes) bytes.
   explicit AggregatorClient(std::shared_ptr<grpc::Channel> channel,
-                            size_t chunk_bytes = size_t{1} << 20);
+                            size_t chunk_bytes = kMaxChunkBytes);
 
   // Deadline for the short RPCs (Register, Heartbeat; GetTask gets its wait_s
-  // on top). Default: 10 s.
-  void set_rpc_timeout_s(double seconds) { rpc_timeout_s_ = seconds; }
+  // on top). Measured by gRPC in real time. Default: 10 s.
+  void set_rpc_timeout(absl::Duration timeout) { rpc_timeout_ = timeout; }
 
   // Errors are the server's statuses (see server/grpc_transport.h), or
   // Unavailable / DeadlineExceeded when the server cannot be reached.
-  absl::StatusOr<wire::RegisterResponse> Register(const std::string& worker_name, uint32_t slots,
-                                                  uint32_t protocol_version = 1);
+  absl::StatusOr<wire::RegisterResponse> Register(const WorkerIdentity& identity);
+  // Register({name, slots}) with this build's identity.
+  absl::StatusOr<wire::RegisterResponse> Register(const std::string& worker_name,
+                                                  uint32_t slots);
   absl::StatusOr<wire::GetTaskResponse> GetTask(uint64_t worker_id, uint32_t max_tasks,
                                                 double wait_s);
   absl::StatusOr<wire::HeartbeatResponse> Heartbeat(uint64_t worker_id,
                                                     const std::vector<TaskId>& in_flight);
 
-  // Downloads one model version. DataLoss when the chunks are not contiguous
-  // or their count does not add up to num_params.
-  absl::StatusOr<std::vector<float>> FetchModel(uint64_t worker_id, Version version);
+  // Downloads one model. DataLoss when the chunks name another model, are
+  // not contiguous, or do not add up to the num_params they announce.
+  absl::StatusOr<std::vector<float>> FetchModel(uint64_t worker_id, const ModelRef& model);
 
   // Uploads one result. Returns true when the server acknowledged it as a
   // duplicate of a result it already had.
@@ -62,11 +81,11 @@ class AggregatorClient {
  private:
   std::unique_ptr<wire::Aggregator::Stub> stub_;
   size_t chunk_bytes_;
-  double rpc_timeout_s_ = 10.0;
+  absl::Duration rpc_timeout_ = absl::Seconds(10);
   std::atomic<uint64_t> bytes_fetched_{0};
   std::atomic<uint64_t> bytes_pushed_{0};
 };
 
 }  // namespace fedsim
 
-#endif  // FEDSIM_SERVER_AGGREGATOR_CLIENT_H_
+#endif  // FEDSIM_RPC_AGGREGATOR_CLIENT_H_

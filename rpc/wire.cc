@@ -1,8 +1,10 @@
-#include "server/wire.h"
+#include "rpc/wire.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "grpc/grpc.h"
 
 namespace fedsim {
@@ -10,39 +12,47 @@ namespace fedsim {
 static_assert(std::endian::native == std::endian::little,
               "the wire format is little-endian float32; add byte swapping for this host");
 
+void ModelRefToWire(const ModelRef& ref, wire::ModelRef* out) {
+  out->set_kind(ref.is_global() ? wire::ModelRef::GLOBAL : wire::ModelRef::CLIENT);
+  out->set_client(ref.client);
+  out->set_version(ref.version);
+}
+
+absl::StatusOr<ModelRef> ModelRefFromWire(const wire::ModelRef& ref) {
+  switch (ref.kind()) {
+    case wire::ModelRef::GLOBAL:
+      return ModelRef::Global(ref.version());
+    case wire::ModelRef::CLIENT:
+      return ModelRef::OfClient(ref.client(), ref.version());
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown model kind ", static_cast<int>(ref.kind()),
+                       " in a model reference (a newer protocol?)"));
+  }
+}
+
 void TaskToWire(const TaskSpec& spec, wire::Task* task) {
   task->set_task_id(spec.id);
   task->set_client_id(spec.client);
-  task->set_model_version(spec.base_version);
+  ModelRefToWire(spec.base, task->mutable_base());
   task->set_seed(spec.seed);
   task->set_duration_s(spec.duration_s);
-  config::LocalTraining* local = task->mutable_local();
-  local->set_epochs(spec.local.epochs);
-  local->set_steps(spec.local.steps);
-  local->set_batch_size(spec.local.batch_size);
-  local->set_lr(spec.local.lr);
-  local->set_momentum(spec.local.momentum);
-  local->set_weight_decay(spec.local.weight_decay);
-  local->set_prox_mu(spec.local.prox_mu);
+  *task->mutable_local() = spec.local;
 }
 
-TaskSpec TaskFromWire(const wire::Task& task) {
+absl::StatusOr<TaskSpec> TaskFromWire(const wire::Task& task) {
   TaskSpec spec;
   spec.id = task.task_id();
   spec.client = task.client_id();
-  spec.base_version = task.model_version();
+  absl::StatusOr<ModelRef> base = ModelRefFromWire(task.base());
+  if (!base.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task ", task.task_id(), ": ", base.status().message()));
+  }
+  spec.base = *base;
   spec.seed = task.seed();
   spec.duration_s = task.duration_s();
-  // Unset optional fields read as the schema defaults, which match
-  // LocalTrainingConfig's.
-  const config::LocalTraining& local = task.local();
-  spec.local.epochs = local.epochs();
-  spec.local.steps = local.steps();
-  spec.local.batch_size = local.batch_size();
-  spec.local.lr = local.lr();
-  spec.local.momentum = local.momentum();
-  spec.local.weight_decay = local.weight_decay();
-  spec.local.prox_mu = local.prox_mu();
+  spec.local = task.local();
   return spec;
 }
 
@@ -73,6 +83,12 @@ std::vector<std::pair<std::string, int>> WireIntArguments() {
   };
 }
 
+gpr_timespec GrpcTimeout(absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) return gpr_inf_future(GPR_TIMESPAN);
+  return gpr_time_from_micros(absl::ToInt64Microseconds(std::max(timeout, absl::ZeroDuration())),
+                              GPR_TIMESPAN);
+}
+
 grpc::ChannelArguments WireChannelArguments() {
   grpc::ChannelArguments args;
   for (const auto& [name, value] : WireIntArguments()) args.SetInt(name, value);
@@ -92,11 +108,14 @@ inline uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
-uint64_t UpdateFingerprint(ClientId client, Version base_version, uint64_t num_examples,
+uint64_t UpdateFingerprint(ClientId client, const ModelRef& base, uint64_t num_examples,
                            std::span<const float> delta,
                            const std::map<std::string, double>& metrics) {
+  const uint64_t base_bits = Mix(base.version ^ (kMul << 1)) ^
+                             Mix((uint64_t{base.client} << 8 | static_cast<uint64_t>(base.kind)) +
+                                 7 * kMul);
   // Four independent lanes keep the multiplier busy; order-sensitive.
-  uint64_t lane[4] = {Mix(client + kMul), Mix(base_version ^ (kMul << 1)),
+  uint64_t lane[4] = {Mix(client + kMul), base_bits,
                       Mix(num_examples + 3 * kMul), Mix(delta.size() + 5 * kMul)};
   const auto* bytes = reinterpret_cast<const unsigned char*>(delta.data());
   size_t n = delta.size_bytes();

@@ -1,21 +1,12 @@
-#include "server/aggregator_client.h"
+#include "rpc/aggregator_client.h"
 
-#include <algorithm>
-#include <chrono>
-#include <cstring>
+#include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/wire.h"
+#include "rpc/chunker.h"
 
 namespace fedsim {
-namespace {
-
-std::chrono::system_clock::time_point DeadlineIn(double seconds) {
-  return std::chrono::system_clock::now() +
-         std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
-}
-
-}  // namespace
 
 std::shared_ptr<grpc::Channel> NewWireChannel(const std::string& address) {
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
@@ -23,25 +14,30 @@ std::shared_ptr<grpc::Channel> NewWireChannel(const std::string& address) {
 }
 
 AggregatorClient::AggregatorClient(std::shared_ptr<grpc::Channel> channel, size_t chunk_bytes)
-    : stub_(wire::Aggregator::NewStub(channel)),
-      chunk_bytes_(std::clamp<size_t>(chunk_bytes / 4 * 4, 4, kMaxChunkBytes)) {}
+    : stub_(wire::Aggregator::NewStub(channel)), chunk_bytes_(ClampChunkBytes(chunk_bytes)) {}
 
-absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const std::string& worker_name,
-                                                                  uint32_t slots,
-                                                                  uint32_t protocol_version) {
+absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(
+    const WorkerIdentity& identity) {
   wire::RegisterRequest request;
-  request.set_protocol_version(protocol_version);
-  request.set_worker_name(worker_name);
-  request.set_slots(slots);
-#ifdef FEDSIM_BUILD_ID
-  request.set_build_id(FEDSIM_BUILD_ID);
-#endif
+  request.set_protocol_version(identity.protocol_version);
+  request.set_worker_name(identity.name);
+  request.set_slots(identity.slots);
+  request.set_build_id(identity.build_id);
+  request.set_numeric_fingerprint(identity.numeric_fingerprint);
   wire::RegisterResponse response;
   grpc::ClientContext context;
-  context.set_deadline(DeadlineIn(rpc_timeout_s_));
+  context.set_deadline(GrpcTimeout(rpc_timeout_));
   grpc::Status status = stub_->Register(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
+}
+
+absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const std::string& worker_name,
+                                                                  uint32_t slots) {
+  WorkerIdentity identity;
+  identity.name = worker_name;
+  identity.slots = slots;
+  return Register(identity);
 }
 
 absl::StatusOr<wire::GetTaskResponse> AggregatorClient::GetTask(uint64_t worker_id,
@@ -53,7 +49,7 @@ absl::StatusOr<wire::GetTaskResponse> AggregatorClient::GetTask(uint64_t worker_
   request.set_wait_s(wait_s);
   wire::GetTaskResponse response;
   grpc::ClientContext context;
-  context.set_deadline(DeadlineIn(wait_s + rpc_timeout_s_));
+  context.set_deadline(GrpcTimeout(absl::Seconds(wait_s) + rpc_timeout_));
   grpc::Status status = stub_->GetTask(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
@@ -66,59 +62,47 @@ absl::StatusOr<wire::HeartbeatResponse> AggregatorClient::Heartbeat(
   for (TaskId id : in_flight) request.add_in_flight(id);
   wire::HeartbeatResponse response;
   grpc::ClientContext context;
-  context.set_deadline(DeadlineIn(rpc_timeout_s_));
+  context.set_deadline(GrpcTimeout(rpc_timeout_));
   grpc::Status status = stub_->Heartbeat(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
 }
 
 absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(uint64_t worker_id,
-                                                                Version version) {
+                                                                const ModelRef& model) {
   wire::FetchModelRequest request;
   request.set_worker_id(worker_id);
-  request.set_version(version);
+  ModelRefToWire(model, request.mutable_model());
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReader<wire::ModelChunk>> reader =
       stub_->FetchModel(&context, request);
-  std::vector<float> params;
-  wire::ModelChunk chunk;
-  uint64_t filled = 0;
-  uint64_t expected = 0;
+  const std::string what = absl::StrCat("FetchModel(", model.ToString(), "): ");
+  std::optional<ChunkAssembler> assembler;  // sized by the first chunk
   uint64_t bytes = 0;
-  bool first = true;
   absl::Status bad;
+  wire::ModelChunk chunk;
   while (reader->Read(&chunk)) {
-    const std::string& data = chunk.data();
-    bytes += data.size();
-    if (!bad.ok()) continue;
-    if (first) {
-      expected = chunk.num_params();
-      params.reserve(expected);  // append below: no zero-fill
-      first = false;
-    }
-    const uint64_t count = data.size() / sizeof(float);
-    if (chunk.version() != version || chunk.offset() != filled ||
-        data.size() % sizeof(float) != 0 || filled + count > expected) {
+    bytes += chunk.data().size();
+    if (!bad.ok()) continue;  // drain what is already on its way
+    absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
+    if (!named.ok() || *named != model) {
       bad = absl::DataLossError(absl::StrCat(
-          "FetchModel(", version, "): bad chunk (version ", chunk.version(), ", offset ",
-          chunk.offset(), ", expected ", filled, ", ", data.size(), " bytes of ", expected,
-          " floats)"));
-      context.TryCancel();
-      continue;
+          what, "a chunk belongs to ", named.ok() ? named->ToString() : "an unknown model"));
+    } else {
+      if (!assembler.has_value()) assembler.emplace(chunk.num_params());
+      absl::Status added = assembler->Add(chunk.offset(), chunk.data());
+      if (!added.ok()) bad = absl::DataLossError(absl::StrCat(what, added.message()));
     }
-    const float* begin = reinterpret_cast<const float*>(data.data());
-    params.insert(params.end(), begin, begin + count);
-    filled += count;
+    if (!bad.ok()) context.TryCancel();
   }
   grpc::Status status = reader->Finish();
   bytes_fetched_ += bytes;
   if (!bad.ok()) return bad;
   if (!status.ok()) return FromGrpcStatus(status);
-  if (first || filled != expected) {
-    return absl::DataLossError(absl::StrCat("FetchModel(", version, "): got ", filled,
-                                            " of ", expected, " floats"));
-  }
-  return params;
+  if (!assembler.has_value()) return absl::DataLossError(absl::StrCat(what, "no chunk arrived"));
+  absl::Status done = assembler->Finish();
+  if (!done.ok()) return absl::DataLossError(absl::StrCat(what, done.message()));
+  return std::move(*assembler).Take();
 }
 
 absl::StatusOr<bool> AggregatorClient::PushUpdate(uint64_t worker_id, const TaskResult& result) {
@@ -131,25 +115,19 @@ absl::StatusOr<bool> AggregatorClient::PushUpdate(uint64_t worker_id, const Task
   header->set_worker_id(worker_id);
   header->set_task_id(result.id);
   header->set_client_id(result.client);
-  header->set_base_version(result.base_version);
+  ModelRefToWire(result.base, header->mutable_base());
   header->set_num_examples(result.num_examples);
   header->set_num_params(result.delta.size());
   header->mutable_metrics()->insert(result.metrics.begin(), result.metrics.end());
-  const size_t floats_per_chunk = chunk_bytes_ / sizeof(float);
-  const size_t n = result.delta.size();
-  size_t offset = 0;
-  uint64_t bytes = 0;
-  do {
-    size_t count = std::min(floats_per_chunk, n - offset);
-    chunk.set_offset(offset);
-    chunk.mutable_data()->assign(reinterpret_cast<const char*>(result.delta.data() + offset),
-                                 count * sizeof(float));
-    // The server may refuse after the header; Finish() then says why.
-    if (!writer->Write(chunk)) break;
-    if (offset == 0) chunk.clear_header();
-    bytes += count * sizeof(float);
-    offset += count;
-  } while (offset < n);
+  const uint64_t bytes =
+      SplitIntoChunks(result.delta, chunk_bytes_, [&](uint64_t offset, std::string_view data) {
+        chunk.set_offset(offset);
+        chunk.mutable_data()->assign(data.data(), data.size());
+        // The server may refuse after the header; Finish() then says why.
+        const bool written = writer->Write(chunk);
+        chunk.clear_header();  // only the first chunk carries it
+        return written;
+      });
   writer->WritesDone();
   grpc::Status status = writer->Finish();
   bytes_pushed_ += bytes;

@@ -1,0 +1,100 @@
+#include "rpc/wire.h"
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace fedsim {
+namespace {
+
+TEST(WireTest, ModelRefsRoundTrip) {
+  for (const ModelRef& ref : {ModelRef::Global(0), ModelRef::Global(41),
+                              ModelRef::OfClient(0, 0), ModelRef::OfClient(17, 5)}) {
+    wire::ModelRef w;
+    ModelRefToWire(ref, &w);
+    absl::StatusOr<ModelRef> back = ModelRefFromWire(w);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, ref) << ref.ToString();
+  }
+  wire::ModelRef unknown;
+  unknown.set_kind(static_cast<wire::ModelRef::Kind>(7));
+  EXPECT_EQ(ModelRefFromWire(unknown).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WireTest, TaskRoundTripsWithTheWholeLocalTrainingMessage) {
+  TaskSpec spec;
+  spec.id = 12;
+  spec.client = 3;
+  spec.base = ModelRef::OfClient(3, 9);
+  spec.seed = 0xDEADBEEFCAFEull;
+  spec.duration_s = 1.25;
+  spec.due = 99;  // stays on the server
+  spec.local.set_steps(7);
+  spec.local.set_batch_size(32);
+  spec.local.set_lr(0.05);
+  spec.local.set_momentum(0.9);
+  spec.local.set_weight_decay(1e-4);
+  spec.local.set_prox_mu(0.01);
+  wire::Task task;
+  TaskToWire(spec, &task);
+  absl::StatusOr<TaskSpec> back = TaskFromWire(task);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->id, 12u);
+  EXPECT_EQ(back->client, 3u);
+  EXPECT_EQ(back->base, ModelRef::OfClient(3, 9));
+  EXPECT_EQ(back->seed, spec.seed);
+  EXPECT_EQ(back->duration_s, 1.25);
+  EXPECT_EQ(back->due, 0);
+  // Byte-identical message: every field, set or not, travels as it was.
+  EXPECT_EQ(back->local.SerializeAsString(), spec.local.SerializeAsString());
+  EXPECT_FALSE(back->local.has_epochs());  // unset stays unset
+}
+
+TEST(WireTest, TaskWithAnUnknownModelKindIsRefused) {
+  wire::Task task;
+  task.set_task_id(5);
+  task.mutable_base()->set_kind(static_cast<wire::ModelRef::Kind>(9));
+  absl::StatusOr<TaskSpec> spec = TaskFromWire(task);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WireTest, StatusCodesSurviveTheGrpcEdge) {
+  absl::Status s = absl::FailedPreconditionError("fix it");
+  absl::Status back = FromGrpcStatus(ToGrpcStatus(s));
+  EXPECT_EQ(back, s);
+  EXPECT_TRUE(FromGrpcStatus(ToGrpcStatus(absl::OkStatus())).ok());
+}
+
+TEST(WireTest, GrpcTimeoutIsRelative) {
+  gpr_timespec t = GrpcTimeout(absl::Milliseconds(1500));
+  EXPECT_EQ(t.clock_type, GPR_TIMESPAN);
+  EXPECT_EQ(t.tv_sec, 1);
+  EXPECT_EQ(t.tv_nsec, 500'000'000);
+  EXPECT_EQ(GrpcTimeout(-absl::Seconds(1)).tv_sec, 0);
+}
+
+TEST(WireTest, FingerprintSeesEveryBit) {
+  std::vector<float> delta(1001, 1.0f);
+  std::map<std::string, double> metrics = {{"loss", 1.0}};
+  const ModelRef base = ModelRef::Global(2);
+  uint64_t h = UpdateFingerprint(1, base, 3, delta, metrics);
+  EXPECT_EQ(h, UpdateFingerprint(1, base, 3, delta, metrics));
+  for (size_t i : {size_t{0}, size_t{511}, size_t{1000}}) {
+    std::vector<float> changed = delta;
+    changed[i] = std::nextafter(1.0f, 2.0f);
+    EXPECT_NE(h, UpdateFingerprint(1, base, 3, changed, metrics)) << i;
+  }
+  EXPECT_NE(h, UpdateFingerprint(1, base, 4, delta, metrics));
+  EXPECT_NE(h, UpdateFingerprint(2, base, 3, delta, metrics));
+  EXPECT_NE(h, UpdateFingerprint(1, base, 3, delta, {{"loss", 2.0}}));
+  EXPECT_NE(h, UpdateFingerprint(1, ModelRef::Global(3), 3, delta, metrics));
+  EXPECT_NE(h, UpdateFingerprint(1, ModelRef::OfClient(0, 2), 3, delta, metrics));
+  EXPECT_NE(UpdateFingerprint(1, ModelRef::OfClient(1, 2), 3, delta, metrics),
+            UpdateFingerprint(1, ModelRef::OfClient(2, 2), 3, delta, metrics));
+}
+
+}  // namespace
+}  // namespace fedsim

@@ -1,0 +1,114 @@
+#include "server/admission.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "rpc/chunker.h"
+#include "rpc/wire.h"
+
+namespace fedsim {
+
+absl::Status CheckWorkerIdentity(const wire::RegisterRequest& request, const RunIdentity& run,
+                                 std::string* warning) {
+  std::vector<std::string> differences;
+  if (request.build_id() != run.build_id) {
+    differences.push_back(absl::StrCat("build id '", request.build_id(), "' (the server's is '",
+                                       run.build_id, "')"));
+  }
+  if (request.numeric_fingerprint() != run.numeric_fingerprint) {
+    differences.push_back(absl::StrCat("numeric fingerprint '", request.numeric_fingerprint(),
+                                       "' (the server's is '", run.numeric_fingerprint, "')"));
+  }
+  if (differences.empty()) return absl::OkStatus();
+  const std::string what =
+      absl::StrCat("worker ", request.worker_name(), " has ", absl::StrJoin(differences, " and "),
+                   ", so its results would not be bit-identical to the server's");
+  if (run.accept_mismatched) {
+    *warning = absl::StrCat(what, "; accepted (--accept_worker_mismatch)");
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, ". Rebuild the worker from the same commit and with the same numeric mode as the "
+            "server, or start the server with --accept_worker_mismatch to take it anyway"));
+}
+
+size_t FirstNonFinite(std::span<const float> v) {
+  // A branch-free scan over blocks (the compiler vectorizes it) and a slow
+  // look only at a bad block.
+  constexpr uint32_t kExponent = 0x7f800000u;
+  constexpr size_t kBlock = 1024;
+  for (size_t start = 0; start < v.size(); start += kBlock) {
+    const size_t end = std::min(v.size(), start + kBlock);
+    uint32_t any = 0;
+    for (size_t i = start; i < end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &v[i], sizeof(bits));
+      any |= static_cast<uint32_t>((bits & kExponent) == kExponent);
+    }
+    if (any != 0) {
+      for (size_t i = start; i < end; ++i) {
+        if (!std::isfinite(v[i])) return i;
+      }
+    }
+  }
+  return v.size();
+}
+
+absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader,
+                        uint64_t num_params,
+                        absl::FunctionRef<absl::Status(const DecodedUpdate&)> check_header,
+                        DecodedUpdate* update, uint64_t* bytes_received) {
+  wire::UpdateChunk chunk;
+  if (!reader->Read(&chunk)) {
+    return absl::InvalidArgumentError("PushUpdate: empty stream (no header chunk)");
+  }
+  if (!chunk.has_header()) {
+    return absl::FailedPreconditionError(
+        "PushUpdate: the first chunk must carry the UpdateHeader");
+  }
+  const wire::UpdateHeader& header = chunk.header();
+  update->worker = header.worker_id();
+  TaskResult& result = update->result;
+  result.id = header.task_id();
+  result.client = header.client_id();
+  absl::StatusOr<ModelRef> base = ModelRefFromWire(header.base());
+  if (!base.ok()) return base.status();
+  result.base = *base;
+  result.num_examples = header.num_examples();
+  result.metrics.insert(header.metrics().begin(), header.metrics().end());
+  absl::Status early = check_header(*update);
+  if (!early.ok()) return early;
+  if (header.num_params() != num_params) {
+    return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
+                                                   " has the wrong size: expected ", num_params,
+                                                   " floats, got ", header.num_params()));
+  }
+  ChunkAssembler delta(num_params);
+  do {
+    // The first error sticks (Finish returns it); keep draining the stream.
+    delta.Add(chunk.offset(), chunk.data()).IgnoreError();
+  } while (reader->Read(&chunk));
+  *bytes_received += delta.bytes_seen();
+  absl::Status status = delta.Finish();
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat("update for task ", result.id, ": ", status.message()));
+  }
+  result.delta = std::move(delta).Take();
+  const size_t bad = FirstNonFinite(result.delta);
+  if (bad < result.delta.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
+                                                   ": non-finite value ", result.delta[bad],
+                                                   " at index ", bad));
+  }
+  update->fingerprint = UpdateFingerprint(result.client, result.base, result.num_examples,
+                                          result.delta, result.metrics);
+  return absl::OkStatus();
+}
+
+}  // namespace fedsim

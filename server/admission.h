@@ -1,0 +1,62 @@
+// Admission: the checks the server makes before it lets a worker or an
+// update in, that need none of the transport's shared state. GrpcTransport
+// (server/grpc_transport.cc) calls them from its RPC handlers.
+//
+// Thread safety: pure functions (ReadUpdate reads the one stream it is given).
+#ifndef FEDSIM_SERVER_ADMISSION_H_
+#define FEDSIM_SERVER_ADMISSION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "core/task.h"
+#include "grpcpp/support/sync_stream.h"
+#include "proto/fedsim.pb.h"
+
+namespace fedsim {
+
+// The run's own identity, which a worker must match.
+struct RunIdentity {
+  std::string build_id;
+  std::string numeric_fingerprint;
+  bool accept_mismatched = false;
+};
+
+// OK when the worker's build id and numeric fingerprint equal the run's.
+// Otherwise FailedPrecondition naming both values of each difference and the
+// fix (rebuild the worker from the same commit and numeric mode, or start the
+// server with --accept_worker_mismatch) -- unless run.accept_mismatched, when
+// it returns OK and sets *warning to the same description.
+absl::Status CheckWorkerIdentity(const wire::RegisterRequest& request, const RunIdentity& run,
+                                 std::string* warning);
+
+// Index of the first NaN or infinity in v, or v.size().
+size_t FirstNonFinite(std::span<const float> v);
+
+// An update as read off the wire, with the worker that pushed it.
+struct DecodedUpdate {
+  uint64_t worker = 0;
+  TaskResult result;
+  uint64_t fingerprint = 0;  // UpdateFingerprint of the result
+};
+
+// Reads one PushUpdate stream into *update. Once the header is decoded (and
+// before the bulk arrives) `check_header` may refuse the update early; its
+// status is returned as is. Then: INVALID_ARGUMENT when the header's size is
+// not num_params, chunks are not contiguous whole floats adding up to it, or
+// a value is not finite (naming the first bad index); FAILED_PRECONDITION
+// when the first chunk has no header; INVALID_ARGUMENT for an empty stream or
+// an unknown model kind. Tensor bytes read are added to *bytes_received
+// whether the update is good or not.
+absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader,
+                        uint64_t num_params,
+                        absl::FunctionRef<absl::Status(const DecodedUpdate&)> check_header,
+                        DecodedUpdate* update, uint64_t* bytes_received);
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_SERVER_ADMISSION_H_

@@ -1,0 +1,167 @@
+// The worker process's loop (client/) against the real gRPC server
+// (server/), both on one FakeClock: bit-identical results, and a dead
+// worker's task redone by another at exactly the heartbeat timeout.
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "client/worker.h"
+#include "core/clock.h"
+#include "gtest/gtest.h"
+#include "rpc/aggregator_client.h"
+#include "server/grpc_transport.h"
+#include "runtime/run_setup.h"
+#include "sim/scenario.h"
+#include "runtime/task_runner.h"
+
+namespace fedsim {
+namespace {
+
+// A small generated-data run: no files, softmax regression, 12 clients.
+config::Scenario TinyScenario() {
+  auto s = ParseScenarioText(
+      "num_clients: 12\n"
+      "dataset { synthetic { alpha: 1 beta: 1 } }\n"
+      "model { softmax {} }\n"
+      "algorithm { fedavg { clients_per_round: 2 } }\n"
+      "local { steps: 5 batch_size: 10 lr: 0.01 }\n"
+      "stop { max_commits: 1 }\n",
+      "tiny.textproto", {});
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *s : config::Scenario();
+}
+
+const ModelRef kBase = ModelRef::Global(0);
+
+class WorkerServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scenario_ = TinyScenario();
+    auto data = BuildRunData(scenario_, ".");
+    ASSERT_TRUE(data.ok()) << data.status();
+    data_ = std::make_unique<RunData>(std::move(data).value());
+    auto model = NewModel(data_->model);
+    ASSERT_TRUE(model.ok());
+    auto params = std::make_shared<std::vector<float>>((*model)->NumParams());
+    (*model)->Init(1, *params);
+    store_.Put(kBase, params);
+    runner_ = std::make_unique<TaskRunner>(data_.get());
+  }
+
+  void StartServer(GrpcServerOptions options) {
+    options.clock = &clock_;
+    auto t = StartGrpcTransport(options, ScenarioToText(scenario_), store_.Get(kBase)->size(),
+                                &store_);
+    ASSERT_TRUE(t.ok()) << t.status();
+    transport_ = std::move(t).value();
+  }
+
+  WorkerOptions Worker(int slots) {
+    WorkerOptions wo;
+    wo.server = transport_->address();
+    wo.slots = slots;
+    wo.clock = &clock_;
+    return wo;
+  }
+
+  TaskSpec Task(TaskId id, ClientId client) {
+    TaskSpec spec;
+    spec.id = id;
+    spec.client = client;
+    spec.base = kBase;
+    spec.seed = 100 + id;
+    spec.local = scenario_.local();
+    return spec;
+  }
+
+  // The result the in-process path computes for `spec`.
+  TaskResult Expected(const TaskSpec& spec) {
+    auto r = runner_->Run(spec, *store_.Get(kBase));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : TaskResult();
+  }
+
+  FakeClock clock_;
+  config::Scenario scenario_;
+  std::unique_ptr<RunData> data_;
+  std::unique_ptr<TaskRunner> runner_;
+  ModelStore store_;
+  std::unique_ptr<GrpcTransport> transport_;
+};
+
+TEST_F(WorkerServerTest, TrainsTasksBitIdenticallyAndExitsWhenTheRunEnds) {
+  GrpcServerOptions options;
+  options.heartbeat_interval_s = 0.1;
+  StartServer(options);
+  WorkerOptions wo = Worker(3);
+  wo.name = "test-worker";
+  WorkerSummary summary;
+  absl::Status worker_status;
+  std::thread worker([&] { worker_status = RunWorker(wo, &summary); });
+
+  std::vector<TaskSpec> tasks;
+  for (TaskId id = 1; id <= 8; ++id) tasks.push_back(Task(id, static_cast<ClientId>(id % 12)));
+  for (const TaskSpec& t : tasks) transport_->Submit(t);
+  for (const TaskSpec& t : tasks) {
+    auto got = transport_->Await(t.id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    TaskResult want = Expected(t);
+    EXPECT_EQ(got->client, t.client);
+    EXPECT_EQ(got->base, kBase);
+    EXPECT_EQ(got->num_examples, want.num_examples);
+    EXPECT_EQ(got->delta, want.delta) << "task " << t.id;
+    EXPECT_EQ(got->metrics, want.metrics);
+  }
+  transport_->Shutdown();
+  worker.join();
+  EXPECT_TRUE(worker_status.ok()) << worker_status;
+  EXPECT_EQ(summary.tasks_done, 8u);
+  EXPECT_EQ(summary.models_fetched, 1u);  // one model, fetched once for 8 tasks
+  EXPECT_EQ(summary.bytes_fetched, store_.Get(kBase)->size() * sizeof(float));
+  EXPECT_EQ(summary.bytes_pushed, 8 * store_.Get(kBase)->size() * sizeof(float));
+}
+
+// A worker that leased a task and went silent (as if SIGKILLed): while a live
+// worker heartbeats every 50 ms, the dead one's task is re-leased to it at
+// exactly the 0.5 s heartbeat timeout, with the same result.
+TEST_F(WorkerServerTest, TaskOfADeadWorkerIsRedoneByAnotherAtTheTimeout) {
+  GrpcServerOptions options;
+  options.heartbeat_interval_s = 0.05;
+  options.heartbeat_timeout_s = 0.5;
+  StartServer(options);
+  AggregatorClient dead(NewWireChannel(transport_->address()));
+  auto reg = dead.Register("dead", 1);
+  ASSERT_TRUE(reg.ok());
+  TaskSpec spec = Task(1, 5);
+  transport_->Submit(spec);
+  auto lease = dead.GetTask(reg->worker_id(), 1, 0);
+  ASSERT_TRUE(lease.ok());
+  ASSERT_EQ(lease->tasks_size(), 1);
+
+  absl::Status worker_status;
+  std::thread worker([&] { worker_status = RunWorker(Worker(1)); });
+  // Timed waiters: the server's reaper, the live worker's heartbeat loop and
+  // its long poll on the server.
+  constexpr int kWaiters = 3;
+  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(kWaiters));
+  for (int beat = 1; beat < 10; ++beat) {  // up to 0.45 s
+    clock_.Advance(absl::Milliseconds(50));
+    ASSERT_TRUE(clock_.BlockUntilTimedWaiters(kWaiters));  // the heartbeat went out
+  }
+  EXPECT_EQ(transport_->stats().tasks_requeued, 0u);
+  EXPECT_EQ(transport_->stats().workers_connected, 2u);
+  clock_.Advance(absl::Milliseconds(50));  // 0.5 s: the dead worker expires
+  auto got = transport_->Await(1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->delta, Expected(spec).delta);
+  const GrpcTransportStats stats = transport_->stats();
+  EXPECT_EQ(stats.tasks_requeued, 1u);
+  EXPECT_EQ(stats.workers_dropped, 1u);
+  EXPECT_EQ(stats.workers_connected, 1u);
+  transport_->Shutdown();
+  worker.join();
+  EXPECT_TRUE(worker_status.ok()) << worker_status;
+}
+
+}  // namespace
+}  // namespace fedsim
