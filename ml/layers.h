@@ -10,6 +10,9 @@
 // Thread safety: a layer owns scratch workspaces reused across calls (no heap
 // allocation once they have grown to the largest batch), so one instance
 // serves one thread at a time. Every call is deterministic.
+//
+// Implementations: layers_dense.cc (Layer, Dense), layers_conv.cc (Conv2d),
+// layers_pool.cc (MaxPool2), layers_loss.cc (Relu, SoftmaxCrossEntropy).
 #ifndef FEDSIM_ML_LAYERS_H_
 #define FEDSIM_ML_LAYERS_H_
 
