@@ -1,5 +1,6 @@
 // Internal to ml/layers_*.cc: Eigen map types and the small elementwise
-// passes that several layers share.
+// passes that several layers share. Inline, in the copy's namespace
+// (ml/variant_namespace.h), so each copy of the kernels has its own.
 #ifndef FEDSIM_ML_LAYER_UTIL_H_
 #define FEDSIM_ML_LAYER_UTIL_H_
 
@@ -11,6 +12,7 @@
 #include "util/rng.h"
 
 namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
 namespace layer_util {
 
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -78,6 +80,7 @@ inline void ColumnSums(const float* __restrict dy, int rows, int cols, bool accu
 inline const char* ActName(Activation act) { return act == Activation::kRelu ? ",relu" : ""; }
 
 }  // namespace layer_util
+}  // namespace FEDSIM_NUMERIC_NS
 }  // namespace fedsim
 
 #endif  // FEDSIM_ML_LAYER_UTIL_H_

@@ -1,17 +1,19 @@
-// k x k "same" convolution: im2col + GEMM, and a direct AVX-512 kernel on
-// AVX-512 builds.
+// k x k "same" convolution: im2col + GEMM, and a direct AVX-512 kernel for
+// the native copy on AVX-512 builds.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <utility>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "ml/layer_util.h"
 #include "ml/layers.h"
 
-#if defined(__AVX512F__)
+// The direct kernel exists only in AVX-512 builds of the native copy. The
+// reproducible copy is compiled for x86-64-v3 (so __AVX512F__ is never set
+// there); the second condition says so explicitly.
+#if defined(__AVX512F__) && !FEDSIM_NUMERIC_REPRODUCIBLE
 #define FEDSIM_DIRECT_CONV 1
 #include <immintrin.h>
 #else
@@ -19,6 +21,7 @@
 #endif
 
 namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
 namespace {
 
 using layer_util::ActName;
@@ -43,7 +46,7 @@ constexpr int kDirectPx = 14;
 // Copies an HWC image (h x w x c) into *out as rows of w + k - 1 pixels, the
 // first `pad` and the last k - 1 - pad of them zero.
 void PadRows(const float* x, int h, int w, int c, int k, int pad, const float*,
-             std::vector<float>* out) {
+             Scratch<float>* out) {
   const int wp = w + k - 1;
   const size_t row = static_cast<size_t>(wp) * c;
   if (out->size() < row * h) out->resize(row * h);
@@ -371,4 +374,5 @@ void Conv2d::Backward(const float* params, const float* x, const float* y, float
   }
 }
 
+}  // namespace FEDSIM_NUMERIC_NS
 }  // namespace fedsim

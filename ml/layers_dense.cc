@@ -7,6 +7,7 @@
 #include "ml/layers.h"
 
 namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
 namespace {
 
 using layer_util::ActName;
@@ -97,4 +98,5 @@ void Dense::BackwardTiled(const float* params, const float* x, const float* y, f
   if (sink != nullptr) sink->Consume(nw, db, static_cast<size_t>(out_));
 }
 
+}  // namespace FEDSIM_NUMERIC_NS
 }  // namespace fedsim

@@ -3,9 +3,32 @@
 #include <cmath>
 #include <cstdint>
 
+#include "ml/fixed_math.h"
 #include "ml/layers.h"
 
 namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
+namespace {
+
+// libm in the native copy (today's bits); the fixed implementations in the
+// reproducible copy, since glibc's differ per CPU (ml/fixed_math.h).
+inline float ExpF(float x) {
+#if FEDSIM_NUMERIC_REPRODUCIBLE
+  return FixedExpF(x);
+#else
+  return std::exp(x);
+#endif
+}
+
+inline double Log(double x) {
+#if FEDSIM_NUMERIC_REPRODUCIBLE
+  return FixedLog(x);
+#else
+  return std::log(x);
+#endif
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------- Relu
 
@@ -36,14 +59,14 @@ double SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int n, in
     }
     const float m = l[arg];
     float sum = 0.0f;
-    for (int j = 0; j < k; ++j) sum += std::exp(l[j] - m);
+    for (int j = 0; j < k; ++j) sum += ExpF(l[j] - m);
     const int label = labels[i];
-    loss += static_cast<double>(m) + std::log(static_cast<double>(sum)) - l[label];
+    loss += static_cast<double>(m) + Log(static_cast<double>(sum)) - l[label];
     hits += arg == label;
     if (dlogits != nullptr) {
       float* d = dlogits + static_cast<size_t>(i) * k;
       const float scale = inv_n / sum;
-      for (int j = 0; j < k; ++j) d[j] = std::exp(l[j] - m) * scale;
+      for (int j = 0; j < k; ++j) d[j] = ExpF(l[j] - m) * scale;
       d[label] -= inv_n;
     }
   }
@@ -51,4 +74,5 @@ double SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int n, in
   return loss;
 }
 
+}  // namespace FEDSIM_NUMERIC_NS
 }  // namespace fedsim

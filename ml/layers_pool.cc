@@ -5,6 +5,7 @@
 #include "ml/layers.h"
 
 namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
 
 void MaxPool2::Forward(const float*, const float* x, int n, float* y) {
   const int c = in_.channels, w = in_.width;
@@ -72,4 +73,5 @@ void MaxPool2::Backward(const float*, const float*, const float*, float* dy, int
   }
 }
 
+}  // namespace FEDSIM_NUMERIC_NS
 }  // namespace fedsim
