@@ -10,6 +10,12 @@
 // Thread safety: a layer owns scratch workspaces reused across calls (no heap
 // allocation once they have grown to the largest batch), so one instance
 // serves one thread at a time. Every call is deterministic.
+//
+// This header is compiled into both copies of the numeric kernels (native and
+// reproducible, ml/variant_namespace.h); the classes live in that copy's
+// inline namespace. Implementations: layers_dense.cc (Layer, Dense),
+// layers_conv.cc (Conv2d), layers_pool.cc (MaxPool2), layers_loss.cc (Relu,
+// SoftmaxCrossEntropy).
 #ifndef FEDSIM_ML_LAYERS_H_
 #define FEDSIM_ML_LAYERS_H_
 
@@ -17,11 +23,12 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <vector>
 
+#include "ml/variant_namespace.h"
 #include "util/rng.h"
 
 namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
 
 // Shape of one example flowing between layers: channels x height x width
 // (vectors are dim x 1 x 1).
@@ -89,7 +96,7 @@ class Layer {
                             int n, GradSink& sink, float* dx);
 
  private:
-  std::vector<float> grad_scratch_;  // the default BackwardInto's dparams
+  Scratch<float> grad_scratch_;  // the default BackwardInto's dparams
 };
 
 // Fully connected: y = act(x W + b). W is in x out row-major (params[0, in*out)),
@@ -122,7 +129,7 @@ class Dense final : public Layer {
   int out_;
   Activation act_;
   int tile_rows_;            // rows of W per backward tile
-  std::vector<float> tile_;  // one tile's gradient (BackwardInto)
+  Scratch<float> tile_;  // one tile's gradient (BackwardInto)
 };
 
 // Elementwise max(x, 0). No parameters. (Dense and Conv2d can fuse it.)
@@ -181,16 +188,17 @@ class Conv2d final : public Layer {
   int chunk_;        // examples per im2col chunk
   // Strides of one input element (c, y, x), in floats.
   int cs_, ys_, xs_;
-  std::vector<float> col_;
-  std::vector<float> dcol_;
+  Scratch<float> col_;
+  Scratch<float> dcol_;
   // The weight gradient, column-major (patch_ x out channels): Eigen's
   // AVX-512 kernel is 48 rows by 4 columns, so the output channels (32, 64)
   // go on the N side, where they split evenly, and the long patch_ on M.
-  std::vector<float> dwtmp_;
-  // Direct convolution (AVX-512 builds): one example's input (or dy) with
-  // zero-padded rows, and the flipped, transposed kernel for dx.
-  std::vector<float> pad_buf_;
-  std::vector<float> wflip_;
+  Scratch<float> dwtmp_;
+  // Direct convolution (AVX-512 builds of the native copy only): one
+  // example's input (or dy) with zero-padded rows, and the flipped,
+  // transposed kernel for dx.
+  Scratch<float> pad_buf_;
+  Scratch<float> wflip_;
 };
 
 // 2 x 2 max pooling, stride 2, on HWC input (odd trailing rows/columns are
@@ -212,7 +220,7 @@ class MaxPool2 final : public Layer {
 
  private:
   TensorShape in_;
-  std::vector<uint8_t> argmax_;  // 0..3 per output element, from Forward
+  Scratch<uint8_t> argmax_;  // 0..3 per output element, from Forward
 };
 
 // Softmax cross-entropy over n rows of k logits with integer labels.
@@ -223,6 +231,7 @@ class MaxPool2 final : public Layer {
 double SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int n, int k,
                            float* dlogits, int64_t* correct);
 
+}  // namespace FEDSIM_NUMERIC_NS
 }  // namespace fedsim
 
 #endif  // FEDSIM_ML_LAYERS_H_

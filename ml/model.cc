@@ -1,169 +1,63 @@
 #include "ml/model.h"
 
-#include <algorithm>
-#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "ml/layers.h"
+#include "ml/numeric.h"
+#include "ml/numeric_variant.h"
 #include "ml/sgd.h"
-#include "util/rng.h"
 
 namespace fedsim {
 namespace {
-
-// Evaluate and Logits run in chunks of this many rows so that the activation
-// buffers stay small whatever the caller's batch.
-constexpr int kEvalChunk = 256;
-
-// A model as a stack of layers over consecutive slices of the flat params.
-class LayerStackModel final : public Model {
- public:
-  LayerStackModel(ModelConfig config, std::vector<std::unique_ptr<Layer>> layers)
-      : config_(std::move(config)), layers_(std::move(layers)) {
-    size_t off = 0;
-    for (const auto& layer : layers_) {
-      offsets_.push_back(off);
-      off += layer->NumParams();
-      max_dim_ = std::max({max_dim_, layer->input_dim(), layer->output_dim()});
-    }
-    num_params_ = off;
-    acts_.resize(layers_.size());
-  }
-
-  const ModelConfig& config() const override { return config_; }
-  size_t NumParams() const override { return num_params_; }
-
-  void Init(uint64_t seed, std::span<float> params) const override {
-    for (size_t i = 0; i < layers_.size(); ++i) {
-      Rng rng(seed, "init", i);
-      layers_[i]->Init(rng, params.subspan(offsets_[i], layers_[i]->NumParams()));
-    }
-  }
-
-  float ForwardBackward(std::span<const float> params, const BatchView& batch,
-                        std::span<float> grad, std::span<float> dinput) override {
-    return Backprop(params.data(), batch, grad.data(), nullptr, nullptr, nullptr, dinput);
-  }
-
-  float ForwardBackwardStep(std::span<float> params, const BatchView& batch,
-                            ParamUpdater& updater, std::span<const float> anchor) override {
-    return Backprop(params.data(), batch, nullptr, params.data(), &updater, anchor.data(), {});
-  }
-
- private:
-  // Applies the updater to each gradient piece of one layer.
-  class StepSink final : public GradSink {
-   public:
-    StepSink(ParamUpdater& sgd, float* params, const float* anchor, size_t base)
-        : sgd_(sgd), params_(params), anchor_(anchor), base_(base) {}
-    void Consume(size_t offset, const float* g, size_t count) override {
-      const size_t at = base_ + offset;
-      sgd_.StepRange(at, params_ + at, g, anchor_ != nullptr ? anchor_ + at : nullptr, count);
-    }
-
-   private:
-    ParamUpdater& sgd_;
-    float* params_;
-    const float* anchor_;
-    size_t base_;
-  };
-
-  // Forward, loss and backward. Gradients go to grad when sgd is null, else
-  // to an SGD update of step_params (the same vector as params) per layer.
-  float Backprop(const float* params, const BatchView& batch, float* grad, float* step_params,
-                 ParamUpdater* sgd, const float* anchor, std::span<float> dinput) {
-    const int n = batch.n;
-    const float* logits = Forward(params, batch.x, n);
-    float* dy = dbuf_[0].data();
-    const double loss =
-        SoftmaxCrossEntropy(logits, batch.y, n, config_.num_classes, dy, nullptr);
-    int cur = 0;
-    for (size_t i = layers_.size(); i-- > 0;) {
-      const float* x = i == 0 ? batch.x : acts_[i - 1].data();
-      float* dx = nullptr;
-      if (i > 0) {
-        dx = dbuf_[1 - cur].data();
-      } else if (!dinput.empty()) {
-        dx = dinput.data();
-      }
-      if (sgd == nullptr) {
-        layers_[i]->Backward(params + offsets_[i], x, acts_[i].data(), dy, n,
-                             grad + offsets_[i], dx);
-      } else {
-        StepSink sink(*sgd, step_params, anchor, offsets_[i]);
-        layers_[i]->BackwardInto(params + offsets_[i], x, acts_[i].data(), dy, n, sink, dx);
-      }
-      cur = 1 - cur;
-      dy = dx;
-    }
-    return static_cast<float>(loss / n);
-  }
-
- public:
-  EvalResult Evaluate(std::span<const float> params, const BatchView& batch) override {
-    EvalResult r;
-    for (int s0 = 0; s0 < batch.n; s0 += kEvalChunk) {
-      const int n = std::min(kEvalChunk, batch.n - s0);
-      const float* logits =
-          Forward(params.data(), batch.x + static_cast<size_t>(s0) * config_.input_dim(), n);
-      r.loss_sum += SoftmaxCrossEntropy(logits, batch.y + s0, n, config_.num_classes, nullptr,
-                                        &r.correct);
-      r.count += n;
-    }
-    return r;
-  }
-
-  void Logits(std::span<const float> params, const BatchView& batch,
-              std::span<float> out) override {
-    const int k = config_.num_classes;
-    for (int s0 = 0; s0 < batch.n; s0 += kEvalChunk) {
-      const int n = std::min(kEvalChunk, batch.n - s0);
-      const float* logits =
-          Forward(params.data(), batch.x + static_cast<size_t>(s0) * config_.input_dim(), n);
-      std::memcpy(out.data() + static_cast<size_t>(s0) * k, logits,
-                  sizeof(float) * static_cast<size_t>(n) * k);
-    }
-  }
-
- private:
-  // Grows the workspaces to n rows (they never shrink).
-  void Reserve(int n) {
-    if (n <= capacity_) return;
-    for (size_t i = 0; i < layers_.size(); ++i) {
-      acts_[i].resize(static_cast<size_t>(n) * layers_[i]->output_dim());
-    }
-    for (auto& b : dbuf_) b.resize(static_cast<size_t>(n) * max_dim_);
-    capacity_ = n;
-  }
-
-  // Runs every layer; returns the logits (n x num_classes, in acts_.back()).
-  const float* Forward(const float* params, const float* x, int n) {
-    Reserve(n);
-    const float* cur = x;
-    for (size_t i = 0; i < layers_.size(); ++i) {
-      layers_[i]->Forward(params + offsets_[i], cur, n, acts_[i].data());
-      cur = acts_[i].data();
-    }
-    return cur;
-  }
-
-  ModelConfig config_;
-  std::vector<std::unique_ptr<Layer>> layers_;
-  std::vector<size_t> offsets_;
-  size_t num_params_ = 0;
-  int max_dim_ = 0;
-  int capacity_ = 0;
-  std::vector<std::vector<float>> acts_;  // output of each layer
-  std::vector<float> dbuf_[2];            // ping-pong activation gradients
-};
 
 absl::Status Positive(int value, const char* field) {
   if (value > 0) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("model config: ", field, " must be > 0, got ", value));
+}
+
+// Every check on the configuration, so that the copies' builders
+// (NewLayerStackModel) cannot fail.
+absl::Status ValidateModelConfig(const ModelConfig& config) {
+  for (auto [value, field] : {std::pair{config.input_channels, "input_channels"},
+                              std::pair{config.input_height, "input_height"},
+                              std::pair{config.input_width, "input_width"},
+                              std::pair{config.num_classes, "num_classes"}}) {
+    if (absl::Status s = Positive(value, field); !s.ok()) return s;
+  }
+  switch (config.kind) {
+    case ModelConfig::Kind::kSoftmax:
+      return absl::OkStatus();
+    case ModelConfig::Kind::kMlp:
+      for (size_t i = 0; i < config.hidden.size(); ++i) {
+        if (config.hidden[i] <= 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("model config: hidden[", i, "] must be > 0, got ", config.hidden[i]));
+        }
+      }
+      return absl::OkStatus();
+    case ModelConfig::Kind::kCnn: {
+      for (auto [value, field] :
+           {std::pair{config.conv1, "conv1"}, std::pair{config.conv2, "conv2"},
+            std::pair{config.kernel, "kernel"}, std::pair{config.fc, "fc"}}) {
+        if (absl::Status s = Positive(value, field); !s.ok()) return s;
+      }
+      if (config.input_height < 4 || config.input_width < 4) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "model config: a CNN needs input_height and input_width >= 4 (two 2x2 pools), got ",
+            config.input_height, "x", config.input_width));
+      }
+      if (config.kernel > config.input_height / 2 || config.kernel > config.input_width / 2) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "model config: kernel ", config.kernel, " is larger than the second conv's input ",
+            config.input_height / 2, "x", config.input_width / 2));
+      }
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError("model config: unknown kind");
 }
 
 }  // namespace
@@ -186,75 +80,26 @@ std::string ModelConfig::ToString() const {
                           absl::StrJoin(hidden, "-"), "-", num_classes, ")");
     case Kind::kCnn:
       return absl::StrCat("cnn(", input_channels, "x", input_height, "x", input_width, "-conv",
-                          kernel, "x", kernel, "x", conv1, "-pool-conv", kernel, "x", kernel,
-                          "x", conv2, "-pool-fc", fc, "-", num_classes, ")");
+                          kernel, "x", kernel, "x", conv1, "-pool-conv", kernel, "x", kernel, "x",
+                          conv2, "-pool-fc", fc, "-", num_classes, ")");
   }
   return "unknown";
 }
 
 absl::StatusOr<std::unique_ptr<Model>> NewModel(const ModelConfig& config) {
-  for (auto [value, field] : {std::pair{config.input_channels, "input_channels"},
-                              std::pair{config.input_height, "input_height"},
-                              std::pair{config.input_width, "input_width"},
-                              std::pair{config.num_classes, "num_classes"}}) {
-    if (absl::Status s = Positive(value, field); !s.ok()) return s;
+  if (absl::Status s = ValidateModelConfig(config); !s.ok()) return s;
+  if (absl::Status s = CheckNumericSupport(config.numeric); !s.ok()) return s;
+  switch (config.numeric) {
+    case ModelConfig::Numeric::kNative:
+      return native::NewLayerStackModel(config);
+    case ModelConfig::Numeric::kReproducible:
+#if defined(FEDSIM_HAVE_REPRODUCIBLE_NUMERIC)
+      return repro::NewLayerStackModel(config);
+#else
+      break;  // CheckNumericSupport refused it above
+#endif
   }
-  std::vector<std::unique_ptr<Layer>> layers;
-  const int k = config.num_classes;
-  switch (config.kind) {
-    case ModelConfig::Kind::kSoftmax:
-      layers.push_back(std::make_unique<Dense>(config.input_dim(), k, Activation::kNone));
-      break;
-    case ModelConfig::Kind::kMlp: {
-      int in = config.input_dim();
-      for (size_t i = 0; i < config.hidden.size(); ++i) {
-        const int h = config.hidden[i];
-        if (h <= 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("model config: hidden[", i, "] must be > 0, got ", h));
-        }
-        layers.push_back(std::make_unique<Dense>(in, h, Activation::kRelu));
-        in = h;
-      }
-      layers.push_back(std::make_unique<Dense>(in, k, Activation::kNone));
-      break;
-    }
-    case ModelConfig::Kind::kCnn: {
-      for (auto [value, field] :
-           {std::pair{config.conv1, "conv1"}, std::pair{config.conv2, "conv2"},
-            std::pair{config.kernel, "kernel"}, std::pair{config.fc, "fc"}}) {
-        if (absl::Status s = Positive(value, field); !s.ok()) return s;
-      }
-      const TensorShape in{config.input_channels, config.input_height, config.input_width};
-      if (in.height < 4 || in.width < 4) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "model config: a CNN needs input_height and input_width >= 4 (two 2x2 pools), got ",
-            in.height, "x", in.width));
-      }
-      if (config.kernel > in.height / 2 || config.kernel > in.width / 2) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "model config: kernel ", config.kernel, " is larger than the second conv's input ",
-            in.height / 2, "x", in.width / 2));
-      }
-      auto conv1 = std::make_unique<Conv2d>(in, config.conv1, config.kernel, Activation::kRelu,
-                                            /*input_chw=*/true);
-      auto pool1 = std::make_unique<MaxPool2>(conv1->output_shape());
-      auto conv2 = std::make_unique<Conv2d>(pool1->output_shape(), config.conv2, config.kernel,
-                                            Activation::kRelu, /*input_chw=*/false);
-      auto pool2 = std::make_unique<MaxPool2>(conv2->output_shape());
-      const int flat = pool2->output_dim();
-      layers.push_back(std::move(conv1));
-      layers.push_back(std::move(pool1));
-      layers.push_back(std::move(conv2));
-      layers.push_back(std::move(pool2));
-      layers.push_back(std::make_unique<Dense>(flat, config.fc, Activation::kRelu));
-      layers.push_back(std::make_unique<Dense>(config.fc, k, Activation::kNone));
-      break;
-    }
-    default:
-      return absl::InvalidArgumentError("model config: unknown kind");
-  }
-  return std::unique_ptr<Model>(new LayerStackModel(config, std::move(layers)));
+  return absl::InvalidArgumentError("model config: unknown numeric mode");
 }
 
 }  // namespace fedsim

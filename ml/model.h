@@ -7,7 +7,8 @@
 // churn in the training loop), so one instance serves one thread at a time.
 // Instances are cheap: make one per thread with NewModel(). Every call is
 // single-threaded and deterministic: the same params and batch give
-// bit-identical results.
+// bit-identical results (on one kind of host, or on every x86-64-v3 host in
+// ModelConfig::Numeric::kReproducible mode; see ml/numeric.h).
 #ifndef FEDSIM_ML_MODEL_H_
 #define FEDSIM_ML_MODEL_H_
 
@@ -43,6 +44,18 @@ struct ModelConfig {
   int conv2 = 64;
   int kernel = 5;
   int fc = 512;
+
+  // Which compiled copy of the numeric kernels runs the model (ml/numeric.h).
+  // kNative: compiled with the build's flags (-march=native unless
+  // FEDSIM_NATIVE=OFF) and Eigen's GEMM blocking from the cache sizes the CPU
+  // reports: the fastest, but the bits depend on the host. kReproducible: the
+  // x86-64-v3 (AVX2 + FMA) copy with fixed GEMM blocking and fixed exp/log:
+  // the same bits on every x86-64-v3 host; on an AVX-512 host it trains the
+  // MLP at ~0.8-0.9x and the CNN at ~0.6-0.7x native speed. NewModel refuses
+  // kReproducible on a host without x86-64-v3.
+  // Default: kNative.
+  enum class Numeric { kNative, kReproducible };
+  Numeric numeric = Numeric::kNative;
 
   int input_dim() const { return input_channels * input_height * input_width; }
   // "mlp(784-200-200-10)" and the like, for logs and reports.
@@ -101,7 +114,9 @@ class Model {
 };
 
 // InvalidArgument for an impossible configuration (zero sizes, a CNN kernel
-// larger than the input, ...), naming the field.
+// larger than the input, ...), naming the field; FailedPrecondition when
+// config.numeric is kReproducible and this binary or host cannot run it
+// (see CheckNumericSupport in ml/numeric.h).
 absl::StatusOr<std::unique_ptr<Model>> NewModel(const ModelConfig& config);
 
 }  // namespace fedsim

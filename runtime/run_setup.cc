@@ -19,8 +19,21 @@ absl::Status PartitionError(const absl::Status& s, const std::string& field,
 }  // namespace
 
 absl::StatusOr<ModelConfig> ModelConfigFromProto(const config::Model& model,
-                                                 const ExampleShape& input, int num_classes) {
+                                                 const ExampleShape& input, int num_classes,
+                                                 const config::Numeric& numeric) {
   ModelConfig c;
+  switch (numeric.mode()) {
+    case config::Numeric::NATIVE:
+      c.numeric = ModelConfig::Numeric::kNative;
+      break;
+    case config::Numeric::REPRODUCIBLE:
+      c.numeric = ModelConfig::Numeric::kReproducible;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          "numeric.mode: is unspecified; use NATIVE (fastest, host-dependent bits) or "
+          "REPRODUCIBLE (the same bits on every x86-64-v3 host)");
+  }
   c.input_channels = input.channels;
   c.input_height = input.height;
   c.input_width = input.width;
@@ -183,7 +196,8 @@ absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
 
   // Model and local training.
   absl::StatusOr<ModelConfig> model =
-      ModelConfigFromProto(resolved.model(), train.shape(), train.num_classes());
+      ModelConfigFromProto(resolved.model(), train.shape(), train.num_classes(),
+                           resolved.numeric());
   if (!model.ok()) return model.status();
   data.model = std::move(*model);
   const LocalSchedule schedule = ScheduleFromConfig(resolved.local());

@@ -146,6 +146,26 @@ TEST(RunSetupTest, ConfigsFromProto) {
   EXPECT_EQ(m->conv1, 32);
 }
 
+TEST(RunSetupTest, ModelConfigCarriesTheNumericMode) {
+  const config::Model model;
+  auto m = ModelConfigFromProto(model, ExampleShape{1, 28, 28}, 10);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->numeric, ModelConfig::Numeric::kNative);  // unset = NATIVE
+  config::Numeric numeric;
+  numeric.set_mode(config::Numeric::REPRODUCIBLE);
+  m = ModelConfigFromProto(model, ExampleShape{1, 28, 28}, 10, numeric);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->numeric, ModelConfig::Numeric::kReproducible);
+  numeric.set_mode(config::Numeric::MODE_UNSPECIFIED);
+  m = ModelConfigFromProto(model, ExampleShape{1, 28, 28}, 10, numeric);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(m.status().message(), HasSubstr("numeric.mode"));
+  // From a scenario, through BuildRunData.
+  auto d = BuildRunData(Synthetic({"numeric.mode=REPRODUCIBLE"}), ".");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->model.numeric, ModelConfig::Numeric::kReproducible);
+}
+
 TEST(RunSetupTest, FashionMnistSmall) {
   if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist")) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";

@@ -73,6 +73,8 @@ struct ManifestInfo {
   std::string scenario_hash;
   uint64_t seed = 0;
   std::string build_id;
+  // NumericFingerprint (ml/numeric.h): what the model's bits depend on.
+  std::string numeric_fingerprint;
   uint64_t num_params = 0;
   std::string model;  // ModelConfig::ToString()
   std::string algorithm;

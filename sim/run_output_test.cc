@@ -197,6 +197,7 @@ TEST(ManifestTest, IsJsonWithEveryField) {
                                               "scenario_hash",
                                               "seed",
                                               "build_id",
+                                              "numeric_fingerprint",
                                               "model",
                                               "num_params",
                                               "algorithm",

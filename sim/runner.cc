@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "algorithms/registry.h"
+#include "ml/numeric.h"
 #include "sim/evaluator.h"
 #include "sim/inprocess_transport.h"
 #include "sim/run_output.h"
@@ -92,7 +93,8 @@ absl::StatusOr<size_t> ModelParamsForScenario(const config::Scenario& resolved) 
     classes = defaults.num_classes;
   }
   FEDSIM_ASSIGN_OR_RETURN(ModelConfig config,
-                          ModelConfigFromProto(resolved.model(), input, classes));
+                          ModelConfigFromProto(resolved.model(), input, classes,
+                                               resolved.numeric()));
   FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, NewModel(config));
   return model->NumParams();
 }
@@ -209,6 +211,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   m.scenario_hash = ScenarioHash(s);
   m.seed = s.seed();
   m.build_id = FEDSIM_BUILD_ID;
+  m.numeric_fingerprint = NumericFingerprint(data.model);
   m.num_params = run.num_params;
   m.model = data.model.ToString();
   m.algorithm = AlgorithmName(s.algorithm());

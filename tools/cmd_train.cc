@@ -1,9 +1,10 @@
 // fedsim train: centralized training of one model on one dataset, the
 // reference every federated result is compared against.
 //
-// Prints one line per epoch to stdout (train loss, test loss and accuracy,
-// epoch seconds, samples/s) and, when stderr is a terminal, a live progress
-// line during the epoch. Exit codes: 0 done, 1 data could not be loaded,
+// Prints the model, the SGD settings and the numeric fingerprint
+// (ml/numeric.h), then one line per epoch to stdout (train loss, test loss and
+// accuracy, epoch seconds, samples/s) and, when stderr is a terminal, a live
+// progress line during the epoch. Exit codes: 0 done, 1 data could not be loaded,
 // 2 bad flags.
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "data/dataset.h"
 #include "ml/model.h"
+#include "ml/numeric.h"
 #include "ml/sgd.h"
 #include "tools/commands.h"
 #include "util/rng.h"
@@ -49,6 +51,10 @@ ABSL_FLAG(std::string, dataset, "fashion_mnist",
 ABSL_FLAG(std::string, data_dir, fedsim::kDefaultFashionMnistDir,
           "Folder holding the Fashion-MNIST *-ubyte.gz files (Debian package "
           "dataset-fashion-mnist).");
+ABSL_FLAG(std::string, numeric, "native",
+          "Numeric mode: native (kernels for this host; fastest, host-dependent bits) or "
+          "reproducible (x86-64-v3 kernels, fixed GEMM blocking: the same bits on every "
+          "x86-64-v3 host). The output's 'numeric:' line names what the bits depend on.");
 ABSL_FLAG(int32_t, train_limit, 0, "Use only the first N training examples (0 = all).");
 ABSL_FLAG(int32_t, test_limit, 0, "Use only the first N test examples (0 = all).");
 ABSL_FLAG(int32_t, synthetic_clients, 30,
@@ -112,6 +118,16 @@ int TrainMain(int argc, char** argv) {
   } else {
     return FlagError(absl::StrCat("--model must be softmax, mlp or cnn, got '", model_name, "'",
                                   DidYouMean(model_name, kModels)));
+  }
+  const std::string numeric_name = absl::GetFlag(FLAGS_numeric);
+  constexpr std::string_view kNumerics[] = {"native", "reproducible"};
+  if (numeric_name == "native") {
+    config.numeric = ModelConfig::Numeric::kNative;
+  } else if (numeric_name == "reproducible") {
+    config.numeric = ModelConfig::Numeric::kReproducible;
+  } else {
+    return FlagError(absl::StrCat("--numeric must be native or reproducible, got '",
+                                  numeric_name, "'", DidYouMean(numeric_name, kNumerics)));
   }
   config.hidden.clear();
   for (const std::string& h : absl::GetFlag(FLAGS_hidden)) {
@@ -201,6 +217,7 @@ int TrainMain(int argc, char** argv) {
   std::printf("sgd: epochs %d, batch %d, lr %g, momentum %g, weight_decay %g, seed %llu\n",
               epochs, batch_size, sgd_options.lr, sgd_options.momentum,
               sgd_options.weight_decay, static_cast<unsigned long long>(seed));
+  std::printf("numeric: %s\n", NumericFingerprint(config).c_str());
   std::fflush(stdout);
 
   // --- Training.

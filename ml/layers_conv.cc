@@ -1,95 +1,41 @@
-#include "ml/layers.h"
-
+// k x k "same" convolution: im2col + GEMM, and a direct AVX-512 kernel for
+// the native copy on AVX-512 builds.
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <utility>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-#include "Eigen/Core"
 #include "absl/strings/str_cat.h"
+#include "ml/layer_util.h"
+#include "ml/layers.h"
 
-namespace fedsim {
-namespace {
-
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MatMap = Eigen::Map<RowMat>;
-using ConstMatMap = Eigen::Map<const RowMat>;
-using ColMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
-using ColMatMap = Eigen::Map<ColMat>;
-
-// Dense backward tiles of W: about 64 KiB, so that a tile's gradient, its
-// weights and momentum stay in L1/L2 between the GEMMs and the SGD update.
-constexpr int kDenseTileFloats = 1 << 14;
-
-// im2col chunks are kept near 1 MiB so that the GEMM reads them from L2.
-constexpr size_t kIm2ColChunkFloats = size_t{1} << 18;
-
-void FillUniform(Rng& rng, double bound, float* p, size_t count) {
-  for (size_t i = 0; i < count; ++i) p[i] = static_cast<float>(rng.Uniform(-bound, bound));
-}
-
-// y[r, :] = act(y[r, :] + b) for rows of width `cols`.
-void AddBiasActivate(const float* __restrict b, int rows, int cols, Activation act,
-                     float* __restrict y) {
-  for (int r = 0; r < rows; ++r) {
-    float* row = y + static_cast<size_t>(r) * cols;
-    if (act == Activation::kRelu) {
-      for (int j = 0; j < cols; ++j) row[j] = std::max(row[j] + b[j], 0.0f);
-    } else {
-      for (int j = 0; j < cols; ++j) row[j] += b[j];
-    }
-  }
-}
-
-// dst (rows x cols, row-major) = act(src + b) for src column-major rows x
-// cols; b may be null (no bias). In 16 x 16 tiles, so that both sides stay
-// in L1.
-void TransposeBiasActivate(const float* __restrict src, int rows, int cols,
-                           const float* __restrict b, Activation act, float* __restrict dst) {
-  constexpr int kT = 16;
-  const bool relu = act == Activation::kRelu;
-  for (int r0 = 0; r0 < rows; r0 += kT) {
-    const int r1 = std::min(rows, r0 + kT);
-    for (int c0 = 0; c0 < cols; c0 += kT) {
-      const int c1 = std::min(cols, c0 + kT);
-      for (int r = r0; r < r1; ++r) {
-        float* __restrict d = dst + static_cast<size_t>(r) * cols;
-        for (int c = c0; c < c1; ++c) {
-          float v = src[static_cast<size_t>(c) * rows + r];
-          if (b != nullptr) v += b[c];
-          d[c] = relu ? std::max(v, 0.0f) : v;
-        }
-      }
-    }
-  }
-}
-
-// dy *= (y > 0), the ReLU backward done in place.
-void MaskRelu(const float* __restrict y, size_t count, float* __restrict dy) {
-  for (size_t i = 0; i < count; ++i) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
-
-// db (+)= column sums of dy (rows x cols), summed in row order.
-void ColumnSums(const float* __restrict dy, int rows, int cols, bool accumulate,
-                float* __restrict db) {
-  if (!accumulate) std::fill(db, db + cols, 0.0f);
-  for (int r = 0; r < rows; ++r) {
-    const float* row = dy + static_cast<size_t>(r) * cols;
-    for (int j = 0; j < cols; ++j) db[j] += row[j];
-  }
-}
-
-#if defined(__AVX512F__)
+// The direct kernel exists only in AVX-512 builds of the native copy. The
+// reproducible copy is compiled for x86-64-v3 (so __AVX512F__ is never set
+// there); the second condition says so explicitly.
+#if defined(__AVX512F__) && !FEDSIM_NUMERIC_REPRODUCIBLE
 #define FEDSIM_DIRECT_CONV 1
+#include <immintrin.h>
 #else
 #define FEDSIM_DIRECT_CONV 0
 #endif
+
+namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
+namespace {
+
+using layer_util::ActName;
+using layer_util::AddBiasActivate;
+using layer_util::ColMatMap;
+using layer_util::ColumnSums;
+using layer_util::ConstMatMap;
+using layer_util::FillUniform;
+using layer_util::MaskRelu;
+using layer_util::MatMap;
+using layer_util::TransposeBiasActivate;
+
+// im2col chunks are kept near 1 MiB so that the GEMM reads them from L2.
+constexpr size_t kIm2ColChunkFloats = size_t{1} << 18;
 
 #if FEDSIM_DIRECT_CONV
 // Output channels per direct-convolution block: two AVX-512 vectors.
@@ -100,7 +46,7 @@ constexpr int kDirectPx = 14;
 // Copies an HWC image (h x w x c) into *out as rows of w + k - 1 pixels, the
 // first `pad` and the last k - 1 - pad of them zero.
 void PadRows(const float* x, int h, int w, int c, int k, int pad, const float*,
-             std::vector<float>* out) {
+             Scratch<float>* out) {
   const int wp = w + k - 1;
   const size_t row = static_cast<size_t>(wp) * c;
   if (out->size() < row * h) out->resize(row * h);
@@ -199,96 +145,7 @@ void DirectConv(const float* xp, int h, int w, int cin, int cout, int k, int pad
 }
 #endif  // FEDSIM_DIRECT_CONV
 
-const char* ActName(Activation act) { return act == Activation::kRelu ? ",relu" : ""; }
-
 }  // namespace
-
-// ---------------------------------------------------------------- Layer
-
-void Layer::BackwardInto(const float* params, const float* x, const float* y, float* dy, int n,
-                         GradSink& sink, float* dx) {
-  const size_t np = NumParams();
-  if (grad_scratch_.size() < np) grad_scratch_.resize(np);
-  Backward(params, x, y, dy, n, grad_scratch_.data(), dx);
-  if (np > 0) sink.Consume(0, grad_scratch_.data(), np);
-}
-
-// ---------------------------------------------------------------- Dense
-
-Dense::Dense(int in, int out, Activation act)
-    : in_(in), out_(out), act_(act), tile_rows_(std::clamp(kDenseTileFloats / out, 1, in)) {}
-
-std::string Dense::Name() const { return absl::StrCat("dense(", in_, "x", out_, ActName(act_), ")"); }
-
-void Dense::Init(Rng& rng, std::span<float> params) const {
-  const double bound = act_ == Activation::kRelu ? std::sqrt(6.0 / in_)
-                                                 : std::sqrt(6.0 / (in_ + out_));
-  const size_t nw = static_cast<size_t>(in_) * out_;
-  FillUniform(rng, bound, params.data(), nw);
-  std::fill(params.begin() + nw, params.end(), 0.0f);
-}
-
-void Dense::Forward(const float* params, const float* x, int n, float* y) {
-  ConstMatMap xm(x, n, in_);
-  ConstMatMap w(params, in_, out_);
-  MatMap ym(y, n, out_);
-  ym.noalias() = xm * w;
-  AddBiasActivate(params + static_cast<size_t>(in_) * out_, n, out_, act_, y);
-}
-
-void Dense::Backward(const float* params, const float* x, const float* y, float* dy, int n,
-                     float* dparams, float* dx) {
-  BackwardTiled(params, x, y, dy, n, dparams, nullptr, dx);
-}
-
-void Dense::BackwardInto(const float* params, const float* x, const float* y, float* dy, int n,
-                         GradSink& sink, float* dx) {
-  const size_t need = static_cast<size_t>(std::max(tile_rows_, 1)) * out_;
-  if (tile_.size() < need) tile_.resize(need);
-  BackwardTiled(params, x, y, dy, n, nullptr, &sink, dx);
-}
-
-void Dense::BackwardTiled(const float* params, const float* x, const float* y, float* dy, int n,
-                          float* dparams, GradSink* sink, float* dx) {
-  using Stride = Eigen::OuterStride<>;
-  using ConstBlock = Eigen::Map<const RowMat, 0, Stride>;
-  using Block = Eigen::Map<RowMat, 0, Stride>;
-  const size_t nw = static_cast<size_t>(in_) * out_;
-  if (act_ == Activation::kRelu) MaskRelu(y, static_cast<size_t>(n) * out_, dy);
-  ConstMatMap dym(dy, n, out_);
-  for (int r0 = 0; r0 < in_; r0 += tile_rows_) {
-    const int rows = std::min(tile_rows_, in_ - r0);
-    const size_t off = static_cast<size_t>(r0) * out_;
-    ConstMatMap w(params + off, rows, out_);
-    // The input gradient of these rows first: the sink may then overwrite them.
-    if (dx != nullptr) {
-      Block dxm(dx + r0, n, rows, Stride(in_));
-      dxm.noalias() = dym * w.transpose();
-    }
-    ConstBlock xm(x + r0, n, rows, Stride(in_));
-    float* g = sink != nullptr ? tile_.data() : dparams + off;
-    MatMap dw(g, rows, out_);
-    dw.noalias() = xm.transpose() * dym;
-    if (sink != nullptr) sink->Consume(off, g, static_cast<size_t>(rows) * out_);
-  }
-  float* db = sink != nullptr ? tile_.data() : dparams + nw;
-  ColumnSums(dy, n, out_, /*accumulate=*/false, db);
-  if (sink != nullptr) sink->Consume(nw, db, static_cast<size_t>(out_));
-}
-
-// ---------------------------------------------------------------- Relu
-
-void Relu::Forward(const float*, const float* x, int n, float* y) {
-  const size_t count = static_cast<size_t>(n) * shape_.dim();
-  for (size_t i = 0; i < count; ++i) y[i] = std::max(x[i], 0.0f);
-}
-
-void Relu::Backward(const float*, const float*, const float* y, float* dy, int n, float*,
-                    float* dx) {
-  if (dx == nullptr) return;
-  const size_t count = static_cast<size_t>(n) * shape_.dim();
-  for (size_t i = 0; i < count; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
 
 // ---------------------------------------------------------------- Conv2d
 
@@ -517,102 +374,5 @@ void Conv2d::Backward(const float* params, const float* x, const float* y, float
   }
 }
 
-// ---------------------------------------------------------------- MaxPool2
-
-void MaxPool2::Forward(const float*, const float* x, int n, float* y) {
-  const int c = in_.channels, w = in_.width;
-  const int oh = in_.height / 2, ow = in_.width / 2;
-  const size_t out_count = static_cast<size_t>(n) * oh * ow * c;
-  if (argmax_.size() < out_count) argmax_.resize(out_count);
-  uint8_t* am = argmax_.data();
-  const size_t row_stride = static_cast<size_t>(w) * c;
-  for (int s = 0; s < n; ++s) {
-    const float* base = x + static_cast<size_t>(s) * in_.dim();
-    for (int oy = 0; oy < oh; ++oy) {
-      for (int ox = 0; ox < ow; ++ox, y += c, am += c) {
-        const float* p00 = base + (2 * oy) * row_stride + (2 * ox) * c;
-        const float* p01 = p00 + c;
-        const float* p10 = p00 + row_stride;
-        const float* p11 = p10 + c;
-        for (int ch = 0; ch < c; ++ch) {
-          float m = p00[ch];
-          uint8_t a = 0;
-          if (p01[ch] > m) { m = p01[ch]; a = 1; }
-          if (p10[ch] > m) { m = p10[ch]; a = 2; }
-          if (p11[ch] > m) { m = p11[ch]; a = 3; }
-          y[ch] = m;
-          am[ch] = a;
-        }
-      }
-    }
-  }
-}
-
-void MaxPool2::Backward(const float*, const float*, const float*, float* dy, int n, float*,
-                        float* dx) {
-  if (dx == nullptr) return;
-  const int c = in_.channels, w = in_.width;
-  const int oh = in_.height / 2, ow = in_.width / 2;
-  // Odd trailing rows/columns receive no gradient; otherwise every input
-  // element is written below.
-  if ((in_.height & 1) || (in_.width & 1)) {
-    std::fill(dx, dx + static_cast<size_t>(n) * in_.dim(), 0.0f);
-  }
-  const uint8_t* am = argmax_.data();
-  const size_t row_stride = static_cast<size_t>(w) * c;
-  for (int s = 0; s < n; ++s) {
-    float* base = dx + static_cast<size_t>(s) * in_.dim();
-    for (int oy = 0; oy < oh; ++oy) {
-      for (int ox = 0; ox < ow; ++ox, dy += c, am += c) {
-        float* __restrict p00 = base + (2 * oy) * row_stride + (2 * ox) * c;
-        float* __restrict p01 = p00 + c;
-        float* __restrict p10 = p00 + row_stride;
-        float* __restrict p11 = p10 + c;
-        const float* __restrict g = dy;
-        const uint8_t* __restrict a = am;
-        // Branch-free selects (the argmax is data-dependent, branches would
-        // mispredict), so that the loop vectorizes.
-        for (int ch = 0; ch < c; ++ch) {
-          const uint32_t gc = std::bit_cast<uint32_t>(g[ch]);
-          const uint32_t ac = a[ch];
-          p00[ch] = std::bit_cast<float>(gc & (0u - static_cast<uint32_t>(ac == 0)));
-          p01[ch] = std::bit_cast<float>(gc & (0u - static_cast<uint32_t>(ac == 1)));
-          p10[ch] = std::bit_cast<float>(gc & (0u - static_cast<uint32_t>(ac == 2)));
-          p11[ch] = std::bit_cast<float>(gc & (0u - static_cast<uint32_t>(ac == 3)));
-        }
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------- loss
-
-double SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int n, int k,
-                           float* dlogits, int64_t* correct) {
-  double loss = 0.0;
-  int64_t hits = 0;
-  const float inv_n = 1.0f / static_cast<float>(n);
-  for (int i = 0; i < n; ++i) {
-    const float* l = logits + static_cast<size_t>(i) * k;
-    int arg = 0;
-    for (int j = 1; j < k; ++j) {
-      if (l[j] > l[arg]) arg = j;
-    }
-    const float m = l[arg];
-    float sum = 0.0f;
-    for (int j = 0; j < k; ++j) sum += std::exp(l[j] - m);
-    const int label = labels[i];
-    loss += static_cast<double>(m) + std::log(static_cast<double>(sum)) - l[label];
-    hits += arg == label;
-    if (dlogits != nullptr) {
-      float* d = dlogits + static_cast<size_t>(i) * k;
-      const float scale = inv_n / sum;
-      for (int j = 0; j < k; ++j) d[j] = std::exp(l[j] - m) * scale;
-      d[label] -= inv_n;
-    }
-  }
-  if (correct != nullptr) *correct += hits;
-  return loss;
-}
-
+}  // namespace FEDSIM_NUMERIC_NS
 }  // namespace fedsim

@@ -1,0 +1,102 @@
+// Layer's default BackwardInto and the fully connected layer.
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "ml/layer_util.h"
+#include "ml/layers.h"
+
+namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
+namespace {
+
+using layer_util::ActName;
+using layer_util::AddBiasActivate;
+using layer_util::ColumnSums;
+using layer_util::ConstMatMap;
+using layer_util::FillUniform;
+using layer_util::MaskRelu;
+using layer_util::MatMap;
+using layer_util::RowMat;
+
+// Dense backward tiles of W: about 64 KiB, so that a tile's gradient, its
+// weights and momentum stay in L1/L2 between the GEMMs and the SGD update.
+constexpr int kDenseTileFloats = 1 << 14;
+
+}  // namespace
+
+// ---------------------------------------------------------------- Layer
+
+void Layer::BackwardInto(const float* params, const float* x, const float* y, float* dy, int n,
+                         GradSink& sink, float* dx) {
+  const size_t np = NumParams();
+  if (grad_scratch_.size() < np) grad_scratch_.resize(np);
+  Backward(params, x, y, dy, n, grad_scratch_.data(), dx);
+  if (np > 0) sink.Consume(0, grad_scratch_.data(), np);
+}
+
+// ---------------------------------------------------------------- Dense
+
+Dense::Dense(int in, int out, Activation act)
+    : in_(in), out_(out), act_(act), tile_rows_(std::clamp(kDenseTileFloats / out, 1, in)) {}
+
+std::string Dense::Name() const { return absl::StrCat("dense(", in_, "x", out_, ActName(act_), ")"); }
+
+void Dense::Init(Rng& rng, std::span<float> params) const {
+  const double bound = act_ == Activation::kRelu ? std::sqrt(6.0 / in_)
+                                                 : std::sqrt(6.0 / (in_ + out_));
+  const size_t nw = static_cast<size_t>(in_) * out_;
+  FillUniform(rng, bound, params.data(), nw);
+  std::fill(params.begin() + nw, params.end(), 0.0f);
+}
+
+void Dense::Forward(const float* params, const float* x, int n, float* y) {
+  ConstMatMap xm(x, n, in_);
+  ConstMatMap w(params, in_, out_);
+  MatMap ym(y, n, out_);
+  ym.noalias() = xm * w;
+  AddBiasActivate(params + static_cast<size_t>(in_) * out_, n, out_, act_, y);
+}
+
+void Dense::Backward(const float* params, const float* x, const float* y, float* dy, int n,
+                     float* dparams, float* dx) {
+  BackwardTiled(params, x, y, dy, n, dparams, nullptr, dx);
+}
+
+void Dense::BackwardInto(const float* params, const float* x, const float* y, float* dy, int n,
+                         GradSink& sink, float* dx) {
+  const size_t need = static_cast<size_t>(std::max(tile_rows_, 1)) * out_;
+  if (tile_.size() < need) tile_.resize(need);
+  BackwardTiled(params, x, y, dy, n, nullptr, &sink, dx);
+}
+
+void Dense::BackwardTiled(const float* params, const float* x, const float* y, float* dy, int n,
+                          float* dparams, GradSink* sink, float* dx) {
+  using Stride = Eigen::OuterStride<>;
+  using ConstBlock = Eigen::Map<const RowMat, 0, Stride>;
+  using Block = Eigen::Map<RowMat, 0, Stride>;
+  const size_t nw = static_cast<size_t>(in_) * out_;
+  if (act_ == Activation::kRelu) MaskRelu(y, static_cast<size_t>(n) * out_, dy);
+  ConstMatMap dym(dy, n, out_);
+  for (int r0 = 0; r0 < in_; r0 += tile_rows_) {
+    const int rows = std::min(tile_rows_, in_ - r0);
+    const size_t off = static_cast<size_t>(r0) * out_;
+    ConstMatMap w(params + off, rows, out_);
+    // The input gradient of these rows first: the sink may then overwrite them.
+    if (dx != nullptr) {
+      Block dxm(dx + r0, n, rows, Stride(in_));
+      dxm.noalias() = dym * w.transpose();
+    }
+    ConstBlock xm(x + r0, n, rows, Stride(in_));
+    float* g = sink != nullptr ? tile_.data() : dparams + off;
+    MatMap dw(g, rows, out_);
+    dw.noalias() = xm.transpose() * dym;
+    if (sink != nullptr) sink->Consume(off, g, static_cast<size_t>(rows) * out_);
+  }
+  float* db = sink != nullptr ? tile_.data() : dparams + nw;
+  ColumnSums(dy, n, out_, /*accumulate=*/false, db);
+  if (sink != nullptr) sink->Consume(nw, db, static_cast<size_t>(out_));
+}
+
+}  // namespace FEDSIM_NUMERIC_NS
+}  // namespace fedsim
