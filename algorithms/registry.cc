@@ -13,19 +13,20 @@ namespace fedsim {
 namespace {
 
 // One row per rule; `name` is the field name in config.Algorithm's oneof.
+// The first row is the default rule (DefaultAlgorithm).
 constexpr AlgorithmEntry kAlgorithms[] = {
     {"fedavg", "synchronous FedAvg: m clients per round, optional deadline and over-selection",
-     config::Algorithm::kFedavg, &NewFedAvg},
+     config::Algorithm::kFedavg, &ValidateFedAvg, nullptr, nullptr, &NewFedAvg},
     {"fedasync", "FedAsync: mix each arrival into the model with alpha * S(staleness)",
-     config::Algorithm::kFedasync, &NewFedAsync},
+     config::Algorithm::kFedasync, &ValidateFedAsync, &FillFedAsyncDefaults, nullptr, &NewFedAsync},
     {"fedbuff", "FedBuff: buffer K staleness-weighted updates, then commit",
-     config::Algorithm::kFedbuff, &NewFedBuff},
+     config::Algorithm::kFedbuff, &ValidateFedBuff, &FillFedBuffDefaults, nullptr, &NewFedBuff},
     {"fedfix", "FedFix-Delta: commit every Delta seconds, weights ceil(tau/Delta) p_i",
-     config::Algorithm::kFedfix, &NewFedFix},
+     config::Algorithm::kFedfix, &ValidateFedFix, nullptr, nullptr, &NewFedFix},
     {"async_fedavg", "asynchronous FedAvg (Fraboni): commit each arrival, identical or weight",
-     config::Algorithm::kAsyncFedavg, &NewAsyncFedAvg},
+     config::Algorithm::kAsyncFedavg, &ValidateAsyncFedAvg, nullptr, nullptr, &NewAsyncFedAvg},
     {"fedau", "FedAU and its baselines: rounds decided by client participation processes",
-     config::Algorithm::kFedau, &NewFedAu},
+     config::Algorithm::kFedau, &ValidateFedAu, nullptr, &FedAuStateBytes, &NewFedAu},
 };
 
 std::vector<std::string_view> Names() {
@@ -44,6 +45,8 @@ std::string KnownNames() {
 
 std::span<const AlgorithmEntry> RegisteredAlgorithms() { return kAlgorithms; }
 
+const AlgorithmEntry& DefaultAlgorithm() { return kAlgorithms[0]; }
+
 absl::StatusOr<const AlgorithmEntry*> FindAlgorithm(std::string_view name) {
   for (const AlgorithmEntry& e : kAlgorithms) {
     if (e.name == name) return &e;
@@ -53,19 +56,25 @@ absl::StatusOr<const AlgorithmEntry*> FindAlgorithm(std::string_view name) {
                                           DidYouMean(name, names), "; known: ", KnownNames()));
 }
 
-absl::StatusOr<std::unique_ptr<Algorithm>> NewAlgorithm(const config::Algorithm& config,
-                                                        const AlgorithmContext& context) {
+absl::StatusOr<const AlgorithmEntry*> EntryFor(const config::Algorithm& config) {
   if (config.rule_case() == config::Algorithm::RULE_NOT_SET) {
     return absl::InvalidArgumentError(
         absl::StrCat("algorithm: no rule set; choose one of ", KnownNames()));
   }
   for (const AlgorithmEntry& e : kAlgorithms) {
-    if (e.rule == config.rule_case()) return e.factory(config, context);
+    if (e.rule == config.rule_case()) return &e;
   }
   const auto* field = config::Algorithm::descriptor()->FindFieldByNumber(config.rule_case());
   return absl::InvalidArgumentError(
       absl::StrCat("algorithm.", field != nullptr ? field->name() : std::string("?"),
                    " is not implemented in this build; choose one of ", KnownNames()));
+}
+
+absl::StatusOr<std::unique_ptr<Algorithm>> NewAlgorithm(const config::Algorithm& config,
+                                                        const AlgorithmContext& context) {
+  absl::StatusOr<const AlgorithmEntry*> entry = EntryFor(config);
+  if (!entry.ok()) return entry.status();
+  return (*entry)->factory(config, context);
 }
 
 }  // namespace fedsim
