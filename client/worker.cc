@@ -16,11 +16,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/model_cache.h"
+#include "config/scenario_file.h"
 #include "proto/scenario.pb.h"
 #include "server/aggregator_client.h"
 #include "server/wire.h"
 #include "sim/run_setup.h"
-#include "sim/scenario.h"
 #include "sim/task_runner.h"
 
 namespace fedsim {

@@ -4,13 +4,13 @@
 #include <thread>
 #include <vector>
 
+#include "config/scenario_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/fedsim.grpc.pb.h"
 #include "server/aggregator_client.h"
 #include "server/grpc_transport.h"
 #include "sim/run_setup.h"
-#include "sim/scenario.h"
 #include "sim/task_runner.h"
 
 namespace fedsim {

@@ -15,13 +15,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/fleet.h"
 #include "proto/scenario.pb.h"
 
 namespace fedsim {
 
 struct DeviceProfile {
-  // Compute time per example processed (seconds).
-  double seconds_per_example = 0.001;
+  // Compute time per example processed (seconds). Default: the scenario's.
+  double seconds_per_example = kDefaultSecondsPerExample;
   // One-way latency of the model download / update upload (seconds).
   double latency_down_s = 0.0;
   double latency_up_s = 0.0;
@@ -37,7 +38,7 @@ struct DeviceProfile {
 // Random kinds draw from Rng(seed, purpose, client). An unset kind gives
 // `fallback`.
 // REQUIRES: client < num_clients; a table has num_clients values (see
-// ValidateScenario).
+// CheckDistribution in config/fleet.h).
 double DrawFromDistribution(const config::Distribution& dist, uint64_t seed,
                             const std::string& purpose, uint32_t client, uint32_t num_clients,
                             double fallback);
@@ -53,8 +54,9 @@ double DrawFromDistribution(const config::Distribution& dist, uint64_t seed,
 // client. Errors (InvalidArgument, NotFound for a missing file) read
 // "path:line: what is wrong": a wrong header, a wrong number of cells, a
 // non-numeric or negative value, a client id >= num_clients, a duplicate client.
-// Also InvalidArgument when a drawn value is negative or not finite.
-// REQUIRES: the scenario passed ValidateScenario (FillDefaults applied).
+// Also InvalidArgument with every problem of ValidateDevices (config/fleet.h)
+// of scenario.devices, and when a drawn value is negative or not finite (a
+// lognormal that overflows).
 absl::StatusOr<std::vector<DeviceProfile>> BuildDeviceProfiles(const config::Scenario& scenario,
                                                                const std::string& scenario_dir);
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "config/fleet.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -38,15 +39,11 @@ absl::StatusOr<std::vector<double>> SampleDistribution(const config::Distributio
       break;
     case config::Distribution::kUniform: {
       const double lo = d.uniform().lo(), hi = d.uniform().hi();
-      if (!(lo <= hi)) return Invalid("probability.distribution.uniform.lo", "<= hi", lo);
       for (size_t i = 0; i < n; ++i) out[i] = Rng(seed, "participation_prob", i).Uniform(lo, hi);
       break;
     }
     case config::Distribution::kLognormal: {
       const double mu = d.lognormal().mu(), sigma = d.lognormal().sigma();
-      if (!(sigma >= 0)) {
-        return Invalid("probability.distribution.lognormal.sigma", ">= 0", sigma);
-      }
       for (size_t i = 0; i < n; ++i) {
         out[i] = Rng(seed, "participation_prob", i).LogNormal(mu, sigma);
       }
@@ -61,11 +58,6 @@ absl::StatusOr<std::vector<double>> SampleDistribution(const config::Distributio
       break;
     }
     case config::Distribution::kTable:
-      if (static_cast<size_t>(d.table().values_size()) != n) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("participation.probability.distribution.table has ",
-                         d.table().values_size(), " values, want num_clients = ", n));
-      }
       for (size_t i = 0; i < n; ++i) out[i] = d.table().values(static_cast<int>(i));
       break;
   }
@@ -75,15 +67,6 @@ absl::StatusOr<std::vector<double>> SampleDistribution(const config::Distributio
 absl::StatusOr<std::vector<double>> LabelCorrelated(
     const config::ParticipationProbability::LabelCorrelated& lc, size_t n,
     const std::vector<std::vector<double>>& labels, uint64_t seed) {
-  if (!(lc.p_mean() >= 0 && lc.p_mean() <= 1)) {
-    return Invalid("probability.label_correlated.p_mean", "in [0, 1]", lc.p_mean());
-  }
-  if (!(lc.p_min() >= 0 && lc.p_min() <= 1)) {
-    return Invalid("probability.label_correlated.p_min", "in [0, 1]", lc.p_min());
-  }
-  if (!(lc.alpha_part() > 0 && std::isfinite(lc.alpha_part()))) {
-    return Invalid("probability.label_correlated.alpha_part", "> 0", lc.alpha_part());
-  }
   if (labels.size() != n) {
     return absl::InvalidArgumentError(
         absl::StrCat("participation.probability.label_correlated needs the label distribution "
@@ -220,13 +203,15 @@ absl::StatusOr<std::unique_ptr<ParticipationModel>> ParticipationModel::Create(
     const std::vector<std::vector<double>>& label_distributions, uint64_t seed,
     const std::string& scenario_dir) {
   if (num_clients == 0) return absl::InvalidArgumentError("participation: num_clients is 0");
+  // The parameter checks are the scenario's (config/fleet.h), written once.
+  ProblemList problems;
+  ValidateParticipation(config, static_cast<uint32_t>(std::min<size_t>(num_clients, UINT32_MAX)),
+                        &problems);
+  if (!problems.empty()) return problems.ToStatus();
   std::unique_ptr<ParticipationModel> m(new ParticipationModel());
   m->num_clients_ = num_clients;
   m->seed_ = seed;
   m->round_s_ = config.round_s();
-  if (!(m->round_s_ >= 0 && std::isfinite(m->round_s_))) {
-    return Invalid("round_s", "finite and >= 0", m->round_s_);
-  }
 
   switch (config.process_case()) {
     case config::Participation::PROCESS_NOT_SET:
@@ -238,19 +223,12 @@ absl::StatusOr<std::unique_ptr<ParticipationModel>> ParticipationModel::Create(
       break;
     case config::Participation::kMarkov:
       m->kind_ = Kind::kMarkov;
-      if (!(config.markov().a() > 0 && config.markov().a() <= 1)) {
-        return Invalid("markov.a", "in (0, 1]", config.markov().a());
-      }
       break;
     case config::Participation::kCyclic:
       m->kind_ = Kind::kCyclic;
-      if (config.cyclic().period() == 0) return Invalid("cyclic.period", ">= 1", 0);
       break;
     case config::Participation::kTrace:
       m->kind_ = Kind::kTrace;
-      if (config.trace().csv().empty()) {
-        return absl::InvalidArgumentError("participation.trace.csv is empty");
-      }
       break;
   }
 

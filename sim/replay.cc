@@ -13,8 +13,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "config/scenario_file.h"
 #include "sim/runner.h"
-#include "sim/scenario.h"
 #include "util/status_macros.h"
 
 namespace fedsim {

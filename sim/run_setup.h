@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/model_config.h"
 #include "data/dataset.h"
 #include "data/partition.h"
 #include "ml/local_trainer.h"
@@ -64,14 +65,11 @@ struct RunData {
 absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
                                      const std::string& scenario_dir);
 
+// (ModelConfigFromProto, the model section as the trainer's ModelConfig, is
+// in config/model_config.h.)
+
 // scenario.local as the trainer's config (field by field).
 LocalTrainingConfig LocalConfigFromProto(const config::LocalTraining& local);
-
-// The model architecture for inputs of shape `input` and `num_classes`
-// classes. An unset kind means the default MLP [200, 200]. InvalidArgument
-// (naming the field) for zero widths, a zero kernel, or a CNN on vector input.
-absl::StatusOr<ModelConfig> ModelConfigFromProto(const config::Model& model,
-                                                 const ExampleShape& input, int num_classes);
 
 }  // namespace fedsim
 

@@ -13,10 +13,10 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "config/scenario_file.h"
 #include "ml/model.h"
 #include "sim/devices.h"
 #include "sim/run_setup.h"
-#include "sim/scenario.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
 
