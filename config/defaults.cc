@@ -107,6 +107,7 @@ void FillDefaults(config::Scenario* s) {
   s->mutable_eval();
   s->mutable_clock();
   s->mutable_output();
+  s->mutable_limits();
 
   FillDeclaredDefaults(s);
 }

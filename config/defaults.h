@@ -30,7 +30,7 @@ void FillDeclaredDefaults(google::protobuf::Message* message);
 // (natural {} for Synthetic), model mlp {hidden: [200, 200]}, the fleet
 // defaults (fleet.h), the registry's default rule when none is chosen and the
 // chosen rule's fill_defaults, participation defaults, local / stop / eval /
-// clock / output present, then FillDeclaredDefaults. An empty name
+// clock / output / limits present, then FillDeclaredDefaults. An empty name
 // becomes "scenario". Idempotent.
 void FillDefaults(config::Scenario* scenario);
 

@@ -70,6 +70,9 @@ TEST(DefaultsTest, TheDefaultRuleComesFromTheRegistry) {
   config::Scenario s;
   FillDefaults(&s);
   EXPECT_EQ(s.algorithm().rule_case(), DefaultAlgorithm().rule);
+  EXPECT_TRUE(s.has_limits());
+  EXPECT_EQ(s.limits().memory_budget_mb(), 8192u);
+  EXPECT_THAT(ScenarioToText(s), HasSubstr("limits {\n  memory_budget_mb: 8192\n}"));
   EXPECT_DOUBLE_EQ(s.devices().seconds_per_example().constant(), kDefaultSecondsPerExample);
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "algorithms/registry.h"
 #include "config/fleet.h"
+#include "config/memory.h"
 #include "config/model_config.h"
 #include "util/checks.h"
 
@@ -162,6 +163,9 @@ void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems) {
   if (s.output().dir().empty()) {
     p.Add("output.dir", "is empty; give a folder for runs, e.g. \"runs\"");
   }
+
+  // Memory, last: it needs a model and a rule that resolve.
+  CheckMemoryBudget(s, problems);
 }
 
 absl::Status ValidateScenario(const config::Scenario& scenario, const SourceMap* sources) {
