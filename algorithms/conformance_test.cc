@@ -42,6 +42,9 @@ const std::map<std::string_view, std::string>& Neutral() {
       {"fedfix", "fedfix { delta_s: 1 }"},
       {"async_fedavg", "async_fedavg { weights: IDENTICAL }"},
       {"fedau", "fedau { method: FEDAU }"},
+      {"fedopt",
+       "fedopt { optimizer: MOMENTUM beta1: 0 server_lr: 1 clients_per_round: 4 "
+       "weighting: UNIFORM }"},
   };
   return *m;
 }
@@ -55,6 +58,7 @@ const std::map<std::string_view, std::pair<std::string, std::string>>& Invalid()
       {"fedfix", {"fedfix { delta_s: -1 }", "fedfix.delta_s"}},
       {"async_fedavg", {"async_fedavg { server_lr: 0 }", "async_fedavg.server_lr"}},
       {"fedau", {"fedau { server_lr: 0 }", "fedau.server_lr"}},
+      {"fedopt", {"fedopt { beta1: 1.5 }", "fedopt.beta1"}},
   };
   return *m;
 }

@@ -27,6 +27,9 @@ constexpr AlgorithmEntry kAlgorithms[] = {
      config::Algorithm::kAsyncFedavg, &ValidateAsyncFedAvg, nullptr, nullptr, &NewAsyncFedAvg},
     {"fedau", "FedAU and its baselines: rounds decided by client participation processes",
      config::Algorithm::kFedau, &ValidateFedAu, nullptr, &FedAuStateBytes, &NewFedAu},
+    {"fedopt", "FedOpt: FedAvg rounds with a server optimizer (Adam, Yogi, Adagrad, momentum)",
+     config::Algorithm::kFedopt, &ValidateFedOpt, &FillFedOptDefaults, &FedOptStateBytes,
+     &NewFedOpt},
 };
 
 std::vector<std::string_view> Names() {

@@ -125,6 +125,26 @@ void ValidateAsyncFedAvg(const config::Algorithm& config, const RuleCheckContext
 absl::StatusOr<std::unique_ptr<Algorithm>> NewAsyncFedAvg(const config::Algorithm& config,
                                                           const AlgorithmContext& context);
 
+// FedOpt (section 9), "fedopt": FedAvg's synchronous rounds with a server
+// optimizer (Adam, Yogi, Adagrad, or FedAvgM's momentum) on the weighted mean
+// delta; see fed_opt.cc for the exact update. Select starts a round only when
+// none is in progress (clients_per_round clients sampled from the idle
+// available ones); Accept refuses updates of another version or from a
+// client not in the round; ReadyToCommit when every dispatched client has
+// reported or been lost. A round with no update leaves the model and the
+// optimizer state unchanged.
+// Validate: optimizer set; server_lr > 0; beta1 in [0, 1); beta2 in [0, 1);
+// tau > 0; clients_per_round in [1, N]; weighting set. Defaults: server_lr
+// 0.01 (ADAM, YOGI, ADAGRAD) or 1.0 (MOMENTUM). State bytes: the moments m
+// and v, 2 x params x 4 (MOMENTUM: m only).
+void ValidateFedOpt(const config::Algorithm& config, const RuleCheckContext& context,
+                    ProblemList* problems);
+void FillFedOptDefaults(config::Algorithm* config);
+uint64_t FedOptStateBytes(const config::Algorithm& config, uint64_t num_clients,
+                          uint64_t num_params);
+absl::StatusOr<std::unique_ptr<Algorithm>> NewFedOpt(const config::Algorithm& config,
+                                                     const AlgorithmContext& context);
+
 }  // namespace fedsim
 
 #endif  // FEDSIM_ALGORITHMS_RULES_H_
