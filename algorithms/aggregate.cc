@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "util/checks.h"
 
 namespace fedsim {
 
@@ -82,33 +83,45 @@ absl::Status CoordinateMedian(std::span<const std::span<const float>> vectors,
 
 absl::StatusOr<StalenessFn> StalenessFn::FromConfig(const config::Staleness& staleness,
                                                     std::string_view field) {
-  const std::string name(field);
-  auto check = [&](double v, const char* param) -> absl::Status {
-    if (!std::isfinite(v) || v < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ".", param, " must be finite and >= 0, got ", v));
-    }
-    return absl::OkStatus();
-  };
+  ProblemList problems;
+  CheckStaleness(staleness, std::string(field), &problems);
+  if (!problems.empty()) return problems.ToStatus();
   switch (staleness.kind_case()) {
     case config::Staleness::kConstant:
       return Constant();
-    case config::Staleness::kPolynomial: {
-      absl::Status s = check(staleness.polynomial().a(), "polynomial.a");
-      if (!s.ok()) return s;
+    case config::Staleness::kPolynomial:
       return Polynomial(staleness.polynomial().a());
-    }
-    case config::Staleness::kHinge: {
-      absl::Status s = check(staleness.hinge().a(), "hinge.a");
-      if (!s.ok()) return s;
-      s = check(staleness.hinge().b(), "hinge.b");
-      if (!s.ok()) return s;
+    case config::Staleness::kHinge:
       return Hinge(staleness.hinge().a(), staleness.hinge().b());
-    }
     case config::Staleness::KIND_NOT_SET:
       break;
   }
   return Polynomial(0.5);
+}
+
+void CheckStaleness(const config::Staleness& staleness, const std::string& path,
+                    ProblemList* problems) {
+  // Negative exponents would make stale updates weigh more; infinite ones
+  // make every stale update weigh 0 (or NaN at s = 0 for the hinge).
+  auto check = [&](double v, const std::string& param, std::string_view hint) {
+    if (!(v >= 0)) {
+      problems->Add(absl::StrCat(path, ".", param),
+                    absl::StrCat(param.substr(param.rfind('.') + 1), " = ", NumberText(v),
+                                 " is negative", std::string(hint)));
+    } else if (std::isinf(v)) {
+      problems->Add(absl::StrCat(path, ".", param),
+                    absl::StrCat(param.substr(param.rfind('.') + 1), " = ", NumberText(v),
+                                 " is not finite; use a finite value >= 0"));
+    }
+  };
+  if (staleness.has_polynomial()) {
+    check(staleness.polynomial().a(), "polynomial.a",
+          " (stale updates would weigh more); use a >= 0, e.g. 0.5");
+  }
+  if (staleness.has_hinge()) {
+    check(staleness.hinge().a(), "hinge.a", "; use a >= 0");
+    check(staleness.hinge().b(), "hinge.b", "; use b >= 0");
+  }
 }
 
 double StalenessFn::operator()(uint64_t s) const {

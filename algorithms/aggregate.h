@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "proto/scenario.pb.h"
+#include "util/problems.h"
 
 namespace fedsim {
 
@@ -63,8 +64,8 @@ class StalenessFn {
 
   // From the scenario message. An unset oneof means the FedAsync/FedBuff
   // default, polynomial(a = 0.5) = 1/sqrt(1+s). `field` names the message in
-  // errors ("fedbuff.staleness"): negative or non-finite a or b is
-  // InvalidArgument.
+  // errors ("fedbuff.staleness"): every problem of CheckStaleness, as
+  // InvalidArgument (ProblemList::ToStatus).
   static absl::StatusOr<StalenessFn> FromConfig(const config::Staleness& staleness,
                                                 std::string_view field);
 
@@ -83,6 +84,12 @@ class StalenessFn {
   double a_;
   double b_;
 };
+
+// The checks of a Staleness message at `path` ("algorithm.fedbuff.staleness"):
+// a (polynomial, hinge) and b (hinge) must be finite and >= 0. The one place
+// these are checked: rules' validators and StalenessFn::FromConfig call it.
+void CheckStaleness(const config::Staleness& staleness, const std::string& path,
+                    ProblemList* problems);
 
 }  // namespace fedsim
 

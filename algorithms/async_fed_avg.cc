@@ -26,6 +26,7 @@
 #include "algorithms/aggregate.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
+#include "util/checks.h"
 
 namespace fedsim {
 namespace {
@@ -130,21 +131,27 @@ class AsyncFedAvg final : public Algorithm {
 
 }  // namespace
 
+void ValidateAsyncFedAvg(const config::Algorithm& config, const RuleCheckContext& context,
+                         ProblemList* problems) {
+  const config::AsyncFedAvg& a = config.async_fedavg();
+  CheckPositive(a.server_lr(), "algorithm.async_fedavg.server_lr", "1.0 is the paper's default",
+                problems);
+  CheckConcurrency(a.concurrency(), context.num_clients, true, "algorithm.async_fedavg.concurrency",
+                   problems);
+  if (a.weights() != config::AsyncFedAvg::IDENTICAL && a.weights() != config::AsyncFedAvg::WEIGHT) {
+    problems->Add("algorithm.async_fedavg.weights", "is unspecified; use IDENTICAL or WEIGHT");
+  }
+}
+
 absl::StatusOr<std::unique_ptr<Algorithm>> NewAsyncFedAvg(const config::Algorithm& config,
                                                           const AlgorithmContext& context) {
   if (config.rule_case() != config::Algorithm::kAsyncFedavg) {
     return absl::InvalidArgumentError("NewAsyncFedAvg: algorithm.async_fedavg is not set");
   }
-  const config::AsyncFedAvg& c = config.async_fedavg();
-  for (absl::Status check :
-       {CheckParam(c.weights() == config::AsyncFedAvg::IDENTICAL ||
-                       c.weights() == config::AsyncFedAvg::WEIGHT,
-                   "async_fedavg.weights", "IDENTICAL or WEIGHT", c.weights()),
-        CheckParam(std::isfinite(c.server_lr()) && c.server_lr() > 0, "async_fedavg.server_lr",
-                   "finite and > 0", c.server_lr())}) {
-    if (!check.ok()) return check;
+  if (absl::Status s = ValidateInFactory(&ValidateAsyncFedAvg, config, context); !s.ok()) {
+    return s;
   }
-  return std::make_unique<AsyncFedAvg>(c, context);
+  return std::make_unique<AsyncFedAvg>(config.async_fedavg(), context);
 }
 
 }  // namespace fedsim

@@ -44,6 +44,9 @@ const std::map<std::string_view, std::string>& Neutral() {
       {"fedfix", "fedfix { delta_s: 1 }"},
       {"async_fedavg", "async_fedavg { weights: IDENTICAL }"},
       {"fedau", "fedau { method: FEDAU }"},
+      {"fedopt",
+       "fedopt { optimizer: MOMENTUM beta1: 0 server_lr: 1 clients_per_round: 4 "
+       "weighting: UNIFORM }"},
   };
   return *m;
 }
@@ -57,6 +60,7 @@ const std::map<std::string_view, std::pair<std::string, std::string>>& Invalid()
       {"fedfix", {"fedfix { delta_s: -1 }", "fedfix.delta_s"}},
       {"async_fedavg", {"async_fedavg { server_lr: 0 }", "async_fedavg.server_lr"}},
       {"fedau", {"fedau { server_lr: 0 }", "fedau.server_lr"}},
+      {"fedopt", {"fedopt { beta1: 1.5 }", "fedopt.beta1"}},
   };
   return *m;
 }
@@ -65,7 +69,8 @@ const std::map<std::string_view, std::pair<std::string, std::string>>& Invalid()
 // on the MixedFleet (6 clients, 4 training at once). The others train every
 // available client (or follow participation) and must not touch the stream.
 const std::set<std::string_view>& SamplesUnderNeutralConfig() {
-  static const auto* s = new std::set<std::string_view>{"fedavg", "fedasync", "fedbuff"};
+  static const auto* s =
+      new std::set<std::string_view>{"fedavg", "fedasync", "fedbuff", "fedopt"};
   return *s;
 }
 

@@ -22,6 +22,7 @@
 #include "algorithms/aggregate.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
+#include "util/checks.h"
 
 namespace fedsim {
 namespace {
@@ -112,22 +113,35 @@ class FedAsync final : public Algorithm {
 
 }  // namespace
 
+void ValidateFedAsync(const config::Algorithm& config, const RuleCheckContext& context,
+                      ProblemList* problems) {
+  const config::FedAsync& a = config.fedasync();
+  if (!(a.alpha() > 0 && a.alpha() <= 1)) {
+    problems->Add("algorithm.fedasync.alpha",
+                  absl::StrCat(NumberText(a.alpha()),
+                               " is outside (0, 1]; it is the mixing weight of each arrival, the "
+                               "paper uses 0.6"));
+  }
+  CheckConcurrency(a.concurrency(), context.num_clients, false, "algorithm.fedasync.concurrency",
+                   problems);
+  CheckNonNegative(a.prox_rho(), "algorithm.fedasync.prox_rho", "use 0 for off", problems);
+  CheckStaleness(a.staleness(), "algorithm.fedasync.staleness", problems);
+}
+
+void FillFedAsyncDefaults(config::Algorithm* config) {
+  config::Staleness* s = config->mutable_fedasync()->mutable_staleness();
+  if (s->kind_case() == config::Staleness::KIND_NOT_SET) s->mutable_polynomial();
+}
+
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAsync(const config::Algorithm& config,
                                                        const AlgorithmContext& context) {
   if (config.rule_case() != config::Algorithm::kFedasync) {
     return absl::InvalidArgumentError("NewFedAsync: algorithm.fedasync is not set");
   }
+  if (absl::Status s = ValidateInFactory(&ValidateFedAsync, config, context); !s.ok()) return s;
   const config::FedAsync& c = config.fedasync();
-  for (absl::Status check :
-       {CheckParam(std::isfinite(c.alpha()) && c.alpha() > 0 && c.alpha() <= 1, "fedasync.alpha",
-                   "in (0, 1]", c.alpha()),
-        CheckParam(c.concurrency() >= 1, "fedasync.concurrency", ">= 1", c.concurrency()),
-        CheckParam(std::isfinite(c.prox_rho()) && c.prox_rho() >= 0, "fedasync.prox_rho",
-                   "finite and >= 0", c.prox_rho())}) {
-    if (!check.ok()) return check;
-  }
   absl::StatusOr<StalenessFn> staleness =
-      StalenessFn::FromConfig(c.staleness(), "fedasync.staleness");
+      StalenessFn::FromConfig(c.staleness(), "algorithm.fedasync.staleness");
   if (!staleness.ok()) return staleness.status();
   return std::make_unique<FedAsync>(c, *staleness, context);
 }

@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "algorithms/aggregate.h"
 #include "algorithms/rule_util.h"
+#include "util/checks.h"
 
 namespace fedsim {
 namespace {
@@ -438,24 +439,36 @@ class FedAu final : public Algorithm {
 
 }  // namespace
 
+void ValidateFedAu(const config::Algorithm& config, const RuleCheckContext& context,
+                   ProblemList* problems) {
+  (void)context;
+  const config::FedAu& a = config.fedau();
+  CheckPositive(a.server_lr(), "algorithm.fedau.server_lr", "1.0 is the paper's default", problems);
+  if (a.method() == config::FedAu::METHOD_UNSPECIFIED ||
+      !config::FedAu::Method_IsValid(a.method())) {
+    problems->Add("algorithm.fedau.method", "is unspecified; use e.g. FEDAU");
+  }
+}
+
+uint64_t FedAuStateBytes(const config::Algorithm& config, uint64_t num_clients,
+                         uint64_t num_params) {
+  const config::FedAu::Method m = config.fedau().method();
+  if (m == config::FedAu::MIFA || m == config::FedAu::FEDVARP) {
+    return ModelBytes(num_clients, num_params);
+  }
+  return num_clients * 3 * sizeof(uint64_t);  // interval sum, count and S_i
+}
+
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAu(const config::Algorithm& config,
                                                     const AlgorithmContext& context) {
   if (config.rule_case() != config::Algorithm::kFedau) {
     return absl::InvalidArgumentError("NewFedAu: the config's rule is not fedau");
   }
-  const config::FedAu& c = config.fedau();
-  if (c.method() == config::FedAu::METHOD_UNSPECIFIED ||
-      !config::FedAu::Method_IsValid(c.method())) {
-    return absl::InvalidArgumentError(
-        "fedau.method must be one of FEDAU, AVERAGE_PARTICIPATING, AVERAGE_ALL, KNOWN_PROB, "
-        "MIFA, FEDVARP");
-  }
-  absl::Status s = CheckParam(std::isfinite(c.server_lr()) && c.server_lr() > 0, "fedau.server_lr",
-                              "finite and > 0", c.server_lr());
-  if (!s.ok()) return s;
+  if (absl::Status s = ValidateInFactory(&ValidateFedAu, config, context); !s.ok()) return s;
   if (context.num_clients == 0) {
     return absl::InvalidArgumentError("fedau: num_clients must be >= 1");
   }
+  const config::FedAu& c = config.fedau();
   return std::unique_ptr<Algorithm>(
       new FedAu(c.method(), c.cutoff(), c.server_lr(), context.num_clients, context.num_params));
 }

@@ -65,18 +65,30 @@
 #ifndef FEDSIM_ALGORITHMS_FED_AU_H_
 #define FEDSIM_ALGORITHMS_FED_AU_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "algorithms/algorithm.h"
 #include "algorithms/registry.h"
 #include "proto/scenario.pb.h"
+#include "util/problems.h"
 
 namespace fedsim {
 
-// InvalidArgument when config's rule is not `fedau`, the method is
-// METHOD_UNSPECIFIED, server_lr is not finite and > 0, or
-// context.num_clients is 0.
+// Every problem of config.fedau (see rules.h for the Validate contract):
+// method set, server_lr finite and > 0.
+void ValidateFedAu(const config::Algorithm& config, const RuleCheckContext& context,
+                   ProblemList* problems);
+
+// Server state beyond the model: MIFA and FEDVARP keep every client's latest
+// delta, num_clients x num_params x 4 bytes; the other methods a few scalars
+// per client (3 x 8 bytes).
+uint64_t FedAuStateBytes(const config::Algorithm& config, uint64_t num_clients,
+                         uint64_t num_params);
+
+// InvalidArgument when config's rule is not `fedau`, with every problem of
+// ValidateFedAu, or when context.num_clients is 0.
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAu(const config::Algorithm& config,
                                                     const AlgorithmContext& context);
 

@@ -27,6 +27,7 @@
 #include "algorithms/aggregate.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
+#include "util/checks.h"
 
 namespace fedsim {
 namespace {
@@ -229,26 +230,42 @@ class FedAvg final : public Algorithm {
 
 }  // namespace
 
+void ValidateFedAvg(const config::Algorithm& config, const RuleCheckContext& context,
+                    ProblemList* problems) {
+  const config::FedAvg& a = config.fedavg();
+  const uint32_t n = context.num_clients;  // 0 = unknown
+  const uint32_t m = a.clients_per_round();
+  if (m == 0 || (n > 0 && m > n)) {
+    problems->Add("algorithm.fedavg.clients_per_round",
+                  n > 0 ? absl::StrCat(m, " is outside [1, num_clients = ", n,
+                                       "]; pick a cohort size in that range")
+                        : absl::StrCat("must be >= 1, got ", m, "; pick a cohort size"));
+  }
+  const uint32_t over = a.over_select();
+  if (over != 0 && (over < m || (n > 0 && over > n))) {
+    problems->Add(
+        "algorithm.fedavg.over_select",
+        absl::StrCat(over, " must be 0 (off) or ",
+                     n > 0 ? absl::StrCat("in [clients_per_round = ", m, ", num_clients = ", n, "]")
+                           : absl::StrCat(">= clients_per_round = ", m),
+                     ": it is how many clients are dispatched to keep the first "
+                     "clients_per_round"));
+  }
+  CheckPositive(a.server_lr(), "algorithm.fedavg.server_lr", "1.0 is plain FedAvg", problems);
+  CheckNonNegative(a.deadline_s(), "algorithm.fedavg.deadline_s", "use 0 for no deadline",
+                   problems);
+  if (a.weighting() != config::EXAMPLES && a.weighting() != config::UNIFORM) {
+    problems->Add("algorithm.fedavg.weighting", "is unspecified; use EXAMPLES or UNIFORM");
+  }
+}
+
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAvg(const config::Algorithm& config,
                                                      const AlgorithmContext& context) {
   if (config.rule_case() != config::Algorithm::kFedavg) {
     return absl::InvalidArgumentError("NewFedAvg: algorithm.fedavg is not set");
   }
-  const config::FedAvg& c = config.fedavg();
-  for (absl::Status check :
-       {CheckParam(c.clients_per_round() >= 1, "fedavg.clients_per_round", ">= 1",
-                   c.clients_per_round()),
-        CheckParam(c.over_select() == 0 || c.over_select() >= c.clients_per_round(),
-                   "fedavg.over_select", "0 (off) or >= fedavg.clients_per_round", c.over_select()),
-        CheckParam(c.weighting() == config::EXAMPLES || c.weighting() == config::UNIFORM,
-                   "fedavg.weighting", "EXAMPLES or UNIFORM", c.weighting()),
-        CheckParam(std::isfinite(c.server_lr()) && c.server_lr() > 0, "fedavg.server_lr",
-                   "finite and > 0", c.server_lr()),
-        CheckParam(std::isfinite(c.deadline_s()) && c.deadline_s() >= 0, "fedavg.deadline_s",
-                   "finite and >= 0 (0 = no deadline)", c.deadline_s())}) {
-    if (!check.ok()) return check;
-  }
-  return std::make_unique<FedAvg>(c, context);
+  if (absl::Status s = ValidateInFactory(&ValidateFedAvg, config, context); !s.ok()) return s;
+  return std::make_unique<FedAvg>(config.fedavg(), context);
 }
 
 }  // namespace fedsim

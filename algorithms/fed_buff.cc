@@ -27,6 +27,7 @@
 #include "algorithms/aggregate.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
+#include "util/checks.h"
 
 namespace fedsim {
 namespace {
@@ -200,28 +201,47 @@ class FedBuff final : public Algorithm {
 
 }  // namespace
 
+void ValidateFedBuff(const config::Algorithm& config, const RuleCheckContext& context,
+                     ProblemList* problems) {
+  const config::FedBuff& a = config.fedbuff();
+  if (a.buffer_size() == 0) {
+    problems->Add("algorithm.fedbuff.buffer_size", "must be >= 1, got 0; the paper uses 10");
+  } else if (a.concurrency() > 0 && a.buffer_size() > a.concurrency()) {
+    problems->Add("algorithm.fedbuff.buffer_size",
+                  absl::StrCat(a.buffer_size(), " is larger than concurrency ", a.concurrency(),
+                               ": at most concurrency updates are in flight at once, so the "
+                               "buffer can never fill and no commit would happen; lower "
+                               "buffer_size or raise concurrency"));
+  }
+  CheckConcurrency(a.concurrency(), context.num_clients, false, "algorithm.fedbuff.concurrency",
+                   problems);
+  CheckPositive(a.server_lr(), "algorithm.fedbuff.server_lr", "1.0 is the paper's default",
+                problems);
+  if (!(a.server_momentum() >= 0 && a.server_momentum() < 1)) {
+    problems->Add("algorithm.fedbuff.server_momentum",
+                  absl::StrCat(NumberText(a.server_momentum()),
+                               " is outside [0, 1); use 0 for off or e.g. 0.9"));
+  }
+  if (a.weighting() != config::EXAMPLES && a.weighting() != config::UNIFORM) {
+    problems->Add("algorithm.fedbuff.weighting", "is unspecified; use UNIFORM or EXAMPLES");
+  }
+  CheckStaleness(a.staleness(), "algorithm.fedbuff.staleness", problems);
+}
+
+void FillFedBuffDefaults(config::Algorithm* config) {
+  config::Staleness* s = config->mutable_fedbuff()->mutable_staleness();
+  if (s->kind_case() == config::Staleness::KIND_NOT_SET) s->mutable_polynomial();
+}
+
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedBuff(const config::Algorithm& config,
                                                       const AlgorithmContext& context) {
   if (config.rule_case() != config::Algorithm::kFedbuff) {
     return absl::InvalidArgumentError("NewFedBuff: algorithm.fedbuff is not set");
   }
+  if (absl::Status s = ValidateInFactory(&ValidateFedBuff, config, context); !s.ok()) return s;
   const config::FedBuff& c = config.fedbuff();
-  for (absl::Status check :
-       {CheckParam(c.buffer_size() >= 1, "fedbuff.buffer_size", ">= 1", c.buffer_size()),
-        CheckParam(c.concurrency() >= 1, "fedbuff.concurrency", ">= 1", c.concurrency()),
-        CheckParam(c.buffer_size() <= c.concurrency(), "fedbuff.buffer_size",
-                   absl::StrCat("<= fedbuff.concurrency (", c.concurrency(), ")"), c.buffer_size()),
-        CheckParam(std::isfinite(c.server_lr()) && c.server_lr() > 0, "fedbuff.server_lr",
-                   "finite and > 0", c.server_lr()),
-        CheckParam(std::isfinite(c.server_momentum()) && c.server_momentum() >= 0 &&
-                       c.server_momentum() < 1,
-                   "fedbuff.server_momentum", "in [0, 1)", c.server_momentum()),
-        CheckParam(c.weighting() == config::EXAMPLES || c.weighting() == config::UNIFORM,
-                   "fedbuff.weighting", "EXAMPLES or UNIFORM", c.weighting())}) {
-    if (!check.ok()) return check;
-  }
   absl::StatusOr<StalenessFn> staleness =
-      StalenessFn::FromConfig(c.staleness(), "fedbuff.staleness");
+      StalenessFn::FromConfig(c.staleness(), "algorithm.fedbuff.staleness");
   if (!staleness.ok()) return staleness.status();
   return std::make_unique<FedBuff>(c, *staleness, context);
 }

@@ -121,9 +121,10 @@ TEST(FedBuffTest, RejectsBadParameters) {
   c.mutable_fedbuff()->set_buffer_size(0);
   absl::StatusOr<std::unique_ptr<Algorithm>> a = NewFedBuff(c, {});
   EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(a.status().message(), HasSubstr("fedbuff.buffer_size must be >= 1"));
+  EXPECT_THAT(a.status().message(), HasSubstr("fedbuff.buffer_size: must be >= 1"));
   c.mutable_fedbuff()->set_buffer_size(30);  // > concurrency 20
-  EXPECT_THAT(NewFedBuff(c, {}).status().message(), HasSubstr("fedbuff.concurrency"));
+  EXPECT_THAT(NewFedBuff(c, {}).status().message(),
+              HasSubstr("fedbuff.buffer_size: 30 is larger than concurrency 20"));
   c.mutable_fedbuff()->set_buffer_size(10);
   c.mutable_fedbuff()->set_server_momentum(1);
   EXPECT_THAT(NewFedBuff(c, {}).status().message(), HasSubstr("fedbuff.server_momentum"));

@@ -36,6 +36,7 @@
 #include "algorithms/aggregate.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
+#include "util/checks.h"
 
 namespace fedsim {
 namespace {
@@ -200,32 +201,38 @@ class FedFix final : public Algorithm {
 
 }  // namespace
 
+void ValidateFedFix(const config::Algorithm& config, const RuleCheckContext& context,
+                    ProblemList* problems) {
+  const config::FedFix& a = config.fedfix();
+  switch (a.window_case()) {
+    case config::FedFix::kDeltaS:
+      CheckPositive(a.delta_s(), "algorithm.fedfix.delta_s",
+                    "it is the window length in virtual seconds", problems);
+      break;
+    case config::FedFix::kDeltaFraction:
+      CheckPositive(a.delta_fraction(), "algorithm.fedfix.delta_fraction",
+                    "it is a fraction of the slowest client's expected task time, e.g. 0.5",
+                    problems);
+      break;
+    case config::FedFix::WINDOW_NOT_SET:
+      problems->Add("algorithm.fedfix",
+                    "has no window; set exactly one of delta_s (seconds) or delta_fraction "
+                    "(of the slowest client's expected task time), e.g. delta_fraction: 0.5");
+      break;
+  }
+  CheckPositive(a.server_lr(), "algorithm.fedfix.server_lr", "1.0 is the paper's default",
+                problems);
+  CheckConcurrency(a.concurrency(), context.num_clients, true, "algorithm.fedfix.concurrency",
+                   problems);
+}
+
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedFix(const config::Algorithm& config,
                                                      const AlgorithmContext& context) {
   if (config.rule_case() != config::Algorithm::kFedfix) {
     return absl::InvalidArgumentError("NewFedFix: algorithm.fedfix is not set");
   }
-  const config::FedFix& c = config.fedfix();
-  absl::Status check;
-  switch (c.window_case()) {
-    case config::FedFix::kDeltaS:
-      check = CheckParam(std::isfinite(c.delta_s()) && c.delta_s() > 0, "fedfix.delta_s",
-                         "finite and > 0", c.delta_s());
-      break;
-    case config::FedFix::kDeltaFraction:
-      check = CheckParam(std::isfinite(c.delta_fraction()) && c.delta_fraction() > 0,
-                         "fedfix.delta_fraction", "finite and > 0", c.delta_fraction());
-      break;
-    case config::FedFix::WINDOW_NOT_SET:
-      check =
-          absl::InvalidArgumentError("fedfix.window: set fedfix.delta_s or fedfix.delta_fraction");
-      break;
-  }
-  if (!check.ok()) return check;
-  check = CheckParam(std::isfinite(c.server_lr()) && c.server_lr() > 0, "fedfix.server_lr",
-                     "finite and > 0", c.server_lr());
-  if (!check.ok()) return check;
-  return std::make_unique<FedFix>(c, context);
+  if (absl::Status s = ValidateInFactory(&ValidateFedFix, config, context); !s.ok()) return s;
+  return std::make_unique<FedFix>(config.fedfix(), context);
 }
 
 }  // namespace fedsim

@@ -165,7 +165,7 @@ TEST(FedFixTest, ConcurrencyCapsStarts) {
 TEST(FedFixTest, RejectsBadParameters) {
   config::Algorithm c;
   c.mutable_fedfix();
-  EXPECT_THAT(NewFedFix(c, {}).status().message(), HasSubstr("fedfix.delta_s"));
+  EXPECT_THAT(NewFedFix(c, {}).status().message(), HasSubstr("fedfix: has no window"));
   c.mutable_fedfix()->set_delta_fraction(0);
   EXPECT_EQ(NewFedFix(c, {}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(NewFedFix(c, {}).status().message(), HasSubstr("fedfix.delta_fraction"));

@@ -13,19 +13,23 @@ namespace fedsim {
 namespace {
 
 // One row per rule; `name` is the field name in config.Algorithm's oneof.
+// The first row is the default rule (DefaultAlgorithm).
 constexpr AlgorithmEntry kAlgorithms[] = {
     {"fedavg", "synchronous FedAvg: m clients per round, optional deadline and over-selection",
-     config::Algorithm::kFedavg, nullptr, nullptr, nullptr, &NewFedAvg},
+     config::Algorithm::kFedavg, &ValidateFedAvg, nullptr, nullptr, &NewFedAvg},
     {"fedasync", "FedAsync: mix each arrival into the model with alpha * S(staleness)",
-     config::Algorithm::kFedasync, nullptr, nullptr, nullptr, &NewFedAsync},
+     config::Algorithm::kFedasync, &ValidateFedAsync, &FillFedAsyncDefaults, nullptr, &NewFedAsync},
     {"fedbuff", "FedBuff: buffer K staleness-weighted updates, then commit",
-     config::Algorithm::kFedbuff, nullptr, nullptr, nullptr, &NewFedBuff},
+     config::Algorithm::kFedbuff, &ValidateFedBuff, &FillFedBuffDefaults, nullptr, &NewFedBuff},
     {"fedfix", "FedFix-Delta: commit every Delta seconds, weights ceil(tau/Delta) p_i",
-     config::Algorithm::kFedfix, nullptr, nullptr, nullptr, &NewFedFix},
+     config::Algorithm::kFedfix, &ValidateFedFix, nullptr, nullptr, &NewFedFix},
     {"async_fedavg", "asynchronous FedAvg (Fraboni): commit each arrival, identical or weight",
-     config::Algorithm::kAsyncFedavg, nullptr, nullptr, nullptr, &NewAsyncFedAvg},
+     config::Algorithm::kAsyncFedavg, &ValidateAsyncFedAvg, nullptr, nullptr, &NewAsyncFedAvg},
     {"fedau", "FedAU and its baselines: rounds decided by client participation processes",
-     config::Algorithm::kFedau, nullptr, nullptr, nullptr, &NewFedAu},
+     config::Algorithm::kFedau, &ValidateFedAu, nullptr, &FedAuStateBytes, &NewFedAu},
+    {"fedopt", "FedOpt: FedAvg rounds with a server optimizer (Adam, Yogi, Adagrad, momentum)",
+     config::Algorithm::kFedopt, &ValidateFedOpt, &FillFedOptDefaults, &FedOptStateBytes,
+     &NewFedOpt},
 };
 
 std::vector<std::string_view> Names() {
@@ -43,6 +47,8 @@ std::string KnownNames() {
 }  // namespace
 
 std::span<const AlgorithmEntry> RegisteredAlgorithms() { return kAlgorithms; }
+
+const AlgorithmEntry& DefaultAlgorithm() { return kAlgorithms[0]; }
 
 absl::StatusOr<const AlgorithmEntry*> FindAlgorithm(std::string_view name) {
   for (const AlgorithmEntry& e : kAlgorithms) {
@@ -69,9 +75,9 @@ absl::StatusOr<const AlgorithmEntry*> EntryFor(const config::Algorithm& config) 
 
 absl::StatusOr<std::unique_ptr<Algorithm>> NewAlgorithm(const config::Algorithm& config,
                                                         const AlgorithmContext& context) {
-  absl::StatusOr<const AlgorithmEntry*> e = EntryFor(config);
-  if (!e.ok()) return e.status();
-  return (*e)->factory(config, context);
+  absl::StatusOr<const AlgorithmEntry*> entry = EntryFor(config);
+  if (!entry.ok()) return entry.status();
+  return (*entry)->factory(config, context);
 }
 
 }  // namespace fedsim

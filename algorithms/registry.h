@@ -68,6 +68,10 @@ struct AlgorithmEntry {
 
 std::span<const AlgorithmEntry> RegisteredAlgorithms();
 
+// The rule a scenario gets when it names none: the table's first row. (The
+// config layer selects it by its oneof field number, so it never names a rule.)
+const AlgorithmEntry& DefaultAlgorithm();
+
 // NotFound naming the known rules, with a did-you-mean suggestion.
 absl::StatusOr<const AlgorithmEntry*> FindAlgorithm(std::string_view name);
 

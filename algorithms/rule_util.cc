@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -33,10 +34,30 @@ std::vector<Dispatch> TopUp(const FleetView& fleet, Rng& rng, uint32_t concurren
   return SampleIdle(fleet, rng, concurrency - busy);
 }
 
-absl::Status CheckParam(bool ok, std::string_view field, std::string_view what, double v) {
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(std::string(field), " must be ", std::string(what), ", got ", v));
+void CheckConcurrency(uint32_t concurrency, uint32_t num_clients, bool zero_means_all,
+                      const std::string& path, ProblemList* problems) {
+  if (concurrency == 0 && !zero_means_all) {
+    problems->Add(path, "is 0, so no client would ever train; use 1 .. num_clients");
+  } else if (num_clients > 0 && concurrency > num_clients) {
+    problems->Add(path, absl::StrCat(concurrency, " is larger than num_clients ", num_clients,
+                                     "; at most num_clients clients can train at once, lower it "
+                                     "or raise num_clients"));
+  }
+}
+
+absl::Status ValidateInFactory(AlgorithmValidator validate, const config::Algorithm& config,
+                               const AlgorithmContext& context) {
+  ProblemList problems;
+  const size_t n = std::min<size_t>(context.num_clients, std::numeric_limits<uint32_t>::max());
+  validate(config, RuleCheckContext{.num_clients = static_cast<uint32_t>(n)}, &problems);
+  return problems.ToStatus();
+}
+
+uint64_t ModelBytes(uint64_t copies, uint64_t num_params) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  if (copies == 0 || num_params == 0) return 0;
+  if (copies > kMax / 4 / num_params) return kMax;
+  return copies * num_params * 4;
 }
 
 absl::Status CheckDelta(const ClientUpdate& update, size_t num_params) {

@@ -15,7 +15,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "algorithms/algorithm.h"
+#include "algorithms/registry.h"
 #include "algorithms/types.h"
+#include "util/problems.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -32,9 +34,23 @@ std::vector<Dispatch> SampleIdle(const FleetView& fleet, Rng& rng, size_t k);
 std::vector<Dispatch> TopUp(const FleetView& fleet, Rng& rng, uint32_t concurrency);
 
 // ------------------------------------------------------------ checks
+// (The rules' validators also use util/checks.h: CheckPositive, CheckNonNegative.)
 
-// InvalidArgument "<field> must be <what>, got <v>" unless ok.
-absl::Status CheckParam(bool ok, std::string_view field, std::string_view what, double v);
+// A rule's `concurrency` at `path`: 0 is refused unless zero_means_all
+// ("0 = all clients"); above num_clients is refused when num_clients > 0
+// (0 = unknown, as in a factory called without a fleet size).
+void CheckConcurrency(uint32_t concurrency, uint32_t num_clients, bool zero_means_all,
+                      const std::string& path, ProblemList* problems);
+
+// What a factory does with its rule's validator: runs it with the fleet size
+// of `context` and returns ProblemList::ToStatus() (OK or InvalidArgument
+// with one "path: message" per line).
+absl::Status ValidateInFactory(AlgorithmValidator validate, const config::Algorithm& config,
+                               const AlgorithmContext& context);
+
+// copies x num_params x 4 bytes (float32 models), saturating at UINT64_MAX,
+// for the rules' state_bytes.
+uint64_t ModelBytes(uint64_t copies, uint64_t num_params);
 
 // InvalidArgument unless update.delta has num_params elements (num_params 0 =
 // unknown, anything goes) and every value is finite.

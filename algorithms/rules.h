@@ -3,10 +3,18 @@
 // the concrete classes live in anonymous namespaces in their .cc files.
 // Normally reached through the registry (registry.h), not called directly.
 //
+// Each rule also has one Validate function: every check of its parameters,
+// written once, reported into a ProblemList with paths from the scenario root
+// ("algorithm.fedbuff.buffer_size") and messages that say what to change. The
+// registry row points at it, so `fedsim validate` and scenario loading run
+// it (with file:line:col), and the rule's factory runs it too.
+// REQUIRES of a Validate function: config's rule is the function's own.
+// context.num_clients == 0 means unknown: checks against it are skipped.
+//
 // Common to every factory:
-//  - InvalidArgument when config's rule is not the factory's own, or when a
-//    parameter is out of range; the message names the field
-//    ("fedbuff.buffer_size must be >= 1, got 0").
+//  - InvalidArgument when config's rule is not the factory's own, or with
+//    every problem of the rule's Validate, one "path: message" per line
+//    ("algorithm.fedbuff.buffer_size: must be >= 1, got 0; ...").
 //  - context.num_params, when non-zero, is the model size: updates of another
 //    size are refused by Accept (InvalidArgument) and checkpoints of another
 //    size by LoadState.
@@ -30,12 +38,14 @@
 #ifndef FEDSIM_ALGORITHMS_RULES_H_
 #define FEDSIM_ALGORITHMS_RULES_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "algorithms/algorithm.h"
 #include "algorithms/registry.h"
 #include "proto/scenario.pb.h"
+#include "util/problems.h"
 
 namespace fedsim {
 
@@ -53,6 +63,10 @@ namespace fedsim {
 //    processes before its timer event counts.
 //  - Commit: x += server_lr * sum_i w_i delta_i, w_i = n_i / sum n (EXAMPLES)
 //    or 1/|S| (UNIFORM), over the accepted updates; none = model unchanged.
+// clients_per_round in [1, N]; over_select 0 or in [clients_per_round, N];
+// server_lr > 0; deadline_s >= 0; weighting EXAMPLES or UNIFORM.
+void ValidateFedAvg(const config::Algorithm& config, const RuleCheckContext& context,
+                    ProblemList* problems);
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAvg(const config::Algorithm& config,
                                                      const AlgorithmContext& context);
 
@@ -60,6 +74,11 @@ absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAvg(const config::Algorithm& co
 // Commits once per accepted update: x += alpha S(s) (base + delta - x), the
 // base model read from fleet.model(base_version) inside Accept. prox_rho > 0
 // is sent to every task as Dispatch.overrides.prox_mu.
+// alpha in (0, 1]; concurrency in [1, N]; prox_rho >= 0; the staleness
+// function (CheckStaleness). Defaults: staleness polynomial {a: 0.5}.
+void ValidateFedAsync(const config::Algorithm& config, const RuleCheckContext& context,
+                      ProblemList* problems);
+void FillFedAsyncDefaults(config::Algorithm* config);
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAsync(const config::Algorithm& config,
                                                        const AlgorithmContext& context);
 
@@ -69,8 +88,12 @@ absl::StatusOr<std::unique_ptr<Algorithm>> NewFedAsync(const config::Algorithm& 
 // optional server momentum (m = beta m + step; x += m). Accept drops updates
 // with staleness > max_staleness (when > 0). Finish flushes a partial buffer
 // (dividing by the k updates there) when flush_at_end.
-// REQUIRES of the config: buffer_size <= concurrency (else InvalidArgument:
-// the buffer could only fill with updates from restarted clients).
+// buffer_size >= 1 and <= concurrency; concurrency in [1, N]; server_lr > 0;
+// server_momentum in [0, 1); weighting set; the staleness function.
+// Defaults: staleness polynomial {a: 0.5}.
+void ValidateFedBuff(const config::Algorithm& config, const RuleCheckContext& context,
+                     ProblemList* problems);
+void FillFedBuffDefaults(config::Algorithm* config);
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedBuff(const config::Algorithm& config,
                                                       const AlgorithmContext& context);
 
@@ -85,6 +108,10 @@ absl::StatusOr<std::unique_ptr<Algorithm>> NewFedBuff(const config::Algorithm& c
 // Select dispatches only at the first call's time and at the time of the last
 // boundary Commit, so participants restart at the boundary; clients still
 // training keep going. Empty windows commit with no change.
+// Exactly one of delta_s, delta_fraction, > 0; server_lr > 0; concurrency
+// <= N (0 = all).
+void ValidateFedFix(const config::Algorithm& config, const RuleCheckContext& context,
+                    ProblemList* problems);
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedFix(const config::Algorithm& config,
                                                      const AlgorithmContext& context);
 
@@ -92,8 +119,31 @@ absl::StatusOr<std::unique_ptr<Algorithm>> NewFedFix(const config::Algorithm& co
 // Commits once per arrival, x += eta d_i delta_i, d_i = 1 (IDENTICAL) or
 // (sum_j 1/tau_j) tau_i p_i (WEIGHT); the freed client restarts at once
 // (Select tops up to concurrency; 0 = all clients).
+// server_lr > 0; concurrency <= N (0 = all); weights IDENTICAL or WEIGHT.
+void ValidateAsyncFedAvg(const config::Algorithm& config, const RuleCheckContext& context,
+                         ProblemList* problems);
 absl::StatusOr<std::unique_ptr<Algorithm>> NewAsyncFedAvg(const config::Algorithm& config,
                                                           const AlgorithmContext& context);
+
+// FedOpt (section 9), "fedopt": FedAvg's synchronous rounds with a server
+// optimizer (Adam, Yogi, Adagrad, or FedAvgM's momentum) on the weighted mean
+// delta; see fed_opt.cc for the exact update. Select starts a round only when
+// none is in progress (clients_per_round clients sampled from the idle
+// available ones); Accept refuses updates of another version or from a
+// client not in the round; ReadyToCommit when every dispatched client has
+// reported or been lost. A round with no update leaves the model and the
+// optimizer state unchanged.
+// Validate: optimizer set; server_lr > 0; beta1 in [0, 1); beta2 in [0, 1);
+// tau > 0; clients_per_round in [1, N]; weighting set. Defaults: server_lr
+// 0.01 (ADAM, YOGI, ADAGRAD) or 1.0 (MOMENTUM). State bytes: the moments m
+// and v, 2 x params x 4 (MOMENTUM: m only).
+void ValidateFedOpt(const config::Algorithm& config, const RuleCheckContext& context,
+                    ProblemList* problems);
+void FillFedOptDefaults(config::Algorithm* config);
+uint64_t FedOptStateBytes(const config::Algorithm& config, uint64_t num_clients,
+                          uint64_t num_params);
+absl::StatusOr<std::unique_ptr<Algorithm>> NewFedOpt(const config::Algorithm& config,
+                                                     const AlgorithmContext& context);
 
 }  // namespace fedsim
 

@@ -13,11 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/model_cache.h"
+#include "config/scenario_file.h"
 #include "proto/scenario.pb.h"
+#include "config/scenario_file.h"
 #include "rpc/aggregator_client.h"
 #include "rpc/wire.h"
 #include "runtime/run_setup.h"
-#include "sim/scenario.h"
 #include "runtime/task_runner.h"
 #include "util/thread_pool.h"
 

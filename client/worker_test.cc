@@ -9,13 +9,13 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "config/scenario_file.h"
 #include "core/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/fedsim.grpc.pb.h"
 #include "rpc/build_info.h"
 #include "rpc/wire.h"
-#include "sim/scenario.h"
 
 namespace fedsim {
 namespace {

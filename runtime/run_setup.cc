@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/local_recipe.h"
+#include "runtime/model_setup.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -18,72 +19,6 @@ absl::Status PartitionError(const absl::Status& s, const std::string& field,
 
 }  // namespace
 
-absl::StatusOr<ModelConfig> ModelConfigFromProto(const config::Model& model,
-                                                 const ExampleShape& input, int num_classes,
-                                                 const config::Numeric& numeric) {
-  ModelConfig c;
-  switch (numeric.mode()) {
-    case config::Numeric::NATIVE:
-      c.numeric = ModelConfig::Numeric::kNative;
-      break;
-    case config::Numeric::REPRODUCIBLE:
-      c.numeric = ModelConfig::Numeric::kReproducible;
-      break;
-    default:
-      return absl::InvalidArgumentError(
-          "numeric.mode: is unspecified; use NATIVE (fastest, host-dependent bits) or "
-          "REPRODUCIBLE (the same bits on every x86-64-v3 host)");
-  }
-  c.input_channels = input.channels;
-  c.input_height = input.height;
-  c.input_width = input.width;
-  c.num_classes = num_classes;
-  switch (model.kind_case()) {
-    case config::Model::kSoftmax:
-      c.kind = ModelConfig::Kind::kSoftmax;
-      c.hidden.clear();
-      break;
-    case config::Model::kMlp:
-    case config::Model::KIND_NOT_SET:
-      c.kind = ModelConfig::Kind::kMlp;
-      if (model.has_mlp() && model.mlp().hidden_size() > 0) {
-        c.hidden.clear();
-        for (int i = 0; i < model.mlp().hidden_size(); ++i) {
-          const uint32_t w = model.mlp().hidden(i);
-          if (w == 0 || w > (1u << 20)) {
-            return absl::InvalidArgumentError(
-                absl::StrCat("model.mlp.hidden[", i, "]: width ", w, " must be in [1, 1048576]"));
-          }
-          c.hidden.push_back(static_cast<int>(w));
-        }
-      }
-      break;
-    case config::Model::kCnn: {
-      const auto& cnn = model.cnn();
-      if (input.height <= 1 || input.width <= 1) {
-        return absl::InvalidArgumentError(
-            "model.cnn: a CNN needs image input but this dataset has feature vectors; use "
-            "softmax or mlp");
-      }
-      c.kind = ModelConfig::Kind::kCnn;
-      c.hidden.clear();
-      for (auto [v, name] : {std::pair{cnn.conv1_channels(), "conv1_channels"},
-                             std::pair{cnn.conv2_channels(), "conv2_channels"},
-                             std::pair{cnn.kernel(), "kernel"}, std::pair{cnn.fc(), "fc"}}) {
-        if (v == 0 || v > (1u << 16)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("model.cnn.", name, ": ", v, " must be in [1, 65536]"));
-        }
-      }
-      c.conv1 = static_cast<int>(cnn.conv1_channels());
-      c.conv2 = static_cast<int>(cnn.conv2_channels());
-      c.kernel = static_cast<int>(cnn.kernel());
-      c.fc = static_cast<int>(cnn.fc());
-      break;
-    }
-  }
-  return c;
-}
 
 absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
                                      const std::string& scenario_dir) {

@@ -23,6 +23,7 @@
 #include "ml/local_trainer.h"
 #include "ml/model.h"
 #include "proto/scenario.pb.h"
+#include "runtime/model_setup.h"
 
 namespace fedsim {
 
@@ -62,14 +63,8 @@ struct RunData {
 absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
                                      const std::string& scenario_dir);
 
-// The model architecture for inputs of shape `input` and `num_classes`
-// classes, computed in `numeric`'s mode (scenario.numeric; unset = NATIVE).
-// An unset kind means the default MLP [200, 200]. InvalidArgument (naming the
-// field) for zero widths, a zero kernel, a CNN on vector input, or
-// numeric.mode MODE_UNSPECIFIED.
-absl::StatusOr<ModelConfig> ModelConfigFromProto(
-    const config::Model& model, const ExampleShape& input, int num_classes,
-    const config::Numeric& numeric = config::Numeric::default_instance());
+// (ModelConfigFromProto, the model section as the trainer's ModelConfig, is
+// in runtime/model_setup.h.)
 
 }  // namespace fedsim
 

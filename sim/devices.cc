@@ -72,6 +72,9 @@ absl::StatusOr<std::vector<DeviceProfile>> BuildDeviceProfiles(const config::Sce
   const uint32_t n = scenario.num_clients();
   const uint64_t seed = scenario.seed();
   const config::Devices& d = scenario.devices();
+  ProblemList problems;
+  ValidateDevices(d, n, &problems);
+  if (!problems.empty()) return problems.ToStatus();
   std::vector<DeviceProfile> profiles(n);
   struct FieldSpec {
     const config::Distribution& dist;
@@ -80,7 +83,8 @@ absl::StatusOr<std::vector<DeviceProfile>> BuildDeviceProfiles(const config::Sce
     double DeviceProfile::*member;
   };
   const FieldSpec specs[] = {
-      {d.seconds_per_example(), "seconds_per_example", 0.001, &DeviceProfile::seconds_per_example},
+      {d.seconds_per_example(), "seconds_per_example", kDefaultSecondsPerExample,
+       &DeviceProfile::seconds_per_example},
       {d.latency_down_s(), "latency_down_s", 0.0, &DeviceProfile::latency_down_s},
       {d.latency_up_s(), "latency_up_s", 0.0, &DeviceProfile::latency_up_s},
       {d.down_mbps(), "down_mbps", 0.0, &DeviceProfile::down_mbps},

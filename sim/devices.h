@@ -16,14 +16,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/fleet.h"
 #include "proto/scenario.pb.h"
 #include "sim/distribution.h"
 
 namespace fedsim {
 
 struct DeviceProfile {
-  // Compute time per example processed (seconds).
-  double seconds_per_example = 0.001;
+  // Compute time per example processed (seconds). Default: the scenario's.
+  double seconds_per_example = kDefaultSecondsPerExample;
   // One-way latency of the model download / update upload (seconds).
   double latency_down_s = 0.0;
   double latency_up_s = 0.0;
@@ -47,6 +48,8 @@ struct DeviceProfile {
 // value that is not a finite number, a negative value, a client id that is
 // not an integer in [0, num_clients), a duplicate client.
 // Also InvalidArgument when a drawn value is negative or not finite.
+// Also InvalidArgument with every problem of ValidateDevices (config/fleet.h)
+// of scenario.devices.
 // REQUIRES: the scenario passed ValidateScenario (FillDefaults applied).
 absl::StatusOr<std::vector<DeviceProfile>> BuildDeviceProfiles(const config::Scenario& scenario,
                                                                const std::string& scenario_dir);

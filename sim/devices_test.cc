@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "config/scenario_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sim/scenario.h"
 
 namespace fedsim {
 namespace {

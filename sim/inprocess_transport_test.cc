@@ -7,7 +7,7 @@
 #include "core/clock.h"
 #include "gtest/gtest.h"
 #include "runtime/run_setup.h"
-#include "sim/scenario.h"
+#include "config/scenario_file.h"
 
 namespace fedsim {
 namespace {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "config/fleet.h"
 #include "sim/participation_probability.h"
 #include "sim/participation_trace.h"
 #include "util/rng.h"
@@ -38,13 +39,15 @@ absl::StatusOr<std::unique_ptr<ParticipationModel>> ParticipationModel::Create(
     const std::vector<std::vector<double>>& label_distributions, uint64_t seed,
     const std::string& scenario_dir) {
   if (num_clients == 0) return absl::InvalidArgumentError("participation: num_clients is 0");
+  // The parameter checks are the scenario's (config/fleet.h), written once.
+  ProblemList problems;
+  ValidateParticipation(config, static_cast<uint32_t>(std::min<size_t>(num_clients, UINT32_MAX)),
+                        &problems);
+  if (!problems.empty()) return problems.ToStatus();
   std::unique_ptr<ParticipationModel> m(new ParticipationModel());
   m->num_clients_ = num_clients;
   m->seed_ = seed;
   m->round_s_ = config.round_s();
-  if (!(m->round_s_ >= 0 && std::isfinite(m->round_s_))) {
-    return Invalid("round_s", "finite and >= 0", m->round_s_);
-  }
 
   switch (config.process_case()) {
     case config::Participation::PROCESS_NOT_SET:
@@ -56,19 +59,12 @@ absl::StatusOr<std::unique_ptr<ParticipationModel>> ParticipationModel::Create(
       break;
     case config::Participation::kMarkov:
       m->kind_ = Kind::kMarkov;
-      if (!(config.markov().a() > 0 && config.markov().a() <= 1)) {
-        return Invalid("markov.a", "in (0, 1]", config.markov().a());
-      }
       break;
     case config::Participation::kCyclic:
       m->kind_ = Kind::kCyclic;
-      if (config.cyclic().period() == 0) return Invalid("cyclic.period", ">= 1", 0);
       break;
     case config::Participation::kTrace:
       m->kind_ = Kind::kTrace;
-      if (config.trace().csv().empty()) {
-        return absl::InvalidArgumentError("participation.trace.csv is empty");
-      }
       break;
   }
 

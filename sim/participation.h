@@ -100,10 +100,10 @@ class ParticipationModel {
   //    each row is normalized), needed only by the label-correlated generator:
   //    then it must hold num_clients rows of one common length C >= 1.
   //  - scenario_dir: folder that a relative trace CSV path is relative to.
-  // InvalidArgument for out-of-range parameters (Markov a not in (0, 1],
-  // period 0, negative or non-finite round_s, a table of the wrong length,
-  // uniform lo > hi, negative lognormal sigma, p_mean / p_min outside [0, 1],
-  // alpha_part <= 0, missing or ragged label distributions, a NaN p_i) and
+  // InvalidArgument with every problem of ValidateParticipation
+  // (config/fleet.h: Markov a not in (0, 1], period 0, negative or
+  // non-finite round_s, probabilities outside [0, 1], a table of the wrong
+  // length, ...), for missing or ragged label distributions, a NaN p_i, and
   // for bad trace rows; NotFound for an unreadable trace file.
   // REQUIRES: num_clients > 0.
   static absl::StatusOr<std::unique_ptr<ParticipationModel>> Create(

@@ -9,38 +9,10 @@
 #include "util/rng.h"
 
 namespace fedsim {
-namespace {
-
-absl::Status Invalid(absl::string_view field, absl::string_view what, double v) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("participation.", field, " must be ", what, ", got ", v));
-}
-
-}  // namespace
 
 absl::StatusOr<std::vector<double>> ProbabilitiesFromDistribution(const config::Distribution& d,
                                                                   size_t n, uint64_t seed) {
-  switch (d.kind_case()) {
-    case config::Distribution::kUniform:
-      if (!(d.uniform().lo() <= d.uniform().hi())) {
-        return Invalid("probability.distribution.uniform.lo", "<= hi", d.uniform().lo());
-      }
-      break;
-    case config::Distribution::kLognormal:
-      if (!(d.lognormal().sigma() >= 0)) {
-        return Invalid("probability.distribution.lognormal.sigma", ">= 0", d.lognormal().sigma());
-      }
-      break;
-    case config::Distribution::kTable:
-      if (static_cast<size_t>(d.table().values_size()) != n) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("participation.probability.distribution.table has ",
-                         d.table().values_size(), " values, want num_clients = ", n));
-      }
-      break;
-    default:
-      break;
-  }
+  // The parameters were checked by ValidateParticipation (config/fleet.h).
   // Unset: the documented default, constant 1.
   return DrawForClients(d, seed, "participation_prob", static_cast<uint32_t>(n), 1.0);
 }
@@ -48,15 +20,7 @@ absl::StatusOr<std::vector<double>> ProbabilitiesFromDistribution(const config::
 absl::StatusOr<std::vector<double>> LabelCorrelatedProbabilities(
     const config::ParticipationProbability::LabelCorrelated& lc, size_t n,
     const std::vector<std::vector<double>>& labels, uint64_t seed) {
-  if (!(lc.p_mean() >= 0 && lc.p_mean() <= 1)) {
-    return Invalid("probability.label_correlated.p_mean", "in [0, 1]", lc.p_mean());
-  }
-  if (!(lc.p_min() >= 0 && lc.p_min() <= 1)) {
-    return Invalid("probability.label_correlated.p_min", "in [0, 1]", lc.p_min());
-  }
-  if (!(lc.alpha_part() > 0 && std::isfinite(lc.alpha_part()))) {
-    return Invalid("probability.label_correlated.alpha_part", "> 0", lc.alpha_part());
-  }
+  // p_mean, p_min and alpha_part were checked by ValidateParticipation.
   if (labels.size() != n) {
     return absl::InvalidArgumentError(
         absl::StrCat("participation.probability.label_correlated needs the label distribution "

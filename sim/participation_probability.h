@@ -17,9 +17,9 @@
 namespace fedsim {
 
 // p_i = DrawFromDistribution(dist, seed, "participation_prob", i, n, 1.0)
-// (sim/distribution.h): unset means constant 1. Not clipped. InvalidArgument
-// for uniform lo > hi, a negative lognormal sigma, or a table whose length is
-// not `num_clients`.
+// (sim/distribution.h): unset means constant 1. Not clipped.
+// REQUIRES: `dist` passed ValidateParticipation (config/fleet.h): uniform
+// lo <= hi, lognormal sigma >= 0, a table of `num_clients` values.
 absl::StatusOr<std::vector<double>> ProbabilitiesFromDistribution(const config::Distribution& dist,
                                                                   size_t num_clients,
                                                                   uint64_t seed);
@@ -29,9 +29,10 @@ absl::StatusOr<std::vector<double>> ProbabilitiesFromDistribution(const config::
 // with m drawn once from Rng(seed, "participation_labels") and shared by all
 // clients (that shared draw is what correlates participation with labels).
 // `labels` holds each client's label histogram (counts or fractions; each row
-// is normalized). Not clipped at 1. InvalidArgument for p_mean or p_min
-// outside [0, 1], alpha_part <= 0 or not finite, a row count other than
-// `num_clients`, no classes, rows of different lengths, a negative share.
+// is normalized). Not clipped at 1. InvalidArgument for a row count other
+// than `num_clients`, no classes, rows of different lengths, a negative share.
+// REQUIRES: `config` passed ValidateParticipation (config/fleet.h): p_mean and
+// p_min in [0, 1], alpha_part finite and > 0.
 absl::StatusOr<std::vector<double>> LabelCorrelatedProbabilities(
     const config::ParticipationProbability::LabelCorrelated& config, size_t num_clients,
     const std::vector<std::vector<double>>& labels, uint64_t seed);

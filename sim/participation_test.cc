@@ -64,15 +64,21 @@ TEST(ParticipationProbabilityTest, DefaultIsConstantOne) {
   EXPECT_EQ(m->probability(1), 1.0);
 }
 
-TEST(ParticipationProbabilityTest, LinearAndClippedConstant) {
+TEST(ParticipationProbabilityTest, LinearClippedLognormalAndRefusedConstant) {
   auto m =
       Make("bernoulli {} probability { distribution { linear { base: 0.9 x_percent: 80 } } }", 5);
   const double want[] = {0.9, 0.72, 0.54, 0.36, 0.18};
   for (ClientId c = 0; c < 5; ++c) EXPECT_NEAR(m->probability(c), want[c], 1e-12);
-  auto hi = Make("bernoulli {} probability { distribution { constant: 1.5 } }", 2);
+  // Drawn values above 1 are clipped (exp(5) here); stated ones out of
+  // [0, 1] are refused by the scenario's check.
+  auto hi = Make("bernoulli {} probability { distribution { lognormal { mu: 5 sigma: 0 } } }", 2);
   EXPECT_EQ(hi->probability(1), 1.0);
-  auto lo = Make("bernoulli {} probability { distribution { constant: -0.5 } }", 2);
-  EXPECT_EQ(lo->probability(0), 0.0);
+  EXPECT_THAT(CreateError("bernoulli {} probability { distribution { constant: 1.5 } }", 2)
+                  .message(),
+              HasSubstr("probability 1.5 is outside [0, 1]"));
+  EXPECT_THAT(CreateError("bernoulli {} probability { distribution { constant: -0.5 } }", 2)
+                  .message(),
+              HasSubstr("probability -0.5 is outside [0, 1]"));
 }
 
 TEST(ParticipationProbabilityTest, UniformStaysInRangeAndIsSeeded) {
@@ -95,7 +101,7 @@ TEST(ParticipationProbabilityTest, TableMustHaveOneValuePerClient) {
   absl::Status s =
       CreateError("bernoulli {} probability { distribution { table { values: [0.1, 0.2] } } }", 3);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(s.message(), HasSubstr("table has 2 values"));
+  EXPECT_THAT(s.message(), HasSubstr("table.values: has 2 values"));
 }
 
 // Client i holds only label i % 10 (as counts). Then p_i = max(p_min,
@@ -146,7 +152,7 @@ TEST(ParticipationProbabilityTest, BadParametersAreRejected) {
   EXPECT_THAT(
       CreateError("bernoulli {} probability { distribution { uniform { lo: 0.5 hi: 0.1 } } }", 2)
           .message(),
-      HasSubstr("uniform.lo"));
+      HasSubstr("uniform: lo 0.5 is greater than hi 0.1"));
 }
 
 // ------------------------------------------------------------ round processes

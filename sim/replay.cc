@@ -12,9 +12,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "config/scenario_file.h"
 #include "nlohmann/json.hpp"
 #include "sim/runner.h"
-#include "sim/scenario.h"
 #include "util/status_macros.h"
 
 namespace fedsim {

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "config/scenario_file.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "sim/runner.h"
-#include "sim/scenario.h"
 
 namespace fedsim {
 namespace {

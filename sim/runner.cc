@@ -5,11 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "algorithms/registry.h"
+#include "config/scenario_file.h"
 #include "ml/numeric.h"
 #include "sim/evaluator.h"
 #include "sim/inprocess_transport.h"
 #include "sim/run_output.h"
-#include "sim/scenario.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
 
@@ -81,22 +81,6 @@ absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& 
   run->initial_params.resize(run->num_params);
   model->Init(Rng(resolved.seed(), "init").NextU64(), run->initial_params);
   return run;
-}
-
-absl::StatusOr<size_t> ModelParamsForScenario(const config::Scenario& resolved) {
-  // The input shapes of the datasets the schema offers.
-  ExampleShape input{1, 28, 28};
-  int classes = 10;
-  if (resolved.dataset().has_synthetic()) {
-    const SyntheticOptions defaults;
-    input = ExampleShape{defaults.num_features, 1, 1};
-    classes = defaults.num_classes;
-  }
-  FEDSIM_ASSIGN_OR_RETURN(ModelConfig config,
-                          ModelConfigFromProto(resolved.model(), input, classes,
-                                               resolved.numeric()));
-  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, NewModel(config));
-  return model->NumParams();
 }
 
 absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,

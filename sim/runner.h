@@ -48,11 +48,6 @@ struct PreparedRun {
 absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
                                                         const std::string& scenario_dir);
 
-// The parameter count of the scenario's model, from the schema alone (no data
-// loaded), so a server can start listening while the data loads. Equals
-// PrepareRun(...)->num_params.
-absl::StatusOr<size_t> ModelParamsForScenario(const config::Scenario& resolved);
-
 struct RunOptions {
   // Default: "" = the scenario's output.dir. The run goes to <dir>/<name>[-k].
   std::string out_dir;

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "config/scenario_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sim/replay.h"
 #include "sim/runner.h"
-#include "sim/scenario.h"
 #include "util/status_macros.h"
 
 namespace fedsim {

@@ -11,7 +11,7 @@
 #include "rpc/aggregator_client.h"
 #include "server/grpc_transport.h"
 #include "runtime/run_setup.h"
-#include "sim/scenario.h"
+#include "config/scenario_file.h"
 #include "runtime/task_runner.h"
 
 namespace fedsim {

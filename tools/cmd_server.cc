@@ -7,9 +7,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "config/scenario_file.h"
 #include "server/grpc_transport.h"
 #include "sim/runner.h"
-#include "sim/scenario.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
 #include "tools/run_common.h"

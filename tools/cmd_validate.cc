@@ -1,9 +1,11 @@
 // fedsim validate FILE [--set path=value ...] [--check_data]
 //
-// Checks a scenario file (syntax, --set overrides, semantic rules) and prints
-// the resolved scenario, every default filled in, to stdout. Errors go to
-// stderr, every one of them, each naming file:line:col. Exit codes: 0 valid,
-// 1 invalid, 2 usage error.
+// Checks a scenario file (syntax, --set overrides, semantic rules, the memory
+// budget) and prints the resolved scenario, every default filled in, to
+// stdout, followed by the model's parameter count and the server memory the
+// run plans for (config/memory.h) as `#` comments, so stdout stays a valid
+// scenario file. Errors go to stderr, every one of them, each naming
+// file:line:col. Exit codes: 0 valid, 1 invalid, 2 usage error.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -13,10 +15,11 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "config/memory.h"
+#include "config/scenario_file.h"
 #include "ml/model.h"
 #include "sim/devices.h"
 #include "runtime/run_setup.h"
-#include "sim/scenario.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
 
@@ -120,6 +123,14 @@ int ValidateMain(int argc, char** argv) {
   }
   std::string out = absl::StrCat("# ", path, " resolved by fedsim validate; scenario hash ",
                                  ScenarioHash(*scenario), "\n", ScenarioToText(*scenario));
+  absl::StatusOr<MemoryEstimate> memory = EstimateMemory(*scenario);
+  if (!memory.ok()) {  // validation passed, so this is a bug, not the user's mistake
+    std::fprintf(stderr, "%s: memory estimate: %s\n", path.c_str(),
+                 std::string(memory.status().message()).c_str());
+    return 1;
+  }
+  absl::StrAppend(&out, "\n");
+  for (const std::string& line : DescribeMemory(*memory)) absl::StrAppend(&out, "# ", line, "\n");
   std::fputs(out.c_str(), stdout);
   if (absl::GetFlag(FLAGS_check_data)) return CheckData(*scenario, path);
   return 0;
