@@ -182,7 +182,9 @@ absl::Status ValidateAttackOptions(const AttackOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("attack: eps must be finite and >= 0, got ", o.eps));
   }
-  if (!(o.step_size > 0) || !std::isfinite(o.step_size)) {
+  // A zero step is allowed only with a zero ball (FGSM of eps 0), where
+  // nothing can move anyway.
+  if (!(o.step_size > 0 || (o.step_size == 0 && o.eps == 0)) || !std::isfinite(o.step_size)) {
     return absl::InvalidArgumentError(
         absl::StrCat("attack: step_size must be finite and > 0, got ", o.step_size));
   }

@@ -58,7 +58,7 @@ struct AttackOptions {
   AttackNorm norm = AttackNorm::kLinf;
   // Default: 0.1 (Fashion-MNIST pixels in [0, 1]). Radius of the ball, >= 0.
   double eps = 0.1;
-  // Default: 0.01. Length of each step (a above), > 0.
+  // Default: 0.01. Length of each step (a above), > 0 (or 0 when eps is 0).
   double step_size = 0.01;
   // Default: 10. Gradient steps, >= 1 (exactly 1 for kFgsm).
   int steps = 10;
@@ -79,7 +79,7 @@ AttackOptions Fgsm(AttackNorm norm, double eps, float clip_min = 0.0f, float cli
 std::string AttackName(const AttackOptions& options);
 
 // InvalidArgument naming the field unless eps is finite and >= 0, step_size
-// finite and > 0, steps >= 1 (== 1 for FGSM), clip_min <= clip_max and
+// finite and > 0 (or 0 with eps 0), steps >= 1 (== 1 for FGSM), clip_min <= clip_max and
 // neither is NaN.
 absl::Status ValidateAttackOptions(const AttackOptions& options);
 
