@@ -167,6 +167,12 @@ TEST_P(ModelGradientTest, ParamsAndInput) {
   const float loss2 = model->ForwardBackward(params, batch.view(), grad2);
   EXPECT_EQ(loss, loss2);
   EXPECT_EQ(grad, grad2);
+
+  // Without grad (an attack's pass): the same input gradient, bit for bit.
+  std::vector<float> dinput2(batch.x.size(), -7.0f);
+  const float loss3 = model->ForwardBackward(params, batch.view(), {}, dinput2);
+  EXPECT_EQ(loss, loss3);
+  EXPECT_EQ(dinput, dinput2);
 }
 
 INSTANTIATE_TEST_SUITE_P(
