@@ -112,8 +112,7 @@ absl::StatusOr<std::unique_ptr<BatchTransform>> NewAdversarialTransform(
   if (absl::Status s = ValidateAdversarialOptions(options); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<Attack>> attack = NewAttack(options.attack);
   if (!attack.ok()) return attack.status();
-  return std::unique_ptr<BatchTransform>(
-      new AdversarialTransform(options, *std::move(attack)));
+  return std::unique_ptr<BatchTransform>(new AdversarialTransform(options, *std::move(attack)));
 }
 
 double AdversarialCostMultiplier(const AdversarialOptions& o, int optimizer_passes) {

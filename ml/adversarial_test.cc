@@ -42,8 +42,7 @@ class AdversarialTest : public ::testing::Test {
   double RowLinf(const BatchView& v, int row, const Examples& e, int erow) const {
     double d = 0.0;
     for (int j = 0; j < e.dim; ++j) {
-      d = std::max(d, std::abs(static_cast<double>(v.x[row * e.dim + j]) -
-                               e.x[erow * e.dim + j]));
+      d = std::max(d, std::abs(static_cast<double>(v.x[row * e.dim + j]) - e.x[erow * e.dim + j]));
     }
     return d;
   }
@@ -140,7 +139,8 @@ TEST_F(AdversarialTest, DeterministicFromTheRng) {
 }
 
 TEST(AdversarialOptionsTest, NamesValidationAndCost) {
-  EXPECT_EQ(AdversarialName(AdversarialOptions{.attack = {}, .ratio = 0.5, .mode = AdversarialMode::kConcat}),
+  EXPECT_EQ(AdversarialName(
+                AdversarialOptions{.attack = {}, .ratio = 0.5, .mode = AdversarialMode::kConcat}),
             "adversarial(pgd(linf, eps=0.1, step=0.01, k=10, start=random), ratio=0.5, concat)");
   for (double bad : {0.0, -0.5, 1.5, std::nan("")}) {
     auto t = NewAdversarialTransform(AdversarialOptions{.attack = {}, .ratio = bad});
@@ -154,9 +154,10 @@ TEST(AdversarialOptionsTest, NamesValidationAndCost) {
   EXPECT_EQ(AdversarialCostMultiplier(AdversarialOptions{.attack = Fgsm(AttackNorm::kL2, 1)}, 1),
             2.0);
   // FAT mix: half the batch attacked 10 times, 1.5 batches trained on.
-  EXPECT_EQ(AdversarialCostMultiplier(
-                AdversarialOptions{.attack = {}, .ratio = 0.5, .mode = AdversarialMode::kConcat}, 1),
-            6.5);
+  EXPECT_EQ(
+      AdversarialCostMultiplier(
+          AdversarialOptions{.attack = {}, .ratio = 0.5, .mode = AdversarialMode::kConcat}, 1),
+      6.5);
   EXPECT_EQ(AdversarialCostMultiplier(AdversarialOptions{.attack = {}, .ratio = 0.5}, 1), 6.0);
 }
 
@@ -177,9 +178,8 @@ TEST(AdversarialTrainingTest, MakesTheModelRobust) {
   const LocalSchedule schedule{.epochs = 4, .batch_size = 20};
 
   auto train_with = [&](BatchTransform* transform) {
-    auto opt = std::move(NewSgdOptimizer(SgdOptions{.lr = 0.05, .momentum = 0.9},
-                                         model->NumParams())
-                             .value());
+    auto opt = std::move(
+        NewSgdOptimizer(SgdOptions{.lr = 0.05, .momentum = 0.9}, model->NumParams()).value());
     auto r = TrainLocal(*model, base, data, rows, schedule, *opt, transform, 7);
     EXPECT_TRUE(r.ok()) << r.status();
     std::vector<float> p = base;

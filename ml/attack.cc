@@ -178,9 +178,9 @@ class AttackImpl final : public Attack {
   }
 
   const AttackOptions options_;
-  std::vector<float> dx_;     // d loss / d x at the current point
-  std::vector<double> dir_;   // L2 random start direction
-  std::vector<float> lo_;     // L-infinity bounds of each coordinate
+  std::vector<float> dx_;    // d loss / d x at the current point
+  std::vector<double> dir_;  // L2 random start direction
+  std::vector<float> lo_;    // L-infinity bounds of each coordinate
   std::vector<float> hi_;
 };
 

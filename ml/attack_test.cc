@@ -106,8 +106,8 @@ TEST(AttackTest, EpsZeroGivesTheCleanInputAndLossExactly) {
 
 // Checks every element: |x_adv - x| <= eps (L-infinity) or each row's
 // ||x_adv - x||_2 <= eps (up to float rounding), and x_adv in the range.
-void ExpectInBallAndRange(const AttackOptions& o, const Examples& e,
-                          const std::vector<float>& adv, const std::string& what) {
+void ExpectInBallAndRange(const AttackOptions& o, const Examples& e, const std::vector<float>& adv,
+                          const std::string& what) {
   ASSERT_EQ(adv.size(), e.x.size());
   for (int r = 0; r < e.n(); ++r) {
     double sq = 0.0;
@@ -188,8 +188,8 @@ TEST(AttackTest, RandomStartIsUniformInTheBall) {
     e.y.assign(n, 0);
     for (AttackNorm norm : {AttackNorm::kLinf, AttackNorm::kL2}) {
       const double eps = 0.2;
-      auto attack = MustAttack(
-          AttackOptions{.norm = norm, .eps = eps, .step_size = 0.05, .steps = 1});
+      auto attack =
+          MustAttack(AttackOptions{.norm = norm, .eps = eps, .step_size = 0.05, .steps = 1});
       const std::vector<float> adv = Perturbed(*attack, *model, zero, e.view(), 11);
       // Fraction of points within half the radius; mean of the first
       // coordinate's offset.
@@ -283,8 +283,8 @@ TEST(AttackTest, ConfiguredValuesReachTheAttack) {
   // step_size (L-infinity, one step from x, ball larger than the step):
   // every coordinate moves by exactly 0 or a.
   for (double a : {0.013, 0.031}) {
-    auto attack = MustAttack(
-        AttackOptions{.eps = 0.2, .step_size = a, .steps = 1, .random_start = false});
+    auto attack =
+        MustAttack(AttackOptions{.eps = 0.2, .step_size = a, .steps = 1, .random_start = false});
     const std::vector<float> adv = Perturbed(*attack, model, params, e.view());
     int moved = 0;
     for (size_t i = 0; i < adv.size(); ++i) {
@@ -299,8 +299,8 @@ TEST(AttackTest, ConfiguredValuesReachTheAttack) {
 
   // eps: many large steps saturate at the boundary, |d| = eps.
   for (double eps : {0.05, 0.12}) {
-    auto attack = MustAttack(
-        AttackOptions{.eps = eps, .step_size = 0.1, .steps = 6, .random_start = false});
+    auto attack =
+        MustAttack(AttackOptions{.eps = eps, .step_size = 0.1, .steps = 6, .random_start = false});
     const std::vector<float> adv = Perturbed(*attack, model, params, e.view());
     double max_d = 0.0;
     for (size_t i = 0; i < adv.size(); ++i) {
@@ -438,8 +438,7 @@ TEST_P(TrainedModelTest, AccuracyUnderAttackDoesNotRiseWithEps) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TrainedModelTest,
-                         ::testing::Values(Kind::kSoftmax, Kind::kMlp),
+INSTANTIATE_TEST_SUITE_P(Models, TrainedModelTest, ::testing::Values(Kind::kSoftmax, Kind::kMlp),
                          [](const ::testing::TestParamInfo<Kind>& info) {
                            return info.param == Kind::kSoftmax ? "softmax" : "mlp";
                          });

@@ -64,8 +64,8 @@ inline ModelConfig VectorModel(ModelConfig::Kind kind, int dim, int k,
 }
 
 // Plain minibatch SGD, `epochs` passes in order over `data`.
-inline void TrainPlain(Model& model, std::vector<float>& params, const Examples& data,
-                       int epochs, double lr, int batch = 20) {
+inline void TrainPlain(Model& model, std::vector<float>& params, const Examples& data, int epochs,
+                       double lr, int batch = 20) {
   Sgd sgd(SgdOptions{.lr = lr, .momentum = 0.9}, params.size());
   for (int e = 0; e < epochs; ++e) {
     for (int b = 0; b + batch <= data.n(); b += batch) {

@@ -26,21 +26,19 @@ void MarkCorrect(const float* logits, const int32_t* y, int n, int k, std::vecto
 absl::StatusOr<RobustEvalResult> EvaluateRobust(Model& model, std::span<const float> params,
                                                 const Dataset& data,
                                                 std::span<const uint32_t> indices,
-                                                const RobustEvalOptions& options,
-                                                uint64_t seed) {
+                                                const RobustEvalOptions& options, uint64_t seed) {
   if (absl::Status s = ValidateAttackOptions(options.attack); !s.ok()) return s;
   if (options.chunk_rows <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("robust eval: chunk_rows must be > 0, got ", options.chunk_rows));
   }
   if (data.dim() != model.config().input_dim()) {
-    return absl::InvalidArgumentError(absl::StrCat("robust eval: data dim ", data.dim(),
-                                                   " != model input_dim ",
-                                                   model.config().input_dim()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "robust eval: data dim ", data.dim(), " != model input_dim ", model.config().input_dim()));
   }
   if (params.size() != model.NumParams()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "robust eval: params has ", params.size(), " floats, the model ", model.NumParams()));
+    return absl::InvalidArgumentError(absl::StrCat("robust eval: params has ", params.size(),
+                                                   " floats, the model ", model.NumParams()));
   }
   for (uint32_t i : indices) {
     if (i >= data.size()) {

@@ -93,9 +93,9 @@ TEST_F(RobustEvalTest, DeterministicForASeedAndChunkedWithoutChangingTheAnswer) 
 }
 
 TEST_F(RobustEvalTest, RejectsBadInput) {
-  EXPECT_FALSE(EvaluateRobust(*model_, params_, test_, all_,
-                              RobustEvalOptions{.attack = {.steps = 0}}, 1)
-                   .ok());
+  EXPECT_FALSE(
+      EvaluateRobust(*model_, params_, test_, all_, RobustEvalOptions{.attack = {.steps = 0}}, 1)
+          .ok());
   EXPECT_FALSE(
       EvaluateRobust(*model_, params_, test_, all_, RobustEvalOptions{.chunk_rows = 0}, 1).ok());
   const std::vector<uint32_t> out_of_range = {1, 600};

@@ -35,15 +35,17 @@ AdversarialOptions AdversarialFromConfig(const config::Adversarial& adv) {
       .step_size = adv.has_step_size() ? adv.step_size()
                    : fgsm              ? adv.eps()
                                        : kPgdDefaultStepSize,
-      .steps = static_cast<int>(adv.has_steps() ? adv.steps() : fgsm ? 1 : kPgdDefaultSteps),
+      .steps = static_cast<int>(adv.has_steps() ? adv.steps()
+                                : fgsm          ? 1
+                                                : kPgdDefaultSteps),
       .random_start = adv.has_random_start() ? adv.random_start() : !fgsm,
       .clip_min = static_cast<float>(adv.clip_min()),
       .clip_max = static_cast<float>(adv.clip_max())};
-  return AdversarialOptions{
-      .attack = attack,
-      .ratio = adv.ratio(),
-      .mode = adv.mode() == config::Adversarial::CONCAT ? AdversarialMode::kConcat
-                                                         : AdversarialMode::kReplace};
+  return AdversarialOptions{.attack = attack,
+                            .ratio = adv.ratio(),
+                            .mode = adv.mode() == config::Adversarial::CONCAT
+                                        ? AdversarialMode::kConcat
+                                        : AdversarialMode::kReplace};
 }
 
 void ValidateAdversarial(const config::Adversarial& adv, const std::string& path,
@@ -63,8 +65,9 @@ void ValidateAdversarial(const config::Adversarial& adv, const std::string& path
   if (!std::isfinite(adv.eps()) || adv.eps() < 0) {
     add("eps", absl::StrCat(adv.eps(), " is not a radius; use a finite eps > 0, e.g. 0.1"));
   } else if (adv.eps() == 0) {
-    add("eps", "0 attacks nothing but still costs the attack's passes; set eps > 0 (e.g. 0.1) "
-               "or remove adversarial {} to train on clean batches");
+    add("eps",
+        "0 attacks nothing but still costs the attack's passes; set eps > 0 (e.g. 0.1) "
+        "or remove adversarial {} to train on clean batches");
   }
   const AdversarialOptions o = AdversarialFromConfig(adv);
   if (!std::isfinite(o.attack.step_size) || !(o.attack.step_size > 0)) {

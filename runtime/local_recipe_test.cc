@@ -106,13 +106,13 @@ TEST(LocalRecipeTest, ConfiguredAttackMovesTheInputs) {
     return d;
   };
   // One step of 0.013 from the clean input in a larger ball.
-  for (double d : deltas("adversarial { eps: 0.2 step_size: 0.013 steps: 1 random_start: false }",
-                         1)) {
+  for (double d :
+       deltas("adversarial { eps: 0.2 step_size: 0.013 steps: 1 random_start: false }", 1)) {
     EXPECT_NEAR(d, 0.013, 1e-6);
   }
   // Five steps of 0.02 saturate a ball of 0.03.
-  for (double d : deltas("adversarial { eps: 0.03 step_size: 0.02 steps: 5 random_start: false }",
-                         1)) {
+  for (double d :
+       deltas("adversarial { eps: 0.03 step_size: 0.02 steps: 5 random_start: false }", 1)) {
     EXPECT_NEAR(d, 0.03, 1e-6);
   }
   // random_start: false ignores the stream; the default uses it.
@@ -124,8 +124,7 @@ TEST(LocalRecipeTest, ConfiguredAttackMovesTheInputs) {
 TEST(LocalRecipeTest, ValidateAdversarialNamesEachBadField) {
   auto problems_of = [](const std::string& text) {
     ProblemList p;
-    ValidateAdversarial(Local("adversarial {" + text + "}").adversarial(), "local.adversarial",
-                        &p);
+    ValidateAdversarial(Local("adversarial {" + text + "}").adversarial(), "local.adversarial", &p);
     std::vector<std::string> paths;
     for (const auto& problem : p.problems()) paths.push_back(problem.path);
     return paths;
