@@ -36,7 +36,7 @@ struct RobustEvalOptions {
   bool fgsm = false;
   // Default: 128. Examples attacked at once (> 0). The model's workspaces
   // grow to this many rows: about 0.4 MB per row for McMahan's CNN (its
-  // activations and their gradients), 4 KB for the MLP.
+  // activations and their gradients), under 10 KB for the MLP.
   int chunk_rows = 128;
 };
 
