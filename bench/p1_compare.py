@@ -7,6 +7,13 @@ both medians and their min..max spread; then the Eigen 1024^3 GEMM peak and
 the MLP batch-64 fraction of it.
 
   /usr/bin/python3 bench/p1_compare.py --bench build-ml/bench/train_throughput_bench
+
+With --adversarial, the same for PGD-10 adversarial training (issue 10):
+adv_throughput_bench's BM_AdvTrain* against pytorch_baseline's --adversarial
+loop (no GEMM line).
+
+  /usr/bin/python3 bench/p1_compare.py --adversarial \
+      --bench build/bench/adv_throughput_bench --batches 32
 """
 import argparse
 import json
@@ -23,9 +30,9 @@ import pytorch_baseline as pt  # noqa: E402  (sets the 1-thread env first)
 MLP_FLOPS = 2 * (3 * (784 * 200 + 200 * 200 + 200 * 10) - 784 * 200)
 
 
-def fedsim_rate(bench, name, batch, seconds):
+def fedsim_rate(bench, name, batch, seconds, prefix="BM_Train"):
     out = subprocess.run(
-        [bench, f"--benchmark_filter=^BM_Train{name}/{batch}/", "--benchmark_format=json",
+        [bench, f"--benchmark_filter=^{prefix}{name}/{batch}/", "--benchmark_format=json",
          f"--benchmark_min_time={seconds}"],
         check=True, capture_output=True, text=True).stdout
     runs = json.loads(out)["benchmarks"]
@@ -51,7 +58,11 @@ def main():
     ap.add_argument("--seconds", type=float, default=1.0, help="seconds per measurement")
     ap.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp,cnn")
     ap.add_argument("--batches", default="10,32,64", help="comma-separated batch sizes")
+    ap.add_argument("--adversarial", action="store_true",
+                    help="PGD-10 adversarial training (--bench adv_throughput_bench)")
     args = ap.parse_args()
+    prefix = "BM_AdvTrain" if args.adversarial else "BM_Train"
+    label = "ADV" if args.adversarial else "P1"
 
     pt.torch.set_num_threads(1)
     print(f"torch {pt.torch.__version__}, threads {pt.torch.get_num_threads()}, "
@@ -62,14 +73,17 @@ def main():
         for batch in [int(b) for b in args.batches.split(",")]:
             ours, theirs = [], []
             for _ in range(args.reps):
-                ours.append(fedsim_rate(args.bench, name.capitalize(), batch, args.seconds))
-                theirs.append(pt.measure(makers[name], batch, args.seconds))
+                ours.append(
+                    fedsim_rate(args.bench, name.capitalize(), batch, args.seconds, prefix))
+                theirs.append(pt.measure(makers[name], batch, args.seconds, args.adversarial))
             ratio = statistics.median(ours) / statistics.median(theirs)
-            print(f"P1 {name} batch {batch}: ratio {ratio:.2f}x  fedsim {spread(ours)}  "
+            print(f"{label} {name} batch {batch}: ratio {ratio:.2f}x  fedsim {spread(ours)}  "
                   f"pytorch {spread(theirs)} samples/s, median (min..max) of {args.reps}",
                   flush=True)
             if name == "mlp" and batch == 64:
                 mlp64 = statistics.median(ours)
+    if args.adversarial:
+        return
     peak = gemm_gflops(args.bench)
     print(f"GEMM 1024^3 float, Eigen, 1 thread: {peak:.1f} GFLOP/s")
     if mlp64 is not None:

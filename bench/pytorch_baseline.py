@@ -6,7 +6,14 @@ conv5x5x32-relu-pool-conv5x5x64-relu-pool-fc512-relu-fc10, "same" padding)
 with SGD (lr 0.01, momentum 0.9) on random 28x28 inputs at batch 10, 32 and
 64, with one thread, and prints samples/s medians over several repetitions.
 
+--adversarial is the baseline for bench/adv_throughput_bench (issue 10): each
+step first attacks the batch with PGD-10 (L-infinity, eps 0.1, step 0.01,
+uniform random start, clamped to [0, 1]; the gradient with respect to the
+input only, torch.autograd.grad, as Madry's and TRADES' code do) and then
+takes the SGD step on the attacked batch.
+
   /usr/bin/python3 bench/pytorch_baseline.py [--reps 5] [--seconds 1.0]
+  /usr/bin/python3 bench/pytorch_baseline.py --adversarial --batches 32
 """
 import argparse
 import os
@@ -40,7 +47,19 @@ def cnn():
                          nn.Linear(512, 10))
 
 
-def measure(make, batch, seconds):
+def pgd_linf(model, loss_fn, x, y, eps=0.1, step=0.01, steps=10):
+    """PGD-k under L-infinity from a uniform random start, clamped to [0, 1]."""
+    xa = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0.0, 1.0)
+    for _ in range(steps):
+        xa.requires_grad_(True)
+        loss = loss_fn(model(xa), y)
+        (g,) = torch.autograd.grad(loss, [xa])
+        xa = xa.detach() + step * g.sign()
+        xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0.0, 1.0)
+    return xa.detach()
+
+
+def measure(make, batch, seconds, adversarial=False):
     """Samples per CPU second of SGD steps over a pool of random examples."""
     torch.manual_seed(0)
     model = make()
@@ -57,6 +76,8 @@ def measure(make, batch, seconds):
             pos = 0
         xb, yb = x[pos:pos + batch], y[pos:pos + batch]
         pos += batch
+        if adversarial:
+            xb = pgd_linf(model, loss_fn, xb, yb)
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(xb), yb)
         loss.backward()
@@ -94,6 +115,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=1.0, help="seconds per repetition")
     ap.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp,cnn")
     ap.add_argument("--batches", default="10,32,64", help="comma-separated batch sizes")
+    ap.add_argument("--adversarial", action="store_true",
+                    help="PGD-10 adversarial training steps (adv_throughput_bench)")
     args = ap.parse_args()
 
     torch.set_num_threads(1)
@@ -109,8 +132,10 @@ def main():
     makers = {"mlp": mlp, "cnn": cnn}
     for name in args.models.split(","):
         for batch in [int(b) for b in args.batches.split(",")]:
-            rates = [measure(makers[name], batch, args.seconds) for _ in range(args.reps)]
-            print(f"pytorch {name} batch {batch}: median {statistics.median(rates):.1f} samples/s "
+            rates = [measure(makers[name], batch, args.seconds, args.adversarial)
+                     for _ in range(args.reps)]
+            kind = "pgd10-adv " if args.adversarial else ""
+            print(f"pytorch {kind}{name} batch {batch}: median {statistics.median(rates):.1f} samples/s "
                   f"(min {min(rates):.1f} .. max {max(rates):.1f}, {args.reps} reps)",
                   flush=True)
 

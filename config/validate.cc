@@ -10,6 +10,7 @@
 #include "config/fleet.h"
 #include "config/memory.h"
 #include "config/model_config.h"
+#include "runtime/local_recipe.h"
 #include "util/checks.h"
 
 namespace fedsim {
@@ -120,6 +121,9 @@ void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems) {
   if (local.has_sam()) {
     CheckPositive(local.sam().rho(), "local.sam.rho",
                   "it is the radius of SAM's ascent step, e.g. 0.05", problems);
+  }
+  if (local.has_adversarial()) {
+    ValidateAdversarial(local.adversarial(), "local.adversarial", problems);
   }
 
   // Stop and evaluation.

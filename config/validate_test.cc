@@ -167,3 +167,34 @@ TEST(ScenarioValidateTest, ModelAndFleetSections) {
 
 }  // namespace
 }  // namespace fedsim
+
+namespace fedsim {
+namespace {
+
+// The local-training blocks (SAM, adversarial) are checked with the rest of
+// the scenario, so `fedsim validate` finds their mistakes before a run
+// would fail inside a task.
+TEST(ScenarioValidateTest, LocalTrainingBlocksAreChecked) {
+  const std::string text =
+      "num_clients: 4\n"                                           // 1
+      "local {\n"                                                  // 2
+      "  sam { rho: -0.5 }\n"                                      // 3
+      "  adversarial { eps: 0 }\n"                                 // 4
+      "}\n"                                                        // 5
+      "stop { max_commits: 1 }\n";                                 // 6
+  auto s = Parse(text);
+  ASSERT_FALSE(s.ok());
+  const std::vector<std::string> lines = ErrorLines(s.status());
+  ASSERT_GE(lines.size(), 2u) << s.status();
+  EXPECT_THAT(lines[0], StartsWith("x.textproto:3:9: local.sam.rho: must be > 0, got -0.5"));
+  EXPECT_THAT(lines[1], StartsWith("x.textproto:4:17: local.adversarial.eps"));
+}
+
+TEST(ScenarioValidateTest, NumericModeMustBeChosen) {
+  auto s = Parse("numeric { mode: MODE_UNSPECIFIED }\nstop { max_commits: 1 }\n");
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("numeric.mode: is unspecified"));
+}
+
+}  // namespace
+}  // namespace fedsim

@@ -47,7 +47,9 @@ class LayerStackModel final : public Model {
 
   float ForwardBackward(std::span<const float> params, const BatchView& batch,
                         std::span<float> grad, std::span<float> dinput) override {
-    return Backprop(params.data(), batch, grad.data(), nullptr, nullptr, nullptr, dinput);
+    // An empty grad (allowed with a dinput) asks for the input gradient only.
+    return Backprop(params.data(), batch, grad.empty() ? nullptr : grad.data(), nullptr, nullptr,
+                    nullptr, dinput);
   }
 
   float ForwardBackwardStep(std::span<float> params, const BatchView& batch,
@@ -74,7 +76,8 @@ class LayerStackModel final : public Model {
   };
 
   // Forward, loss and backward. Gradients go to grad when sgd is null, else
-  // to an SGD update of step_params (the same vector as params) per layer.
+  // to an SGD update of step_params (the same vector as params) per layer;
+  // nowhere when both are null (then only dinput is wanted).
   float Backprop(const float* params, const BatchView& batch, float* grad, float* step_params,
                  ParamUpdater* sgd, const float* anchor, std::span<float> dinput) {
     const int n = batch.n;
@@ -91,7 +94,8 @@ class LayerStackModel final : public Model {
         dx = dinput.data();
       }
       if (sgd == nullptr) {
-        layers_[i]->Backward(params + offsets_[i], x, acts_[i].data(), dy, n, grad + offsets_[i],
+        layers_[i]->Backward(params + offsets_[i], x, acts_[i].data(), dy, n,
+                             grad != nullptr ? grad + offsets_[i] : nullptr,
                              dx);
       } else {
         StepSink sink(*sgd, step_params, anchor, offsets_[i]);

@@ -82,7 +82,9 @@ class Layer {
   // Given x and y of the last Forward with the same params and n, and
   // dy = d loss / d y: overwrites dparams (NumParams() floats) with
   // d loss / d params and, if dx is not null, dx (n * input_dim() floats)
-  // with d loss / d x. dy is scratch: the layer may overwrite it.
+  // with d loss / d x. dparams may be null when dx is not: then only dx is
+  // computed (bit-identical), skipping the parameter gradient's work. dy is
+  // scratch: the layer may overwrite it.
   // REQUIRES: as Forward; dparams, dx and dy do not overlap x or y.
   virtual void Backward(const float* params, const float* x, const float* y, float* dy, int n,
                         float* dparams, float* dx) = 0;

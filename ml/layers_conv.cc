@@ -301,9 +301,11 @@ void Conv2d::Backward(const float* params, const float* x, const float* y, float
   // AVX-512 vectors (conv2: M = 800 is the long side); row-major straight
   // into dparams otherwise (conv1's 25 rows run better transposed).
   const bool dw_col = patch_ % 16 == 0;
+  // Null dparams: the input gradient only (an adversarial attack's pass).
+  const bool want_params = dparams != nullptr;
   ColMatMap dwm(dwtmp_.data(), patch_, out_c_);
   MatMap dwr(dparams, patch_, out_c_);
-  float* db = dparams + nw;
+  float* db = want_params ? dparams + nw : nullptr;
   const int in_dim = in_.dim();
   const size_t out_per_example = static_cast<size_t>(pixels_) * out_c_;
 #if FEDSIM_DIRECT_CONV
@@ -333,21 +335,23 @@ void Conv2d::Backward(const float* params, const float* x, const float* y, float
     }
     // Recomputing im2col is cheaper than keeping the whole batch's columns:
     // they would not fit in cache.
-    Im2Col(x + static_cast<size_t>(s0) * in_dim, count);
-    ConstMatMap colm(col_.data(), rows, patch_);
     ConstMatMap dym(dyc, rows, out_c_);
-    if (dw_col) {
-      if (s0 == 0) {
-        dwm.noalias() = colm.transpose() * dym;
+    if (want_params) {
+      Im2Col(x + static_cast<size_t>(s0) * in_dim, count);
+      ConstMatMap colm(col_.data(), rows, patch_);
+      if (dw_col) {
+        if (s0 == 0) {
+          dwm.noalias() = colm.transpose() * dym;
+        } else {
+          dwm.noalias() += colm.transpose() * dym;
+        }
+      } else if (s0 == 0) {
+        dwr.noalias() = colm.transpose() * dym;
       } else {
-        dwm.noalias() += colm.transpose() * dym;
+        dwr.noalias() += colm.transpose() * dym;
       }
-    } else if (s0 == 0) {
-      dwr.noalias() = colm.transpose() * dym;
-    } else {
-      dwr.noalias() += colm.transpose() * dym;
+      ColumnSums(dyc, rows, out_c_, /*accumulate=*/s0 != 0, db);
     }
-    ColumnSums(dyc, rows, out_c_, /*accumulate=*/s0 != 0, db);
 #if FEDSIM_DIRECT_CONV
     if (dx != nullptr && direct_dx) {
       // d loss / d x is the full convolution of dy with the flipped kernel.
@@ -369,7 +373,7 @@ void Conv2d::Backward(const float* params, const float* x, const float* y, float
       Col2Im(count, dx + static_cast<size_t>(s0) * in_dim);
     }
   }
-  if (dw_col) {
+  if (dw_col && want_params) {
     TransposeBiasActivate(dwtmp_.data(), patch_, out_c_, nullptr, Activation::kNone, dparams);
   }
 }

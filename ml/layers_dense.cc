@@ -76,8 +76,20 @@ void Dense::BackwardTiled(const float* params, const float* x, const float* y, f
   using ConstBlock = Eigen::Map<const RowMat, 0, Stride>;
   using Block = Eigen::Map<RowMat, 0, Stride>;
   const size_t nw = static_cast<size_t>(in_) * out_;
+  const bool want_params = dparams != nullptr || sink != nullptr;
   if (act_ == Activation::kRelu) MaskRelu(y, static_cast<size_t>(n) * out_, dy);
   ConstMatMap dym(dy, n, out_);
+  if (!want_params) {
+    // Input gradient only (an adversarial attack's pass): the same products
+    // as the tiled loop below, without the weight gradient.
+    for (int r0 = 0; r0 < in_; r0 += tile_rows_) {
+      const int rows = std::min(tile_rows_, in_ - r0);
+      ConstMatMap w(params + static_cast<size_t>(r0) * out_, rows, out_);
+      Block dxm(dx + r0, n, rows, Stride(in_));
+      dxm.noalias() = dym * w.transpose();
+    }
+    return;
+  }
   for (int r0 = 0; r0 < in_; r0 += tile_rows_) {
     const int rows = std::min(tile_rows_, in_ - r0);
     const size_t off = static_cast<size_t>(r0) * out_;

@@ -57,6 +57,13 @@ void CheckLayer(Layer& layer, int n, uint64_t seed, GradCheckOptions opts = {}) 
   std::vector<float> dparams2(params.size(), -7.0f);
   layer.Backward(params.data(), x.data(), y.data(), dy.data(), n, dparams2.data(), nullptr);
   EXPECT_EQ(dparams, dparams2);
+
+  // The input gradient alone (dparams null, an attack's pass): the same dx.
+  loss();
+  dy = r;
+  std::vector<float> dx2(x.size(), -7.0f);
+  layer.Backward(params.data(), x.data(), y.data(), dy.data(), n, nullptr, dx2.data());
+  EXPECT_EQ(dx, dx2);
 }
 
 TEST(DenseTest, Shapes) {
@@ -217,6 +224,14 @@ TEST_P(Conv2dTest, FusedReluBackwardIsMaskedLinearBackward) {
                dx_lin.data());
   EXPECT_EQ(dp_relu, dp_lin);
   EXPECT_EQ(dx_relu, dx_lin);
+
+  // The input gradient alone (dparams null) is the same, bit for bit.
+  std::vector<float> dx_only(x.size(), -7.0f);
+  dy_relu = r;
+  relu.Forward(params.data(), x.data(), c.n, y_relu.data());
+  relu.Backward(params.data(), x.data(), y_relu.data(), dy_relu.data(), c.n, nullptr,
+                dx_only.data());
+  EXPECT_EQ(dx_only, dx_relu);
 }
 
 INSTANTIATE_TEST_SUITE_P(

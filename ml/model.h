@@ -89,8 +89,12 @@ class Model {
 
   // Mean softmax cross-entropy over the batch. Overwrites grad with
   // d loss / d params. If dinput is non-empty, also writes d loss / d x
-  // (n x input_dim), as adversarial training needs.
-  // REQUIRES: params.size() == grad.size() == NumParams(); batch.n > 0;
+  // (n x input_dim), as adversarial training needs. With dinput non-empty,
+  // grad may be empty: then only d loss / d x is computed (an attack's
+  // pass), bit-identical to the one written along with grad, and the work
+  // of the parameter gradient is skipped.
+  // REQUIRES: params.size() == NumParams(); grad.size() == NumParams(), or
+  //           grad empty and dinput non-empty; batch.n > 0;
   //           dinput empty or of size batch.n * input_dim.
   virtual float ForwardBackward(std::span<const float> params, const BatchView& batch,
                                 std::span<float> grad, std::span<float> dinput = {}) = 0;

@@ -167,6 +167,12 @@ TEST_P(ModelGradientTest, ParamsAndInput) {
   const float loss2 = model->ForwardBackward(params, batch.view(), grad2);
   EXPECT_EQ(loss, loss2);
   EXPECT_EQ(grad, grad2);
+
+  // Without grad (an attack's pass): the same input gradient, bit for bit.
+  std::vector<float> dinput2(batch.x.size(), -7.0f);
+  const float loss3 = model->ForwardBackward(params, batch.view(), {}, dinput2);
+  EXPECT_EQ(loss, loss3);
+  EXPECT_EQ(dinput, dinput2);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -175,7 +181,13 @@ INSTANTIATE_TEST_SUITE_P(
                       GradCase{"mlp", Mlp(10, {7, 6}, 4), 3},
                       GradCase{"mlp_no_hidden", Mlp(6, {}, 3), 2},
                       GradCase{"cnn_8x8", Cnn(1, 8, 8, 2, 3, 3, 8, 3), 2},
-                      GradCase{"cnn_chw_odd", Cnn(2, 9, 10, 3, 2, 4, 6, 4), 2}),
+                      GradCase{"cnn_chw_odd", Cnn(2, 9, 10, 3, 2, 4, 6, 4), 2},
+                      // Widths that are multiples of 32 take the AVX-512
+                      // direct-convolution forward and (conv2) input gradient;
+                      // the first conv reads one channel, or three channels
+                      // first (CHW), as the datasets store images.
+                      GradCase{"cnn_direct_1ch", Cnn(1, 12, 12, 32, 32, 3, 16, 5), 3},
+                      GradCase{"cnn_direct_chw_3ch", Cnn(3, 10, 11, 32, 64, 5, 8, 4), 2}),
     [](const ::testing::TestParamInfo<GradCase>& info) { return info.param.name; });
 
 TEST(ModelTest, ForwardBackwardIsDeterministicAndReusesWorkspaces) {

@@ -9,12 +9,15 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
+#include "ml/adversarial.h"
 #include "ml/batch_transform.h"
 #include "ml/local_trainer.h"
 #include "ml/optimizer.h"
 #include "proto/scenario.pb.h"
+#include "util/problems.h"
 
 namespace fedsim {
 
@@ -29,16 +32,34 @@ struct LocalRecipe {
 LocalSchedule ScheduleFromConfig(const config::LocalTraining& local);
 
 // The recipe for a model of `num_params` parameters: SGD (lr, momentum,
-// weight_decay, prox_mu), or SAM over that SGD step when `sam` is set.
+// weight_decay, prox_mu), or SAM over that SGD step when `sam` is set; the
+// adversarial transform when `adversarial` is set.
 // InvalidArgument naming the field for out-of-range values.
 absl::StatusOr<LocalRecipe> NewLocalRecipe(const config::LocalTraining& local,
                                            size_t num_params);
 
-// Forward-backward passes one step costs relative to a plain SGD step (SGD 1,
-// SAM 2, each adversarial attack step one more): the device model multiplies
-// a task's compute time by it, so costlier local training takes longer in
-// virtual time just as it would on a device.
+// Forward-backward passes one step costs per clean example, relative to a
+// plain SGD step: SGD 1, SAM 2, plus an adversarial attack's passes over its
+// share of the batch (PGD-k on every row: k more, so k + 1 under SGD and
+// k + 2 under SAM; CONCAT also trains on the appended rows; see
+// AdversarialCostMultiplier). The device model multiplies a task's compute
+// time by it, so costlier local training takes longer in virtual time just
+// as it would on a device.
 double ComputeCostMultiplier(const config::LocalTraining& local);
+
+// The attack and mix that `adversarial` describes, with the attack-dependent
+// defaults filled in (PGD: 10 steps of 0.01 from a random start; FGSM: one
+// step of eps from the clean input). Field values are not checked here: see
+// ValidateAdversarial.
+AdversarialOptions AdversarialFromConfig(const config::Adversarial& adversarial);
+
+// Adds a problem under `path` (e.g. "local.adversarial") for each field of
+// `adversarial` that NewLocalRecipe would reject or that makes no sense:
+// unspecified enums, eps negative, zero or not finite, a step_size that is
+// not > 0, steps 0, FGSM with steps other than 1, ratio outside (0, 1], an
+// empty or NaN clip range. The config layer calls it during validation.
+void ValidateAdversarial(const config::Adversarial& adversarial, const std::string& path,
+                         ProblemList* problems);
 
 }  // namespace fedsim
 
