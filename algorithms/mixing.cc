@@ -1,10 +1,14 @@
 #include "algorithms/mixing.h"
 
+// GCC 12 reports false -Wmaybe-uninitialized positives inside its own
+// avx512fintrin.h when Eigen's AVX-512 kernels are inlined (as ml/ does).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <utility>
-
-#include <Eigen/Dense>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -31,8 +35,8 @@ absl::StatusOr<MixingMatrix> MixingMatrix::FromRows(const CustomMatrix& rows) {
             rows[i][e - 1].col, " then ", entry.col));
       }
       if (!std::isfinite(entry.weight)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "row ", i, " of the mixing matrix: W_", i, ",", entry.col, " is not finite"));
+        return absl::InvalidArgumentError(absl::StrCat("row ", i, " of the mixing matrix: W_", i,
+                                                       ",", entry.col, " is not finite"));
       }
       w.entries_.push_back(entry);
     }
@@ -98,9 +102,8 @@ MixingMatrix RowsFrom(const Graph& graph, WeightFn weight) {
 
 MixingMatrix MetropolisHastings(const Graph& graph) {
   const Graph g = graph.Symmetrized();
-  return RowsFrom(g, [&](uint32_t i, uint32_t j) {
-    return 1.0 / (1.0 + std::max(g.degree(i), g.degree(j)));
-  });
+  return RowsFrom(
+      g, [&](uint32_t i, uint32_t j) { return 1.0 / (1.0 + std::max(g.degree(i), g.degree(j))); });
 }
 
 MixingMatrix UniformRows(const Graph& graph) {
@@ -148,16 +151,14 @@ MixingProperties CheckMixing(const MixingMatrix& w) {
     }
     if (error > kMixingTolerance) p.row_stochastic = false;
   }
-  p.column_stochastic = std::all_of(column_sums.begin(), column_sums.end(), [](double s) {
-    return std::abs(s - 1) <= kMixingTolerance;
-  });
+  p.column_stochastic = std::all_of(column_sums.begin(), column_sums.end(),
+                                    [](double s) { return std::abs(s - 1) <= kMixingTolerance; });
   return p;
 }
 
 std::string MixingProperties::Describe() const {
   if (!row_stochastic) {
-    return absl::StrFormat("rows do not sum to 1 (row %d sums to %.12g)", worst_row,
-                           worst_row_sum);
+    return absl::StrFormat("rows do not sum to 1 (row %d sums to %.12g)", worst_row, worst_row_sum);
   }
   std::string s;
   if (symmetric && column_stochastic) {
@@ -180,8 +181,7 @@ absl::Status CheckRowsSumToOne(const MixingMatrix& w) {
     for (const MatrixEntry& e : w.row(i)) sum += e.weight;
     if (std::abs(sum - 1) <= kMixingTolerance) continue;
     if (++count <= kMaxNamed) {
-      bad.push_back(
-          absl::StrFormat("row %d of the mixing matrix sums to %.12g, not 1", i, sum));
+      bad.push_back(absl::StrFormat("row %d of the mixing matrix sums to %.12g, not 1", i, sum));
     }
   }
   if (count == 0) return absl::OkStatus();

@@ -49,7 +49,7 @@ void ExpectSymmetricDoublyStochastic(const MixingMatrix& w, const std::string& w
 TEST(MixingTest, MetropolisHastingsIsSymmetricAndDoublyStochasticForEverySymmetricKind) {
   const std::string edges = WriteFile("mh_edges.csv", "i,j\n0,1\n1,2\n2,3\n3,0\n0,2\n4,0\n");
   const uint32_t n = 24;
-  for (const std::string& kind :
+  for (const char* kind :
        {"ring {}", "torus {}", "torus { rows: 2 wrap: false }", "exponential {}",
         "random_regular { degree: 5 }", "erdos_renyi { p: 0.3 }", "full {}"}) {
     auto t = MustBuild(kind, n);
@@ -63,8 +63,8 @@ TEST(MixingTest, MetropolisHastingsIsSymmetricAndDoublyStochasticForEverySymmetr
     EXPECT_EQ(w->num_entries(), t->GraphAt(0)->num_links() + n) << kind;
   }
   auto file = MustBuild("edge_list { csv: '" + edges + "' }", 5);
-  ExpectSymmetricDoublyStochastic(*BuildMixing(*file, *file->GraphAt(0), config::MIXING_UNSPECIFIED),
-                                  "edge_list");
+  ExpectSymmetricDoublyStochastic(
+      *BuildMixing(*file, *file->GraphAt(0), config::MIXING_UNSPECIFIED), "edge_list");
   // A time-varying graph is made undirected first, so each round's W is too.
   auto tv = MustBuild("time_varying { k: 3 }", n);
   for (uint64_t round = 0; round < 3; ++round) {
@@ -78,7 +78,8 @@ TEST(MixingTest, MetropolisHastingsIsSymmetricAndDoublyStochasticForEverySymmetr
 
 TEST(MixingTest, MetropolisHastingsWeightsOnAStar) {
   // Client 0 linked to 1, 2 and 3: d_0 = 3, d_leaf = 1.
-  Graph star = Graph::FromEdges(4, std::vector<std::pair<uint32_t, uint32_t>>{{0, 1}, {0, 2}, {0, 3}});
+  Graph star =
+      Graph::FromEdges(4, std::vector<std::pair<uint32_t, uint32_t>>{{0, 1}, {0, 2}, {0, 3}});
   MixingMatrix w = MetropolisHastings(star);
   EXPECT_EQ(w.at(0, 0), 0.25);
   EXPECT_EQ(w.at(0, 2), 0.25);
@@ -91,7 +92,8 @@ TEST(MixingTest, MetropolisHastingsWeightsOnAStar) {
 }
 
 TEST(MixingTest, UniformRowsAreOnlyRowStochasticOnAnIrregularGraph) {
-  Graph star = Graph::FromEdges(4, std::vector<std::pair<uint32_t, uint32_t>>{{0, 1}, {0, 2}, {0, 3}});
+  Graph star =
+      Graph::FromEdges(4, std::vector<std::pair<uint32_t, uint32_t>>{{0, 1}, {0, 2}, {0, 3}});
   MixingMatrix w = UniformRows(star);
   EXPECT_EQ(w.at(0, 0), 0.25);
   EXPECT_EQ(w.at(1, 0), 0.5);
@@ -142,8 +144,7 @@ TEST(MixingTest, DisconnectedGraphHasGapZero) {
 TEST(MixingTest, LargerGapForBetterConnectedGraphs) {
   auto gap = [](const std::string& kind) {
     auto t = MustBuild(kind, 64);
-    return *ComputeSpectralGap(*BuildMixing(*t, *t->GraphAt(0), config::METROPOLIS_HASTINGS))
-                .value;
+    return *ComputeSpectralGap(*BuildMixing(*t, *t->GraphAt(0), config::METROPOLIS_HASTINGS)).value;
   };
   const double ring = gap("ring {}"), torus = gap("torus {}"), expo = gap("exponential {}"),
                regular = gap("random_regular { degree: 10 }");
@@ -250,9 +251,9 @@ TEST(MixingTest, StaticSummaryAndDenseLimit) {
   EXPECT_THAT(skipped->text, HasSubstr("skipped: 10 clients is above the dense limit of 5"));
   // One client: nothing to mix.
   auto one = MustBuild("ring {}", 1);
-  EXPECT_EQ(*ComputeSpectralGap(*BuildMixing(*one, *one->GraphAt(0), config::MIXING_UNSPECIFIED))
-                 .value,
-            1.0);
+  EXPECT_EQ(
+      *ComputeSpectralGap(*BuildMixing(*one, *one->GraphAt(0), config::MIXING_UNSPECIFIED)).value,
+      1.0);
 }
 
 }  // namespace

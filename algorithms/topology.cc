@@ -176,8 +176,8 @@ uint64_t EdgeKey(uint32_t u, uint32_t v) {
 // until none are left or no two leftover clients can still be linked. The
 // plain configuration model (reject the whole draw on any loop or repeat)
 // succeeds with probability about exp(-(d^2 - 1) / 4): 2e-11 for d = 10.
-std::optional<std::vector<std::pair<uint32_t, uint32_t>>> TryRandomRegular(uint32_t n,
-                                                                           uint32_t d, Rng& rng) {
+std::optional<std::vector<std::pair<uint32_t, uint32_t>>> TryRandomRegular(uint32_t n, uint32_t d,
+                                                                           Rng& rng) {
   // Leftover passes; each pairs at least one more stub in practice, so this is
   // only a guard against a pathological run.
   constexpr int kMaxPasses = 10000;
@@ -294,8 +294,7 @@ std::unique_ptr<Topology> Build(const config::Topology& config, const TopologyOp
   const uint32_t n = options.num_clients;
   const std::string& path = options.path;
   auto made = [](std::string description, Graph graph) -> std::unique_ptr<Topology> {
-    return std::make_unique<StaticTopology>(std::move(description), std::move(graph),
-                                            std::nullopt);
+    return std::make_unique<StaticTopology>(std::move(description), std::move(graph), std::nullopt);
   };
   switch (config.kind_case()) {
     case config::Topology::kRing:
@@ -313,9 +312,8 @@ std::unique_ptr<Topology> Build(const config::Topology& config, const TopologyOp
       } else if (rows != 0 && cols != 0) {
         if (static_cast<uint64_t>(rows) * cols != n) {
           problems->Add(p, absl::StrCat("rows ", rows, " x cols ", cols, " = ",
-                                        static_cast<uint64_t>(rows) * cols,
-                                        ", but num_clients is ", n,
-                                        "; set rows and cols whose product is ", n,
+                                        static_cast<uint64_t>(rows) * cols, ", but num_clients is ",
+                                        n, "; set rows and cols whose product is ", n,
                                         " (or leave both 0 to choose)"));
           return nullptr;
         }
@@ -331,8 +329,7 @@ std::unique_ptr<Topology> Build(const config::Topology& config, const TopologyOp
         (have_rows ? cols : rows) = n / side;
       }
       Graph g = Torus(rows, cols, t.wrap());
-      return made(absl::StrCat(t.wrap() ? "torus(" : "grid(", rows, "x", cols, ")"),
-                  std::move(g));
+      return made(absl::StrCat(t.wrap() ? "torus(" : "grid(", rows, "x", cols, ")"), std::move(g));
     }
     case config::Topology::kRandomRegular: {
       const uint32_t d = config.random_regular().degree();
@@ -342,9 +339,9 @@ std::unique_ptr<Topology> Build(const config::Topology& config, const TopologyOp
       if (d == 0) {
         problems->Add(p, "must be at least 1");
       } else if (d >= n) {
-        problems->Add(p, absl::StrCat(d, " must be below num_clients ", n,
-                                      " (a client has at most ", n - 1,
-                                      " other clients to link to)"));
+        problems->Add(
+            p, absl::StrCat(d, " must be below num_clients ", n, " (a client has at most ", n - 1,
+                            " other clients to link to)"));
       } else if ((static_cast<uint64_t>(d) * n) % 2 != 0) {
         problems->Add(p, absl::StrCat("degree x num_clients = ", d, " x ", n,
                                       " is odd, but every edge has two ends; make one even"));
@@ -364,8 +361,7 @@ std::unique_ptr<Topology> Build(const config::Topology& config, const TopologyOp
         if (!edges.has_value()) continue;
         Graph g = Graph::FromEdges(n, *edges);
         if (ConnectedComponents(g).count() != 1) continue;
-        return made(absl::StrCat("random_regular(degree=", d, ", seed=", seed, ")"),
-                    std::move(g));
+        return made(absl::StrCat("random_regular(degree=", d, ", seed=", seed, ")"), std::move(g));
       }
       problems->Add(p, absl::StrCat("no connected random ", d, "-regular graph on ", n,
                                     " clients in ", kMaxAttempts, " draws; raise the degree"));
@@ -375,8 +371,7 @@ std::unique_ptr<Topology> Build(const config::Topology& config, const TopologyOp
       const double prob = config.erdos_renyi().p();
       const uint64_t seed = SeedOf(config.erdos_renyi().seed(), options);
       if (!(prob > 0 && prob <= 1)) {
-        problems->Add(path + ".erdos_renyi.p",
-                      absl::StrCat("must be in (0, 1], got ", prob));
+        problems->Add(path + ".erdos_renyi.p", absl::StrCat("must be in (0, 1], got ", prob));
         return nullptr;
       }
       // One stream per client for its links to higher ids: O(N^2) draws, no
@@ -410,16 +405,14 @@ std::unique_ptr<Topology> Build(const config::Topology& config, const TopologyOp
       }
       if (k >= n) {
         problems->Add(p, absl::StrCat(k, " must be below num_clients ", n,
-                                      " (a client can pick at most ", n - 1,
-                                      " other clients)"));
+                                      " (a client can pick at most ", n - 1, " other clients)"));
         return nullptr;
       }
       return std::make_unique<TimeVaryingTopology>(n, k, seed);
     }
     case config::Topology::kEdgeList: {
       const std::string p = path + ".edge_list";
-      std::optional<EdgeListContents> contents =
-          ReadEdgeList(config.edge_list(), n, p, problems);
+      std::optional<EdgeListContents> contents = ReadEdgeList(config.edge_list(), n, p, problems);
       if (!contents.has_value()) return nullptr;
       if (!CheckConnected(contents->graph, p + ".csv",
                           absl::StrCat("the graph of ", config.edge_list().csv()),
@@ -434,8 +427,9 @@ std::unique_ptr<Topology> Build(const config::Topology& config, const TopologyOp
     case config::Topology::KIND_NOT_SET:
       break;
   }
-  problems->Add(path, "choose a kind: ring, torus, exponential, random_regular, erdos_renyi, "
-                      "full, time_varying or edge_list");
+  problems->Add(path,
+                "choose a kind: ring, torus, exponential, random_regular, erdos_renyi, "
+                "full, time_varying or edge_list");
   return nullptr;
 }
 

@@ -64,9 +64,7 @@ class Graph {
   std::span<const uint32_t> neighbors(uint32_t i) const {
     return {targets_.data() + offsets_[i], targets_.data() + offsets_[i + 1]};
   }
-  uint32_t degree(uint32_t i) const {
-    return static_cast<uint32_t>(offsets_[i + 1] - offsets_[i]);
-  }
+  uint32_t degree(uint32_t i) const { return static_cast<uint32_t>(offsets_[i + 1] - offsets_[i]); }
   // Sum of the degrees: each undirected edge counts twice.
   uint64_t num_links() const { return targets_.size(); }
   bool HasLink(uint32_t i, uint32_t j) const;

@@ -30,14 +30,14 @@ struct Entry {
 
 }  // namespace
 
-std::optional<EdgeListContents> ReadEdgeList(const config::Topology::EdgeList& config,
-                                             uint32_t n, const std::string& path,
-                                             ProblemList* problems) {
+std::optional<EdgeListContents> ReadEdgeList(const config::Topology::EdgeList& config, uint32_t n,
+                                             const std::string& path, ProblemList* problems) {
   const std::string csv_path = path + ".csv";
   const std::string& file = config.csv();
   if (file.empty()) {
-    problems->Add(csv_path, "set the CSV file: header `i,j` (edges), or `i,j,weight` (entries "
-                            "of a mixing matrix) with weighted = true");
+    problems->Add(csv_path,
+                  "set the CSV file: header `i,j` (edges), or `i,j,weight` (entries "
+                  "of a mixing matrix) with weighted = true");
     return std::nullopt;
   }
   const bool weighted = config.weighted();
@@ -65,8 +65,8 @@ std::optional<EdgeListContents> ReadEdgeList(const config::Topology::EdgeList& c
     const auto u = static_cast<uint32_t>(i), v = static_cast<uint32_t>(j);
     if (!weighted) {
       if (u == v) {
-        return row.Error(absl::StrCat("self-loop ", u, ",", v,
-                                      ": an edge joins two different clients"));
+        return row.Error(
+            absl::StrCat("self-loop ", u, ",", v, ": an edge joins two different clients"));
       }
       const uint64_t key = static_cast<uint64_t>(std::min(u, v)) * n + std::max(u, v);
       auto [it, inserted] = first_line.emplace(key, row.line());
@@ -80,8 +80,8 @@ std::optional<EdgeListContents> ReadEdgeList(const config::Topology::EdgeList& c
     FEDSIM_ASSIGN_OR_RETURN(double w, row.Double(2));
     auto [it, inserted] = first_line.emplace(static_cast<uint64_t>(u) * n + v, row.line());
     if (!inserted) {
-      return row.Error(absl::StrCat("duplicate entry ", u, ",", v, " (already on line ",
-                                    it->second, ")"));
+      return row.Error(
+          absl::StrCat("duplicate entry ", u, ",", v, " (already on line ", it->second, ")"));
     }
     // A zero entry is no link: i would read j's model only to multiply it by 0.
     if (w != 0) rows[u].push_back({v, w, row.line()});
@@ -109,8 +109,7 @@ std::optional<EdgeListContents> ReadEdgeList(const config::Topology::EdgeList& c
   size_t bad_rows = 0;
   for (uint32_t i = 0; i < n; ++i) {
     std::vector<Entry>& row = rows[i];
-    std::sort(row.begin(), row.end(),
-              [](const Entry& a, const Entry& b) { return a.col < b.col; });
+    std::sort(row.begin(), row.end(), [](const Entry& a, const Entry& b) { return a.col < b.col; });
     // Summed in column order, as every check of a mixing matrix does.
     double sum = 0;
     for (const Entry& e : row) {
@@ -122,9 +121,9 @@ std::optional<EdgeListContents> ReadEdgeList(const config::Topology::EdgeList& c
     if (++bad_rows > kMaxRowProblems) continue;
     std::string message;
     if (row.empty()) {
-      message = absl::StrCat(file, ": row ", i, " of the mixing matrix has no entries (sums to 0); ",
-                             "every row must sum to 1 (give at least the diagonal ", i, ",", i,
-                             ",1)");
+      message =
+          absl::StrCat(file, ": row ", i, " of the mixing matrix has no entries (sums to 0); ",
+                       "every row must sum to 1 (give at least the diagonal ", i, ",", i, ",1)");
     } else {
       std::vector<size_t> lines;
       for (const Entry& e : row) lines.push_back(e.line);

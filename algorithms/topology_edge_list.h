@@ -32,9 +32,8 @@ struct EdgeListContents {
 // Reads and checks config.csv() for n clients. Problems go to *problems under
 // `path` (the EdgeList message's path, e.g. "topology.edge_list"); nullopt
 // exactly when some were added. Connectivity is the caller's check.
-std::optional<EdgeListContents> ReadEdgeList(const config::Topology::EdgeList& config,
-                                             uint32_t n, const std::string& path,
-                                             ProblemList* problems);
+std::optional<EdgeListContents> ReadEdgeList(const config::Topology::EdgeList& config, uint32_t n,
+                                             const std::string& path, ProblemList* problems);
 
 }  // namespace fedsim
 

@@ -251,8 +251,7 @@ TEST(EdgeListTest, ReadsUndirectedEdges) {
 }
 
 TEST(EdgeListTest, BadLinesNameFileAndLine) {
-  const std::string path =
-      WriteFile("bad.csv", "i,j\n0,1\n1,7\n2,2\n1,0\nx,1\n");
+  const std::string path = WriteFile("bad.csv", "i,j\n0,1\n1,7\n2,2\n1,0\nx,1\n");
   const std::string problems = ProblemsOf("edge_list { csv: '" + path + "' }", 4);
   const std::string p = "algorithm.decentralized.topology.edge_list.csv: " + path;
   EXPECT_THAT(problems,
@@ -276,9 +275,10 @@ TEST(EdgeListTest, DisconnectedMissingAndHeaderProblems) {
 }
 
 TEST(EdgeListTest, WeightedFileIsACustomMatrix) {
-  const std::string path = WriteFile(
-      "w.csv", "i,j,weight\n0,0,0.5\n0,1,0.5\n1,0,0.5\n1,1,0.25\n1,2,0.25\n2,1,0.25\n2,2,0.75\n"
-               "2,0,0\n");
+  const std::string path =
+      WriteFile("w.csv",
+                "i,j,weight\n0,0,0.5\n0,1,0.5\n1,0,0.5\n1,1,0.25\n1,2,0.25\n2,1,0.25\n2,2,0.75\n"
+                "2,0,0\n");
   auto t = MustBuild("edge_list { csv: '" + path + "' weighted: true }", 3);
   ASSERT_NE(t->custom_matrix(), nullptr);
   const CustomMatrix& m = *t->custom_matrix();
@@ -293,12 +293,12 @@ TEST(EdgeListTest, WeightedFileIsACustomMatrix) {
 }
 
 TEST(EdgeListTest, WeightedRowsMustSumToOne) {
-  const std::string path = WriteFile(
-      "w_bad.csv", "i,j,weight\n0,0,0.5\n0,1,0.5\n1,0,0.5\n1,1,0.4\n2,2,1\n2,2,0\n");
+  const std::string path =
+      WriteFile("w_bad.csv", "i,j,weight\n0,0,0.5\n0,1,0.5\n1,0,0.5\n1,1,0.4\n2,2,1\n2,2,0\n");
   std::string problems = ProblemsOf("edge_list { csv: '" + path + "' weighted: true }", 4);
   EXPECT_THAT(problems, HasSubstr(path + ":7: duplicate entry 2,2 (already on line 6)"));
-  const std::string fixed = WriteFile(
-      "w_bad2.csv", "i,j,weight\n0,0,0.5\n0,1,0.5\n1,0,0.5\n1,1,0.4\n2,2,1\n");
+  const std::string fixed =
+      WriteFile("w_bad2.csv", "i,j,weight\n0,0,0.5\n0,1,0.5\n1,0,0.5\n1,1,0.4\n2,2,1\n");
   problems = ProblemsOf("edge_list { csv: '" + fixed + "' weighted: true }", 4);
   EXPECT_THAT(problems,
               HasSubstr("edge_list.csv: " + fixed +
