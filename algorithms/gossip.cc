@@ -1,7 +1,6 @@
 #include "algorithms/gossip.h"
 
 #include <algorithm>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -11,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/status_macros.h"
+#include "util/thread_pool.h"
 
 namespace fedsim {
 namespace {
@@ -193,23 +193,16 @@ absl::Status GossipStep(const MixingMatrix& w, std::span<const std::span<const f
   const Plan plan = MakePlan(w, y);
   const size_t p = y[0].size();
   const size_t block = std::max<size_t>(1, options.block);
-  const uint32_t threads =
-      std::clamp<uint32_t>(static_cast<uint32_t>(std::max(options.num_threads, 1)), 1, n);
-  if (threads == 1) {
-    RunRows(plan, z, p, 0, n, block);
-    return absl::OkStatus();
-  }
-  // Contiguous client ranges of equal size; thread t gets t * n / threads on.
-  std::vector<std::thread> workers;
-  workers.reserve(threads - 1);
-  for (uint32_t t = 1; t < threads; ++t) {
-    const auto first = static_cast<uint32_t>(uint64_t{t} * n / threads);
-    const auto last = static_cast<uint32_t>(uint64_t{t + 1} * n / threads);
-    workers.emplace_back(
-        [&plan, z, p, first, last, block] { RunRows(plan, z, p, first, last, block); });
-  }
-  RunRows(plan, z, p, 0, static_cast<uint32_t>(n / threads), block);
-  for (std::thread& t : workers) t.join();
+  const uint32_t parts =
+      options.pool == nullptr
+          ? 1
+          : std::clamp<uint32_t>(static_cast<uint32_t>(options.pool->num_threads() + 1), 1, n);
+  // Contiguous client ranges of equal size; part t gets t * n / parts on.
+  ParallelFor(options.pool, parts, [&](size_t t) {
+    const auto first = static_cast<uint32_t>(uint64_t{t} * n / parts);
+    const auto last = static_cast<uint32_t>(uint64_t{t + 1} * n / parts);
+    RunRows(plan, z, p, first, last, block);
+  });
   return absl::OkStatus();
 }
 

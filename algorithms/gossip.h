@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "algorithms/mixing.h"
+#include "util/thread_pool.h"
 
 namespace fedsim {
 
@@ -38,9 +39,10 @@ namespace fedsim {
 inline constexpr size_t kDefaultGossipBlock = 2048;
 
 struct GossipOptions {
-  // Threads that share the clients (each computes whole rows: sums are never
-  // split). 1 = the calling thread only. Default: 1.
-  int num_threads = 1;
+  // Threads that share the clients with the calling thread (each computes
+  // whole rows: sums are never split). Default: nullptr = the calling thread
+  // only.
+  ThreadPool* pool = nullptr;
   // Parameters per block (any value > 0 gives the same result). Default:
   // kDefaultGossipBlock.
   size_t block = kDefaultGossipBlock;

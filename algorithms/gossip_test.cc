@@ -100,15 +100,17 @@ TEST(GossipTest, BitIdenticalForAnyThreadCountAndBlock) {
   MixingMatrix w = RegularMixing(n, 10);
   Models y = Random(n, p, 2);
   Models one(n, p);
-  ASSERT_TRUE(GossipStep(w, y.in, one.out, {.num_threads = 1}).ok());
-  for (GossipOptions options : {GossipOptions{.num_threads = 4}, GossipOptions{.num_threads = 3},
-                                GossipOptions{.num_threads = 64, .block = 7},
-                                GossipOptions{.num_threads = 1, .block = 100000}}) {
+  ASSERT_TRUE(GossipStep(w, y.in, one.out).ok());
+  ThreadPool three(3), two(2), many(63);
+  for (GossipOptions options : {GossipOptions{.pool = &three}, GossipOptions{.pool = &two},
+                                GossipOptions{.pool = &many, .block = 7},
+                                GossipOptions{.pool = nullptr, .block = 100000}}) {
     Models other(n, p);
     ASSERT_TRUE(GossipStep(w, y.in, other.out, options).ok());
+    const int threads = options.pool == nullptr ? 1 : options.pool->num_threads() + 1;
     for (uint32_t i = 0; i < n; ++i) {
       ASSERT_EQ(std::memcmp(one.data[i].data(), other.data[i].data(), p * sizeof(float)), 0)
-          << "client " << i << " threads " << options.num_threads << " block " << options.block;
+          << "client " << i << " threads " << threads << " block " << options.block;
     }
   }
   // Rows computed in two calls, as a caller's pool would, agree too.

@@ -91,8 +91,11 @@ void SetGBps(benchmark::State& state, double read_bytes, double unique_bytes) {
 void BM_Gossip(benchmark::State& state) {
   const size_t params = ParamsOf(state.range(0));
   Setup& s = SetupFor(params);
-  const GossipOptions options{.num_threads = static_cast<int>(state.range(1)),
-                              .block = static_cast<size_t>(state.range(2))};
+  // The calling thread plus threads - 1 pool threads, as GossipStep shares rows.
+  const int threads = static_cast<int>(state.range(1));
+  std::unique_ptr<ThreadPool> pool =
+      threads > 1 ? std::make_unique<ThreadPool>(threads - 1) : nullptr;
+  const GossipOptions options{.pool = pool.get(), .block = static_cast<size_t>(state.range(2))};
   for (auto _ : state) {
     absl::Status status = GossipStep(s.w, s.in, s.out, options);
     if (!status.ok()) state.SkipWithError(status.ToString().c_str());

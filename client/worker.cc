@@ -51,7 +51,9 @@ class Worker {
                [this](const ModelRef& ref) { return Fetch(ref); }) {
     identity_.name = options_.name.empty() ? DefaultName() : options_.name;
     identity_.slots = static_cast<uint32_t>(options_.slots);
-    identity_.numeric_fingerprint = options_.numeric_fingerprint;
+    identity_.numeric_fingerprints = options_.numeric_fingerprints.empty()
+                                         ? OwnNumericFingerprints()
+                                         : options_.numeric_fingerprints;
   }
 
   absl::Status Run(WorkerSummary* summary) {

@@ -27,6 +27,7 @@
 #define FEDSIM_CLIENT_WORKER_H_
 
 #include <cstdint>
+#include <map>
 #include <cstdio>
 #include <string>
 
@@ -61,9 +62,11 @@ struct WorkerOptions {
   // One line per task ("task 17 (client 3, from global@2): training", then
   // "pushed" or "dropped ..."); nullptr = none. Default: nullptr.
   FILE* task_log = nullptr;
-  // Reported at Register; the server refuses a worker whose fingerprint
-  // differs from the run's (see GrpcServerOptions). Default: "".
-  std::string numeric_fingerprint;
+  // Reported at Register, keyed "native" and "reproducible"; the server
+  // refuses a worker whose fingerprint in the run's mode differs from its own
+  // (see GrpcServerOptions). Default: empty = this binary's own on this host
+  // (OwnNumericFingerprints(), runtime/model_setup.h).
+  std::map<std::string, std::string> numeric_fingerprints;
   // Times heartbeats, retries, timeouts and wall-clock emulation; must
   // outlive RunWorker. Default: SystemClock().
   Clock* clock = SystemClock();

@@ -16,6 +16,7 @@
 #include "proto/fedsim.grpc.pb.h"
 #include "rpc/build_info.h"
 #include "rpc/wire.h"
+#include "runtime/model_setup.h"
 
 namespace fedsim {
 namespace {
@@ -136,7 +137,7 @@ TEST_F(WorkerTest, RegistersWithThisBuildsIdentityAndReportsARefusal) {
   wo.server = address_;
   wo.name = "w";
   wo.slots = 3;
-  wo.numeric_fingerprint = "portable/kc=256";
+
   wo.clock = &clock_;
   absl::Status status = RunWorker(wo);  // a refusal is final: no retry, no clock
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
@@ -146,7 +147,12 @@ TEST_F(WorkerTest, RegistersWithThisBuildsIdentityAndReportsARefusal) {
   EXPECT_EQ(sent.slots(), 3u);
   EXPECT_EQ(sent.protocol_version(), kProtocolVersion);
   EXPECT_EQ(sent.build_id(), std::string(BuildId()));
-  EXPECT_EQ(sent.numeric_fingerprint(), "portable/kc=256");
+  // By default a worker reports this binary's own fingerprint in both modes.
+  const std::map<std::string, std::string> own = OwnNumericFingerprints();
+  ASSERT_EQ(sent.numeric_fingerprints().size(), 2u);
+  EXPECT_EQ(sent.numeric_fingerprints().at("native"), own.at("native"));
+  EXPECT_EQ(sent.numeric_fingerprints().at("reproducible"), own.at("reproducible"));
+  EXPECT_THAT(own.at("reproducible"), HasSubstr("mode=reproducible"));
 }
 
 TEST_F(WorkerTest, NoServerIsAClearErrorAfterTheConnectTimeout) {

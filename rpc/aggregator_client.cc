@@ -23,7 +23,9 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(
   request.set_worker_name(identity.name);
   request.set_slots(identity.slots);
   request.set_build_id(identity.build_id);
-  request.set_numeric_fingerprint(identity.numeric_fingerprint);
+  for (const auto& [mode, fingerprint] : identity.numeric_fingerprints) {
+    (*request.mutable_numeric_fingerprints())[mode] = fingerprint;
+  }
   wire::RegisterResponse response;
   grpc::ClientContext context;
   context.set_deadline(GrpcTimeout(rpc_timeout_));

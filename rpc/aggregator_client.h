@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,8 +42,9 @@ struct WorkerIdentity {
   uint32_t protocol_version = kProtocolVersion;
   // Default: BuildId(), the commit this binary was built from.
   std::string build_id = std::string(BuildId());
-  // Default: "" (see GrpcServerOptions::numeric_fingerprint).
-  std::string numeric_fingerprint;
+  // The numeric fingerprint in each mode, keyed "native" and "reproducible"
+  // (see GrpcServerOptions::numeric_fingerprint). Default: empty.
+  std::map<std::string, std::string> numeric_fingerprints;
 };
 
 class AggregatorClient {

@@ -78,7 +78,7 @@ TEST_F(AggregatorClientTest, RegisterSendsThisBuildsIdentity) {
   WorkerIdentity me;
   me.name = "w";
   me.slots = 3;
-  me.numeric_fingerprint = "portable/blocking=64";
+  me.numeric_fingerprints = {{"native", "n"}, {"reproducible", "portable/blocking=64"}};
   auto response = client.Register(me);
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->worker_id(), 7u);
@@ -88,7 +88,10 @@ TEST_F(AggregatorClientTest, RegisterSendsThisBuildsIdentity) {
   EXPECT_EQ(service_.registered_.slots(), 3u);
   EXPECT_EQ(service_.registered_.build_id(), std::string(BuildId()));
   EXPECT_FALSE(service_.registered_.build_id().empty());
-  EXPECT_EQ(service_.registered_.numeric_fingerprint(), "portable/blocking=64");
+  ASSERT_EQ(service_.registered_.numeric_fingerprints().size(), 2u);
+  EXPECT_EQ(service_.registered_.numeric_fingerprints().at("reproducible"),
+            "portable/blocking=64");
+  EXPECT_EQ(service_.registered_.numeric_fingerprints().at("native"), "n");
 }
 
 TEST_F(AggregatorClientTest, FetchReassemblesAGoodModel) {

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "ml/numeric.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
@@ -93,6 +94,20 @@ absl::StatusOr<ModelConfig> ModelConfigFromProto(const config::Model& model,
     }
   }
   return c;
+}
+
+std::string NumericModeName(const config::Numeric& numeric) {
+  return numeric.mode() == config::Numeric::REPRODUCIBLE ? "reproducible" : "native";
+}
+
+std::map<std::string, std::string> OwnNumericFingerprints() {
+  std::map<std::string, std::string> out;
+  ModelConfig c;
+  c.numeric = ModelConfig::Numeric::kNative;
+  out["native"] = NumericFingerprint(c);
+  c.numeric = ModelConfig::Numeric::kReproducible;
+  out["reproducible"] = NumericFingerprint(c);
+  return out;
 }
 
 }  // namespace fedsim

@@ -7,6 +7,9 @@
 #ifndef FEDSIM_RUNTIME_MODEL_SETUP_H_
 #define FEDSIM_RUNTIME_MODEL_SETUP_H_
 
+#include <map>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "data/dataset.h"
 #include "ml/model.h"
@@ -30,6 +33,14 @@ void ValidateNumeric(const config::Numeric& numeric, ProblemList* problems);
 absl::StatusOr<ModelConfig> ModelConfigFromProto(
     const config::Model& model, const ExampleShape& input, int num_classes,
     const config::Numeric& numeric = config::Numeric::default_instance());
+
+// The name of a numeric mode as workers key their fingerprints:
+// "native" or "reproducible" (unset counts as native).
+std::string NumericModeName(const config::Numeric& numeric);
+
+// This binary's numeric fingerprint on this host in each mode, keyed by
+// NumericModeName: what a worker reports when it registers.
+std::map<std::string, std::string> OwnNumericFingerprints();
 
 }  // namespace fedsim
 

@@ -20,8 +20,10 @@ absl::Status CheckWorkerIdentity(const wire::RegisterRequest& request, const Run
     differences.push_back(absl::StrCat("build id '", request.build_id(), "' (the server's is '",
                                        run.build_id, "')"));
   }
-  if (request.numeric_fingerprint() != run.numeric_fingerprint) {
-    differences.push_back(absl::StrCat("numeric fingerprint '", request.numeric_fingerprint(),
+  auto it = request.numeric_fingerprints().find(run.numeric_mode);
+  const std::string theirs = it == request.numeric_fingerprints().end() ? "" : it->second;
+  if (theirs != run.numeric_fingerprint) {
+    differences.push_back(absl::StrCat(run.numeric_mode, " numeric fingerprint '", theirs,
                                        "' (the server's is '", run.numeric_fingerprint, "')"));
   }
   if (differences.empty()) return absl::OkStatus();

@@ -22,6 +22,9 @@ namespace fedsim {
 // The run's own identity, which a worker must match.
 struct RunIdentity {
   std::string build_id;
+  // The run's numeric mode ("native" or "reproducible", the key a worker's
+  // fingerprint is looked up under) and the server's fingerprint in it.
+  std::string numeric_mode = "native";
   std::string numeric_fingerprint;
   bool accept_mismatched = false;
 };

@@ -204,7 +204,7 @@ class GrpcTransportImpl final : public GrpcTransport {
     std::string warning;
     absl::Status identity = CheckWorkerIdentity(
         request,
-        RunIdentity{options_.build_id, options_.numeric_fingerprint,
+        RunIdentity{options_.build_id, options_.numeric_mode, options_.numeric_fingerprint,
                     options_.accept_mismatched_workers},
         &warning);
     if (!identity.ok()) return Refuse(identity);

@@ -88,6 +88,9 @@ struct GrpcServerOptions {
   // same values at Register. Defaults: BuildId() (this binary's commit) and "".
   std::string build_id = std::string(BuildId());
   std::string numeric_fingerprint;
+  // The run's numeric mode, the key under which a worker's fingerprint is
+  // compared. Default: "native".
+  std::string numeric_mode = "native";
   // Take workers whose build id or numeric fingerprint differ (logged as a
   // warning) instead of refusing them. Default: false.
   bool accept_mismatched_workers = false;

@@ -50,13 +50,15 @@ TEST_F(TransportTest, RegisterHandsOutScenarioAndRefusesOtherProtocolVersions) {
 TEST_F(TransportTest, WorkerOfAnotherBuildOrNumericModeIsRefusedNamingBothAndTheFix) {
   GrpcServerOptions options;
   options.build_id = "abc123";
+  options.numeric_mode = "reproducible";
   options.numeric_fingerprint = "portable/kc=256";
   Start(10, options);
   auto client = NewClient();
   WorkerIdentity same;
   same.name = "same";
   same.build_id = "abc123";
-  same.numeric_fingerprint = "portable/kc=256";
+  // Only the fingerprint of the run's mode is compared.
+  same.numeric_fingerprints = {{"native", "native/avx512"}, {"reproducible", "portable/kc=256"}};
   ASSERT_TRUE(client->Register(same).ok());
 
   WorkerIdentity other_build = same;
@@ -70,11 +72,11 @@ TEST_F(TransportTest, WorkerOfAnotherBuildOrNumericModeIsRefusedNamingBothAndThe
   EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("numeric fingerprint")));
 
   WorkerIdentity other_numerics = same;
-  other_numerics.numeric_fingerprint = "native/avx512";
+  other_numerics.numeric_fingerprints["reproducible"] = "portable/kc=512";
   s = client->Register(other_numerics).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(s.message(),
-              HasSubstr("numeric fingerprint 'native/avx512' (the server's is 'portable/kc=256')"));
+  EXPECT_THAT(s.message(), HasSubstr("reproducible numeric fingerprint 'portable/kc=512' (the "
+                                     "server's is 'portable/kc=256')"));
   EXPECT_THAT(s.message(), HasSubstr("same numeric mode"));
   EXPECT_EQ(transport_->stats().workers_registered, 1u);
 
@@ -82,6 +84,7 @@ TEST_F(TransportTest, WorkerOfAnotherBuildOrNumericModeIsRefusedNamingBothAndThe
   GrpcServerOptions defaults;
   EXPECT_EQ(defaults.build_id, std::string(BuildId()));
   EXPECT_EQ(defaults.numeric_fingerprint, "");
+  EXPECT_EQ(defaults.numeric_mode, "native");
 }
 
 TEST_F(TransportTest, AcceptMismatchedWorkersTakesThemWithAWarning) {
@@ -96,7 +99,7 @@ TEST_F(TransportTest, AcceptMismatchedWorkersTakesThemWithAWarning) {
   WorkerIdentity other;
   other.name = "old-box";
   other.build_id = "def456";
-  other.numeric_fingerprint = "native/avx2";
+  other.numeric_fingerprints = {{"native", "native/avx2"}};
   auto reg = client->Register(other);
   ASSERT_TRUE(reg.ok()) << reg.status();
   EXPECT_EQ(transport_->stats().workers_registered, 1u);
@@ -108,7 +111,7 @@ TEST_F(TransportTest, AcceptMismatchedWorkersTakesThemWithAWarning) {
   const std::string log(logged, logged_size);
   std::free(logged);
   EXPECT_THAT(log, HasSubstr("warning: worker old-box has build id 'def456' (the server's is "
-                             "'abc123') and numeric fingerprint 'native/avx2'"));
+                             "'abc123') and native numeric fingerprint 'native/avx2'"));
   EXPECT_THAT(log, HasSubstr("accepted (--accept_worker_mismatch)"));
 }
 

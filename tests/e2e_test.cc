@@ -109,6 +109,33 @@ TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
   EXPECT_GE(std::stod(ManifestField(tmp_ / "inproc", "final_accuracy")), 0.80);
 }
 
+// Reproducible numerics end to end: workers register with their fingerprint
+// in the run's mode (the server would refuse a mismatch), the manifest names
+// the mode, and the result is the same in-process and with workers.
+TEST_F(E2ETest, ReproducibleModeRunsWithWorkersAndRecordsItsFingerprint) {
+  const std::vector<std::string> common = {"run", "scenarios/quickstart.textproto",
+                                           "--set=stop.max_commits=3",
+                                           "--set=numeric.mode=REPRODUCIBLE"};
+  std::string err;
+  std::vector<std::string> a = common;
+  a.push_back("--inprocess");
+  a.push_back("--run_dir=" + (tmp_ / "inproc").string());
+  ASSERT_EQ(RunFedsim(a, &err), 0) << err;
+  std::vector<std::string> b = common;
+  b.push_back("--workers=2");
+  b.push_back("--slots=1");
+  b.push_back("--run_dir=" + (tmp_ / "w2").string());
+  err.clear();
+  ASSERT_EQ(RunFedsim(b, &err), 0) << err;
+  EXPECT_EQ(err.find("refused"), std::string::npos) << err;
+  const std::string fingerprint = ManifestField(tmp_ / "w2", "numeric_fingerprint");
+  EXPECT_EQ(fingerprint.rfind("mode=reproducible;", 0), 0u) << fingerprint;
+  EXPECT_EQ(fingerprint, ManifestField(tmp_ / "inproc", "numeric_fingerprint"));
+  const std::string hash = ManifestField(tmp_ / "inproc", "final_model_hash");
+  EXPECT_EQ(hash.size(), 64u);
+  EXPECT_EQ(hash, ManifestField(tmp_ / "w2", "final_model_hash"));
+}
+
 TEST_F(E2ETest, FedBuffWithLognormalSpeedsIsBitIdenticalInProcessAndWithThreeWorkers) {
   // Asynchronous commits with stale updates: the order of effects must come
   // from virtual time, not from which worker process happens to finish first.

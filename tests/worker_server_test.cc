@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "rpc/aggregator_client.h"
 #include "server/grpc_transport.h"
+#include "runtime/model_setup.h"
 #include "runtime/run_setup.h"
 #include "config/scenario_file.h"
 #include "runtime/task_runner.h"
@@ -49,6 +50,8 @@ class WorkerServerTest : public ::testing::Test {
   }
 
   void StartServer(GrpcServerOptions options) {
+    // The identity a worker of this binary reports (it must match).
+    options.numeric_fingerprint = OwnNumericFingerprints()[options.numeric_mode];
     options.clock = &clock_;
     auto t = StartGrpcTransport(options, ScenarioToText(scenario_), store_.Get(kBase)->size(),
                                 &store_);
@@ -130,7 +133,11 @@ TEST_F(WorkerServerTest, TaskOfADeadWorkerIsRedoneByAnotherAtTheTimeout) {
   options.heartbeat_timeout_s = 0.5;
   StartServer(options);
   AggregatorClient dead(NewWireChannel(transport_->address()));
-  auto reg = dead.Register("dead", 1);
+  WorkerIdentity me;
+  me.name = "dead";
+  me.slots = 1;
+  me.numeric_fingerprints = OwnNumericFingerprints();
+  auto reg = dead.Register(me);
   ASSERT_TRUE(reg.ok());
   TaskSpec spec = Task(1, 5);
   transport_->Submit(spec);

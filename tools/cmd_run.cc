@@ -88,6 +88,7 @@ int RunMain(int argc, char** argv) {
     so.heartbeat_timeout_s = absl::GetFlag(FLAGS_heartbeat_timeout);
     so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
     so.log = stderr;
+    SetNumericIdentity(*scenario, &so);
     // The server listens and the workers start before this process loads the
     // data, so their data loading overlaps with ours.
     absl::StatusOr<size_t> num_params = ModelParamsForScenario(*scenario);

@@ -52,6 +52,7 @@ int ServerMain(int argc, char** argv) {
   so.no_worker_timeout_s = absl::GetFlag(FLAGS_no_worker_timeout);
   so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
   so.log = stderr;
+  SetNumericIdentity((*run)->scenario, &so);
   auto transport =
       StartGrpcTransport(so, ScenarioToText((*run)->scenario), (*run)->num_params, &store);
   if (!transport.ok()) {

@@ -3,6 +3,8 @@
 #include <csignal>
 #include <cstdio>
 
+#include "runtime/model_setup.h"
+
 namespace fedsim {
 
 std::atomic<bool> g_interrupted{false};
@@ -34,6 +36,11 @@ void PrintSummary(const RunOutcome& o) {
       static_cast<unsigned long long>(s.updates_dropped), s.final_accuracy, s.final_loss,
       s.wall_s, s.final_model_hash.c_str(), o.run_dir.c_str());
   std::fflush(stdout);
+}
+
+void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* options) {
+  options->numeric_mode = NumericModeName(scenario.numeric());
+  options->numeric_fingerprint = OwnNumericFingerprints()[options->numeric_mode];
 }
 
 }  // namespace fedsim

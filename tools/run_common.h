@@ -5,6 +5,7 @@
 #include <atomic>
 #include <string>
 
+#include "server/grpc_transport.h"
 #include "sim/runner.h"
 
 namespace fedsim {
@@ -17,6 +18,10 @@ void InstallStopSignalHandlers();
 
 // Prints the run's closing summary to stdout.
 void PrintSummary(const RunOutcome& outcome);
+
+// Sets the run's numeric mode and this server's fingerprint in it, which
+// every worker must match (GrpcServerOptions::numeric_fingerprint).
+void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* options);
 
 }  // namespace fedsim
 
