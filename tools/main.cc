@@ -35,6 +35,10 @@ constexpr Command kCommands[] = {
      "--server=HOST:PORT [--slots=S]", ClientMain},
     {"replay", "re-run a recorded run from its event log and check its final model",
      "runs/NAME", ReplayMain},
+    {"compare", "run a comparison file's arms x seeds in parallel and summarize them",
+     "COMPARISON.textproto [--parallel=N] [--force] [--seeds=1,2] [--set=...]", CompareMain},
+    {"report", "write report.html (plots, offline) for a run or a comparison folder",
+     "RUN_OR_COMPARISON_DIR [--html=FILE] [--run=ARM/seed-S]", ReportMain},
 };
 
 void PrintOverview(FILE* out) {
