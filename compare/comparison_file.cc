@@ -74,8 +74,8 @@ void CheckComparison(const compare::Comparison& c, bool name_from_file, ProblemL
                                                  "' is not a valid folder name; use letters, "
                                                  "digits, '-', '_' and '.'"));
     } else if (auto [it, fresh] = seen.emplace(arm.name(), i); !fresh) {
-      problems->Add(path + ".name", absl::StrCat("'", arm.name(), "' is used by arms[",
-                                                 it->second, "] too; arm names must be unique"));
+      problems->Add(path + ".name", absl::StrCat("'", arm.name(), "' is used by arms[", it->second,
+                                                 "] too; arm names must be unique"));
     }
     CheckSetList(arm.set(), path + ".set", problems);
   }

@@ -30,7 +30,8 @@ TEST(ComparisonFileTest, ParsesAndFillsDefaults) {
 }
 
 TEST(ComparisonFileTest, AbsoluteBaseStaysAsWritten) {
-  auto c = ParseComparisonText("scenario: \"/x/y.textproto\" arms { name: \"a\" }", "d/c.textproto");
+  auto c =
+      ParseComparisonText("scenario: \"/x/y.textproto\" arms { name: \"a\" }", "d/c.textproto");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->base_scenario, "/x/y.textproto");
 }

@@ -39,8 +39,8 @@ std::string Where(const ComparisonFile& file, const std::string& path) {
 std::string ShellQuote(const std::string& arg) {
   bool safe = !arg.empty();
   for (char c : arg) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("-_./=:,+@%").find(c) !=
-                                                              std::string_view::npos)) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
+          std::string_view("-_./=:,+@%").find(c) != std::string_view::npos)) {
       safe = false;
     }
   }
@@ -65,9 +65,10 @@ absl::StatusOr<ComparisonPlan> PlanComparison(const ComparisonFile& file,
   compare::Comparison& spec = plan.file.spec;
   if (!options.name.empty()) {
     if (!ValidComparisonName(options.name)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--name='", options.name, "' is not a valid folder name; use letters, digits, '-', "
-          "'_' and '.'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--name='", options.name,
+                       "' is not a valid folder name; use letters, digits, '-', "
+                       "'_' and '.'"));
     }
     spec.set_name(options.name);
   }
@@ -96,8 +97,8 @@ absl::StatusOr<ComparisonPlan> PlanComparison(const ComparisonFile& file,
         arm_failed[a] = true;
         const std::string where = Where(file, absl::StrCat("arms[", a, "]"));
         if (scenario.status().code() == absl::StatusCode::kNotFound) {
-          problems.push_back(absl::StrCat(Where(file, "scenario"), "scenario: ",
-                                          scenario.status().message()));
+          problems.push_back(
+              absl::StrCat(Where(file, "scenario"), "scenario: ", scenario.status().message()));
           return absl::InvalidArgumentError(problems.back());
         }
         for (absl::string_view line : absl::StrSplit(scenario.status().message(), '\n')) {
@@ -137,9 +138,9 @@ RunInspection InspectRun(const PlannedRun& run) {
   }
   if (m->scenario_hash != run.scenario_hash) {
     out.state = RunState::kStale;
-    out.why = absl::StrCat("its scenario hash ", m->scenario_hash.substr(0, 12),
-                           " is not the planned ", run.scenario_hash.substr(0, 12),
-                           " (the comparison or its --set changed)");
+    out.why =
+        absl::StrCat("its scenario hash ", m->scenario_hash.substr(0, 12), " is not the planned ",
+                     run.scenario_hash.substr(0, 12), " (the comparison or its --set changed)");
     return out;
   }
   if (m->stop_reason == "interrupted") {
@@ -154,12 +155,13 @@ RunInspection InspectRun(const PlannedRun& run) {
 absl::Status ClearRun(const PlannedRun& run) {
   std::error_code ec;
   fs::remove_all(run.dir, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot remove ", run.dir, ": ", ec.message()));
+  if (ec)
+    return absl::PermissionDeniedError(absl::StrCat("cannot remove ", run.dir, ": ", ec.message()));
   return absl::OkStatus();
 }
 
-std::vector<std::string> RunArguments(const ComparisonPlan& plan, const PlannedRun& run,
-                                      int slots, int eval_threads) {
+std::vector<std::string> RunArguments(const ComparisonPlan& plan, const PlannedRun& run, int slots,
+                                      int eval_threads) {
   std::vector<std::string> args = {"run", plan.file.base_scenario, "--inprocess",
                                    absl::StrCat("--run_dir=", run.dir)};
   if (slots > 0) args.push_back(absl::StrCat("--slots=", slots));

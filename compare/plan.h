@@ -93,8 +93,8 @@ absl::Status ClearRun(const PlannedRun& run);
 // `fedsim run` arguments for `run` (without the program name): the base
 // scenario, --inprocess, --run_dir and one --set per override. `slots` and
 // `eval_threads` only change speed, never results.
-std::vector<std::string> RunArguments(const ComparisonPlan& plan, const PlannedRun& run,
-                                      int slots, int eval_threads);
+std::vector<std::string> RunArguments(const ComparisonPlan& plan, const PlannedRun& run, int slots,
+                                      int eval_threads);
 
 // A command a person can paste into a shell to run `run` alone
 // ("fedsim run BASE --inprocess --run_dir=... '--set=...'").

@@ -65,8 +65,9 @@ TEST_F(PlanTest, EveryArmTimesEverySeedSeedMajor) {
   EXPECT_DOUBLE_EQ(plan->runs[0].max_virtual_s, 100);
   // The planned hash is the hash of the scenario `fedsim run` resolves from
   // the same base and overrides.
-  auto alone = LoadScenario((dir_ / "base.textproto").string(),
-                            {"algorithm.fedbuff.buffer_size=2", "algorithm.fedbuff.concurrency=5", "seed=4"});
+  auto alone = LoadScenario(
+      (dir_ / "base.textproto").string(),
+      {"algorithm.fedbuff.buffer_size=2", "algorithm.fedbuff.concurrency=5", "seed=4"});
   ASSERT_TRUE(alone.ok()) << alone.status();
   EXPECT_EQ(plan->runs[3].scenario_hash, ScenarioHash(*alone));
   std::set<std::string> hashes;
@@ -85,9 +86,9 @@ TEST_F(PlanTest, OptionsReplaceSeedsNameAndAddOverrides) {
   EXPECT_EQ(plan->runs[0].max_commits, 2u);
   EXPECT_EQ(plan->runs[0].seed, 9u);
   EXPECT_EQ(plan->dir, (dir_ / "out" / "small").string());
-  EXPECT_FALSE(Plan("scenario: \"../base.textproto\" arms { name: \"a\" }",
-                    PlanOptions{{}, {}, "a b", ""})
-                   .ok());
+  EXPECT_FALSE(
+      Plan("scenario: \"../base.textproto\" arms { name: \"a\" }", PlanOptions{{}, {}, "a b", ""})
+          .ok());
 }
 
 TEST_F(PlanTest, ArmErrorsNameTheArmAndItsLine) {
@@ -131,7 +132,8 @@ TEST_F(PlanTest, InspectRunTellsWhatIsThere) {
 }
 
 TEST_F(PlanTest, CommandLinesAndPlanJson) {
-  auto plan = Plan(R"(scenario: "../base.textproto" arms { name: "a" set: "events[0]={at_s: 1 join: true}" })");
+  auto plan = Plan(
+      R"(scenario: "../base.textproto" arms { name: "a" set: "events[0]={at_s: 1 join: true}" })");
   ASSERT_TRUE(plan.ok()) << plan.status();
   const PlannedRun& run = plan->runs[0];
   EXPECT_THAT(RunArguments(*plan, run, 2, 3),
@@ -158,8 +160,8 @@ TEST(ShippedComparisonsTest, EveryArmResolves) {
     EXPECT_GE(file->spec.arms_size(), 2) << entry.path();
     auto plan = PlanComparison(*file, {});
     ASSERT_TRUE(plan.ok()) << entry.path() << ": " << plan.status();
-    EXPECT_EQ(plan->runs.size(), static_cast<size_t>(file->spec.arms_size() *
-                                                     file->spec.seeds_size()));
+    EXPECT_EQ(plan->runs.size(),
+              static_cast<size_t>(file->spec.arms_size() * file->spec.seeds_size()));
   }
   EXPECT_EQ(count, 5);
 }

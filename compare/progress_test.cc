@@ -38,9 +38,8 @@ TEST(ProgressTest, Formatting) {
   EXPECT_EQ(FormatDuration(185), "3m05s");
   EXPECT_EQ(FormatDuration(3720), "1h02m");
   EXPECT_EQ(FormatDuration(std::nullopt), "?");
-  const std::string line =
-      ArmProgressLine("fedbuff", 10, {{State::kRunning, 1, 0.62, 10, 0.7812}, {State::kDone, 2}},
-                      130);
+  const std::string line = ArmProgressLine(
+      "fedbuff", 10, {{State::kRunning, 1, 0.62, 10, 0.7812}, {State::kDone, 2}}, 130);
   EXPECT_EQ(line, "  fedbuff     seed 1  62%  (1/2 done)  acc 0.781  ETA 2m10s");
 }
 

@@ -34,10 +34,18 @@ std::vector<Figure> Figures(const SummaryInput& in) {
                [](const RunFigures& r) { return std::optional<double>(r.best_accuracy); }});
   if (in.spec.has_target()) {
     const std::string acc = absl::StrFormat("%g", in.spec.target().accuracy());
-    Figure time{"time_to_target", absl::StrCat("virtual s to ", acc),
-                [](const RunFigures& r) { return r.time_to_target; }, 1, 1, true};
-    Figure updates{"updates_to_target", absl::StrCat("updates to ", acc),
-                   [](const RunFigures& r) { return r.updates_to_target; }, 1, 0, true};
+    Figure time{"time_to_target",
+                absl::StrCat("virtual s to ", acc),
+                [](const RunFigures& r) { return r.time_to_target; },
+                1,
+                1,
+                true};
+    Figure updates{"updates_to_target",
+                   absl::StrCat("updates to ", acc),
+                   [](const RunFigures& r) { return r.updates_to_target; },
+                   1,
+                   0,
+                   true};
     // The deciding figure comes first.
     if (in.spec.target().decide_by() == compare::Target::CLIENT_UPDATES) std::swap(time, updates);
     updates.paired = false;
@@ -45,14 +53,14 @@ std::vector<Figure> Figures(const SummaryInput& in) {
     f.push_back(updates);
   }
   f.push_back({"bytes_up", "MB up",
-               [](const RunFigures& r) { return std::optional<double>(r.bytes_up); }, 1e-6, 1, false,
-               false});
+               [](const RunFigures& r) { return std::optional<double>(r.bytes_up); }, 1e-6, 1,
+               false, false});
   f.push_back({"bytes_down", "MB down",
                [](const RunFigures& r) { return std::optional<double>(r.bytes_down); }, 1e-6, 1,
                false, false});
   f.push_back({"mean_staleness", "mean staleness",
-               [](const RunFigures& r) { return std::optional<double>(r.mean_staleness); }, 1,
-               2, false, false});
+               [](const RunFigures& r) { return std::optional<double>(r.mean_staleness); }, 1, 2,
+               false, false});
   for (const std::string& col : OptionalColumns()) {
     bool any = false;
     for (const ArmResults& a : in.arms) {
@@ -81,9 +89,7 @@ std::string Csv(double v) { return absl::StrFormat("%.9g", v); }
 
 std::string Fixed(double v, int decimals) { return absl::StrFormat("%.*f", decimals, v); }
 
-std::string Signed(double v, int decimals) {
-  return absl::StrFormat("%+.*f", decimals, v);
-}
+std::string Signed(double v, int decimals) { return absl::StrFormat("%+.*f", decimals, v); }
 
 std::string MdCell(const ArmResults& arm, const Figure& f) {
   const std::vector<double> v = Values(arm, f);
@@ -205,12 +211,12 @@ std::string SummaryMarkdown(const SummaryInput& in) {
     absl::StrAppend(&out, "Every arm: ", absl::StrJoin(quoted, " "), ".\n");
   }
   if (spec.has_target()) {
-    absl::StrAppend(&out, "Target: ", spec.target().column(), " >= ",
-                    absl::StrFormat("%g", spec.target().accuracy()), " (first evaluation that "
+    absl::StrAppend(&out, "Target: ", spec.target().column(),
+                    " >= ", absl::StrFormat("%g", spec.target().accuracy()),
+                    " (first evaluation that "
                     "reaches it; \"(k/n)\": k of n runs reached it, the mean is over those k).\n");
   }
-  absl::StrAppend(&out,
-                  "Each cell: mean ± sample standard deviation over seeds. Builds: ",
+  absl::StrAppend(&out, "Each cell: mean ± sample standard deviation over seeds. Builds: ",
                   in.build_ids.empty() ? "-" : absl::StrJoin(in.build_ids, ", "), ".\n\n");
 
   std::vector<std::string> header = {"arm", "rule", "runs"};

@@ -61,8 +61,8 @@ absl::StatusOr<RunFigures> FiguresOfRun(const MetricsTable& metrics,
 struct ArmResults {
   std::string name;
   std::string note;
-  std::string algorithm;  // registry name of the arm's rule
-  std::vector<std::string> overrides;  // the arm's own `set`
+  std::string algorithm;                   // registry name of the arm's rule
+  std::vector<std::string> overrides;      // the arm's own `set`
   std::map<uint64_t, RunFigures> by_seed;  // the finished runs
   std::vector<std::string> failures;       // "seed 2: <why>", for runs that failed
 };
@@ -72,7 +72,7 @@ struct SummaryInput {
   std::string comparison_file;
   std::string base_scenario;
   std::vector<std::string> command_line_overrides;
-  std::vector<ArmResults> arms;  // in the file's order; arms[0] is the baseline
+  std::vector<ArmResults> arms;        // in the file's order; arms[0] is the baseline
   std::vector<std::string> build_ids;  // of the runs (normally one)
 };
 

@@ -13,9 +13,8 @@ using Json = nlohmann::ordered_json;
 
 // Tableau 10: distinct, colour-blind-friendly, readable on white.
 const char* Color(size_t i) {
-  static constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
-                                             "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-                                             "#9c755f", "#bab0ac"};
+  static constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                             "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
   return kPalette[i % 10];
 }
 
@@ -81,16 +80,20 @@ Json BandPlot(const ReportInput& in, const std::string& id, const std::string& t
     const Band b = BandOverRuns(tables, x, y, max_points);
     if (b.x.empty()) continue;  // an arm without this column
     const std::string seeds = absl::StrCat(tables.size(), tables.size() == 1 ? " seed" : " seeds");
-    series.push_back(Json{{"label", in.arms[a] + " min"}, {"role", "lo"}, {"color", Color(a)},
+    series.push_back(Json{{"label", in.arms[a] + " min"},
+                          {"role", "lo"},
+                          {"color", Color(a)},
                           {"data", Points(b.x, b.lo)}});
-    series.push_back(Json{{"label", in.arms[a] + " max"}, {"role", "hi"}, {"color", Color(a)},
+    series.push_back(Json{{"label", in.arms[a] + " max"},
+                          {"role", "hi"},
+                          {"color", Color(a)},
                           {"data", Points(b.x, b.hi)}});
     series.push_back(Json{{"label", absl::StrCat(in.arms[a], " (mean of ", seeds, ")")},
                           {"role", "mean"},
                           {"color", Color(a)},
                           {"data", Points(b.x, b.mean)}});
   }
-  return Json{{"id", id},          {"kind", "line"},    {"title", title},
+  return Json{{"id", id},           {"kind", "line"},     {"title", title},
               {"x_label", x_label}, {"y_label", y_label}, {"series", std::move(series)}};
 }
 
@@ -132,8 +135,8 @@ Json StalenessPlot(const ReportInput& in, const std::vector<RunEvents>& events, 
     }
     Json data = Json::array();
     for (double s : StalenessShares(pooled, bins)) data.push_back(s);
-    series.push_back(Json{{"label", in.arms[a]}, {"role", "bar"}, {"color", Color(a)},
-                          {"data", std::move(data)}});
+    series.push_back(Json{
+        {"label", in.arms[a]}, {"role", "bar"}, {"color", Color(a)}, {"data", std::move(data)}});
   }
   return Json{{"id", "staleness"},
               {"kind", "hist"},
@@ -173,17 +176,22 @@ Json TimelinePlot(const ReportRun& run, const RunEvents& ev, const PlotOptions& 
   }
   Json series = Json::array();
   for (int i = 0; i < 4; ++i) {
-    series.push_back(Json{{"label", labels[i]}, {"role", "span"}, {"color", colors[i]},
+    series.push_back(Json{{"label", labels[i]},
+                          {"role", "span"},
+                          {"color", colors[i]},
                           {"data", std::move(data[i])}});
   }
   std::string title = absl::StrCat("Tasks of ", RunName(run), ", from dispatch to arrival");
   if (shown < total || rows.size() < ev.max_client + 1) {
-    absl::StrAppend(&title, " (first ", rows.size(), " clients, first ", shown, " of their ",
-                    total, " tasks)");
+    absl::StrAppend(&title, " (first ", rows.size(), " clients, first ", shown, " of their ", total,
+                    " tasks)");
   }
-  return Json{{"id", "timeline"},       {"kind", "timeline"},
-              {"title", title},         {"x_label", "virtual time (s)"},
-              {"y_label", "client"},    {"categories", std::move(categories)},
+  return Json{{"id", "timeline"},
+              {"kind", "timeline"},
+              {"title", title},
+              {"x_label", "virtual time (s)"},
+              {"y_label", "client"},
+              {"categories", std::move(categories)},
               {"series", std::move(series)}};
 }
 
@@ -208,17 +216,24 @@ Json HeatmapPlot(const ReportRun& run, const RunEvents& ev, const PlotOptions& o
       max = std::max(max, counts[c][b]);
     }
   }
-  std::string title = absl::StrCat("Participation of ", RunName(run),
-                                   ": tasks dispatched per client per time bin");
+  std::string title =
+      absl::StrCat("Participation of ", RunName(run), ": tasks dispatched per client per time bin");
   if (rows < clients) absl::StrAppend(&title, " (first ", rows, " of ", clients, " clients)");
   Json series = Json::array();
-  series.push_back(Json{{"label", "tasks dispatched"}, {"role", "cells"}, {"color", "#4e79a7"},
+  series.push_back(Json{{"label", "tasks dispatched"},
+                        {"role", "cells"},
+                        {"color", "#4e79a7"},
                         {"data", std::move(data)}});
-  return Json{{"id", "participation"},  {"kind", "heatmap"},
-              {"title", title},         {"x_label", "virtual time (s)"},
-              {"y_label", "client"},    {"categories", std::move(categories)},
-              {"bins", bins},           {"x_max", span},
-              {"max", max},             {"series", std::move(series)}};
+  return Json{{"id", "participation"},
+              {"kind", "heatmap"},
+              {"title", title},
+              {"x_label", "virtual time (s)"},
+              {"y_label", "client"},
+              {"categories", std::move(categories)},
+              {"bins", bins},
+              {"x_max", span},
+              {"max", max},
+              {"series", std::move(series)}};
 }
 
 }  // namespace
@@ -278,7 +293,7 @@ std::vector<double> StalenessShares(const std::vector<uint64_t>& staleness, size
 }
 
 nlohmann::ordered_json BuildPlots(const ReportInput& in, const std::vector<RunEvents>& events,
-                          size_t detail_run, const PlotOptions& o) {
+                                  size_t detail_run, const PlotOptions& o) {
   Json plots = Json::array();
   plots.push_back(BandPlot(in, "acc_time", "Test accuracy against virtual time", "virtual_time",
                            "virtual time (s)", "test_accuracy", "test accuracy", o.max_points));

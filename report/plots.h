@@ -67,7 +67,7 @@ struct PlotOptions {
 // indexes the run whose timeline and heat map are drawn.
 // REQUIRES: events.size() == in.runs.size(), detail_run < in.runs.size().
 nlohmann::ordered_json BuildPlots(const ReportInput& in, const std::vector<RunEvents>& events,
-                          size_t detail_run, const PlotOptions& options = {});
+                                  size_t detail_run, const PlotOptions& options = {});
 
 }  // namespace fedsim
 

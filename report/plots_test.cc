@@ -9,9 +9,9 @@
 namespace fedsim {
 namespace {
 
+using ::testing::DoubleEq;
 using ::testing::ElementsAre;
 using ::testing::Pointwise;
-using ::testing::DoubleEq;
 
 MetricsTable Table(const std::string& csv) { return *ParseMetricsCsv(csv, "m.csv"); }
 
@@ -44,7 +44,8 @@ TEST(PlotsTest, BandOnDifferentTimesHoldsTheLastEvaluation) {
 }
 
 TEST(PlotsTest, StalenessShares) {
-  EXPECT_THAT(StalenessShares({0, 0, 1, 7, 3}, 4), Pointwise(DoubleEq(), std::vector<double>{0.4, 0.2, 0, 0.4}));
+  EXPECT_THAT(StalenessShares({0, 0, 1, 7, 3}, 4),
+              Pointwise(DoubleEq(), std::vector<double>{0.4, 0.2, 0, 0.4}));
   EXPECT_THAT(StalenessShares({}, 2), ElementsAre(0, 0));
 }
 
@@ -53,8 +54,9 @@ ReportRun FakeRun(const std::string& arm, uint64_t seed, const std::string& extr
   r.arm = arm;
   r.seed = seed;
   r.num_clients = 4;
-  std::string csv = "virtual_time,version,updates_applied,test_loss,test_accuracy,bytes_down,bytes_up" +
-                    extra_col + "\n";
+  std::string csv =
+      "virtual_time,version,updates_applied,test_loss,test_accuracy,bytes_down,bytes_up" +
+      extra_col + "\n";
   for (int i = 0; i < 5; ++i) {
     csv += std::to_string(i) + "," + std::to_string(i) + "," + std::to_string(2 * i) + ",1," +
            std::to_string(0.1 * i + 0.01 * seed) + ",1000,2000" +
@@ -66,8 +68,10 @@ ReportRun FakeRun(const std::string& arm, uint64_t seed, const std::string& extr
 
 RunEvents Events() {
   RunEvents e;
-  e.tasks = {{1, 0, 0, 1, TaskSpan::Kind::kAccepted}, {2, 1, 0, 2, TaskSpan::Kind::kRefused},
-             {3, 2, 0.5, 1, TaskSpan::Kind::kLost},   {4, 0, 1, 3, TaskSpan::Kind::kAccepted},
+  e.tasks = {{1, 0, 0, 1, TaskSpan::Kind::kAccepted},
+             {2, 1, 0, 2, TaskSpan::Kind::kRefused},
+             {3, 2, 0.5, 1, TaskSpan::Kind::kLost},
+             {4, 0, 1, 3, TaskSpan::Kind::kAccepted},
              {5, 3, 2, 4, TaskSpan::Kind::kInFlight}};
   e.staleness = {0, 1, 1};
   e.end_time = 4;
@@ -145,7 +149,8 @@ TEST(PlotsTest, TimelineAndHeatMapAreCapped) {
   ASSERT_EQ(tl["id"], "timeline");
   EXPECT_EQ(tl["categories"].size(), 3u);
   EXPECT_EQ(Points(tl["series"][0]), 7u);
-  EXPECT_THAT(tl["title"].get<std::string>(), ::testing::HasSubstr("first 3 clients, first 7 of their 15 tasks"));
+  EXPECT_THAT(tl["title"].get<std::string>(),
+              ::testing::HasSubstr("first 3 clients, first 7 of their 15 tasks"));
   EXPECT_EQ(plots[6]["categories"].size(), 2u);
 }
 

@@ -88,8 +88,7 @@ std::string Header(const ReportInput& in, size_t detail_run) {
   absl::StrAppend(&h, " Model ", Escape(absl::StrJoin(models, ", ")), "; build ",
                   Escape(absl::StrJoin(builds, ", ")), "; numeric fingerprint <code>",
                   Escape(first.numeric_fingerprint), "</code>. Timeline and heat map: ",
-                  Escape(absl::StrCat(in.runs[detail_run].arm, " seed ",
-                                      in.runs[detail_run].seed)),
+                  Escape(absl::StrCat(in.runs[detail_run].arm, " seed ", in.runs[detail_run].seed)),
                   ".</p>\n");
   absl::StrAppend(&h,
                   "<table><tr><th>arm</th><th>rule</th><th>seed</th><th>final acc</th>"
@@ -120,8 +119,8 @@ std::string Header(const ReportInput& in, size_t detail_run) {
     absl::StrAppend(&h, "<p class=\"warn\">Not finished (left out): ",
                     Escape(absl::StrJoin(in.missing, ", ")), ".</p>\n");
   }
-  absl::StrAppend(&h, "<details><summary>Scenario of ", Escape(in.runs[detail_run].arm),
-                  " seed ", in.runs[detail_run].seed, " (resolved)</summary><pre>",
+  absl::StrAppend(&h, "<details><summary>Scenario of ", Escape(in.runs[detail_run].arm), " seed ",
+                  in.runs[detail_run].seed, " (resolved)</summary><pre>",
                   Escape(in.runs[detail_run].scenario_text), "</pre></details>\n");
   return h;
 }
@@ -139,8 +138,8 @@ absl::StatusOr<std::string> LoadChartJs(const std::string& path) {
   return *text;
 }
 
-std::string ReportHtml(const ReportInput& in, const nlohmann::ordered_json& plots, size_t detail_run,
-                       const std::string& chartjs) {
+std::string ReportHtml(const ReportInput& in, const nlohmann::ordered_json& plots,
+                       size_t detail_run, const std::string& chartjs) {
   std::string page = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>fedsim report: ",
       Escape(in.title), "</title>\n<style>\n", kPageStyle, "</style>\n<script>", kErrorCatcher,
@@ -178,9 +177,9 @@ absl::StatusOr<std::string> BuildReportHtml(const std::string& dir, const Report
       }
     }
     if (!found) {
-      return absl::InvalidArgumentError(absl::StrCat("--run=", options.detail_run,
-                                                      " is not a finished run here; one of: ",
-                                                      absl::StrJoin(names, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--run=", options.detail_run,
+                       " is not a finished run here; one of: ", absl::StrJoin(names, ", ")));
     }
   }
   std::vector<RunEvents> events;

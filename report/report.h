@@ -39,8 +39,8 @@ struct ReportOptions {
 absl::StatusOr<std::string> LoadChartJs(const std::string& path);
 
 // The page for an input and its plots; `chartjs` is Chart.js's source.
-std::string ReportHtml(const ReportInput& in, const nlohmann::ordered_json& plots, size_t detail_run,
-                       const std::string& chartjs);
+std::string ReportHtml(const ReportInput& in, const nlohmann::ordered_json& plots,
+                       size_t detail_run, const std::string& chartjs);
 
 // LoadReportInput, the events of every run, BuildPlots and ReportHtml.
 absl::StatusOr<std::string> BuildReportHtml(const std::string& dir, const ReportOptions& options);

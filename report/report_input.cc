@@ -51,15 +51,15 @@ absl::StatusOr<ReportInput> LoadReportInput(const std::string& dir) {
     if (!text.ok()) return text.status();
     nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("runs") || !j.contains("arms")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(dir, "/comparison.json is not a comparison plan (fedsim compare writes it)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          dir, "/comparison.json is not a comparison plan (fedsim compare writes it)"));
     }
     in.title = j.value("name", std::string("comparison"));
     in.base_scenario = j.value("scenario", std::string());
     in.comparison_file = j.value("comparison_file", std::string());
     if (j.contains("target")) {
-      in.target = absl::StrCat(j["target"].value("column", std::string("test_accuracy")), " >= ",
-                               absl::StrFormat("%g", j["target"].value("accuracy", 0.0)));
+      in.target = absl::StrCat(j["target"].value("column", std::string("test_accuracy")),
+                               " >= ", absl::StrFormat("%g", j["target"].value("accuracy", 0.0)));
     }
     std::map<std::string, size_t> arm_index;
     for (const auto& a : j["arms"]) {
@@ -96,9 +96,9 @@ absl::StatusOr<ReportInput> LoadReportInput(const std::string& dir) {
   if (fs::exists(fs::path(dir) / "metrics.csv", ec)) {
     absl::StatusOr<RunManifest> m = ReadManifest(dir + "/manifest.json");
     if (!m.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          dir, " has metrics.csv but no readable manifest.json (", m.status().message(),
-          "): the run has not finished"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, " has metrics.csv but no readable manifest.json (",
+                       m.status().message(), "): the run has not finished"));
     }
     const std::string arm = m->algorithm.empty() ? std::string("run") : m->algorithm;
     absl::StatusOr<ReportRun> run = LoadRun(dir, arm, m->seed);
@@ -110,9 +110,10 @@ absl::StatusOr<ReportInput> LoadReportInput(const std::string& dir) {
     in.runs.push_back(std::move(*run));
     return in;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      dir, " is neither a run folder (metrics.csv, manifest.json) nor a comparison folder "
-           "(comparison.json, written by 'fedsim compare')"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(dir,
+                   " is neither a run folder (metrics.csv, manifest.json) nor a comparison folder "
+                   "(comparison.json, written by 'fedsim compare')"));
 }
 
 }  // namespace fedsim

@@ -21,8 +21,8 @@ struct ReportRun {
   std::string dir;
   RunManifest manifest;
   MetricsTable metrics;
-  uint32_t num_clients = 0;    // from the run's scenario.textproto (0 = unknown)
-  std::string scenario_text;   // the run's resolved scenario.textproto
+  uint32_t num_clients = 0;   // from the run's scenario.textproto (0 = unknown)
+  std::string scenario_text;  // the run's resolved scenario.textproto
 };
 
 struct ReportInput {

@@ -34,7 +34,8 @@ TEST(ReportTest, PageInlinesEverythingAndCannotBeBrokenByItsData) {
   ASSERT_TRUE(html.ok()) << html.status();
   // One </script> per script element: nothing inside closes one early.
   size_t closes = 0;
-  for (size_t p = html->find("</script>"); p != std::string::npos; p = html->find("</script>", p + 1)) {
+  for (size_t p = html->find("</script>"); p != std::string::npos;
+       p = html->find("</script>", p + 1)) {
     ++closes;
   }
   EXPECT_EQ(closes, 4u);

@@ -9,8 +9,7 @@
 namespace fedsim {
 
 // A finished run of 3 evaluations and 2 tasks in `dir`.
-inline void WriteFakeRun(const std::filesystem::path& dir, const std::string& algorithm,
-                         int seed) {
+inline void WriteFakeRun(const std::filesystem::path& dir, const std::string& algorithm, int seed) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "manifest.json")
       << "{\"name\": \"fake\", \"scenario_hash\": \"" << std::string(64, 'a')

@@ -41,9 +41,9 @@ absl::StatusOr<RunEvents> ParseRunEvents(const std::string& text, const std::str
       if (it == open.end()) continue;
       TaskSpan& s = out.tasks[it->second];
       s.end = t;
-      s.kind = ev == "lost"                      ? TaskSpan::Kind::kLost
+      s.kind = ev == "lost"                ? TaskSpan::Kind::kLost
                : e.value("accepted", true) ? TaskSpan::Kind::kAccepted
-                                                 : TaskSpan::Kind::kRefused;
+                                           : TaskSpan::Kind::kRefused;
       open.erase(it);
     } else if (ev == "commit" && e.contains("applied") && e["applied"].is_array()) {
       for (const auto& a : e["applied"]) out.staleness.push_back(a.value("staleness", uint64_t{0}));

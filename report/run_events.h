@@ -29,10 +29,10 @@ struct TaskSpan {
 };
 
 struct RunEvents {
-  std::vector<TaskSpan> tasks;         // in dispatch order
-  std::vector<uint64_t> staleness;     // of every applied update, in commit order
-  double end_time = 0;                 // the last event's virtual time
-  uint32_t max_client = 0;             // the largest client id seen
+  std::vector<TaskSpan> tasks;      // in dispatch order
+  std::vector<uint64_t> staleness;  // of every applied update, in commit order
+  double end_time = 0;              // the last event's virtual time
+  uint32_t max_client = 0;          // the largest client id seen
 };
 
 // Parses events.jsonl text. Lines of kinds it does not use are skipped;

@@ -21,8 +21,7 @@ using ::testing::Not;
 class CompareE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeComparisonFolder(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = MakeComparisonFolder(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
@@ -44,7 +43,8 @@ class CompareE2ETest : public ::testing::Test {
 const std::map<std::string, std::vector<std::string>>& ArmSets() {
   static const auto* m = new std::map<std::string, std::vector<std::string>>{
       {"fedavg", {}},
-      {"fedbuff", {"--set=algorithm.fedbuff.buffer_size=3", "--set=algorithm.fedbuff.concurrency=6"}}};
+      {"fedbuff",
+       {"--set=algorithm.fedbuff.buffer_size=3", "--set=algorithm.fedbuff.concurrency=6"}}};
   return *m;
 }
 
@@ -60,8 +60,12 @@ TEST_F(CompareE2ETest, ParallelRunsAreBitIdenticalToRunningEachAlone) {
   for (const auto& [arm, sets] : ArmSets()) {
     for (int seed : {1, 2}) {
       const fs::path alone = dir_ / "alone" / (arm + std::to_string(seed));
-      std::vector<std::string> argv = {FEDSIM_BINARY, "run", (dir_ / "base.textproto").string(),
-                                       "--inprocess", "--slots=3", "--run_dir=" + alone.string(),
+      std::vector<std::string> argv = {FEDSIM_BINARY,
+                                       "run",
+                                       (dir_ / "base.textproto").string(),
+                                       "--inprocess",
+                                       "--slots=3",
+                                       "--run_dir=" + alone.string(),
                                        "--set=seed=" + std::to_string(seed)};
       argv.insert(argv.end(), sets.begin(), sets.end());
       const Ran a = RunProgram(argv, dir_ / "alone.out");
@@ -76,8 +80,10 @@ TEST_F(CompareE2ETest, ParallelRunsAreBitIdenticalToRunningEachAlone) {
   }
   // Different rules and seeds do give different runs (the checks above could
   // not pass by comparing a run with itself).
-  EXPECT_NE(Field(Run("fedavg", 1), "final_model_hash"), Field(Run("fedbuff", 1), "final_model_hash"));
-  EXPECT_NE(Field(Run("fedavg", 1), "final_model_hash"), Field(Run("fedavg", 2), "final_model_hash"));
+  EXPECT_NE(Field(Run("fedavg", 1), "final_model_hash"),
+            Field(Run("fedbuff", 1), "final_model_hash"));
+  EXPECT_NE(Field(Run("fedavg", 1), "final_model_hash"),
+            Field(Run("fedavg", 2), "final_model_hash"));
   // The summary: a row per arm with both seeds, and the paired differences.
   const std::string md = ReadText(dir_ / "runs" / "small" / "summary.md");
   EXPECT_THAT(md, HasSubstr("| fedavg | fedavg | 2 |"));
@@ -106,7 +112,8 @@ TEST_F(CompareE2ETest, ArmsOfOneSeedShareDataFleetAndParticipation) {
     std::string line;
     while (std::getline(in, line)) {
       const auto e = nlohmann::json::parse(line);
-      if (e["ev"] == "dispatch") s.first_duration.emplace(e["client"].get<int>(), e["dur"].get<double>());
+      if (e["ev"] == "dispatch")
+        s.first_duration.emplace(e["client"].get<int>(), e["dur"].get<double>());
       if (e["ev"] == "avail" && e["t"].get<double>() < 29) s.avail.push_back(e.dump());
     }
     return s;
@@ -176,7 +183,8 @@ TEST_F(CompareE2ETest, RerunReusesFinishedRunsAndRedoesWhatChanged) {
 
 TEST_F(CompareE2ETest, AFailedArmIsReportedAndTheOthersGoOn) {
   std::ofstream(dir_ / "broken.textproto")
-      << "name: \"small\"\n" << kSmallComparison
+      << "name: \"small\"\n"
+      << kSmallComparison
       << "arms { name: \"broken\" set: \"devices.profiles_csv=/nonexistent/p.csv\" }\n";
   const Ran r = Compare({}, "broken.textproto");
   EXPECT_EQ(r.code, 1);

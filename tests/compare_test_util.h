@@ -88,8 +88,8 @@ arms {
 // A fresh folder named after the running test, with base.textproto and
 // small.textproto (the comparison) in it.
 inline std::filesystem::path MakeComparisonFolder(const std::string& tag) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("fedsim_" + tag + "_" + std::to_string(getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("fedsim_" + tag + "_" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "base.textproto") << kSmallBase;

@@ -38,13 +38,12 @@ Json RenderCheck(const std::string& chromium, const fs::path& page, const fs::pa
                  std::string* console) {
   const fs::path profile = work / "chromium-profile";
   fs::remove_all(profile);
-  const Ran r = RunProgram({chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                            "--disable-background-networking", "--disable-component-update",
-                            "--disable-sync", "--no-first-run", "--enable-logging=stderr",
-                            "--v=0", "--user-data-dir=" + profile.string(),
-                            "--virtual-time-budget=5000", "--dump-dom",
-                            "file://" + fs::absolute(page).string()},
-                           work / "dom.html", 120);
+  const Ran r = RunProgram(
+      {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+       "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr",
+       "--v=0", "--user-data-dir=" + profile.string(), "--virtual-time-budget=5000", "--dump-dom",
+       "file://" + fs::absolute(page).string()},
+      work / "dom.html", 120);
   EXPECT_EQ(r.code, 0) << r.err;
   for (std::string line; const char c : r.err + "\n") {
     if (c != '\n') {
@@ -158,7 +157,8 @@ TEST_F(ReportBrowserTest, ComparisonReportDrawsEveryPlotWithoutErrors) {
                                         "bytes_time", "timeline", "participation"}));
   std::map<std::string, std::vector<RunCounts>> runs;
   for (const std::string arm : {"fedavg", "fedbuff"}) {
-    for (int seed : {1, 2}) runs[arm].push_back(Count(cmp / arm / ("seed-" + std::to_string(seed))));
+    for (int seed : {1, 2})
+      runs[arm].push_back(Count(cmp / arm / ("seed-" + std::to_string(seed))));
   }
   // Points per curve: one per evaluation when the arm's seeds were evaluated
   // at the same x values, else a grid as long as the arm's longest run
@@ -206,8 +206,9 @@ TEST_F(ReportBrowserTest, ComparisonReportDrawsEveryPlotWithoutErrors) {
 
 TEST_F(ReportBrowserTest, SingleRunReportWorksToo) {
   const fs::path run = dir_ / "runs" / "small" / "fedbuff" / "seed-2";
-  const Ran rep = RunProgram({FEDSIM_BINARY, "report", run.string(), "--html=" +
-                              (dir_ / "one.html").string()}, dir_ / "report.out");
+  const Ran rep =
+      RunProgram({FEDSIM_BINARY, "report", run.string(), "--html=" + (dir_ / "one.html").string()},
+                 dir_ / "report.out");
   ASSERT_EQ(rep.code, 0) << rep.err;
   std::string console;
   const Json check = RenderCheck(chromium_, dir_ / "one.html", dir_, &console);

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <csignal>
-#include <deque>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -205,9 +205,9 @@ class Scheduler {
       } else {
         std::vector<std::string> tail(child.stderr_tail.begin(), child.stderr_tail.end());
         if (tail.size() > 3) tail.erase(tail.begin(), tail.end() - 3);
-        Fail(r.run, absl::StrCat(child.exit_code == 0 ? "the run did not finish"
-                                                      : absl::StrCat("exited with status ",
-                                                                     child.exit_code),
+        Fail(r.run, absl::StrCat(child.exit_code == 0
+                                     ? "the run did not finish"
+                                     : absl::StrCat("exited with status ", child.exit_code),
                                  tail.empty() ? "" : ": ", absl::StrJoin(tail, " / "),
                                  " (log: ", run.log_path, ")"));
       }
@@ -219,8 +219,8 @@ class Scheduler {
     states_[i].state = RunProgress::State::kFailed;
     failures_[i] = why;
     const PlannedRun& run = plan_.runs[i];
-    Event(absl::StrCat("FAILED ", run.arm, " seed ", run.seed, ": ", why,
-                       "; the other runs go on"));
+    Event(
+        absl::StrCat("FAILED ", run.arm, " seed ", run.seed, ": ", why, "; the other runs go on"));
   }
 
   void Interrupt() {
@@ -278,10 +278,9 @@ class Scheduler {
     if (total && !queue_.empty()) {
       *total = std::max(*total, queue_.size() * Typical("") / parallel_);
     }
-    lines.insert(lines.begin(),
-                 absl::StrCat("fedsim compare: ", done, "/", plan_.runs.size(), " runs done, ",
-                              running_.size(), " running, ", failed, " failed; ETA ",
-                              FormatDuration(total)));
+    lines.insert(lines.begin(), absl::StrCat("fedsim compare: ", done, "/", plan_.runs.size(),
+                                             " runs done, ", running_.size(), " running, ", failed,
+                                             " failed; ETA ", FormatDuration(total)));
     return lines;
   }
 
@@ -362,9 +361,9 @@ absl::StatusOr<std::string> Summarize(const ComparisonPlan& plan,
       continue;
     }
     absl::StatusOr<MetricsTable> metrics = ReadMetricsCsv(run.dir + "/metrics.csv");
-    absl::StatusOr<RunFigures> figures =
-        metrics.ok() ? FiguresOfRun(*metrics, plan.file.spec)
-                     : absl::StatusOr<RunFigures>(metrics.status());
+    absl::StatusOr<RunFigures> figures = metrics.ok()
+                                             ? FiguresOfRun(*metrics, plan.file.spec)
+                                             : absl::StatusOr<RunFigures>(metrics.status());
     if (!figures.ok()) {
       arm.failures.push_back(absl::StrCat("seed ", run.seed, ": ", figures.status().message()));
       continue;
@@ -431,7 +430,9 @@ int CompareMain(int argc, char** argv) {
       verdict = "reuse";
     } else {
       pending.push_back(i);
-      verdict = what.state == RunState::kMissing ? "run" : absl::StrCat("redo (", force ? "--force" : what.why, ")");
+      verdict = what.state == RunState::kMissing
+                    ? "run"
+                    : absl::StrCat("redo (", force ? "--force" : what.why, ")");
     }
     if (absl::GetFlag(FLAGS_dry_run)) {
       std::printf("%-40s %s\n  %s\n", absl::StrCat(run.arm, " seed ", run.seed).c_str(),

@@ -36,8 +36,8 @@ int ReportMain(int argc, char** argv) {
     std::fprintf(stderr, "fedsim report: %s\n", std::string(html.status().message()).c_str());
     return 1;
   }
-  const std::string out = absl::GetFlag(FLAGS_html).empty() ? dir + "/report.html"
-                                                            : absl::GetFlag(FLAGS_html);
+  const std::string out =
+      absl::GetFlag(FLAGS_html).empty() ? dir + "/report.html" : absl::GetFlag(FLAGS_html);
   if (absl::Status s = WriteTextFile(out, *html); !s.ok()) {
     std::fprintf(stderr, "fedsim report: %s\n", std::string(s.message()).c_str());
     return 1;
