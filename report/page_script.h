@@ -55,7 +55,7 @@ inline constexpr char kPageScript[] = R"js(
         };
       })},
       options: {
-        scales: axes(p, {type: 'linear'}, {type: 'linear'}),
+        scales: axes(p, {type: 'linear'}, {type: p.y_scale === 'log' ? 'logarithmic' : 'linear'}),
         interaction: {mode: 'nearest', axis: 'x', intersect: false},
         plugins: {legend: {labels: {filter: hideBandEdges}}}
       }
@@ -127,7 +127,7 @@ inline constexpr char kPageScript[] = R"js(
       // The heat map's cells are sized from the chart area, known after the
       // first layout: draw once more.
       if (p.kind === 'heatmap') chart.update();
-      check.plots.push({id: p.id, kind: p.kind, series: chart.data.datasets.map(function (d, i) {
+      check.plots.push({id: p.id, kind: p.kind, y_type: chart.scales.y.type, series: chart.data.datasets.map(function (d, i) {
         return {label: d.label, points: chart.getDatasetMeta(i).data.length};
       })});
     });

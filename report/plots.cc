@@ -70,8 +70,9 @@ bool AnyHas(const ReportInput& in, const std::string& column) {
 
 Json BandPlot(const ReportInput& in, const std::string& id, const std::string& title,
               const std::string& x, const std::string& x_label, const std::string& y,
-              const std::string& y_label, size_t max_points) {
+              const std::string& y_label, size_t max_points, bool log_y = false) {
   Json series = Json::array();
+  bool all_positive = true;
   const auto by_arm = RunsByArm(in);
   for (size_t a = 0; a < in.arms.size(); ++a) {
     if (by_arm[a].empty()) continue;
@@ -79,6 +80,7 @@ Json BandPlot(const ReportInput& in, const std::string& id, const std::string& t
     for (size_t r : by_arm[a]) tables.push_back(&in.runs[r].metrics);
     const Band b = BandOverRuns(tables, x, y, max_points);
     if (b.x.empty()) continue;  // an arm without this column
+    for (double v : b.lo) all_positive = all_positive && v > 0;
     const std::string seeds = absl::StrCat(tables.size(), tables.size() == 1 ? " seed" : " seeds");
     series.push_back(Json{{"label", in.arms[a] + " min"},
                           {"role", "lo"},
@@ -93,8 +95,13 @@ Json BandPlot(const ReportInput& in, const std::string& id, const std::string& t
                           {"color", Color(a)},
                           {"data", Points(b.x, b.mean)}});
   }
-  return Json{{"id", id},           {"kind", "line"},     {"title", title},
-              {"x_label", x_label}, {"y_label", y_label}, {"series", std::move(series)}};
+  return Json{{"id", id},
+              {"kind", "line"},
+              {"title", title},
+              {"x_label", x_label},
+              {"y_label", y_label},
+              {"y_scale", log_y && all_positive ? "log" : "linear"},
+              {"series", std::move(series)}};
 }
 
 Json BytesPlot(const ReportInput& in, size_t max_points) {
@@ -301,7 +308,8 @@ nlohmann::ordered_json BuildPlots(const ReportInput& in, const std::vector<RunEv
                            "updates_applied", "client updates applied", "test_accuracy",
                            "test accuracy", o.max_points));
   plots.push_back(BandPlot(in, "loss_time", "Test loss against virtual time", "virtual_time",
-                           "virtual time (s)", "test_loss", "test loss", o.max_points));
+                           "virtual time (s)", "test_loss", "test loss", o.max_points,
+                           /*log_y=*/true));
   if (AnyHas(in, "robust_accuracy")) {
     plots.push_back(BandPlot(in, "robust_time", "Robust (adversarial) test accuracy",
                              "virtual_time", "virtual time (s)", "robust_accuracy",

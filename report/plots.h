@@ -3,6 +3,7 @@
 // what is drawn can be checked without a browser.
 //
 //   {"id": "acc_time", "kind": "line", "title": ..., "x_label": ..., "y_label": ...,
+//    "y_scale": "linear" | "log",
 //    "series": [{"label": "fedbuff", "role": "lo" | "hi" | "mean", "color": "#4e79a7",
 //                "data": [[x, y], ...]}, ...]}
 //   kind "hist":     "categories": [...], each series' data one value per category
@@ -11,11 +12,13 @@
 //                    one series, data [[bin_center, row, count], ...] (every cell)
 //
 // The plots: test accuracy against virtual time and against client updates,
-// test loss, robust accuracy, consensus distance and mean client accuracy
-// when the runs have those columns (per arm a mean line and a min-max band
-// over seeds: three series), bytes up and down (per arm the mean over seeds:
-// two series), the staleness histogram (per arm, pooled over seeds), and for
-// one run a per-client timeline and a participation heat map.
+// test loss (on a log scale when every value is positive, so that one
+// diverging arm cannot flatten the others), robust accuracy, consensus
+// distance and mean client accuracy when the runs have those columns (per
+// arm a mean line and a min-max band over seeds: three series), bytes up and
+// down (per arm the mean over seeds: two series), the staleness histogram
+// (per arm, pooled over seeds), and for one run a per-client timeline and a
+// participation heat map.
 //
 // Thread safety: pure functions.
 #ifndef FEDSIM_REPORT_PLOTS_H_

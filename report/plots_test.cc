@@ -102,6 +102,10 @@ TEST(PlotsTest, EveryPlotWithItsSeries) {
   EXPECT_DOUBLE_EQ(acc[2]["data"][4][1].get<double>(), 0.4 + 0.015);
   EXPECT_DOUBLE_EQ(acc[0]["data"][4][1].get<double>(), 0.41);
   EXPECT_DOUBLE_EQ(plots[1]["series"][2]["data"][4][0].get<double>(), 8);  // updates axis
+  // The loss (all positive) on a log scale, so a diverging arm cannot flatten
+  // the others; accuracy stays linear.
+  EXPECT_EQ(plots[2]["y_scale"], "log");
+  EXPECT_EQ(plots[0]["y_scale"], "linear");
   // Only arm b has the consensus distance.
   ASSERT_EQ(plots[3]["series"].size(), 3u);
   EXPECT_EQ(plots[3]["series"][2]["label"], "b (mean of 2 seeds)");
@@ -152,6 +156,19 @@ TEST(PlotsTest, TimelineAndHeatMapAreCapped) {
   EXPECT_THAT(tl["title"].get<std::string>(),
               ::testing::HasSubstr("first 3 clients, first 7 of their 15 tasks"));
   EXPECT_EQ(plots[6]["categories"].size(), 2u);
+}
+
+TEST(PlotsTest, LossWithAZeroStaysLinear) {
+  ReportInput in;
+  in.arms = {"a"};
+  in.runs = {FakeRun("a", 1, "")};
+  in.runs[0].metrics = Table(
+      "virtual_time,version,updates_applied,test_loss,test_accuracy,bytes_down,bytes_up\n"
+      "0,0,0,2.3,0.1,0,0\n"
+      "1,1,2,0,0.9,10,20\n");
+  const auto plots = BuildPlots(in, {Events()}, 0);
+  ASSERT_EQ(plots[2]["id"], "loss_time");
+  EXPECT_EQ(plots[2]["y_scale"], "linear");  // log(0) has no place on the axis
 }
 
 }  // namespace

@@ -30,7 +30,9 @@ std::string Description(const std::string& id) {
       {"acc_updates",
        "The same accuracy against the client updates applied so far: the work the rule needed, "
        "whatever the fleet's speed."},
-      {"loss_time", "Test loss of the global model (mean line, min-max band over seeds)."},
+      {"loss_time",
+       "Test loss of the global model (mean line, min-max band over seeds; on a log scale "
+       "when every value is positive)."},
       {"robust_time",
        "Accuracy on adversarial test examples (the evaluator's attack), mean and min-max over "
        "seeds."},

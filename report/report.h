@@ -4,9 +4,10 @@
 // offline; a header names the scenario, the builds and the hashes.
 //
 // The page checks itself: when its script has drawn every chart it writes
-// {"done": true, "errors": [...], "plots": [{"id", "kind", "series":
-// [{"label", "points"}]}]} into <pre id="fedsim-render-check">, with the
-// number of elements Chart.js drew per series and every JavaScript error
+// {"done": true, "errors": [...], "plots": [{"id", "kind", "y_type",
+// "series": [{"label", "points"}]}]} into <pre id="fedsim-render-check">,
+// with the type of Chart.js's y axis ("linear", "logarithmic", "category"),
+// the number of elements Chart.js drew per series and every JavaScript error
 // seen, so a headless browser's --dump-dom shows whether the page works
 // (tests/report_browser_test.cc).
 //

@@ -178,6 +178,9 @@ TEST_F(ReportBrowserTest, ComparisonReportDrawsEveryPlotWithoutErrors) {
           << id << " series " << s;
     }
   }
+  // Chart.js drew the loss on a log axis (losses are positive), the rest linear.
+  EXPECT_EQ((*Plot(check, "loss_time"))["y_type"], "logarithmic");
+  EXPECT_EQ((*Plot(check, "acc_time"))["y_type"], "linear");
   const Json* bytes = Plot(check, "bytes_time");
   ASSERT_NE(bytes, nullptr);
   ASSERT_EQ((*bytes)["series"].size(), 4u);  // down and up per arm
