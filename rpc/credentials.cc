@@ -65,4 +65,33 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> NewWireChannel(const std::string&
   return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
 }
 
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> NewServerCredentials(
+    const ServerSecurity& security) {
+  if (security.cert_file.empty() != security.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both the server's certificate and its key (--tls_cert and --tls_key)");
+  }
+  if (!security.tls()) {
+    if (!security.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "a CA for workers' certificates (--tls_ca) was given without the server's own "
+          "certificate and key (--tls_cert, --tls_key): mutual TLS needs TLS");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  absl::StatusOr<std::string> cert = ReadPemFile(security.cert_file, "server certificate");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPemFile(security.key_file, "server key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!security.client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPemFile(security.client_ca_file, "client CA certificate");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace fedsim

@@ -1,5 +1,7 @@
 // How a worker (or `fedsim status`) dials the server: a plaintext or a TLS
-// channel with the wire channel arguments, and the run token its calls carry.
+// channel with the wire channel arguments, and the run token its calls carry;
+// and the server's side of TLS (its certificate, and for mutual TLS the CA
+// its workers' certificates must chain to).
 //
 //   ChannelSecurity sec;
 //   sec.ca_file = "certs/ca.pem";        // check the server's certificate
@@ -37,6 +39,25 @@ struct ChannelSecurity {
 
   bool tls() const { return !ca_file.empty(); }
 };
+
+struct ServerSecurity {
+  // PEM files of the server's certificate (chain) and private key: both or
+  // neither; neither = plaintext. Default: "" (plaintext).
+  std::string cert_file;
+  std::string key_file;
+  // Mutual TLS: the CA every worker's certificate must chain to; a worker
+  // without such a certificate cannot connect. REQUIRES cert_file/key_file.
+  // Default: "" (workers need no certificate).
+  std::string client_ca_file;
+
+  bool tls() const { return !cert_file.empty(); }
+};
+
+// Server credentials as `security` says (plaintext when !tls()). Errors:
+// InvalidArgument for half a key pair or a client CA without a server
+// certificate; the PEM files' errors (each names its file).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> NewServerCredentials(
+    const ServerSecurity& security);
 
 // The whole content of a PEM file. NotFound naming `what` and the path when
 // it cannot be read, InvalidArgument when it holds no "-----BEGIN".
