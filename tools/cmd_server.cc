@@ -13,6 +13,7 @@
 #include "tools/commands.h"
 #include "tools/common_flags.h"
 #include "tools/run_common.h"
+#include "tools/security_flags.h"
 
 ABSL_FLAG(std::string, scenario, "", "The scenario file to run (required).");
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
@@ -52,6 +53,11 @@ int ServerMain(int argc, char** argv) {
   so.no_worker_timeout_s = absl::GetFlag(FLAGS_no_worker_timeout);
   so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
   so.log = stderr;
+  so.client_examples = ClientExamples(**run);  // the server's own n_i
+  if (absl::Status s = ApplyServerSecurityFlags(&so); !s.ok()) {
+    std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   SetNumericIdentity((*run)->scenario, &so);
   auto transport =
       StartGrpcTransport(so, ScenarioToText((*run)->scenario), (*run)->num_params, &store);
@@ -68,6 +74,8 @@ int ServerMain(int argc, char** argv) {
   options.terminal = isatty(2);
   options.interrupt = &g_interrupted;
   options.transport_name = "grpc server";
+  RunStatusReporter progress(transport->get(), (*run)->scenario.stop().max_commits());
+  options.observers.push_back(&progress);  // for `fedsim status`
   absl::StatusOr<RunOutcome> outcome = ExecuteRun(**run, transport->get(), &store, options);
   (*transport)->Shutdown();
   if (!outcome.ok()) {
