@@ -24,8 +24,10 @@ ABSL_FLAG(bool, json, false, "Print the status as one JSON object (RunStatusResp
 namespace fedsim {
 namespace {
 
+// Whole seconds as "1h2m3s" ("0s" under one second).
 std::string Seconds(double s) {
-  return absl::FormatDuration(absl::Seconds(static_cast<int64_t>(s)));
+  const int64_t whole = s > 0 ? static_cast<int64_t>(s) : 0;
+  return whole == 0 ? "0s" : absl::FormatDuration(absl::Seconds(whole));
 }
 
 void PrintStatus(const std::string& address, const wire::RunStatusResponse& r) {
