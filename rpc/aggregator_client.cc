@@ -14,6 +14,12 @@ std::shared_ptr<grpc::Channel> NewWireChannel(const std::string& address) {
                                    WireChannelArguments());
 }
 
+void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, uint64_t task_id) {
+  context->AddMetadata(kPushWorkerKey, absl::StrCat(worker.worker_id));
+  context->AddMetadata(kPushSessionKey, worker.session);
+  context->AddMetadata(kPushTaskKey, absl::StrCat(task_id));
+}
+
 AggregatorClient::AggregatorClient(std::shared_ptr<grpc::Channel> channel, size_t chunk_bytes)
     : stub_(wire::Aggregator::NewStub(channel)), chunk_bytes_(ClampChunkBytes(chunk_bytes)) {}
 
@@ -22,8 +28,7 @@ void AggregatorClient::Prepare(grpc::ClientContext* context, absl::Duration time
   if (timeout != absl::InfiniteDuration()) context->set_deadline(GrpcTimeout(timeout));
 }
 
-absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(
-    const WorkerIdentity& identity) {
+absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const WorkerIdentity& identity) {
   wire::RegisterRequest request;
   request.set_protocol_version(identity.protocol_version);
   request.set_worker_name(identity.name);
@@ -49,8 +54,7 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const std::str
 }
 
 absl::StatusOr<wire::GetTaskResponse> AggregatorClient::GetTask(const WorkerSession& worker,
-                                                                uint32_t max_tasks,
-                                                                double wait_s) {
+                                                                uint32_t max_tasks, double wait_s) {
   wire::GetTaskRequest request;
   request.set_worker_id(worker.worker_id);
   request.set_session(worker.session);
@@ -98,8 +102,8 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(const WorkerSess
     if (!bad.ok()) continue;  // drain what is already on its way
     absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
     if (!named.ok() || *named != model) {
-      bad = absl::DataLossError(absl::StrCat(
-          what, "a chunk belongs to ", named.ok() ? named->ToString() : "an unknown model"));
+      bad = absl::DataLossError(absl::StrCat(what, "a chunk belongs to ",
+                                             named.ok() ? named->ToString() : "an unknown model"));
     } else {
       if (!assembler.has_value()) assembler.emplace(chunk.num_params());
       absl::Status added = assembler->Add(chunk.offset(), chunk.data());
@@ -121,6 +125,7 @@ absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
                                                   const TaskResult& result) {
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
+  AddPushMetadata(&context, worker, result.id);
   wire::PushUpdateResponse response;
   std::unique_ptr<grpc::ClientWriter<wire::UpdateChunk>> writer =
       stub_->PushUpdate(&context, &response);

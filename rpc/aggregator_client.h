@@ -46,6 +46,9 @@ struct WorkerSession {
   static WorkerSession Of(const wire::RegisterResponse& r) { return {r.worker_id(), r.session()}; }
 };
 
+// Puts the PushUpdate metadata (worker, session, task; rpc/auth.h) on a call.
+void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, uint64_t task_id);
+
 // What a worker tells the server about itself at Register.
 struct WorkerIdentity {
   // Shown in the server's logs. Default: "".
@@ -77,8 +80,7 @@ class AggregatorClient {
   // Unavailable / DeadlineExceeded when the server cannot be reached.
   absl::StatusOr<wire::RegisterResponse> Register(const WorkerIdentity& identity);
   // Register({name, slots}) with this build's identity.
-  absl::StatusOr<wire::RegisterResponse> Register(const std::string& worker_name,
-                                                  uint32_t slots);
+  absl::StatusOr<wire::RegisterResponse> Register(const std::string& worker_name, uint32_t slots);
   absl::StatusOr<wire::GetTaskResponse> GetTask(const WorkerSession& worker, uint32_t max_tasks,
                                                 double wait_s);
   absl::StatusOr<wire::HeartbeatResponse> Heartbeat(const WorkerSession& worker,
@@ -86,8 +88,7 @@ class AggregatorClient {
 
   // Downloads one model. DataLoss when the chunks name another model, are
   // not contiguous, or do not add up to the num_params they announce.
-  absl::StatusOr<std::vector<float>> FetchModel(const WorkerSession& worker,
-                                                const ModelRef& model);
+  absl::StatusOr<std::vector<float>> FetchModel(const WorkerSession& worker, const ModelRef& model);
 
   // Uploads one result. Returns true when the server acknowledged it as a
   // duplicate of a result it already had.

@@ -102,8 +102,7 @@ TEST_F(AggregatorClientTest, RegisterSendsThisBuildsIdentity) {
   EXPECT_EQ(service_.registered_.build_id(), std::string(BuildId()));
   EXPECT_FALSE(service_.registered_.build_id().empty());
   ASSERT_EQ(service_.registered_.numeric_fingerprints().size(), 2u);
-  EXPECT_EQ(service_.registered_.numeric_fingerprints().at("reproducible"),
-            "portable/blocking=64");
+  EXPECT_EQ(service_.registered_.numeric_fingerprints().at("reproducible"), "portable/blocking=64");
   EXPECT_EQ(service_.registered_.numeric_fingerprints().at("native"), "n");
 }
 

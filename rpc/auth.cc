@@ -55,10 +55,10 @@ absl::Status CheckTokenFormat(absl::string_view token, absl::string_view source)
   if (token.empty()) return absl::OkStatus();
   for (char c : token) {
     if (c <= ' ' || c > '~') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the run token from ", source,
-          " has a character that is not printable ASCII or is a space; make one with: "
-          "openssl rand -hex 32"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the run token from ", source,
+                       " has a character that is not printable ASCII or is a space; make one with: "
+                       "openssl rand -hex 32"));
     }
   }
   if (token.size() < kMinTokenLength) {
@@ -73,8 +73,8 @@ absl::StatusOr<std::string> ReadRunToken(const std::string& token_file) {
   if (!token_file.empty()) {
     std::ifstream in(token_file, std::ios::binary);
     if (!in) {
-      return absl::NotFoundError(absl::StrCat("cannot read the run token file ", token_file,
-                                              ": ", std::strerror(errno)));
+      return absl::NotFoundError(
+          absl::StrCat("cannot read the run token file ", token_file, ": ", std::strerror(errno)));
     }
     std::ostringstream text;
     text << in.rdbuf();

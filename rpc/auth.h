@@ -14,10 +14,10 @@
 #include <cstddef>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace fedsim {
 
@@ -26,6 +26,13 @@ namespace fedsim {
 inline constexpr char kTokenMetadataKey[] = "authorization";
 // The environment variable a run token may come from.
 inline constexpr char kTokenEnvVar[] = "FEDSIM_TOKEN";
+// PushUpdate also names its worker, session and task in the metadata, so
+// the server can refuse a stream before it reads (and gRPC buffers) a byte
+// of it: gRPC 1.51 buffers a whole message, whatever its size, once the
+// handler asks for it.
+inline constexpr char kPushWorkerKey[] = "fedsim-worker";
+inline constexpr char kPushSessionKey[] = "fedsim-session";
+inline constexpr char kPushTaskKey[] = "fedsim-task";
 // A token shorter than this is refused: it could be guessed.
 inline constexpr size_t kMinTokenLength = 16;
 

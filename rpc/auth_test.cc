@@ -59,8 +59,8 @@ class ReadRunTokenTest : public ::testing::Test {
     unsetenv(kTokenEnvVar);
     std::filesystem::remove(path_);
   }
-  std::string path_ = std::filesystem::temp_directory_path() /
-                      ("fedsim_token_" + std::to_string(getpid()));
+  std::string path_ =
+      std::filesystem::temp_directory_path() / ("fedsim_token_" + std::to_string(getpid()));
 };
 
 TEST_F(ReadRunTokenTest, FileWinsOverTheEnvironmentAndIsTrimmed) {

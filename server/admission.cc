@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "rpc/auth.h"
@@ -71,6 +72,26 @@ absl::Status CheckCallToken(const std::multimap<grpc::string_ref, grpc::string_r
   std::optional<absl::string_view> value;
   if (it != metadata.end()) value = absl::string_view(it->second.data(), it->second.size());
   return CheckBearer(value, token);
+}
+
+absl::StatusOr<PushClaim> ReadPushClaim(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto get = [&](const char* key) -> std::optional<std::string> {
+    auto it = metadata.find(key);
+    if (it == metadata.end()) return std::nullopt;
+    return std::string(it->second.data(), it->second.size());
+  };
+  std::optional<std::string> worker = get(kPushWorkerKey), session = get(kPushSessionKey),
+                             task = get(kPushTaskKey);
+  PushClaim claim;
+  if (!worker || !session || !task || !absl::SimpleAtoi(*worker, &claim.worker) ||
+      !absl::SimpleAtoi(*task, &claim.task)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "PushUpdate must name its worker, session and task in the metadata (", kPushWorkerKey, ", ",
+        kPushSessionKey, ", ", kPushTaskKey, "; protocol ", kProtocolVersion, ")"));
+  }
+  claim.session = *std::move(session);
+  return claim;
 }
 
 absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader, uint64_t num_params,

@@ -14,6 +14,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/task.h"
 #include "grpcpp/support/sync_stream.h"
 #include "proto/fedsim.pb.h"
@@ -46,6 +47,17 @@ size_t FirstNonFinite(std::span<const float> v);
 // else Unauthenticated, without either value in the message.
 absl::Status CheckCallToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
                             const std::string& token);
+
+// Who a PushUpdate stream says it is, from its metadata (rpc/auth.h), known
+// before a byte of it is read.
+struct PushClaim {
+  uint64_t worker = 0;
+  std::string session;
+  uint64_t task = 0;
+};
+// FailedPrecondition when a key is missing or not a number.
+absl::StatusOr<PushClaim> ReadPushClaim(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
 // An update as read off the wire, with the worker that pushed it.
 struct DecodedUpdate {

@@ -265,31 +265,45 @@ absl::Status GrpcTransportImpl::FetchModel(const wire::FetchModelRequest& reques
   return absl::OkStatus();
 }
 
-absl::Status GrpcTransportImpl::PushUpdate(grpc::ServerReader<wire::UpdateChunk>* reader,
+absl::Status GrpcTransportImpl::PushUpdate(const ServerContext& context,
+                                           grpc::ServerReader<wire::UpdateChunk>* reader,
                                            wire::PushUpdateResponse* response) {
   DecodedUpdate update;
   uint64_t bytes = 0;
   std::optional<TaskId> claimed;  // this stream holds that task's `receiving` mark
-  // A first look at the task refuses early, before the bulk arrives.
-  auto check_header = [&](DecodedUpdate* u) {
+  // Who the stream says it is decides before anything is read: gRPC buffers
+  // a whole message once it is asked for one, whatever its size.
+  absl::StatusOr<PushClaim> claim = ReadPushClaim(context.client_metadata());
+  absl::Status status = claim.status();
+  if (status.ok()) {
     absl::MutexLock lock(&mu_);
-    SeenLocked(u->worker, u->session, /*live_only=*/false);
-    absl::Status status = CheckHeaderLocked(*u);
-    if (!status.ok()) return status;
-    status = UseServerExamplesLocked(u);
-    if (!status.ok()) return status;
-    TaskState& task = tasks_.at(u->result.id);
-    if (task.receiving) {
-      return absl::ResourceExhaustedError(absl::StrCat("an update for task ", u->result.id,
-                                                       " is already arriving; send one at a time"));
+    SeenLocked(claim->worker, claim->session, /*live_only=*/false);
+    status = CheckLeaseLocked(claim->worker, claim->session, claim->task);
+    if (status.ok() && tasks_.at(claim->task).receiving) {
+      status = absl::ResourceExhaustedError(absl::StrCat(
+          "an update for task ", claim->task, " is already arriving; send one at a time"));
     }
-    task.receiving = true;
-    claimed = u->result.id;
-    ++stats_.updates_arriving;
-    return absl::OkStatus();
+    if (status.ok()) {
+      tasks_.at(claim->task).receiving = true;
+      claimed = claim->task;
+      ++stats_.updates_arriving;
+    }
+  }
+  // The header must say what the metadata said; then the task's details.
+  auto check_header = [&](DecodedUpdate* u) {
+    if (u->worker != claim->worker || u->session != claim->session || u->result.id != claim->task) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the update's header names worker ", u->worker, " and task ", u->result.id,
+                       ", its metadata worker ", claim->worker, " and task ", claim->task));
+    }
+    absl::MutexLock lock(&mu_);
+    absl::Status s = CheckHeaderLocked(*u);
+    if (s.ok()) s = UseServerExamplesLocked(u);
+    return s;
   };
-  absl::Status status =
-      ReadUpdate(reader, num_params_, kMaxUpdateMetrics, check_header, &update, &bytes);
+  if (status.ok()) {
+    status = ReadUpdate(reader, num_params_, kMaxUpdateMetrics, check_header, &update, &bytes);
+  }
   if (status.ok()) status = CommitUpdate(std::move(update), response);
   absl::MutexLock lock(&mu_);
   if (claimed.has_value()) {
@@ -381,7 +395,7 @@ grpc::Status AggregatorService::PushUpdate(ServerContext* context,
                                            grpc::ServerReader<wire::UpdateChunk>* reader,
                                            wire::PushUpdateResponse* response) {
   absl::Status status = t_->Authenticate(*context, "PushUpdate");
-  if (status.ok()) status = t_->PushUpdate(reader, response);
+  if (status.ok()) status = t_->PushUpdate(*context, reader, response);
   return ToGrpcStatus(status);
 }
 

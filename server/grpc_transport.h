@@ -43,23 +43,28 @@
 // worker that ever held the task is taken, later identical ones are
 // acknowledged as duplicates.
 //
-// Update validation, in this order, each with its own status:
-//   - FAILED_PRECONDITION: unknown worker or wrong session.
+// Update validation, in this order, each with its own status. Before a byte
+// of the stream is read, from its metadata (worker, session, task; gRPC
+// 1.51 buffers a whole message once the handler reads one, whatever its
+// size):
+//   - FAILED_PRECONDITION: no such metadata, unknown worker or wrong session.
 //   - NOT_FOUND: unknown task id.
-//   - FAILED_PRECONDITION: the task was never leased to the pushing worker,
-//     or the first chunk carries no header.
-//   - INVALID_ARGUMENT: client id or base model differ from the task's, or
-//     the server has no n_i for the client.
+//   - FAILED_PRECONDITION: the task was never leased to the pushing worker.
 //   - RESOURCE_EXHAUSTED: another update for the same task is arriving now
-//     (so one worker cannot make the server hold more than one model-sized
-//     buffer per task it holds); any message over MaxReceiveMessageBytes().
+//     (so a worker makes the server hold at most one model-sized buffer per
+//     task it holds).
+// Then, from the stream:
+//   - RESOURCE_EXHAUSTED: any message over MaxReceiveMessageBytes().
+//   - FAILED_PRECONDITION: the first chunk carries no header;
+//     INVALID_ARGUMENT: the header names another worker or task than the
+//     metadata, or another client or base model than the task's, or the
+//     server has no n_i for the client; more than kMaxUpdateMetrics metrics
+//     or a non-finite one.
 //   - INVALID_ARGUMENT: size != num_params or chunk offsets not contiguous
-//     ("expected .. got .."); a non-finite value (names the first bad
-//     index); more than kMaxUpdateMetrics metrics or a non-finite one.
+//     ("expected .. got .."); a non-finite value (names the first bad index).
 //   - ALREADY_EXISTS: a result for the task was received and this one differs.
 //     An identical resend gets OK with duplicate = true and is counted once.
-// All of these are decided from the header, before the bulk is read, except
-// the size, offsets and values. A rejected update changes nothing; the
+// A rejected update changes nothing; the
 // transport keeps working. An accepted update's num_examples is the
 // server's own n_i for its client (client_examples), never the worker's.
 //

@@ -140,7 +140,8 @@ class GrpcTransportImpl final : public GrpcTransport {
   absl::Status FetchModel(const wire::FetchModelRequest& request,
                           grpc::ServerWriter<wire::ModelChunk>* writer);
 
-  absl::Status PushUpdate(grpc::ServerReader<wire::UpdateChunk>* reader,
+  absl::Status PushUpdate(const ServerContext& context,
+                          grpc::ServerReader<wire::UpdateChunk>* reader,
                           wire::PushUpdateResponse* response);
 
   absl::Status Heartbeat(const wire::HeartbeatRequest& request, wire::HeartbeatResponse* response);
@@ -179,6 +180,11 @@ class GrpcTransportImpl final : public GrpcTransport {
   void LeaseLocked(uint64_t worker_id, WorkerState* worker, uint32_t max_tasks,
                    wire::GetTaskResponse* response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The pushing worker's session is its (live or dropped), the task exists
+  // and the worker held it: the checks a push passes before a byte is read.
+  absl::Status CheckLeaseLocked(uint64_t worker, const std::string& session, TaskId id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CheckLeaseLocked, and the header's client and base model are the task's.
   absl::Status CheckHeaderLocked(const DecodedUpdate& update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Status CommitUpdate(DecodedUpdate update, wire::PushUpdateResponse* response);

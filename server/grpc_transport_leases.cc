@@ -94,23 +94,29 @@ void GrpcTransportImpl::LeaseLocked(uint64_t worker_id, WorkerState* worker, uin
   }
 }
 
-absl::Status GrpcTransportImpl::CheckHeaderLocked(const DecodedUpdate& update) {
-  const TaskResult& result = update.result;
-  if (!HeldSessionLocked(update.worker, update.session)) {
-    NoteUnknownSessionLocked(update.worker);
-    return UnknownWorker(update.worker);
+absl::Status GrpcTransportImpl::CheckLeaseLocked(uint64_t worker, const std::string& session,
+                                                 TaskId id) {
+  if (!HeldSessionLocked(worker, session)) {
+    NoteUnknownSessionLocked(worker);
+    return UnknownWorker(worker);
   }
-  auto it = tasks_.find(result.id);
-  if (it == tasks_.end()) {
-    return absl::NotFoundError(absl::StrCat("update for unknown task ", result.id));
-  }
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return absl::NotFoundError(absl::StrCat("update for unknown task ", id));
   const TaskState& task = it->second;
-  if (std::find(task.lessees.begin(), task.lessees.end(), update.worker) == task.lessees.end()) {
+  if (std::find(task.lessees.begin(), task.lessees.end(), worker) == task.lessees.end()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("task ", result.id, " is not leased to worker ", update.worker,
+        absl::StrCat("task ", id, " is not leased to worker ", worker,
                      task.holder != 0 ? absl::StrCat(" (it is leased to worker ", task.holder, ")")
                                       : std::string(" (it is not leased)")));
   }
+  return absl::OkStatus();
+}
+
+absl::Status GrpcTransportImpl::CheckHeaderLocked(const DecodedUpdate& update) {
+  const TaskResult& result = update.result;
+  absl::Status lease = CheckLeaseLocked(update.worker, update.session, result.id);
+  if (!lease.ok()) return lease;
+  const TaskState& task = tasks_.at(result.id);
   if (result.client != task.spec.client || result.base != task.spec.base) {
     return absl::InvalidArgumentError(
         absl::StrCat("update for task ", result.id, " names client ", result.client,

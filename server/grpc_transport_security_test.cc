@@ -11,8 +11,8 @@
 
 #include "core/clock.h"
 #include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "grpcpp/impl/client_unary_call.h"
+#include "gtest/gtest.h"
 #include "proto/fedsim.grpc.pb.h"
 #include "rpc/aggregator_client.h"
 #include "rpc/auth.h"
@@ -155,22 +155,41 @@ TEST_F(TransportTest, NonFiniteOrTooManyMetricsAreRefused) {
 }
 
 // Regression: one 256 MiB chunk for a task that does not exist was buffered
-// whole before it was refused (server memory 49 MB -> 714 MB).
-TEST_F(TransportTest, OversizedMessageIsRefusedByItsSizeAlone) {
+// whole before it was refused (server memory 49 MB -> 714 MB). gRPC 1.51
+// buffers a whole message once the handler reads, whatever its size: so a
+// push is refused on its metadata, before anything is read, unless its
+// worker holds the task; and any message over the cap is refused.
+TEST_F(TransportTest, OversizedChunkIsRefusedAndAnUnleasedOneIsNeverRead) {
   Start(10);
-  auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
-  grpc::ClientContext context;
-  wire::PushUpdateResponse response;
-  auto writer = stub->PushUpdate(&context, &response);
-  wire::UpdateChunk chunk;
-  chunk.mutable_header()->set_task_id(12345);
-  chunk.set_data(std::string(MaxReceiveMessageBytes() + 1, 'x'));
-  writer->Write(chunk);
-  writer->WritesDone();
-  grpc::Status status = writer->Finish();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
-  GrpcTransportStats stats = transport_->stats();
-  EXPECT_EQ(stats.bytes_received, 0u);  // the handler never saw a byte of it
+  auto client = NewClient();
+  WorkerSession w = RegisterWorker(*client);
+  transport_->Submit(MakeTask(1));
+  ASSERT_EQ(client->GetTask(w, 1, 0)->tasks_size(), 1);
+  auto send = [&](uint64_t task_id) {
+    auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
+    grpc::ClientContext context;
+    AddPushMetadata(&context, w, task_id);
+    wire::PushUpdateResponse response;
+    auto writer = stub->PushUpdate(&context, &response);
+    wire::UpdateChunk chunk;
+    wire::UpdateHeader* header = chunk.mutable_header();
+    header->set_worker_id(w.worker_id);
+    header->set_session(w.session);
+    header->set_task_id(task_id);
+    chunk.set_data(std::string(MaxReceiveMessageBytes() + 1, 'x'));
+    writer->Write(chunk);
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  grpc::Status unknown_task = send(12345);
+  EXPECT_EQ(unknown_task.error_code(), grpc::StatusCode::NOT_FOUND)
+      << unknown_task.error_message();
+  grpc::Status too_big = send(1);
+  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << too_big.error_message();
+  EXPECT_EQ(transport_->stats().bytes_received, 0u);  // the handler never took a byte
+  // The task is still open to a good update.
+  EXPECT_TRUE(client->PushUpdate(w, MakeResult(MakeTask(1), 10)).ok());
 }
 
 // One worker cannot make the server hold two model-sized buffers for one
@@ -186,6 +205,7 @@ TEST_F(TransportTest, SecondConcurrentUpdateForATaskIsRefusedAtItsHeader) {
 
   auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
   grpc::ClientContext context;
+  AddPushMetadata(&context, w, 1);
   wire::PushUpdateResponse response;
   auto writer = stub->PushUpdate(&context, &response);
   wire::UpdateChunk chunk;
@@ -198,7 +218,7 @@ TEST_F(TransportTest, SecondConcurrentUpdateForATaskIsRefusedAtItsHeader) {
   header->set_num_params(n);
   chunk.set_data(std::string(400, '\0'));  // 100 of 1000 floats
   ASSERT_TRUE(writer->Write(chunk));
-  // The server has read the header and holds the task's buffer.
+  // The server has taken the stream for the task.
   while (transport_->stats().updates_arriving == 0) std::this_thread::yield();
 
   auto second = client->PushUpdate(w, MakeResult(MakeTask(1), n));

@@ -253,6 +253,7 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
   {  // Chunks with a gap, written by hand.
     auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
     grpc::ClientContext context;
+    AddPushMetadata(&context, a, 1);
     wire::PushUpdateResponse response;
     auto writer = stub->PushUpdate(&context, &response);
     wire::UpdateChunk chunk;
@@ -278,6 +279,7 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
   {  // No header at all.
     auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
     grpc::ClientContext context;
+    AddPushMetadata(&context, a, 1);
     wire::PushUpdateResponse response;
     auto writer = stub->PushUpdate(&context, &response);
     wire::UpdateChunk chunk;
@@ -287,9 +289,37 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
     EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   }
 
+  {  // The header must name the worker and task of the metadata.
+    auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
+    grpc::ClientContext context;
+    AddPushMetadata(&context, a, 2);
+    wire::PushUpdateResponse response;
+    auto writer = stub->PushUpdate(&context, &response);
+    wire::UpdateChunk chunk;
+    wire::UpdateHeader* header = chunk.mutable_header();
+    header->set_worker_id(a.worker_id);
+    header->set_session(a.session);
+    header->set_task_id(1);
+    writer->Write(chunk);
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("its metadata worker 1 and task 2"));
+  }
+  {  // No metadata: refused before anything is read.
+    auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
+    grpc::ClientContext context;
+    wire::PushUpdateResponse response;
+    auto writer = stub->PushUpdate(&context, &response);
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(s.error_message(), HasSubstr("must name its worker, session and task"));
+  }
+
   GrpcTransportStats stats = transport_->stats();
   EXPECT_EQ(stats.updates_accepted, 0u);
-  EXPECT_EQ(stats.rejected, 9u);
+  EXPECT_EQ(stats.rejected, 11u);
 
   // Nothing changed: the good update is accepted, once.
   auto pushed = client->PushUpdate(a, good);
