@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/impl/client_unary_call.h"
 #include "gtest/gtest.h"
 #include "proto/fedsim.grpc.pb.h"
@@ -182,11 +183,9 @@ TEST_F(TransportTest, OversizedChunkIsRefusedAndAnUnleasedOneIsNeverRead) {
     return writer->Finish();
   };
   grpc::Status unknown_task = send(12345);
-  EXPECT_EQ(unknown_task.error_code(), grpc::StatusCode::NOT_FOUND)
-      << unknown_task.error_message();
+  EXPECT_EQ(unknown_task.error_code(), grpc::StatusCode::NOT_FOUND) << unknown_task.error_message();
   grpc::Status too_big = send(1);
-  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-      << too_big.error_message();
+  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << too_big.error_message();
   EXPECT_EQ(transport_->stats().bytes_received, 0u);  // the handler never took a byte
   // The task is still open to a good update.
   EXPECT_TRUE(client->PushUpdate(w, MakeResult(MakeTask(1), 10)).ok());
@@ -392,6 +391,50 @@ TEST_F(TransportTest, HealthServiceAnswersWithoutTokenAndSaysNotServingOnceTheRu
   status = HealthCheck(channel, &reply);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(reply, std::string("\x08\x02", 2));  // status: NOT_SERVING
+}
+
+// Server reflection (what grpcurl uses) lists the Aggregator service.
+TEST_F(TransportTest, ReflectionListsTheAggregatorService) {
+  Start(10);
+  auto channel = NewWireChannel(transport_->address());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(GrpcTimeout(absl::Seconds(10)));
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto step = [&](int tag) {
+    void* got = nullptr;
+    bool ok = false;
+    return cq.Next(&got, &ok) && got == reinterpret_cast<void*>(tag) && ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(step(1));
+  // ServerReflectionRequest{list_services: ""}: field 7, an empty string.
+  grpc::Slice list(std::string("\x3a\x00", 2));
+  call->Write(grpc::ByteBuffer(&list, 1), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(step(2));
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(step(3));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(reply.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& sl : slices)
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_THAT(bytes, HasSubstr("fedsim.wire.Aggregator"));
+  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
+  call->WritesDone(reinterpret_cast<void*>(4));
+  ASSERT_TRUE(step(4));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  ASSERT_TRUE(step(5));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  cq.Shutdown();
+  void* got;
+  bool ok;
+  while (cq.Next(&got, &ok)) {
+  }
 }
 
 // Regression: two servers could bind the same port (SO_REUSEPORT) and split
