@@ -13,6 +13,7 @@
 #include "tools/commands.h"
 #include "tools/common_flags.h"
 #include "tools/run_common.h"
+#include "tools/security_flags.h"
 
 ABSL_FLAG(std::string, scenario, "", "The scenario file to run (required).");
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
@@ -69,6 +70,11 @@ int ServerMain(int argc, char** argv) {
   so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
   so.log = stderr;
   so.interrupt = &g_interrupted;
+  so.client_examples = ClientExamples(**run);  // the server's own n_i
+  if (absl::Status s = ApplyServerSecurityFlags(&so); !s.ok()) {
+    std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   SetNumericIdentity((*run)->scenario, &so);
   auto transport =
       StartGrpcTransport(so, ScenarioToText((*run)->scenario), (*run)->num_params, &store);
@@ -88,6 +94,8 @@ int ServerMain(int argc, char** argv) {
   options.resume_dir = resume;
   options.checkpoint_every_commits =
       static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_checkpoint_every)));
+  RunStatusReporter progress(transport->get(), (*run)->scenario.stop().max_commits());
+  options.observers.push_back(&progress);  // for `fedsim status`
   absl::StatusOr<RunOutcome> outcome = ExecuteRun(**run, transport->get(), &store, options);
   (*transport)->Shutdown();
   if (!outcome.ok()) {
