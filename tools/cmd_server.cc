@@ -16,8 +16,11 @@
 #include "tools/security_flags.h"
 
 ABSL_FLAG(std::string, scenario, "", "The scenario file to run (required).");
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
-          "Address to listen on, HOST:PORT (port 0 picks a free one and prints it).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "Address to listen on, HOST:PORT (port 0 picks a free one and prints it). The "
+          "default serves this machine only; for workers on other machines listen on "
+          "0.0.0.0:PORT with --tls_cert/--tls_key and a run token ($FEDSIM_TOKEN or "
+          "--token_file; scripts/make-test-certs makes both for a test), or add --insecure.");
 ABSL_FLAG(std::string, server_out, "",
           "Folder for run results (default: the scenario's output.dir).");
 ABSL_FLAG(double, worker_timeout, 5.0,
