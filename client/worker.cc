@@ -27,6 +27,9 @@ namespace {
 
 // Pause between retries of a call that failed transiently.
 constexpr absl::Duration kRetryPause = absl::Milliseconds(200);
+// Backoff while the server is silent (restarting, say): each retry waits half
+// the silence so far, between kRetryPause and this.
+constexpr absl::Duration kMaxRetryPause = absl::Seconds(2);
 
 // Errors a retry may fix. CANCELLED is here because the worker never cancels
 // its own calls: it comes from a server that is stopping (its in-flight calls
@@ -313,10 +316,10 @@ class Worker {
 
   // ----------------------------------------------------------------- helpers
 
-  // For a transient error: pauses kRetryPause and returns true while the
-  // server has been silent for at most server_lost_timeout_s; otherwise
-  // records the fatal Unavailable and returns false. Other errors are fatal
-  // at once.
+  // For a transient error: pauses (backing off, see kMaxRetryPause) and
+  // returns true while the server has been silent for at most
+  // server_lost_timeout_s; otherwise records the fatal Unavailable and
+  // returns false. Other errors are fatal at once.
   bool HandleTransient(const absl::Status& s, const char* what) {
     absl::MutexLock lock(&mu_);
     if (stop_) return false;
@@ -332,7 +335,8 @@ class Worker {
           absl::FormatDuration(silent), " (last error from ", what, ": ", s.message(), ")")));
       return false;
     }
-    clock_->AwaitWithTimeout(&mu_, absl::Condition(&stop_), kRetryPause);
+    const absl::Duration pause = std::clamp(silent / 2, kRetryPause, kMaxRetryPause);
+    clock_->AwaitWithTimeout(&mu_, absl::Condition(&stop_), pause);
     return !stop_;
   }
 
