@@ -15,12 +15,12 @@ double RunShare(double virtual_time, double version, double max_virtual_s, uint6
   return std::clamp(share, 0.0, 1.0);
 }
 
-std::optional<double> ArmEta(const std::vector<ComparedRunProgress>& runs, double typical_run_s) {
+std::optional<double> ArmEta(const std::vector<RunProgress>& runs, double typical_run_s) {
   double longest = 0;
   int running = 0, queued = 0;
-  for (const ComparedRunProgress& r : runs) {
-    if (r.state == ComparedRunProgress::State::kQueued) ++queued;
-    if (r.state != ComparedRunProgress::State::kRunning) continue;
+  for (const RunProgress& r : runs) {
+    if (r.state == RunProgress::State::kQueued) ++queued;
+    if (r.state != RunProgress::State::kRunning) continue;
     ++running;
     double left;
     if (r.share >= 0.01) {
@@ -45,14 +45,13 @@ std::string FormatDuration(std::optional<double> seconds) {
 }
 
 std::string ArmProgressLine(const std::string& arm, int name_width,
-                            const std::vector<ComparedRunProgress>& runs,
-                            std::optional<double> eta) {
+                            const std::vector<RunProgress>& runs, std::optional<double> eta) {
   std::string line = absl::StrFormat("  %-*s", name_width, arm);
   double acc = -1;
   int done = 0;
-  for (const ComparedRunProgress& r : runs) {
-    if (r.state == ComparedRunProgress::State::kDone) ++done;
-    if (r.state != ComparedRunProgress::State::kRunning) continue;
+  for (const RunProgress& r : runs) {
+    if (r.state == RunProgress::State::kDone) ++done;
+    if (r.state != RunProgress::State::kRunning) continue;
     absl::StrAppend(&line, absl::StrFormat("  seed %d %3.0f%%", r.seed, 100 * r.share));
     if (r.accuracy >= 0) acc = r.accuracy;
   }

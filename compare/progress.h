@@ -21,7 +21,7 @@
 
 namespace fedsim {
 
-struct ComparedRunProgress {
+struct RunProgress {
   enum class State { kQueued, kRunning, kDone, kFailed };
   State state = State::kQueued;
   uint64_t seed = 0;
@@ -36,15 +36,14 @@ double RunShare(double virtual_time, double version, double max_virtual_s, uint6
 
 // Seconds left for an arm's unfinished runs (see the file comment);
 // `typical_run_s` <= 0 means unknown. nullopt when it cannot be estimated.
-std::optional<double> ArmEta(const std::vector<ComparedRunProgress>& runs, double typical_run_s);
+std::optional<double> ArmEta(const std::vector<RunProgress>& runs, double typical_run_s);
 
 // "1h02m", "3m05s", "12s"; "?" for nullopt.
 std::string FormatDuration(std::optional<double> seconds);
 
 // The arm's line (without a line break); `name_width` pads the name.
 std::string ArmProgressLine(const std::string& arm, int name_width,
-                            const std::vector<ComparedRunProgress>& runs,
-                            std::optional<double> eta);
+                            const std::vector<RunProgress>& runs, std::optional<double> eta);
 
 }  // namespace fedsim
 

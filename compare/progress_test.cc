@@ -6,7 +6,7 @@
 namespace fedsim {
 namespace {
 
-using State = ComparedRunProgress::State;
+using State = RunProgress::State;
 
 TEST(ProgressTest, ShareIsTheLargerOfTimeAndCommits) {
   EXPECT_DOUBLE_EQ(RunShare(30, 10, 300, 1000), 0.1);
@@ -17,9 +17,9 @@ TEST(ProgressTest, ShareIsTheLargerOfTimeAndCommits) {
 
 TEST(ProgressTest, EtaFromRunningAndQueuedRuns) {
   // 25% after 10 s: 30 s left; the slower of two running runs counts.
-  std::vector<ComparedRunProgress> runs = {{State::kRunning, 1, 0.25, 10, -1},
-                                           {State::kRunning, 2, 0.5, 10, -1},
-                                           {State::kDone, 3, 1, 40, 0.8}};
+  std::vector<RunProgress> runs = {{State::kRunning, 1, 0.25, 10, -1},
+                                   {State::kRunning, 2, 0.5, 10, -1},
+                                   {State::kDone, 3, 1, 40, 0.8}};
   ASSERT_TRUE(ArmEta(runs, 40).has_value());
   EXPECT_DOUBLE_EQ(*ArmEta(runs, 40), 30);
   // Two queued runs of 40 s, shared between the two running slots: +40 s.

@@ -100,10 +100,10 @@ class Scheduler {
         clock_(clock),
         tty_(isatty(2)) {
     states_.resize(plan.runs.size());
-    for (size_t i : pending) states_[i].state = ComparedRunProgress::State::kQueued;
+    for (size_t i : pending) states_[i].state = RunProgress::State::kQueued;
     for (size_t i = 0; i < plan.runs.size(); ++i) {
       if (std::find(pending.begin(), pending.end(), i) == pending.end()) {
-        states_[i].state = ComparedRunProgress::State::kDone;
+        states_[i].state = RunProgress::State::kDone;
       }
       states_[i].seed = plan.runs[i].seed;
       width_ = std::max<int>(width_, plan.runs[i].arm.size());
@@ -176,14 +176,14 @@ class Scheduler {
       if (r.log != nullptr) std::fclose(r.log);
       return;
     }
-    states_[i].state = ComparedRunProgress::State::kRunning;
+    states_[i].state = RunProgress::State::kRunning;
     running_.push_back(std::move(r));
   }
 
   void Reap() {
     for (auto it = running_.begin(); it != running_.end();) {
       Running& r = *it;
-      ComparedRunProgress& p = states_[r.run];
+      RunProgress& p = states_[r.run];
       const PlannedRun& run = plan_.runs[r.run];
       p.elapsed_s = absl::ToDoubleSeconds(clock_->Now() - r.start);
       if (r.process->Poll() > 0) {
@@ -198,7 +198,7 @@ class Scheduler {
       if (r.log != nullptr) std::fclose(r.log);
       const RunInspection done = InspectRun(run);
       if (child.exit_code == 0 && done.state == RunState::kFinished) {
-        p.state = ComparedRunProgress::State::kDone;
+        p.state = RunProgress::State::kDone;
         finished_s_[run.arm].push_back(p.elapsed_s);
         Event(absl::StrCat("finished ", run.arm, " seed ", run.seed, " in ",
                            FormatDuration(p.elapsed_s)));
@@ -216,7 +216,7 @@ class Scheduler {
   }
 
   void Fail(size_t i, const std::string& why) {
-    states_[i].state = ComparedRunProgress::State::kFailed;
+    states_[i].state = RunProgress::State::kFailed;
     failures_[i] = why;
     const PlannedRun& run = plan_.runs[i];
     Event(
@@ -249,27 +249,27 @@ class Scheduler {
 
   std::vector<std::string> BlockLines() const {
     std::vector<std::string> lines;
-    std::map<std::string, std::vector<ComparedRunProgress>> by_arm;
+    std::map<std::string, std::vector<RunProgress>> by_arm;
     std::vector<std::string> order;
     size_t done = 0, failed = 0;
     for (size_t i = 0; i < plan_.runs.size(); ++i) {
       const std::string& arm = plan_.runs[i].arm;
       if (by_arm.find(arm) == by_arm.end()) order.push_back(arm);
       by_arm[arm].push_back(states_[i]);
-      done += states_[i].state == ComparedRunProgress::State::kDone;
-      failed += states_[i].state == ComparedRunProgress::State::kFailed;
+      done += states_[i].state == RunProgress::State::kDone;
+      failed += states_[i].state == RunProgress::State::kFailed;
     }
     std::optional<double> total = 0;
     for (const std::string& arm : order) {
-      const std::vector<ComparedRunProgress>& runs = by_arm[arm];
+      const std::vector<RunProgress>& runs = by_arm[arm];
       const std::optional<double> eta = ArmEta(runs, Typical(arm));
       if (total && eta) {
         *total = std::max(*total, *eta);
       } else {
         total.reset();
       }
-      const bool active = std::any_of(runs.begin(), runs.end(), [](const ComparedRunProgress& r) {
-        return r.state == ComparedRunProgress::State::kRunning;
+      const bool active = std::any_of(runs.begin(), runs.end(), [](const RunProgress& r) {
+        return r.state == RunProgress::State::kRunning;
       });
       if (active) lines.push_back(ArmProgressLine(arm, width_, runs, eta));
     }
@@ -315,7 +315,7 @@ class Scheduler {
   std::string self_;
   int width_ = 8;
   int drawn_ = 0;
-  std::vector<ComparedRunProgress> states_;
+  std::vector<RunProgress> states_;
   std::vector<Running> running_;
   std::map<size_t, std::string> failures_;
   std::map<std::string, std::vector<double>> finished_s_;
