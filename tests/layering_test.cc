@@ -1,6 +1,7 @@
 // The dependency direction of DESIGN.md, checked on every build:
 //   tools -> sim/server/client -> rpc/config/runtime -> algorithms -> ml/data
 //         -> core/proto/util
+// (compare/ and report/ sit at the top with tools/: tools -> report -> compare -> config.)
 // Every project include ("folder/file.h") in a library folder must name a
 // folder that folder may depend on. A new folder must be added to kAllowed.
 #include <filesystem>
@@ -34,6 +35,10 @@ const std::map<std::string, std::set<std::string>>& Allowed() {
       {"client", {"rpc", "config", "runtime", "core", "ml", "data", "util", "proto"}},
       {"sim",
        {"config", "runtime", "algorithms", "core", "ml", "data", "util", "proto"}},
+      // Top-level consumers beside tools/: comparisons read scenarios and
+      // finished runs; reports read what comparisons and runs write.
+      {"compare", {"config", "util", "proto"}},
+      {"report", {"compare", "util", "proto"}},
   };
   return *m;
 }

@@ -33,6 +33,9 @@ ABSL_FLAG(std::string, run_dir, "",
           "Write the run to exactly this folder (must not exist yet); overrides --out.");
 ABSL_FLAG(bool, verbose, false,
           "Show the workers' log lines as they come, with a line per task they train.");
+ABSL_FLAG(int, eval_threads, 0,
+          "Threads for test-set evaluation (default 0 = one per CPU core); results do not "
+          "depend on it.");
 ABSL_FLAG(double, heartbeat_timeout, 5.0,
           "Seconds without a heartbeat after which a worker is presumed dead and its tasks are "
           "given to others.");
@@ -83,7 +86,8 @@ int RunMain(int argc, char** argv) {
   options.out_dir = absl::GetFlag(FLAGS_out);
   options.run_dir = absl::GetFlag(FLAGS_run_dir);
   options.terminal = isatty(2);
-  options.eval_threads = cores;
+  options.eval_threads =
+      absl::GetFlag(FLAGS_eval_threads) > 0 ? absl::GetFlag(FLAGS_eval_threads) : cores;
   options.interrupt = &g_interrupted;
   options.resume_dir = resume;
   options.checkpoint_every_commits =

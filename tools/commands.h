@@ -14,6 +14,8 @@ int ServerMain(int argc, char** argv);
 int ClientMain(int argc, char** argv);
 int ReplayMain(int argc, char** argv);
 int StatusMain(int argc, char** argv);
+int CompareMain(int argc, char** argv);
+int ReportMain(int argc, char** argv);
 
 }  // namespace fedsim
 

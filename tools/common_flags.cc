@@ -11,7 +11,8 @@ ABSL_FLAG(std::vector<std::string>, set, {},
 ABSL_FLAG(int, slots, 0,
           "Tasks one worker trains in parallel, one thread each (default 0 = automatic: for "
           "'fedsim client' the number of cores; for 'fedsim run', cores / workers, at least 1, "
-          "or with --inprocess the number of cores).");
+          "or with --inprocess the number of cores; for 'fedsim compare', per run, cores / "
+          "runs at a time, at least 1).");
 
 ABSL_FLAG(bool, accept_worker_mismatch, false,
           "Take workers whose build id or numeric fingerprint differ from the server's (each "

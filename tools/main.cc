@@ -37,6 +37,10 @@ constexpr Command kCommands[] = {
      "runs/NAME", ReplayMain},
     {"status", "ask a running server how its run is going",
      "HOST:PORT [--json] [--token_file=F] [--tls_ca=CA.pem]", StatusMain},
+    {"compare", "run a comparison file's arms x seeds in parallel and summarize them",
+     "COMPARISON.textproto [--parallel=N] [--force] [--seeds=1,2] [--set=...]", CompareMain},
+    {"report", "write report.html (plots, offline) for a run or a comparison folder",
+     "RUN_OR_COMPARISON_DIR [--html=FILE] [--run=ARM/seed-S]", ReportMain},
 };
 
 void PrintOverview(FILE* out) {

@@ -23,7 +23,8 @@ SubprocessSet::~SubprocessSet() {
 }
 
 absl::StatusOr<size_t> SubprocessSet::Start(const std::string& name,
-                                            const std::vector<std::string>& argv) {
+                                            const std::vector<std::string>& argv,
+                                            const std::string& stdout_path) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
@@ -31,6 +32,10 @@ absl::StatusOr<size_t> SubprocessSet::Start(const std::string& name,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+  if (!stdout_path.empty()) {
+    posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+  }
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

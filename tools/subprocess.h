@@ -42,8 +42,11 @@ class SubprocessSet {
       : on_line_(std::move(on_line)), clock_(clock) {}
   ~SubprocessSet();
 
-  // Starts argv[0] with argv (stdout inherited, stderr captured).
-  absl::StatusOr<size_t> Start(const std::string& name, const std::vector<std::string>& argv);
+  // Starts argv[0] with argv (stderr captured). Its stdout is inherited, or
+  // appended to the file `stdout_path` when that is not empty (created if
+  // missing).
+  absl::StatusOr<size_t> Start(const std::string& name, const std::vector<std::string>& argv,
+                               const std::string& stdout_path = "");
 
   // Reaps children that have exited, without blocking. Returns how many are still running.
   size_t Poll();
