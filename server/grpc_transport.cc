@@ -147,7 +147,7 @@ void GrpcTransportImpl::SetClientExamples(std::vector<uint64_t> num_examples) {
   client_examples_ = std::move(num_examples);
 }
 
-void GrpcTransportImpl::SetRunProgress(const RunProgress& progress) {
+void GrpcTransportImpl::SetRunProgress(const ServerRunProgress& progress) {
   absl::MutexLock lock(&mu_);
   progress_ = progress;
 }

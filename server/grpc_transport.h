@@ -171,7 +171,7 @@ struct GrpcServerOptions {
 
 // The run's progress as the engine last reported it (SetRunProgress), for
 // the RunStatus RPC (`fedsim status`).
-struct RunProgress {
+struct ServerRunProgress {
   uint64_t commits = 0;
   uint64_t max_commits = 0;  // 0 = no such limit
   double virtual_time_s = 0;
@@ -218,7 +218,7 @@ class GrpcTransport : public Transport {
   // Replaces GrpcServerOptions::client_examples (see there).
   virtual void SetClientExamples(std::vector<uint64_t> num_examples) = 0;
   // What RunStatus reports about the run (engine thread, any time).
-  virtual void SetRunProgress(const RunProgress& progress) = 0;
+  virtual void SetRunProgress(const ServerRunProgress& progress) = 0;
 };
 
 // Starts the server. `scenario_text` (the resolved scenario) and `num_params`

@@ -126,7 +126,7 @@ class GrpcTransportImpl final : public GrpcTransport {
   std::shared_ptr<grpc::Channel> InProcessChannel() override;
   GrpcTransportStats stats() const override;
   void SetClientExamples(std::vector<uint64_t> num_examples) override;
-  void SetRunProgress(const RunProgress& progress) override;
+  void SetRunProgress(const ServerRunProgress& progress) override;
 
   // ------------------------------------------------------- called by handlers
 
@@ -240,7 +240,7 @@ class GrpcTransportImpl final : public GrpcTransport {
   // Sessions of workers dropped for silence (by worker id).
   std::unordered_map<uint64_t, std::string> dropped_sessions_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> client_examples_ ABSL_GUARDED_BY(mu_);  // n_i
-  RunProgress progress_ ABSL_GUARDED_BY(mu_);
+  ServerRunProgress progress_ ABSL_GUARDED_BY(mu_);
   absl::Time next_lease_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   double lease_seconds_sum_ ABSL_GUARDED_BY(mu_) = 0;  // of completed leases
   uint64_t leases_completed_ ABSL_GUARDED_BY(mu_) = 0;

@@ -332,7 +332,7 @@ TEST_F(TransportTest, RunStatusReportsProgressAndTheQueue) {
   WorkerSession w = RegisterWorker(*client);
   for (TaskId id = 1; id <= 3; ++id) transport_->Submit(MakeTask(id));
   ASSERT_EQ(client->GetTask(w, 1, 0)->tasks_size(), 1);
-  RunProgress progress;
+  ServerRunProgress progress;
   progress.commits = 7;
   progress.max_commits = 50;
   progress.virtual_time_s = 123.5;

@@ -71,7 +71,7 @@ class RunStatusReporter : public RunObserver {
 
  private:
   GrpcTransport* transport_;
-  RunProgress progress_;
+  ServerRunProgress progress_;
 };
 
 }  // namespace fedsim
