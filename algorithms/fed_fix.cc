@@ -26,6 +26,11 @@
 // window it closes. Commit aggregates exactly the accepted updates with
 // arrival_time <= the boundary it closes; Select dispatches only at the time
 // of the last boundary Commit, so participants restart at the boundary.
+// Ties up to rounding: a task that takes exactly k windows ends at restart +
+// tau_i, which floating point may put an ulp after origin + (n+k+1) Delta;
+// the engine treats such a completion as the tie it is and delivers it at the
+// boundary, before the timer (sim/event_source.h), so the client keeps its
+// period ceil(tau_i / Delta) and its weight d_i stays right.
 #include <algorithm>
 #include <cmath>
 #include <memory>
