@@ -15,20 +15,15 @@ class VirtualEventSource final : public EventSource {
   absl::StatusOr<std::optional<NextEvent>> Next(EventQueue& queue, VirtualTime* now,
                                                 bool tasks_in_flight) override {
     (void)tasks_in_flight;
-    Event e;
-    if (held_timer_.has_value()) {
-      e = *held_timer_;
-      held_timer_.reset();
-    } else if (queue.empty()) {
-      return std::optional<NextEvent>();
-    } else {
-      e = queue.Pop();
-    }
+    if (queue.empty()) return std::optional<NextEvent>();
+    Event e = queue.Pop();
     if (e.kind == EventKind::kTimer) {
       // A completion that ties with this timer up to rounding goes first, at
-      // the timer's time (see the file comment); the timer waits its turn.
+      // the timer's time (see the file comment); the timer goes back into the
+      // queue as it was (same time and sequence number), so every tie goes
+      // before it and a checkpoint taken meanwhile still holds it.
       if (std::optional<Event> tie = PopTie(queue, e)) {
-        held_timer_ = e;
+        queue.Unpop(e);
         e = *tie;
       }
     }
@@ -54,13 +49,12 @@ class VirtualEventSource final : public EventSource {
       }
       skipped.push_back(e);
     }
-    for (const Event& e : skipped) queue.Reinsert(e);
+    for (const Event& e : skipped) queue.Unpop(e);
     return tie;
   }
 
   Clock* clock_;
   absl::Time start_;
-  std::optional<Event> held_timer_;  // popped, waiting behind its ties
 };
 
 class WallEventSource final : public EventSource {

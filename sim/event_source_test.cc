@@ -66,6 +66,33 @@ TEST(VirtualEventSourceTest, CompletionsAFewUlpsAfterATimerGoFirstAtItsTime) {
   EXPECT_EQ(p[4].time, boundary + 1e-6);
 }
 
+// While a tie is being handled the timer waits in the queue itself, as it was
+// (time and sequence number), so a checkpoint of the queue taken then (after a
+// commit the tie completed) still holds it and a resumed run fires it.
+TEST(VirtualEventSourceTest, TimerWaitsBehindItsTieInTheQueue) {
+  const double boundary = 3 * 0.1;
+  EventQueue q;
+  q.Push(std::nextafter(boundary, 1.0), EventKind::kTaskFinish, 7);
+  q.Push(boundary, EventKind::kTimer);
+  const uint64_t timer_seq = 1;  // pushed second
+  std::unique_ptr<EventSource> source = NewVirtualEventSource(SystemClock());
+  VirtualTime now = 0;
+  absl::StatusOr<std::optional<NextEvent>> next = source->Next(q, &now, false);
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ((*next)->event.arg, 7u);
+  const std::vector<Event> contents = q.Contents();
+  ASSERT_EQ(contents.size(), 1u);
+  EXPECT_EQ(contents[0].kind, EventKind::kTimer);
+  EXPECT_EQ(contents[0].seq, timer_seq);
+  EXPECT_EQ(contents[0].time, boundary);
+  // A fresh source on the restored queue (a resumed run) fires it.
+  EventQueue resumed;
+  resumed.Restore(contents, q.next_seq());
+  std::vector<Popped> p = Drain(resumed);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].kind, EventKind::kTimer);
+}
+
 TEST(VirtualEventSourceTest, OtherEventsAfterATimerKeepTheirTime) {
   EventQueue q;
   q.Push(1.0 + 1e-15, EventKind::kEvaluate);
