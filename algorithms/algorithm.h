@@ -201,9 +201,11 @@ class Algorithm {
 
   // The timer asked for by NextDeadline() fires: fleet.now() is that time.
   // Every arrival at the same virtual time whose completion was queued
-  // before the timer has been Accept()ed already. After OnTimer the engine
-  // calls ReadyToCommit/Commit and Select as after any event. An error stops
-  // the run. Default: OK.
+  // before the timer has been Accept()ed already; "the same" up to rounding:
+  // such a completion due a few ulps after the timer arrives at the timer's
+  // time (the virtual clock's tie rule, sim/event_source.h). After OnTimer
+  // the engine calls ReadyToCommit/Commit and Select as after any event. An
+  // error stops the run. Default: OK.
   virtual absl::Status OnTimer(const FleetView& fleet) {
     (void)fleet;
     return absl::OkStatus();

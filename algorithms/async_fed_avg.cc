@@ -17,6 +17,9 @@
 //    or Commit), as the paper's code fixes durations up front.
 //  - concurrency C > 0 (not in the paper, where all M train) caps how many
 //    clients train; freed slots go to idle clients drawn uniformly.
+//  - WEIGHT's p_i is n_i / sum n by default (weighting EXAMPLES, the engine's
+//    ClientInfo::importance); the paper's experiments use uniform p_i = 1/N
+//    (weighting UNIFORM). IDENTICAL (d_i = 1) ignores p_i.
 #include <cmath>
 #include <memory>
 #include <utility>
@@ -37,6 +40,7 @@ class AsyncFedAvg final : public Algorithm {
       : weight_by_duration_(c.weights() == config::AsyncFedAvg::WEIGHT),
         server_lr_(c.server_lr()),
         concurrency_(c.concurrency()),
+        uniform_(c.weighting() == config::UNIFORM),
         num_params_(context.num_params) {}
 
   std::string_view Name() const override { return "async_fedavg"; }
@@ -75,7 +79,9 @@ class AsyncFedAvg final : public Algorithm {
       double d = 1.0;
       if (weight_by_duration_) {
         const ClientInfo& info = fleet.client(u.client);
-        d = inverse_duration_sum_ * info.expected_duration * info.importance;
+        const double p =
+            uniform_ ? 1.0 / static_cast<double>(fleet.num_clients()) : info.importance;
+        d = inverse_duration_sum_ * info.expected_duration * p;
       }
       const double coef = server_lr_ * d;
       AddWeighted(global, coef, u.delta);
@@ -121,6 +127,7 @@ class AsyncFedAvg final : public Algorithm {
   const bool weight_by_duration_;
   const double server_lr_;
   const uint32_t concurrency_;
+  const bool uniform_;  // WEIGHT's p_i = 1/N, else the engine's n_i / sum n
   const size_t num_params_;
 
   bool resolved_ = false;
@@ -140,6 +147,11 @@ void ValidateAsyncFedAvg(const config::Algorithm& config, const RuleCheckContext
                    problems);
   if (a.weights() != config::AsyncFedAvg::IDENTICAL && a.weights() != config::AsyncFedAvg::WEIGHT) {
     problems->Add("algorithm.async_fedavg.weights", "is unspecified; use IDENTICAL or WEIGHT");
+  }
+  if (a.weighting() != config::EXAMPLES && a.weighting() != config::UNIFORM) {
+    problems->Add("algorithm.async_fedavg.weighting",
+                  "is unspecified; use UNIFORM (p_i = 1/N, the paper's) or EXAMPLES "
+                  "(p_i = n_i / sum n)");
   }
 }
 

@@ -14,10 +14,10 @@ namespace fedsim {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::FloatEq;
 using ::testing::HasSubstr;
 
 std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewAsyncFedAvg, text); }
-
 
 // tau = {1, 2, 4}, p = {0.5, 0.25, 0.25}. sum_j 1/tau_j = 1 + 0.5 + 0.25 = 1.75.
 // WEIGHT: d = {1.75*1*0.5, 1.75*2*0.25, 1.75*4*0.25} = {0.875, 0.875, 1.75}.
@@ -69,6 +69,21 @@ TEST(AsyncFedAvgTest, Identical) {
               ElementsAre(1.5f, 0.5f));
 }
 
+TEST(AsyncFedAvgTest, WeightByDurationWithUniformWeights) {
+  // p_i = 1/3: d = {1.75*1/3, 1.75*2/3, 1.75*4/3}, so
+  // x = 1.75/3 ({1,0} + 2 {1,1} + {0,1} + 4 {1,-1}) = 1.75/3 {7, -1}.
+  EXPECT_THAT(RunTimeline("async_fedavg { weights: WEIGHT weighting: UNIFORM }"),
+              ElementsAre(FloatEq(1.75f * 7 / 3), FloatEq(-1.75f / 3)));
+}
+
+TEST(AsyncFedAvgTest, IdenticalIgnoresTheWeighting) {
+  // d_i = 1 whatever p_i: x = {1,0} + {1,1} + {0,1} + {1,-1} = {3, 1}.
+  EXPECT_THAT(RunTimeline("async_fedavg { weights: IDENTICAL weighting: UNIFORM }"),
+              ElementsAre(3.0f, 1.0f));
+  EXPECT_THAT(RunTimeline("async_fedavg { weights: IDENTICAL weighting: EXAMPLES }"),
+              ElementsAre(3.0f, 1.0f));
+}
+
 TEST(AsyncFedAvgTest, ConcurrencyCapsStarts) {
   auto algo = Make("async_fedavg { concurrency: 2 }");
   FakeFleet fleet(3, {0, 0});
@@ -80,6 +95,10 @@ TEST(AsyncFedAvgTest, RejectsBadParameters) {
   config::Algorithm c;
   c.mutable_async_fedavg()->set_server_lr(-1);
   EXPECT_THAT(NewAsyncFedAvg(c, {}).status().message(), HasSubstr("async_fedavg.server_lr"));
+  c.mutable_async_fedavg()->set_server_lr(1);
+  c.mutable_async_fedavg()->set_weighting(config::WEIGHTING_UNSPECIFIED);
+  EXPECT_THAT(NewAsyncFedAvg(c, {}).status().message(),
+              HasSubstr("algorithm.async_fedavg.weighting: is unspecified; use UNIFORM"));
 }
 
 }  // namespace

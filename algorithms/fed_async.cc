@@ -13,6 +13,15 @@
 //    engine may release old model versions as soon as the update is accepted.
 //  - The paper's proximal term rho is sent per task as a local-training
 //    override (prox_mu), not hard-wired into the client.
+//  - Staleness convention. fedsim's s = version at arrival - base version is
+//    0 for an update with no commit since its base. The paper's Algorithm 1
+//    (updater: for t = 1..T, receive (x_new, tau), alpha_t = alpha s(t - tau),
+//    x_t = (1 - alpha_t) x_{t-1} + alpha_t x_new; workers start from the
+//    latest model x_{t-1} with its stamp) counts the update being applied, so
+//    the same update has t - tau = 1 and is scaled by S(1) (2^-a for the
+//    polynomial). The default is ours (FRESH_IS_ZERO); staleness_count:
+//    FRESH_IS_ONE evaluates S(s + 1), the paper's. The AppliedUpdate still
+//    reports the engine's s.
 #include <cmath>
 #include <memory>
 #include <utility>
@@ -34,6 +43,7 @@ class FedAsync final : public Algorithm {
         staleness_(staleness),
         concurrency_(c.concurrency()),
         prox_rho_(c.prox_rho()),
+        staleness_offset_(c.staleness_count() == config::FedAsync::FRESH_IS_ONE ? 1 : 0),
         num_params_(context.num_params) {}
 
   std::string_view Name() const override { return "fedasync"; }
@@ -78,7 +88,7 @@ class FedAsync final : public Algorithm {
         return absl::InvalidArgumentError(
             absl::StrCat("fedasync: update of task ", u.task_id, " does not match the model size"));
       }
-      const double alpha_t = alpha_ * staleness_(u.staleness);
+      const double alpha_t = alpha_ * staleness_(u.staleness + staleness_offset_);
       MixToward(global, alpha_t, u.delta);  // x += alpha_t (x_client - x)
       result.applied.push_back(AppliedUpdate{
           .task_id = u.task_id, .client = u.client, .staleness = u.staleness, .weight = alpha_t});
@@ -106,6 +116,7 @@ class FedAsync final : public Algorithm {
   const StalenessFn staleness_;
   const uint32_t concurrency_;
   const double prox_rho_;
+  const uint64_t staleness_offset_;  // 1 with FRESH_IS_ONE (the paper's count), else 0
   const size_t num_params_;
   // Accepted, not yet committed; delta holds x_client (base + delta).
   std::vector<ClientUpdate> pending_;
@@ -126,6 +137,12 @@ void ValidateFedAsync(const config::Algorithm& config, const RuleCheckContext& c
                    problems);
   CheckNonNegative(a.prox_rho(), "algorithm.fedasync.prox_rho", "use 0 for off", problems);
   CheckStaleness(a.staleness(), "algorithm.fedasync.staleness", problems);
+  if (a.staleness_count() != config::FedAsync::FRESH_IS_ZERO &&
+      a.staleness_count() != config::FedAsync::FRESH_IS_ONE) {
+    problems->Add("algorithm.fedasync.staleness_count",
+                  "is unspecified; use FRESH_IS_ZERO (fedsim's s) or FRESH_IS_ONE (the paper's "
+                  "Algorithm 1, S(s + 1))");
+  }
 }
 
 void FillFedAsyncDefaults(config::Algorithm* config) {

@@ -76,6 +76,37 @@ TEST(FedAsyncTest, HingeStalenessMixing) {
   EXPECT_THAT(fleet.current(), ElementsAre(0.9375f, 1.5f));
 }
 
+// The paper's Algorithm 1 counts the update being applied: with FRESH_IS_ONE an
+// update with no commit since its base is scaled by S(1), not S(0).
+TEST(FedAsyncTest, PaperStalenessCountShiftsByOne) {
+  for (const bool paper : {false, true}) {
+    SCOPED_TRACE(paper ? "FRESH_IS_ONE" : "FRESH_IS_ZERO");
+    auto algo = Make(std::string("fedasync { alpha: 0.5 concurrency: 2 staleness_count: ") +
+                     (paper ? "FRESH_IS_ONE" : "FRESH_IS_ZERO") +
+                     " staleness { polynomial { a: 1 } } }");
+    FakeFleet fleet(2, {0, 0});
+    Rng rng(1, "select");
+    std::vector<TaskId> task(2);
+    for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+    // t=1: client 0, s = 0. S(0) = 1 -> alpha_t 0.5; S(1) = 1/2 -> 0.25.
+    fleet.set_now(1);
+    ClientUpdate u = fleet.FinishTask(task[0], {4, 0});
+    EXPECT_EQ(u.staleness, 0u);
+    ASSERT_TRUE(algo->Accept(fleet, u).ok());
+    absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->applied[0].weight, paper ? 0.25 : 0.5);
+    EXPECT_EQ(r->applied[0].staleness, 0u);  // the engine's s is reported either way
+    EXPECT_THAT(fleet.current(), paper ? ElementsAre(1, 0) : ElementsAre(2, 0));
+    // t=2: client 1, s = 1. S(1) = 1/2 -> 0.25; S(2) = 1/3 -> 1/6.
+    fleet.set_now(2);
+    ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 6})).ok());
+    r = fleet.CommitTo(*algo);
+    ASSERT_TRUE(r.ok());
+    EXPECT_DOUBLE_EQ(r->applied[0].weight, paper ? 0.5 / 3 : 0.25);
+  }
+}
+
 TEST(FedAsyncTest, RejectsBadParameters) {
   config::Algorithm c;
   c.mutable_fedasync()->set_alpha(0);
@@ -83,6 +114,10 @@ TEST(FedAsyncTest, RejectsBadParameters) {
   c.mutable_fedasync()->set_alpha(0.5);
   c.mutable_fedasync()->mutable_staleness()->mutable_hinge()->set_b(-2);
   EXPECT_THAT(NewFedAsync(c, {}).status().message(), HasSubstr("fedasync.staleness.hinge.b"));
+  c.mutable_fedasync()->mutable_staleness()->mutable_hinge()->set_b(1);
+  c.mutable_fedasync()->set_staleness_count(config::FedAsync::STALENESS_COUNT_UNSPECIFIED);
+  EXPECT_THAT(NewFedAsync(c, {}).status().message(),
+              HasSubstr("algorithm.fedasync.staleness_count: is unspecified"));
 }
 
 TEST(FedAsyncTest, RefusesWrongShape) {

@@ -7,9 +7,20 @@
 // Where we differ from the paper, and why:
 //  - The paper's Algorithm 1 scales by S(s) and divides by K with uniform
 //    client weights. We keep that as UNIFORM (the default) and add EXAMPLES,
-//    x += eta sum(n_i S(s_i) delta_i) / sum(n_i), as Meta's FLSim does for
-//    unequal client sizes. The denominator deliberately omits S(s_i): stale
-//    updates shrink the step instead of being renormalized away.
+//    x += eta sum(n_i S(s_i) delta_i) / sum(n_i), a buffer average over
+//    examples for unequal client sizes (our choice, not FLSim's). The
+//    denominator deliberately omits S(s_i): stale updates shrink the step
+//    instead of being renormalized away.
+//    Meta's FLSim (flsim/utils/async_trainer/async_weights.py and its
+//    async_example_weights.py, async_staleness_weights.py) does otherwise:
+//    its asynchronous reducer adds a weighted SUM of the buffered deltas,
+//    each weighted by an example weight w(n_i) / w(avg_num_examples) (equal
+//    by default; linear gives n_i / a configured average size, not / sum n)
+//    times a staleness weight S(s) / S(avg_staleness) (constant by default;
+//    avg_staleness is a configured number, default 1), so with the polynomial
+//    S an update of average staleness has weight 1. We do not offer that
+//    normalization: with equal example weights it is UNIFORM up to the
+//    constant factor K / S(avg_staleness), which server_lr absorbs.
 //  - Updates staler than max_staleness are dropped (FLSim's option; the
 //    paper's analysis assumes bounded staleness but does not drop).
 //  - A partial buffer is flushed at the end of the run (FLSim) when

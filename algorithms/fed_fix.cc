@@ -16,6 +16,9 @@
 //  - concurrency C > 0 (not in the paper, where all M clients train) caps how
 //    many clients train; at each boundary idle clients are drawn uniformly to
 //    top up to C.
+//  - p_i is n_i / sum n by default (weighting EXAMPLES, the engine's
+//    ClientInfo::importance); the paper's experiments use uniform p_i = 1/N
+//    (weighting UNIFORM). With label-skewed data the two differ a lot.
 //
 // Boundary ties. A window n covers arrival_time <= boundary_n (inclusive).
 // The window closes when the engine's timer for the boundary fires
@@ -26,6 +29,11 @@
 // window it closes. Commit aggregates exactly the accepted updates with
 // arrival_time <= the boundary it closes; Select dispatches only at the time
 // of the last boundary Commit, so participants restart at the boundary.
+// Ties up to rounding: a task that takes exactly k windows ends at restart +
+// tau_i, which floating point may put an ulp after origin + (n+k+1) Delta;
+// the engine treats such a completion as the tie it is and delivers it at the
+// boundary, before the timer (sim/event_source.h), so the client keeps its
+// period ceil(tau_i / Delta) and its weight d_i stays right.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -48,6 +56,7 @@ class FedFix final : public Algorithm {
         delta_fraction_(c.window_case() == config::FedFix::kDeltaFraction ? c.delta_fraction() : 0),
         server_lr_(c.server_lr()),
         concurrency_(c.concurrency()),
+        uniform_(c.weighting() == config::UNIFORM),
         num_params_(context.num_params) {}
 
   std::string_view Name() const override { return "fedfix"; }
@@ -104,7 +113,8 @@ class FedFix final : public Algorithm {
       }
       const ClientInfo& info = fleet.client(u.client);
       const double windows = std::max(1.0, std::ceil(info.expected_duration / delta_ - 1e-9));
-      const double coef = server_lr_ * windows * info.importance;
+      const double p = uniform_ ? 1.0 / static_cast<double>(fleet.num_clients()) : info.importance;
+      const double coef = server_lr_ * windows * p;
       AddWeighted(global, coef, u.delta);
       result.applied.push_back(AppliedUpdate{
           .task_id = u.task_id, .client = u.client, .staleness = u.staleness, .weight = coef});
@@ -188,6 +198,7 @@ class FedFix final : public Algorithm {
   const double delta_fraction_;  // > 0 when set
   const double server_lr_;
   const uint32_t concurrency_;
+  const bool uniform_;  // p_i = 1/N, else the engine's n_i / sum n
   const size_t num_params_;
 
   bool resolved_ = false;
@@ -224,6 +235,11 @@ void ValidateFedFix(const config::Algorithm& config, const RuleCheckContext& con
                 problems);
   CheckConcurrency(a.concurrency(), context.num_clients, true, "algorithm.fedfix.concurrency",
                    problems);
+  if (a.weighting() != config::EXAMPLES && a.weighting() != config::UNIFORM) {
+    problems->Add("algorithm.fedfix.weighting",
+                  "is unspecified; use UNIFORM (p_i = 1/N, the paper's) or EXAMPLES "
+                  "(p_i = n_i / sum n)");
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedFix(const config::Algorithm& config,

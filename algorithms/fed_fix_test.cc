@@ -155,6 +155,43 @@ TEST(FedFixTest, EmptyWindowsStillCommit) {
   EXPECT_THAT(fleet.current(), ElementsAre(4, -2));
 }
 
+TEST(FedFixTest, UniformWeightingUsesOneOverN) {
+  // The paper's p_i = 1/3 instead of the fleet's importance {0.5, 0.25, 0.25}:
+  // tau = {1, 2, 4}, Delta = 2, so d = {1 x 1/3, 1 x 1/3, 2 x 1/3}.
+  FakeFleet fleet = ThreeClients();
+  auto algo = Started("fedfix { delta_s: 2 weighting: UNIFORM }", fleet);
+  Rng rng(1, "select");
+  std::vector<TaskId> task(3);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+    task[x.client] = fleet.StartTask(x.client);
+  fleet.set_now(1);
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {3, 0})).ok());
+  fleet.set_now(2);
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 3})).ok());
+  ASSERT_TRUE(fleet.FireTimer(*algo, 2).ok());
+  absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
+  ASSERT_TRUE(r.ok());
+  // x1 = 1/3 {3,0} + 1/3 {0,3} = {1, 1}
+  EXPECT_THAT(fleet.current(), ElementsAre(1, 1));
+  ASSERT_EQ(r->applied.size(), 2u);
+  EXPECT_DOUBLE_EQ(r->applied[0].weight, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(r->applied[1].weight, 1.0 / 3);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+    task[x.client] = fleet.StartTask(x.client);
+  fleet.set_now(3);
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {0, 0})).ok());
+  fleet.set_now(4);
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 0})).ok());
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[2], {3, -3})).ok());
+  ASSERT_TRUE(fleet.FireTimer(*algo, 4).ok());
+  r = fleet.CommitTo(*algo);
+  ASSERT_TRUE(r.ok());
+  // x2 = {1,1} + 2/3 {3,-3} = {3, -1}
+  EXPECT_THAT(fleet.current(), ElementsAre(3, -1));
+  ASSERT_EQ(r->applied.size(), 3u);
+  EXPECT_DOUBLE_EQ(r->applied[2].weight, 2.0 / 3);
+}
+
 TEST(FedFixTest, ConcurrencyCapsStarts) {
   FakeFleet fleet = ThreeClients();
   auto algo = Started("fedfix { delta_s: 2 concurrency: 2 }", fleet);
@@ -169,6 +206,10 @@ TEST(FedFixTest, RejectsBadParameters) {
   c.mutable_fedfix()->set_delta_fraction(0);
   EXPECT_EQ(NewFedFix(c, {}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(NewFedFix(c, {}).status().message(), HasSubstr("fedfix.delta_fraction"));
+  c.mutable_fedfix()->set_delta_fraction(0.5);
+  c.mutable_fedfix()->set_weighting(config::WEIGHTING_UNSPECIFIED);
+  EXPECT_THAT(NewFedFix(c, {}).status().message(),
+              HasSubstr("algorithm.fedfix.weighting: is unspecified; use UNIFORM"));
 }
 
 TEST(FedFixTest, UnresolvableFractionFailsAtStart) {

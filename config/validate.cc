@@ -67,13 +67,17 @@ void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems,
     CheckPositive(part.dirichlet().alpha(), "partition.dirichlet.alpha",
                   "smaller alpha means stronger label skew; 0.1 .. 1 are typical", problems);
   }
+  if (part.has_label_mix()) {
+    CheckPositive(part.label_mix().alpha(), "partition.label_mix.alpha",
+                  "smaller alpha means stronger label skew; Wang & Ji use 0.1", problems);
+  }
   if (part.has_shards() && part.shards().shards_per_client() == 0) {
     p.Add("partition.shards.shards_per_client", "must be >= 1, got 0; McMahan's setting is 2");
   }
   if (part.has_natural() && !s.dataset().has_synthetic()) {
     p.Add("partition.natural",
-          "only Synthetic data comes split per client; use iid, dirichlet or shards for "
-          "this dataset");
+          "only Synthetic data comes split per client; use iid, dirichlet, label_mix or "
+          "shards for this dataset");
   }
 
   // Model.

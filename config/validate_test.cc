@@ -106,6 +106,8 @@ TEST(ScenarioValidateTest, OtherChecks) {
               HasSubstr("stop.target_accuracy: 1.5 is outside (0, 1]"));
   EXPECT_THAT(msg("num_clients: 10 stop { max_commits: 1 } partition { dirichlet { alpha: 0 } }"),
               HasSubstr("partition.dirichlet.alpha: must be > 0"));
+  EXPECT_THAT(msg("num_clients: 10 stop { max_commits: 1 } partition { label_mix { alpha: -1 } }"),
+              HasSubstr("partition.label_mix.alpha: must be > 0"));
   EXPECT_THAT(msg("num_clients: 10 stop { max_commits: 1 } partition { natural {} }"),
               HasSubstr("partition.natural: only Synthetic data"));
   EXPECT_THAT(msg("num_clients: 10 stop { max_commits: 1 } local { epochs: 0 }"),

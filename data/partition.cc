@@ -144,6 +144,117 @@ absl::StatusOr<Partition> PartitionDirichlet(std::span<const int32_t> labels, in
                    num_rows, " rows); lower min_size or raise alpha"));
 }
 
+namespace {
+
+// Rows of each class, ascending. InvalidArgument for a label outside range.
+absl::StatusOr<std::vector<std::vector<uint32_t>>> RowsByClass(std::span<const int32_t> labels,
+                                                                int num_classes, const char* who) {
+  std::vector<std::vector<uint32_t>> by_class(num_classes);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int32_t y = labels[i];
+    if (y < 0 || y >= num_classes) {
+      return absl::InvalidArgumentError(absl::StrCat(who, ": label ", y, " at row ", i,
+                                                     " is outside [0, ", num_classes, ")"));
+    }
+    by_class[y].push_back(static_cast<uint32_t>(i));
+  }
+  return by_class;
+}
+
+// SplitByLabelMix's cut, over the given per-class row orders.
+absl::StatusOr<Partition> CutByMix(const std::vector<std::vector<uint32_t>>& by_class,
+                                   size_t num_clients, std::span<const double> mix,
+                                   const char* who) {
+  const size_t num_classes = by_class.size();
+  Partition out(num_clients);
+  for (size_t c = 0; c < num_classes; ++c) {
+    double total = 0.0;
+    for (size_t i = 0; i < num_clients; ++i) total += mix[i * num_classes + c];
+    const std::vector<uint32_t>& rows = by_class[c];
+    if (rows.empty()) continue;
+    if (!(total > 0.0) || !std::isfinite(total)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, ": no client has weight for class ", c, " (its ", rows.size(), " rows)"));
+    }
+    // end_i = round(n_c * cumsum_{j <= i} mix[j][c] / total), as the FedAU
+    // code computes it (numpy rounds half to even, as nearbyint does).
+    double cum = 0.0;
+    size_t begin = 0;
+    for (size_t i = 0; i < num_clients; ++i) {
+      cum += mix[i * num_classes + c];
+      size_t end =
+          i + 1 == num_clients
+              ? rows.size()
+              : static_cast<size_t>(std::nearbyint(static_cast<double>(rows.size()) * cum / total));
+      end = std::clamp(end, begin, rows.size());
+      out[i].insert(out[i].end(), rows.begin() + begin, rows.begin() + end);
+      begin = end;
+    }
+  }
+  SortEach(out);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Partition> SplitByLabelMix(std::span<const int32_t> labels, int num_classes,
+                                          std::span<const double> mix) {
+  if (absl::Status s = CheckRowCount(labels.size(), "SplitByLabelMix"); !s.ok()) return s;
+  if (num_classes <= 0 || mix.empty() || mix.size() % static_cast<size_t>(num_classes) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SplitByLabelMix: mix must hold num_clients x num_classes (", num_classes,
+                     ") weights, got ", mix.size()));
+  }
+  for (double w : mix) {
+    if (!(w >= 0.0) || !std::isfinite(w)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("SplitByLabelMix: mix weights must be finite and >= 0, got ", w));
+    }
+  }
+  absl::StatusOr<std::vector<std::vector<uint32_t>>> by_class =
+      RowsByClass(labels, num_classes, "SplitByLabelMix");
+  if (!by_class.ok()) return by_class.status();
+  return CutByMix(*by_class, mix.size() / num_classes, mix, "SplitByLabelMix");
+}
+
+absl::StatusOr<Partition> PartitionLabelMix(std::span<const int32_t> labels, int num_classes,
+                                            int num_clients, double alpha, uint64_t seed) {
+  if (absl::Status s = CheckRowCount(labels.size(), "PartitionLabelMix"); !s.ok()) return s;
+  if (num_clients <= 0 || num_classes <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PartitionLabelMix: num_clients and num_classes must be positive, got ",
+                     num_clients, " and ", num_classes));
+  }
+  if (!(alpha > 0.0) || !std::isfinite(alpha)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PartitionLabelMix: alpha must be finite and > 0, got ", alpha));
+  }
+  absl::StatusOr<std::vector<std::vector<uint32_t>>> by_class =
+      RowsByClass(labels, num_classes, "PartitionLabelMix");
+  if (!by_class.ok()) return by_class.status();
+  const size_t n = static_cast<size_t>(num_clients);
+  const size_t c = static_cast<size_t>(num_classes);
+  Rng rng(seed, "partition/label_mix");
+  std::vector<double> mix;
+  mix.reserve(n * c);
+  for (size_t i = 0; i < n; ++i) {
+    const std::vector<double> q = rng.DirichletSymmetric(alpha, c);
+    mix.insert(mix.end(), q.begin(), q.end());
+  }
+  for (auto& rows : *by_class) rng.Shuffle(rows);
+  absl::StatusOr<Partition> out = CutByMix(*by_class, n, mix, "PartitionLabelMix");
+  if (!out.ok()) return out.status();
+  for (size_t i = 0; i < n; ++i) {
+    if ((*out)[i].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("PartitionLabelMix: client ", i, " of ", num_clients,
+                       " got no rows (alpha ", alpha, ", ", labels.size(),
+                       " rows); raise alpha or lower num_clients"));
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<Partition> PartitionShards(std::span<const int32_t> labels, int num_clients,
                                           int shards_per_client, uint64_t seed) {
   const size_t num_rows = labels.size();

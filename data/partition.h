@@ -35,6 +35,29 @@ absl::StatusOr<Partition> PartitionDirichlet(std::span<const int32_t> labels, in
                                              int num_clients, double alpha, size_t min_size,
                                              uint64_t seed);
 
+// Per-client label mixes, as the FedAU code partitions (IBM/fedau,
+// util/util.py `partition`): every client i draws its own label mix
+// q_i ~ Dir(alpha 1_C), and every class c is split across the clients in
+// proportion to q_i[c] / sum_j q_j[c]. Client sizes then stay near
+// rows / N (each mix sums to 1) while each client's labels follow its q_i,
+// unlike PartitionDirichlet, which draws one Dirichlet per class over the
+// clients. The class's rows are shuffled, then SplitByLabelMix's rule cuts
+// them. InvalidArgument for num_clients or num_classes <= 0, alpha not
+// finite and > 0, a label outside [0, num_classes), and when a client gets
+// no row (says to raise alpha or lower num_clients).
+absl::StatusOr<Partition> PartitionLabelMix(std::span<const int32_t> labels, int num_classes,
+                                            int num_clients, double alpha, uint64_t seed);
+
+// The cut of PartitionLabelMix for given mixes: mix is num_clients rows of
+// num_classes weights (row-major, each >= 0; rows need not sum to 1). The
+// rows of class c, taken in ascending row order, go to clients 0, 1, ... in
+// turn: client i gets positions [round(n_c Q_{i-1}), round(n_c Q_i)), where
+// n_c is the class's row count and Q_i = sum_{j <= i} mix[j][c] / sum_j
+// mix[j][c] (round half to even, as numpy's round). A class whose column of
+// mix sums to 0 is an error; a client may come out empty.
+absl::StatusOr<Partition> SplitByLabelMix(std::span<const int32_t> labels, int num_classes,
+                                          std::span<const double> mix);
+
 // McMahan shards: sort rows by label (stable), cut into shards_per_client * N
 // equal shards, give each client shards_per_client random shards. When the
 // shard count does not divide the rows, shard sizes differ by at most one (no

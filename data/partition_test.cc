@@ -136,6 +136,93 @@ TEST(PartitionDirichletTest, Errors) {
   EXPECT_THAT(s.message(), HasSubstr("lower min_size or raise alpha"));
 }
 
+// Class 0 = rows 0..3, class 1 = rows 4..9; mixes {1,0}, {1,1}, {0,2}.
+// Class 0 (total 2, 4 rows): ends round(4 * 1/2) = 2, round(4 * 2/2) = 4, 4.
+// Class 1 (total 3, 6 rows): ends 0, round(6 * 1/3) = 2, 6.
+TEST(SplitByLabelMixTest, CutsEachClassAtTheRoundedCumulativeShares) {
+  const std::vector<int32_t> y = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1};
+  const std::vector<double> mix = {1, 0, 1, 1, 0, 2};
+  absl::StatusOr<Partition> p = SplitByLabelMix(y, 2, mix);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(*p, (Partition{{0, 1}, {2, 3, 4, 5}, {6, 7, 8, 9}}));
+}
+
+TEST(SplitByLabelMixTest, RoundsHalfToEvenAsNumpy) {
+  // 5 rows, two equal shares: round(2.5) = 2 (numpy), not 3.
+  const std::vector<int32_t> y = {0, 0, 0, 0, 0};
+  absl::StatusOr<Partition> p = SplitByLabelMix(y, 1, std::vector<double>{1, 1});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(*p, (Partition{{0, 1}, {2, 3, 4}}));
+  // 7 rows: round(3.5) = 4.
+  const std::vector<int32_t> y7(7, 0);
+  p = SplitByLabelMix(y7, 1, std::vector<double>{1, 1});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ((*p)[0].size(), 4u);
+}
+
+TEST(SplitByLabelMixTest, Errors) {
+  const std::vector<int32_t> y = {0, 1};
+  EXPECT_FALSE(SplitByLabelMix(y, 2, std::vector<double>{1, 0, 1}).ok());   // not N x C
+  EXPECT_FALSE(SplitByLabelMix(y, 2, std::vector<double>{1, -1}).ok());     // negative
+  absl::Status s = SplitByLabelMix(y, 2, std::vector<double>{1, 0, 1, 0}).status();
+  EXPECT_THAT(s.message(), HasSubstr("no client has weight for class 1"));
+  EXPECT_FALSE(SplitByLabelMix(y, 1, std::vector<double>{1}).ok());         // label 1 >= 1
+}
+
+TEST(PartitionLabelMixTest, ExactCoverDeterministicAndNoEmptyClient) {
+  std::vector<int32_t> y = MakeLabels(20000, 10);
+  absl::StatusOr<Partition> a = PartitionLabelMix(y, 10, 100, 0.1, 7);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ExpectExactCover(*a, y.size());
+  for (const auto& rows : *a) EXPECT_FALSE(rows.empty());
+  absl::StatusOr<Partition> b = PartitionLabelMix(y, 10, 100, 0.1, 7);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*a, *b);
+  absl::StatusOr<Partition> c = PartitionLabelMix(y, 10, 100, 0.1, 8);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(*a, *c);
+}
+
+double SizeCv(const Partition& p) {
+  double mean = 0, sq = 0;
+  for (const auto& rows : p) mean += rows.size();
+  mean /= p.size();
+  for (const auto& rows : p) sq += (rows.size() - mean) * (rows.size() - mean);
+  return std::sqrt(sq / p.size()) / mean;
+}
+
+// Each client's labels follow its own skewed mix, while sizes stay near
+// rows / N (every mix sums to 1); the per-class Dirichlet gives the same label
+// skew with far more uneven sizes. This is what changes FedAU's p_i spread.
+TEST(PartitionLabelMixTest, SkewedLabelsNearEqualSizes) {
+  std::vector<int32_t> y = MakeLabels(20000, 10);
+  double h[2];
+  const double alphas[2] = {0.1, 10.0};
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<Partition> p = PartitionLabelMix(y, 10, 100, alphas[i], 5);
+    ASSERT_TRUE(p.ok()) << p.status();
+    h[i] = MeanLabelEntropy(*p, y, 10);
+  }
+  EXPECT_LT(h[0], 0.6 * std::log(10.0));
+  EXPECT_GT(h[1], 0.9 * std::log(10.0));
+  absl::StatusOr<Partition> mix = PartitionLabelMix(y, 10, 100, 0.1, 5);
+  absl::StatusOr<Partition> dir = PartitionDirichlet(y, 10, 100, 0.1, 10, 5);
+  ASSERT_TRUE(mix.ok() && dir.ok());
+  EXPECT_LT(SizeCv(*mix), 0.5);
+  EXPECT_GT(SizeCv(*dir), 2 * SizeCv(*mix));
+}
+
+TEST(PartitionLabelMixTest, Errors) {
+  std::vector<int32_t> y = MakeLabels(100, 10);
+  EXPECT_FALSE(PartitionLabelMix(y, 10, 0, 1.0, 1).ok());
+  EXPECT_FALSE(PartitionLabelMix(y, 10, 5, 0.0, 1).ok());
+  EXPECT_FALSE(PartitionLabelMix(y, 10, 5, NAN, 1).ok());
+  EXPECT_FALSE(PartitionLabelMix(y, 5, 5, 1.0, 1).ok());  // label 9 >= 5
+  // 200 clients for 100 rows: someone gets nothing.
+  absl::Status s = PartitionLabelMix(y, 10, 200, 1.0, 1).status();
+  EXPECT_THAT(s.message(), HasSubstr("raise alpha or lower num_clients"));
+}
+
 TEST(PartitionShardsTest, TwoLabelsPerClient) {
   std::vector<int32_t> y = MakeLabels(6000, 10);
   absl::StatusOr<Partition> p = PartitionShards(y, 100, 2, 4);

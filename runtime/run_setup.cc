@@ -71,7 +71,7 @@ absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
       if (natural.empty()) {
         return absl::InvalidArgumentError(
             "partition.natural: only Synthetic data comes split per client; use iid, "
-            "dirichlet or shards");
+            "dirichlet, label_mix or shards");
       }
       data.clients = std::move(natural);
       break;
@@ -101,6 +101,16 @@ absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
                              d.min_size(), partition_seed);
       if (!p.ok()) {
         return PartitionError(p.status(), "partition.dirichlet", "lower min_size or raise alpha");
+      }
+      data.clients = std::move(*p);
+      break;
+    }
+    case config::Partition::kLabelMix: {
+      absl::StatusOr<Partition> p = PartitionLabelMix(train.labels(), train.num_classes(),
+                                                      num_clients, part.label_mix().alpha(),
+                                                      partition_seed);
+      if (!p.ok()) {
+        return PartitionError(p.status(), "partition.label_mix", "raise alpha or lower num_clients");
       }
       data.clients = std::move(*p);
       break;

@@ -1,5 +1,6 @@
 #include "runtime/run_setup.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <numeric>
 #include <string>
@@ -88,6 +89,30 @@ TEST(RunSetupTest, IidPartitionSizesDifferByAtMostOne) {
   EXPECT_EQ(total, d->train->size());
   for (uint64_t e : d->examples_per_task) EXPECT_EQ(e, 28u);  // steps * batch
   ExpectRowsSumToOne(*d);
+}
+
+// partition.label_mix reaches PartitionLabelMix with the scenario's alpha and
+// partition seed: the same call gives the same split, and a client's labels
+// follow a much more skewed mix at alpha 0.05 than at alpha 100.
+TEST(RunSetupTest, LabelMixPartition) {
+  auto a = BuildRunData(Synthetic({"partition={label_mix{alpha:0.05}}"}), ".");
+  auto b = BuildRunData(Synthetic({"partition={label_mix{alpha:0.05}}"}), ".");
+  auto flat = BuildRunData(Synthetic({"partition={label_mix{alpha:100}}"}), ".");
+  ASSERT_TRUE(a.ok() && b.ok() && flat.ok()) << a.status() << flat.status();
+  EXPECT_EQ(a->clients, b->clients);
+  size_t total = 0;
+  for (const auto& c : a->clients) total += c.size();
+  EXPECT_EQ(total, a->train->size());
+  ExpectRowsSumToOne(*a);
+  auto mean_top_share = [](const RunData& d) {
+    double sum = 0;
+    for (const auto& row : d.label_distribution) sum += *std::max_element(row.begin(), row.end());
+    return sum / d.label_distribution.size();
+  };
+  // Synthetic's pooled labels are themselves unbalanced, so even alpha 100
+  // has a top share well above 1/10; alpha 0.05 concentrates far more.
+  EXPECT_GT(mean_top_share(*a), 0.6);
+  EXPECT_GT(mean_top_share(*a), mean_top_share(*flat) + 0.2);
 }
 
 TEST(RunSetupTest, DataDependentErrorsNameTheField) {

@@ -1,6 +1,7 @@
 #include "sim/event_source.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "util/status_macros.h"
 
@@ -15,13 +16,43 @@ class VirtualEventSource final : public EventSource {
                                                 bool tasks_in_flight) override {
     (void)tasks_in_flight;
     if (queue.empty()) return std::optional<NextEvent>();
-    NextEvent next{queue.Pop(), std::nullopt};
-    *now = next.event.time;
-    return std::optional<NextEvent>(std::move(next));
+    Event e = queue.Pop();
+    if (e.kind == EventKind::kTimer) {
+      // A completion that ties with this timer up to rounding goes first, at
+      // the timer's time (see the file comment); the timer goes back into the
+      // queue as it was (same time and sequence number), so every tie goes
+      // before it and a checkpoint taken meanwhile still holds it.
+      if (std::optional<Event> tie = PopTie(queue, e)) {
+        queue.Unpop(e);
+        e = *tie;
+      }
+    }
+    *now = e.time;
+    return std::optional<NextEvent>(NextEvent{e, std::nullopt});
   }
   double WallSeconds() const override { return clock_->SecondsSince(start_); }
 
  private:
+  // The first queued completion (in queue order) that was queued before
+  // `timer` and is due after it by at most TimerTieTolerance, moved onto the
+  // timer's time; other events in that span stay queued as they were.
+  static std::optional<Event> PopTie(EventQueue& queue, const Event& timer) {
+    const VirtualTime limit = timer.time + TimerTieTolerance(timer.time);
+    std::vector<Event> skipped;
+    std::optional<Event> tie;
+    while (!queue.empty() && queue.top().time <= limit) {
+      Event e = queue.Pop();
+      if (e.kind == EventKind::kTaskFinish && e.seq < timer.seq && e.time > timer.time) {
+        tie = e;
+        tie->time = timer.time;
+        break;
+      }
+      skipped.push_back(e);
+    }
+    for (const Event& e : skipped) queue.Unpop(e);
+    return tie;
+  }
+
   Clock* clock_;
   absl::Time start_;
 };

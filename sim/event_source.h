@@ -5,6 +5,13 @@
 //    sequence) order; a task's completion is an event at a time known when it
 //    was dispatched, and the engine then waits (in real time) for exactly
 //    that task's result from the transport.
+//    Ties with timers up to rounding: a completion is due at dispatch time +
+//    duration, a rule's timer at whatever the rule computed (FedFix: origin +
+//    (n+1) Delta), so a task that ends exactly at a timer in exact arithmetic
+//    may be due a few ulps after it. A completion queued before a timer and
+//    due after it by at most TimerTieTolerance(timer time) is therefore
+//    handled before the timer, at the timer's time: its arrival is put on
+//    the timer, as an exact tie would be.
 //  - Wall (deployment): time is seconds since the start on a Clock; results
 //    are handled when they arrive (Transport::AwaitAny), timers fire when the
 //    clock reaches them, and completion events are never queued.
@@ -13,7 +20,9 @@
 #ifndef FEDSIM_SIM_EVENT_SOURCE_H_
 #define FEDSIM_SIM_EVENT_SOURCE_H_
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -90,6 +99,11 @@ class EventQueue {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
   uint64_t next_seq_ = 0;
 };
+
+// How far after a timer at `t` a completion still counts as a tie with it:
+// 1e-12 x max(1, |t|) virtual seconds, about 4500 ulps of t and far below any
+// duration a device model produces.
+inline double TimerTieTolerance(VirtualTime t) { return 1e-12 * std::max(1.0, std::abs(t)); }
 
 // What the loop handles next: an event, and for a wall-clock completion the
 // result that came with it.
