@@ -118,7 +118,8 @@ class ModelBank {
 struct LocalOverrides {
   std::optional<double> prox_mu;
   std::optional<uint32_t> steps;
-  std::optional<double> lr;
+  // Multiplies the scenario's local.lr (a decaying learning rate).
+  std::optional<double> lr_scale;
   std::optional<double> momentum;
   // > 0: train with SAM at this radius; 0: train without SAM.
   std::optional<double> sam_rho;

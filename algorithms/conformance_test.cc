@@ -44,6 +44,7 @@ const std::map<std::string_view, std::string>& Neutral() {
       {"fedfix", "fedfix { delta_s: 1 }"},
       {"async_fedavg", "async_fedavg { weights: IDENTICAL }"},
       {"fedau", "fedau { method: FEDAU }"},
+      {"decentralized", "decentralized { variant: DFEDAVG topology { full {} } }"},
       {"fedopt",
        "fedopt { optimizer: MOMENTUM beta1: 0 server_lr: 1 clients_per_round: 4 "
        "weighting: UNIFORM }"},
@@ -60,6 +61,7 @@ const std::map<std::string_view, std::pair<std::string, std::string>>& Invalid()
       {"fedfix", {"fedfix { delta_s: -1 }", "fedfix.delta_s"}},
       {"async_fedavg", {"async_fedavg { server_lr: 0 }", "async_fedavg.server_lr"}},
       {"fedau", {"fedau { server_lr: 0 }", "fedau.server_lr"}},
+      {"decentralized", {"decentralized { lr_decay: 0 }", "decentralized.lr_decay"}},
       {"fedopt", {"fedopt { beta1: 1.5 }", "fedopt.beta1"}},
   };
   return *m;
@@ -299,7 +301,7 @@ TEST_P(ConformanceTest, IdenticalUpdatesCommitToThatUpdate) {
 }
 
 TEST_P(ConformanceTest, NoCommitFromAnEmptyBuffer) {
-  auto a = New();
+  auto a = New(4);  // UniformFleet has 4 clients
   ASSERT_NE(a, nullptr);
   FakeFleet fleet = UniformFleet();
   ASSERT_TRUE(a->Start(fleet, fleet).ok());

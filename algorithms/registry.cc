@@ -30,6 +30,10 @@ constexpr AlgorithmEntry kAlgorithms[] = {
     {"fedopt", "FedOpt: FedAvg rounds with a server optimizer (Adam, Yogi, Adagrad, momentum)",
      config::Algorithm::kFedopt, &ValidateFedOpt, &FillFedOptDefaults, &FedOptStateBytes,
      &NewFedOpt},
+    {"decentralized",
+     "decentralized gossip without a server model: D-PSGD, DFedAvg(M), DFedSAM, DFedSAM-MGS",
+     config::Algorithm::kDecentralized, &ValidateDecentralized, &FillDecentralizedDefaults,
+     &DecentralizedStateBytes, &NewDecentralized, &DecentralizedNotes},
 };
 
 std::vector<std::string_view> Names() {

@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "algorithms/algorithm.h"
@@ -26,11 +28,19 @@ struct AlgorithmContext {
   // The model size; 0 = unknown (then update sizes are not checked).
   size_t num_params = 0;
   uint64_t seed = 0;
+  // Folder that relative paths in the rule's config (a topology's CSV file)
+  // are relative to: the scenario file's. Default: ".".
+  std::string scenario_dir = ".";
 };
 
 // What validation knows before any data is loaded.
 struct RuleCheckContext {
   uint32_t num_clients = 0;
+  // The scenario seed (random graphs are checked as they will be drawn).
+  // Default: 1.
+  uint64_t seed = 1;
+  // As AlgorithmContext::scenario_dir. Default: ".".
+  std::string scenario_dir = ".";
 };
 
 // Reports every problem of config's own section into `problems`, with paths
@@ -53,6 +63,13 @@ using AlgorithmDefaults = void (*)(config::Algorithm* config);
 using AlgorithmStateBytes = uint64_t (*)(const config::Algorithm& config, uint64_t num_clients,
                                          uint64_t num_params);
 
+// Lines that describe the configured rule beyond its parameters (a
+// decentralized rule's graph, mixing matrix and spectral gap), printed by
+// `fedsim validate` as comments and recorded in the run manifest. May be
+// null. Only called on a config its validator accepted.
+using AlgorithmNotes = std::vector<std::string> (*)(const config::Algorithm& config,
+                                                     const RuleCheckContext& context);
+
 using AlgorithmFactory = absl::StatusOr<std::unique_ptr<Algorithm>> (*)(
     const config::Algorithm& config, const AlgorithmContext& context);
 
@@ -64,6 +81,7 @@ struct AlgorithmEntry {
   AlgorithmDefaults fill_defaults;  // may be null
   AlgorithmStateBytes state_bytes;  // may be null
   AlgorithmFactory factory;
+  AlgorithmNotes notes = nullptr;   // may be null
 };
 
 std::span<const AlgorithmEntry> RegisteredAlgorithms();

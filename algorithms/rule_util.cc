@@ -49,7 +49,11 @@ absl::Status ValidateInFactory(AlgorithmValidator validate, const config::Algori
                                const AlgorithmContext& context) {
   ProblemList problems;
   const size_t n = std::min<size_t>(context.num_clients, std::numeric_limits<uint32_t>::max());
-  validate(config, RuleCheckContext{.num_clients = static_cast<uint32_t>(n)}, &problems);
+  validate(config,
+           RuleCheckContext{.num_clients = static_cast<uint32_t>(n),
+                            .seed = context.seed,
+                            .scenario_dir = context.scenario_dir},
+           &problems);
   return problems.ToStatus();
 }
 

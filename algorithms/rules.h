@@ -40,6 +40,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "algorithms/algorithm.h"
@@ -144,6 +146,26 @@ uint64_t FedOptStateBytes(const config::Algorithm& config, uint64_t num_clients,
                           uint64_t num_params);
 absl::StatusOr<std::unique_ptr<Algorithm>> NewFedOpt(const config::Algorithm& config,
                                                      const AlgorithmContext& context);
+
+// Decentralized learning (section 6), "decentralized": D-PSGD, DFedAvg,
+// DFedAvgM, DFedSAM and DFedSAM-MGS as variants of one rule (see
+// decentralized.cc). Every client keeps its own model, published as
+// ModelRef::OfClient(i, version); a round trains the participants from their
+// own models, then mixes Q times over the topology's W (non-participants keep
+// their models); the global model is the average of the client models.
+// Validate: variant set; rho > 0 for SAM variants; momentum in [0, 1);
+// lr_decay in (0, 1]; gossip_steps <= 1000; the topology and its W (with the
+// fleet size: graph parameters, connectivity, an edge-list file's rows).
+// Defaults: topology ring {}. Notes: the graph, W's properties and spectral gap.
+void ValidateDecentralized(const config::Algorithm& config, const RuleCheckContext& context,
+                           ProblemList* problems);
+void FillDecentralizedDefaults(config::Algorithm* config);
+uint64_t DecentralizedStateBytes(const config::Algorithm& config, uint64_t num_clients,
+                                 uint64_t num_params);
+std::vector<std::string> DecentralizedNotes(const config::Algorithm& config,
+                                            const RuleCheckContext& context);
+absl::StatusOr<std::unique_ptr<Algorithm>> NewDecentralized(const config::Algorithm& config,
+                                                            const AlgorithmContext& context);
 
 }  // namespace fedsim
 

@@ -10,6 +10,7 @@
 #include "config/fleet.h"
 #include "config/memory.h"
 #include "config/model_config.h"
+#include "config/scenario_file.h"
 #include "runtime/local_recipe.h"
 #include "runtime/robust_recipe.h"
 #include "util/checks.h"
@@ -19,7 +20,22 @@ bool ValidScenarioNameChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
 }
 
-void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems) {
+RuleCheckContext RuleCheckContextFor(const config::Scenario& scenario,
+                                     const std::string& scenario_dir) {
+  return RuleCheckContext{.num_clients = scenario.num_clients(),
+                          .seed = scenario.seed(),
+                          .scenario_dir = scenario_dir};
+}
+
+std::vector<std::string> AlgorithmNotesFor(const config::Scenario& scenario,
+                                           const std::string& scenario_dir) {
+  absl::StatusOr<const AlgorithmEntry*> entry = EntryFor(scenario.algorithm());
+  if (!entry.ok() || (*entry)->notes == nullptr) return {};
+  return (*entry)->notes(scenario.algorithm(), RuleCheckContextFor(scenario, scenario_dir));
+}
+
+void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems,
+                             const std::string& scenario_dir) {
   ProblemList& p = *problems;
   const uint32_t n = s.num_clients();
 
@@ -75,7 +91,7 @@ void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems) {
   } else if (absl::StatusOr<const AlgorithmEntry*> entry = EntryFor(s.algorithm()); !entry.ok()) {
     p.Add("algorithm", std::string(entry.status().message()));
   } else {
-    (*entry)->validate(s.algorithm(), RuleCheckContext{.num_clients = n}, problems);
+    (*entry)->validate(s.algorithm(), RuleCheckContextFor(s, scenario_dir), problems);
   }
 
   // Participation.
@@ -181,7 +197,10 @@ void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems) {
 
 absl::Status ValidateScenario(const config::Scenario& scenario, const SourceMap* sources) {
   ProblemList problems;
-  CollectScenarioProblems(scenario, &problems);
+  // A file's relative paths are relative to its folder.
+  const std::string dir =
+      sources != nullptr && !sources->file().empty() ? ScenarioDir(sources->file()) : ".";
+  CollectScenarioProblems(scenario, &problems, dir);
   return LocatedStatus(problems, sources);
 }
 

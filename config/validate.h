@@ -17,7 +17,11 @@
 #ifndef FEDSIM_CONFIG_VALIDATE_H_
 #define FEDSIM_CONFIG_VALIDATE_H_
 
+#include <string>
+#include <vector>
+
 #include "absl/status/status.h"
+#include "algorithms/registry.h"
 #include "config/source_map.h"
 #include "proto/scenario.pb.h"
 #include "util/problems.h"
@@ -25,9 +29,21 @@
 namespace fedsim {
 
 // Adds every problem of `scenario` to *problems, with paths from the scenario
-// root and messages that say what to change.
+// root and messages that say what to change. Relative paths in the scenario
+// are relative to `scenario_dir` (the scenario file's folder).
 // REQUIRES: FillDefaults() was applied (unset messages count as defaults).
-void CollectScenarioProblems(const config::Scenario& scenario, ProblemList* problems);
+void CollectScenarioProblems(const config::Scenario& scenario, ProblemList* problems,
+                             const std::string& scenario_dir = ".");
+
+// The rule's notes (its registry row's `notes`: a gossip rule's graph
+// and spectral gap), for `fedsim validate` and the run manifest; empty when
+// the rule has none. REQUIRES: the scenario passed validation.
+std::vector<std::string> AlgorithmNotesFor(const config::Scenario& scenario,
+                                           const std::string& scenario_dir);
+
+// What a rule's validator (and notes) learn about the scenario.
+RuleCheckContext RuleCheckContextFor(const config::Scenario& scenario,
+                                     const std::string& scenario_dir);
 
 // The characters a scenario name may hold (it names the run's folder):
 // letters, digits, '-', '_' and '.'.

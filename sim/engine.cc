@@ -216,7 +216,7 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   uint64_t examples = config_.examples_per_task[d.client];
   const LocalOverrides& o = d.overrides;
   if (o.prox_mu) spec.local.set_prox_mu(*o.prox_mu);
-  if (o.lr) spec.local.set_lr(*o.lr);
+  if (o.lr_scale) spec.local.set_lr(spec.local.lr() * *o.lr_scale);
   if (o.momentum) spec.local.set_momentum(*o.momentum);
   if (o.sam_rho) {
     if (*o.sam_rho > 0) {

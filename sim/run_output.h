@@ -76,6 +76,8 @@ struct ManifestInfo {
   std::string build_id;
   // NumericFingerprint (ml/numeric.h): what the model's bits depend on.
   std::string numeric_fingerprint;
+  // The rule's notes (a decentralized rule's graph and spectral gap).
+  std::vector<std::string> algorithm_notes;
   uint64_t num_params = 0;
   std::string model;  // ModelConfig::ToString()
   std::string algorithm;

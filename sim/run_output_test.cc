@@ -201,6 +201,7 @@ TEST(ManifestTest, IsJsonWithEveryField) {
                                               "model",
                                               "num_params",
                                               "algorithm",
+                                              "algorithm_notes",
                                               "transport",
                                               "final_model_hash",
                                               "final_version",

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "algorithms/registry.h"
 #include "config/scenario_file.h"
+#include "config/validate.h"
 #include "ml/numeric.h"
 #include "runtime/robust_recipe.h"
 #include "sim/evaluator.h"
@@ -112,6 +113,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   ctx.num_clients = s.num_clients();
   ctx.num_params = run.num_params;
   ctx.seed = s.seed();
+  ctx.scenario_dir = run.scenario_dir;
   FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Algorithm> algorithm,
                           NewAlgorithm(s.algorithm(), ctx));
 
@@ -224,6 +226,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   m.num_params = run.num_params;
   m.model = data.model.ToString();
   m.algorithm = AlgorithmName(s.algorithm());
+  m.algorithm_notes = AlgorithmNotesFor(s, run.scenario_dir);
   m.transport = options.transport_name;
   if (evaluator->robust_plan().has_value()) {
     m.robust_eval = RobustEvalPlanName(*evaluator->robust_plan());

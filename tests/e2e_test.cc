@@ -72,6 +72,9 @@ class E2ETest : public ::testing::Test {
     return c.exit_code;
   }
 
+  void ExpectWorkerKillIsHarmless(const std::string& scenario,
+                                  const std::vector<std::string>& sets, const std::string& name);
+
   fs::path tmp_;
 };
 
@@ -163,11 +166,52 @@ TEST_F(E2ETest, FedBuffWithLognormalSpeedsIsBitIdenticalInProcessAndWithThreeWor
             ManifestField(tmp_ / "w3", "final_model_hash"));
 }
 
-TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
-  const std::string scenario = "scenarios/quickstart.textproto";
-  const std::vector<std::string> sets = {"--set=stop.max_commits=6",
-                                         "--set=eval.every_commits=1"};
-  // Undisturbed reference.
+// Decentralized rounds (per-client models published by ModelRef, gossip with
+// Q = 2 steps, partial participation) give the same bits in-process and
+// with one or three worker processes.
+TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
+  const std::string scenario = "scenarios/dfedsam_fmnist.textproto";
+  const std::vector<std::string> sets = {
+      "--set=num_clients=12", "--set=dataset.fashion_mnist.train_limit=6000",
+      "--set=dataset.fashion_mnist.test_limit=1000", "--set=stop.max_commits=4",
+      "--set=eval.every_commits=2", "--set=eval.client_sample=4",
+      "--set=algorithm.decentralized.variant=DFEDSAM_MGS",
+      "--set=algorithm.decentralized.gossip_steps=2",
+      "--set=algorithm.decentralized.topology={random_regular{degree:4}}",
+      "--set=participation={bernoulli{} probability{distribution{constant:0.7}}}"};
+  std::vector<std::string> dirs = {"inproc", "w1", "w3"};
+  std::vector<std::vector<std::string>> modes = {
+      {"--inprocess", "--slots=2"}, {"--workers=1", "--slots=2"}, {"--workers=3", "--slots=1"}};
+  for (size_t k = 0; k < dirs.size(); ++k) {
+    std::vector<std::string> args = {"run", scenario, "--run_dir=" + (tmp_ / dirs[k]).string()};
+    args.insert(args.end(), modes[k].begin(), modes[k].end());
+    args.insert(args.end(), sets.begin(), sets.end());
+    std::string err;
+    ASSERT_EQ(RunFedsim(args, &err), 0) << dirs[k] << ": " << err;
+  }
+  const std::string metrics = ReadFile(tmp_ / "inproc" / "metrics.csv");
+  ASSERT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4);  // header + versions 0, 2, 4
+  EXPECT_NE(metrics.find("consensus_distance"), std::string::npos);
+  EXPECT_NE(metrics.find("client_accuracy_mean"), std::string::npos);
+  const std::string events = ReadFile(tmp_ / "inproc" / "events.jsonl");
+  // Tasks trained from the clients' own models.
+  EXPECT_NE(events.find("\"base_client\":"), std::string::npos);
+  for (const char* d : {"w1", "w3"}) {
+    EXPECT_EQ(metrics, ReadFile(tmp_ / d / "metrics.csv")) << d;
+    EXPECT_EQ(events, ReadFile(tmp_ / d / "events.jsonl")) << d;
+    EXPECT_EQ(ManifestField(tmp_ / "inproc", "final_model_hash"), ManifestField(tmp_ / d, "final_model_hash"))
+        << d;
+  }
+}
+
+// Runs `scenario` with a server and two workers, SIGKILLs worker w2 as soon
+// as it starts training a task after the second commit, and expects the
+// server to re-queue exactly that task and the run to end with the results
+// of an undisturbed in-process run. `name` is the scenario's name (its run
+// folder under --server_out).
+void E2ETest::ExpectWorkerKillIsHarmless(const std::string& scenario,
+                                         const std::vector<std::string>& sets,
+                                         const std::string& name) {  // Undisturbed reference.
   std::vector<std::string> ref = {"run", scenario, "--inprocess",
                                   "--run_dir=" + (tmp_ / "ref").string()};
   ref.insert(ref.end(), sets.begin(), sets.end());
@@ -239,10 +283,27 @@ TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
   EXPECT_EQ(children[0].exit_code, 0) << "server failed";
   EXPECT_EQ(children[1].exit_code, 0) << "surviving worker failed";
   EXPECT_EQ(children[2].exit_code, 128 + SIGKILL);
-  EXPECT_EQ(ReadFile(tmp_ / "ref" / "metrics.csv"),
-            ReadFile(tmp_ / "kill" / "quickstart" / "metrics.csv"));
+  EXPECT_EQ(ReadFile(tmp_ / "ref" / "metrics.csv"), ReadFile(tmp_ / "kill" / name / "metrics.csv"));
   EXPECT_EQ(ManifestField(tmp_ / "ref", "final_model_hash"),
-            ManifestField(tmp_ / "kill" / "quickstart", "final_model_hash"));
+            ManifestField(tmp_ / "kill" / name, "final_model_hash"));
+}
+
+TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
+  ExpectWorkerKillIsHarmless("scenarios/quickstart.textproto",
+                             {"--set=stop.max_commits=6", "--set=eval.every_commits=1"},
+                             "quickstart");
+}
+
+// The same for decentralized rounds: the killed worker's client (trained
+// from its own model of the last round) is retrained on the other worker.
+TEST_F(E2ETest, WorkerKilledMidDecentralizedRoundIsReplacedAndTheResultIsUnchanged) {
+  ExpectWorkerKillIsHarmless(
+      "scenarios/dfedsam_fmnist.textproto",
+      {"--set=num_clients=12", "--set=dataset.fashion_mnist.train_limit=6000",
+       "--set=dataset.fashion_mnist.test_limit=1000", "--set=stop.max_commits=5",
+       "--set=eval.every_commits=1", "--set=eval.client_sample=4",
+       "--set=algorithm.decentralized.topology={ring{}}"},
+      "dfedsam_fmnist");
 }
 
 TEST_F(E2ETest, BadScenarioGivesFileLineColumnAndNonZeroExit) {

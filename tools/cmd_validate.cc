@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "config/memory.h"
 #include "config/scenario_file.h"
+#include "config/validate.h"
 #include "ml/model.h"
 #include "sim/devices.h"
 #include "runtime/run_setup.h"
@@ -131,6 +132,9 @@ int ValidateMain(int argc, char** argv) {
   }
   absl::StrAppend(&out, "\n");
   for (const std::string& line : DescribeMemory(*memory)) absl::StrAppend(&out, "# ", line, "\n");
+  for (const std::string& line : AlgorithmNotesFor(*scenario, ScenarioDir(path))) {
+    absl::StrAppend(&out, "# ", line, "\n");
+  }
   std::fputs(out.c_str(), stdout);
   if (absl::GetFlag(FLAGS_check_data)) return CheckData(*scenario, path);
   return 0;
