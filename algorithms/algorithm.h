@@ -162,6 +162,15 @@ class Algorithm {
     return absl::OkStatus();
   }
 
+  // Called instead of Start when a run continues from a checkpoint, after
+  // LoadState: a rule that publishes per-client models publishes them again
+  // (the new engine's store starts empty). Default: OK.
+  virtual absl::Status Resume(const FleetView& fleet, ModelBank& models) {
+    (void)fleet;
+    (void)models;
+    return absl::OkStatus();
+  }
+
   // Whom to start now. Sync rules: a cohort when no round is in progress.
   // Async rules: top up to their concurrency. Returned clients must be in
   // fleet.idle_available() and distinct. `rng` is a stream private to this

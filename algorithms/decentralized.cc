@@ -119,6 +119,20 @@ class Decentralized final : public Algorithm {
     return absl::OkStatus();
   }
 
+  // After LoadState: the client models of the current version go back into
+  // the (new, empty) store, where tasks and evaluation find them.
+  absl::Status Resume(const FleetView& fleet, ModelBank& bank) override {
+    if (models_.size() != fleet.num_clients()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          kPath, ": the checkpoint holds ", models_.size(), " client models but the run has ",
+          fleet.num_clients(), " clients"));
+    }
+    for (ClientId c = 0; c < fleet.num_clients(); ++c) {
+      bank.Publish(ModelRef::OfClient(c, fleet.version()), models_[c]);
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
     (void)rng;
     std::vector<Dispatch> out;

@@ -96,6 +96,7 @@ class Worker {
     {
       absl::MutexLock lock(&mu_);
       worker_id_ = reg->worker_id();
+      scenario_text_ = reg->scenario_text();
       last_contact_ = clock_->Now();
     }
     heartbeat_interval_ = absl::Seconds(std::clamp(reg->heartbeat_interval_s(), 0.01, 60.0));
@@ -334,7 +335,13 @@ class Worker {
     }
     absl::StatusOr<wire::RegisterResponse> reg = client_.Register(identity_);
     absl::MutexLock lock(&mu_);
-    if (reg.ok()) {
+    if (reg.ok() && reg->scenario_text() != scenario_text_) {
+      // A server restarted on another run: this worker's data is not its.
+      SetFatalLocked(absl::FailedPreconditionError(absl::StrCat(
+          "the server at ", options_.server,
+          " now runs another scenario than the one this worker loaded; start a new worker "
+          "for it")));
+    } else if (reg.ok()) {
       Warn(absl::StrCat("the server had dropped worker ", stale_id, "; registered again as ",
                         reg->worker_id()));
       worker_id_ = reg->worker_id();
@@ -391,6 +398,8 @@ class Worker {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   uint64_t worker_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // The scenario of the first registration; a re-registration must match.
+  std::string scenario_text_ ABSL_GUARDED_BY(mu_);
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
   int free_slots_ ABSL_GUARDED_BY(mu_) = options_.slots;
   std::set<TaskId> in_flight_ ABSL_GUARDED_BY(mu_);

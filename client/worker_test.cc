@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "config/scenario_file.h"
@@ -57,8 +58,19 @@ class ScriptedServer final : public wire::Aggregator::Service {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone");
   }
   grpc::Status Heartbeat(grpc::ServerContext*, const wire::HeartbeatRequest*,
-                         wire::HeartbeatResponse*) override {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone");
+                         wire::HeartbeatResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    if (restarted_scenario_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone");
+    // Restarted: the worker is unknown here, and a new registration gets the
+    // new run's scenario.
+    response->set_unknown_worker(true);
+    scenario_text_ = restarted_scenario_;
+    return grpc::Status::OK;
+  }
+  // Acts as a server restarted on another scenario from the first heartbeat on.
+  void RestartWith(std::string scenario_text) {
+    absl::MutexLock lock(&mu_);
+    restarted_scenario_ = std::move(scenario_text);
   }
   wire::RegisterRequest registered() {
     absl::MutexLock lock(&mu_);
@@ -66,9 +78,10 @@ class ScriptedServer final : public wire::Aggregator::Service {
   }
 
  private:
-  std::string scenario_text_;
-  absl::Status refusal_;
   absl::Mutex mu_;
+  std::string scenario_text_ ABSL_GUARDED_BY(mu_);
+  std::string restarted_scenario_ ABSL_GUARDED_BY(mu_);
+  absl::Status refusal_;
   wire::RegisterRequest registered_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -127,6 +140,21 @@ TEST_F(WorkerTest, ServerGoneMidRunIsUnavailableNamingTheAddressAfterExactlyTheT
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(status.message(), HasSubstr("lost the fedsim server at " + address_));
   EXPECT_EQ(elapsed, absl::Milliseconds(600));
+}
+
+// A server restarted with another run (not a resume of this one): the
+// worker, whose data belongs to the first scenario, stops with a clear error
+// instead of training the new run's tasks on the wrong data.
+TEST_F(WorkerTest, ServerRestartedOnAnotherScenarioStopsTheWorker) {
+  ScriptedServer service(TinyScenarioText());
+  service.RestartWith(absl::StrCat(TinyScenarioText(), "seed: 99\n"));
+  Serve(&service);
+  WorkerOptions wo;
+  wo.server = address_;
+  absl::Duration elapsed;
+  absl::Status status = RunOnFakeClock(wo, 1, absl::Milliseconds(200), &elapsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_THAT(status.message(), HasSubstr("now runs another scenario"));
 }
 
 TEST_F(WorkerTest, RegistersWithThisBuildsIdentityAndReportsARefusal) {

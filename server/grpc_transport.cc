@@ -21,6 +21,9 @@
 namespace fedsim {
 namespace {
 
+// How often a waiting Await looks at GrpcServerOptions::interrupt.
+constexpr absl::Duration kInterruptPoll = absl::Milliseconds(100);
+
 using grpc::ServerContext;
 
 struct WorkerState {
@@ -422,6 +425,10 @@ class GrpcTransportImpl final : public GrpcTransport {
   // Waits for a change relevant to a result waiter, until `deadline`. Returns
   // Unavailable when no worker has been connected for no_worker_timeout_s.
   absl::Status WaitForResultLocked(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (options_.interrupt != nullptr) {
+      if (options_.interrupt->load()) return absl::CancelledError("interrupted");
+      deadline = std::min(deadline, clock_->Now() + kInterruptPoll);
+    }
     if (workers_.empty()) {
       absl::Time give_up = no_worker_since_ + absl::Seconds(options_.no_worker_timeout_s);
       if (clock_->Now() >= give_up) {

@@ -45,6 +45,7 @@
 #ifndef FEDSIM_SERVER_GRPC_TRANSPORT_H_
 #define FEDSIM_SERVER_GRPC_TRANSPORT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -98,6 +99,11 @@ struct GrpcServerOptions {
   // must outlive the transport. Tests pass a FakeClock. AwaitAny's deadline
   // is on this clock too. Default: SystemClock().
   Clock* clock = SystemClock();
+  // When this flag turns true (Ctrl-C, SIGTERM), Await and AwaitAny return
+  // Cancelled within kInterruptPoll instead of waiting on for workers; the
+  // engine then stops the run as interrupted. nullptr = never.
+  // Default: nullptr.
+  const std::atomic<bool>* interrupt = nullptr;
   // Worker drops (with the tasks they give back) and refused or mismatched
   // workers are logged here, one line each; nullptr = quiet. Default: nullptr.
   FILE* log = nullptr;

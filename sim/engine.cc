@@ -8,188 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/local_recipe.h"
-#include "sim/event_source.h"
-#include "sim/idle_set.h"
-#include "sim/participation.h"
+#include "sim/engine_impl.h"
 #include "util/hash.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
 
-class Engine::Impl : public FleetView, public ModelBank {
- public:
-  Impl(EngineConfig config, Algorithm* algorithm, Transport* transport, ModelStore* store,
-       EvaluatorInterface* evaluator, RunObserver* observer)
-      : config_(std::move(config)),
-        algorithm_(algorithm),
-        transport_(transport),
-        store_(store),
-        evaluator_(evaluator),
-        observer_(observer),
-        clients_(config_.clients),
-        idle_(config_.clients.size()),
-        global_(config_.initial_params) {
-    auto stop = [this] { return StopRequested(); };
-    source_ = config_.wall_clock
-                  ? NewWallEventSource(config_.clock, transport_, stop)
-                  : NewVirtualEventSource(config_.clock);
-  }
-
-  // ---- FleetView
-  size_t num_clients() const override { return clients_.size(); }
-  const ClientInfo& client(ClientId id) const override { return clients_[id]; }
-  std::span<const ClientId> idle_available() const override {
-    if (idle_dirty_) {
-      idle_sorted_.clear();
-      idle_sorted_.reserve(idle_.size());
-      for (size_t i = 0; i < clients_.size(); ++i) {
-        if (idle_.contains(i)) idle_sorted_.push_back(static_cast<ClientId>(i));
-      }
-      idle_dirty_ = false;
-    }
-    return idle_sorted_;
-  }
-  size_t num_idle_available() const override { return idle_.size(); }
-  ClientId nth_idle_available(size_t k) const override {
-    return static_cast<ClientId>(idle_.Nth(k));
-  }
-  size_t num_busy() const override { return in_flight_.size() - lost_in_flight_; }
-  VirtualTime now() const override { return now_; }
-  Version version() const override { return version_; }
-  std::span<const float> model(const ModelRef& ref) const override {
-    if (ref == ModelRef::Global(version_)) return global_;
-    ModelStore::Params p = store_->Get(ref);
-    if (p == nullptr) return {};
-    return *p;
-  }
-  bool ParticipatesInRound(ClientId id, uint64_t round) const override {
-    if (config_.participation == nullptr) return clients_[id].available;
-    return config_.participation->InRound(id, round);
-  }
-
-  // ---- ModelBank
-  std::span<float> global() override { return global_; }
-  void Publish(const ModelRef& ref, std::shared_ptr<const std::vector<float>> params) override {
-    // Global versions are the engine's to publish; a rule naming one is a bug
-    // that Dispatch reports when the model is missing.
-    if (ref.is_global()) return;
-    store_->Put(ref, std::move(params));
-    auto [it, inserted] = latest_client_model_.try_emplace(ref.client, ref);
-    if (!inserted && it->second != ref) {
-      const ModelRef older = it->second;
-      it->second = ref;
-      if (refs_.find(older) == refs_.end()) store_->Release(older);
-    }
-  }
-
-  absl::StatusOr<RunSummary> Run();
-  void RequestStop() { stop_requested_.store(true); }
-  const std::vector<float>& global_model() const { return global_; }
-  const std::vector<std::string>& metric_columns() const { return columns_; }
-
- private:
-  struct InFlight {
-    TaskRecord record;
-    bool lost = false;
-  };
-
-  bool StopRequested() const {
-    return stop_requested_.load() || (config_.interrupt != nullptr && config_.interrupt->load());
-  }
-  std::string RuleName() const { return std::string(algorithm_->Name()); }
-  void SetIdle(ClientId c) {
-    const ClientInfo& info = clients_[c];
-    const bool should = info.available && !info.busy;
-    if (should != idle_.contains(c)) {
-      if (should) {
-        idle_.Insert(c);
-      } else {
-        idle_.Erase(c);
-      }
-      idle_dirty_ = true;
-    }
-  }
-  void Ref(const ModelRef& ref) { refs_[ref]++; }
-  // A model no task needs any more leaves the store unless it is the current
-  // global version or the latest model the rule published for its client.
-  void Unref(const ModelRef& ref) {
-    auto it = refs_.find(ref);
-    if (it == refs_.end()) return;
-    if (--it->second > 0) return;
-    refs_.erase(it);
-    if (ref.is_global()) {
-      if (ref.version != version_) store_->Release(ref);
-    } else {
-      auto latest = latest_client_model_.find(ref.client);
-      if (latest == latest_client_model_.end() || latest->second != ref) store_->Release(ref);
-    }
-  }
-  void Stop(std::string reason) {
-    if (!stopped_) {
-      stopped_ = true;
-      stop_reason_ = std::move(reason);
-    }
-  }
-  // Prefixes an error of the rule with its name (once).
-  absl::Status RuleError(const absl::Status& s, const char* during) const {
-    return absl::Status(s.code(), absl::StrCat(RuleName(), " failed in ", during, ": ",
-                                               s.message()));
-  }
-
-  absl::Status StartRun();
-  absl::Status Dispatch(const Dispatch& d);
-  absl::Status HandleArrival(TaskResult result);
-  absl::Status HandleEvent(NextEvent next);
-  absl::Status AfterEvent();
-  absl::Status Evaluate();
-  absl::Status ApplyCommit(absl::StatusOr<CommitResult> result, bool final_flush);
-  void HandleScripted(const ScriptedChange& change);
-  void SetAvailable(ClientId c, bool available);
-  void ComputeColumns();
-
-  EngineConfig config_;
-  Algorithm* algorithm_;
-  Transport* transport_;
-  ModelStore* store_;
-  EvaluatorInterface* evaluator_;
-  RunObserver* observer_;
-  std::unique_ptr<EventSource> source_;
-
-  std::vector<ClientInfo> clients_;
-  IdleSet idle_;
-  mutable std::vector<ClientId> idle_sorted_;
-  mutable bool idle_dirty_ = true;
-
-  std::vector<float> global_;
-  Version version_ = 0;
-  VirtualTime now_ = 0;
-  EventQueue queue_;
-  TaskId next_task_id_ = 1;
-  uint64_t select_calls_ = 0;
-  std::unordered_map<TaskId, InFlight> in_flight_;
-  size_t lost_in_flight_ = 0;
-  std::unordered_map<ModelRef, int, ModelRefHash> refs_;
-  std::unordered_map<ClientId, ModelRef> latest_client_model_;
-  std::vector<ModelRef> pending_unrefs_;
-  std::optional<VirtualTime> scheduled_deadline_;
-  std::unique_ptr<ParticipationModel::ChangeStream> changes_;
-  uint64_t model_bytes_ = 0;
-
-  // Metrics.
-  std::vector<std::string> columns_;
-  std::vector<ClientId> eval_clients_;  // the fixed sample of client models
-  uint64_t applied_ = 0, dropped_ = 0, dispatched_ = 0;
-  uint64_t bytes_down_ = 0, bytes_up_ = 0;
-  double staleness_sum_ = 0;
-  uint64_t staleness_count_ = 0, staleness_max_ = 0;
-  std::optional<Version> last_eval_version_;
-  double last_accuracy_ = 0, last_loss_ = 0;
-
-  bool stopped_ = false;
-  std::string stop_reason_;
-  std::atomic<bool> stop_requested_{false};
-};
 
 absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   if (d.client >= clients_.size()) {
@@ -244,6 +69,7 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   spec.duration_s = *duration;
   spec.due = now_ + *duration;
 
+  ++dispatches_[d.client];
   TaskRecord rec;
   rec.id = id;
   rec.client = d.client;
@@ -251,7 +77,7 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   rec.start = now_;
   rec.duration = *duration;
   rec.seed = spec.seed;
-  in_flight_[id] = InFlight{rec, false};
+  in_flight_[id] = InFlight{rec, false, spec};
   info.busy = true;
   SetIdle(d.client);
   Ref(base);
@@ -300,88 +126,8 @@ absl::Status Engine::Impl::HandleArrival(TaskResult result) {
   return absl::OkStatus();
 }
 
-void Engine::Impl::ComputeColumns() {
-  columns_ = BaseMetricColumns();
-  for (const std::string& name : evaluator_->ExtraMetricNames()) columns_.push_back(name);
-  if (!eval_clients_.empty()) {
-    for (const char* name :
-         {"client_accuracy_mean", "client_accuracy_min", "client_accuracy_max"}) {
-      columns_.push_back(name);
-    }
-  }
-  for (const std::string& name : algorithm_->MetricNames()) columns_.push_back(name);
-}
 
-absl::Status Engine::Impl::Evaluate() {
-  MetricsRow row;
-  row.virtual_time = now_;
-  row.version = version_;
-  row.wall_s = source_->WallSeconds();
-  MetricValues& v = row.values;
-  v = evaluator_->Evaluate(global_);
-  v["virtual_time"] = now_;
-  v["version"] = static_cast<double>(version_);
-  v["updates_applied"] = static_cast<double>(applied_);
-  v["updates_dropped"] = static_cast<double>(dropped_);
-  v["bytes_down"] = static_cast<double>(bytes_down_);
-  v["bytes_up"] = static_cast<double>(bytes_up_);
-  v["mean_staleness"] = staleness_count_ > 0 ? staleness_sum_ / staleness_count_ : 0.0;
-  v["max_staleness"] = static_cast<double>(staleness_max_);
-  if (!eval_clients_.empty()) {
-    double sum = 0, lo = 1, hi = 0;
-    for (ClientId c : eval_clients_) {
-      const double acc = evaluator_->Accuracy(algorithm_->ClientModel(c));
-      sum += acc;
-      lo = std::min(lo, acc);
-      hi = std::max(hi, acc);
-    }
-    v["client_accuracy_mean"] = sum / static_cast<double>(eval_clients_.size());
-    v["client_accuracy_min"] = lo;
-    v["client_accuracy_max"] = hi;
-  }
-  algorithm_->CollectMetrics(*this, &v);
-  staleness_sum_ = 0;
-  staleness_count_ = 0;
-  staleness_max_ = 0;
-  last_eval_version_ = version_;
-  last_accuracy_ = row.Get("test_accuracy");
-  last_loss_ = row.Get("test_loss");
-  observer_->OnEvaluation(row);
-  if (config_.target_accuracy > 0 && last_accuracy_ >= config_.target_accuracy) {
-    Stop("target_accuracy");
-  }
-  return absl::OkStatus();
-}
 
-absl::Status Engine::Impl::ApplyCommit(absl::StatusOr<CommitResult> result, bool final_flush) {
-  if (!result.ok()) return RuleError(result.status(), final_flush ? "Finish" : "Commit");
-  for (float x : global_) {
-    if (!std::isfinite(x)) {
-      return absl::InternalError(absl::StrCat(
-          "the global model became non-finite at version ", version_ + 1,
-          " (diverged): lower local.lr or the rule's server learning rate"));
-    }
-  }
-  // The previous current version stays in the store only while tasks need it.
-  const ModelRef old = ModelRef::Global(version_);
-  ++version_;
-  store_->Put(ModelRef::Global(version_), std::make_shared<const std::vector<float>>(global_));
-  if (refs_.find(old) == refs_.end()) store_->Release(old);
-  for (const AppliedUpdate& a : result->applied) {
-    staleness_sum_ += static_cast<double>(a.staleness);
-    staleness_max_ = std::max(staleness_max_, a.staleness);
-    ++staleness_count_;
-  }
-  applied_ += result->applied.size();
-  observer_->OnCommit(now_, version_, *result);
-  if (config_.eval_every_commits > 0 && version_ % config_.eval_every_commits == 0) {
-    FEDSIM_RETURN_IF_ERROR(Evaluate());
-  }
-  if (!final_flush && config_.max_commits > 0 && version_ >= config_.max_commits) {
-    Stop("max_commits");
-  }
-  return absl::OkStatus();
-}
 
 absl::Status Engine::Impl::AfterEvent() {
   // A rule may become ready more than once per event (e.g. several FedFix
@@ -458,6 +204,13 @@ absl::Status Engine::Impl::HandleEvent(NextEvent next) {
       }
       if (!next.arrived.has_value()) {
         absl::StatusOr<TaskResult> r = transport_->Await(ev.arg);
+        if (!r.ok() && StopRequested()) {
+          // Interrupted while waiting: the event goes back untouched, so the
+          // checkpoint taken at the stop still holds it.
+          queue_.Unpop(ev);
+          unpopped_on_stop_ = true;
+          return absl::OkStatus();
+        }
         if (!r.ok()) {
           return absl::Status(r.status().code(),
                               absl::StrCat("waiting for the update of task ", ev.arg, " (client ",
@@ -478,6 +231,7 @@ absl::Status Engine::Impl::HandleEvent(NextEvent next) {
     case EventKind::kAvailability:
       SetAvailable(static_cast<ClientId>(ev.arg), ev.flag);
       if (auto ch = changes_->Next()) {
+        ++changes_consumed_;
         queue_.Push(ch->time, EventKind::kAvailability, ch->client, ch->available);
       }
       return absl::OkStatus();
@@ -491,8 +245,9 @@ absl::Status Engine::Impl::HandleEvent(NextEvent next) {
   return absl::OkStatus();
 }
 
-absl::Status Engine::Impl::StartRun() {
+void Engine::Impl::PrepareClients() {
   model_bytes_ = global_.size() * sizeof(float);
+  dispatches_.assign(clients_.size(), 0);
   for (size_t i = 0; i < clients_.size(); ++i) {
     ClientInfo& c = clients_[i];
     c.busy = false;
@@ -506,10 +261,9 @@ absl::Status Engine::Impl::StartRun() {
     }
     SetIdle(static_cast<ClientId>(i));
   }
-  store_->Put(ModelRef::Global(0), std::make_shared<const std::vector<float>>(global_));
-  if (absl::Status s = algorithm_->Start(*this, *this); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat(RuleName(), " cannot start: ", s.message()));
-  }
+}
+
+void Engine::Impl::PrepareMetrics() {
   // The fixed sample of client models, when the rule keeps one per client.
   if (config_.eval_client_sample > 0 && !clients_.empty() &&
       !algorithm_->ClientModel(0).empty()) {
@@ -521,7 +275,15 @@ absl::Status Engine::Impl::StartRun() {
   }
   ComputeColumns();
   observer_->OnStart(columns_);
+}
 
+absl::Status Engine::Impl::StartRun() {
+  PrepareClients();
+  store_->Put(ModelRef::Global(0), std::make_shared<const std::vector<float>>(global_));
+  if (absl::Status s = algorithm_->Start(*this, *this); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(RuleName(), " cannot start: ", s.message()));
+  }
+  PrepareMetrics();
   if (config_.max_virtual_s > 0) queue_.Push(config_.max_virtual_s, EventKind::kStop);
   if (config_.eval_every_virtual_s > 0) {
     queue_.Push(config_.eval_every_virtual_s, EventKind::kEvaluate);
@@ -532,6 +294,7 @@ absl::Status Engine::Impl::StartRun() {
   if (config_.participation != nullptr && config_.participation->time_based()) {
     changes_ = config_.participation->Changes();
     if (auto ch = changes_->Next()) {
+      ++changes_consumed_;
       queue_.Push(ch->time, EventKind::kAvailability, ch->client, ch->available);
     }
   }
@@ -540,14 +303,28 @@ absl::Status Engine::Impl::StartRun() {
 }
 
 absl::StatusOr<RunSummary> Engine::Impl::Run() {
-  FEDSIM_RETURN_IF_ERROR(StartRun());
+  if (config_.resume_from != nullptr) {
+    FEDSIM_RETURN_IF_ERROR(ResumeRun(*config_.resume_from));
+  } else {
+    FEDSIM_RETURN_IF_ERROR(StartRun());
+  }
   while (!stopped_) {
     if (StopRequested()) {
       Stop("interrupted");
       break;
     }
-    FEDSIM_ASSIGN_OR_RETURN(std::optional<NextEvent> next,
-                            source_->Next(queue_, &now_, num_busy() > 0));
+    const VirtualTime before = now_;
+    absl::StatusOr<std::optional<NextEvent>> waited = source_->Next(queue_, &now_, num_busy() > 0);
+    if (!waited.ok()) {
+      // A transport gives up waiting when asked to stop: the run is
+      // interrupted, not failed (its checkpoint is taken below).
+      if (StopRequested()) {
+        Stop("interrupted");
+        break;
+      }
+      return waited.status();
+    }
+    std::optional<NextEvent> next = *std::move(waited);
     if (!next.has_value()) {
       if (StopRequested()) {
         Stop("interrupted");
@@ -561,8 +338,17 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
           "condition that is reached earlier"));
     }
     FEDSIM_RETURN_IF_ERROR(HandleEvent(std::move(*next)));
+    if (unpopped_on_stop_) {
+      now_ = before;
+      Stop("interrupted");
+      break;
+    }
     FEDSIM_RETURN_IF_ERROR(AfterEvent());
+    FEDSIM_RETURN_IF_ERROR(MaybeCheckpoint());
   }
+  // An interrupted run keeps a checkpoint of where it stopped, taken before
+  // the end-of-run flush, so that resuming continues as if never stopped.
+  if (stop_reason_ == "interrupted") FEDSIM_RETURN_IF_ERROR(TakeCheckpoint(false));
 
   absl::StatusOr<std::optional<CommitResult>> flushed = algorithm_->Finish(*this, *this);
   if (!flushed.ok()) return RuleError(flushed.status(), "Finish");
@@ -583,6 +369,9 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
   s.final_loss = last_loss_;
   s.stop_reason = stop_reason_;
   s.final_model_hash = Sha256Hex(std::span<const float>(global_));
+  // A run that ended by itself leaves a checkpoint that says so; an
+  // interrupted one keeps the resumable checkpoint taken above.
+  if (stop_reason_ != "interrupted") FEDSIM_RETURN_IF_ERROR(TakeCheckpoint(true));
   observer_->OnFinish(s);
   return s;
 }

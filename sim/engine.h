@@ -44,6 +44,7 @@
 #include "core/clock.h"
 #include "core/model_store.h"
 #include "core/transport.h"
+#include "proto/checkpoint.pb.h"
 #include "proto/scenario.pb.h"
 #include "sim/devices.h"
 #include "sim/run_observer.h"
@@ -115,6 +116,22 @@ struct EngineConfig {
   std::function<std::optional<double>(TaskId, ClientId)> duration_override;
   // Set from another thread (a signal watcher) to stop at the next event.
   const std::atomic<bool>* interrupt = nullptr;
+
+  // Checkpoints (sim/checkpoint.h stores them). After every
+  // `checkpoint_every_commits`-th commit (0 = never), at the end of that
+  // event, and when the run stops (interrupted: before the final flush of a
+  // partial buffer, so that resuming continues as if never stopped), the
+  // engine asks every observer to flush (RunObserver::OnCheckpoint, which
+  // records the output files' lengths) and hands its whole state to
+  // `checkpoint_sink`; an error there stops the run. Default: no sink.
+  uint32_t checkpoint_every_commits = 0;
+  std::function<absl::Status(const ckpt::EngineState&)> checkpoint_sink;
+  // A state to continue from instead of starting afresh: the algorithm loads
+  // its part (LoadState, then Resume), the tasks that were in flight are
+  // submitted to the transport again, and the loop goes on. REQUIRES: the
+  // same scenario (and build) as the run that wrote it; the rest of this
+  // config as that run's. Default: none.
+  const ckpt::EngineState* resume_from = nullptr;
 };
 
 class Engine {

@@ -64,6 +64,27 @@ class EventQueue {
     queue_.pop();
     return e;
   }
+  // The queued events (in no particular order) and the next sequence number:
+  // what a checkpoint stores.
+  std::vector<Event> Contents() const {
+    auto copy = queue_;
+    std::vector<Event> out;
+    while (!copy.empty()) {
+      out.push_back(copy.top());
+      copy.pop();
+    }
+    return out;
+  }
+  uint64_t next_seq() const { return next_seq_; }
+  // Puts a popped event back as it was (same time and sequence number): an
+  // event whose handling was interrupted before it changed anything.
+  void Unpop(const Event& e) { queue_.push(e); }
+  // Replaces the contents (a resumed run's queue).
+  void Restore(const std::vector<Event>& events, uint64_t next_seq) {
+    queue_ = {};
+    for (const Event& e : events) queue_.push(e);
+    next_seq_ = next_seq;
+  }
 
  private:
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;

@@ -13,6 +13,7 @@
 #include "algorithms/algorithm.h"
 #include "algorithms/types.h"
 #include "core/model_ref.h"
+#include "proto/checkpoint.pb.h"
 
 namespace fedsim {
 
@@ -86,6 +87,9 @@ class RunObserver {
   }
   virtual void OnEvaluation(const MetricsRow& row) { (void)row; }
   virtual void OnFinish(const RunSummary& summary) { (void)summary; }
+  // The engine is about to store a checkpoint: flush what was written so
+  // far, and record what a resumed run needs (the output files' lengths).
+  virtual void OnCheckpoint(ckpt::EngineState* state) { (void)state; }
 };
 
 // Forwards every call to several observers, in order.
@@ -116,6 +120,9 @@ class FanOutObserver : public RunObserver {
   }
   void OnFinish(const RunSummary& s) override {
     for (auto* o : observers_) o->OnFinish(s);
+  }
+  void OnCheckpoint(ckpt::EngineState* state) override {
+    for (auto* o : observers_) o->OnCheckpoint(state);
   }
 
  private:

@@ -76,27 +76,60 @@ absl::Status MakeExactRunDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<RunWriter>> RunWriter::Open(const std::string& run_dir) {
+absl::StatusOr<std::unique_ptr<RunWriter>> RunWriter::Open(const std::string& run_dir,
+                                                           const OutputOffsets* resume) {
   std::unique_ptr<RunWriter> w(new RunWriter(run_dir));
-  auto open = [&](const char* name, FILE** f) -> absl::Status {
+  w->resumed_ = resume != nullptr;
+  auto open = [&](const char* name, FILE** f, uint64_t offset) -> absl::Status {
     std::string path = run_dir + "/" + name;
-    *f = std::fopen(path.c_str(), "w");
+    if (resume != nullptr) {
+      std::error_code ec;
+      const uint64_t size = std::filesystem::file_size(path, ec);
+      if (ec || size < offset) {
+        return absl::DataLossError(absl::StrCat(
+            path, " holds ", ec ? 0 : size, " bytes but the checkpoint was taken at ", offset,
+            ": this folder's outputs do not belong to that checkpoint"));
+      }
+      std::filesystem::resize_file(path, offset, ec);
+      if (ec) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("cannot truncate ", path, ": ", ec.message()));
+      }
+    }
+    *f = std::fopen(path.c_str(), resume != nullptr ? "a" : "w");
     if (*f == nullptr) {
       return absl::PermissionDeniedError(
           absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
     }
     return absl::OkStatus();
   };
-  if (auto s = open("events.jsonl", &w->events_); !s.ok()) return s;
-  if (auto s = open("metrics.csv", &w->metrics_); !s.ok()) return s;
-  if (auto s = open("timing.csv", &w->timing_); !s.ok()) return s;
-  std::fprintf(w->timing_, "version,virtual_time,wall_s\n");
+  const OutputOffsets none;
+  const OutputOffsets& at = resume != nullptr ? *resume : none;
+  if (auto s = open("events.jsonl", &w->events_, at.events); !s.ok()) return s;
+  if (auto s = open("metrics.csv", &w->metrics_, at.metrics); !s.ok()) return s;
+  if (auto s = open("timing.csv", &w->timing_, at.timing); !s.ok()) return s;
+  if (resume == nullptr) std::fprintf(w->timing_, "version,virtual_time,wall_s\n");
   return w;
 }
 
 void RunWriter::OnStart(const std::vector<std::string>& columns) {
   columns_ = columns;
-  std::fprintf(metrics_, "%s\n", absl::StrJoin(columns_, ",").c_str());
+  if (!resumed_) std::fprintf(metrics_, "%s\n", absl::StrJoin(columns_, ",").c_str());
+}
+
+void RunWriter::OnCheckpoint(ckpt::EngineState* state) {
+  for (FILE* f : {events_, metrics_, timing_}) {
+    if (f != nullptr && std::fflush(f) != 0) write_failed_ = true;
+  }
+  // Only ever appended to, so each file's size is where a resumed run goes on.
+  auto size = [](FILE* f) -> uint64_t {
+    struct stat st;
+    if (f == nullptr || fstat(fileno(f), &st) != 0) return 0;
+    return static_cast<uint64_t>(st.st_size);
+  };
+  state->set_events_bytes(size(events_));
+  state->set_metrics_bytes(size(metrics_));
+  state->set_timing_bytes(size(timing_));
 }
 
 RunWriter::~RunWriter() { (void)Close(); }

@@ -40,10 +40,22 @@ absl::StatusOr<std::string> MakeRunDir(const std::string& dir, const std::string
 // is there and not empty, so no earlier run is overwritten.
 absl::Status MakeExactRunDir(const std::string& path);
 
+// Where a resumed run's outputs continue: the byte lengths of events.jsonl,
+// metrics.csv and timing.csv when its checkpoint was taken.
+struct OutputOffsets {
+  uint64_t events = 0;
+  uint64_t metrics = 0;
+  uint64_t timing = 0;
+};
+
 class RunWriter : public RunObserver {
  public:
-  // Opens the files in `run_dir` (which must exist).
-  static absl::StatusOr<std::unique_ptr<RunWriter>> Open(const std::string& run_dir);
+  // Opens the files in `run_dir` (which must exist) afresh, or, with
+  // `resume`, truncates each at its offset and appends from there (then
+  // OnStart writes no header). DataLoss when a file is shorter than its
+  // offset (the folder is not the one the checkpoint belongs to).
+  static absl::StatusOr<std::unique_ptr<RunWriter>> Open(const std::string& run_dir,
+                                                         const OutputOffsets* resume = nullptr);
   ~RunWriter() override;
 
   void OnStart(const std::vector<std::string>& metric_columns) override;
@@ -54,6 +66,8 @@ class RunWriter : public RunObserver {
   void OnAvailability(VirtualTime t, ClientId client, bool available) override;
   void OnCommit(VirtualTime t, Version new_version, const CommitResult& result) override;
   void OnEvaluation(const MetricsRow& row) override;
+  // Flushes the three files and records their lengths in the state.
+  void OnCheckpoint(ckpt::EngineState* state) override;
 
   // Flushes and closes the streams. Errors if any write failed (disk full).
   absl::Status Close();
@@ -66,6 +80,7 @@ class RunWriter : public RunObserver {
   FILE* metrics_ = nullptr;
   FILE* timing_ = nullptr;
   bool write_failed_ = false;
+  bool resumed_ = false;              // appending to a resumed run's files
   std::vector<std::string> columns_;  // metrics.csv columns (OnStart)
 };
 

@@ -1,14 +1,21 @@
 #include "sim/runner.h"
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <numeric>
+#include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "algorithms/registry.h"
 #include "config/scenario_file.h"
 #include "config/validate.h"
 #include "ml/numeric.h"
 #include "runtime/robust_recipe.h"
+#include "sim/checkpoint.h"
 #include "sim/evaluator.h"
 #include "sim/inprocess_transport.h"
 #include "sim/run_output.h"
@@ -59,7 +66,82 @@ std::string AlgorithmName(const config::Algorithm& a) {
   return "unknown";
 }
 
+constexpr char kScenarioDirComment[] = "# scenario_dir: ";
+
+// Recorded absolute, so a run folder resumes from any working directory.
+std::string AbsolutePath(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(dir.empty() ? "." : dir, ec);
+  if (ec) return dir;
+  std::string out = p.lexically_normal().string();
+  if (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+// The checkpoint a resumed run continues from, checked against the run.
+absl::StatusOr<ckpt::EngineState> ResumeState(const std::string& run_dir,
+                                              const std::string& scenario_hash, FILE* progress) {
+  FEDSIM_ASSIGN_OR_RETURN(LoadedCheckpoint loaded, LoadLatestCheckpoint(run_dir));
+  if (!loaded.warning.empty() && progress != nullptr) {
+    std::fprintf(progress, "warning: %s\n", loaded.warning.c_str());
+  }
+  const ckpt::EngineState& state = loaded.state;
+  if (state.scenario_hash() != scenario_hash) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        loaded.path, " belongs to another scenario (hash ", state.scenario_hash(),
+        ", this run's ", scenario_hash, "): resume with the folder's own scenario.textproto"));
+  }
+  if (state.build_id() != FEDSIM_BUILD_ID) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        loaded.path, " was written by build ", state.build_id(), ", this is build ",
+        FEDSIM_BUILD_ID, ": resume it with the build that wrote it"));
+  }
+  if (state.finished()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the run in ", run_dir, " already finished (", state.stop_reason(),
+        " at version ", state.version(), "); there is nothing to resume"));
+  }
+  if (progress != nullptr) {
+    // Each task in flight at the checkpoint is dispatched again (and a worker
+    // still holding one of them gets its result refused as unknown).
+    std::string tasks;
+    for (const ckpt::InFlightTask& t : state.in_flight()) {
+      if (t.lost()) continue;
+      absl::StrAppend(&tasks, tasks.empty() ? "" : ", ", t.id(), " (client ", t.client(), ")");
+    }
+    std::fprintf(progress,
+                 "resuming %s from %s: version %llu, virtual time %g; tasks in flight there, "
+                 "dispatched again: %s\n",
+                 run_dir.c_str(), loaded.path.c_str(),
+                 static_cast<unsigned long long>(state.version()), state.now(),
+                 tasks.empty() ? "none" : tasks.c_str());
+  }
+  return state;
+}
+
 }  // namespace
+
+absl::StatusOr<RunScenario> LoadRunScenario(const std::string& run_dir) {
+  const std::string path = run_dir + "/scenario.textproto";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(
+        "cannot read ", path, ": ", std::strerror(errno),
+        "; give the folder of a run written by fedsim run or fedsim server"));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  RunScenario out;
+  out.scenario_dir = ".";
+  if (absl::StartsWith(text, kScenarioDirComment)) {
+    const size_t end = text.find('\n');
+    out.scenario_dir = text.substr(sizeof(kScenarioDirComment) - 1,
+                                   end - (sizeof(kScenarioDirComment) - 1));
+  }
+  FEDSIM_ASSIGN_OR_RETURN(out.scenario, ParseScenarioText(text, path, {}));
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
                                                         const std::string& scenario_dir) {
@@ -174,16 +256,44 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
                           Evaluator::Create(data.model, data.test.get(), s.eval().test_limit(),
                                             options.eval_threads, std::move(robust)));
 
+  const std::string scenario_hash = ScenarioHash(s);
   std::string run_dir = options.run_dir;
-  if (run_dir.empty()) {
-    FEDSIM_ASSIGN_OR_RETURN(
-        run_dir, MakeRunDir(options.out_dir.empty() ? s.output().dir() : options.out_dir,
-                            s.name()));
+  std::optional<ckpt::EngineState> resume;
+  std::unique_ptr<RunWriter> writer;
+  if (!options.resume_dir.empty()) {
+    run_dir = options.resume_dir;
+    FEDSIM_ASSIGN_OR_RETURN(resume, ResumeState(run_dir, scenario_hash, options.progress));
+    if (cursor.has_value()) {
+      // Client i's k-th task takes the k-th recorded duration: skip the ones
+      // already dispatched.
+      for (int c = 0; c < resume->dispatches_size(); ++c) {
+        for (uint64_t k = 0; k < resume->dispatches(c); ++k) cursor->Next(static_cast<ClientId>(c));
+      }
+    }
+    const OutputOffsets at{resume->events_bytes(), resume->metrics_bytes(),
+                           resume->timing_bytes()};
+    FEDSIM_ASSIGN_OR_RETURN(writer, RunWriter::Open(run_dir, &at));
+    ec.resume_from = &*resume;
   } else {
-    FEDSIM_RETURN_IF_ERROR(MakeExactRunDir(run_dir));
+    if (run_dir.empty()) {
+      FEDSIM_ASSIGN_OR_RETURN(
+          run_dir, MakeRunDir(options.out_dir.empty() ? s.output().dir() : options.out_dir,
+                              s.name()));
+    } else {
+      FEDSIM_RETURN_IF_ERROR(MakeExactRunDir(run_dir));
+    }
+    FEDSIM_RETURN_IF_ERROR(WriteTextFile(run_dir + "/scenario.textproto",
+                                         absl::StrCat(kScenarioDirComment, AbsolutePath(run.scenario_dir),
+                                                      "\n", ScenarioToText(s))));
+    FEDSIM_ASSIGN_OR_RETURN(writer, RunWriter::Open(run_dir));
   }
-  FEDSIM_RETURN_IF_ERROR(WriteTextFile(run_dir + "/scenario.textproto", ScenarioToText(s)));
-  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<RunWriter> writer, RunWriter::Open(run_dir));
+  ec.checkpoint_every_commits = options.checkpoint_every_commits;
+  ec.checkpoint_sink = [&run_dir, &scenario_hash](const ckpt::EngineState& state) {
+    ckpt::EngineState stamped = state;
+    stamped.set_scenario_hash(scenario_hash);
+    stamped.set_build_id(FEDSIM_BUILD_ID);
+    return WriteCheckpoint(run_dir, stamped);
+  };
 
   FanOutObserver fan;
   fan.Add(writer.get());
@@ -219,7 +329,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   }
   ManifestInfo m;
   m.name = s.name();
-  m.scenario_hash = ScenarioHash(s);
+  m.scenario_hash = scenario_hash;
   m.seed = s.seed();
   m.build_id = FEDSIM_BUILD_ID;
   m.numeric_fingerprint = NumericFingerprint(data.model);

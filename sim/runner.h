@@ -72,7 +72,27 @@ struct RunOptions {
   // in-process transport (wall-clock emulation, AwaitAny); must outlive the
   // run. Default: SystemClock().
   Clock* clock = SystemClock();
+  // The run folder gets a checkpoint (sim/checkpoint.h) after every this
+  // many commits and when the run stops; 0 = only when it stops.
+  // Default: 20.
+  uint32_t checkpoint_every_commits = 20;
+  // Continue the run in this folder from its newest good checkpoint instead
+  // of starting a new one: its outputs are cut back to the checkpoint and
+  // extended, so the finished folder is the same as an undisturbed run's
+  // (wall times apart). out_dir and run_dir are ignored. REQUIRES: `run` was
+  // prepared from the folder's scenario.textproto. Default: "".
+  std::string resume_dir;
 };
+
+// The scenario of a run folder, for resuming it: its scenario.textproto (the
+// resolved scenario ExecuteRun wrote) and the folder the original scenario
+// file was in, which relative paths in it are relative to (ExecuteRun
+// records it in a first comment line, "# scenario_dir: DIR").
+struct RunScenario {
+  config::Scenario scenario;
+  std::string scenario_dir;
+};
+absl::StatusOr<RunScenario> LoadRunScenario(const std::string& run_dir);
 
 struct RunOutcome {
   RunSummary summary;

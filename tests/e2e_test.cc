@@ -16,66 +16,24 @@
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "tests/e2e_util.h"
 #include "tools/subprocess.h"
-
-#ifndef FEDSIM_BINARY
-#error "FEDSIM_BINARY must name the fedsim executable"
-#endif
 
 namespace fedsim {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::ManifestField;
+using e2e::ReadFile;
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string ManifestField(const fs::path& dir, const std::string& key) {
-  std::string m = ReadFile(dir / "manifest.json");
-  std::smatch match;
-  std::regex re("\"" + key + "\": \"?([^\",\n]*)");
-  if (!std::regex_search(m, match, re)) return "";
-  return match[1];
-}
-
-class E2ETest : public ::testing::Test {
+class E2ETest : public e2e::E2EFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-        << "Fashion-MNIST is missing: run scripts/install-deps (package dataset-fashion-mnist)";
-    tmp_ = fs::temp_directory_path() /
-           ("fedsim_e2e_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(tmp_);
-    fs::create_directories(tmp_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(tmp_);
-  }
-
-  // Runs fedsim to completion; returns its exit code, stderr in *err.
   int RunFedsim(const std::vector<std::string>& args, std::string* err = nullptr) {
-    SubprocessSet set;
-    std::vector<std::string> argv = {FEDSIM_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto started = set.Start("fedsim", argv);
-    EXPECT_TRUE(started.ok()) << started.status();
-    set.WaitAll(600);
-    auto c = set.children()[0];
-    if (err) {
-      for (auto& l : c.stderr_tail) *err += l + "\n";
-    }
-    return c.exit_code;
+    return e2e::RunFedsim(args, err);
   }
 
   void ExpectWorkerKillIsHarmless(const std::string& scenario,
                                   const std::vector<std::string>& sets, const std::string& name);
-
-  fs::path tmp_;
 };
 
 TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {

@@ -41,21 +41,36 @@ namespace fedsim {
 int RunMain(int argc, char** argv) {
   const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2) {
+  const std::string resume = absl::GetFlag(FLAGS_resume);
+  if (args.size() != (resume.empty() ? 2u : 1u) || (!resume.empty() && !overrides.empty())) {
     std::fprintf(stderr,
                  "usage: fedsim run SCENARIO.textproto [--workers=W] [--inprocess] "
-                 "[--set=field=value ...]\n(see 'fedsim run --help')\n");
+                 "[--set=field=value ...]\n"
+                 "       fedsim run --resume=RUN_DIR [--workers=W] [--inprocess]   (no scenario, "
+                 "no --set: the run's own)\n(see 'fedsim run --help')\n");
     return 2;
   }
-  const std::string path = args[1];
-  absl::StatusOr<config::Scenario> scenario = LoadScenario(path, overrides);
+  absl::StatusOr<config::Scenario> scenario;
+  std::string scenario_dir;
+  if (resume.empty()) {
+    scenario = LoadScenario(args[1], overrides);
+    scenario_dir = ScenarioDir(args[1]);
+  } else {
+    absl::StatusOr<RunScenario> loaded = LoadRunScenario(resume);
+    if (loaded.ok()) {
+      scenario = std::move(loaded->scenario);
+      scenario_dir = loaded->scenario_dir;
+    } else {
+      scenario = loaded.status();
+    }
+  }
   if (!scenario.ok()) {
     std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
     return 1;
   }
   absl::StatusOr<std::unique_ptr<PreparedRun>> run;
   auto prepare = [&]() -> bool {
-    run = PrepareRun(*scenario, ScenarioDir(path));
+    run = PrepareRun(*scenario, scenario_dir);
     if (!run.ok()) {
       std::fprintf(stderr, "fedsim run: %s\n", std::string(run.status().message()).c_str());
     }
@@ -69,6 +84,9 @@ int RunMain(int argc, char** argv) {
   options.terminal = isatty(2);
   options.eval_threads = cores;
   options.interrupt = &g_interrupted;
+  options.resume_dir = resume;
+  options.checkpoint_every_commits =
+      static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_checkpoint_every)));
 
   absl::StatusOr<RunOutcome> outcome;
   std::string failures;
@@ -88,6 +106,7 @@ int RunMain(int argc, char** argv) {
     so.heartbeat_timeout_s = absl::GetFlag(FLAGS_heartbeat_timeout);
     so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
     so.log = stderr;
+    so.interrupt = &g_interrupted;
     SetNumericIdentity(*scenario, &so);
     // The server listens and the workers start before this process loads the
     // data, so their data loading overlaps with ours.
@@ -151,7 +170,9 @@ int RunMain(int argc, char** argv) {
           forwarded = true;
         }
         if (children.Poll() == 0 && !done.load()) {
-          all_gone.store(true);
+          // After Ctrl-C (which a terminal sends to the workers too) their
+          // exit is expected: the run stops as interrupted, not failed.
+          if (g_signal.load() == 0) all_gone.store(true);
           g_interrupted.store(true);
           return;
         }

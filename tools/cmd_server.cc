@@ -30,16 +30,32 @@ int ServerMain(int argc, char** argv) {
   const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
   absl::ParseCommandLine(argc, argv);
   const std::string path = absl::GetFlag(FLAGS_scenario);
-  if (path.empty()) {
-    std::fprintf(stderr, "usage: fedsim server --scenario=FILE --listen=HOST:PORT\n");
+  const std::string resume = absl::GetFlag(FLAGS_resume);
+  if (path.empty() == resume.empty() || (!resume.empty() && !overrides.empty())) {
+    std::fprintf(stderr,
+                 "usage: fedsim server --scenario=FILE --listen=HOST:PORT\n"
+                 "       fedsim server --resume=RUN_DIR --listen=HOST:PORT   (no --set)\n");
     return 2;
   }
-  absl::StatusOr<config::Scenario> scenario = LoadScenario(path, overrides);
+  absl::StatusOr<config::Scenario> scenario;
+  std::string scenario_dir;
+  if (resume.empty()) {
+    scenario = LoadScenario(path, overrides);
+    scenario_dir = ScenarioDir(path);
+  } else {
+    absl::StatusOr<RunScenario> loaded = LoadRunScenario(resume);
+    if (loaded.ok()) {
+      scenario = std::move(loaded->scenario);
+      scenario_dir = loaded->scenario_dir;
+    } else {
+      scenario = loaded.status();
+    }
+  }
   if (!scenario.ok()) {
     std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<PreparedRun>> run = PrepareRun(*scenario, ScenarioDir(path));
+  absl::StatusOr<std::unique_ptr<PreparedRun>> run = PrepareRun(*scenario, scenario_dir);
   if (!run.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n", std::string(run.status().message()).c_str());
     return 1;
@@ -52,6 +68,7 @@ int ServerMain(int argc, char** argv) {
   so.no_worker_timeout_s = absl::GetFlag(FLAGS_no_worker_timeout);
   so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
   so.log = stderr;
+  so.interrupt = &g_interrupted;
   SetNumericIdentity((*run)->scenario, &so);
   auto transport =
       StartGrpcTransport(so, ScenarioToText((*run)->scenario), (*run)->num_params, &store);
@@ -68,6 +85,9 @@ int ServerMain(int argc, char** argv) {
   options.terminal = isatty(2);
   options.interrupt = &g_interrupted;
   options.transport_name = "grpc server";
+  options.resume_dir = resume;
+  options.checkpoint_every_commits =
+      static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_checkpoint_every)));
   absl::StatusOr<RunOutcome> outcome = ExecuteRun(**run, transport->get(), &store, options);
   (*transport)->Shutdown();
   if (!outcome.ok()) {

@@ -17,6 +17,13 @@ ABSL_FLAG(bool, accept_worker_mismatch, false,
           "Take workers whose build id or numeric fingerprint differ from the server's (each "
           "is logged as a warning) instead of refusing them. Their results may differ in the "
           "last bits, so the run is no longer reproducible bit for bit.");
+ABSL_FLAG(std::string, resume, "",
+          "Continue the run in this folder (e.g. runs/quickstart) from its newest good "
+          "checkpoint instead of starting a new one; no scenario file or --set is given then. "
+          "The finished folder is the same as an undisturbed run's.");
+ABSL_FLAG(int, checkpoint_every, 20,
+          "Write a checkpoint (checkpoint.bin in the run folder) after every N commits, and "
+          "always when the run stops (0 = only when it stops).");
 
 namespace fedsim {
 

@@ -18,6 +18,11 @@ ABSL_DECLARE_FLAG(int, slots);
 // another build or numeric mode (GrpcServerOptions::accept_mismatched_workers).
 ABSL_DECLARE_FLAG(bool, accept_worker_mismatch);
 
+// --resume=RUN_DIR and --checkpoint_every=N: `fedsim run` and `fedsim server`
+// continue a run from its folder's checkpoint; checkpoints every N commits.
+ABSL_DECLARE_FLAG(std::string, resume);
+ABSL_DECLARE_FLAG(int, checkpoint_every);
+
 namespace fedsim {
 // Every --set value on the command line, in order (all occurrences, not only
 // the last one as absl::GetFlag would give). Call before absl::ParseCommandLine.

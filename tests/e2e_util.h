@@ -1,0 +1,76 @@
+// Helpers of the end-to-end tests (the real `fedsim` binary, FEDSIM_BINARY).
+#ifndef FEDSIM_TESTS_E2E_UTIL_H_
+#define FEDSIM_TESTS_E2E_UTIL_H_
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tools/subprocess.h"
+
+#ifndef FEDSIM_BINARY
+#error "FEDSIM_BINARY must name the fedsim executable"
+#endif
+
+namespace fedsim::e2e {
+
+inline std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A top-level field of a run folder's manifest.json, as text ("" if absent).
+inline std::string ManifestField(const std::filesystem::path& dir, const std::string& key) {
+  std::string m = ReadFile(dir / "manifest.json");
+  std::smatch match;
+  std::regex re("\"" + key + "\": \"?([^\",\n]*)");
+  if (!std::regex_search(m, match, re)) return "";
+  return match[1];
+}
+
+// Runs `fedsim ARGS...` to completion (at most 600 s); returns its exit code,
+// its last stderr lines in *err.
+inline int RunFedsim(const std::vector<std::string>& args, std::string* err = nullptr) {
+  SubprocessSet set;
+  std::vector<std::string> argv = {FEDSIM_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto started = set.Start("fedsim", argv);
+  EXPECT_TRUE(started.ok()) << started.status();
+  set.WaitAll(600);
+  auto c = set.children()[0];
+  if (err) {
+    for (auto& l : c.stderr_tail) *err += l + "\n";
+  }
+  return c.exit_code;
+}
+
+// A fresh folder for the running test, removed when it passes.
+class E2EFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(
+        std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+        << "Fashion-MNIST is missing: run scripts/install-deps (package dataset-fashion-mnist)";
+    tmp_ = std::filesystem::temp_directory_path() /
+           ("fedsim_e2e_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(tmp_);
+    std::filesystem::create_directories(tmp_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) std::filesystem::remove_all(tmp_);
+  }
+  std::filesystem::path tmp_;
+};
+
+}  // namespace fedsim::e2e
+
+#endif  // FEDSIM_TESTS_E2E_UTIL_H_
