@@ -46,6 +46,7 @@ int Bench(size_t num_floats, int reps) {
   store.Put(ModelRef::Global(1), model);
   GrpcServerOptions options;
   options.shutdown_grace_s = 0.1;
+  options.client_examples = {1};  // n_i of client 0, the only one
   auto transport = StartGrpcTransport(options, "", num_floats, &store);
   if (!transport.ok()) {
     std::fprintf(stderr, "%s\n", transport.status().ToString().c_str());
@@ -57,7 +58,7 @@ int Bench(size_t num_floats, int reps) {
     std::fprintf(stderr, "%s\n", reg.status().ToString().c_str());
     return 1;
   }
-  const uint64_t worker = reg->worker_id();
+  const WorkerSession worker = WorkerSession::Of(*reg);
 
   TaskResult result;
   result.client = 0;

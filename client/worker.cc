@@ -15,8 +15,8 @@
 #include "client/model_cache.h"
 #include "config/scenario_file.h"
 #include "proto/scenario.pb.h"
-#include "config/scenario_file.h"
 #include "rpc/aggregator_client.h"
+#include "rpc/credentials.h"
 #include "rpc/wire.h"
 #include "runtime/run_setup.h"
 #include "runtime/task_runner.h"
@@ -27,6 +27,9 @@ namespace {
 
 // Pause between retries of a call that failed transiently.
 constexpr absl::Duration kRetryPause = absl::Milliseconds(200);
+// Backoff while the server is silent (restarting, say): each retry waits half
+// the silence so far, between kRetryPause and this.
+constexpr absl::Duration kMaxRetryPause = absl::Seconds(2);
 
 // Errors a retry may fix. CANCELLED is here because the worker never cancels
 // its own calls: it comes from a server that is stopping (its in-flight calls
@@ -49,6 +52,7 @@ class Worker {
         client_(std::move(channel)),
         cache_(static_cast<size_t>(std::max(options.model_cache_versions, 1)),
                [this](const ModelRef& ref) { return Fetch(ref); }) {
+    client_.set_token(options_.security.token);
     identity_.name = options_.name.empty() ? DefaultName() : options_.name;
     identity_.slots = static_cast<uint32_t>(options_.slots);
     identity_.numeric_fingerprints = options_.numeric_fingerprints.empty()
@@ -60,7 +64,7 @@ class Worker {
     absl::Status status = RunInternal();
     if (summary != nullptr) {
       absl::MutexLock lock(&mu_);
-      summary->worker_id = worker_id_;
+      summary->worker_id = session_.worker_id;
       summary->tasks_done = tasks_done_;
       summary->duplicates = duplicates_;
       summary->tasks_dropped = tasks_dropped_;
@@ -85,17 +89,21 @@ class Worker {
       if (IsTransient(reg.status())) {
         return absl::UnavailableError(absl::StrCat(
             "cannot reach the fedsim server at ", options_.server, " within ",
-            options_.connect_timeout_s, " s (is `fedsim server` running and listening there?): ",
-            reg.status().message()));
+            options_.connect_timeout_s,
+            " s (is `fedsim server` running and listening there?): ", reg.status().message()));
       }
-      return absl::Status(reg.status().code(),
-                          absl::StrCat("server at ", options_.server,
-                                       " refused to register this worker: ",
-                                       reg.status().message()));
+      return absl::Status(
+          reg.status().code(),
+          absl::StrCat("server at ", options_.server,
+                       " refused to register this worker: ", reg.status().message(),
+                       absl::IsUnauthenticated(reg.status())
+                           ? " (give the worker the server's run token with --token_file or "
+                             "$FEDSIM_TOKEN)"
+                           : ""));
     }
     {
       absl::MutexLock lock(&mu_);
-      worker_id_ = reg->worker_id();
+      session_ = WorkerSession::Of(*reg);
       scenario_text_ = reg->scenario_text();
       last_contact_ = clock_->Now();
     }
@@ -122,9 +130,9 @@ class Worker {
     absl::StatusOr<config::Scenario> scenario = ParseScenarioText(
         reg.scenario_text(), absl::StrCat("<scenario from ", options_.server, ">"), {});
     if (!scenario.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the scenario sent by ", options_.server, " does not parse in this build: ",
-          scenario.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the scenario sent by ", options_.server,
+                       " does not parse in this build: ", scenario.status().message()));
     }
     if (scenario->clock().mode() == config::Clock::WALL) {
       time_scale_ = scenario->clock().time_scale();
@@ -153,22 +161,21 @@ class Worker {
   void PollLoop() {
     while (true) {
       uint32_t free = 0;
-      uint64_t id = 0;
+      WorkerSession id;
       {
         absl::MutexLock lock(&mu_);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stop_ || free_slots_ > 0;
-        };
+        auto ready = [this]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || free_slots_ > 0; };
         mu_.Await(absl::Condition(&ready));
         if (stop_) return;
         free = static_cast<uint32_t>(free_slots_);
-        id = worker_id_;
+        id = session_;
       }
       absl::StatusOr<wire::GetTaskResponse> response =
           client_.GetTask(id, free, options_.long_poll_s);
       if (!response.ok()) {
         if (absl::IsFailedPrecondition(response.status())) {
-          Reregister(id);  // we timed out on the server; join again
+          Reregister(id.worker_id);  // we timed out on the server; join again
         } else if (!HandleTransient(response.status(), "GetTask")) {
           return;
         }
@@ -201,14 +208,14 @@ class Worker {
     while (!stop_) {
       clock_->AwaitWithTimeout(&mu_, absl::Condition(&stop_), heartbeat_interval_);
       if (stop_) return;
-      uint64_t id = worker_id_;
+      WorkerSession id = session_;
       std::vector<TaskId> in_flight(in_flight_.begin(), in_flight_.end());
       mu_.Unlock();
       absl::StatusOr<wire::HeartbeatResponse> response = client_.Heartbeat(id, in_flight);
       bool finished = false;
       if (response.ok()) {
         MarkContact();
-        if (response->unknown_worker()) Reregister(id);
+        if (response->unknown_worker()) Reregister(id.worker_id);
         finished = response->run_finished();
       } else {
         HandleTransient(response.status(), "Heartbeat");
@@ -220,7 +227,7 @@ class Worker {
 
   // ------------------------------------------------------------------- tasks
 
-  void RunTask(const TaskSpec& spec, uint64_t lease_worker) {
+  void RunTask(const TaskSpec& spec, const WorkerSession& lease_worker) {
     TaskLog(spec, "training");
     bool done = false;
     bool duplicate = false;
@@ -242,7 +249,7 @@ class Worker {
   // Errors returned here end the worker; outcomes a retry cannot change but
   // that are not wrong (the task was cancelled or went to another worker)
   // only drop the task.
-  absl::Status TrainAndPush(const TaskSpec& spec, uint64_t lease_worker, bool* done,
+  absl::Status TrainAndPush(const TaskSpec& spec, const WorkerSession& lease_worker, bool* done,
                             bool* duplicate) {
     absl::StatusOr<ModelCache::Params> base;
     while (true) {
@@ -253,6 +260,11 @@ class Worker {
     if (!base.ok()) {
       if (absl::IsNotFound(base.status())) {  // released: the engine no longer needs it
         Warn(absl::StrCat("task ", spec.id, " dropped: ", base.status().message()));
+        return absl::OkStatus();
+      }
+      if (absl::IsFailedPrecondition(base.status())) {  // the server forgot this session
+        Warn(absl::StrCat("task ", spec.id, " dropped: ", base.status().message()));
+        Reregister(lease_worker.worker_id);
         return absl::OkStatus();
       }
       return base.status();
@@ -286,16 +298,16 @@ class Worker {
       }
       // InvalidArgument / AlreadyExists: this build computed something the
       // server cannot accept; a silent skip would hide a real bug.
-      return absl::Status(s.code(), absl::StrCat("server refused the result of task ", spec.id,
-                                                 ": ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("server refused the result of task ", spec.id, ": ", s.message()));
     }
   }
 
   absl::StatusOr<std::vector<float>> Fetch(const ModelRef& ref) {
-    uint64_t id;
+    WorkerSession id;
     {
       absl::MutexLock lock(&mu_);
-      id = worker_id_;
+      id = session_;
     }
     absl::StatusOr<std::vector<float>> params = client_.FetchModel(id, ref);
     if (params.ok()) MarkContact();
@@ -304,16 +316,16 @@ class Worker {
 
   // ----------------------------------------------------------------- helpers
 
-  // For a transient error: pauses kRetryPause and returns true while the
-  // server has been silent for at most server_lost_timeout_s; otherwise
-  // records the fatal Unavailable and returns false. Other errors are fatal
-  // at once.
+  // For a transient error: pauses (backing off, see kMaxRetryPause) and
+  // returns true while the server has been silent for at most
+  // server_lost_timeout_s; otherwise records the fatal Unavailable and
+  // returns false. Other errors are fatal at once.
   bool HandleTransient(const absl::Status& s, const char* what) {
     absl::MutexLock lock(&mu_);
     if (stop_) return false;
     if (!IsTransient(s)) {
-      SetFatalLocked(absl::Status(s.code(), absl::StrCat(what, " to ", options_.server,
-                                                         " failed: ", s.message())));
+      SetFatalLocked(absl::Status(
+          s.code(), absl::StrCat(what, " to ", options_.server, " failed: ", s.message())));
       return false;
     }
     absl::Duration silent = clock_->Now() - last_contact_;
@@ -323,7 +335,8 @@ class Worker {
           absl::FormatDuration(silent), " (last error from ", what, ": ", s.message(), ")")));
       return false;
     }
-    clock_->AwaitWithTimeout(&mu_, absl::Condition(&stop_), kRetryPause);
+    const absl::Duration pause = std::clamp(silent / 2, kRetryPause, kMaxRetryPause);
+    clock_->AwaitWithTimeout(&mu_, absl::Condition(&stop_), pause);
     return !stop_;
   }
 
@@ -331,7 +344,7 @@ class Worker {
     absl::MutexLock reg_lock(&register_mu_);
     {
       absl::MutexLock lock(&mu_);
-      if (worker_id_ != stale_id || stop_) return;  // someone did already
+      if (session_.worker_id != stale_id || stop_) return;  // someone did already
     }
     absl::StatusOr<wire::RegisterResponse> reg = client_.Register(identity_);
     absl::MutexLock lock(&mu_);
@@ -344,7 +357,7 @@ class Worker {
     } else if (reg.ok()) {
       Warn(absl::StrCat("the server had dropped worker ", stale_id, "; registered again as ",
                         reg->worker_id()));
-      worker_id_ = reg->worker_id();
+      session_ = WorkerSession::Of(*reg);
       last_contact_ = clock_->Now();
     } else if (!IsTransient(reg.status())) {
       SetFatalLocked(reg.status());
@@ -397,7 +410,7 @@ class Worker {
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
-  uint64_t worker_id_ ABSL_GUARDED_BY(mu_) = 0;
+  WorkerSession session_ ABSL_GUARDED_BY(mu_);  // id and session from the last Register
   // The scenario of the first registration; a re-registration must match.
   std::string scenario_text_ ABSL_GUARDED_BY(mu_);
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
@@ -421,7 +434,10 @@ absl::Status RunWorker(const WorkerOptions& options, WorkerSummary* summary) {
   if (options.clock == nullptr) return absl::InvalidArgumentError("WorkerOptions.clock is null");
   // No separate connect step: Register's retries (on options.clock) cover a
   // server that is not up yet, and a refused connection fails fast.
-  Worker worker(options, NewWireChannel(options.server));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      NewWireChannel(options.server, options.security);
+  if (!channel.ok()) return channel.status();
+  Worker worker(options, *std::move(channel));
   return worker.Run(summary);
 }
 

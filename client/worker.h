@@ -27,12 +27,13 @@
 #define FEDSIM_CLIENT_WORKER_H_
 
 #include <cstdint>
-#include <map>
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
 #include "core/clock.h"
+#include "rpc/credentials.h"
 
 namespace fedsim {
 
@@ -67,6 +68,10 @@ struct WorkerOptions {
   // (see GrpcServerOptions). Default: empty = this binary's own on this host
   // (OwnNumericFingerprints(), runtime/model_setup.h).
   std::map<std::string, std::string> numeric_fingerprints;
+  // TLS (the CA that signed the server's certificate; a client certificate
+  // for mutual TLS) and the run token every call carries
+  // (rpc/credentials.h). Default: plaintext, no token.
+  ChannelSecurity security;
   // Times heartbeats, retries, timeouts and wall-clock emulation; must
   // outlive RunWorker. Default: SystemClock().
   Clock* clock = SystemClock();
@@ -87,8 +92,9 @@ struct WorkerSummary {
 // InvalidArgument for bad options or a scenario this build cannot parse;
 // Unavailable when the server cannot be reached within connect_timeout_s or
 // stops answering for server_lost_timeout_s mid-run (the message names the
-// address); the server's status when it refuses the worker or an update for
-// a reason a retry cannot fix; TaskRunner's errors. `summary` may be null.
+// address); the server's status when it refuses the worker (Unauthenticated:
+// a missing or wrong run token) or an update for a reason a retry cannot
+// fix; InvalidArgument / NotFound for bad TLS files; TaskRunner's errors. `summary` may be null.
 absl::Status RunWorker(const WorkerOptions& options, WorkerSummary* summary = nullptr);
 
 }  // namespace fedsim

@@ -3,6 +3,7 @@
 // depend on server/.)
 #include "client/worker.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -55,8 +56,10 @@ class ScriptedServer final : public wire::Aggregator::Service {
   }
   grpc::Status GetTask(grpc::ServerContext*, const wire::GetTaskRequest*,
                        wire::GetTaskResponse*) override {
+    get_task_calls_.fetch_add(1);
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone");
   }
+  int get_task_calls() const { return get_task_calls_.load(); }
   grpc::Status Heartbeat(grpc::ServerContext*, const wire::HeartbeatRequest*,
                          wire::HeartbeatResponse* response) override {
     absl::MutexLock lock(&mu_);
@@ -78,6 +81,7 @@ class ScriptedServer final : public wire::Aggregator::Service {
   }
 
  private:
+  std::atomic<int> get_task_calls_{0};
   absl::Mutex mu_;
   std::string scenario_text_ ABSL_GUARDED_BY(mu_);
   std::string restarted_scenario_ ABSL_GUARDED_BY(mu_);
@@ -140,6 +144,25 @@ TEST_F(WorkerTest, ServerGoneMidRunIsUnavailableNamingTheAddressAfterExactlyTheT
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(status.message(), HasSubstr("lost the fedsim server at " + address_));
   EXPECT_EQ(elapsed, absl::Milliseconds(600));
+}
+
+// While the server is silent (restarting, say) the worker backs off: each
+// retry waits half the silence so far, 0.2 to 2 s, so 20 s of silence cost
+// about 17 polls instead of 100, and it still gives up right after the
+// timeout.
+TEST_F(WorkerTest, RetriesBackOffWhileTheServerIsSilent) {
+  ScriptedServer service(TinyScenarioText());
+  Serve(&service);
+  WorkerOptions wo;
+  wo.server = address_;
+  wo.server_lost_timeout_s = 20;
+  absl::Duration elapsed;
+  absl::Status status = RunOnFakeClock(wo, 2, absl::Milliseconds(100), &elapsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_GE(elapsed, absl::Seconds(20));
+  EXPECT_LE(elapsed, absl::Seconds(22));
+  EXPECT_GE(service.get_task_calls(), 10);
+  EXPECT_LE(service.get_task_calls(), 25);
 }
 
 // A server restarted with another run (not a resume of this one): the

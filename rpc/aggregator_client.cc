@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "rpc/auth.h"
 #include "rpc/chunker.h"
 
 namespace fedsim {
@@ -13,11 +14,21 @@ std::shared_ptr<grpc::Channel> NewWireChannel(const std::string& address) {
                                    WireChannelArguments());
 }
 
+void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, uint64_t task_id) {
+  context->AddMetadata(kPushWorkerKey, absl::StrCat(worker.worker_id));
+  context->AddMetadata(kPushSessionKey, worker.session);
+  context->AddMetadata(kPushTaskKey, absl::StrCat(task_id));
+}
+
 AggregatorClient::AggregatorClient(std::shared_ptr<grpc::Channel> channel, size_t chunk_bytes)
     : stub_(wire::Aggregator::NewStub(channel)), chunk_bytes_(ClampChunkBytes(chunk_bytes)) {}
 
-absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(
-    const WorkerIdentity& identity) {
+void AggregatorClient::Prepare(grpc::ClientContext* context, absl::Duration timeout) const {
+  if (!token_.empty()) context->AddMetadata(kTokenMetadataKey, BearerValue(token_));
+  if (timeout != absl::InfiniteDuration()) context->set_deadline(GrpcTimeout(timeout));
+}
+
+absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const WorkerIdentity& identity) {
   wire::RegisterRequest request;
   request.set_protocol_version(identity.protocol_version);
   request.set_worker_name(identity.name);
@@ -28,7 +39,7 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(
   }
   wire::RegisterResponse response;
   grpc::ClientContext context;
-  context.set_deadline(GrpcTimeout(rpc_timeout_));
+  Prepare(&context, rpc_timeout_);
   grpc::Status status = stub_->Register(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
@@ -42,40 +53,43 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const std::str
   return Register(identity);
 }
 
-absl::StatusOr<wire::GetTaskResponse> AggregatorClient::GetTask(uint64_t worker_id,
-                                                                uint32_t max_tasks,
-                                                                double wait_s) {
+absl::StatusOr<wire::GetTaskResponse> AggregatorClient::GetTask(const WorkerSession& worker,
+                                                                uint32_t max_tasks, double wait_s) {
   wire::GetTaskRequest request;
-  request.set_worker_id(worker_id);
+  request.set_worker_id(worker.worker_id);
+  request.set_session(worker.session);
   request.set_max_tasks(max_tasks);
   request.set_wait_s(wait_s);
   wire::GetTaskResponse response;
   grpc::ClientContext context;
-  context.set_deadline(GrpcTimeout(absl::Seconds(wait_s) + rpc_timeout_));
+  Prepare(&context, absl::Seconds(wait_s) + rpc_timeout_);
   grpc::Status status = stub_->GetTask(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
 }
 
 absl::StatusOr<wire::HeartbeatResponse> AggregatorClient::Heartbeat(
-    uint64_t worker_id, const std::vector<TaskId>& in_flight) {
+    const WorkerSession& worker, const std::vector<TaskId>& in_flight) {
   wire::HeartbeatRequest request;
-  request.set_worker_id(worker_id);
+  request.set_worker_id(worker.worker_id);
+  request.set_session(worker.session);
   for (TaskId id : in_flight) request.add_in_flight(id);
   wire::HeartbeatResponse response;
   grpc::ClientContext context;
-  context.set_deadline(GrpcTimeout(rpc_timeout_));
+  Prepare(&context, rpc_timeout_);
   grpc::Status status = stub_->Heartbeat(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
 }
 
-absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(uint64_t worker_id,
+absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(const WorkerSession& worker,
                                                                 const ModelRef& model) {
   wire::FetchModelRequest request;
-  request.set_worker_id(worker_id);
+  request.set_worker_id(worker.worker_id);
+  request.set_session(worker.session);
   ModelRefToWire(model, request.mutable_model());
   grpc::ClientContext context;
+  Prepare(&context, absl::InfiniteDuration());
   std::unique_ptr<grpc::ClientReader<wire::ModelChunk>> reader =
       stub_->FetchModel(&context, request);
   const std::string what = absl::StrCat("FetchModel(", model.ToString(), "): ");
@@ -88,8 +102,8 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(uint64_t worker_
     if (!bad.ok()) continue;  // drain what is already on its way
     absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
     if (!named.ok() || *named != model) {
-      bad = absl::DataLossError(absl::StrCat(
-          what, "a chunk belongs to ", named.ok() ? named->ToString() : "an unknown model"));
+      bad = absl::DataLossError(absl::StrCat(what, "a chunk belongs to ",
+                                             named.ok() ? named->ToString() : "an unknown model"));
     } else {
       if (!assembler.has_value()) assembler.emplace(chunk.num_params());
       absl::Status added = assembler->Add(chunk.offset(), chunk.data());
@@ -107,14 +121,18 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(uint64_t worker_
   return std::move(*assembler).Take();
 }
 
-absl::StatusOr<bool> AggregatorClient::PushUpdate(uint64_t worker_id, const TaskResult& result) {
+absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
+                                                  const TaskResult& result) {
   grpc::ClientContext context;
+  Prepare(&context, absl::InfiniteDuration());
+  AddPushMetadata(&context, worker, result.id);
   wire::PushUpdateResponse response;
   std::unique_ptr<grpc::ClientWriter<wire::UpdateChunk>> writer =
       stub_->PushUpdate(&context, &response);
   wire::UpdateChunk chunk;
   wire::UpdateHeader* header = chunk.mutable_header();
-  header->set_worker_id(worker_id);
+  header->set_worker_id(worker.worker_id);
+  header->set_session(worker.session);
   header->set_task_id(result.id);
   header->set_client_id(result.client);
   ModelRefToWire(result.base, header->mutable_base());
@@ -135,6 +153,15 @@ absl::StatusOr<bool> AggregatorClient::PushUpdate(uint64_t worker_id, const Task
   bytes_pushed_ += bytes;
   if (!status.ok()) return FromGrpcStatus(status);
   return response.duplicate();
+}
+
+absl::StatusOr<wire::RunStatusResponse> AggregatorClient::RunStatus() {
+  wire::RunStatusResponse response;
+  grpc::ClientContext context;
+  Prepare(&context, rpc_timeout_);
+  grpc::Status status = stub_->RunStatus(&context, wire::RunStatusRequest(), &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
 }
 
 }  // namespace fedsim

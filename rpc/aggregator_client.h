@@ -3,8 +3,12 @@
 // checked and reassembled here (rpc/chunker.h); updates leave in chunks of at
 // most kMaxChunkBytes with the header in the first one.
 //
-// Used by the worker process (client/worker.h), the protocol tests and the
-// transfer benchmark.
+// Every call carries the run token (set_token) in its metadata, and every
+// call after Register the worker's session (WorkerSession), without which the
+// server does not know the worker.
+//
+// Used by the worker process (client/worker.h), `fedsim status`, the protocol
+// tests and the transfer benchmark.
 //
 // Thread safety: thread-safe; concurrent calls share one channel (gRPC
 // multiplexes them over one HTTP/2 connection).
@@ -29,8 +33,21 @@
 namespace fedsim {
 
 // An insecure channel to `address` ("host:port") with the wire channel
-// arguments (no size limits, large flow-control windows). Does not connect yet.
+// arguments (no size limits, large flow-control windows). Does not connect
+// yet. (rpc/credentials.h makes TLS channels.)
 std::shared_ptr<grpc::Channel> NewWireChannel(const std::string& address);
+
+// Who a worker is to the server after Register: its id (for logs) and its
+// session, the secret that proves it.
+struct WorkerSession {
+  uint64_t worker_id = 0;
+  std::string session;
+
+  static WorkerSession Of(const wire::RegisterResponse& r) { return {r.worker_id(), r.session()}; }
+};
+
+// Puts the PushUpdate metadata (worker, session, task; rpc/auth.h) on a call.
+void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, uint64_t task_id);
 
 // What a worker tells the server about itself at Register.
 struct WorkerIdentity {
@@ -56,34 +73,42 @@ class AggregatorClient {
   // Deadline for the short RPCs (Register, Heartbeat; GetTask gets its wait_s
   // on top). Measured by gRPC in real time. Default: 10 s.
   void set_rpc_timeout(absl::Duration timeout) { rpc_timeout_ = timeout; }
+  // The run token sent with every call ("" = none). Default: "".
+  void set_token(std::string token) { token_ = std::move(token); }
 
   // Errors are the server's statuses (see server/grpc_transport.h), or
   // Unavailable / DeadlineExceeded when the server cannot be reached.
   absl::StatusOr<wire::RegisterResponse> Register(const WorkerIdentity& identity);
   // Register({name, slots}) with this build's identity.
-  absl::StatusOr<wire::RegisterResponse> Register(const std::string& worker_name,
-                                                  uint32_t slots);
-  absl::StatusOr<wire::GetTaskResponse> GetTask(uint64_t worker_id, uint32_t max_tasks,
+  absl::StatusOr<wire::RegisterResponse> Register(const std::string& worker_name, uint32_t slots);
+  absl::StatusOr<wire::GetTaskResponse> GetTask(const WorkerSession& worker, uint32_t max_tasks,
                                                 double wait_s);
-  absl::StatusOr<wire::HeartbeatResponse> Heartbeat(uint64_t worker_id,
+  absl::StatusOr<wire::HeartbeatResponse> Heartbeat(const WorkerSession& worker,
                                                     const std::vector<TaskId>& in_flight);
 
   // Downloads one model. DataLoss when the chunks name another model, are
   // not contiguous, or do not add up to the num_params they announce.
-  absl::StatusOr<std::vector<float>> FetchModel(uint64_t worker_id, const ModelRef& model);
+  absl::StatusOr<std::vector<float>> FetchModel(const WorkerSession& worker, const ModelRef& model);
 
   // Uploads one result. Returns true when the server acknowledged it as a
   // duplicate of a result it already had.
-  absl::StatusOr<bool> PushUpdate(uint64_t worker_id, const TaskResult& result);
+  absl::StatusOr<bool> PushUpdate(const WorkerSession& worker, const TaskResult& result);
+
+  // The run's progress (needs no session, only the token).
+  absl::StatusOr<wire::RunStatusResponse> RunStatus();
 
   // Tensor payload bytes moved so far by this client.
   uint64_t bytes_fetched() const { return bytes_fetched_.load(); }
   uint64_t bytes_pushed() const { return bytes_pushed_.load(); }
 
  private:
+  // Sets the token and, unless infinite, the deadline `timeout` from now.
+  void Prepare(grpc::ClientContext* context, absl::Duration timeout) const;
+
   std::unique_ptr<wire::Aggregator::Stub> stub_;
   size_t chunk_bytes_;
   absl::Duration rpc_timeout_ = absl::Seconds(10);
+  std::string token_;
   std::atomic<uint64_t> bytes_fetched_{0};
   std::atomic<uint64_t> bytes_pushed_{0};
 };

@@ -8,12 +8,15 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/auth.h"
 #include "rpc/chunker.h"
 
 namespace fedsim {
 namespace {
 
 using ::testing::HasSubstr;
+
+const WorkerSession kWorker{7, "0123456789abcdef0123456789abcdef"};
 
 enum class Serve { kGood, kGap, kOtherModel, kShort };
 
@@ -26,8 +29,16 @@ class FakeAggregator final : public wire::Aggregator::Service {
     response->set_worker_id(7);
     return grpc::Status::OK;
   }
-  grpc::Status FetchModel(grpc::ServerContext*, const wire::FetchModelRequest* request,
+  grpc::Status FetchModel(grpc::ServerContext* context, const wire::FetchModelRequest* request,
                           grpc::ServerWriter<wire::ModelChunk>* writer) override {
+    {
+      absl::MutexLock lock(&mu_);
+      fetch_session_ = request->session();
+      auto token = context->client_metadata().find(kTokenMetadataKey);
+      fetch_token_ = token == context->client_metadata().end()
+                         ? ""
+                         : std::string(token->second.data(), token->second.size());
+    }
     std::vector<float> model(1000);
     for (size_t i = 0; i < model.size(); ++i) model[i] = static_cast<float>(i);
     wire::ModelChunk chunk;
@@ -53,6 +64,8 @@ class FakeAggregator final : public wire::Aggregator::Service {
   absl::Mutex mu_;
   wire::RegisterRequest registered_ ABSL_GUARDED_BY(mu_);
   std::vector<wire::UpdateChunk> pushed_ ABSL_GUARDED_BY(mu_);
+  std::string fetch_session_ ABSL_GUARDED_BY(mu_);
+  std::string fetch_token_ ABSL_GUARDED_BY(mu_);
 };
 
 class AggregatorClientTest : public ::testing::Test {
@@ -89,33 +102,56 @@ TEST_F(AggregatorClientTest, RegisterSendsThisBuildsIdentity) {
   EXPECT_EQ(service_.registered_.build_id(), std::string(BuildId()));
   EXPECT_FALSE(service_.registered_.build_id().empty());
   ASSERT_EQ(service_.registered_.numeric_fingerprints().size(), 2u);
-  EXPECT_EQ(service_.registered_.numeric_fingerprints().at("reproducible"),
-            "portable/blocking=64");
+  EXPECT_EQ(service_.registered_.numeric_fingerprints().at("reproducible"), "portable/blocking=64");
   EXPECT_EQ(service_.registered_.numeric_fingerprints().at("native"), "n");
 }
 
 TEST_F(AggregatorClientTest, FetchReassemblesAGoodModel) {
   AggregatorClient client = NewClient();
-  auto model = client.FetchModel(7, ModelRef::OfClient(2, 4));
+  auto model = client.FetchModel(kWorker, ModelRef::OfClient(2, 4));
   ASSERT_TRUE(model.ok()) << model.status();
   ASSERT_EQ(model->size(), 1000u);
   EXPECT_EQ((*model)[999], 999.0f);
   EXPECT_EQ(client.bytes_fetched(), 4000u);
 }
 
+// Every call carries the worker's session and the run token.
+TEST_F(AggregatorClientTest, CallsCarryTheSessionAndTheToken) {
+  AggregatorClient client = NewClient();
+  ASSERT_TRUE(client.FetchModel(kWorker, ModelRef::Global(1)).ok());
+  {
+    absl::MutexLock lock(&service_.mu_);
+    EXPECT_EQ(service_.fetch_session_, kWorker.session);
+    EXPECT_EQ(service_.fetch_token_, "");  // no token set: none sent
+  }
+  client.set_token("run-token-0123456789");
+  ASSERT_TRUE(client.FetchModel(kWorker, ModelRef::Global(1)).ok());
+  {
+    absl::MutexLock lock(&service_.mu_);
+    EXPECT_EQ(service_.fetch_token_, "Bearer run-token-0123456789");
+  }
+  TaskResult result;
+  result.delta.assign(4, 1.0f);
+  ASSERT_TRUE(client.PushUpdate(kWorker, result).ok());
+  absl::MutexLock lock(&service_.mu_);
+  ASSERT_FALSE(service_.pushed_.empty());
+  EXPECT_EQ(service_.pushed_[0].header().session(), kWorker.session);
+  EXPECT_EQ(service_.pushed_[0].header().worker_id(), kWorker.worker_id);
+}
+
 TEST_F(AggregatorClientTest, FetchRefusesBadChunksAsDataLoss) {
   AggregatorClient client = NewClient();
   service_.serve_ = Serve::kGap;
-  auto gap = client.FetchModel(7, ModelRef::Global(3));
+  auto gap = client.FetchModel(kWorker, ModelRef::Global(3));
   EXPECT_EQ(gap.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(gap.status().message(), HasSubstr("FetchModel(global@3)"));
   EXPECT_THAT(gap.status().message(), HasSubstr("expected offset 300, got 301"));
   service_.serve_ = Serve::kOtherModel;
-  auto other = client.FetchModel(7, ModelRef::Global(3));
+  auto other = client.FetchModel(kWorker, ModelRef::Global(3));
   EXPECT_EQ(other.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(other.status().message(), HasSubstr("belongs to global@99"));
   service_.serve_ = Serve::kShort;
-  auto short_model = client.FetchModel(7, ModelRef::Global(3));
+  auto short_model = client.FetchModel(kWorker, ModelRef::Global(3));
   EXPECT_EQ(short_model.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(short_model.status().message(), HasSubstr("expected 1001 floats, got 1000"));
 }
@@ -129,7 +165,7 @@ TEST_F(AggregatorClientTest, PushSendsTheHeaderOnceAndContiguousChunks) {
   result.num_examples = 30;
   result.delta.assign(40, 0.5f);
   result.metrics["train_loss"] = 1.5;
-  auto pushed = client.PushUpdate(7, result);
+  auto pushed = client.PushUpdate(kWorker, result);
   ASSERT_TRUE(pushed.ok()) << pushed.status();
   EXPECT_FALSE(*pushed);
   EXPECT_EQ(client.bytes_pushed(), 160u);

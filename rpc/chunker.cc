@@ -41,14 +41,14 @@ absl::Status ChunkAssembler::Add(uint64_t offset, std::string_view bytes) {
   const uint64_t have = values_.size();
   const uint64_t count = bytes.size() / sizeof(float);
   if (offset != have) {
-    error_ = absl::InvalidArgumentError(absl::StrCat(
-        "chunk offsets not contiguous: expected offset ", have, ", got ", offset));
+    error_ = absl::InvalidArgumentError(
+        absl::StrCat("chunk offsets not contiguous: expected offset ", have, ", got ", offset));
   } else if (bytes.size() % sizeof(float) != 0) {
-    error_ = absl::InvalidArgumentError(absl::StrCat(
-        "chunk of ", bytes.size(), " bytes is not a whole number of float32 values"));
+    error_ = absl::InvalidArgumentError(
+        absl::StrCat("chunk of ", bytes.size(), " bytes is not a whole number of float32 values"));
   } else if (have + count > total_) {
-    error_ = absl::InvalidArgumentError(absl::StrCat(
-        "wrong size: expected ", total_, " floats, got at least ", have + count));
+    error_ = absl::InvalidArgumentError(
+        absl::StrCat("wrong size: expected ", total_, " floats, got at least ", have + count));
   } else {
     const float* first = reinterpret_cast<const float*>(bytes.data());
     values_.insert(values_.end(), first, first + count);

@@ -25,9 +25,9 @@ absl::StatusOr<ModelRef> ModelRefFromWire(const wire::ModelRef& ref) {
     case wire::ModelRef::CLIENT:
       return ModelRef::OfClient(ref.client(), ref.version());
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown model kind ", static_cast<int>(ref.kind()),
-                       " in a model reference (a newer protocol?)"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown model kind ",
+                                                     static_cast<int>(ref.kind()),
+                                                     " in a model reference (a newer protocol?)"));
   }
 }
 
@@ -111,12 +111,12 @@ inline uint64_t Mix(uint64_t x) {
 uint64_t UpdateFingerprint(ClientId client, const ModelRef& base, uint64_t num_examples,
                            std::span<const float> delta,
                            const std::map<std::string, double>& metrics) {
-  const uint64_t base_bits = Mix(base.version ^ (kMul << 1)) ^
-                             Mix((uint64_t{base.client} << 8 | static_cast<uint64_t>(base.kind)) +
-                                 7 * kMul);
+  const uint64_t base_bits =
+      Mix(base.version ^ (kMul << 1)) ^
+      Mix((uint64_t{base.client} << 8 | static_cast<uint64_t>(base.kind)) + 7 * kMul);
   // Four independent lanes keep the multiplier busy; order-sensitive.
-  uint64_t lane[4] = {Mix(client + kMul), base_bits,
-                      Mix(num_examples + 3 * kMul), Mix(delta.size() + 5 * kMul)};
+  uint64_t lane[4] = {Mix(client + kMul), base_bits, Mix(num_examples + 3 * kMul),
+                      Mix(delta.size() + 5 * kMul)};
   const auto* bytes = reinterpret_cast<const unsigned char*>(delta.data());
   size_t n = delta.size_bytes();
   size_t i = 0;

@@ -32,7 +32,7 @@
 namespace fedsim {
 
 // The protocol version this build speaks (proto enum PROTOCOL_VERSION_CURRENT).
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // Largest tensor payload of one ModelChunk / UpdateChunk, in bytes.
 inline constexpr size_t kMaxChunkBytes = size_t{1} << 20;

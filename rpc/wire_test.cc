@@ -11,8 +11,8 @@ namespace fedsim {
 namespace {
 
 TEST(WireTest, ModelRefsRoundTrip) {
-  for (const ModelRef& ref : {ModelRef::Global(0), ModelRef::Global(41),
-                              ModelRef::OfClient(0, 0), ModelRef::OfClient(17, 5)}) {
+  for (const ModelRef& ref : {ModelRef::Global(0), ModelRef::Global(41), ModelRef::OfClient(0, 0),
+                              ModelRef::OfClient(17, 5)}) {
     wire::ModelRef w;
     ModelRefToWire(ref, &w);
     absl::StatusOr<ModelRef> back = ModelRefFromWire(w);

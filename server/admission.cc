@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "rpc/auth.h"
 #include "rpc/chunker.h"
 #include "rpc/wire.h"
 
@@ -17,8 +20,8 @@ absl::Status CheckWorkerIdentity(const wire::RegisterRequest& request, const Run
                                  std::string* warning) {
   std::vector<std::string> differences;
   if (request.build_id() != run.build_id) {
-    differences.push_back(absl::StrCat("build id '", request.build_id(), "' (the server's is '",
-                                       run.build_id, "')"));
+    differences.push_back(
+        absl::StrCat("build id '", request.build_id(), "' (the server's is '", run.build_id, "')"));
   }
   auto it = request.numeric_fingerprints().find(run.numeric_mode);
   const std::string theirs = it == request.numeric_fingerprints().end() ? "" : it->second;
@@ -35,8 +38,9 @@ absl::Status CheckWorkerIdentity(const wire::RegisterRequest& request, const Run
     return absl::OkStatus();
   }
   return absl::FailedPreconditionError(absl::StrCat(
-      what, ". Rebuild the worker from the same commit and with the same numeric mode as the "
-            "server, or start the server with --accept_worker_mismatch to take it anyway"));
+      what,
+      ". Rebuild the worker from the same commit and with the same numeric mode as the "
+      "server, or start the server with --accept_worker_mismatch to take it anyway"));
 }
 
 size_t FirstNonFinite(std::span<const float> v) {
@@ -61,20 +65,49 @@ size_t FirstNonFinite(std::span<const float> v) {
   return v.size();
 }
 
-absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader,
-                        uint64_t num_params,
-                        absl::FunctionRef<absl::Status(const DecodedUpdate&)> check_header,
+absl::Status CheckCallToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                            const std::string& token) {
+  if (token.empty()) return absl::OkStatus();
+  auto it = metadata.find(kTokenMetadataKey);
+  std::optional<absl::string_view> value;
+  if (it != metadata.end()) value = absl::string_view(it->second.data(), it->second.size());
+  return CheckBearer(value, token);
+}
+
+absl::StatusOr<PushClaim> ReadPushClaim(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto get = [&](const char* key) -> std::optional<std::string> {
+    auto it = metadata.find(key);
+    if (it == metadata.end()) return std::nullopt;
+    return std::string(it->second.data(), it->second.size());
+  };
+  std::optional<std::string> worker = get(kPushWorkerKey), session = get(kPushSessionKey),
+                             task = get(kPushTaskKey);
+  PushClaim claim;
+  if (!worker || !session || !task || !absl::SimpleAtoi(*worker, &claim.worker) ||
+      !absl::SimpleAtoi(*task, &claim.task)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "PushUpdate must name its worker, session and task in the metadata (", kPushWorkerKey, ", ",
+        kPushSessionKey, ", ", kPushTaskKey, "; protocol ", kProtocolVersion, ")"));
+  }
+  claim.session = *std::move(session);
+  return claim;
+}
+
+absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader, uint64_t num_params,
+                        int max_metrics,
+                        absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header,
                         DecodedUpdate* update, uint64_t* bytes_received) {
   wire::UpdateChunk chunk;
   if (!reader->Read(&chunk)) {
     return absl::InvalidArgumentError("PushUpdate: empty stream (no header chunk)");
   }
   if (!chunk.has_header()) {
-    return absl::FailedPreconditionError(
-        "PushUpdate: the first chunk must carry the UpdateHeader");
+    return absl::FailedPreconditionError("PushUpdate: the first chunk must carry the UpdateHeader");
   }
   const wire::UpdateHeader& header = chunk.header();
   update->worker = header.worker_id();
+  update->session = header.session();
   TaskResult& result = update->result;
   result.id = header.task_id();
   result.client = header.client_id();
@@ -82,9 +115,20 @@ absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader,
   if (!base.ok()) return base.status();
   result.base = *base;
   result.num_examples = header.num_examples();
-  result.metrics.insert(header.metrics().begin(), header.metrics().end());
-  absl::Status early = check_header(*update);
+  absl::Status early = check_header(update);
   if (!early.ok()) return early;
+  if (header.metrics_size() > max_metrics) {
+    return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id, " has ",
+                                                   header.metrics_size(), " metrics, more than ",
+                                                   max_metrics));
+  }
+  for (const auto& [name, value] : header.metrics()) {
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id, ": metric '",
+                                                     name, "' is not finite (", value, ")"));
+    }
+  }
+  result.metrics.insert(header.metrics().begin(), header.metrics().end());
   if (header.num_params() != num_params) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
                                                    " has the wrong size: expected ", num_params,

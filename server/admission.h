@@ -8,11 +8,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/task.h"
 #include "grpcpp/support/sync_stream.h"
 #include "proto/fedsim.pb.h"
@@ -40,24 +42,44 @@ absl::Status CheckWorkerIdentity(const wire::RegisterRequest& request, const Run
 // Index of the first NaN or infinity in v, or v.size().
 size_t FirstNonFinite(std::span<const float> v);
 
+// The run token check of one call: OK when `token` is empty (the server
+// needs none) or the call's metadata carries it (rpc/auth.h CheckBearer);
+// else Unauthenticated, without either value in the message.
+absl::Status CheckCallToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                            const std::string& token);
+
+// Who a PushUpdate stream says it is, from its metadata (rpc/auth.h), known
+// before a byte of it is read.
+struct PushClaim {
+  uint64_t worker = 0;
+  std::string session;
+  uint64_t task = 0;
+};
+// FailedPrecondition when a key is missing or not a number.
+absl::StatusOr<PushClaim> ReadPushClaim(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+
 // An update as read off the wire, with the worker that pushed it.
 struct DecodedUpdate {
   uint64_t worker = 0;
+  std::string session;
   TaskResult result;
   uint64_t fingerprint = 0;  // UpdateFingerprint of the result
 };
 
 // Reads one PushUpdate stream into *update. Once the header is decoded (and
-// before the bulk arrives) `check_header` may refuse the update early; its
-// status is returned as is. Then: INVALID_ARGUMENT when the header's size is
-// not num_params, chunks are not contiguous whole floats adding up to it, or
-// a value is not finite (naming the first bad index); FAILED_PRECONDITION
-// when the first chunk has no header; INVALID_ARGUMENT for an empty stream or
-// an unknown model kind. Tensor bytes read are added to *bytes_received
-// whether the update is good or not.
-absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader,
-                        uint64_t num_params,
-                        absl::FunctionRef<absl::Status(const DecodedUpdate&)> check_header,
+// before the bulk arrives) `check_header` may refuse the update early (its
+// status is returned as is) or correct it (the server puts its own n_i in
+// num_examples there). Then: INVALID_ARGUMENT when there are more than
+// max_metrics metrics or one is not finite, the header's size is not
+// num_params, chunks are not contiguous whole floats adding up to it, or a
+// value is not finite (naming the first bad index); FAILED_PRECONDITION when
+// the first chunk has no header; INVALID_ARGUMENT for an empty stream or an
+// unknown model kind. Tensor bytes read are added to *bytes_received whether
+// the update is good or not.
+absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader, uint64_t num_params,
+                        int max_metrics,
+                        absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header,
                         DecodedUpdate* update, uint64_t* bytes_received);
 
 }  // namespace fedsim

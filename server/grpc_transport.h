@@ -9,34 +9,64 @@
 // changes anything and puts valid ones into an inbox read by Await() /
 // AwaitAny().
 //
+// Access (issue 13). The socket is a Listener (server/listener.h): the
+// listen policy (non-loopback needs TLS and a token, or --insecure), TLS or
+// mutual TLS, no SO_REUSEPORT, every received message capped at one chunk
+// plus header, grpc.health.v1 and reflection. With a run token, every
+// Aggregator call must carry it (rpc/auth.h); a missing or wrong one gets
+// UNAUTHENTICATED and a log line that names the peer, never the token.
+//
 // Registration. A worker must speak this build's protocol version, and its
 // build id and numeric fingerprint must equal the server's (options below):
 // a different build or numeric mode gives different bits, and a run that
 // mixes them is silently not reproducible. A mismatch is refused with
 // FAILED_PRECONDITION naming both values and the fix, unless
-// accept_mismatched_workers is set.
+// accept_mismatched_workers is set. A registered worker gets a session, 128
+// random bits; every later call must carry its worker id AND that session,
+// else the worker is unknown (FAILED_PRECONDITION): worker ids are small
+// counters, so the session is what proves who calls. Heartbeats and long
+// polls count only from the live session; a worker dropped for silence may
+// still fetch models and push results of tasks it held, with its old
+// session, until it registers again.
 //
 // Faults. Workers heartbeat every heartbeat_interval_s. A worker silent (no
 // RPC at all) for heartbeat_timeout_s or longer is dropped and its leased,
 // unfinished tasks go back to the FRONT of the pending queue, so other
-// workers re-run them. Expiry is checked at the start of every RPC (the
+// workers re-run them. A lease also has a deadline (task_deadline_* below):
+// a worker that heartbeats but never answers loses the task at its deadline,
+// and the task goes back to the front of the queue the same way (logged;
+// stats().leases_expired). Expiry is checked at the start of every RPC (the
 // caller first counts as seen) and by a reaper thread that wakes when the
-// next worker would expire, both on the options' clock.
+// next worker or lease would expire, both on the options' clock.
 // A task is a pure function of its spec, so a re-run gives the identical
 // result and the run stays bit-identical; the first complete result from any
 // worker that ever held the task is taken, later identical ones are
 // acknowledged as duplicates.
 //
-// Update validation, in this order, each with its own status:
+// Update validation, in this order, each with its own status. Before a byte
+// of the stream is read, from its metadata (worker, session, task; gRPC
+// 1.51 buffers a whole message once the handler reads one, whatever its
+// size):
+//   - FAILED_PRECONDITION: no such metadata, unknown worker or wrong session.
 //   - NOT_FOUND: unknown task id.
-//   - FAILED_PRECONDITION: the task was never leased to the pushing worker,
-//     or the first chunk carries no header.
-//   - INVALID_ARGUMENT: client id or base model differ from the task's;
-//     size != num_params or chunk offsets not contiguous ("expected .. got ..");
-//     a non-finite value (names the first bad index).
+//   - FAILED_PRECONDITION: the task was never leased to the pushing worker.
+//   - RESOURCE_EXHAUSTED: another update for the same task is arriving now
+//     (so a worker makes the server hold at most one model-sized buffer per
+//     task it holds).
+// Then, from the stream:
+//   - RESOURCE_EXHAUSTED: any message over MaxReceiveMessageBytes().
+//   - FAILED_PRECONDITION: the first chunk carries no header;
+//     INVALID_ARGUMENT: the header names another worker or task than the
+//     metadata, or another client or base model than the task's, or the
+//     server has no n_i for the client; more than kMaxUpdateMetrics metrics
+//     or a non-finite one.
+//   - INVALID_ARGUMENT: size != num_params or chunk offsets not contiguous
+//     ("expected .. got .."); a non-finite value (names the first bad index).
 //   - ALREADY_EXISTS: a result for the task was received and this one differs.
 //     An identical resend gets OK with duplicate = true and is counted once.
-// A rejected update changes nothing; the transport keeps working.
+// A rejected update changes nothing; the
+// transport keeps working. An accepted update's num_examples is the
+// server's own n_i for its client (client_examples), never the worker's.
 //
 // Thread safety: thread-safe. The Transport methods are meant for the engine
 // thread, the RPC handlers run on gRPC's threads; all shared state is guarded
@@ -51,6 +81,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -59,6 +90,7 @@
 #include "core/transport.h"
 #include "grpcpp/grpcpp.h"
 #include "rpc/build_info.h"
+#include "rpc/credentials.h"
 
 namespace fedsim {
 
@@ -100,13 +132,51 @@ struct GrpcServerOptions {
   // is on this clock too. Default: SystemClock().
   Clock* clock = SystemClock();
   // When this flag turns true (Ctrl-C, SIGTERM), Await and AwaitAny return
-  // Cancelled within kInterruptPoll instead of waiting on for workers; the
-  // engine then stops the run as interrupted. nullptr = never.
-  // Default: nullptr.
+  // Cancelled within 100 ms instead of waiting on for workers; the engine
+  // then stops the run as interrupted. nullptr = never. Default: nullptr.
   const std::atomic<bool>* interrupt = nullptr;
-  // Worker drops (with the tasks they give back) and refused or mismatched
-  // workers are logged here, one line each; nullptr = quiet. Default: nullptr.
+  // Worker drops (with the tasks they give back), expired leases, refused
+  // or mismatched workers and refused calls are logged here, one line each;
+  // nullptr = quiet. Default: nullptr.
   FILE* log = nullptr;
+
+  // TLS: the server's certificate and key, and for mutual TLS the CA of the
+  // workers' certificates (server/listener.h). Default: plaintext.
+  ServerSecurity security;
+  // The run token every Aggregator call must carry; "" = none. Read it with
+  // ReadRunToken (rpc/auth.h), never from a flag. Default: "".
+  std::string token;
+  // Listen on an address other than loopback without TLS and a token.
+  // Default: false (refused, see CheckListenPolicy).
+  bool insecure = false;
+
+  // n_i of every client (index = client id), by the server's own data: the
+  // num_examples an accepted update carries, whatever the worker sent. An
+  // update for a client without an entry is refused. May also be set later
+  // with SetClientExamples, before the first task is submitted.
+  // Default: empty.
+  std::vector<uint64_t> client_examples;
+
+  // A lease's deadline, on the options' clock, from the moment it is leased:
+  //   (task_deadline_slack_s + task_deadline_factor * expected) * 2^k
+  // where expected = max(the task's scripted duration times the scenario's
+  // wall-clock time_scale (a wall-clock emulation sleeps that long), the
+  // mean lease-to-result time of the results received so far), and k = how
+  // many times the task's lease expired before (at most 10). A late result
+  // from an expired lease is still taken if it comes first.
+  // task_deadline_slack_s = 0 disables deadlines. Defaults: 120 s and 4.
+  double task_deadline_slack_s = 120.0;
+  double task_deadline_factor = 4.0;
+};
+
+// The run's progress as the engine last reported it (SetRunProgress), for
+// the RunStatus RPC (`fedsim status`).
+struct RunProgress {
+  uint64_t commits = 0;
+  uint64_t max_commits = 0;  // 0 = no such limit
+  double virtual_time_s = 0;
+  bool has_accuracy = false;
+  double last_accuracy = 0;
 };
 
 // Counters since start. Byte counts are tensor payload bytes.
@@ -120,8 +190,16 @@ struct GrpcTransportStats {
   uint64_t tasks_requeued = 0;  // leases returned after a worker timed out
   uint64_t workers_registered = 0;
   uint64_t workers_dropped = 0;
-  uint64_t workers_connected = 0;  // now
+  uint64_t workers_connected = 0;     // now
+  uint64_t leases_expired = 0;        // tasks taken back at their deadline
+  uint64_t unauthenticated = 0;       // calls refused for a missing or wrong token
+  uint64_t unknown_sessions = 0;      // calls refused for an unknown worker or session
+  uint64_t num_examples_ignored = 0;  // updates whose worker-sent count differed from n_i
+  uint64_t updates_arriving = 0;      // now: PushUpdate streams past their header check
 };
+
+// More metrics than this in one update are refused.
+inline constexpr int kMaxUpdateMetrics = 256;
 
 class GrpcTransport : public Transport {
  public:
@@ -136,13 +214,19 @@ class GrpcTransport : public Transport {
   virtual std::shared_ptr<grpc::Channel> InProcessChannel() = 0;
 
   virtual GrpcTransportStats stats() const = 0;
+
+  // Replaces GrpcServerOptions::client_examples (see there).
+  virtual void SetClientExamples(std::vector<uint64_t> num_examples) = 0;
+  // What RunStatus reports about the run (engine thread, any time).
+  virtual void SetRunProgress(const RunProgress& progress) = 0;
 };
 
 // Starts the server. `scenario_text` (the resolved scenario) and `num_params`
 // are what Register hands to workers. `store` must outlive the transport and
 // hold every model a submitted task names (see Transport::Submit).
-// Errors: InvalidArgument for bad options, Unavailable when the address
-// cannot be bound.
+// Errors: InvalidArgument for bad options, address or TLS files;
+// FailedPrecondition from the listen policy; Unavailable when the address
+// cannot be bound (in use, not local).
 absl::StatusOr<std::unique_ptr<GrpcTransport>> StartGrpcTransport(const GrpcServerOptions& options,
                                                                   std::string scenario_text,
                                                                   uint64_t num_params,

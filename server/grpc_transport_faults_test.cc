@@ -1,7 +1,5 @@
 // Time and faults on a FakeClock: long polls, heartbeat timeouts, re-queued
 // tasks, Await deadlines. Every timing is exact: the tests move the clock.
-#include "server/grpc_transport.h"
-
 #include <optional>
 #include <string>
 #include <thread>
@@ -10,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rpc/aggregator_client.h"
+#include "server/grpc_transport.h"
 #include "server/transport_test_fixture.h"
 
 namespace fedsim {
@@ -24,7 +23,7 @@ using testing_internal::TransportTest;
 TEST_F(TransportTest, LongPollWakesWhenATaskIsSubmitted) {
   Start(10);
   auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
+  WorkerSession w = RegisterWorker(*client);
   const absl::Time t0 = clock_.Now();
   absl::StatusOr<wire::GetTaskResponse> lease;
   std::thread poller([&] { lease = client->GetTask(w, 1, 5.0); });
@@ -59,8 +58,8 @@ TEST_F(TransportTest, SilentWorkersTasksAreReleasedToAnotherWorker) {
   const size_t n = 100;
   Start(n, options);
   auto client = NewClient();
-  uint64_t silent = RegisterWorker(*client);
-  uint64_t alive = RegisterWorker(*client);
+  WorkerSession silent = RegisterWorker(*client);
+  WorkerSession alive = RegisterWorker(*client);
   transport_->Submit(MakeTask(1));
   transport_->Submit(MakeTask(2));
   auto lease = client->GetTask(silent, 1, 0);
@@ -93,8 +92,7 @@ TEST_F(TransportTest, SilentWorkersTasksAreReleasedToAnotherWorker) {
   auto hb = client->Heartbeat(silent, {1});
   ASSERT_TRUE(hb.ok());
   EXPECT_TRUE(hb->unknown_worker());
-  EXPECT_EQ(client->GetTask(silent, 1, 0).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(client->GetTask(silent, 1, 0).status().code(), absl::StatusCode::kFailedPrecondition);
 
   TaskResult result = MakeResult(MakeTask(1), n);
   auto pushed = client->PushUpdate(alive, result);
@@ -115,7 +113,7 @@ TEST_F(TransportTest, ResultFromTheTimedOutWorkerIsTakenIfItComesFirst) {
   options.heartbeat_timeout_s = 0.2;
   Start(10, options);
   auto client = NewClient();
-  uint64_t slow = RegisterWorker(*client);
+  WorkerSession slow = RegisterWorker(*client);
   transport_->Submit(MakeTask(1));
   ASSERT_EQ(client->GetTask(slow, 1, 0)->tasks_size(), 1);
   // Any RPC checks for expired workers first: a second worker registering
@@ -124,7 +122,7 @@ TEST_F(TransportTest, ResultFromTheTimedOutWorkerIsTakenIfItComesFirst) {
   RegisterWorker(*client);
   EXPECT_EQ(transport_->stats().tasks_requeued, 0u);
   clock_.Advance(absl::Milliseconds(1));
-  uint64_t fresh = RegisterWorker(*client);
+  WorkerSession fresh = RegisterWorker(*client);
   EXPECT_EQ(transport_->stats().workers_dropped, 1u);
   EXPECT_EQ(transport_->stats().tasks_requeued, 1u);  // task 1 back in the queue
   ASSERT_TRUE(client->PushUpdate(slow, MakeResult(MakeTask(1), 10)).ok());
@@ -142,7 +140,7 @@ TEST_F(TransportTest, ReaperDropsASilentWorkerOnTime) {
   options.no_worker_timeout_s = 60;
   Start(10, options);
   auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
+  WorkerSession w = RegisterWorker(*client);
   transport_->Submit(MakeTask(1));
   ASSERT_EQ(client->GetTask(w, 1, 0)->tasks_size(), 1);
   WaitForTimedWaiters(0);  // the reaper waits for the expiry

@@ -44,7 +44,7 @@ TEST_F(TransportTest, RegisterHandsOutScenarioAndRefusesOtherProtocolVersions) {
   old.protocol_version = 1;
   auto refused = client->Register(old);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(refused.status().message(), HasSubstr("protocol version 1, this server speaks 2"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("protocol version 1, this server speaks 3"));
 }
 
 TEST_F(TransportTest, WorkerOfAnotherBuildOrNumericModeIsRefusedNamingBothAndTheFix) {
@@ -105,7 +105,7 @@ TEST_F(TransportTest, AcceptMismatchedWorkersTakesThemWithAWarning) {
   EXPECT_EQ(transport_->stats().workers_registered, 1u);
   // It gets work like any other worker.
   transport_->Submit(MakeTask(1));
-  EXPECT_EQ(client->GetTask(reg->worker_id(), 1, 0)->tasks_size(), 1);
+  EXPECT_EQ(client->GetTask(WorkerSession::Of(*reg), 1, 0)->tasks_size(), 1);
   TearDown();  // the log stream outlives the transport
   std::fclose(options.log);
   const std::string log(logged, logged_size);
@@ -119,7 +119,7 @@ TEST_F(TransportTest, FiftyMegabyteModelRoundTripsThroughFetchAndPush) {
   const size_t n = 50'000'000 / sizeof(float);
   Start(n);
   auto client = NewClient();
-  uint64_t worker = RegisterWorker(*client);
+  WorkerSession worker = RegisterWorker(*client);
   TaskSpec spec = MakeTask(1);
   transport_->Submit(spec);
 
@@ -168,7 +168,7 @@ TEST_F(TransportTest, FiftyMegabyteModelRoundTripsThroughFetchAndPush) {
 TEST_F(TransportTest, InProcessChannelServesTheSameProtocol) {
   Start(3'000'000);  // 12 MB: several chunks
   AggregatorClient client(transport_->InProcessChannel());
-  uint64_t worker = RegisterWorker(client);
+  WorkerSession worker = RegisterWorker(client);
   auto model = client.FetchModel(worker, kBase);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(*model, *store_.Get(kBase));
@@ -177,7 +177,7 @@ TEST_F(TransportTest, InProcessChannelServesTheSameProtocol) {
 TEST_F(TransportTest, FetchOfAModelNotKeptIsNotFound) {
   Start(10);
   auto client = NewClient();
-  const uint64_t w = RegisterWorker(*client);
+  const WorkerSession w = RegisterWorker(*client);
   auto model = client->FetchModel(w, ModelRef::Global(8));
   EXPECT_EQ(model.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(model.status().message(), HasSubstr("model global@8 is not kept"));
@@ -190,7 +190,7 @@ TEST_F(TransportTest, ClientModelsAreServedByTheirRef) {
   Start(10);
   store_.Put(ModelRef::OfClient(4, 7), MakeModel(10, 2.0f));
   auto client = NewClient();
-  const uint64_t w = RegisterWorker(*client);
+  const WorkerSession w = RegisterWorker(*client);
   auto own = client->FetchModel(w, ModelRef::OfClient(4, 7));
   ASSERT_TRUE(own.ok()) << own.status();
   EXPECT_EQ(*own, *store_.Get(ModelRef::OfClient(4, 7)));
@@ -203,8 +203,8 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
   const size_t n = 1000;
   Start(n);
   auto client = NewClient();
-  uint64_t a = RegisterWorker(*client);
-  uint64_t b = RegisterWorker(*client);
+  WorkerSession a = RegisterWorker(*client);
+  WorkerSession b = RegisterWorker(*client);
   transport_->Submit(MakeTask(1));
   transport_->Submit(MakeTask(2));
   auto lease = client->GetTask(a, 2, 1.0);
@@ -253,11 +253,13 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
   {  // Chunks with a gap, written by hand.
     auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
     grpc::ClientContext context;
+    AddPushMetadata(&context, a, 1);
     wire::PushUpdateResponse response;
     auto writer = stub->PushUpdate(&context, &response);
     wire::UpdateChunk chunk;
     wire::UpdateHeader* header = chunk.mutable_header();
-    header->set_worker_id(a);
+    header->set_worker_id(a.worker_id);
+    header->set_session(a.session);
     header->set_task_id(1);
     header->set_client_id(3);
     ModelRefToWire(kBase, header->mutable_base());
@@ -277,6 +279,7 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
   {  // No header at all.
     auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
     grpc::ClientContext context;
+    AddPushMetadata(&context, a, 1);
     wire::PushUpdateResponse response;
     auto writer = stub->PushUpdate(&context, &response);
     wire::UpdateChunk chunk;
@@ -286,9 +289,37 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
     EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   }
 
+  {  // The header must name the worker and task of the metadata.
+    auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
+    grpc::ClientContext context;
+    AddPushMetadata(&context, a, 2);
+    wire::PushUpdateResponse response;
+    auto writer = stub->PushUpdate(&context, &response);
+    wire::UpdateChunk chunk;
+    wire::UpdateHeader* header = chunk.mutable_header();
+    header->set_worker_id(a.worker_id);
+    header->set_session(a.session);
+    header->set_task_id(1);
+    writer->Write(chunk);
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("its metadata worker 1 and task 2"));
+  }
+  {  // No metadata: refused before anything is read.
+    auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
+    grpc::ClientContext context;
+    wire::PushUpdateResponse response;
+    auto writer = stub->PushUpdate(&context, &response);
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(s.error_message(), HasSubstr("must name its worker, session and task"));
+  }
+
   GrpcTransportStats stats = transport_->stats();
   EXPECT_EQ(stats.updates_accepted, 0u);
-  EXPECT_EQ(stats.rejected, 9u);
+  EXPECT_EQ(stats.rejected, 11u);
 
   // Nothing changed: the good update is accepted, once.
   auto pushed = client->PushUpdate(a, good);
@@ -302,8 +333,7 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
   EXPECT_EQ(client->PushUpdate(a, different).status().code(), absl::StatusCode::kAlreadyExists);
   TaskResult other_metrics = good;
   other_metrics.metrics["train_loss"] = 0.75;
-  EXPECT_EQ(client->PushUpdate(a, other_metrics).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(client->PushUpdate(a, other_metrics).status().code(), absl::StatusCode::kAlreadyExists);
 
   auto arrived = transport_->Await(1);
   ASSERT_TRUE(arrived.ok()) << arrived.status();
@@ -325,7 +355,7 @@ TEST_F(TransportTest, BadUpdatesAreRejectedAndTheTransportKeepsWorking) {
 TEST_F(TransportTest, LeasesAreFifoAndBoundedByMaxTasks) {
   Start(10);
   auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
+  WorkerSession w = RegisterWorker(*client);
   for (TaskId id = 10; id < 15; ++id) transport_->Submit(MakeTask(id));
   auto first = client->GetTask(w, 2, 0);
   ASSERT_TRUE(first.ok());
@@ -341,7 +371,7 @@ TEST_F(TransportTest, LeasesAreFifoAndBoundedByMaxTasks) {
 TEST_F(TransportTest, CancelRemovesPendingAndDiscardsLeasedResults) {
   Start(10);
   auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
+  WorkerSession w = RegisterWorker(*client);
   transport_->Submit(MakeTask(1));
   transport_->Submit(MakeTask(2));
   transport_->Submit(MakeTask(3));
@@ -366,7 +396,7 @@ TEST_F(TransportTest, CancelRemovesPendingAndDiscardsLeasedResults) {
 TEST_F(TransportTest, ShutdownWakesEveryoneAndTellsWorkers) {
   Start(10);
   auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
+  WorkerSession w = RegisterWorker(*client);
   transport_->Submit(MakeTask(1));
   ASSERT_EQ(client->GetTask(w, 1, 0)->tasks_size(), 1);
   const absl::Time t0 = clock_.Now();
@@ -399,7 +429,7 @@ TEST_F(TransportTest, ShutdownWakesEveryoneAndTellsWorkers) {
 TEST_F(TransportTest, HeartbeatSaysRunFinishedAfterShutdown) {
   Start(10);
   auto client = NewClient();
-  uint64_t w = RegisterWorker(*client);
+  WorkerSession w = RegisterWorker(*client);
   auto hb = client->Heartbeat(w, {});
   ASSERT_TRUE(hb.ok());
   EXPECT_FALSE(hb->run_finished());

@@ -62,6 +62,9 @@ class TransportTest : public ::testing::Test {
     num_params_ = num_params;
     options.shutdown_grace_s = 0.1;
     options.clock = &clock_;
+    // n_i = 60 for every client the tests use (MakeResult's count), unless
+    // a test gives its own table.
+    if (options.client_examples.empty()) options.client_examples.assign(16, 60);
     store_.Put(kBase, MakeModel(num_params, 0.001f));
     auto transport = StartGrpcTransport(options, "name: \"t\"", num_params, &store_);
     ASSERT_TRUE(transport.ok()) << transport.status();
@@ -73,10 +76,10 @@ class TransportTest : public ::testing::Test {
     return std::make_unique<AggregatorClient>(NewWireChannel(transport_->address()));
   }
 
-  uint64_t RegisterWorker(AggregatorClient& client) {
+  WorkerSession RegisterWorker(AggregatorClient& client) {
     auto response = client.Register("test", 2);
     EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? response->worker_id() : 0;
+    return response.ok() ? WorkerSession::Of(*response) : WorkerSession{};
   }
 
   // Threads blocked in a timed wait on the clock: the reaper (whenever a

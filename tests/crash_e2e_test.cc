@@ -217,5 +217,30 @@ TEST_F(CrashE2ETest, CtrlCStopsEveryChildAndTheRunResumesToTheUndisturbedOne) {
   EXPECT_NE(err.find("already finished"), std::string::npos) << err;
 }
 
+// A server with no worker used to sit out SIGTERM for its 600 s no-worker
+// timeout: it now stops within seconds, with a resumable checkpoint.
+TEST_F(CrashE2ETest, ServerWithoutWorkersStopsPromptlyOnSigterm) {
+  absl::Notification waiting;
+  SubprocessSet procs([&](const std::string& line) {
+    // After the initial evaluation (commit 0) it waits for a worker.
+    if (CommitOf(line, "server") == 0 && !waiting.HasBeenNotified()) waiting.Notify();
+  });
+  std::vector<std::string> server = {FEDSIM_BINARY, "server",
+                                     "--scenario=scenarios/quickstart.textproto",
+                                     "--listen=127.0.0.1:0",
+                                     "--server_out=" + (tmp_ / "srv").string()};
+  server.insert(server.end(), sets_.begin(), sets_.end());
+  ASSERT_TRUE(procs.Start("server", server).ok());
+  ASSERT_TRUE(waiting.WaitForNotificationWithTimeout(absl::Seconds(120)));
+  const auto start = std::chrono::steady_clock::now();
+  procs.SignalAll(SIGTERM);
+  procs.WaitAll(60);
+  const double stop_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(procs.children()[0].exit_code, 130) << procs.DescribeFailures();
+  EXPECT_LT(stop_s, 10.0);
+  EXPECT_TRUE(fs::exists(tmp_ / "srv" / "quickstart" / "checkpoint.bin"));
+}
+
 }  // namespace
 }  // namespace fedsim

@@ -53,6 +53,8 @@ class WorkerServerTest : public ::testing::Test {
     // The identity a worker of this binary reports (it must match).
     options.numeric_fingerprint = OwnNumericFingerprints()[options.numeric_mode];
     options.clock = &clock_;
+    // The server's own n_i, as `fedsim server` gives it.
+    for (const auto& rows : data_->clients) options.client_examples.push_back(rows.size());
     auto t = StartGrpcTransport(options, ScenarioToText(scenario_), store_.Get(kBase)->size(),
                                 &store_);
     ASSERT_TRUE(t.ok()) << t.status();
@@ -141,7 +143,7 @@ TEST_F(WorkerServerTest, TaskOfADeadWorkerIsRedoneByAnotherAtTheTimeout) {
   ASSERT_TRUE(reg.ok());
   TaskSpec spec = Task(1, 5);
   transport_->Submit(spec);
-  auto lease = dead.GetTask(reg->worker_id(), 1, 0);
+  auto lease = dead.GetTask(WorkerSession::Of(*reg), 1, 0);
   ASSERT_TRUE(lease.ok());
   ASSERT_EQ(lease->tasks_size(), 1);
 

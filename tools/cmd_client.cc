@@ -1,6 +1,7 @@
 // fedsim client: a worker process that trains tasks for a server.
 //
 //   fedsim client --server=HOST:PORT [--slots=S] [--name=NAME] [--log_tasks]
+//                 [--token_file=F] [--tls_ca=CA.pem [--tls_cert=C --tls_key=K]]
 //
 // Prints one line when connected and a summary line at exit; exits 0 when the
 // server says the run is finished, 1 on any error (message on stderr).
@@ -16,6 +17,7 @@
 #include "client/worker.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
+#include "tools/security_flags.h"
 
 ABSL_FLAG(std::string, server, "", "address of the fedsim server, HOST:PORT (required)");
 // --slots is shared with `fedsim run` (flags are process-global); defined in
@@ -48,6 +50,12 @@ int ClientMain(int argc, char** argv) {
   options.server_lost_timeout_s = absl::GetFlag(FLAGS_server_lost_timeout_s);
   options.scenario_dir = absl::GetFlag(FLAGS_scenario_dir);
   options.log = stdout;
+  absl::StatusOr<ChannelSecurity> security = ChannelSecurityFromFlags();
+  if (!security.ok()) {
+    std::fprintf(stderr, "fedsim client: %s\n", std::string(security.status().message()).c_str());
+    return 1;
+  }
+  options.security = *security;
   if (absl::GetFlag(FLAGS_log_tasks)) options.task_log = stderr;
   WorkerSummary summary;
   absl::Status status = RunWorker(options, &summary);

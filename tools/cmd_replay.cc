@@ -1,17 +1,22 @@
 // fedsim replay runs/NAME: re-runs a recorded run in this process with every
 // task's duration taken from its events.jsonl, and checks that the replay
-// produces the same events and the same final model (sha256 in manifest.json).
-// Exit codes: 0 match, 1 diverged or failed, 2 usage error.
+// produces the same events and the same final model (sha256 in manifest.json);
+// first, that the run's final_model.bin is the model the manifest names.
+// Exit codes: 0 match, 1 mismatch, diverged or failed, 2 usage error.
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "sim/replay.h"
+#include "sim/run_output.h"
 #include "tools/commands.h"
+#include "util/hash.h"
 
 // Defined in cmd_run.cc and cmd_client.cc (flags are process-global); the
 // same meaning here. Listed in kHelp below.
@@ -32,7 +37,8 @@ constexpr char kHelp[] =
     "writes the replay as a new run folder under --out (default: replays/ next to the run,\n"
     "e.g. runs/replays/NAME). Then compares the two event logs line by line, as JSON\n"
     "values (every number exactly; spacing, key order and line ends do not matter), and\n"
-    "the final model's sha256 with the manifest's final_model_hash.\n"
+    "the final model's sha256 with the manifest's final_model_hash. Before all that, the\n"
+    "run's own final_model.bin must have that sha256, else 'MISMATCH' and exit 1.\n"
     "\n"
     "Prints 'replay of runs/NAME: MATCH (final model sha256 ...)' and exits 0, or\n"
     "'DIVERGED at event N' with the recorded and the replayed line (N = line of\n"
@@ -75,6 +81,19 @@ int ReplayMain(int argc, char** argv) {
   absl::StatusOr<RecordedRun> recorded = LoadRecordedRun(run_dir);
   if (!recorded.ok()) {
     std::fprintf(stderr, "fedsim replay: %s\n", std::string(recorded.status().message()).c_str());
+    return 1;
+  }
+  // The saved model must be the one the manifest names: a replay that only
+  // recomputes the hash would call an altered or truncated file a MATCH.
+  const std::string model_path = run_dir + "/final_model.bin";
+  absl::StatusOr<std::vector<float>> saved = ReadFinalModel(model_path, nullptr);
+  const std::string saved_hash = saved.ok() ? Sha256Hex(std::span<const float>(*saved)) : "";
+  if (saved_hash != recorded->final_model_hash) {
+    std::printf("replay of %s: MISMATCH: %s %s\n  manifest final_model_hash %s\n", run_dir.c_str(),
+                model_path.c_str(),
+                saved.ok() ? absl::StrCat("has sha256 ", saved_hash).c_str()
+                           : absl::StrCat("cannot be read: ", saved.status().message()).c_str(),
+                recorded->final_model_hash.c_str());
     return 1;
   }
   recorded->scenario_dir = absl::GetFlag(FLAGS_scenario_dir);

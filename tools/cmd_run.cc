@@ -19,6 +19,7 @@
 #include "tools/commands.h"
 #include "tools/common_flags.h"
 #include "tools/run_common.h"
+#include "tools/security_flags.h"
 #include "tools/subprocess.h"
 
 ABSL_FLAG(int, workers, 0,
@@ -107,6 +108,7 @@ int RunMain(int argc, char** argv) {
     so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
     so.log = stderr;
     so.interrupt = &g_interrupted;
+    if (!UseFreshRunToken(&so).ok()) return 1;  // workers inherit it in $FEDSIM_TOKEN
     SetNumericIdentity(*scenario, &so);
     // The server listens and the workers start before this process loads the
     // data, so their data loading overlaps with ours.
@@ -158,6 +160,7 @@ int RunMain(int argc, char** argv) {
       children.WaitAll(5.0);
       return 1;
     }
+    (*transport)->SetClientExamples(ClientExamples(**run));  // the server's own n_i
     // Watches the children: forwards Ctrl-C / SIGTERM, stops the run when no
     // worker is left (their tasks could never finish).
     std::atomic<bool> done{false};

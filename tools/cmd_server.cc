@@ -13,10 +13,14 @@
 #include "tools/commands.h"
 #include "tools/common_flags.h"
 #include "tools/run_common.h"
+#include "tools/security_flags.h"
 
 ABSL_FLAG(std::string, scenario, "", "The scenario file to run (required).");
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
-          "Address to listen on, HOST:PORT (port 0 picks a free one and prints it).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "Address to listen on, HOST:PORT (port 0 picks a free one and prints it). The "
+          "default serves this machine only; for workers on other machines listen on "
+          "0.0.0.0:PORT with --tls_cert/--tls_key and a run token ($FEDSIM_TOKEN or "
+          "--token_file; scripts/make-test-certs makes both for a test), or add --insecure.");
 ABSL_FLAG(std::string, server_out, "",
           "Folder for run results (default: the scenario's output.dir).");
 ABSL_FLAG(double, worker_timeout, 5.0,
@@ -69,6 +73,11 @@ int ServerMain(int argc, char** argv) {
   so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
   so.log = stderr;
   so.interrupt = &g_interrupted;
+  so.client_examples = ClientExamples(**run);  // the server's own n_i
+  if (absl::Status s = ApplyServerSecurityFlags(&so); !s.ok()) {
+    std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   SetNumericIdentity((*run)->scenario, &so);
   auto transport =
       StartGrpcTransport(so, ScenarioToText((*run)->scenario), (*run)->num_params, &store);
@@ -88,6 +97,8 @@ int ServerMain(int argc, char** argv) {
   options.resume_dir = resume;
   options.checkpoint_every_commits =
       static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_checkpoint_every)));
+  RunStatusReporter progress(transport->get(), (*run)->scenario.stop().max_commits());
+  options.observers.push_back(&progress);  // for `fedsim status`
   absl::StatusOr<RunOutcome> outcome = ExecuteRun(**run, transport->get(), &store, options);
   (*transport)->Shutdown();
   if (!outcome.ok()) {

@@ -13,6 +13,7 @@ int RunMain(int argc, char** argv);
 int ServerMain(int argc, char** argv);
 int ClientMain(int argc, char** argv);
 int ReplayMain(int argc, char** argv);
+int StatusMain(int argc, char** argv);
 
 }  // namespace fedsim
 

@@ -35,6 +35,8 @@ constexpr Command kCommands[] = {
      "--server=HOST:PORT [--slots=S]", ClientMain},
     {"replay", "re-run a recorded run from its event log and check its final model",
      "runs/NAME", ReplayMain},
+    {"status", "ask a running server how its run is going",
+     "HOST:PORT [--json] [--token_file=F] [--tls_ca=CA.pem]", StatusMain},
 };
 
 void PrintOverview(FILE* out) {
@@ -67,8 +69,12 @@ int main(int argc, char** argv) {
             "\n\nusage: fedsim " + std::string(name) + " " + std::string(c.usage);
     absl::FlagsUsageConfig config;
     // --help lists the flags of this command (and the shared ones), not of all.
+    // The commands that talk to a server also list the security flags.
+    static bool networked;
+    networked = name == "run" || name == "server" || name == "client" || name == "status";
     config.contains_help_flags = [](absl::string_view file) {
-      return absl::StrContains(file, file_key) || absl::StrContains(file, "common_flags.cc");
+      return absl::StrContains(file, file_key) || absl::StrContains(file, "common_flags.cc") ||
+             (networked && absl::StrContains(file, "security_flags.cc"));
     };
     config.contains_helpshort_flags = config.contains_help_flags;
     config.normalize_filename = [](absl::string_view f) { return std::string(f); };
