@@ -72,7 +72,8 @@ void AdversarialSteps(benchmark::State& state, const ModelConfig& config) {
   for (auto _ : state) {
     Rng rng(3, "transform", step++);
     const BatchView adv = transform->Apply(*f.model, f.params, f.Next(batch), rng);
-    const float loss = sgd->Step(*f.model, f.params, adv, {});
+    Rng step_rng(3, "optimizer", step);
+    const float loss = sgd->Step(*f.model, f.params, adv, {}, step_rng);
     benchmark::DoNotOptimize(loss);
   }
   state.SetItemsProcessed(state.iterations() * batch);

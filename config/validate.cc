@@ -12,6 +12,7 @@
 #include "config/model_config.h"
 #include "config/scenario_file.h"
 #include "runtime/local_recipe.h"
+#include "runtime/robust_recipe.h"
 #include "util/checks.h"
 
 namespace fedsim {
@@ -162,6 +163,7 @@ void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems,
   const auto& eval = s.eval();
   CheckNonNegative(eval.every_virtual_s(), "eval.every_virtual_s", "use 0 for not by time",
                    problems);
+  if (eval.has_robust()) ValidateRobust(eval.robust(), "eval.robust", problems);
   if (stop.target_accuracy() > 0 && eval.every_commits() == 0 && eval.every_virtual_s() == 0) {
     p.Add("stop.target_accuracy",
           "is set but evaluation never runs (eval.every_commits and eval.every_virtual_s are "

@@ -192,6 +192,28 @@ TEST(ScenarioValidateTest, LocalTrainingBlocksAreChecked) {
   EXPECT_THAT(lines[1], StartsWith("x.textproto:4:17: local.adversarial.eps"));
 }
 
+// eval.robust is checked by its owner (runtime/robust_recipe.h), with the
+// position of the bad value.
+TEST(ScenarioValidateTest, RobustEvaluationIsChecked) {
+  const std::string text =
+      "num_clients: 20\n"           // 1
+      "eval {\n"                    // 2
+      "  robust {\n"                // 3
+      "    attack: FGSM steps: 20\n"  // 4
+      "    clip_min: 2\n"           // 5
+      "  }\n"                       // 6
+      "}\n"                         // 7
+      "stop { max_commits: 1 }\n";  // 8
+  auto s = Parse(text);
+  ASSERT_FALSE(s.ok());
+  const std::vector<std::string> lines = ErrorLines(s.status());
+  ASSERT_EQ(lines.size(), 2u) << s.status();
+  EXPECT_THAT(lines[0], StartsWith("x.textproto:4:18: eval.robust.steps: FGSM takes exactly one"));
+  EXPECT_THAT(lines[1], StartsWith("x.textproto:5:5: eval.robust.clip_min: the valid range [2, 1]"));
+  EXPECT_TRUE(
+      Parse("num_clients: 20\neval { robust { fgsm: true } }\nstop { max_commits: 1 }\n").ok());
+}
+
 TEST(ScenarioValidateTest, NumericModeMustBeChosen) {
   auto s = Parse("numeric { mode: MODE_UNSPECIFIED }\nstop { max_commits: 1 }\n");
   ASSERT_FALSE(s.ok());

@@ -39,6 +39,18 @@ class AttackImpl final : public Attack {
 
   void Perturb(Model& model, std::span<const float> params, const BatchView& batch, Rng& rng,
                std::span<float> x_adv) override {
+    Run(model, params, batch, nullptr, rng, x_adv);
+  }
+
+  void PerturbLoss(Model& model, std::span<const float> params, const BatchView& batch,
+                   LogitLoss& loss, Rng& rng, std::span<float> x_adv) override {
+    Run(model, params, batch, &loss, rng, x_adv);
+  }
+
+ private:
+  // The attack; ascends the cross-entropy when loss is null.
+  void Run(Model& model, std::span<const float> params, const BatchView& batch, LogitLoss* loss,
+           Rng& rng, std::span<float> x_adv) {
     const size_t dim = static_cast<size_t>(model.config().input_dim());
     const size_t total = static_cast<size_t>(batch.n) * dim;
     if (dx_.size() < total) dx_.resize(total);
@@ -55,7 +67,11 @@ class AttackImpl final : public Attack {
     const std::span<float> dx(dx_.data(), total);
     for (int step = 0; step < options_.steps; ++step) {
       // No parameter gradient: only d loss / d x is computed.
-      model.ForwardBackward(params, adv, {}, dx);
+      if (loss == nullptr) {
+        model.ForwardBackward(params, adv, {}, dx);
+      } else {
+        model.ForwardBackwardLoss(params, adv, *loss, {}, dx);
+      }
       if (options_.norm == AttackNorm::kLinf) {
         StepLinf(dx_.data(), total, xa);
       } else {
@@ -64,7 +80,6 @@ class AttackImpl final : public Attack {
     }
   }
 
- private:
   void RandomStart(const float* x, int n, size_t dim, Rng& rng, float* xa) {
     const double eps = options_.eps;
     const size_t total = static_cast<size_t>(n) * dim;

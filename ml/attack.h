@@ -28,6 +28,7 @@
 // differences for every model kind in model_test.cc). It is the gradient of
 // the batch's mean loss, i.e. each example's own gradient over n: neither
 // the sign nor the per-example direction depends on that factor.
+// PerturbLoss takes the same steps on a caller-given loss L instead.
 //
 // Thread safety: an Attack holds scratch buffers; one thread at a time.
 // Deterministic: a pure function of (options, params, batch, rng stream).
@@ -99,6 +100,14 @@ class Attack {
   //           x_adv does not overlap batch.x.
   virtual void Perturb(Model& model, std::span<const float> params, const BatchView& batch,
                        Rng& rng, std::span<float> x_adv) = 0;
+
+  // As Perturb, but every step ascends `loss` of the attacked rows' logits
+  // (Model::ForwardBackwardLoss) instead of the cross-entropy; TRADES'
+  // attack ascends the KL divergence from the clean predictions
+  // (ml/trades.h). The same draws, steps and projections as Perturb.
+  // REQUIRES: as Perturb.
+  virtual void PerturbLoss(Model& model, std::span<const float> params, const BatchView& batch,
+                           LogitLoss& loss, Rng& rng, std::span<float> x_adv) = 0;
 
   // Forward-backward passes one Perturb costs (FGSM 1, PGD-k k), each on
   // the batch's rows.

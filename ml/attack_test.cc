@@ -231,6 +231,12 @@ class CountingModel final : public Model {
     EXPECT_FALSE(dinput.empty()) << "an attack pass must ask for d loss / d x";
     return inner_->ForwardBackward(params, batch, grad, dinput);
   }
+  float ForwardBackwardLoss(std::span<const float> params, const BatchView& batch, LogitLoss& loss,
+                            std::span<float> grad, std::span<float> dinput) override {
+    ++passes;
+    EXPECT_FALSE(dinput.empty()) << "an attack pass must ask for d loss / d x";
+    return inner_->ForwardBackwardLoss(params, batch, loss, grad, dinput);
+  }
   EvalResult Evaluate(std::span<const float> params, const BatchView& batch) override {
     return inner_->Evaluate(params, batch);
   }

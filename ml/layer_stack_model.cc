@@ -49,12 +49,19 @@ class LayerStackModel final : public Model {
                         std::span<float> grad, std::span<float> dinput) override {
     // An empty grad (allowed with a dinput) asks for the input gradient only.
     return Backprop(params.data(), batch, grad.empty() ? nullptr : grad.data(), nullptr, nullptr,
-                    nullptr, dinput);
+                    nullptr, dinput, nullptr);
+  }
+
+  float ForwardBackwardLoss(std::span<const float> params, const BatchView& batch, LogitLoss& loss,
+                            std::span<float> grad, std::span<float> dinput) override {
+    return Backprop(params.data(), batch, grad.empty() ? nullptr : grad.data(), nullptr, nullptr,
+                    nullptr, dinput, &loss);
   }
 
   float ForwardBackwardStep(std::span<float> params, const BatchView& batch,
                             ParamUpdater& updater, std::span<const float> anchor) override {
-    return Backprop(params.data(), batch, nullptr, params.data(), &updater, anchor.data(), {});
+    return Backprop(params.data(), batch, nullptr, params.data(), &updater, anchor.data(), {},
+                    nullptr);
   }
 
  private:
@@ -75,15 +82,25 @@ class LayerStackModel final : public Model {
     size_t base_;
   };
 
-  // Forward, loss and backward. Gradients go to grad when sgd is null, else
-  // to an SGD update of step_params (the same vector as params) per layer;
+  // Forward, loss and backward. The loss is the mean cross-entropy, or
+  // `logit_loss` when given. Gradients go to grad when sgd is null, else to
+  // an SGD update of step_params (the same vector as params) per layer;
   // nowhere when both are null (then only dinput is wanted).
   float Backprop(const float* params, const BatchView& batch, float* grad, float* step_params,
-                 ParamUpdater* sgd, const float* anchor, std::span<float> dinput) {
+                 ParamUpdater* sgd, const float* anchor, std::span<float> dinput,
+                 LogitLoss* logit_loss) {
     const int n = batch.n;
+    const int k = config_.num_classes;
     const float* logits = Forward(params, batch.x, n);
     float* dy = dbuf_[0].data();
-    const double loss = SoftmaxCrossEntropy(logits, batch.y, n, config_.num_classes, dy, nullptr);
+    float loss = 0.0f;
+    if (logit_loss != nullptr) {
+      const size_t count = static_cast<size_t>(n) * k;
+      loss = static_cast<float>(logit_loss->Compute(std::span<const float>(logits, count), batch, k,
+                                                    std::span<float>(dy, count)));
+    } else {
+      loss = static_cast<float>(SoftmaxCrossEntropy(logits, batch.y, n, k, dy, nullptr) / n);
+    }
     int cur = 0;
     for (size_t i = layers_.size(); i-- > 0;) {
       const float* x = i == 0 ? batch.x : acts_[i - 1].data();
@@ -104,7 +121,7 @@ class LayerStackModel final : public Model {
       cur = 1 - cur;
       dy = dx;
     }
-    return static_cast<float>(loss / n);
+    return loss;
   }
 
  public:

@@ -78,7 +78,8 @@ absl::StatusOr<LocalTrainingResult> TrainLocal(Model& model, std::span<const flo
       Rng rng(seed, "transform", step);
       view = transform->Apply(model, params, view, rng);
     }
-    loss_sum += optimizer.Step(model, params, view, base);
+    Rng step_rng(seed, "optimizer", step);
+    loss_sum += optimizer.Step(model, params, view, base, step_rng);
     result.examples_processed += n;
   }
   result.steps = total_steps;

@@ -9,9 +9,10 @@
 // Deterministic: the result is a pure function of (model config, base, data
 // rows, schedule, optimizer and transform settings, seed); batch order comes
 // from Rng(seed, "batch_order", epoch), the transform's randomness from
-// Rng(seed, "transform", step). Single-threaded. Thread safety: `model`,
-// `optimizer` and `transform` are used as scratch (one of each per thread);
-// `data` is only read.
+// Rng(seed, "transform", step), the optimizer's (an objective's inner
+// attack) from Rng(seed, "optimizer", step). Single-threaded. Thread
+// safety: `model`, `optimizer` and `transform` are used as scratch (one of
+// each per thread); `data` is only read.
 #ifndef FEDSIM_ML_LOCAL_TRAINER_H_
 #define FEDSIM_ML_LOCAL_TRAINER_H_
 

@@ -75,6 +75,26 @@ struct EvalResult {
   int64_t count = 0;
 };
 
+// A loss computed from a batch's logits, for Model::ForwardBackwardLoss:
+// any loss other than the built-in mean cross-entropy (TRADES' clean plus KL
+// term, the KL divergence its attack ascends; ml/trades.h). The model calls
+// it once per ForwardBackwardLoss, between the forward and the backward pass,
+// on the caller's thread.
+//
+// Implementations live outside the model's numeric copies (ml/numeric.h), so
+// their arithmetic is their own: one that must give the same bits on every
+// host avoids libm's exp and log (see ml/fixed_math.h) and contraction-
+// dependent expressions.
+class LogitLoss {
+ public:
+  virtual ~LogitLoss() = default;
+  // `logits` holds batch.n rows of num_classes floats (row-major), computed
+  // at the call's params. Writes d loss / d logits (same shape) into
+  // `dlogits` and returns the loss; `batch` is the model's batch (labels).
+  virtual double Compute(std::span<const float> logits, const BatchView& batch, int num_classes,
+                         std::span<float> dlogits) = 0;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -98,6 +118,16 @@ class Model {
   //           dinput empty or of size batch.n * input_dim.
   virtual float ForwardBackward(std::span<const float> params, const BatchView& batch,
                                 std::span<float> grad, std::span<float> dinput = {}) = 0;
+
+  // As ForwardBackward, but the loss is `loss` over the batch's logits
+  // instead of the mean cross-entropy: its d loss / d logits is
+  // back-propagated. Returns what `loss` returned (as a float). With grad
+  // empty and dinput non-empty only d loss / d x is computed (an attack
+  // ascending a loss of its own).
+  // REQUIRES: as ForwardBackward.
+  virtual float ForwardBackwardLoss(std::span<const float> params, const BatchView& batch,
+                                    LogitLoss& loss, std::span<float> grad,
+                                    std::span<float> dinput = {}) = 0;
 
   // One fused step: the same as ForwardBackward(params, batch, grad)
   // followed by updater.StepRange over the whole vector, bit for bit, but

@@ -175,6 +175,65 @@ TEST_P(ModelGradientTest, ParamsAndInput) {
   EXPECT_EQ(dinput, dinput2);
 }
 
+// A loss of the caller's: 1/n sum_i sum_j w_j l_ij^2 / 2 + l_i,y_i, whose
+// d / d logits is (w_j l_ij + [j == y_i]) / n (w small, so that the loss's
+// own curvature is not mistaken for a ReLU kink).
+class SquaresLoss final : public LogitLoss {
+ public:
+  double Compute(std::span<const float> logits, const BatchView& batch, int k,
+                 std::span<float> dlogits) override {
+    ++calls;
+    double sum = 0;
+    for (int i = 0; i < batch.n; ++i) {
+      for (int j = 0; j < k; ++j) {
+        const double l = logits[static_cast<size_t>(i) * k + j];
+        const double w = 0.02 * (1 + j);
+        sum += w * l * l / 2 + (j == batch.y[i] ? l : 0.0);
+        dlogits[static_cast<size_t>(i) * k + j] =
+            static_cast<float>((w * l + (j == batch.y[i] ? 1.0 : 0.0)) / batch.n);
+      }
+    }
+    return sum / batch.n;
+  }
+  int calls = 0;
+};
+
+// Model::ForwardBackwardLoss back-propagates the caller's d loss / d logits,
+// in both numeric copies (the reproducible one where this host runs it).
+TEST_P(ModelGradientTest, CallerGivenLogitLoss) {
+  const GradCase& c = GetParam();
+  for (ModelConfig::Numeric mode :
+       {ModelConfig::Numeric::kNative, ModelConfig::Numeric::kReproducible}) {
+    ModelConfig config = c.config;
+    config.numeric = mode;
+    absl::StatusOr<std::unique_ptr<Model>> made = NewModel(config);
+    if (!made.ok()) continue;  // no reproducible copy on this host
+    Model& model = **made;
+    std::vector<float> params(model.NumParams());
+    model.Init(7, params);
+    Batch batch = RandomBatch(config, c.n, 10);
+    SquaresLoss loss;
+    std::vector<float> grad(params.size()), dinput(batch.x.size());
+    const float value = model.ForwardBackwardLoss(params, batch.view(), loss, grad, dinput);
+    EXPECT_EQ(loss.calls, 1);
+    auto f = [&] {
+      std::vector<float> logits(static_cast<size_t>(c.n) * config.num_classes);
+      model.Logits(params, batch.view(), logits);
+      std::vector<float> unused(logits.size());
+      SquaresLoss l;
+      return l.Compute(logits, batch.view(), config.num_classes, unused);
+    };
+    EXPECT_NEAR(value, f(), 1e-5 * (1 + std::abs(value)));
+    GradCheckOptions opts;
+    opts.max_skipped_fraction = 0.25;
+    opts.max_coords = 800;
+    const std::string name =
+        c.name + (mode == ModelConfig::Numeric::kNative ? " native" : " reproducible");
+    CheckGradient(name + " d/dparams", params, grad, f, opts);
+    CheckGradient(name + " d/dinput", batch.x, dinput, f, opts);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Models, ModelGradientTest,
     ::testing::Values(GradCase{"softmax", Softmax(1, 4, 3, 5), 4},

@@ -35,38 +35,68 @@ std::string SgdName(const SgdOptions& o) {
   return s + ")";
 }
 
+// " on trades(...)" when there is an objective.
+std::string OnObjective(const Objective* objective) {
+  return objective != nullptr ? absl::StrCat(" on ", objective->Name()) : "";
+}
+
+// The gradient of the objective, or of the mean cross-entropy without one.
+float Gradient(Objective* objective, Model& model, std::span<const float> params,
+               const BatchView& batch, Rng& rng, std::span<float> grad) {
+  if (objective != nullptr) return objective->Gradient(model, params, batch, rng, grad);
+  return model.ForwardBackward(params, batch, grad);
+}
+
 class SgdOptimizer final : public Optimizer {
  public:
-  SgdOptimizer(const SgdOptions& options, size_t num_params) : sgd_(options, num_params) {}
-
-  std::string Name() const override { return SgdName(sgd_.options()); }
-
-  float Step(Model& model, std::span<float> params, const BatchView& batch,
-             std::span<const float> anchor) override {
-    // Fused forward, backward and update: bit-identical to ForwardBackward
-    // followed by Sgd::Step, with less memory traffic.
-    return model.ForwardBackwardStep(params, batch, sgd_, anchor);
+  SgdOptimizer(const SgdOptions& options, size_t num_params, std::unique_ptr<Objective> objective)
+      : sgd_(options, num_params), objective_(std::move(objective)) {
+    if (objective_ != nullptr) grad_.resize(num_params);
   }
 
-  int passes_per_step() const override { return 1; }
+  std::string Name() const override {
+    return SgdName(sgd_.options()) + OnObjective(objective_.get());
+  }
+
+  float Step(Model& model, std::span<float> params, const BatchView& batch,
+             std::span<const float> anchor, Rng& rng) override {
+    if (objective_ == nullptr) {
+      // Fused forward, backward and update: bit-identical to ForwardBackward
+      // followed by Sgd::Step, with less memory traffic.
+      return model.ForwardBackwardStep(params, batch, sgd_, anchor);
+    }
+    const float loss = objective_->Gradient(model, params, batch, rng, grad_);
+    sgd_.Step(params, grad_, anchor);
+    return loss;
+  }
+
+  int passes_per_step() const override { return objective_ != nullptr ? objective_->passes() : 1; }
   void Reset() override { sgd_.Reset(); }
 
  private:
   Sgd sgd_;
+  std::unique_ptr<Objective> objective_;
+  std::vector<float> grad_;  // only with an objective
 };
 
 class SamOptimizer final : public Optimizer {
  public:
-  SamOptimizer(const SamOptions& sam, const SgdOptions& sgd, size_t num_params)
-      : rho_(sam.rho), sgd_(sgd, num_params), grad_(num_params), perturbed_(num_params) {}
+  SamOptimizer(const SamOptions& sam, const SgdOptions& sgd, size_t num_params,
+               std::unique_ptr<Objective> objective)
+      : rho_(sam.rho),
+        sgd_(sgd, num_params),
+        objective_(std::move(objective)),
+        grad_(num_params),
+        perturbed_(num_params) {}
 
   std::string Name() const override {
-    return absl::StrCat("sam(rho=", rho_, ", ", SgdName(sgd_.options()), ")");
+    return absl::StrCat("sam(rho=", rho_, ", ", SgdName(sgd_.options()), ")",
+                        OnObjective(objective_.get()));
   }
 
   float Step(Model& model, std::span<float> params, const BatchView& batch,
-             std::span<const float> anchor) override {
-    const float loss = model.ForwardBackward(params, batch, grad_);
+             std::span<const float> anchor, Rng& rng) override {
+    const float loss = Gradient(objective_.get(), model, params, batch, rng, grad_);
     // ||g||_2 in double, in index order: deterministic and accurate.
     double sq = 0;
     for (float g : grad_) sq += static_cast<double>(g) * g;
@@ -76,17 +106,20 @@ class SamOptimizer final : public Optimizer {
     // The descent direction is the gradient at the perturbed point; the
     // update (with momentum, weight decay and prox on the real weights) is
     // applied to params.
-    model.ForwardBackward(perturbed_, batch, grad_);
+    Gradient(objective_.get(), model, perturbed_, batch, rng, grad_);
     sgd_.Step(params, grad_, anchor);
     return loss;
   }
 
-  int passes_per_step() const override { return 2; }
+  int passes_per_step() const override {
+    return 2 * (objective_ != nullptr ? objective_->passes() : 1);
+  }
   void Reset() override { sgd_.Reset(); }
 
  private:
   const double rho_;
   Sgd sgd_;
+  std::unique_ptr<Objective> objective_;
   std::vector<float> grad_;
   std::vector<float> perturbed_;
 };
@@ -94,20 +127,21 @@ class SamOptimizer final : public Optimizer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Optimizer>> NewSgdOptimizer(const SgdOptions& options,
-                                                           size_t num_params) {
+                                                           size_t num_params,
+                                                           std::unique_ptr<Objective> objective) {
   if (absl::Status s = CheckSgd(options); !s.ok()) return s;
-  return std::unique_ptr<Optimizer>(new SgdOptimizer(options, num_params));
+  return std::unique_ptr<Optimizer>(new SgdOptimizer(options, num_params, std::move(objective)));
 }
 
 absl::StatusOr<std::unique_ptr<Optimizer>> NewSamOptimizer(const SamOptions& sam,
-                                                           const SgdOptions& sgd,
-                                                           size_t num_params) {
+                                                           const SgdOptions& sgd, size_t num_params,
+                                                           std::unique_ptr<Objective> objective) {
   if (absl::Status s = CheckSgd(sgd); !s.ok()) return s;
   if (!(sam.rho > 0) || !std::isfinite(sam.rho)) {
     return absl::InvalidArgumentError(
         absl::StrCat("sam: rho must be finite and > 0, got ", sam.rho));
   }
-  return std::unique_ptr<Optimizer>(new SamOptimizer(sam, sgd, num_params));
+  return std::unique_ptr<Optimizer>(new SamOptimizer(sam, sgd, num_params, std::move(objective)));
 }
 
 }  // namespace fedsim

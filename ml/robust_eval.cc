@@ -26,7 +26,8 @@ void MarkCorrect(const float* logits, const int32_t* y, int n, int k, std::vecto
 absl::StatusOr<RobustEvalResult> EvaluateRobust(Model& model, std::span<const float> params,
                                                 const Dataset& data,
                                                 std::span<const uint32_t> indices,
-                                                const RobustEvalOptions& options, uint64_t seed) {
+                                                const RobustEvalOptions& options, uint64_t seed,
+                                                uint64_t first_chunk) {
   if (absl::Status s = ValidateAttackOptions(options.attack); !s.ok()) return s;
   if (options.chunk_rows <= 0) {
     return absl::InvalidArgumentError(
@@ -60,7 +61,7 @@ absl::StatusOr<RobustEvalResult> EvaluateRobust(Model& model, std::span<const fl
   std::vector<uint8_t> clean_ok, adv_ok;
 
   RobustEvalResult result;
-  for (size_t begin = 0, c = 0; begin < indices.size(); begin += chunk, ++c) {
+  for (uint64_t begin = 0, c = first_chunk; begin < indices.size(); begin += chunk, ++c) {
     const size_t n = std::min(chunk, indices.size() - begin);
     data.Gather(indices.subspan(begin, n), x.data(), y.data());
     const BatchView clean{x.data(), y.data(), static_cast<int>(n)};
@@ -92,6 +93,19 @@ absl::StatusOr<RobustEvalResult> EvaluateRobust(Model& model, std::span<const fl
     result.count += static_cast<int64_t>(n);
   }
   return result;
+}
+
+std::string RobustEvalPlanName(const RobustEvalPlan& plan) {
+  const AttackOptions& a = plan.options.attack;
+  std::string name =
+      absl::StrCat(AttackName(a), " on ",
+                   plan.examples == 0 ? std::string("every test example")
+                                      : absl::StrCat(plan.examples, " test examples"),
+                   " (seed ", plan.seed, ")");
+  if (plan.options.fgsm) {
+    absl::StrAppend(&name, ", ", AttackName(Fgsm(a.norm, a.eps, a.clip_min, a.clip_max)));
+  }
+  return name;
 }
 
 std::vector<uint32_t> RobustEvalSubset(size_t size, size_t examples, uint64_t seed) {

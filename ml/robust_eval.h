@@ -11,6 +11,8 @@
 // by the chunk whatever the number of examples. Chunk c (rows [c * chunk_rows,
 // ...) of `indices`) draws its random start from Rng(seed, "robust_eval",
 // c): the result is a pure function of (params, examples, options, seed).
+// A caller may split the examples at chunk boundaries (across threads) and
+// pass each part's first chunk number: the counts add up to the same result.
 //
 // Thread safety: uses `model` as scratch (one per thread); `data` is only read.
 #ifndef FEDSIM_ML_ROBUST_EVAL_H_
@@ -18,6 +20,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -57,19 +60,39 @@ struct RobustEvalResult {
   }
 };
 
-// Attacks data's rows `indices` (in that order) against params.
+// Attacks data's rows `indices` (in that order) against params; indices[0]
+// starts chunk `first_chunk` (see the file comment).
 // InvalidArgument for bad attack options, chunk_rows <= 0, a data dim that
 // is not the model's input_dim, a params size that is not NumParams() or an
 // index out of range. An empty `indices` gives count 0.
 absl::StatusOr<RobustEvalResult> EvaluateRobust(Model& model, std::span<const float> params,
                                                 const Dataset& data,
                                                 std::span<const uint32_t> indices,
-                                                const RobustEvalOptions& options, uint64_t seed);
+                                                const RobustEvalOptions& options, uint64_t seed,
+                                                uint64_t first_chunk = 0);
 
 // The fixed evaluation subset: `examples` distinct rows of a dataset of
 // `size`, drawn by Rng(seed, "robust_eval_subset") and sorted; every row
 // when examples == 0 or examples >= size.
 std::vector<uint32_t> RobustEvalSubset(size_t size, size_t examples, uint64_t seed);
+
+// A robust evaluation as runs (the sim evaluator) and `fedsim train` do it:
+// EvaluateRobust(..., seed) on RobustEvalSubset(test rows, examples, seed).
+// The same plan, test rows and params give the same counts in both.
+struct RobustEvalPlan {
+  // Default: RobustEvalOptions's (PGD-20, L-infinity, eps 0.1).
+  RobustEvalOptions options;
+  // Default: 1000. Size of the fixed subset; 0 = every test row.
+  size_t examples = 1000;
+  // Default: 1. The run's seed: picks the subset and the random starts.
+  uint64_t seed = 1;
+};
+
+// "pgd(linf, eps=0.1, step=0.01, k=20, start=random) on 1000 test examples
+// (seed 1), fgsm(linf, eps=0.1, step=0.1, start=clean)": every value the
+// evaluation reads, for manifests and logs (robust figures must be reported
+// with their eps).
+std::string RobustEvalPlanName(const RobustEvalPlan& plan);
 
 }  // namespace fedsim
 

@@ -92,6 +92,49 @@ TEST_F(RobustEvalTest, DeterministicForASeedAndChunkedWithoutChangingTheAnswer) 
   EXPECT_LT(whole.robust_correct, whole.clean_correct);
 }
 
+// Parts split at chunk boundaries, each told its first chunk, draw the same
+// random starts as one call: the counts add up exactly (how the evaluator
+// spreads the chunks over threads).
+TEST_F(RobustEvalTest, PartsWithTheirFirstChunkAddUpToTheWhole) {
+  const RobustEvalOptions o{
+      .attack = {.eps = 0.1, .step_size = 0.02, .steps = 5}, .fgsm = true, .chunk_rows = 100};
+  const RobustEvalResult whole = Eval(o, 7);
+  RobustEvalResult sum;
+  const std::span<const uint32_t> rows(all_);
+  for (uint64_t c = 0; c < 6; c += 2) {  // parts of two chunks each
+    auto part = EvaluateRobust(*model_, params_, test_, rows.subspan(c * 100, 200), o, 7, c);
+    ASSERT_TRUE(part.ok()) << part.status();
+    sum.count += part->count;
+    sum.clean_correct += part->clean_correct;
+    sum.robust_correct += part->robust_correct;
+    sum.fgsm_correct += part->fgsm_correct;
+  }
+  EXPECT_EQ(sum.count, whole.count);
+  EXPECT_EQ(sum.clean_correct, whole.clean_correct);
+  EXPECT_EQ(sum.robust_correct, whole.robust_correct);
+  EXPECT_EQ(sum.fgsm_correct, whole.fgsm_correct);
+  EXPECT_LT(whole.robust_correct, whole.clean_correct);
+  // Without the first chunk the parts would reuse chunk 0's stream: other
+  // random starts, another loss.
+  auto misnumbered = EvaluateRobust(*model_, params_, test_, rows.subspan(200, 100), o, 7);
+  auto numbered = EvaluateRobust(*model_, params_, test_, rows.subspan(200, 100), o, 7, 2);
+  ASSERT_TRUE(misnumbered.ok() && numbered.ok());
+  EXPECT_NE(misnumbered->robust_loss_sum, numbered->robust_loss_sum);
+}
+
+TEST(RobustEvalPlanTest, NameCarriesEveryValue) {
+  RobustEvalPlan plan;
+  EXPECT_EQ(RobustEvalPlanName(plan),
+            "pgd(linf, eps=0.1, step=0.01, k=20, start=random) on 1000 test examples (seed 1)");
+  plan.options.fgsm = true;
+  plan.options.attack.eps = 0.3;
+  plan.examples = 0;
+  plan.seed = 4;
+  EXPECT_EQ(RobustEvalPlanName(plan),
+            "pgd(linf, eps=0.3, step=0.01, k=20, start=random) on every test example (seed 4), "
+            "fgsm(linf, eps=0.3, step=0.3, start=clean)");
+}
+
 TEST_F(RobustEvalTest, RejectsBadInput) {
   EXPECT_FALSE(
       EvaluateRobust(*model_, params_, test_, all_, RobustEvalOptions{.attack = {.steps = 0}}, 1)

@@ -16,6 +16,7 @@
 #include "ml/batch_transform.h"
 #include "ml/local_trainer.h"
 #include "ml/optimizer.h"
+#include "ml/trades.h"
 #include "proto/scenario.pb.h"
 #include "util/problems.h"
 
@@ -33,7 +34,9 @@ LocalSchedule ScheduleFromConfig(const config::LocalTraining& local);
 
 // The recipe for a model of `num_params` parameters: SGD (lr, momentum,
 // weight_decay, prox_mu), or SAM over that SGD step when `sam` is set; the
-// adversarial transform when `adversarial` is set.
+// adversarial transform when `adversarial` is set, or, when it sets
+// trades_beta, no transform and the TRADES objective (ml/trades.h) inside
+// the optimizer.
 // InvalidArgument naming the field for out-of-range values.
 absl::StatusOr<LocalRecipe> NewLocalRecipe(const config::LocalTraining& local,
                                            size_t num_params);
@@ -42,7 +45,8 @@ absl::StatusOr<LocalRecipe> NewLocalRecipe(const config::LocalTraining& local,
 // plain SGD step: SGD 1, SAM 2, plus an adversarial attack's passes over its
 // share of the batch (PGD-k on every row: k more, so k + 1 under SGD and
 // k + 2 under SAM; CONCAT also trains on the appended rows; see
-// AdversarialCostMultiplier). The device model multiplies a task's compute
+// AdversarialCostMultiplier). TRADES with PGD-k: k + 2 under SGD, 2 (k + 2)
+// under SAM (TradesPasses). The device model multiplies a task's compute
 // time by it, so costlier local training takes longer in virtual time just
 // as it would on a device.
 double ComputeCostMultiplier(const config::LocalTraining& local);
@@ -53,11 +57,17 @@ double ComputeCostMultiplier(const config::LocalTraining& local);
 // ValidateAdversarial.
 AdversarialOptions AdversarialFromConfig(const config::Adversarial& adversarial);
 
+// The TRADES objective that `adversarial` describes when it sets
+// trades_beta: its attack (as AdversarialFromConfig's) and beta.
+TradesOptions TradesFromConfig(const config::Adversarial& adversarial);
+
 // Adds a problem under `path` (e.g. "local.adversarial") for each field of
 // `adversarial` that NewLocalRecipe would reject or that makes no sense:
 // unspecified enums, eps negative, zero or not finite, a step_size that is
 // not > 0, steps 0, FGSM with steps other than 1, ratio outside (0, 1], an
-// empty or NaN clip range. The config layer calls it during validation.
+// empty or NaN clip range; with trades_beta: a beta that is not finite and
+// > 0, a ratio other than 1, mode CONCAT or no random start (values TRADES
+// would not use). The config layer calls it during validation.
 void ValidateAdversarial(const config::Adversarial& adversarial, const std::string& path,
                          ProblemList* problems);
 

@@ -159,5 +159,59 @@ TEST(LocalRecipeTest, ValidateAdversarialNamesEachBadField) {
   EXPECT_THAT(bad.status().message(), HasSubstr("local.adversarial.ratio"));
 }
 
+// trades_beta makes the optimizer's objective TRADES with the configured
+// attack, and no batch transform.
+TEST(LocalRecipeTest, TradesBetaBuildsTheTradesObjective) {
+  const std::string text =
+      "lr: 0.05 adversarial { eps: 0.2 step_size: 0.05 steps: 4 clip_min: -1 trades_beta: 3 }";
+  auto recipe = NewLocalRecipe(Local(text), 100);
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_EQ(recipe->transform, nullptr);
+  EXPECT_EQ(recipe->optimizer->Name(),
+            "sgd(lr=0.05) on trades(beta=3, pgd(linf, eps=0.2, step=0.05, k=4, start=random, "
+            "range=[-1, 1]))");
+  // PGD-k inside TRADES: k + 2 passes, twice that under SAM; the optimizer
+  // and the device model agree.
+  EXPECT_EQ(recipe->optimizer->passes_per_step(), 6);
+  EXPECT_EQ(ComputeCostMultiplier(Local(text)), 6.0);
+  EXPECT_EQ(ComputeCostMultiplier(Local("sam {} " + text)), 12.0);
+  EXPECT_EQ(ComputeCostMultiplier(Local("adversarial { trades_beta: 6 }")), 12.0);
+  auto sam = NewLocalRecipe(Local("sam {} " + text), 100);
+  ASSERT_TRUE(sam.ok());
+  EXPECT_EQ(sam->optimizer->passes_per_step(), 12);
+  EXPECT_EQ(TradesFromConfig(Local(text).adversarial()).beta, 3.0);
+  EXPECT_EQ(config::Adversarial::descriptor()->FindFieldByName("trades_beta")->number(), 11);
+  EXPECT_FALSE(config::Adversarial::descriptor()->FindFieldByName("trades_beta")->has_default_value());
+}
+
+TEST(LocalRecipeTest, ValidateAdversarialRefusesWhatTradesWouldNotUse) {
+  auto problems_of = [](const std::string& text) {
+    ProblemList p;
+    ValidateAdversarial(Local("adversarial {" + text + "}").adversarial(), "local.adversarial", &p);
+    std::vector<std::string> paths;
+    for (const auto& problem : p.problems()) paths.push_back(problem.path);
+    return paths;
+  };
+  EXPECT_THAT(problems_of("trades_beta: 6"), ::testing::IsEmpty());
+  EXPECT_THAT(problems_of("attack: FGSM random_start: true trades_beta: 1"), ::testing::IsEmpty());
+  EXPECT_THAT(problems_of("trades_beta: 0"), ::testing::ElementsAre("local.adversarial.trades_beta"));
+  EXPECT_THAT(problems_of("trades_beta: -1"),
+              ::testing::ElementsAre("local.adversarial.trades_beta"));
+  EXPECT_THAT(problems_of("trades_beta: nan"),
+              ::testing::ElementsAre("local.adversarial.trades_beta"));
+  EXPECT_THAT(problems_of("trades_beta: 6 ratio: 0.5"),
+              ::testing::ElementsAre("local.adversarial.ratio"));
+  EXPECT_THAT(problems_of("trades_beta: 6 mode: CONCAT"),
+              ::testing::ElementsAre("local.adversarial.mode"));
+  EXPECT_THAT(problems_of("trades_beta: 6 random_start: false"),
+              ::testing::ElementsAre("local.adversarial.random_start"));
+  // FGSM starts from the clean input unless told otherwise.
+  EXPECT_THAT(problems_of("attack: FGSM trades_beta: 6"),
+              ::testing::ElementsAre("local.adversarial.random_start"));
+  auto bad = NewLocalRecipe(Local("adversarial { trades_beta: 6 ratio: 0.5 }"), 100);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("does not apply to TRADES"));
+}
+
 }  // namespace
 }  // namespace fedsim

@@ -259,7 +259,7 @@ absl::StatusOr<std::vector<float>> ReadFinalModel(const std::string& path, uint6
 
 absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
                            const RunSummary& s) {
-  const Json j{
+  Json j{
       {"name", info.name},
       {"scenario_hash", info.scenario_hash},
       {"seed", info.seed},
@@ -282,6 +282,8 @@ absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
       // Milliseconds are all a wall time is good for.
       {"wall_s", std::round(s.wall_s * 1000.0) / 1000.0},
   };
+  if (!info.robust_eval.empty()) j["robust_eval"] = info.robust_eval;
+  for (const auto& [name, value] : info.final_figures) j["final_" + name] = value;
   return WriteTextFile(path, Dump(j, 2) + "\n");
 }
 

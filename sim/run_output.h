@@ -22,6 +22,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -96,6 +97,12 @@ struct ManifestInfo {
   std::string model;  // ModelConfig::ToString()
   std::string algorithm;
   std::string transport;  // "inprocess" or "grpc, W workers"
+  // The robust evaluation (RobustEvalPlanName: attack, eps, subset), or ""
+  // for none. Written only when set.
+  std::string robust_eval;
+  // The evaluator's extra figures at the last evaluation (robust_accuracy,
+  // ...), written as "final_<name>".
+  std::vector<std::pair<std::string, double>> final_figures;
 };
 
 absl::Status WriteFinalModel(const std::string& path, std::span<const float> params,

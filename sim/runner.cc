@@ -14,6 +14,7 @@
 #include "config/scenario_file.h"
 #include "config/validate.h"
 #include "ml/numeric.h"
+#include "runtime/robust_recipe.h"
 #include "sim/checkpoint.h"
 #include "sim/evaluator.h"
 #include "sim/inprocess_transport.h"
@@ -38,6 +39,25 @@ std::vector<ScriptedChange> ScriptedChanges(const config::Scenario& s) {
   }
   return out;
 }
+
+// Keeps the named figures of the last evaluation row.
+class LastFiguresObserver : public RunObserver {
+ public:
+  explicit LastFiguresObserver(std::vector<std::string> names) : names_(std::move(names)) {}
+  void OnEvaluation(const MetricsRow& row) override {
+    figures_.clear();
+    for (const std::string& name : names_) {
+      if (auto it = row.values.find(name); it != row.values.end()) {
+        figures_.emplace_back(name, it->second);
+      }
+    }
+  }
+  const std::vector<std::pair<std::string, double>>& figures() const { return figures_; }
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::pair<std::string, double>> figures_;
+};
 
 std::string AlgorithmName(const config::Algorithm& a) {
   for (const AlgorithmEntry& e : RegisteredAlgorithms()) {
@@ -230,9 +250,11 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   ec.interrupt = options.interrupt;
   ec.clock = options.clock;
 
-  FEDSIM_ASSIGN_OR_RETURN(
-      std::unique_ptr<Evaluator> evaluator,
-      Evaluator::Create(data.model, data.test.get(), s.eval().test_limit(), options.eval_threads));
+  std::optional<RobustEvalPlan> robust;
+  if (s.eval().has_robust()) robust = RobustEvalFromConfig(s.eval().robust(), s.seed());
+  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Evaluator> evaluator,
+                          Evaluator::Create(data.model, data.test.get(), s.eval().test_limit(),
+                                            options.eval_threads, std::move(robust)));
 
   const std::string scenario_hash = ScenarioHash(s);
   std::string run_dir = options.run_dir;
@@ -283,6 +305,9 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
     fan.Add(progress.get());
   }
   for (RunObserver* o : options.observers) fan.Add(o);
+  // The evaluator's own figures at the last evaluation, for the manifest.
+  LastFiguresObserver last(evaluator->ExtraMetricNames());
+  fan.Add(&last);
 
   Engine engine(std::move(ec), algorithm.get(), transport, store, evaluator.get(), &fan);
   absl::StatusOr<RunSummary> summary = engine.Run();
@@ -313,6 +338,10 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   m.algorithm = AlgorithmName(s.algorithm());
   m.algorithm_notes = AlgorithmNotesFor(s, run.scenario_dir);
   m.transport = options.transport_name;
+  if (evaluator->robust_plan().has_value()) {
+    m.robust_eval = RobustEvalPlanName(*evaluator->robust_plan());
+  }
+  m.final_figures = last.figures();
   FEDSIM_RETURN_IF_ERROR(WriteManifest(run_dir + "/manifest.json", m, *summary));
   return out;
 }

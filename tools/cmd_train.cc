@@ -6,6 +6,16 @@
 // accuracy, epoch seconds, samples/s) and, when stderr is a terminal, a live
 // progress line during the epoch. Exit codes: 0 done, 1 data could not be loaded,
 // 2 bad flags.
+//
+// Adversarial training and robust evaluation take the scenario's own
+// messages, so the centralized reference trains and evaluates exactly as a
+// run does: --adversarial is a config::Adversarial (local { adversarial {} })
+// and --robust a config::Robust (eval { robust {} }), both in text format,
+// read by runtime/ (local_recipe.h, robust_recipe.h) and checked by the same
+// validation. The per-step random streams are TrainLocal's (ml/local_trainer.h)
+// and the robust plan is the sim evaluator's for the same seed, so the
+// robust_acc printed here is the robust_accuracy a run's evaluator would
+// report for these parameters.
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +24,7 @@
 #include <cstdio>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,11 +35,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "data/dataset.h"
+#include "google/protobuf/text_format.h"
 #include "ml/model.h"
 #include "ml/numeric.h"
-#include "ml/sgd.h"
+#include "ml/robust_eval.h"
+#include "proto/scenario.pb.h"
+#include "runtime/local_recipe.h"
+#include "runtime/robust_recipe.h"
 #include "tools/commands.h"
+#include "util/problems.h"
 #include "util/rng.h"
 #include "util/spell.h"
 
@@ -59,6 +76,14 @@ ABSL_FLAG(int32_t, train_limit, 0, "Use only the first N training examples (0 = 
 ABSL_FLAG(int32_t, test_limit, 0, "Use only the first N test examples (0 = all).");
 ABSL_FLAG(int32_t, synthetic_clients, 30,
           "With --dataset=synthetic: number of clients whose data is generated and pooled.");
+ABSL_FLAG(std::string, adversarial, "",
+          "Adversarial training: the fields of a scenario's local { adversarial { ... } } in "
+          "protobuf text format, e.g. 'eps: 0.1 steps: 10' (Madry PGD-10), 'eps: 0.1 ratio: 0.5' "
+          "(FAT mix) or 'eps: 0.1 trades_beta: 6' (TRADES). Empty = clean training.");
+ABSL_FLAG(std::string, robust, "",
+          "Robust evaluation after every epoch: the fields of a scenario's eval { robust { ... } } "
+          "in protobuf text format, e.g. 'eps: 0.1 steps: 20 examples: 1000 fgsm: true'; the "
+          "subset and random starts come from --seed, as in a run. Empty = none.");
 
 namespace fedsim {
 namespace {
@@ -88,6 +113,21 @@ EvalResult EvaluateAll(Model& model, std::span<const float> params, const Datase
     total.count += r.count;
   }
   return total;
+}
+
+// Parses a text-format message flag and validates it with `validate`;
+// returns the problems as one flag error message, or "" when it is fine.
+template <typename M, typename V>
+std::string ParseMessageFlag(const std::string& flag, const std::string& text, M* out,
+                             V validate) {
+  if (!google::protobuf::TextFormat::ParseFromString(text, out)) {
+    return absl::StrCat("--", flag, " is not a valid ", M::descriptor()->full_name(),
+                        " in text format: '", text, "'");
+  }
+  ProblemList problems;
+  validate(*out, "--" + flag, &problems);
+  if (problems.empty()) return "";
+  return std::string(problems.ToStatus().message());
 }
 
 Dataset Prefix(const Dataset& d, int limit) {
@@ -166,6 +206,24 @@ int TrainMain(int argc, char** argv) {
   if (dataset_name == "synthetic" && synthetic_clients <= 0) {
     return FlagError(absl::StrCat("--synthetic_clients must be > 0, got ", synthetic_clients));
   }
+  // The local-training message a run's task would carry: SGD and, when
+  // asked, the adversarial block.
+  config::LocalTraining local;
+  local.set_lr(sgd_options.lr);
+  local.set_momentum(sgd_options.momentum);
+  local.set_weight_decay(sgd_options.weight_decay);
+  if (const std::string text = absl::GetFlag(FLAGS_adversarial); !text.empty()) {
+    const std::string error =
+        ParseMessageFlag("adversarial", text, local.mutable_adversarial(), ValidateAdversarial);
+    if (!error.empty()) return FlagError(error);
+  }
+  std::optional<RobustEvalPlan> robust_plan;
+  if (const std::string text = absl::GetFlag(FLAGS_robust); !text.empty()) {
+    config::Robust robust;
+    const std::string error = ParseMessageFlag("robust", text, &robust, ValidateRobust);
+    if (!error.empty()) return FlagError(error);
+    robust_plan = RobustEvalFromConfig(robust, seed);
+  }
 
   // --- Data.
   const auto load_start = std::chrono::steady_clock::now();
@@ -207,9 +265,17 @@ int TrainMain(int argc, char** argv) {
                                   ": ", std::string(made.status().message())));
   }
   Model& model = **made;
-  std::vector<float> params(model.NumParams()), grad(model.NumParams());
+  std::vector<float> params(model.NumParams());
   model.Init(seed, params);
-  Sgd sgd(sgd_options, params.size());
+  absl::StatusOr<LocalRecipe> recipe = NewLocalRecipe(local, params.size());
+  if (!recipe.ok()) return FlagError(std::string(recipe.status().message()));
+  Optimizer& optimizer = *recipe->optimizer;
+  BatchTransform* transform = recipe->transform.get();
+  std::vector<uint32_t> robust_rows;
+  if (robust_plan.has_value()) {
+    robust_rows = RobustEvalSubset(test.size(), robust_plan->examples, seed);
+    robust_plan->examples = robust_rows.size();
+  }
 
   std::printf("fedsim train: %s, %zu params | %s: %zu train, %zu test (loaded in %.2fs)\n",
               config.ToString().c_str(), model.NumParams(), dataset_name.c_str(), train.size(),
@@ -217,6 +283,15 @@ int TrainMain(int argc, char** argv) {
   std::printf("sgd: epochs %d, batch %d, lr %g, momentum %g, weight_decay %g, seed %llu\n",
               epochs, batch_size, sgd_options.lr, sgd_options.momentum,
               sgd_options.weight_decay, static_cast<unsigned long long>(seed));
+  if (local.has_adversarial()) {
+    std::printf("adversarial: %s%s (%d forward-backward passes per step)\n",
+                optimizer.Name().c_str(),
+                transform != nullptr ? (" on " + transform->Name()).c_str() : "",
+                optimizer.passes_per_step() + (transform != nullptr ? transform->passes_per_step() : 0));
+  }
+  if (robust_plan.has_value()) {
+    std::printf("robust eval: %s\n", RobustEvalPlanName(*robust_plan).c_str());
+  }
   std::printf("numeric: %s\n", NumericFingerprint(config).c_str());
   std::fflush(stdout);
 
@@ -228,6 +303,7 @@ int TrainMain(int argc, char** argv) {
   std::vector<float> x(batch * train.dim());
   std::vector<int32_t> y(batch);
   const auto run_start = std::chrono::steady_clock::now();
+  uint64_t step = 0;  // across epochs, as TrainLocal counts them
   for (int epoch = 0; epoch < epochs; ++epoch) {
     std::iota(order.begin(), order.end(), 0u);
     Rng(seed, "batch_order", static_cast<uint64_t>(epoch)).Shuffle(order);
@@ -237,9 +313,14 @@ int TrainMain(int argc, char** argv) {
     for (size_t pos = 0; pos < n_train; pos += batch) {
       const size_t n = std::min(batch, n_train - pos);
       train.Gather(std::span<const uint32_t>(order).subspan(pos, n), x.data(), y.data());
-      const float loss =
-          model.ForwardBackward(params, BatchView{x.data(), y.data(), static_cast<int>(n)}, grad);
-      sgd.Step(params, grad);
+      BatchView view{x.data(), y.data(), static_cast<int>(n)};
+      if (transform != nullptr) {
+        Rng rng(seed, "transform", step);
+        view = transform->Apply(model, params, view, rng);
+      }
+      Rng step_rng(seed, "optimizer", step);
+      const float loss = optimizer.Step(model, params, view, {}, step_rng);
+      ++step;
       loss_sum += static_cast<double>(loss) * n;
       if (tty) {
         const auto now = std::chrono::steady_clock::now();
@@ -255,12 +336,27 @@ int TrainMain(int argc, char** argv) {
     const double train_seconds = Seconds(std::chrono::steady_clock::now() - epoch_start);
     if (tty) std::fprintf(stderr, "\r\033[K");
     const EvalResult ev = EvaluateAll(model, params, test);
+    std::string robust_figures;
+    if (robust_plan.has_value()) {
+      absl::StatusOr<RobustEvalResult> rr =
+          EvaluateRobust(model, params, test, robust_rows, robust_plan->options, seed);
+      if (!rr.ok()) {
+        std::fprintf(stderr, "fedsim train: robust evaluation: %s\n",
+                     std::string(rr.status().message()).c_str());
+        return 1;
+      }
+      robust_figures = absl::StrFormat("  robust_acc %.4f", rr->robust_accuracy());
+      if (robust_plan->options.fgsm) {
+        absl::StrAppendFormat(&robust_figures, "  fgsm_acc %.4f", rr->fgsm_accuracy());
+      }
+    }
     const double epoch_seconds = Seconds(std::chrono::steady_clock::now() - epoch_start);
     std::printf(
-        "epoch %d/%d  train_loss %.4f  test_loss %.4f  test_acc %.4f  time %.2fs  "
+        "epoch %d/%d  train_loss %.4f  test_loss %.4f  test_acc %.4f%s  time %.2fs  "
         "samples/s %.0f\n",
         epoch + 1, epochs, loss_sum / n_train, ev.loss_sum / ev.count,
-        static_cast<double>(ev.correct) / ev.count, epoch_seconds, n_train / train_seconds);
+        static_cast<double>(ev.correct) / ev.count, robust_figures.c_str(), epoch_seconds,
+        n_train / train_seconds);
     std::fflush(stdout);
   }
   std::printf("done in %.1fs\n", Seconds(std::chrono::steady_clock::now() - run_start));
