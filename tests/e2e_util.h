@@ -31,7 +31,8 @@ inline std::string ReadFile(const std::filesystem::path& p) {
 inline std::string ManifestField(const std::filesystem::path& dir, const std::string& key) {
   std::string m = ReadFile(dir / "manifest.json");
   std::smatch match;
-  std::regex re("\"" + key + "\": \"?([^\",\n]*)");
+  // One key per line ("key": value or "key": "value"); a value may hold commas.
+  std::regex re("\"" + key + "\": \"?([^\"\n]*?)\"?,?\n");
   if (!std::regex_search(m, match, re)) return "";
   return match[1];
 }

@@ -15,31 +15,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "tests/e2e_util.h"
 #include "tools/subprocess.h"
-
-#ifndef FEDSIM_BINARY
-#error "FEDSIM_BINARY must name the fedsim executable"
-#endif
 
 namespace fedsim {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string ManifestField(const fs::path& dir, const std::string& key) {
-  const std::string m = ReadFile(dir / "manifest.json");
-  std::smatch match;
-  const std::regex re("\"" + key + "\": \"?([^\"\n]*?)\"?,?\n");
-  if (!std::regex_search(m, match, re)) return "";
-  return match[1];
-}
+using e2e::ManifestField;
+using e2e::ReadFile;
 
 // metrics.csv as rows of named numbers.
 struct Csv {
@@ -69,21 +54,8 @@ Csv ReadCsv(const fs::path& p) {
   return csv;
 }
 
-class FatE2ETest : public ::testing::Test {
+class FatE2ETest : public e2e::E2EFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-        << "Fashion-MNIST is missing: run scripts/install-deps (package dataset-fashion-mnist)";
-    tmp_ = fs::temp_directory_path() /
-           ("fedsim_fat_e2e_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(tmp_);
-    fs::create_directories(tmp_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(tmp_);
-  }
-
   // `fedsim run scenario` into tmp_/dir with `mode` (--inprocess or
   // --workers=N) and `sets`; fails the test on a non-zero exit.
   void Run(const std::string& scenario, const std::string& dir,
@@ -120,7 +92,6 @@ class FatE2ETest : public ::testing::Test {
     }
   }
 
-  fs::path tmp_;
 };
 
 // Shrinks scenarios/fat_fmnist.textproto: 10 clients, 4 per round, 5 local

@@ -10,11 +10,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/e2e_util.h"
 #include "tools/subprocess.h"
-
-#ifndef FEDSIM_BINARY
-#error "FEDSIM_BINARY must name the fedsim executable"
-#endif
 
 namespace fedsim {
 namespace {
@@ -22,21 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class SecurityE2ETest : public ::testing::Test {
+class SecurityE2ETest : public e2e::E2EFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-        << "Fashion-MNIST is missing: run scripts/install-deps (package dataset-fashion-mnist)";
-    tmp_ = fs::temp_directory_path() /
-           ("fedsim_sec_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(tmp_);
-    fs::create_directories(tmp_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(tmp_);
-  }
-
   // Runs fedsim to completion; returns its exit code, stdout and stderr
   // (the children's output is one stream) in *out.
   int RunFedsim(const std::vector<std::string>& args, std::string* out) {
@@ -53,7 +37,6 @@ class SecurityE2ETest : public ::testing::Test {
     return c.exit_code;
   }
 
-  fs::path tmp_;
 };
 
 // Regression: `fedsim replay` printed MATCH for a run whose final_model.bin
