@@ -1,6 +1,7 @@
 // GrpcTransportImpl's bookkeeping of workers and tasks: sessions, leases
-// and their deadlines, dropping silent workers, re-queueing, the reaper, and
-// the checks an update's header must pass. See server/grpc_transport.h.
+// and their deadlines, dropping silent workers, re-queueing, the reaper,
+// parked long polls and their timer, and the checks an update's header must
+// pass. See server/grpc_transport.h.
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -209,6 +210,42 @@ void GrpcTransportImpl::ReaperLoop() {
   server_->Shutdown(GrpcTimeout(absl::Milliseconds(200)));
 }
 
+void GrpcTransportImpl::ServePollsLocked() {
+  size_t answered = 0;
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    if (!AnswerPollLocked(it->second)) {
+      ++it;
+      continue;
+    }
+    answered_.push_back(it->second);
+    it = parked_.erase(it);
+    ++answered;
+  }
+  if (answered > 0) ++poll_events_;
+}
+
+void GrpcTransportImpl::PollTimerLoop() {
+  while (true) {
+    std::vector<PollCall*> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      while (answered_.empty() && !poll_timer_stop_) {
+        ServePollsLocked();  // those whose deadline passed
+        if (!answered_.empty()) break;
+        absl::Time next = absl::InfiniteFuture();
+        for (const auto& [key, call] : parked_) next = std::min(next, call->deadline);
+        const uint64_t seen = poll_events_;
+        auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return poll_events_ != seen; };
+        clock_->AwaitWithDeadline(&mu_, absl::Condition(&changed), next);
+      }
+      if (answered_.empty()) return;  // stopped, and nothing left to finish
+      finish.swap(answered_);
+    }
+    // Outside mu_: Finish may run the call's completion (OnDone) inline.
+    for (PollCall* call : finish) call->Finish(ToGrpcStatus(call->answer));
+  }
+}
+
 void GrpcTransportImpl::DropSilentWorkersLocked() {
   if (shutdown_) return;  // the run is over: nothing left to re-run
   const absl::Time now = clock_->Now();
@@ -242,6 +279,7 @@ void GrpcTransportImpl::DropSilentWorkersLocked() {
   if (workers_.empty()) no_worker_since_ = now;  // Await's no-worker clock starts
   ++result_events_;
   RequeueFrontLocked(std::move(requeue));
+  ServePollsLocked();  // the dropped workers' polls, and polls for the requeued tasks
 }
 
 void GrpcTransportImpl::RequeueFrontLocked(std::vector<TaskId> requeue) {
@@ -253,7 +291,8 @@ void GrpcTransportImpl::RequeueFrontLocked(std::vector<TaskId> requeue) {
     tasks_.at(*it).queued = true;
   }
   stats_.tasks_requeued += requeue.size();
-  ++result_events_;  // long polls wake for them
+  ++result_events_;
+  ServePollsLocked();  // parked long polls lease them
 }
 
 absl::Time GrpcTransportImpl::LeaseDeadlineLocked(const TaskState& task) const {
