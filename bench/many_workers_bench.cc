@@ -47,16 +47,17 @@ int Main(int argc, char** argv) {
   const bool none_lost = once == static_cast<int>(report->tasks) &&
                          report->stats.updates_accepted == report->tasks &&
                          report->stats.duplicates == 0 && report->stats.tasks_requeued == 0;
-  std::printf("workers            %d (each its own connection; %d sockets open)\n",
-              report->workers, report->sockets_parked);
+  std::printf("workers            %d (each its own connection; %d sockets open)\n", report->workers,
+              report->sockets_parked);
   std::printf("polls parked       %llu at once\n",
               static_cast<unsigned long long>(report->polls_parked));
-  std::printf("tasks              %llu, leased exactly once: %d, results accepted: %llu, "
-              "duplicates: %llu, requeued: %llu\n",
-              static_cast<unsigned long long>(report->tasks), once,
-              static_cast<unsigned long long>(report->stats.updates_accepted),
-              static_cast<unsigned long long>(report->stats.duplicates),
-              static_cast<unsigned long long>(report->stats.tasks_requeued));
+  std::printf(
+      "tasks              %llu, leased exactly once: %d, results accepted: %llu, "
+      "duplicates: %llu, requeued: %llu\n",
+      static_cast<unsigned long long>(report->tasks), once,
+      static_cast<unsigned long long>(report->stats.updates_accepted),
+      static_cast<unsigned long long>(report->stats.duplicates),
+      static_cast<unsigned long long>(report->stats.tasks_requeued));
   std::printf("wall               %.3f s (burst: submit to last result), %.0f tasks/s\n",
               report->wall_s, report->tasks / report->wall_s);
   std::printf("threads            %d before, %d with all polls parked, %d peak\n",

@@ -109,8 +109,8 @@ absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
   return absl::OkStatus();
 }
 
-absl::Status UpdateReader::ReadHeader(const wire::UpdateChunk& chunk,
-                                      absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header) {
+absl::Status UpdateReader::ReadHeader(
+    const wire::UpdateChunk& chunk, absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header) {
   if (!chunk.has_header()) {
     return absl::FailedPreconditionError("PushUpdate: the first chunk must carry the UpdateHeader");
   }

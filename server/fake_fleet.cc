@@ -153,9 +153,8 @@ class Fleet {
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
-            +[](Fleet* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(f->mu_) {
-              return f->stop_ || !f->ready_.empty();
-            },
+            +[](Fleet* f)
+                 ABSL_EXCLUSIVE_LOCKS_REQUIRED(f->mu_) { return f->stop_ || !f->ready_.empty(); },
             this));
         if (ready_.empty()) return;
         w = ready_.front();
@@ -262,9 +261,9 @@ absl::StatusOr<FakeFleetReport> RunFakeFleet(const FakeFleetOptions& options) {
     if (absl::Now() >= give_up) {
       (*transport)->Shutdown();
       fleet.Stop().IgnoreError();
-      return absl::DeadlineExceededError(
-          absl::StrCat("only ", (*transport)->stats().polls_parked, " of ", options.workers,
-                       " long polls parked after 60 s"));
+      return absl::DeadlineExceededError(absl::StrCat("only ", (*transport)->stats().polls_parked,
+                                                      " of ", options.workers,
+                                                      " long polls parked after 60 s"));
     }
     absl::SleepFor(absl::Milliseconds(1));
   }

@@ -26,8 +26,8 @@ TEST(FakeFleetTest, TwoHundredWorkersPollAtOnceWithBoundedThreadsAndLoseNoTask) 
   // would add 200. (gRPC's own pools, the reaper, poll timer and the fleet's
   // pushers and sampler are a few dozen at most.)
   EXPECT_LT(report->threads_parked - report->threads_before, 64)
-      << "threads before " << report->threads_before << ", with " << kWorkers
-      << " parked polls " << report->threads_parked;
+      << "threads before " << report->threads_before << ", with " << kWorkers << " parked polls "
+      << report->threads_parked;
   EXPECT_LT(report->threads_peak - report->threads_before, 64);
 
   // No task lost, none leased twice.

@@ -313,8 +313,8 @@ absl::Status GrpcTransportImpl::BeginPush(const ServerContextBase& context, Push
   if (!status.ok()) return status;
   TaskState& task = tasks_.at(claim->task);
   if (task.receiving) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "an update for task ", claim->task, " is already arriving; send one at a time"));
+    return absl::ResourceExhaustedError(absl::StrCat("an update for task ", claim->task,
+                                                     " is already arriving; send one at a time"));
   }
   task.receiving = true;
   *claimed = claim->task;
@@ -326,10 +326,9 @@ absl::Status GrpcTransportImpl::CheckPushHeader(const PushClaim& claim, DecodedU
   // The header must say what the metadata said; then the task's details.
   if (update->worker != claim.worker || update->session != claim.session ||
       update->result.id != claim.task) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the update's header names worker ", update->worker, " and task ",
-                     update->result.id, ", its metadata worker ", claim.worker, " and task ",
-                     claim.task));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the update's header names worker ", update->worker, " and task ", update->result.id,
+        ", its metadata worker ", claim.worker, " and task ", claim.task));
   }
   absl::MutexLock lock(&mu_);
   absl::Status status = CheckHeaderLocked(*update);

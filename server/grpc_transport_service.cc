@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "rpc/chunker.h"
 #include "rpc/wire.h"
 #include "server/admission.h"
@@ -122,7 +123,11 @@ class RefusedStream final : public Reactor {
   void OnDone() override { delete this; }
 };
 
-grpc::ServerUnaryReactor* Done(CallbackServerContext* context, const absl::Status& status) {
+// A unary call answered at once: the token check, then `handle`.
+grpc::ServerUnaryReactor* Answer(GrpcTransportImpl* transport, CallbackServerContext* context,
+                                 const char* method, absl::FunctionRef<absl::Status()> handle) {
+  absl::Status status = transport->Authenticate(*context, method);
+  if (status.ok()) status = handle();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -137,9 +142,7 @@ void PollCall::OnCancel() { transport_->CancelPoll(this); }
 grpc::ServerUnaryReactor* AggregatorService::Register(CallbackServerContext* context,
                                                       const wire::RegisterRequest* request,
                                                       wire::RegisterResponse* response) {
-  absl::Status status = t_->Authenticate(*context, "Register");
-  if (status.ok()) status = t_->Register(*request, response);
-  return Done(context, status);
+  return Answer(t_, context, "Register", [&] { return t_->Register(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AggregatorService::GetTask(CallbackServerContext* context,
@@ -176,17 +179,13 @@ grpc::ServerReadReactor<wire::UpdateChunk>* AggregatorService::PushUpdate(
 grpc::ServerUnaryReactor* AggregatorService::Heartbeat(CallbackServerContext* context,
                                                        const wire::HeartbeatRequest* request,
                                                        wire::HeartbeatResponse* response) {
-  absl::Status status = t_->Authenticate(*context, "Heartbeat");
-  if (status.ok()) status = t_->Heartbeat(*request, response);
-  return Done(context, status);
+  return Answer(t_, context, "Heartbeat", [&] { return t_->Heartbeat(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AggregatorService::RunStatus(CallbackServerContext* context,
                                                        const wire::RunStatusRequest*,
                                                        wire::RunStatusResponse* response) {
-  absl::Status status = t_->Authenticate(*context, "RunStatus");
-  if (status.ok()) status = t_->RunStatus(response);
-  return Done(context, status);
+  return Answer(t_, context, "RunStatus", [&] { return t_->RunStatus(response); });
 }
 
 }  // namespace grpc_transport_internal
