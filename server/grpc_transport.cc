@@ -75,7 +75,7 @@ void GrpcTransportImpl::Submit(const TaskSpec& task) {
   state.seq = next_seq_++;
   state.queued = true;
   pending_.push_back(task.id);
-  ServePollsLocked();
+  ServePollsLocked(/*all=*/false);
 }
 
 absl::StatusOr<TaskResult> GrpcTransportImpl::Await(TaskId id) {
@@ -136,7 +136,7 @@ void GrpcTransportImpl::Shutdown() {
   shutdown_at_ = clock_->Now();
   ++result_events_;
   ++reaper_events_;
-  ServePollsLocked();  // every parked poll hears run_finished
+  ServePollsLocked(/*all=*/true);  // every parked poll hears run_finished
   if (server_ != nullptr && server_->GetHealthCheckService() != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
   }
@@ -228,7 +228,9 @@ void GrpcTransportImpl::GetTask(PollCall* call) {
       if (!AnswerPollLocked(call)) {
         call->key = next_poll_key_++;
         parked_.emplace(call->key, call);
-        ++poll_events_;  // the poll timer watches its deadline
+        // The poll timer wakes only for a deadline earlier than it watches.
+        auto at = poll_deadlines_.emplace(call->deadline, call->key).first;
+        if (at == poll_deadlines_.begin()) ++poll_events_;
         return;
       }
     } else {
@@ -245,7 +247,8 @@ void GrpcTransportImpl::CancelPoll(PollCall* call) {
     auto it = parked_.find(call->key);
     if (it == parked_.end() || it->second != call) return;
     parked_.erase(it);
-    ++poll_events_;
+    poll_deadlines_.erase({call->deadline, call->key});
+    ++poll_events_;  // the poll timer stops watching its deadline
   }
   call->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "GetTask cancelled"));
 }

@@ -11,10 +11,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -244,10 +246,15 @@ class GrpcTransportImpl final : public GrpcTransport {
   // there is, maybe nothing). Returns whether it was answered.
   bool AnswerPollLocked(PollCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Answers every parked poll that can be answered now, in arrival order, and
-  // hands them to the poll timer to finish. Called whenever a poll may have
-  // become answerable: tasks queued, workers dropped, shutdown, a deadline.
-  void ServePollsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers parked polls in arrival order and hands them to the poll timer to
+  // finish: every one that can be answered now (`all`: after workers were
+  // dropped, at shutdown), or only as many as there are queued tasks for
+  // (after a Submit or a requeue, without looking at the others).
+  void ServePollsLocked(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Takes an answered poll out of parked_ and poll_deadlines_ and hands it
+  // to the poll timer.
+  void UnparkAnsweredLocked(PollCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Finishes answered polls (outside mu_: Finish may run gRPC callbacks
   // inline) and answers parked ones at their deadline, on the options'
@@ -311,11 +318,13 @@ class GrpcTransportImpl final : public GrpcTransport {
   std::unordered_map<TaskId, TaskResult> inbox_ ABSL_GUARDED_BY(mu_);
   std::deque<TaskId> arrival_order_ ABSL_GUARDED_BY(mu_);
   GrpcTransportStats stats_ ABSL_GUARDED_BY(mu_);
-  // Parked GetTask calls by arrival; answered ones waiting for the poll
+  // Parked GetTask calls by arrival and by deadline; answered ones waiting for the poll
   // timer to Finish them; what wakes the timer.
   uint64_t next_poll_key_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, PollCall*> parked_ ABSL_GUARDED_BY(mu_);
+  std::set<std::pair<absl::Time, uint64_t>> poll_deadlines_ ABSL_GUARDED_BY(mu_);  // (deadline, key)
   std::vector<PollCall*> answered_ ABSL_GUARDED_BY(mu_);
+  size_t polls_finishing_ ABSL_GUARDED_BY(mu_) = 0;  // taken from answered_, Finish running
   uint64_t poll_events_ ABSL_GUARDED_BY(mu_) = 0;
   bool poll_timer_stop_ ABSL_GUARDED_BY(mu_) = false;
 };

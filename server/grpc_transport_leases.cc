@@ -192,8 +192,11 @@ void GrpcTransportImpl::ReaperLoop() {
       DropSilentWorkersLocked();
       absl::Time deadline = absl::InfiniteFuture();
       if (shutdown_) {
+        // Told: answered, and a poll's answer handed to gRPC (the server's
+        // shutdown below cancels what it has not sent within 200 ms).
         const bool all_told = std::all_of(workers_.begin(), workers_.end(),
-                                          [](const auto& w) { return w.second.told_finished; });
+                                          [](const auto& w) { return w.second.told_finished; }) &&
+                              answered_.empty() && polls_finishing_ == 0;
         deadline = shutdown_at_ + absl::Seconds(options_.shutdown_grace_s);
         if (all_told || clock_->Now() >= deadline) break;
       } else {
@@ -210,18 +213,19 @@ void GrpcTransportImpl::ReaperLoop() {
   server_->Shutdown(GrpcTimeout(absl::Milliseconds(200)));
 }
 
-void GrpcTransportImpl::ServePollsLocked() {
-  size_t answered = 0;
-  for (auto it = parked_.begin(); it != parked_.end();) {
-    if (!AnswerPollLocked(it->second)) {
-      ++it;
-      continue;
-    }
-    answered_.push_back(it->second);
-    it = parked_.erase(it);
-    ++answered;
+void GrpcTransportImpl::ServePollsLocked(bool all) {
+  for (auto it = parked_.begin(); it != parked_.end() && (all || !pending_.empty());) {
+    PollCall* call = it->second;
+    ++it;
+    if (AnswerPollLocked(call)) UnparkAnsweredLocked(call);
   }
-  if (answered > 0) ++poll_events_;
+}
+
+void GrpcTransportImpl::UnparkAnsweredLocked(PollCall* call) {
+  parked_.erase(call->key);
+  poll_deadlines_.erase({call->deadline, call->key});
+  answered_.push_back(call);
+  ++poll_events_;
 }
 
 void GrpcTransportImpl::PollTimerLoop() {
@@ -230,19 +234,29 @@ void GrpcTransportImpl::PollTimerLoop() {
     {
       absl::MutexLock lock(&mu_);
       while (answered_.empty() && !poll_timer_stop_) {
-        ServePollsLocked();  // those whose deadline passed
+        // Those whose deadline passed (answered with what there is).
+        const absl::Time now = clock_->Now();
+        while (!poll_deadlines_.empty() && poll_deadlines_.begin()->first <= now) {
+          PollCall* call = parked_.at(poll_deadlines_.begin()->second);
+          if (!AnswerPollLocked(call)) break;  // cannot happen: its deadline passed
+          UnparkAnsweredLocked(call);
+        }
         if (!answered_.empty()) break;
-        absl::Time next = absl::InfiniteFuture();
-        for (const auto& [key, call] : parked_) next = std::min(next, call->deadline);
+        const absl::Time next =
+            poll_deadlines_.empty() ? absl::InfiniteFuture() : poll_deadlines_.begin()->first;
         const uint64_t seen = poll_events_;
         auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return poll_events_ != seen; };
         clock_->AwaitWithDeadline(&mu_, absl::Condition(&changed), next);
       }
       if (answered_.empty()) return;  // stopped, and nothing left to finish
       finish.swap(answered_);
+      polls_finishing_ = finish.size();
     }
     // Outside mu_: Finish may run the call's completion (OnDone) inline.
     for (PollCall* call : finish) call->Finish(ToGrpcStatus(call->answer));
+    absl::MutexLock lock(&mu_);
+    polls_finishing_ = 0;
+    ++reaper_events_;  // after Shutdown, the reaper waits for these answers
   }
 }
 
@@ -279,7 +293,7 @@ void GrpcTransportImpl::DropSilentWorkersLocked() {
   if (workers_.empty()) no_worker_since_ = now;  // Await's no-worker clock starts
   ++result_events_;
   RequeueFrontLocked(std::move(requeue));
-  ServePollsLocked();  // the dropped workers' polls, and polls for the requeued tasks
+  ServePollsLocked(/*all=*/true);  // the dropped workers' polls, and the requeued tasks
 }
 
 void GrpcTransportImpl::RequeueFrontLocked(std::vector<TaskId> requeue) {
@@ -292,7 +306,7 @@ void GrpcTransportImpl::RequeueFrontLocked(std::vector<TaskId> requeue) {
   }
   stats_.tasks_requeued += requeue.size();
   ++result_events_;
-  ServePollsLocked();  // parked long polls lease them
+  ServePollsLocked(/*all=*/false);  // parked long polls lease them
 }
 
 absl::Time GrpcTransportImpl::LeaseDeadlineLocked(const TaskState& task) const {
