@@ -322,7 +322,8 @@ class GrpcTransportImpl final : public GrpcTransport {
   // timer to Finish them; what wakes the timer.
   uint64_t next_poll_key_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, PollCall*> parked_ ABSL_GUARDED_BY(mu_);
-  std::set<std::pair<absl::Time, uint64_t>> poll_deadlines_ ABSL_GUARDED_BY(mu_);  // (deadline, key)
+  // (deadline, key) of every parked poll.
+  std::set<std::pair<absl::Time, uint64_t>> poll_deadlines_ ABSL_GUARDED_BY(mu_);
   std::vector<PollCall*> answered_ ABSL_GUARDED_BY(mu_);
   size_t polls_finishing_ ABSL_GUARDED_BY(mu_) = 0;  // taken from answered_, Finish running
   uint64_t poll_events_ ABSL_GUARDED_BY(mu_) = 0;
