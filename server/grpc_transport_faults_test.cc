@@ -5,7 +5,6 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
-
 #include "core/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
