@@ -94,33 +94,42 @@ absl::StatusOr<PushClaim> ReadPushClaim(
   return claim;
 }
 
-absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader, uint64_t num_params,
-                        int max_metrics,
-                        absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header,
-                        DecodedUpdate* update, uint64_t* bytes_received) {
-  wire::UpdateChunk chunk;
-  if (!reader->Read(&chunk)) {
-    return absl::InvalidArgumentError("PushUpdate: empty stream (no header chunk)");
+UpdateReader::UpdateReader(uint64_t num_params, int max_metrics)
+    : num_params_(num_params), max_metrics_(max_metrics) {}
+
+absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
+                               absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header) {
+  if (!delta_.has_value()) {
+    absl::Status status = ReadHeader(chunk, check_header);
+    if (!status.ok()) return status;
+    delta_.emplace(num_params_);
   }
+  // The first error sticks (Finish returns it); the caller keeps draining.
+  delta_->Add(chunk.offset(), chunk.data()).IgnoreError();
+  return absl::OkStatus();
+}
+
+absl::Status UpdateReader::ReadHeader(
+    const wire::UpdateChunk& chunk, absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header) {
   if (!chunk.has_header()) {
     return absl::FailedPreconditionError("PushUpdate: the first chunk must carry the UpdateHeader");
   }
   const wire::UpdateHeader& header = chunk.header();
-  update->worker = header.worker_id();
-  update->session = header.session();
-  TaskResult& result = update->result;
+  update_.worker = header.worker_id();
+  update_.session = header.session();
+  TaskResult& result = update_.result;
   result.id = header.task_id();
   result.client = header.client_id();
   absl::StatusOr<ModelRef> base = ModelRefFromWire(header.base());
   if (!base.ok()) return base.status();
   result.base = *base;
   result.num_examples = header.num_examples();
-  absl::Status early = check_header(update);
+  absl::Status early = check_header(&update_);
   if (!early.ok()) return early;
-  if (header.metrics_size() > max_metrics) {
+  if (header.metrics_size() > max_metrics_) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id, " has ",
                                                    header.metrics_size(), " metrics, more than ",
-                                                   max_metrics));
+                                                   max_metrics_));
   }
   for (const auto& [name, value] : header.metrics()) {
     if (!std::isfinite(value)) {
@@ -129,30 +138,36 @@ absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader, 
     }
   }
   result.metrics.insert(header.metrics().begin(), header.metrics().end());
-  if (header.num_params() != num_params) {
+  if (header.num_params() != num_params_) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
-                                                   " has the wrong size: expected ", num_params,
+                                                   " has the wrong size: expected ", num_params_,
                                                    " floats, got ", header.num_params()));
   }
-  ChunkAssembler delta(num_params);
-  do {
-    // The first error sticks (Finish returns it); keep draining the stream.
-    delta.Add(chunk.offset(), chunk.data()).IgnoreError();
-  } while (reader->Read(&chunk));
-  *bytes_received += delta.bytes_seen();
-  absl::Status status = delta.Finish();
+  return absl::OkStatus();
+}
+
+uint64_t UpdateReader::bytes_received() const {
+  return delta_.has_value() ? delta_->bytes_seen() : 0;
+}
+
+absl::Status UpdateReader::Finish() {
+  if (!delta_.has_value()) {
+    return absl::InvalidArgumentError("PushUpdate: empty stream (no header chunk)");
+  }
+  TaskResult& result = update_.result;
+  absl::Status status = delta_->Finish();
   if (!status.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat("update for task ", result.id, ": ", status.message()));
   }
-  result.delta = std::move(delta).Take();
+  result.delta = std::move(*delta_).Take();
   const size_t bad = FirstNonFinite(result.delta);
   if (bad < result.delta.size()) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
                                                    ": non-finite value ", result.delta[bad],
                                                    " at index ", bad));
   }
-  update->fingerprint = UpdateFingerprint(result.client, result.base, result.num_examples,
+  update_.fingerprint = UpdateFingerprint(result.client, result.base, result.num_examples,
                                           result.delta, result.metrics);
   return absl::OkStatus();
 }

@@ -2,13 +2,14 @@
 // update in, that need none of the transport's shared state. GrpcTransport
 // (server/grpc_transport.cc) calls them from its RPC handlers.
 //
-// Thread safety: pure functions (ReadUpdate reads the one stream it is given).
+// Thread safety: pure functions, and UpdateReader (see there).
 #ifndef FEDSIM_SERVER_ADMISSION_H_
 #define FEDSIM_SERVER_ADMISSION_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -16,8 +17,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/task.h"
-#include "grpcpp/support/sync_stream.h"
+#include "grpcpp/support/string_ref.h"
 #include "proto/fedsim.pb.h"
+#include "rpc/chunker.h"
 
 namespace fedsim {
 
@@ -67,20 +69,48 @@ struct DecodedUpdate {
   uint64_t fingerprint = 0;  // UpdateFingerprint of the result
 };
 
-// Reads one PushUpdate stream into *update. Once the header is decoded (and
-// before the bulk arrives) `check_header` may refuse the update early (its
-// status is returned as is) or correct it (the server puts its own n_i in
-// num_examples there). Then: INVALID_ARGUMENT when there are more than
-// max_metrics metrics or one is not finite, the header's size is not
-// num_params, chunks are not contiguous whole floats adding up to it, or a
-// value is not finite (naming the first bad index); FAILED_PRECONDITION when
-// the first chunk has no header; INVALID_ARGUMENT for an empty stream or an
-// unknown model kind. Tensor bytes read are added to *bytes_received whether
-// the update is good or not.
-absl::Status ReadUpdate(grpc::ServerReaderInterface<wire::UpdateChunk>* reader, uint64_t num_params,
-                        int max_metrics,
-                        absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header,
-                        DecodedUpdate* update, uint64_t* bytes_received);
+// Reads one PushUpdate stream into a DecodedUpdate, a chunk at a time (the
+// server's stream reactor hands it each chunk as it arrives). Once the
+// header (the first chunk) is decoded, and before the bulk arrives,
+// `check_header` may refuse the update early (Add returns its status as is,
+// and the caller ends the stream) or correct it (the server puts its own n_i
+// in num_examples there). Add also returns, ending the stream:
+// FAILED_PRECONDITION when the first chunk has no header; INVALID_ARGUMENT
+// for an unknown model kind, more than max_metrics metrics or one that is
+// not finite, or a header size other than num_params. Errors in the tensor
+// chunks stick and come from Finish, at the end of the stream:
+// INVALID_ARGUMENT when chunks are not contiguous whole floats adding up to
+// num_params, or a value is not finite (naming the first bad index), or the
+// stream was empty.
+//
+// Thread safety: not thread-safe (one stream, one reader).
+class UpdateReader {
+ public:
+  UpdateReader(uint64_t num_params, int max_metrics);
+
+  // Takes the stream's next chunk. OK means: read on.
+  absl::Status Add(const wire::UpdateChunk& chunk,
+                   absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header);
+
+  // The stream ended: OK when the update is complete and valid (update()).
+  // REQUIRES: every Add returned OK; called once.
+  absl::Status Finish();
+
+  // The update; complete only after Finish returned OK.
+  DecodedUpdate& update() { return update_; }
+
+  // Tensor bytes received so far, accepted or not.
+  uint64_t bytes_received() const;
+
+ private:
+  absl::Status ReadHeader(const wire::UpdateChunk& chunk,
+                          absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header);
+
+  const uint64_t num_params_;
+  const int max_metrics_;
+  DecodedUpdate update_;
+  std::optional<ChunkAssembler> delta_;  // set once the header passed
+};
 
 }  // namespace fedsim
 

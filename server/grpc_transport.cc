@@ -35,9 +35,17 @@ GrpcTransportImpl::~GrpcTransportImpl() {
   Shutdown();
   if (reaper_.joinable()) reaper_.join();
   if (server_ != nullptr) {
+    // Cancels what is still in flight; waits until every call is done, which
+    // for a poll answered at Shutdown needs the poll timer to finish it.
     server_->Shutdown(GrpcTimeout(absl::Milliseconds(200)));
     server_->Wait();
   }
+  {
+    absl::MutexLock lock(&mu_);
+    poll_timer_stop_ = true;
+    ++poll_events_;
+  }
+  if (poll_timer_.joinable()) poll_timer_.join();
 }
 
 absl::Status GrpcTransportImpl::Start() {
@@ -55,6 +63,7 @@ absl::Status GrpcTransportImpl::Start() {
   port_ = listener->port;
   address_ = listener->address;
   reaper_ = std::thread([this] { ReaperLoop(); });
+  poll_timer_ = std::thread([this] { PollTimerLoop(); });
   return absl::OkStatus();
 }
 
@@ -66,6 +75,7 @@ void GrpcTransportImpl::Submit(const TaskSpec& task) {
   state.seq = next_seq_++;
   state.queued = true;
   pending_.push_back(task.id);
+  ServePollsLocked(/*all=*/false);
 }
 
 absl::StatusOr<TaskResult> GrpcTransportImpl::Await(TaskId id) {
@@ -126,6 +136,7 @@ void GrpcTransportImpl::Shutdown() {
   shutdown_at_ = clock_->Now();
   ++result_events_;
   ++reaper_events_;
+  ServePollsLocked(/*all=*/true);  // every parked poll hears run_finished
   if (server_ != nullptr && server_->GetHealthCheckService() != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
   }
@@ -139,6 +150,7 @@ GrpcTransportStats GrpcTransportImpl::stats() const {
   absl::MutexLock lock(&mu_);
   GrpcTransportStats s = stats_;
   s.workers_connected = workers_.size();
+  s.polls_parked = parked_.size();
   return s;
 }
 
@@ -152,7 +164,7 @@ void GrpcTransportImpl::SetRunProgress(const ServerRunProgress& progress) {
   progress_ = progress;
 }
 
-absl::Status GrpcTransportImpl::Authenticate(const ServerContext& context, const char* method) {
+absl::Status GrpcTransportImpl::Authenticate(const ServerContextBase& context, const char* method) {
   absl::Status status = CheckCallToken(context.client_metadata(), options_.token);
   if (status.ok()) return status;
   uint64_t count;
@@ -206,36 +218,69 @@ absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status GrpcTransportImpl::GetTask(const wire::GetTaskRequest& request,
-                                        wire::GetTaskResponse* response) {
-  const uint64_t worker_id = request.worker_id();
+void GrpcTransportImpl::GetTask(PollCall* call) {
+  const wire::GetTaskRequest& request = *call->request;
   const double wait_s = std::clamp(request.wait_s(), 0.0, options_.long_poll_max_wait_s);
-  const absl::Time deadline = clock_->Now() + absl::Seconds(wait_s);
-  absl::MutexLock lock(&mu_);
-  if (!SeenLocked(worker_id, request.session())) return UnknownWorker(worker_id);
-  // Wakes for a task to lease, the end of the run, or this worker's drop.
-  auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !pending_.empty() || shutdown_ || workers_.find(worker_id) == workers_.end();
-  };
-  while (true) {
-    if (shutdown_) {
-      auto w = workers_.find(worker_id);
-      if (w != workers_.end()) w->second.told_finished = true;
-      ++reaper_events_;
-      response->set_run_finished(true);
-      return absl::OkStatus();
+  {
+    absl::MutexLock lock(&mu_);
+    call->deadline = clock_->Now() + absl::Seconds(wait_s);
+    if (SeenLocked(request.worker_id(), request.session())) {
+      if (!AnswerPollLocked(call)) {
+        call->key = next_poll_key_++;
+        parked_.emplace(call->key, call);
+        // The poll timer wakes only for a deadline earlier than it watches.
+        auto at = poll_deadlines_.emplace(call->deadline, call->key).first;
+        if (at == poll_deadlines_.begin()) ++poll_events_;
+        return;
+      }
+    } else {
+      call->answer = UnknownWorker(request.worker_id());
     }
-    if (!SeenLocked(worker_id, request.session())) return UnknownWorker(worker_id);
-    if (!pending_.empty() || request.max_tasks() == 0 || clock_->Now() >= deadline) {
-      LeaseLocked(worker_id, &workers_.at(worker_id), request.max_tasks(), response);
-      return absl::OkStatus();
-    }
-    clock_->AwaitWithDeadline(&mu_, absl::Condition(&wake), deadline);
   }
+  call->Finish(ToGrpcStatus(call->answer));
 }
 
-absl::Status GrpcTransportImpl::FetchModel(const wire::FetchModelRequest& request,
-                                           grpc::ServerWriter<wire::ModelChunk>* writer) {
+void GrpcTransportImpl::CancelPoll(PollCall* call) {
+  {
+    absl::MutexLock lock(&mu_);
+    // Not parked: answered, and finished or about to be by the poll timer.
+    auto it = parked_.find(call->key);
+    if (it == parked_.end() || it->second != call) return;
+    parked_.erase(it);
+    poll_deadlines_.erase({call->deadline, call->key});
+    ++poll_events_;  // the poll timer stops watching its deadline
+  }
+  call->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "GetTask cancelled"));
+}
+
+bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
+  const wire::GetTaskRequest& request = *call->request;
+  const uint64_t worker_id = request.worker_id();
+  if (shutdown_) {
+    auto w = workers_.find(worker_id);
+    if (w != workers_.end()) w->second.told_finished = true;
+    ++reaper_events_;
+    call->response->set_run_finished(true);
+    call->answer = absl::OkStatus();
+    return true;
+  }
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end() || !ConstantTimeEquals(w->second.session, request.session())) {
+    call->answer = UnknownWorker(worker_id);
+    return true;
+  }
+  const absl::Time now = clock_->Now();
+  if (!pending_.empty() || request.max_tasks() == 0 || now >= call->deadline) {
+    w->second.last_seen = now;
+    LeaseLocked(worker_id, &w->second, request.max_tasks(), call->response);
+    call->answer = absl::OkStatus();
+    return true;
+  }
+  return false;
+}
+
+absl::StatusOr<ModelStore::Params> GrpcTransportImpl::FetchModel(
+    const wire::FetchModelRequest& request) {
   {
     absl::MutexLock lock(&mu_);
     SeenLocked(request.worker_id(), request.session(), /*live_only=*/false);
@@ -251,60 +296,53 @@ absl::Status GrpcTransportImpl::FetchModel(const wire::FetchModelRequest& reques
     return absl::NotFoundError(
         absl::StrCat("model ", ref->ToString(), " is not kept by the server"));
   }
-  wire::ModelChunk chunk;
-  *chunk.mutable_model() = request.model();
-  chunk.set_num_params(params->size());
-  const uint64_t sent =
-      SplitIntoChunks(*params, options_.chunk_bytes, [&](uint64_t offset, std::string_view d) {
-        chunk.set_offset(offset);
-        chunk.mutable_data()->assign(d.data(), d.size());
-        return writer->Write(chunk);  // false: the worker went away; nothing to undo
-      });
+  return params;
+}
+
+void GrpcTransportImpl::CountBytesSent(uint64_t bytes) {
   absl::MutexLock lock(&mu_);
-  stats_.bytes_sent += sent;
+  stats_.bytes_sent += bytes;
+}
+
+absl::Status GrpcTransportImpl::BeginPush(const ServerContextBase& context, PushClaim* claim,
+                                          std::optional<TaskId>* claimed) {
+  // Who the stream says it is decides before anything is read.
+  absl::StatusOr<PushClaim> read = ReadPushClaim(context.client_metadata());
+  if (!read.ok()) return read.status();
+  *claim = *std::move(read);
+  absl::MutexLock lock(&mu_);
+  SeenLocked(claim->worker, claim->session, /*live_only=*/false);
+  absl::Status status = CheckLeaseLocked(claim->worker, claim->session, claim->task);
+  if (!status.ok()) return status;
+  TaskState& task = tasks_.at(claim->task);
+  if (task.receiving) {
+    return absl::ResourceExhaustedError(absl::StrCat("an update for task ", claim->task,
+                                                     " is already arriving; send one at a time"));
+  }
+  task.receiving = true;
+  *claimed = claim->task;
+  ++stats_.updates_arriving;
   return absl::OkStatus();
 }
 
-absl::Status GrpcTransportImpl::PushUpdate(const ServerContext& context,
-                                           grpc::ServerReader<wire::UpdateChunk>* reader,
-                                           wire::PushUpdateResponse* response) {
-  DecodedUpdate update;
-  uint64_t bytes = 0;
-  std::optional<TaskId> claimed;  // this stream holds that task's `receiving` mark
-  // Who the stream says it is decides before anything is read: gRPC buffers
-  // a whole message once it is asked for one, whatever its size.
-  absl::StatusOr<PushClaim> claim = ReadPushClaim(context.client_metadata());
-  absl::Status status = claim.status();
-  if (status.ok()) {
-    absl::MutexLock lock(&mu_);
-    SeenLocked(claim->worker, claim->session, /*live_only=*/false);
-    status = CheckLeaseLocked(claim->worker, claim->session, claim->task);
-    if (status.ok() && tasks_.at(claim->task).receiving) {
-      status = absl::ResourceExhaustedError(absl::StrCat(
-          "an update for task ", claim->task, " is already arriving; send one at a time"));
-    }
-    if (status.ok()) {
-      tasks_.at(claim->task).receiving = true;
-      claimed = claim->task;
-      ++stats_.updates_arriving;
-    }
-  }
+absl::Status GrpcTransportImpl::CheckPushHeader(const PushClaim& claim, DecodedUpdate* update) {
   // The header must say what the metadata said; then the task's details.
-  auto check_header = [&](DecodedUpdate* u) {
-    if (u->worker != claim->worker || u->session != claim->session || u->result.id != claim->task) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the update's header names worker ", u->worker, " and task ", u->result.id,
-                       ", its metadata worker ", claim->worker, " and task ", claim->task));
-    }
-    absl::MutexLock lock(&mu_);
-    absl::Status s = CheckHeaderLocked(*u);
-    if (s.ok()) s = UseServerExamplesLocked(u);
-    return s;
-  };
-  if (status.ok()) {
-    status = ReadUpdate(reader, num_params_, kMaxUpdateMetrics, check_header, &update, &bytes);
+  if (update->worker != claim.worker || update->session != claim.session ||
+      update->result.id != claim.task) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the update's header names worker ", update->worker, " and task ", update->result.id,
+        ", its metadata worker ", claim.worker, " and task ", claim.task));
   }
-  if (status.ok()) status = CommitUpdate(std::move(update), response);
+  absl::MutexLock lock(&mu_);
+  absl::Status status = CheckHeaderLocked(*update);
+  if (status.ok()) status = UseServerExamplesLocked(update);
+  return status;
+}
+
+absl::Status GrpcTransportImpl::EndPush(absl::Status status, std::optional<TaskId> claimed,
+                                        uint64_t bytes, DecodedUpdate* update,
+                                        wire::PushUpdateResponse* response) {
+  if (status.ok()) status = CommitUpdate(std::move(*update), response);
   absl::MutexLock lock(&mu_);
   if (claimed.has_value()) {
     tasks_.at(*claimed).receiving = false;
@@ -364,54 +402,6 @@ void GrpcTransportImpl::Log(const std::string& line) const {
 absl::Status GrpcTransportImpl::Refuse(absl::Status status) {
   Log(absl::StrCat("refused a worker: ", status.message()));
   return status;
-}
-
-// Each handler checks the run token first: a call without it reads nothing
-// more than its first message (capped by the listener).
-grpc::Status AggregatorService::Register(ServerContext* context,
-                                         const wire::RegisterRequest* request,
-                                         wire::RegisterResponse* response) {
-  absl::Status status = t_->Authenticate(*context, "Register");
-  if (status.ok()) status = t_->Register(*request, response);
-  return ToGrpcStatus(status);
-}
-
-grpc::Status AggregatorService::GetTask(ServerContext* context, const wire::GetTaskRequest* request,
-                                        wire::GetTaskResponse* response) {
-  absl::Status status = t_->Authenticate(*context, "GetTask");
-  if (status.ok()) status = t_->GetTask(*request, response);
-  return ToGrpcStatus(status);
-}
-
-grpc::Status AggregatorService::FetchModel(ServerContext* context,
-                                           const wire::FetchModelRequest* request,
-                                           grpc::ServerWriter<wire::ModelChunk>* writer) {
-  absl::Status status = t_->Authenticate(*context, "FetchModel");
-  if (status.ok()) status = t_->FetchModel(*request, writer);
-  return ToGrpcStatus(status);
-}
-
-grpc::Status AggregatorService::PushUpdate(ServerContext* context,
-                                           grpc::ServerReader<wire::UpdateChunk>* reader,
-                                           wire::PushUpdateResponse* response) {
-  absl::Status status = t_->Authenticate(*context, "PushUpdate");
-  if (status.ok()) status = t_->PushUpdate(*context, reader, response);
-  return ToGrpcStatus(status);
-}
-
-grpc::Status AggregatorService::Heartbeat(ServerContext* context,
-                                          const wire::HeartbeatRequest* request,
-                                          wire::HeartbeatResponse* response) {
-  absl::Status status = t_->Authenticate(*context, "Heartbeat");
-  if (status.ok()) status = t_->Heartbeat(*request, response);
-  return ToGrpcStatus(status);
-}
-
-grpc::Status AggregatorService::RunStatus(ServerContext* context, const wire::RunStatusRequest*,
-                                          wire::RunStatusResponse* response) {
-  absl::Status status = t_->Authenticate(*context, "RunStatus");
-  if (status.ok()) status = t_->RunStatus(response);
-  return ToGrpcStatus(status);
 }
 
 }  // namespace grpc_transport_internal

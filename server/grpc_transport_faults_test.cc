@@ -4,6 +4,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "core/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,6 +20,45 @@ using testing_internal::kBase;
 using testing_internal::MakeResult;
 using testing_internal::MakeTask;
 using testing_internal::TransportTest;
+
+// A poll the worker gives up is finished at once, not left parked: its
+// task goes to the next poll, not to a worker that is no longer listening.
+TEST_F(TransportTest, ACancelledLongPollLeavesNothingParkedAndTakesNoTask) {
+  Start(10);
+  auto client = NewClient();
+  WorkerSession w = RegisterWorker(*client);
+  std::unique_ptr<wire::Aggregator::Stub> stub =
+      wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
+  wire::GetTaskRequest request;
+  request.set_worker_id(w.worker_id);
+  request.set_session(w.session);
+  request.set_max_tasks(1);
+  request.set_wait_s(5.0);
+  grpc::ClientContext context;
+  wire::GetTaskResponse response;
+  absl::Notification done;
+  grpc::Status status;
+  stub->async()->GetTask(&context, &request, &response, [&](grpc::Status s) {
+    status = s;
+    done.Notify();
+  });
+  WaitForTimedWaiters(1);  // parked: the poll timer watches its deadline
+  EXPECT_EQ(transport_->stats().polls_parked, 1u);
+  context.TryCancel();
+  done.WaitForNotification();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  // The server hears of it on gRPC's time, not the fake clock's.
+  for (int i = 0; i < 3000 && transport_->stats().polls_parked != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(transport_->stats().polls_parked, 0u);
+
+  transport_->Submit(MakeTask(1));
+  auto lease = client->GetTask(w, 1, 5.0);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_EQ(lease->tasks_size(), 1);
+  EXPECT_EQ(lease->tasks(0).task_id(), 1u);
+}
 
 TEST_F(TransportTest, LongPollWakesWhenATaskIsSubmitted) {
   Start(10);

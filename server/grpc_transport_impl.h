@@ -8,12 +8,15 @@
 #define FEDSIM_SERVER_GRPC_TRANSPORT_IMPL_H_
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -27,7 +30,8 @@
 namespace fedsim {
 namespace grpc_transport_internal {
 
-using grpc::ServerContext;
+using grpc::CallbackServerContext;
+using grpc::ServerContextBase;
 
 struct WorkerState {
   std::string name;
@@ -64,24 +68,53 @@ ScenarioFacts ReadScenarioFacts(const std::string& scenario_text);
 
 class GrpcTransportImpl;
 
-// Thin handlers: decode, hand to the transport, encode. Every decision about
-// state lives in GrpcTransportImpl.
-class AggregatorService final : public wire::Aggregator::Service {
+// A GetTask call. One the transport cannot answer at once is parked: it
+// holds no thread, only this object, until the transport answers it (a task
+// to lease, its worker dropped, the end of the run, or its deadline, which
+// the poll timer watches) or the worker cancels it.
+class PollCall final : public grpc::ServerUnaryReactor {
+ public:
+  PollCall(GrpcTransportImpl* transport, const wire::GetTaskRequest* get_task,
+           wire::GetTaskResponse* reply)
+      : request(get_task), response(reply), transport_(transport) {}
+
+  void OnCancel() override;
+  void OnDone() override { delete this; }
+
+  // Set before the call is parked; read and written under the transport's mu_.
+  const wire::GetTaskRequest* const request;
+  wire::GetTaskResponse* const response;
+  absl::Time deadline;
+  uint64_t key = 0;     // in GrpcTransportImpl::parked_; 0 = never parked
+  absl::Status answer;  // what Finish sends
+
+ private:
+  GrpcTransportImpl* const transport_;
+};
+
+// Thin handlers on gRPC's callback API: decode, hand to the transport,
+// encode. Every decision about state lives in GrpcTransportImpl. No handler
+// blocks; the streams are reactors (server/grpc_transport_service.cc).
+class AggregatorService final : public wire::Aggregator::CallbackService {
  public:
   explicit AggregatorService(GrpcTransportImpl* transport) : t_(transport) {}
 
-  grpc::Status Register(ServerContext*, const wire::RegisterRequest* request,
-                        wire::RegisterResponse* response) override;
-  grpc::Status GetTask(ServerContext*, const wire::GetTaskRequest* request,
-                       wire::GetTaskResponse* response) override;
-  grpc::Status FetchModel(ServerContext*, const wire::FetchModelRequest* request,
-                          grpc::ServerWriter<wire::ModelChunk>* writer) override;
-  grpc::Status PushUpdate(ServerContext*, grpc::ServerReader<wire::UpdateChunk>* reader,
-                          wire::PushUpdateResponse* response) override;
-  grpc::Status Heartbeat(ServerContext*, const wire::HeartbeatRequest* request,
-                         wire::HeartbeatResponse* response) override;
-  grpc::Status RunStatus(ServerContext*, const wire::RunStatusRequest* request,
-                         wire::RunStatusResponse* response) override;
+  grpc::ServerUnaryReactor* Register(CallbackServerContext* context,
+                                     const wire::RegisterRequest* request,
+                                     wire::RegisterResponse* response) override;
+  grpc::ServerUnaryReactor* GetTask(CallbackServerContext* context,
+                                    const wire::GetTaskRequest* request,
+                                    wire::GetTaskResponse* response) override;
+  grpc::ServerWriteReactor<wire::ModelChunk>* FetchModel(
+      CallbackServerContext* context, const wire::FetchModelRequest* request) override;
+  grpc::ServerReadReactor<wire::UpdateChunk>* PushUpdate(
+      CallbackServerContext* context, wire::PushUpdateResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(CallbackServerContext* context,
+                                      const wire::HeartbeatRequest* request,
+                                      wire::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* RunStatus(CallbackServerContext* context,
+                                      const wire::RunStatusRequest* request,
+                                      wire::RunStatusResponse* response) override;
 
  private:
   GrpcTransportImpl* t_;
@@ -130,19 +163,33 @@ class GrpcTransportImpl final : public GrpcTransport {
 
   // ------------------------------------------------------- called by handlers
 
+  size_t chunk_bytes() const { return options_.chunk_bytes; }
+  uint64_t num_params() const { return num_params_; }
+
   // The run token check every Aggregator call passes first.
-  absl::Status Authenticate(const ServerContext& context, const char* method);
+  absl::Status Authenticate(const ServerContextBase& context, const char* method);
 
   absl::Status Register(const wire::RegisterRequest& request, wire::RegisterResponse* response);
 
-  absl::Status GetTask(const wire::GetTaskRequest& request, wire::GetTaskResponse* response);
+  // Answers `call` at once (finishing it on this thread) or parks it.
+  void GetTask(PollCall* call);
+  // The worker cancelled `call`: finishes it as cancelled if it is parked.
+  void CancelPoll(PollCall* call);
 
-  absl::Status FetchModel(const wire::FetchModelRequest& request,
-                          grpc::ServerWriter<wire::ModelChunk>* writer);
+  // The model a FetchModel stream sends, after the caller's session check.
+  absl::StatusOr<ModelStore::Params> FetchModel(const wire::FetchModelRequest& request);
+  void CountBytesSent(uint64_t bytes);
 
-  absl::Status PushUpdate(const ServerContext& context,
-                          grpc::ServerReader<wire::UpdateChunk>* reader,
-                          wire::PushUpdateResponse* response);
+  // PushUpdate, in three steps. BeginPush: the checks before a byte is read
+  // (from the metadata); on OK the stream holds the task's `receiving` mark
+  // (*claimed). CheckPushHeader: what the header must agree with. EndPush:
+  // commits a complete update (when `status` is OK so far), releases the
+  // mark and counts; returns the call's final status.
+  absl::Status BeginPush(const ServerContextBase& context, PushClaim* claim,
+                         std::optional<TaskId>* claimed);
+  absl::Status CheckPushHeader(const PushClaim& claim, DecodedUpdate* update);
+  absl::Status EndPush(absl::Status status, std::optional<TaskId> claimed, uint64_t bytes,
+                       DecodedUpdate* update, wire::PushUpdateResponse* response);
 
   absl::Status Heartbeat(const wire::HeartbeatRequest& request, wire::HeartbeatResponse* response);
 
@@ -193,6 +240,27 @@ class GrpcTransportImpl final : public GrpcTransport {
   // Unavailable when no worker has been connected for no_worker_timeout_s.
   absl::Status WaitForResultLocked(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Answers `call` if it can be answered now: the run is over (run_finished),
+  // its worker is gone or not its session (UnknownWorker), a task can be
+  // leased to it, it asks for none, or its deadline passed (then with what
+  // there is, maybe nothing). Returns whether it was answered.
+  bool AnswerPollLocked(PollCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Answers parked polls in arrival order and hands them to the poll timer to
+  // finish: every one that can be answered now (`all`: after workers were
+  // dropped, at shutdown), or only as many as there are queued tasks for
+  // (after a Submit or a requeue, without looking at the others).
+  void ServePollsLocked(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Takes an answered poll out of parked_ and poll_deadlines_ and hands it
+  // to the poll timer.
+  void UnparkAnsweredLocked(PollCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Finishes answered polls (outside mu_: Finish may run gRPC callbacks
+  // inline) and answers parked ones at their deadline, on the options'
+  // clock. Sleeps untimed while no poll is parked.
+  void PollTimerLoop();
+
   // Drops workers when they expire, and stops the server once Shutdown's
   // grace is over. Sleeps until the next expiry (or a state change), so it
   // costs nothing between heartbeats and acts exactly on time.
@@ -225,6 +293,7 @@ class GrpcTransportImpl final : public GrpcTransport {
   std::string address_;
   std::string instance_;  // random per server process (RegisterResponse)
   std::thread reaper_;
+  std::thread poll_timer_;
 
   // Waits are conditions on state under mu_ (on the options' clock); the
   // event counters let a waiter sleep until "something it cares about changed".
@@ -249,6 +318,16 @@ class GrpcTransportImpl final : public GrpcTransport {
   std::unordered_map<TaskId, TaskResult> inbox_ ABSL_GUARDED_BY(mu_);
   std::deque<TaskId> arrival_order_ ABSL_GUARDED_BY(mu_);
   GrpcTransportStats stats_ ABSL_GUARDED_BY(mu_);
+  // Parked GetTask calls by arrival and by deadline; answered ones waiting for the poll
+  // timer to Finish them; what wakes the timer.
+  uint64_t next_poll_key_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, PollCall*> parked_ ABSL_GUARDED_BY(mu_);
+  // (deadline, key) of every parked poll.
+  std::set<std::pair<absl::Time, uint64_t>> poll_deadlines_ ABSL_GUARDED_BY(mu_);
+  std::vector<PollCall*> answered_ ABSL_GUARDED_BY(mu_);
+  size_t polls_finishing_ ABSL_GUARDED_BY(mu_) = 0;  // taken from answered_, Finish running
+  uint64_t poll_events_ ABSL_GUARDED_BY(mu_) = 0;
+  bool poll_timer_stop_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace grpc_transport_internal

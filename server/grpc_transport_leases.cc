@@ -1,6 +1,7 @@
 // GrpcTransportImpl's bookkeeping of workers and tasks: sessions, leases
-// and their deadlines, dropping silent workers, re-queueing, the reaper, and
-// the checks an update's header must pass. See server/grpc_transport.h.
+// and their deadlines, dropping silent workers, re-queueing, the reaper,
+// parked long polls and their timer, and the checks an update's header must
+// pass. See server/grpc_transport.h.
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -191,8 +192,11 @@ void GrpcTransportImpl::ReaperLoop() {
       DropSilentWorkersLocked();
       absl::Time deadline = absl::InfiniteFuture();
       if (shutdown_) {
+        // Told: answered, and a poll's answer handed to gRPC (the server's
+        // shutdown below cancels what it has not sent within 200 ms).
         const bool all_told = std::all_of(workers_.begin(), workers_.end(),
-                                          [](const auto& w) { return w.second.told_finished; });
+                                          [](const auto& w) { return w.second.told_finished; }) &&
+                              answered_.empty() && polls_finishing_ == 0;
         deadline = shutdown_at_ + absl::Seconds(options_.shutdown_grace_s);
         if (all_told || clock_->Now() >= deadline) break;
       } else {
@@ -207,6 +211,53 @@ void GrpcTransportImpl::ReaperLoop() {
   }
   // Ends in-flight RPCs (long polls already returned run_finished).
   server_->Shutdown(GrpcTimeout(absl::Milliseconds(200)));
+}
+
+void GrpcTransportImpl::ServePollsLocked(bool all) {
+  for (auto it = parked_.begin(); it != parked_.end() && (all || !pending_.empty());) {
+    PollCall* call = it->second;
+    ++it;
+    if (AnswerPollLocked(call)) UnparkAnsweredLocked(call);
+  }
+}
+
+void GrpcTransportImpl::UnparkAnsweredLocked(PollCall* call) {
+  parked_.erase(call->key);
+  poll_deadlines_.erase({call->deadline, call->key});
+  answered_.push_back(call);
+  ++poll_events_;
+}
+
+void GrpcTransportImpl::PollTimerLoop() {
+  while (true) {
+    std::vector<PollCall*> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      while (answered_.empty() && !poll_timer_stop_) {
+        // Those whose deadline passed (answered with what there is).
+        const absl::Time now = clock_->Now();
+        while (!poll_deadlines_.empty() && poll_deadlines_.begin()->first <= now) {
+          PollCall* call = parked_.at(poll_deadlines_.begin()->second);
+          if (!AnswerPollLocked(call)) break;  // cannot happen: its deadline passed
+          UnparkAnsweredLocked(call);
+        }
+        if (!answered_.empty()) break;
+        const absl::Time next =
+            poll_deadlines_.empty() ? absl::InfiniteFuture() : poll_deadlines_.begin()->first;
+        const uint64_t seen = poll_events_;
+        auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return poll_events_ != seen; };
+        clock_->AwaitWithDeadline(&mu_, absl::Condition(&changed), next);
+      }
+      if (answered_.empty()) return;  // stopped, and nothing left to finish
+      finish.swap(answered_);
+      polls_finishing_ = finish.size();
+    }
+    // Outside mu_: Finish may run the call's completion (OnDone) inline.
+    for (PollCall* call : finish) call->Finish(ToGrpcStatus(call->answer));
+    absl::MutexLock lock(&mu_);
+    polls_finishing_ = 0;
+    ++reaper_events_;  // after Shutdown, the reaper waits for these answers
+  }
 }
 
 void GrpcTransportImpl::DropSilentWorkersLocked() {
@@ -242,6 +293,7 @@ void GrpcTransportImpl::DropSilentWorkersLocked() {
   if (workers_.empty()) no_worker_since_ = now;  // Await's no-worker clock starts
   ++result_events_;
   RequeueFrontLocked(std::move(requeue));
+  ServePollsLocked(/*all=*/true);  // the dropped workers' polls, and the requeued tasks
 }
 
 void GrpcTransportImpl::RequeueFrontLocked(std::vector<TaskId> requeue) {
@@ -253,7 +305,8 @@ void GrpcTransportImpl::RequeueFrontLocked(std::vector<TaskId> requeue) {
     tasks_.at(*it).queued = true;
   }
   stats_.tasks_requeued += requeue.size();
-  ++result_events_;  // long polls wake for them
+  ++result_events_;
+  ServePollsLocked(/*all=*/false);  // parked long polls lease them
 }
 
 absl::Time GrpcTransportImpl::LeaseDeadlineLocked(const TaskState& task) const {

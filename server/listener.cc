@@ -8,9 +8,17 @@
 #include "absl/strings/str_join.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "rpc/wire.h"
 
 namespace fedsim {
+
+namespace {
+
+// Threads of the synchronous server pool, at most.
+constexpr int kMaxSyncServerThreads = 16;
+
+}  // namespace
 
 size_t MaxReceiveMessageBytes() { return kMaxChunkBytes + (size_t{64} << 10); }
 
@@ -58,6 +66,12 @@ absl::StatusOr<Listener> StartListener(const ListenOptions& options, grpc::Servi
   // gRPC sets SO_REUSEPORT by default: two servers could then share a port
   // and split the workers between them, both saying "listening".
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // The Aggregator service runs on the callback API and needs no thread per
+  // call; the quota bounds the synchronous pool that the other services
+  // (reflection) still use, whatever the number of connections.
+  grpc::ResourceQuota quota("fedsim-server");
+  quota.SetMaxThreads(kMaxSyncServerThreads);
+  builder.SetResourceQuota(quota);
   Listener listener;
   builder.AddListeningPort(options.address, *credentials, &listener.port);
   builder.RegisterService(service);

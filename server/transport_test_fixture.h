@@ -83,7 +83,8 @@ class TransportTest : public ::testing::Test {
   }
 
   // Threads blocked in a timed wait on the clock: the reaper (whenever a
-  // worker is registered) plus `others`.
+  // worker is registered) plus `others`. Parked long polls hold no thread:
+  // the poll timer counts as one while at least one poll is parked.
   void WaitForTimedWaiters(int others) { ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1 + others)); }
 
   FakeClock clock_;
