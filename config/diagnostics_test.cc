@@ -122,5 +122,14 @@ TEST(DiagnosticsTest, ParsesAnyMessageTypeWithLocations) {
             "'VIRTUAL'?)");
 }
 
+TEST(BlankTextTest, OnlyBlanksAndCommentsAreBlank) {
+  EXPECT_TRUE(IsBlankText(""));
+  EXPECT_TRUE(IsBlankText("\n \t\r\n# stop { max_commits: 3 }\n  # more\n"));
+  EXPECT_TRUE(IsBlankText("\xEF\xBB\xBF"));
+  EXPECT_FALSE(IsBlankText("num_clients: 5"));
+  EXPECT_FALSE(IsBlankText("# a\n  seed: 1 # b\n"));
+  EXPECT_FALSE(IsBlankText("\xEF\xBB"));  // half a mark is not nothing
+}
+
 }  // namespace
 }  // namespace fedsim

@@ -11,12 +11,6 @@
 #include "util/file.h"
 
 namespace fedsim {
-namespace {
-
-constexpr absl::string_view kByteOrderMark = "\xEF\xBB\xBF";
-
-}  // namespace
-
 absl::Status CsvRow::Error(absl::string_view what) const {
   return absl::InvalidArgumentError(absl::StrCat(name_, ":", line_, ": ", what));
 }
@@ -50,7 +44,7 @@ absl::Status ReadCsv(absl::string_view text, absl::string_view name,
                      absl::Span<const absl::string_view> columns,
                      absl::FunctionRef<absl::Status(const CsvRow&)> on_row,
                      const CsvOptions& options) {
-  absl::ConsumePrefix(&text, kByteOrderMark);
+  text = SkipByteOrderMark(text);
   const std::string header = absl::StrJoin(columns, ",");
   auto error = [&](size_t line, absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(name, ":", line, ": ", what));

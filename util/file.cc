@@ -54,8 +54,8 @@ std::string ErrnoText(int err) {
   return text;
 }
 
-absl::Status FileReadError(const std::string& path, int err) {
-  const std::string head = absl::StrCat("cannot read ", path, ": ");
+absl::Status FileReadError(const std::string& path, int err, absl::string_view what) {
+  const std::string head = absl::StrCat("cannot read ", what, what.empty() ? "" : " ", path, ": ");
   switch (err) {
     case ENOENT:
       return absl::NotFoundError(absl::StrCat(head, ErrnoText(err)));
@@ -75,17 +75,22 @@ absl::Status FileReadError(const std::string& path, int err) {
   }
 }
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t max_bytes) {
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             const ReadFileOptions& options) {
+  const uint64_t max_bytes = options.max_bytes;
+  auto error = [&](int err) { return FileReadError(path, err, options.what); };
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return FileReadError(path, errno);
+  if (fd < 0) return error(errno);
   FdCloser closer(fd);
   struct stat st;
-  if (::fstat(fd, &st) != 0) return FileReadError(path, errno);
+  if (::fstat(fd, &st) != 0) return error(errno);
   // open(2) takes a directory for reading; say so now rather than at read().
-  if (S_ISDIR(st.st_mode)) return FileReadError(path, EISDIR);
+  if (S_ISDIR(st.st_mode)) return error(EISDIR);
   auto too_large = [&]() {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path, ": it holds more than ",
-                                                   max_bytes, " bytes; is it the right file?"));
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", options.what,
+                                                   options.what.empty() ? "" : " ", path,
+                                                   ": it holds more than ", max_bytes,
+                                                   " bytes; is it the right file?"));
   };
   std::string out;
   if (S_ISREG(st.st_mode)) {
@@ -97,7 +102,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t m
     const ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return FileReadError(path, errno);
+      return error(errno);
     }
     if (n == 0) break;
     if (out.size() + static_cast<uint64_t>(n) > max_bytes) return too_large();

@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace fedsim {
 
@@ -35,8 +36,18 @@ inline constexpr uint64_t kDefaultMaxFileBytes = uint64_t{1} << 30;
 // first letter lowered; "error <n>" for a number it does not know).
 std::string ErrnoText(int err);
 
+// How ReadFileToString reads.
+struct ReadFileOptions {
+  // What the file is, for messages: with "the scenario file" they read
+  // "cannot read the scenario file <path>: ...". Default: "" ("cannot read
+  // <path>: ...").
+  std::string what;
+  // Refuse a file larger than this. Default: kDefaultMaxFileBytes.
+  uint64_t max_bytes = kDefaultMaxFileBytes;
+};
+
 // The status for `path` that could not be opened or read because of `err`
-// (an errno value), with the message "cannot read <path>: <why>":
+// (an errno value), with the message "cannot read [<what> ]<path>: <why>":
 //   ENOENT           NotFound          "no such file or directory"
 //   ENOTDIR          NotFound          "not a directory (a folder on the way, <p>, is a file)"
 //                                      (<p> found by walking up `path`;
@@ -46,16 +57,31 @@ std::string ErrnoText(int err);
 //   anything else    Unavailable       ErrnoText(err)
 // Exposed so that tests (which run as root, where EACCES never happens) can
 // check each message, and for readers that open files themselves.
-absl::Status FileReadError(const std::string& path, int err);
+absl::Status FileReadError(const std::string& path, int err, absl::string_view what = "");
 
 // The whole content of the file at `path`, byte for byte (no newline or
 // byte-order mark handling: that is the format's business).
 // Errors: FileReadError's for a file that cannot be opened or read, also for
-// a directory (which open(2) accepts); InvalidArgument "cannot read <path>:
-// it holds more than <max_bytes> bytes; is it the right file?" when the file
-// is larger than `max_bytes`. Reads devices and pipes too (up to max_bytes).
+// a directory (which open(2) accepts); InvalidArgument "cannot read [<what> ]
+// <path>: it holds more than <max_bytes> bytes; is it the right file?" when
+// the file is larger than options.max_bytes. Reads devices and pipes too (up
+// to max_bytes).
 absl::StatusOr<std::string> ReadFileToString(const std::string& path,
-                                             uint64_t max_bytes = kDefaultMaxFileBytes);
+                                             const ReadFileOptions& options = {});
+
+// The UTF-8 byte-order mark (EF BB BF). Windows editors and spreadsheet
+// programs write one at the start of "UTF-8" text; in a UTF-8 file it carries
+// no meaning and editors do not show it, so every text format fedsim reads
+// (scenarios, comparisons, CSV, JSON lines) skips it at the very start.
+inline constexpr absl::string_view kUtf8ByteOrderMark = "\xEF\xBB\xBF";
+
+// `text` without a byte-order mark at its start (unchanged when it has none).
+inline absl::string_view SkipByteOrderMark(absl::string_view text) {
+  if (text.substr(0, kUtf8ByteOrderMark.size()) == kUtf8ByteOrderMark) {
+    text.remove_prefix(kUtf8ByteOrderMark.size());
+  }
+  return text;
+}
 
 }  // namespace fedsim
 

@@ -73,6 +73,9 @@ TEST_F(FileTest, DirectoryIsRefused) {
   absl::StatusOr<std::string> text = ReadFileToString(dir_);
   EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(text.status().message(), "cannot read " + dir_ + ": is a directory, not a file");
+  text = ReadFileToString(dir_, {.what = "the scenario file"});
+  EXPECT_EQ(text.status().message(),
+            "cannot read the scenario file " + dir_ + ": is a directory, not a file");
 }
 
 TEST_F(FileTest, FileOnTheWayIsNamed) {
@@ -87,13 +90,13 @@ TEST_F(FileTest, FileOnTheWayIsNamed) {
 
 TEST_F(FileTest, LargerThanTheLimitIsRefused) {
   const std::string path = Write("ten", "0123456789");
-  EXPECT_TRUE(ReadFileToString(path, 10).ok());
-  absl::StatusOr<std::string> text = ReadFileToString(path, 9);
+  EXPECT_TRUE(ReadFileToString(path, {.max_bytes = 10}).ok());
+  absl::StatusOr<std::string> text = ReadFileToString(path, {.max_bytes = 9});
   EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(text.status().message(),
             "cannot read " + path + ": it holds more than 9 bytes; is it the right file?");
   // A device without an end stops at the limit too.
-  text = ReadFileToString("/dev/zero", 100000);
+  text = ReadFileToString("/dev/zero", {.max_bytes = 100000});
   EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -103,6 +106,8 @@ TEST(FileReadErrorTest, SaysEachReasonInWords) {
   absl::Status s = FileReadError("/etc/token", EACCES);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(s.message(), "cannot read /etc/token: permission denied");
+  s = FileReadError("/etc/token", EACCES, "the run token file");
+  EXPECT_EQ(s.message(), "cannot read the run token file /etc/token: permission denied");
   s = FileReadError("/etc/token", EPERM);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   s = FileReadError("x", EIO);
@@ -118,6 +123,14 @@ TEST(ErrnoTextTest, LowerCaseWordsAndUnknownNumbers) {
   EXPECT_EQ(ErrnoText(EACCES), "permission denied");
   EXPECT_EQ(ErrnoText(EISDIR), "is a directory");
   EXPECT_EQ(ErrnoText(99999), "error 99999");
+}
+
+TEST(SkipByteOrderMarkTest, OnlyAtTheStart) {
+  EXPECT_EQ(SkipByteOrderMark("\xEF\xBB\xBFname: \"x\""), "name: \"x\"");
+  EXPECT_EQ(SkipByteOrderMark("\xEF\xBB\xBF"), "");
+  EXPECT_EQ(SkipByteOrderMark("a\xEF\xBB\xBF"), "a\xEF\xBB\xBF");
+  EXPECT_EQ(SkipByteOrderMark("\xEF\xBB"), "\xEF\xBB");  // a cut mark is text
+  EXPECT_EQ(SkipByteOrderMark(""), "");
 }
 
 }  // namespace
