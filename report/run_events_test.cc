@@ -49,5 +49,21 @@ TEST(RunEventsTest, BadLinesNameTheirLine) {
             absl::StatusCode::kNotFound);
 }
 
+// A log saved on Windows (CRLF line ends, a byte-order mark, a blank line)
+// reads as the original, and line numbers still count every line.
+TEST(RunEventsTest, WindowsLineEndsAndAByteOrderMarkReadTheSame) {
+  auto ev = ParseRunEvents(
+      "\xEF\xBB\xBF{\"ev\":\"dispatch\",\"t\":0.5,\"task\":1,\"client\":4}\r\n\r\n"
+      "{\"ev\":\"arrival\",\"t\":2,\"task\":1,\"client\":4,\"accepted\":true}\r\n",
+      "events.jsonl");
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  ASSERT_EQ(ev->tasks.size(), 1u);
+  EXPECT_EQ(ev->tasks[0].kind, TaskSpan::Kind::kAccepted);
+  EXPECT_EQ(ev->tasks[0].client, 4u);
+  EXPECT_DOUBLE_EQ(ev->tasks[0].end, 2.0);
+  ev = ParseRunEvents("{\"ev\":\"eval\",\"t\":0}\r\n\r\n{oops\r\n", "e.jsonl");
+  EXPECT_EQ(std::string(ev.status().message()), "e.jsonl:3: not a JSON object");
+}
+
 }  // namespace
 }  // namespace fedsim

@@ -34,6 +34,7 @@
 #include "tools/common_flags.h"
 #include "tools/run_common.h"
 #include "tools/subprocess.h"
+#include "util/file.h"
 
 ABSL_FLAG(int, parallel, 0,
           "Runs at a time (default 0 = one per CPU core). Results do not depend on it.");
@@ -60,7 +61,7 @@ struct LastRow {
 
 LastRow ReadLastRow(const std::string& dir) {
   LastRow out;
-  absl::StatusOr<std::string> text = ReadWholeFile(dir + "/metrics.csv");
+  absl::StatusOr<std::string> text = ReadFileToString(dir + "/metrics.csv");
   if (!text.ok()) return out;
   const size_t header_end = text->find('\n');
   const size_t last_end = text->rfind('\n');

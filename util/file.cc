@@ -111,4 +111,19 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
   return out;
 }
 
+std::vector<absl::string_view> TextLines(absl::string_view text) {
+  text = SkipByteOrderMark(text);
+  std::vector<absl::string_view> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == absl::string_view::npos) nl = text.size();
+    size_t end = nl;
+    if (end > start && text[end - 1] == '\r') --end;
+    lines.push_back(text.substr(start, end - start));
+    start = nl + 1;
+  }
+  return lines;
+}
+
 }  // namespace fedsim

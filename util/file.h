@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -82,6 +83,13 @@ inline absl::string_view SkipByteOrderMark(absl::string_view text) {
   }
   return text;
 }
+
+// The lines of a text file written on any system: a byte-order mark at the
+// start is skipped and a '\r' before each '\n' dropped (Windows line ends).
+// Line i of the result is line i + 1 of the file, as editors number them; a
+// last line without '\n' counts, and a final '\n' starts no empty line.
+// The views point into `text`.
+std::vector<absl::string_view> TextLines(absl::string_view text);
 
 }  // namespace fedsim
 

@@ -133,5 +133,16 @@ TEST(SkipByteOrderMarkTest, OnlyAtTheStart) {
   EXPECT_EQ(SkipByteOrderMark(""), "");
 }
 
+TEST(TextLinesTest, WindowsAndUnixLineEndsReadTheSame) {
+  using ::testing::ElementsAre;
+  EXPECT_THAT(TextLines("a\nb\n"), ElementsAre("a", "b"));
+  EXPECT_THAT(TextLines("\xEF\xBB\xBF" "a\r\nb\r\n"), ElementsAre("a", "b"));
+  EXPECT_THAT(TextLines("a\r\n\r\nlast"), ElementsAre("a", "", "last"));
+  // Only the '\r' of a line end goes; one inside a line stays.
+  EXPECT_THAT(TextLines("a\rb\r\r\n"), ElementsAre("a\rb\r"));
+  EXPECT_TRUE(TextLines("").empty());
+  EXPECT_THAT(TextLines("\n"), ElementsAre(""));
+}
+
 }  // namespace
 }  // namespace fedsim
