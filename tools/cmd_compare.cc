@@ -63,13 +63,13 @@ LastRow ReadLastRow(const std::string& dir) {
   LastRow out;
   absl::StatusOr<std::string> text = ReadFileToString(dir + "/metrics.csv");
   if (!text.ok()) return out;
-  const size_t header_end = text->find('\n');
-  const size_t last_end = text->rfind('\n');
-  if (header_end == std::string::npos || last_end == header_end) return out;
-  const size_t last_start = text->rfind('\n', last_end - 1) + 1;
-  const std::vector<std::string> names = absl::StrSplit(text->substr(0, header_end), ',');
-  const std::vector<std::string> cells =
-      absl::StrSplit(text->substr(last_start, last_end - last_start), ',');
+  std::vector<absl::string_view> lines = TextLines(*text);
+  // While the run writes it, the last line may be cut short: only whole
+  // lines count.
+  if (!lines.empty() && text->back() != '\n') lines.pop_back();
+  if (lines.size() < 2) return out;
+  const std::vector<absl::string_view> names = absl::StrSplit(lines.front(), ',');
+  const std::vector<absl::string_view> cells = absl::StrSplit(lines.back(), ',');
   for (size_t i = 0; i < names.size() && i < cells.size(); ++i) {
     double v;
     if (!absl::SimpleAtod(cells[i], &v)) continue;
