@@ -32,6 +32,7 @@
 #include "sim/run_output.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
+#include "tools/flag_checks.h"
 #include "tools/run_common.h"
 #include "tools/subprocess.h"
 #include "util/file.h"
@@ -391,6 +392,11 @@ int CompareMain(int argc, char** argv) {
                  "--help')\n");
     return 2;
   }
+  ProblemList flag_problems;
+  CheckFlagRange("parallel", absl::GetFlag(FLAGS_parallel), 0, kMaxProcesses,
+                 "runs at a time; 0 = one per CPU core", &flag_problems);
+  CheckSlotsFlag(&flag_problems);
+  if (!flag_problems.empty()) return ReportFlagProblems("compare", flag_problems);
   for (const std::string& o : overrides) {
     if (absl::StartsWith(o, "seed=") || absl::StartsWith(o, "name=")) {
       std::fprintf(stderr, "fedsim compare: --set=%s: use --seeds (or --as) instead\n", o.c_str());
