@@ -123,12 +123,13 @@ TEST(DiagnosticsTest, ParsesAnyMessageTypeWithLocations) {
 }
 
 TEST(BlankTextTest, OnlyBlanksAndCommentsAreBlank) {
-  EXPECT_TRUE(IsBlankText(""));
-  EXPECT_TRUE(IsBlankText("\n \t\r\n# stop { max_commits: 3 }\n  # more\n"));
-  EXPECT_TRUE(IsBlankText("\xEF\xBB\xBF"));
-  EXPECT_FALSE(IsBlankText("num_clients: 5"));
-  EXPECT_FALSE(IsBlankText("# a\n  seed: 1 # b\n"));
-  EXPECT_FALSE(IsBlankText("\xEF\xBB"));  // half a mark is not nothing
+  for (const char* blank : {"", "\n \t\r\n# stop { max_commits: 3 }\n  # more\n", "\xEF\xBB\xBF"}) {
+    EXPECT_TRUE(IsBlankText(blank)) << blank;
+  }
+  // Half a byte-order mark is not nothing.
+  for (const char* text : {"num_clients: 5", "# a\n  seed: 1 # b\n", "\xEF\xBB"}) {
+    EXPECT_FALSE(IsBlankText(text)) << text;
+  }
 }
 
 }  // namespace

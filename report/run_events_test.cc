@@ -1,5 +1,7 @@
 #include "report/run_events.h"
 
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -52,10 +54,12 @@ TEST(RunEventsTest, BadLinesNameTheirLine) {
 // A log saved on Windows (CRLF line ends, a byte-order mark, a blank line)
 // reads as the original, and line numbers still count every line.
 TEST(RunEventsTest, WindowsLineEndsAndAByteOrderMarkReadTheSame) {
-  auto ev = ParseRunEvents(
-      "\xEF\xBB\xBF{\"ev\":\"dispatch\",\"t\":0.5,\"task\":1,\"client\":4}\r\n\r\n"
-      "{\"ev\":\"arrival\",\"t\":2,\"task\":1,\"client\":4,\"accepted\":true}\r\n",
-      "events.jsonl");
+  std::string text = "\xEF\xBB\xBF";
+  for (const char* line : {R"({"ev":"dispatch","t":0.5,"task":1,"client":4})", "",
+                           R"({"ev":"arrival","t":2,"task":1,"client":4,"accepted":true})"}) {
+    text = text + line + "\r\n";
+  }
+  auto ev = ParseRunEvents(text, "events.jsonl");
   ASSERT_TRUE(ev.ok()) << ev.status();
   ASSERT_EQ(ev->tasks.size(), 1u);
   EXPECT_EQ(ev->tasks[0].kind, TaskSpan::Kind::kAccepted);
