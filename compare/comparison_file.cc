@@ -141,8 +141,9 @@ absl::StatusOr<ComparisonFile> LoadComparison(const std::string& path) {
   if (!text.ok()) return text.status();
   if (IsBlankText(*text)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": the comparison file is empty; it names a scenario and arms (see "
-                           "scenarios/compare/)"));
+        absl::StrCat(path,
+                     ": the comparison file is empty; it names a scenario and arms (see "
+                     "scenarios/compare/)"));
   }
   return ParseComparisonText(*text, path);
 }

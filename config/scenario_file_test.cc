@@ -104,7 +104,8 @@ TEST_F(ScenarioFileOnDiskTest, ByteOrderMarkIsSkipped) {
   EXPECT_EQ(s->name(), "bom");
   EXPECT_EQ(s->num_clients(), 20u);
   const std::string bad = Write("bom_bad.textproto", "\xEF\xBB\xBFnum_clientz: 20\n");
-  EXPECT_THAT(Msg(LoadScenario(bad, {}).status()), StartsWith(bad + ":1:1: no field 'num_clientz'"));
+  EXPECT_THAT(Msg(LoadScenario(bad, {}).status()),
+              StartsWith(bad + ":1:1: no field 'num_clientz'"));
 }
 
 TEST(ScenarioFilesTest, ErrorsNameTheFile) {

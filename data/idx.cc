@@ -319,14 +319,14 @@ absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, size_t train_
   if (a.height != b.height || a.width != b.width) {
     return absl::DataLossError(absl::StrCat(
         "Fashion-MNIST train and test images differ in size: ", train.images_path, " holds ",
-        ShapeText(a), " images, ", test.images_path, " holds ", ShapeText(b),
-        "; both must be ", ShapeText(kFashionMnistShape), " (is one of them from another dataset?)"));
+        ShapeText(a), " images, ", test.images_path, " holds ", ShapeText(b), "; both must be ",
+        ShapeText(kFashionMnistShape), " (is one of them from another dataset?)"));
   }
   if (a.height != kFashionMnistShape.height || a.width != kFashionMnistShape.width) {
-    return absl::DataLossError(absl::StrCat(
-        train.images_path, " and ", test.images_path, " hold ", ShapeText(a),
-        " images, but Fashion-MNIST's are ", ShapeText(kFashionMnistShape),
-        " and the models are built for that size; is this the right folder?"));
+    return absl::DataLossError(
+        absl::StrCat(train.images_path, " and ", test.images_path, " hold ", ShapeText(a),
+                     " images, but Fashion-MNIST's are ", ShapeText(kFashionMnistShape),
+                     " and the models are built for that size; is this the right folder?"));
   }
   return TrainTest{std::move(train.data), std::move(test.data)};
 }

@@ -292,11 +292,11 @@ TEST_F(IdxTest, LoadFashionMnistTrainAndTestOfDifferentSizes) {
   MakeFakeSplit("t10k", 10);
   absl::StatusOr<TrainTest> tt = LoadFashionMnist(dir_.string());
   EXPECT_EQ(tt.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(tt.status().message(),
-            "Fashion-MNIST train and test images differ in size: " +
-                Path("train-images-idx3-ubyte.gz") + " holds 32x32 images, " +
-                Path("t10k-images-idx3-ubyte.gz") +
-                " holds 28x28; both must be 28x28 (is one of them from another dataset?)");
+  EXPECT_EQ(
+      tt.status().message(),
+      "Fashion-MNIST train and test images differ in size: " + Path("train-images-idx3-ubyte.gz") +
+          " holds 32x32 images, " + Path("t10k-images-idx3-ubyte.gz") +
+          " holds 28x28; both must be 28x28 (is one of them from another dataset?)");
   // The other way round, and with a side alone differing.
   MakeFakeSplit("train", 10);
   MakeFakeSplit("t10k", 10, 28, 27);

@@ -9,8 +9,8 @@
 namespace fedsim {
 
 absl::StatusOr<std::string> ReadPemFile(const std::string& path, const std::string& what) {
-  absl::StatusOr<std::string> text = ReadFileToString(
-      path, {.what = absl::StrCat("the ", what), .max_bytes = uint64_t{1} << 20});
+  absl::StatusOr<std::string> text =
+      ReadFileToString(path, {.what = absl::StrCat("the ", what), .max_bytes = uint64_t{1} << 20});
   if (!text.ok()) return text.status();
   if (!absl::StrContains(*text, "-----BEGIN")) {
     return absl::InvalidArgumentError(

@@ -21,9 +21,9 @@ namespace {
 absl::StatusOr<std::string> ReadRunFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat(text.status().message(),
-                                     " (is this a run folder written by 'fedsim run'?)"));
+    return absl::Status(
+        text.status().code(),
+        absl::StrCat(text.status().message(), " (is this a run folder written by 'fedsim run'?)"));
   }
   return text;
 }

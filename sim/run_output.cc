@@ -10,8 +10,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "util/file.h"
 #include "util/hash.h"
@@ -67,8 +67,8 @@ absl::StatusOr<std::string> MakeRunDir(const std::string& dir, const std::string
 absl::Status MakeExactRunDir(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_directory(path, ec)) {
-    return absl::AlreadyExistsError(absl::StrCat("the run folder ", path,
-                                                 " is a file, not a folder; pick another --run_dir"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("the run folder ", path, " is a file, not a folder; pick another --run_dir"));
   }
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_empty(path, ec)) {
     return absl::AlreadyExistsError(absl::StrCat(

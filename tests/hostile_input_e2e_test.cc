@@ -83,8 +83,8 @@ TEST_F(HostileInputTest, MissingScenarioFileSaysWhy) {
   const std::string missing = (tmp_ / "nope.textproto").string();
   std::string err;
   EXPECT_EQ(e2e::RunFedsim({"validate", missing}, &err), kFailed);
-  EXPECT_THAT(err, HasSubstr("cannot read the scenario file " + missing +
-                             ": no such file or directory"));
+  EXPECT_THAT(
+      err, HasSubstr("cannot read the scenario file " + missing + ": no such file or directory"));
   // A file where a folder should be (ENOTDIR), with the culprit named.
   const std::string file = Write("plain", "x");
   err.clear();
@@ -124,9 +124,8 @@ TEST_F(HostileInputTest, NegativeCountsAreUsageErrorsNamingTheFlag) {
             kUsage);
   EXPECT_THAT(err, HasSubstr("fedsim compare: --parallel: must be from 0 to 1024, got -2"));
   err.clear();
-  EXPECT_EQ(e2e::RunFedsim({"client", "--server=127.0.0.1:1", "--slots=-3",
-                            "--connect_timeout_s=-1"},
-                           &err),
+  EXPECT_EQ(e2e::RunFedsim(
+                {"client", "--server=127.0.0.1:1", "--slots=-3", "--connect_timeout_s=-1"}, &err),
             kUsage);
   EXPECT_THAT(err, HasSubstr("fedsim client: --slots: must be from 0 to 1024, got -3"));
   EXPECT_THAT(err, HasSubstr("fedsim client: --connect_timeout_s: must be > 0, got -1"));
@@ -157,14 +156,12 @@ TEST_F(HostileInputTest, AddressThatIsNotHostAndPortIsRefusedAtOnce) {
 TEST_F(HostileInputTest, RunDirThatIsAFileSaysSo) {
   const std::string file = Write("taken", "some text\n");
   std::string err;
-  EXPECT_EQ(e2e::RunFedsim({"run", kSynthetic, "--inprocess", "--run_dir=" + file}, &err),
-            kFailed);
+  EXPECT_EQ(e2e::RunFedsim({"run", kSynthetic, "--inprocess", "--run_dir=" + file}, &err), kFailed);
   EXPECT_THAT(err, HasSubstr("the run folder " + file + " is a file, not a folder"));
   EXPECT_THAT(err, Not(HasSubstr("not empty")));
   err.clear();
-  EXPECT_EQ(
-      e2e::RunFedsim({"run", kSynthetic, "--inprocess", "--run_dir=" + file + "/run"}, &err),
-      kFailed);
+  EXPECT_EQ(e2e::RunFedsim({"run", kSynthetic, "--inprocess", "--run_dir=" + file + "/run"}, &err),
+            kFailed);
   EXPECT_THAT(err, HasSubstr("Not a directory"));
 }
 
@@ -196,8 +193,7 @@ TEST_F(HostileInputTest, FashionMnistOfTwoImageSizesIsRefusedWhenLoaded) {
   // And the same small folder at 28x28 runs.
   const std::string good = FakeMnist("good", 28, 28);
   args = {"run", "scenarios/quickstart.textproto", "--inprocess",
-          "--run_dir=" + (tmp_ / "good_run").string(),
-          "--set=dataset.fashion_mnist.dir=" + good};
+          "--run_dir=" + (tmp_ / "good_run").string(), "--set=dataset.fashion_mnist.dir=" + good};
   args.insert(args.end(), small.begin(), small.end());
   err.clear();
   EXPECT_EQ(e2e::RunFedsim(args, &err), 0) << err;
@@ -208,10 +204,10 @@ TEST_F(HostileInputTest, FashionMnistOfTwoImageSizesIsRefusedWhenLoaded) {
 TEST_F(HostileInputTest, ReplayOfACrlfEventLogMatches) {
   const std::string run = (tmp_ / "runs" / "syn").string();
   std::string err;
-  ASSERT_EQ(e2e::RunFedsim({"run", kSynthetic, "--inprocess", "--set=stop.max_commits=3",
-                            "--run_dir=" + run},
-                           &err),
-            0)
+  ASSERT_EQ(
+      e2e::RunFedsim(
+          {"run", kSynthetic, "--inprocess", "--set=stop.max_commits=3", "--run_dir=" + run}, &err),
+      0)
       << err;
   const fs::path events = fs::path(run) / "events.jsonl";
   std::string crlf = "\xEF\xBB\xBF";

@@ -50,8 +50,7 @@ int ClientMain(int argc, char** argv) {
   CheckFlagSeconds("connect_timeout_s", absl::GetFlag(FLAGS_connect_timeout_s),
                    "seconds to keep trying to reach the server at start", &flag_problems);
   CheckFlagSeconds("server_lost_timeout_s", absl::GetFlag(FLAGS_server_lost_timeout_s),
-                   "seconds without an answer from the server before giving up",
-                   &flag_problems);
+                   "seconds without an answer from the server before giving up", &flag_problems);
   if (!flag_problems.empty()) return ReportFlagProblems("client", flag_problems);
   WorkerOptions options;
   options.server = absl::GetFlag(FLAGS_server);

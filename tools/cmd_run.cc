@@ -62,8 +62,7 @@ int RunMain(int argc, char** argv) {
   CheckFlagRange("eval_threads", absl::GetFlag(FLAGS_eval_threads), 0, kMaxProcesses,
                  "0 = one per CPU core", &flag_problems);
   CheckFlagSeconds("heartbeat_timeout", absl::GetFlag(FLAGS_heartbeat_timeout),
-                   "seconds without a heartbeat before a worker is presumed dead",
-                   &flag_problems);
+                   "seconds without a heartbeat before a worker is presumed dead", &flag_problems);
   CheckCheckpointEveryFlag(&flag_problems);
   if (!flag_problems.empty()) return ReportFlagProblems("run", flag_problems);
   absl::StatusOr<config::Scenario> scenario;

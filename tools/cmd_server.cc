@@ -49,8 +49,7 @@ int ServerMain(int argc, char** argv) {
                    "seconds without a heartbeat before a worker's tasks go to others",
                    &flag_problems);
   CheckFlagSeconds("no_worker_timeout", absl::GetFlag(FLAGS_no_worker_timeout),
-                   "seconds with no worker connected before the server gives up",
-                   &flag_problems);
+                   "seconds with no worker connected before the server gives up", &flag_problems);
   CheckCheckpointEveryFlag(&flag_problems);
   if (!flag_problems.empty()) return ReportFlagProblems("server", flag_problems);
   absl::StatusOr<config::Scenario> scenario;

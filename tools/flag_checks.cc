@@ -31,8 +31,7 @@ void CheckFlagAddress(const std::string& flag, const std::string& value, const s
 
 int ReportFlagProblems(const std::string& command, const ProblemList& problems, FILE* out) {
   for (const ProblemList::Problem& p : problems.problems()) {
-    std::fprintf(out, "fedsim %s: %s: %s\n", command.c_str(), p.path.c_str(),
-                 p.message.c_str());
+    std::fprintf(out, "fedsim %s: %s: %s\n", command.c_str(), p.path.c_str(), p.message.c_str());
   }
   std::fprintf(out, "(see 'fedsim %s --help')\n", command.c_str());
   return kUsageExitCode;

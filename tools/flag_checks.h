@@ -57,8 +57,7 @@ void CheckFlagAddress(const std::string& flag, const std::string& value, const s
 // Prints each problem as "fedsim <command>: <path>: <message>" to `out`, and
 // a pointer to --help, and returns kUsageExitCode.
 // REQUIRES: !problems.empty().
-int ReportFlagProblems(const std::string& command, const ProblemList& problems,
-                       FILE* out = stderr);
+int ReportFlagProblems(const std::string& command, const ProblemList& problems, FILE* out = stderr);
 
 }  // namespace fedsim
 

@@ -87,10 +87,9 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
   // open(2) takes a directory for reading; say so now rather than at read().
   if (S_ISDIR(st.st_mode)) return error(EISDIR);
   auto too_large = [&]() {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", options.what,
-                                                   options.what.empty() ? "" : " ", path,
-                                                   ": it holds more than ", max_bytes,
-                                                   " bytes; is it the right file?"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", options.what, options.what.empty() ? "" : " ", path,
+                     ": it holds more than ", max_bytes, " bytes; is it the right file?"));
   };
   std::string out;
   if (S_ISREG(st.st_mode)) {

@@ -43,7 +43,10 @@ class FileTest : public ::testing::Test {
 
 TEST_F(FileTest, ReadsTheBytesAsTheyAre) {
   // CR, NUL and a byte-order mark are the format's business, not this one's.
-  const std::string bytes = std::string("\xEF\xBB\xBF" "a\r\nb\0c", 9);
+  const std::string bytes = std::string(
+      "\xEF\xBB\xBF"
+      "a\r\nb\0c",
+      9);
   absl::StatusOr<std::string> text = ReadFileToString(Write("a.txt", bytes));
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_EQ(*text, bytes);
@@ -83,9 +86,9 @@ TEST_F(FileTest, FileOnTheWayIsNamed) {
   const std::string path = file + "/b.textproto";
   absl::StatusOr<std::string> text = ReadFileToString(path);
   EXPECT_EQ(text.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(text.status().message(), "cannot read " + path +
-                                         ": not a directory (a folder on the way, " + file +
-                                         ", is a file)");
+  EXPECT_EQ(
+      text.status().message(),
+      "cannot read " + path + ": not a directory (a folder on the way, " + file + ", is a file)");
 }
 
 TEST_F(FileTest, LargerThanTheLimitIsRefused) {
@@ -136,7 +139,9 @@ TEST(SkipByteOrderMarkTest, OnlyAtTheStart) {
 TEST(TextLinesTest, WindowsAndUnixLineEndsReadTheSame) {
   using ::testing::ElementsAre;
   EXPECT_THAT(TextLines("a\nb\n"), ElementsAre("a", "b"));
-  EXPECT_THAT(TextLines("\xEF\xBB\xBF" "a\r\nb\r\n"), ElementsAre("a", "b"));
+  EXPECT_THAT(TextLines("\xEF\xBB\xBF"
+                        "a\r\nb\r\n"),
+              ElementsAre("a", "b"));
   EXPECT_THAT(TextLines("a\r\n\r\nlast"), ElementsAre("a", "", "last"));
   // Only the '\r' of a line end goes; one inside a line stays.
   EXPECT_THAT(TextLines("a\rb\r\r\n"), ElementsAre("a\rb\r"));
