@@ -250,6 +250,22 @@ TEST(EdgeListTest, ReadsUndirectedEdges) {
   EXPECT_EQ(t->custom_matrix(), nullptr);
 }
 
+// A list saved by a Windows spreadsheet ("CSV UTF-8": a byte-order mark and
+// CRLF line ends) reads as the same graph.
+TEST(EdgeListTest, WindowsLineEndsAndAByteOrderMarkReadTheSame) {
+  const std::string path =
+      WriteFile("ring4_crlf.csv", "\xEF\xBB\xBFi,j\r\n0,1\r\n1,2\r\n# note\r\n2,3\r\n3,0\r\n");
+  auto t = MustBuild("edge_list { csv: '" + path + "' }", 4);
+  auto g = t->GraphAt(0);
+  EXPECT_TRUE(g->symmetric());
+  EXPECT_THAT(Neighbors(*g, 0), ElementsAre(1, 3));
+  EXPECT_THAT(Neighbors(*g, 2), ElementsAre(1, 3));
+  // And its line numbers still match an editor's.
+  const std::string bad = WriteFile("bad_crlf.csv", "\xEF\xBB\xBFi,j\r\n0,1\r\n1,9\r\n");
+  EXPECT_THAT(ProblemsOf("edge_list { csv: '" + bad + "' }", 4),
+              HasSubstr(bad + ":3: client 9 does not exist"));
+}
+
 TEST(EdgeListTest, BadLinesNameFileAndLine) {
   const std::string path = WriteFile("bad.csv", "i,j\n0,1\n1,7\n2,2\n1,0\nx,1\n");
   const std::string problems = ProblemsOf("edge_list { csv: '" + path + "' }", 4);

@@ -1,14 +1,13 @@
 #include "compare/comparison_file.h"
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "config/diagnostics.h"
+#include "util/file.h"
 #include "util/problems.h"
 
 namespace fedsim {
@@ -137,12 +136,16 @@ absl::StatusOr<ComparisonFile> ParseComparisonText(const std::string& text,
 }
 
 absl::StatusOr<ComparisonFile> LoadComparison(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the comparison file"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return ParseComparisonText(buffer.str(), path);
+  absl::StatusOr<std::string> text =
+      ReadFileToString(path, {.what = "the comparison file", .max_bytes = uint64_t{16} << 20});
+  if (!text.ok()) return text.status();
+  if (IsBlankText(*text)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path,
+                     ": the comparison file is empty; it names a scenario and arms (see "
+                     "scenarios/compare/)"));
+  }
+  return ParseComparisonText(*text, path);
 }
 
 std::vector<std::string> ArmOverrides(const ComparisonFile& file, int arm_index,

@@ -45,7 +45,11 @@ struct ComparisonFile {
 absl::StatusOr<ComparisonFile> ParseComparisonText(const std::string& text,
                                                    const std::string& display_name);
 
-// ParseComparisonText on the contents of `path` (NotFound when unreadable).
+// ParseComparisonText on the contents of `path`. Also the errors of
+// ReadFileToString (util/file.h: "cannot read the comparison file <path>:
+// no such file or directory", NotFound; a directory, InvalidArgument), and
+// InvalidArgument "<path>: the comparison file is empty ..." for a file of
+// nothing but blanks and comments.
 absl::StatusOr<ComparisonFile> LoadComparison(const std::string& path);
 
 // The overrides that make arm `arm_index`'s run for `seed`, in the order

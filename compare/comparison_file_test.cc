@@ -1,5 +1,6 @@
 #include "compare/comparison_file.h"
 
+#include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -82,8 +83,26 @@ TEST(ComparisonFileTest, OverridesApplyInOrderWithTheSeedLast) {
 }
 
 TEST(ComparisonFileTest, MissingFileIsNotFound) {
-  EXPECT_EQ(LoadComparison("scenarios/compare/nope.textproto").status().code(),
-            absl::StatusCode::kNotFound);
+  absl::Status s = LoadComparison("scenarios/compare/nope.textproto").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(),
+            "cannot read the comparison file scenarios/compare/nope.textproto: no such file or "
+            "directory");
+  s = LoadComparison("scenarios/compare").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("is a directory, not a file"));
+}
+
+TEST(ComparisonFileTest, EmptyFileIsSaidToBeEmptyAndAByteOrderMarkIsSkipped) {
+  const std::string empty = ::testing::TempDir() + "/comparison_file_test_empty.textproto";
+  std::ofstream(empty, std::ios::binary) << "# nothing yet\n";
+  EXPECT_THAT(std::string(LoadComparison(empty).status().message()),
+              ::testing::StartsWith(empty + ": the comparison file is empty"));
+  const std::string bom = ::testing::TempDir() + "/comparison_file_test_bom.textproto";
+  std::ofstream(bom, std::ios::binary) << "\xEF\xBB\xBFscenario: \"b\"\r\narms { name: \"a\" }\r\n";
+  absl::StatusOr<ComparisonFile> c = LoadComparison(bom);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->spec.arms(0).name(), "a");
 }
 
 TEST(ComparisonFileTest, NamesAreFolderNames) {

@@ -1,17 +1,13 @@
 #include "compare/run_files.h"
 
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "util/csv.h"
+#include "util/file.h"
 
 namespace fedsim {
 
@@ -36,20 +32,10 @@ double MetricsTable::At(size_t r, std::string_view column) const {
   return i < 0 ? std::numeric_limits<double>::quiet_NaN() : rows_[r][i];
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 absl::StatusOr<MetricsTable> ParseMetricsCsv(const std::string& text, const std::string& name) {
   // The header names the columns; the shared CSV reader then checks it and
   // every row's cell count (util/csv.h), and empty cells become NaN.
-  absl::string_view rest = text;
-  if (absl::StartsWith(rest, "\xEF\xBB\xBF")) rest.remove_prefix(3);
+  const absl::string_view rest = SkipByteOrderMark(text);
   const size_t eol = rest.find('\n');
   std::string header(rest.substr(0, eol));
   if (!header.empty() && header.back() == '\r') header.pop_back();
@@ -73,13 +59,13 @@ absl::StatusOr<MetricsTable> ParseMetricsCsv(const std::string& text, const std:
 }
 
 absl::StatusOr<MetricsTable> ReadMetricsCsv(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  absl::StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok()) return text.status();
   return ParseMetricsCsv(*text, path);
 }
 
 absl::StatusOr<RunManifest> ReadManifest(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  absl::StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {

@@ -67,9 +67,6 @@ struct RunManifest {
 // JSON a run writes).
 absl::StatusOr<RunManifest> ReadManifest(const std::string& path);
 
-// The whole file as a string (NotFound "cannot read <path>" otherwise).
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
-
 }  // namespace fedsim
 
 #endif  // FEDSIM_COMPARE_RUN_FILES_H_

@@ -39,6 +39,15 @@ TEST(RunFilesTest, BadRowsNameTheirLine) {
   EXPECT_FALSE(ParseMetricsCsv("", "m.csv").ok());
 }
 
+// A metrics.csv saved again by a Windows spreadsheet reads the same.
+TEST(RunFilesTest, WindowsLineEndsAndAByteOrderMarkReadTheSame) {
+  auto m = ParseMetricsCsv("\xEF\xBB\xBFvirtual_time,test_accuracy\r\n0,0.1\r\n2.5,0.5\r\n",
+                           "metrics.csv");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_THAT(m->Column("virtual_time"), ElementsAre(0, 2.5));
+  EXPECT_THAT(m->Column("test_accuracy"), ElementsAre(0.1, 0.5));
+}
+
 TEST(RunFilesTest, ReadsTheManifest) {
   const std::string path = testing::TempDir() + "/run_files_manifest.json";
   std::ofstream(path) << R"({"name": "x", "scenario_hash": "abc", "seed": 18446744073709551615,

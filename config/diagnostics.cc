@@ -7,12 +7,15 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "config/text_errors.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
+#include "util/file.h"
 
 namespace fedsim {
 namespace {
@@ -324,8 +327,22 @@ void RecordLocations(const pb::Message& m, const pb::TextFormat::ParseInfoTree* 
 
 }  // namespace
 
+bool IsBlankText(absl::string_view text) {
+  for (absl::string_view line : absl::StrSplit(SkipByteOrderMark(text), '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (!line.empty() && line[0] != '#') return false;
+  }
+  return true;
+}
+
 absl::Status ParseTextWithSources(const std::string& text, const std::string& display_name,
                                   pb::Message* message, SourceMap* sources) {
+  // protobuf's tokenizer rejects a byte-order mark ("non ascii codepoint
+  // 239"); editors do not show one, so lines and columns count from after it.
+  if (SkipByteOrderMark(text).size() != text.size()) {
+    return ParseTextWithSources(std::string(SkipByteOrderMark(text)), display_name, message,
+                                sources);
+  }
   const std::string file = FileOrPlaceholder(display_name);
   const Lines lines(text);
   pb::TextFormat::ParseInfoTree tree;

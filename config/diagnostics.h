@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "config/source_map.h"
 #include "google/protobuf/message.h"
 
@@ -32,8 +33,15 @@ namespace fedsim {
 // mistakes at once, a failed parse is retried field by field (each leaf field
 // alone, with its enclosing `name {` ... `}`), so one error per broken field
 // is found, not only the first. *message is unspecified after a failure.
+// A UTF-8 byte-order mark at the start of `text` is skipped (util/file.h);
+// lines and columns then count from after it, as an editor shows them.
 absl::Status ParseTextWithSources(const std::string& text, const std::string& display_name,
                                   google::protobuf::Message* message, SourceMap* sources);
+
+// True when `text` holds nothing but blank lines and '#' comment lines (after
+// a byte-order mark): a file that says nothing, which loaders report as empty
+// rather than as whatever its defaults lack.
+bool IsBlankText(absl::string_view text);
 
 }  // namespace fedsim
 

@@ -122,5 +122,15 @@ TEST(DiagnosticsTest, ParsesAnyMessageTypeWithLocations) {
             "'VIRTUAL'?)");
 }
 
+TEST(BlankTextTest, OnlyBlanksAndCommentsAreBlank) {
+  for (const char* blank : {"", "\n \t\r\n# stop { max_commits: 3 }\n  # more\n", "\xEF\xBB\xBF"}) {
+    EXPECT_TRUE(IsBlankText(blank)) << blank;
+  }
+  // Half a byte-order mark is not nothing.
+  for (const char* text : {"num_clients: 5", "# a\n  seed: 1 # b\n", "\xEF\xBB"}) {
+    EXPECT_FALSE(IsBlankText(text)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace fedsim

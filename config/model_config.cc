@@ -15,7 +15,7 @@ ModelInput ScenarioModelInput(const config::Scenario& scenario) {
     const SyntheticOptions defaults;
     return ModelInput{ExampleShape{defaults.num_features, 1, 1}, defaults.num_classes};
   }
-  return ModelInput{ExampleShape{1, 28, 28}, 10};  // Fashion-MNIST
+  return ModelInput{kFashionMnistShape, 10};  // LoadFashionMnist holds the files to it
 }
 
 absl::StatusOr<ModelConfig> ModelConfigForScenario(const config::Scenario& scenario) {

@@ -1,7 +1,5 @@
 #include "config/scenario_file.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,12 +8,17 @@
 #include "config/overrides.h"
 #include "config/validate.h"
 #include "google/protobuf/text_format.h"
+#include "util/file.h"
 #include "util/hash.h"
+#include "util/status_macros.h"
 
 namespace fedsim {
 namespace {
 
 namespace pb = google::protobuf;
+
+// A scenario is a page of text; anything this large is the wrong file.
+constexpr uint64_t kMaxScenarioFileBytes = uint64_t{16} << 20;
 
 std::string FileStem(const std::string& path) {
   size_t slash = path.find_last_of('/');
@@ -59,14 +62,18 @@ absl::StatusOr<config::Scenario> ParseScenarioText(const std::string& text,
 
 absl::StatusOr<config::Scenario> LoadScenario(const std::string& path,
                                               const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open the scenario file"));
+  FEDSIM_ASSIGN_OR_RETURN(
+      const std::string text,
+      ReadFileToString(path, {.what = "the scenario file", .max_bytes = kMaxScenarioFileBytes}));
+  // Said here, before the defaults fill in: an empty file would otherwise be
+  // reported as "stop has no condition", which sends the user looking for
+  // the wrong mistake.
+  if (IsBlankText(text)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": the scenario file is empty", text.empty() ? "" : " (only blanks and comments)",
+        "; a scenario sets at least stop { max_commits: N } (see scenarios/quickstart.textproto)"));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return ParseScenarioText(buffer.str(), path, overrides);
+  return ParseScenarioText(text, path, overrides);
 }
 
 std::string ScenarioToText(const config::Scenario& scenario) {

@@ -50,7 +50,12 @@ absl::StatusOr<config::Scenario> ParseScenarioText(const std::string& text,
                                                    const std::vector<std::string>& overrides,
                                                    SourceMap* sources_out = nullptr);
 
-// ParseScenarioText on the contents of `path` (NotFound when it cannot be read).
+// ParseScenarioText on the contents of `path`. Errors, besides the
+// pipeline's: those of ReadFileToString (util/file.h), "cannot read the
+// scenario file <path>: <why>" (NotFound for a missing file, InvalidArgument
+// for a directory or a file over 16 MiB, PermissionDenied); InvalidArgument
+// "<path>: the scenario file is empty ..." for a file of nothing but blanks
+// and comments, whatever the overrides. A UTF-8 byte-order mark is skipped.
 absl::StatusOr<config::Scenario> LoadScenario(const std::string& path,
                                               const std::vector<std::string>& overrides);
 

@@ -66,14 +66,20 @@ struct TrainTest {
 // The default location of the Debian package dataset-fashion-mnist.
 inline constexpr char kDefaultFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 
+// The shape of a Fashion-MNIST example: one 28 x 28 grey image. Models for a
+// scenario's Fashion-MNIST are built for it before any data is read
+// (config/model_config.h), so the loader holds the files to it.
+inline constexpr ExampleShape kFashionMnistShape{1, 28, 28};
+
 // Reads train-{images,labels}-idx*-ubyte.gz and t10k-* from `dir` (each name
 // without .gz is used when only the uncompressed file is there). Examples are
-// 1 x rows x cols uint8 images, 10 classes.
+// kFashionMnistShape uint8 images, 10 classes.
 // `*_limit` > 0 keeps only the first that many examples.
 // Errors: NotFound naming the path and the package to install; DataLoss (with
 // the path) for a truncated/corrupt file, a wrong magic number, dims
-// inconsistent with the file size, an image/label count mismatch or a label
-// outside [0, 10).
+// inconsistent with the file size, an image/label count mismatch, a file of
+// no images, a label outside [0, 10), train and test images of different
+// sizes (naming both files and both sizes), or images other than 28 x 28.
 // Thread-safe.
 absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, size_t train_limit = 0,
                                            size_t test_limit = 0);

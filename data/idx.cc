@@ -249,7 +249,15 @@ absl::StatusOr<std::string> FindIdx(const std::string& dir, const std::string& n
   return absl::NotFoundError(absl::StrCat("Fashion-MNIST file ", gz, " not found; ", kInstallHint));
 }
 
-absl::StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& prefix, size_t limit) {
+// One split as loaded, with the path of its images for messages.
+struct Split {
+  Dataset data;
+  std::string images_path;
+};
+
+std::string ShapeText(const ExampleShape& s) { return absl::StrCat(s.height, "x", s.width); }
+
+absl::StatusOr<Split> LoadSplit(const std::string& dir, const std::string& prefix, size_t limit) {
   constexpr int kNumClasses = 10;
   FEDSIM_ASSIGN_OR_RETURN(std::string images_path, FindIdx(dir, prefix + "-images-idx3-ubyte"));
   FEDSIM_ASSIGN_OR_RETURN(std::string labels_path, FindIdx(dir, prefix + "-labels-idx1-ubyte"));
@@ -276,6 +284,10 @@ absl::StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& pre
                                             images.dims[0], " images but ", labels_path, " holds ",
                                             labels.dims[0], " labels"));
   }
+  if (images.dims[0] == 0) {
+    return absl::DataLossError(absl::StrCat(
+        images_path, ": holds no images (its header says 0); is the download complete?"));
+  }
   size_t n = images.dims[0];
   if (limit > 0 && limit < n) n = limit;
   std::vector<int32_t> y(n);
@@ -290,17 +302,33 @@ absl::StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& pre
   ExampleShape shape{1, static_cast<int>(images.dims[1]), static_cast<int>(images.dims[2])};
   images.data.resize(n * static_cast<size_t>(shape.dim()));
   images.data.shrink_to_fit();
-  return Dataset::FromU8(shape, kNumClasses, std::move(images.data), std::move(y));
+  return Split{Dataset::FromU8(shape, kNumClasses, std::move(images.data), std::move(y)),
+               std::move(images_path)};
 }
 
 }  // namespace
 
 absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, size_t train_limit,
                                            size_t test_limit) {
-  TrainTest out;
-  FEDSIM_ASSIGN_OR_RETURN(out.train, LoadSplit(dir, "train", train_limit));
-  FEDSIM_ASSIGN_OR_RETURN(out.test, LoadSplit(dir, "t10k", test_limit));
-  return out;
+  FEDSIM_ASSIGN_OR_RETURN(Split train, LoadSplit(dir, "train", train_limit));
+  FEDSIM_ASSIGN_OR_RETURN(Split test, LoadSplit(dir, "t10k", test_limit));
+  // A model is built for one input size; a test image of another size would
+  // be read past its end (or cut short) by every evaluation.
+  const ExampleShape& a = train.data.shape();
+  const ExampleShape& b = test.data.shape();
+  if (a.height != b.height || a.width != b.width) {
+    return absl::DataLossError(absl::StrCat(
+        "Fashion-MNIST train and test images differ in size: ", train.images_path, " holds ",
+        ShapeText(a), " images, ", test.images_path, " holds ", ShapeText(b), "; both must be ",
+        ShapeText(kFashionMnistShape), " (is one of them from another dataset?)"));
+  }
+  if (a.height != kFashionMnistShape.height || a.width != kFashionMnistShape.width) {
+    return absl::DataLossError(
+        absl::StrCat(train.images_path, " and ", test.images_path, " hold ", ShapeText(a),
+                     " images, but Fashion-MNIST's are ", ShapeText(kFashionMnistShape),
+                     " and the models are built for that size; is this the right folder?"));
+  }
+  return TrainTest{std::move(train.data), std::move(test.data)};
 }
 
 }  // namespace fedsim

@@ -54,16 +54,19 @@ class IdxTest : public ::testing::Test {
     return h;
   }
 
-  // A tiny Fashion-MNIST lookalike: n_train / n_test images of 4x3.
+  // n images of rows x cols as the split `prefix` ("train" or "t10k").
+  void MakeFakeSplit(const std::string& prefix, uint32_t n, uint32_t rows = 28,
+                     uint32_t cols = 28) {
+    std::vector<uint8_t> px(size_t{n} * rows * cols), y(n);
+    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i % 251);
+    for (uint32_t i = 0; i < n; ++i) y[i] = static_cast<uint8_t>(i % 10);
+    ASSERT_TRUE(WriteIdxFile(Path(prefix + "-images-idx3-ubyte.gz"), {n, rows, cols}, px).ok());
+    ASSERT_TRUE(WriteIdxFile(Path(prefix + "-labels-idx1-ubyte.gz"), {n}, y).ok());
+  }
+  // A tiny Fashion-MNIST lookalike: n_train / n_test images of 28x28.
   void MakeFakeMnist(uint32_t n_train, uint32_t n_test) {
-    for (auto [prefix, n] : {std::pair<std::string, uint32_t>{"train", n_train},
-                             std::pair<std::string, uint32_t>{"t10k", n_test}}) {
-      std::vector<uint8_t> px(n * 12), y(n);
-      for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i % 256);
-      for (uint32_t i = 0; i < n; ++i) y[i] = static_cast<uint8_t>(i % 10);
-      ASSERT_TRUE(WriteIdxFile(Path(prefix + "-images-idx3-ubyte.gz"), {n, 4, 3}, px).ok());
-      ASSERT_TRUE(WriteIdxFile(Path(prefix + "-labels-idx1-ubyte.gz"), {n}, y).ok());
-    }
+    MakeFakeSplit("train", n_train);
+    MakeFakeSplit("t10k", n_test);
   }
 
   std::filesystem::path dir_;
@@ -213,16 +216,16 @@ TEST_F(IdxTest, LoadFashionMnistFromFakeFolder) {
   ASSERT_TRUE(tt.ok()) << tt.status();
   EXPECT_EQ(tt->train.size(), 30u);
   EXPECT_EQ(tt->test.size(), 12u);
-  EXPECT_EQ(tt->train.shape().height, 4);
-  EXPECT_EQ(tt->train.shape().width, 3);
-  EXPECT_EQ(tt->train.dim(), 12);
+  EXPECT_EQ(tt->train.shape().height, 28);
+  EXPECT_EQ(tt->train.shape().width, 28);
+  EXPECT_EQ(tt->train.dim(), 784);
   EXPECT_EQ(tt->train.num_classes(), 10);
   EXPECT_EQ(tt->train.labels()[13], 3);
-  float x[12];
+  float x[784];
   int32_t y;
   std::vector<uint32_t> idx = {1};
   tt->train.Gather(idx, x, &y);
-  EXPECT_FLOAT_EQ(x[0], 12.0f / 255.0f);
+  EXPECT_FLOAT_EQ(x[0], (784 % 251) / 255.0f);
   EXPECT_EQ(y, 1);
 
   tt = LoadFashionMnist(dir_.string(), 7, 5);
@@ -274,11 +277,73 @@ TEST_F(IdxTest, LoadFashionMnistLabelOutOfRange) {
 
 TEST_F(IdxTest, LoadFashionMnistWrongRank) {
   MakeFakeMnist(10, 10);
-  std::vector<uint8_t> px(10 * 12);
-  ASSERT_TRUE(WriteIdxFile(Path("train-images-idx3-ubyte.gz"), {10, 12}, px).ok());
+  std::vector<uint8_t> px(10 * 784);
+  ASSERT_TRUE(WriteIdxFile(Path("train-images-idx3-ubyte.gz"), {10, 784}, px).ok());
   absl::StatusOr<TrainTest> tt = LoadFashionMnist(dir_.string());
   EXPECT_EQ(tt.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(tt.status().message(), HasSubstr("expected 3 dims"));
+}
+
+// Regression: 32x32 training images with 28x28 test images loaded, and the
+// evaluator read past the end of every test image (or crashed in the dense
+// forward pass). The sizes are checked when the files are loaded.
+TEST_F(IdxTest, LoadFashionMnistTrainAndTestOfDifferentSizes) {
+  MakeFakeSplit("train", 10, 32, 32);
+  MakeFakeSplit("t10k", 10);
+  absl::StatusOr<TrainTest> tt = LoadFashionMnist(dir_.string());
+  EXPECT_EQ(tt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(
+      tt.status().message(),
+      "Fashion-MNIST train and test images differ in size: " + Path("train-images-idx3-ubyte.gz") +
+          " holds 32x32 images, " + Path("t10k-images-idx3-ubyte.gz") +
+          " holds 28x28; both must be 28x28 (is one of them from another dataset?)");
+  // The other way round, and with a side alone differing.
+  MakeFakeSplit("train", 10);
+  MakeFakeSplit("t10k", 10, 28, 27);
+  tt = LoadFashionMnist(dir_.string());
+  EXPECT_EQ(tt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(tt.status().message()), HasSubstr("holds 28x27"));
+}
+
+// Train and test agree, but not with the 28x28 every scenario's model is
+// built for before the data is read.
+TEST_F(IdxTest, LoadFashionMnistOtherThan28x28) {
+  MakeFakeSplit("train", 10, 32, 32);
+  MakeFakeSplit("t10k", 5, 32, 32);
+  absl::StatusOr<TrainTest> tt = LoadFashionMnist(dir_.string());
+  EXPECT_EQ(tt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(tt.status().message(),
+            Path("train-images-idx3-ubyte.gz") + " and " + Path("t10k-images-idx3-ubyte.gz") +
+                " hold 32x32 images, but Fashion-MNIST's are 28x28 and the models are built "
+                "for that size; is this the right folder?");
+}
+
+TEST_F(IdxTest, LoadFashionMnistZeroImagesOrZeroSides) {
+  MakeFakeMnist(10, 10);
+  MakeFakeSplit("t10k", 0);
+  absl::StatusOr<TrainTest> tt = LoadFashionMnist(dir_.string());
+  EXPECT_EQ(tt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(tt.status().message()),
+              HasSubstr(Path("t10k-images-idx3-ubyte.gz") + ": holds no images"));
+  MakeFakeSplit("t10k", 10);
+  ASSERT_TRUE(WriteIdxFile(Path("train-images-idx3-ubyte.gz"), {10, 0, 28}, {}).ok());
+  tt = LoadFashionMnist(dir_.string());
+  EXPECT_EQ(tt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(tt.status().message()), HasSubstr("image size 0x28 is not plausible"));
+}
+
+// A header that claims more images than the file holds, cut anywhere.
+TEST_F(IdxTest, LoadFashionMnistTruncatedImagesFile) {
+  MakeFakeMnist(10, 10);
+  std::vector<uint8_t> bytes = Header(0x08, {10, 28, 28});
+  bytes.resize(bytes.size() + 9 * 784 + 100);  // 9 images and a bit
+  WriteGz(Path("train-images-idx3-ubyte.gz"), bytes);
+  absl::StatusOr<TrainTest> tt = LoadFashionMnist(dir_.string());
+  EXPECT_EQ(tt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(tt.status().message()),
+              HasSubstr(Path("train-images-idx3-ubyte.gz") +
+                        ": truncated or dims inconsistent with file size: header dims need 7840 "
+                        "data bytes, file holds 7156"));
 }
 
 TEST_F(IdxTest, LoadFashionMnistFallsBackToUncompressedNames) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "report/page_script.h"
+#include "util/file.h"
 
 namespace fedsim {
 namespace {
@@ -130,7 +131,7 @@ std::string Header(const ReportInput& in, size_t detail_run) {
 }  // namespace
 
 absl::StatusOr<std::string> LoadChartJs(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  absl::StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok() || text->find("Chart") == std::string::npos) {
     return absl::FailedPreconditionError(absl::StrCat(
         "Chart.js is not at ", path,

@@ -10,6 +10,7 @@
 #include "google/protobuf/text_format.h"
 #include "nlohmann/json.hpp"
 #include "proto/scenario.pb.h"
+#include "util/file.h"
 
 namespace fedsim {
 namespace {
@@ -27,7 +28,7 @@ absl::StatusOr<ReportRun> LoadRun(const std::string& dir, const std::string& arm
   absl::StatusOr<MetricsTable> t = ReadMetricsCsv(dir + "/metrics.csv");
   if (!t.ok()) return t.status();
   run.metrics = std::move(*t);
-  if (absl::StatusOr<std::string> text = ReadWholeFile(dir + "/scenario.textproto"); text.ok()) {
+  if (absl::StatusOr<std::string> text = ReadFileToString(dir + "/scenario.textproto"); text.ok()) {
     run.scenario_text = *text;
     config::Scenario s;
     // The resolved scenario of this build; a field a newer build added would
@@ -47,7 +48,7 @@ absl::StatusOr<ReportInput> LoadReportInput(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(fs::path(dir) / "comparison.json", ec)) {
     in.is_comparison = true;
-    absl::StatusOr<std::string> text = ReadWholeFile(dir + "/comparison.json");
+    absl::StatusOr<std::string> text = ReadFileToString(dir + "/comparison.json");
     if (!text.ok()) return text.status();
     nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("runs") || !j.contains("arms")) {

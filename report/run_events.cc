@@ -4,20 +4,16 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
-#include "compare/run_files.h"
 #include "nlohmann/json.hpp"
+#include "util/file.h"
 
 namespace fedsim {
 
 absl::StatusOr<RunEvents> ParseRunEvents(const std::string& text, const std::string& name) {
   RunEvents out;
   std::unordered_map<uint64_t, size_t> open;  // task id -> index in out.tasks
-  size_t line_no = 0, pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    const std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
+  size_t line_no = 0;
+  for (const absl::string_view line : TextLines(text)) {
     ++line_no;
     if (line.empty()) continue;
     nlohmann::json e = nlohmann::json::parse(line, nullptr, false);
@@ -54,7 +50,7 @@ absl::StatusOr<RunEvents> ParseRunEvents(const std::string& text, const std::str
 }
 
 absl::StatusOr<RunEvents> ReadRunEvents(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  absl::StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok()) return text.status();
   return ParseRunEvents(*text, path);
 }

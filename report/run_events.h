@@ -35,8 +35,10 @@ struct RunEvents {
   uint32_t max_client = 0;          // the largest client id seen
 };
 
-// Parses events.jsonl text. Lines of kinds it does not use are skipped;
-// InvalidArgument "<name>:<line>: ..." for a line that is not JSON.
+// Parses events.jsonl text. Lines of kinds it does not use are skipped, and
+// so are blank ones; Windows line ends and a byte-order mark read the same
+// (util/file.h TextLines). InvalidArgument "<name>:<line>: ..." for a line
+// that is not JSON.
 absl::StatusOr<RunEvents> ParseRunEvents(const std::string& text, const std::string& name);
 absl::StatusOr<RunEvents> ReadRunEvents(const std::string& path);
 

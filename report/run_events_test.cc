@@ -1,5 +1,7 @@
 #include "report/run_events.h"
 
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -47,6 +49,24 @@ TEST(RunEventsTest, BadLinesNameTheirLine) {
   EXPECT_EQ(std::string(ev.status().message()), "runs/x/events.jsonl:2: not a JSON object");
   EXPECT_EQ(ReadRunEvents("/nonexistent/events.jsonl").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// A log saved on Windows (CRLF line ends, a byte-order mark, a blank line)
+// reads as the original, and line numbers still count every line.
+TEST(RunEventsTest, WindowsLineEndsAndAByteOrderMarkReadTheSame) {
+  std::string text = "\xEF\xBB\xBF";
+  for (const char* line : {R"({"ev":"dispatch","t":0.5,"task":1,"client":4})", "",
+                           R"({"ev":"arrival","t":2,"task":1,"client":4,"accepted":true})"}) {
+    text = text + line + "\r\n";
+  }
+  auto ev = ParseRunEvents(text, "events.jsonl");
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  ASSERT_EQ(ev->tasks.size(), 1u);
+  EXPECT_EQ(ev->tasks[0].kind, TaskSpan::Kind::kAccepted);
+  EXPECT_EQ(ev->tasks[0].client, 4u);
+  EXPECT_DOUBLE_EQ(ev->tasks[0].end, 2.0);
+  ev = ParseRunEvents("{\"ev\":\"eval\",\"t\":0}\r\n\r\n{oops\r\n", "e.jsonl");
+  EXPECT_EQ(std::string(ev.status().message()), "e.jsonl:3: not a JSON object");
 }
 
 }  // namespace

@@ -5,8 +5,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -14,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "util/file.h"
 
 namespace fedsim {
 
@@ -71,14 +70,10 @@ absl::Status CheckTokenFormat(absl::string_view token, absl::string_view source)
 
 absl::StatusOr<std::string> ReadRunToken(const std::string& token_file) {
   if (!token_file.empty()) {
-    std::ifstream in(token_file, std::ios::binary);
-    if (!in) {
-      return absl::NotFoundError(
-          absl::StrCat("cannot read the run token file ", token_file, ": ", std::strerror(errno)));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::string token(absl::StripAsciiWhitespace(text.str()));
+    absl::StatusOr<std::string> text =
+        ReadFileToString(token_file, {.what = "the run token file", .max_bytes = 1 << 16});
+    if (!text.ok()) return text.status();
+    std::string token(absl::StripAsciiWhitespace(*text));
     if (token.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("the run token file ", token_file, " is empty"));

@@ -45,7 +45,9 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 // The run token: the content of `token_file` (surrounding white space
 // trimmed) when it is not empty, else the FEDSIM_TOKEN environment variable,
-// else "" (no token). Errors name the file: NotFound when it cannot be read,
+// else "" (no token). Errors name the file: ReadFileToString's when it
+// cannot be read (util/file.h: NotFound for a missing file, PermissionDenied,
+// InvalidArgument for a directory or a file over 64 KiB),
 // InvalidArgument when the token is shorter than kMinTokenLength or has
 // characters other than printable ASCII without spaces (the fix is in the
 // message).

@@ -1,30 +1,22 @@
 #include "rpc/credentials.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "rpc/auth.h"
 #include "rpc/wire.h"
+#include "util/file.h"
 
 namespace fedsim {
 
 absl::StatusOr<std::string> ReadPemFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read the ", what, " ", path, ": ", std::strerror(errno)));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!absl::StrContains(text.str(), "-----BEGIN")) {
+  absl::StatusOr<std::string> text =
+      ReadFileToString(path, {.what = absl::StrCat("the ", what), .max_bytes = uint64_t{1} << 20});
+  if (!text.ok()) return text.status();
+  if (!absl::StrContains(*text, "-----BEGIN")) {
     return absl::InvalidArgumentError(
         absl::StrCat("the ", what, " ", path, " is not a PEM file (no -----BEGIN line)"));
   }
-  return text.str();
+  return text;
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> NewWireChannel(const std::string& address,

@@ -59,8 +59,11 @@ struct ServerSecurity {
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> NewServerCredentials(
     const ServerSecurity& security);
 
-// The whole content of a PEM file. NotFound naming `what` and the path when
-// it cannot be read, InvalidArgument when it holds no "-----BEGIN".
+// The whole content of a PEM file. When it cannot be read, the status of
+// ReadFileToString (util/file.h) naming `what` and the path ("cannot read the
+// <what> <path>: no such file or directory", NotFound; PermissionDenied;
+// InvalidArgument for a directory or a file over 1 MiB); InvalidArgument when
+// it holds no "-----BEGIN".
 absl::StatusOr<std::string> ReadPemFile(const std::string& path, const std::string& what);
 
 // A channel to `address` ("host:port") with the wire channel arguments and

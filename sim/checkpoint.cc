@@ -5,11 +5,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "util/file.h"
 #include "util/hash.h"
+#include "util/status_macros.h"
 
 namespace fedsim {
 namespace {
@@ -86,14 +87,11 @@ absl::Status WriteCheckpoint(const std::string& run_dir, const ckpt::EngineState
 }
 
 absl::StatusOr<ckpt::EngineState> ReadCheckpointFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::UnavailableError(Errno("read", path));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string file = buffer.str();
+  // No size limit of ours: a decentralized run's checkpoint holds every
+  // client's model and may well pass a gigabyte.
+  FEDSIM_ASSIGN_OR_RETURN(
+      const std::string file,
+      ReadFileToString(path, {.max_bytes = std::numeric_limits<uint64_t>::max()}));
   auto damaged = [&](const std::string& why) {
     return absl::DataLossError(absl::StrCat(path, " is damaged: ", why));
   };

@@ -132,7 +132,7 @@ TEST(DevicesTest, CsvMissingFileIsNotFound) {
   auto p = BuildDeviceProfiles(MakeScenario("profiles_csv: \"nope.csv\"", 2), "/nonexistent");
   EXPECT_EQ(p.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(p.status().message()),
-              HasSubstr("/nonexistent/nope.csv: No such file or directory"));
+              HasSubstr("/nonexistent/nope.csv: no such file or directory"));
 }
 
 std::string Csv(const std::string& text, size_t n = 4) {

@@ -465,7 +465,7 @@ TEST(TraceTest, AbsolutePathAndMissingFile) {
       CreateError("trace { csv: \"no_such.csv\" }", 3, {}, ::testing::TempDir());
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.message(), HasSubstr("participation.trace.csv: cannot read "));
-  EXPECT_THAT(missing.message(), HasSubstr("no_such.csv: No such file or directory"));
+  EXPECT_THAT(missing.message(), HasSubstr("no_such.csv: no such file or directory"));
 }
 
 // The trace is read by the shared CSV reader (util/csv.h): a file saved by a

@@ -1,13 +1,9 @@
 #include "sim/replay.h"
 
 #include <atomic>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -15,20 +11,21 @@
 #include "config/scenario_file.h"
 #include "nlohmann/json.hpp"
 #include "sim/runner.h"
+#include "util/file.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
 namespace {
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno),
-                                            " (is this a run folder written by 'fedsim run'?)"));
+// A file of the recorded run's folder.
+absl::StatusOr<std::string> ReadRunFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) {
+    return absl::Status(
+        text.status().code(),
+        absl::StrCat(text.status().message(), " (is this a run folder written by 'fedsim run'?)"));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return text;
 }
 
 // Parses `text` as JSON. InvalidArgument naming where the text goes wrong
@@ -65,18 +62,9 @@ bool GetSeconds(const nlohmann::json& j, const char* key, double* out) {
 // The lines of a file written on any system: a '\r' before the '\n' and a
 // UTF-8 byte-order mark at the start are dropped.
 absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
-  FEDSIM_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
-  std::vector<std::string> lines;
-  size_t start = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) nl = text.size();
-    size_t end = nl;
-    if (end > start && text[end - 1] == '\r') --end;
-    lines.push_back(text.substr(start, end - start));
-    start = nl + 1;
-  }
-  return lines;
+  FEDSIM_ASSIGN_OR_RETURN(const std::string text, ReadRunFile(path));
+  const std::vector<absl::string_view> lines = TextLines(text);
+  return std::vector<std::string>(lines.begin(), lines.end());
 }
 
 // Whether two events.jsonl lines record the same event: equal as JSON values
@@ -153,7 +141,7 @@ absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir) {
   run.run_dir = run_dir;
 
   const std::string scenario_path = run_dir + "/scenario.textproto";
-  FEDSIM_ASSIGN_OR_RETURN(std::string scenario_text, ReadWholeFile(scenario_path));
+  FEDSIM_ASSIGN_OR_RETURN(std::string scenario_text, ReadRunFile(scenario_path));
   absl::StatusOr<config::Scenario> scenario =
       ParseScenarioText(scenario_text, scenario_path, /*overrides=*/{});
   if (!scenario.ok()) {
@@ -163,7 +151,7 @@ absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir) {
   run.scenario = *std::move(scenario);
 
   const std::string manifest_path = run_dir + "/manifest.json";
-  FEDSIM_ASSIGN_OR_RETURN(const std::string manifest_text, ReadWholeFile(manifest_path));
+  FEDSIM_ASSIGN_OR_RETURN(const std::string manifest_text, ReadRunFile(manifest_path));
   absl::StatusOr<nlohmann::json> manifest = ParseJson(manifest_text);
   if (!manifest.ok()) {
     return absl::DataLossError(absl::StrCat(manifest_path, ": ", manifest.status().message(),

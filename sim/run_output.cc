@@ -10,9 +10,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
+#include "util/file.h"
 #include "util/hash.h"
 
 namespace fedsim {
@@ -65,6 +66,10 @@ absl::StatusOr<std::string> MakeRunDir(const std::string& dir, const std::string
 
 absl::Status MakeExactRunDir(const std::string& path) {
   std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_directory(path, ec)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("the run folder ", path, " is a file, not a folder; pick another --run_dir"));
+  }
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_empty(path, ec)) {
     return absl::AlreadyExistsError(absl::StrCat(
         "the run folder ", path, " already exists and is not empty; pick another --run_dir"));
@@ -237,9 +242,7 @@ absl::Status WriteFinalModel(const std::string& path, std::span<const float> par
 
 absl::StatusOr<std::vector<float>> ReadFinalModel(const std::string& path, uint64_t* version) {
   FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
+  if (f == nullptr) return FileReadError(path, errno);
   char magic[8];
   uint32_t format = 0;
   uint64_t n = 0, v = 0;

@@ -227,5 +227,29 @@ TEST(ManifestTest, IsJsonWithEveryField) {
   EXPECT_EQ(j["wall_s"].get<double>(), 12.346);
 }
 
+// Regression: a --run_dir that names a file was called "already exists and
+// is not empty", which sent the user looking inside a folder.
+TEST(MakeExactRunDirTest, SaysWhatIsInTheWay) {
+  const std::string dir = FreshDir("exact");
+  EXPECT_TRUE(MakeExactRunDir(dir + "/new/run").ok());
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/new/run"));
+  EXPECT_TRUE(MakeExactRunDir(dir + "/new/run").ok());  // empty: fine
+  std::ofstream(dir + "/new/run/metrics.csv") << "x\n";
+  absl::Status s = MakeExactRunDir(dir + "/new/run");
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(s.message(), "the run folder " + dir +
+                             "/new/run already exists and is not empty; pick another --run_dir");
+  for (const char* content : {"", "text"}) {
+    std::ofstream(dir + "/file") << content;
+    s = MakeExactRunDir(dir + "/file");
+    EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << content;
+    EXPECT_EQ(s.message(),
+              "the run folder " + dir + "/file is a file, not a folder; pick another --run_dir");
+  }
+  s = MakeExactRunDir(dir + "/file/run");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("Not a directory"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace fedsim

@@ -1,12 +1,8 @@
 #include "sim/runner.h"
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <numeric>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +15,7 @@
 #include "sim/evaluator.h"
 #include "sim/inprocess_transport.h"
 #include "sim/run_output.h"
+#include "util/file.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
 
@@ -123,15 +120,14 @@ absl::StatusOr<ckpt::EngineState> ResumeState(const std::string& run_dir,
 
 absl::StatusOr<RunScenario> LoadRunScenario(const std::string& run_dir) {
   const std::string path = run_dir + "/scenario.textproto";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(
-        "cannot read ", path, ": ", std::strerror(errno),
-        "; give the folder of a run written by fedsim run or fedsim server"));
+  absl::StatusOr<std::string> read = ReadFileToString(path);
+  if (!read.ok()) {
+    return absl::Status(read.status().code(),
+                        absl::StrCat(read.status().message(),
+                                     "; give the folder of a run written by fedsim run or "
+                                     "fedsim server"));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  const std::string& text = *read;
   RunScenario out;
   out.scenario_dir = ".";
   if (absl::StartsWith(text, kScenarioDirComment)) {

@@ -84,10 +84,12 @@ TEST_F(SecurityE2ETest, ServerRefusesEveryInterfaceWithoutTlsAndTokenAndBadPorts
   EXPECT_THAT(out, HasSubstr("refusing to listen on 0.0.0.0:0 without TLS"));
   EXPECT_THAT(out, HasSubstr("--insecure"));
   out.clear();
+  // A port out of range is a usage error (exit 2), found before the scenario
+  // loads (tools/flag_checks.h).
   EXPECT_EQ(RunFedsim({"server", "--scenario=scenarios/quickstart.textproto",
                        "--listen=127.0.0.1:99999", "--server_out=" + tmp_.string()},
                       &out),
-            1);
+            2);
   EXPECT_THAT(out, HasSubstr("the port must be a number from 0 to 65535, got '99999'"));
 }
 

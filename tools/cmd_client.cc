@@ -4,7 +4,8 @@
 //                 [--token_file=F] [--tls_ca=CA.pem [--tls_cert=C --tls_key=K]]
 //
 // Prints one line when connected and a summary line at exit; exits 0 when the
-// server says the run is finished, 1 on any error (message on stderr).
+// server says the run is finished, 2 on a wrong flag (before connecting), 1
+// on any other error (message on stderr).
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -17,6 +18,7 @@
 #include "client/worker.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
+#include "tools/flag_checks.h"
 #include "tools/security_flags.h"
 
 ABSL_FLAG(std::string, server, "", "address of the fedsim server, HOST:PORT (required)");
@@ -39,8 +41,17 @@ int ClientMain(int argc, char** argv) {
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::fprintf(stderr, "fedsim client: unexpected argument '%s' (flags only)\n", rest[1]);
-    return 1;
+    return 2;
   }
+  ProblemList flag_problems;
+  CheckFlagAddress("server", absl::GetFlag(FLAGS_server),
+                   "the address of the fedsim server, HOST:PORT", &flag_problems);
+  CheckSlotsFlag(&flag_problems);
+  CheckFlagSeconds("connect_timeout_s", absl::GetFlag(FLAGS_connect_timeout_s),
+                   "seconds to keep trying to reach the server at start", &flag_problems);
+  CheckFlagSeconds("server_lost_timeout_s", absl::GetFlag(FLAGS_server_lost_timeout_s),
+                   "seconds without an answer from the server before giving up", &flag_problems);
+  if (!flag_problems.empty()) return ReportFlagProblems("client", flag_problems);
   WorkerOptions options;
   options.server = absl::GetFlag(FLAGS_server);
   options.slots = absl::GetFlag(FLAGS_slots);

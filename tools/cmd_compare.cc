@@ -32,8 +32,10 @@
 #include "sim/run_output.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
+#include "tools/flag_checks.h"
 #include "tools/run_common.h"
 #include "tools/subprocess.h"
+#include "util/file.h"
 
 ABSL_FLAG(int, parallel, 0,
           "Runs at a time (default 0 = one per CPU core). Results do not depend on it.");
@@ -60,15 +62,15 @@ struct LastRow {
 
 LastRow ReadLastRow(const std::string& dir) {
   LastRow out;
-  absl::StatusOr<std::string> text = ReadWholeFile(dir + "/metrics.csv");
+  absl::StatusOr<std::string> text = ReadFileToString(dir + "/metrics.csv");
   if (!text.ok()) return out;
-  const size_t header_end = text->find('\n');
-  const size_t last_end = text->rfind('\n');
-  if (header_end == std::string::npos || last_end == header_end) return out;
-  const size_t last_start = text->rfind('\n', last_end - 1) + 1;
-  const std::vector<std::string> names = absl::StrSplit(text->substr(0, header_end), ',');
-  const std::vector<std::string> cells =
-      absl::StrSplit(text->substr(last_start, last_end - last_start), ',');
+  std::vector<absl::string_view> lines = TextLines(*text);
+  // While the run writes it, the last line may be cut short: only whole
+  // lines count.
+  if (!lines.empty() && text->back() != '\n') lines.pop_back();
+  if (lines.size() < 2) return out;
+  const std::vector<absl::string_view> names = absl::StrSplit(lines.front(), ',');
+  const std::vector<absl::string_view> cells = absl::StrSplit(lines.back(), ',');
   for (size_t i = 0; i < names.size() && i < cells.size(); ++i) {
     double v;
     if (!absl::SimpleAtod(cells[i], &v)) continue;
@@ -390,6 +392,11 @@ int CompareMain(int argc, char** argv) {
                  "--help')\n");
     return 2;
   }
+  ProblemList flag_problems;
+  CheckFlagRange("parallel", absl::GetFlag(FLAGS_parallel), 0, kMaxProcesses,
+                 "runs at a time; 0 = one per CPU core", &flag_problems);
+  CheckSlotsFlag(&flag_problems);
+  if (!flag_problems.empty()) return ReportFlagProblems("compare", flag_problems);
   for (const std::string& o : overrides) {
     if (absl::StartsWith(o, "seed=") || absl::StartsWith(o, "name=")) {
       std::fprintf(stderr, "fedsim compare: --set=%s: use --seeds (or --as) instead\n", o.c_str());

@@ -18,6 +18,7 @@
 #include "sim/runner.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
+#include "tools/flag_checks.h"
 #include "tools/run_common.h"
 #include "tools/security_flags.h"
 #include "tools/subprocess.h"
@@ -54,6 +55,16 @@ int RunMain(int argc, char** argv) {
                  "no --set: the run's own)\n(see 'fedsim run --help')\n");
     return 2;
   }
+  ProblemList flag_problems;
+  CheckFlagRange("workers", absl::GetFlag(FLAGS_workers), 0, kMaxProcesses,
+                 "worker processes; 0 = one per CPU core", &flag_problems);
+  CheckSlotsFlag(&flag_problems);
+  CheckFlagRange("eval_threads", absl::GetFlag(FLAGS_eval_threads), 0, kMaxProcesses,
+                 "0 = one per CPU core", &flag_problems);
+  CheckFlagSeconds("heartbeat_timeout", absl::GetFlag(FLAGS_heartbeat_timeout),
+                   "seconds without a heartbeat before a worker is presumed dead", &flag_problems);
+  CheckCheckpointEveryFlag(&flag_problems);
+  if (!flag_problems.empty()) return ReportFlagProblems("run", flag_problems);
   absl::StatusOr<config::Scenario> scenario;
   std::string scenario_dir;
   if (resume.empty()) {

@@ -12,6 +12,7 @@
 #include "sim/runner.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
+#include "tools/flag_checks.h"
 #include "tools/run_common.h"
 #include "tools/security_flags.h"
 
@@ -41,6 +42,16 @@ int ServerMain(int argc, char** argv) {
                  "       fedsim server --resume=RUN_DIR --listen=HOST:PORT   (no --set)\n");
     return 2;
   }
+  ProblemList flag_problems;
+  CheckFlagAddress("listen", absl::GetFlag(FLAGS_listen), "the address to listen on, HOST:PORT",
+                   &flag_problems);
+  CheckFlagSeconds("worker_timeout", absl::GetFlag(FLAGS_worker_timeout),
+                   "seconds without a heartbeat before a worker's tasks go to others",
+                   &flag_problems);
+  CheckFlagSeconds("no_worker_timeout", absl::GetFlag(FLAGS_no_worker_timeout),
+                   "seconds with no worker connected before the server gives up", &flag_problems);
+  CheckCheckpointEveryFlag(&flag_problems);
+  if (!flag_problems.empty()) return ReportFlagProblems("server", flag_problems);
   absl::StatusOr<config::Scenario> scenario;
   std::string scenario_dir;
   if (resume.empty()) {

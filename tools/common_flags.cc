@@ -1,7 +1,10 @@
 #include "tools/common_flags.h"
 
+#include <limits>
+
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
+#include "tools/flag_checks.h"
 
 ABSL_FLAG(std::vector<std::string>, set, {},
           "Override a scenario field, e.g. --set=algorithm.fedbuff.buffer_size=20 or "
@@ -27,6 +30,17 @@ ABSL_FLAG(int, checkpoint_every, 20,
           "always when the run stops (0 = only when it stops).");
 
 namespace fedsim {
+
+void CheckSlotsFlag(ProblemList* problems) {
+  CheckFlagRange("slots", absl::GetFlag(FLAGS_slots), 0, kMaxProcesses,
+                 "tasks one worker trains in parallel; 0 = automatic", problems);
+}
+
+void CheckCheckpointEveryFlag(ProblemList* problems) {
+  CheckFlagRange("checkpoint_every", absl::GetFlag(FLAGS_checkpoint_every), 0,
+                 std::numeric_limits<int>::max(),
+                 "commits between checkpoints; 0 = only when the run stops", problems);
+}
 
 // Abseil keeps only the last value of a repeated vector flag, so every --set
 // is collected from argv itself (in order); comma-separated values are split

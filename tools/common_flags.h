@@ -24,6 +24,14 @@ ABSL_DECLARE_FLAG(std::string, resume);
 ABSL_DECLARE_FLAG(int, checkpoint_every);
 
 namespace fedsim {
+
+class ProblemList;
+
+// Range checks of the shared flags (tools/flag_checks.h): --slots from 0 to
+// kMaxProcesses, --checkpoint_every >= 0.
+void CheckSlotsFlag(ProblemList* problems);
+void CheckCheckpointEveryFlag(ProblemList* problems);
+
 // Every --set value on the command line, in order (all occurrences, not only
 // the last one as absl::GetFlag would give). Call before absl::ParseCommandLine.
 std::vector<std::string> ScenarioOverrides(int argc, char** argv);

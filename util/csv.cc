@@ -1,24 +1,16 @@
 #include "util/csv.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "util/file.h"
 
 namespace fedsim {
-namespace {
-
-constexpr absl::string_view kByteOrderMark = "\xEF\xBB\xBF";
-
-}  // namespace
-
 absl::Status CsvRow::Error(absl::string_view what) const {
   return absl::InvalidArgumentError(absl::StrCat(name_, ":", line_, ": ", what));
 }
@@ -52,7 +44,7 @@ absl::Status ReadCsv(absl::string_view text, absl::string_view name,
                      absl::Span<const absl::string_view> columns,
                      absl::FunctionRef<absl::Status(const CsvRow&)> on_row,
                      const CsvOptions& options) {
-  absl::ConsumePrefix(&text, kByteOrderMark);
+  text = SkipByteOrderMark(text);
   const std::string header = absl::StrJoin(columns, ",");
   auto error = [&](size_t line, absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(name, ":", line, ": ", what));
@@ -108,22 +100,11 @@ absl::Status ReadCsv(absl::string_view text, absl::string_view name,
 absl::Status ReadCsvFile(const std::string& path, absl::Span<const absl::string_view> columns,
                          absl::FunctionRef<absl::Status(const CsvRow&)> on_row,
                          const CsvOptions& options) {
-  auto cannot_read = [&path]() {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  };
-  errno = 0;
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return cannot_read();
-  std::string text;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
-  // fopen succeeds on a directory on Linux; the read then fails with EISDIR.
-  const bool failed = std::ferror(f) != 0;
-  const absl::Status status = failed ? cannot_read() : absl::OkStatus();
-  std::fclose(f);
-  if (!status.ok()) return status;
-  return ReadCsv(text, path, columns, on_row, options);
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  // One code for every file that cannot be read, so that callers can put the
+  // scenario field in front of exactly these messages.
+  if (!text.ok()) return absl::NotFoundError(text.status().message());
+  return ReadCsv(*text, path, columns, on_row, options);
 }
 
 }  // namespace fedsim

@@ -113,8 +113,8 @@ absl::Status ReadCsv(absl::string_view text, absl::string_view name,
 
 // ReadCsv on the contents of the file at `path`, with `path` as the name.
 // NotFound "cannot read <path>: <reason>" when the file cannot be opened or
-// read (the reason in words: "No such file or directory", "Permission
-// denied", "Is a directory", ...).
+// read, whatever the reason (in words, util/file.h: "no such file or
+// directory", "permission denied", "is a directory, not a file", ...).
 absl::Status ReadCsvFile(const std::string& path, absl::Span<const absl::string_view> columns,
                          absl::FunctionRef<absl::Status(const CsvRow&)> on_row,
                          const CsvOptions& options = {});

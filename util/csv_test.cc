@@ -182,11 +182,11 @@ TEST(CsvTest, ReadCsvFileNamesThePathAndTheReason) {
 
   s = ReadCsvFile(path, kColumns, [](const CsvRow&) { return absl::OkStatus(); });
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(s.message(), absl::StrCat("cannot read ", path, ": No such file or directory"));
+  EXPECT_EQ(s.message(), absl::StrCat("cannot read ", path, ": no such file or directory"));
 
   s = ReadCsvFile(dir, kColumns, [](const CsvRow&) { return absl::OkStatus(); });
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(s.message(), HasSubstr("Is a directory"));
+  EXPECT_THAT(s.message(), HasSubstr("is a directory"));
 }
 
 }  // namespace
