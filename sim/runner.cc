@@ -151,10 +151,16 @@ absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& 
   FEDSIM_ASSIGN_OR_RETURN(RunData data, BuildRunData(resolved, scenario_dir));
   run->data = std::make_unique<RunData>(std::move(data));
   FEDSIM_ASSIGN_OR_RETURN(run->profiles, BuildDeviceProfiles(resolved, scenario_dir));
+  // Label histograms only for the generator that reads them: for generated
+  // client data, counting them generates every client once.
+  std::vector<std::vector<double>> label_distributions;
+  if (resolved.participation().probability().has_label_correlated()) {
+    FEDSIM_ASSIGN_OR_RETURN(label_distributions, LabelDistributions(*run->data));
+  }
   FEDSIM_ASSIGN_OR_RETURN(
       run->participation,
       ParticipationModel::Create(resolved.participation(), resolved.num_clients(),
-                                 run->data->label_distribution, resolved.seed(), scenario_dir));
+                                 label_distributions, resolved.seed(), scenario_dir));
   if (resolved.has_schedule()) {
     FEDSIM_ASSIGN_OR_RETURN(TraceSchedule schedule,
                             LoadSchedule(resolved.schedule(), resolved.num_clients(),
@@ -202,12 +208,12 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   EngineConfig ec;
   ec.seed = s.seed();
   uint64_t total = 0;
-  for (const auto& rows : data.clients) total += rows.size();
+  for (uint32_t rows : data.client_rows) total += rows;
   ec.clients.resize(s.num_clients());
   for (size_t i = 0; i < ec.clients.size(); ++i) {
-    ec.clients[i].num_examples = data.clients[i].size();
+    ec.clients[i].num_examples = data.client_rows[i];
     ec.clients[i].importance =
-        total > 0 ? static_cast<double>(data.clients[i].size()) / static_cast<double>(total)
+        total > 0 ? static_cast<double>(data.client_rows[i]) / static_cast<double>(total)
                   : 1.0 / ec.clients.size();
   }
   ec.profiles = run.profiles;
