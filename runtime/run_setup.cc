@@ -22,15 +22,6 @@ absl::Status PartitionError(const absl::Status& s, const std::string& field,
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", s.message(), "; ", change));
 }
 
-SyntheticOptions SyntheticFromConfig(const config::Synthetic& syn) {
-  SyntheticOptions options;
-  options.alpha = syn.alpha();
-  options.beta = syn.beta();
-  options.iid = syn.iid();
-  options.examples_per_client = syn.examples_per_client();
-  return options;
-}
-
 absl::Status SyntheticError(const absl::Status& s) {
   return absl::Status(s.code(), absl::StrCat("dataset.synthetic: ", s.message()));
 }
@@ -40,13 +31,13 @@ absl::Status SyntheticError(const absl::Status& s) {
 absl::Status SetUpGeneratedClients(const config::Scenario& resolved, RunData* data) {
   const int num_clients = static_cast<int>(resolved.num_clients());
   GeneratedClients gen;
-  gen.options = SyntheticFromConfig(resolved.dataset().synthetic());
+  gen.options = SyntheticOptionsFromConfig(resolved.dataset().synthetic());
   gen.seed = Rng(resolved.seed(), "synthetic").NextU64();
+  data->client_rows.resize(num_clients);
   absl::StatusOr<Dataset> test =
       GenerateSyntheticTestSet(gen.options, num_clients, gen.seed, resolved.eval().test_limit());
   if (!test.ok()) return SyntheticError(test.status());
   data->test = std::make_shared<const Dataset>(*std::move(test));
-  data->client_rows.resize(num_clients);
   uint32_t largest = 0;
   for (int k = 0; k < num_clients; ++k) {
     const size_t n = SyntheticClientSize(gen.options, k, gen.seed);
@@ -78,7 +69,7 @@ absl::Status LoadAndPartition(const config::Scenario& resolved, const std::strin
   // Data.
   if (resolved.dataset().has_synthetic()) {
     absl::StatusOr<FederatedData> fed =
-        GenerateSynthetic(SyntheticFromConfig(resolved.dataset().synthetic()), num_clients,
+        GenerateSynthetic(SyntheticOptionsFromConfig(resolved.dataset().synthetic()), num_clients,
                           Rng(seed, "synthetic").NextU64());
     if (!fed.ok()) return SyntheticError(fed.status());
     data.train = std::make_shared<const Dataset>(std::move(fed->train));
@@ -227,6 +218,15 @@ absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
         "out of memory building the data of ", n, " clients; lower num_clients, or set "
         "limits.memory_budget_mb so that fedsim validate refuses what does not fit"));
   }
+}
+
+SyntheticOptions SyntheticOptionsFromConfig(const config::Synthetic& syn) {
+  SyntheticOptions options;
+  options.alpha = syn.alpha();
+  options.beta = syn.beta();
+  options.iid = syn.iid();
+  options.examples_per_client = syn.examples_per_client();
+  return options;
 }
 
 absl::StatusOr<ClientTrainData> ClientTrainRows(const RunData& data, uint32_t client) {

@@ -66,6 +66,9 @@ struct RunData {
   size_t num_clients() const { return client_rows.size(); }
 };
 
+// The scenario's Synthetic section as the generator's options.
+SyntheticOptions SyntheticOptionsFromConfig(const config::Synthetic& synthetic);
+
 // One client's training rows: `rows` index into *data. Valid while both
 // this object and the RunData it came from live.
 struct ClientTrainData {

@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "algorithms/registry.h"
+#include "config/memory.h"
 #include "config/scenario_file.h"
 #include "config/validate.h"
 #include "ml/numeric.h"
@@ -143,8 +145,21 @@ absl::StatusOr<RunScenario> LoadRunScenario(const std::string& run_dir) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
-                                                        const std::string& scenario_dir) {
+namespace {
+
+// What memory running out in PrepareRun or ExecuteRun becomes: an error with
+// the estimate that validation checks, never an uncaught std::bad_alloc.
+absl::Status OutOfMemory(const config::Scenario& s, const char* during) {
+  absl::StatusOr<MemoryEstimate> e = EstimateMemory(s);
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "out of memory ", during, " a run of ", s.num_clients(), " clients",
+      e.ok() ? absl::StrCat(" (estimated need: ", FormatBytes(e->total_bytes()), ")") : "",
+      "; lower num_clients, or set limits.memory_budget_mb to this machine's memory so that "
+      "validation refuses what does not fit"));
+}
+
+absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRunOrThrow(const config::Scenario& resolved,
+                                                               const std::string& scenario_dir) {
   auto run = std::make_unique<PreparedRun>();
   run->scenario = resolved;
   run->scenario_dir = scenario_dir;
@@ -192,8 +207,8 @@ absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& 
   return run;
 }
 
-absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,
-                                      ModelStore* store, const RunOptions& options) {
+absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* transport,
+                                             ModelStore* store, const RunOptions& options) {
   const config::Scenario& s = run.scenario;
   const RunData& data = *run.data;
 
@@ -272,8 +287,9 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
     if (cursor.has_value()) {
       // Client i's k-th task takes the k-th recorded duration: skip the ones
       // already dispatched.
-      for (int c = 0; c < resume->dispatches_size(); ++c) {
-        for (uint64_t k = 0; k < resume->dispatches(c); ++k) cursor->Next(static_cast<ClientId>(c));
+      for (int k = 0; k < resume->dispatched_clients_size(); ++k) {
+        const ClientId c = resume->dispatched_clients(k);
+        for (uint64_t j = 0; j < resume->dispatch_counts(k); ++j) cursor->Next(c);
       }
     }
     const OutputOffsets at{resume->events_bytes(), resume->metrics_bytes(),
@@ -350,6 +366,26 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   m.final_figures = last.figures();
   FEDSIM_RETURN_IF_ERROR(WriteManifest(run_dir + "/manifest.json", m, *summary));
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
+                                                        const std::string& scenario_dir) {
+  try {
+    return PrepareRunOrThrow(resolved, scenario_dir);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory(resolved, "preparing");
+  }
+}
+
+absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,
+                                      ModelStore* store, const RunOptions& options) {
+  try {
+    return ExecuteRunOrThrow(run, transport, store, options);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory(run.scenario, "executing");
+  }
 }
 
 absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
