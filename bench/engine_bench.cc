@@ -9,8 +9,10 @@
 //   engine_bench                       # N = 1000 and N = 100000, 1e6 events, 5 reps
 //   engine_bench --clients=1000 --events=1000000 --reps=5 --concurrency=100
 //   engine_bench --rule=fedasync
-//   /usr/bin/time -v engine_bench --memory   # one run, N = 100000; read
-//                                            # "Maximum resident set size"
+//   /usr/bin/time -v engine_bench --memory   # one run, N = 100000 (or
+//                                            # --clients); read "Maximum
+//                                            # resident set size"
+//   engine_bench --clients=1000000 --rule=fedasync   # issue 15's fleet size
 //
 // A plain main (no Google Benchmark): one engine run is the unit of work.
 #include <algorithm>
@@ -151,11 +153,13 @@ bool ParseFlag(std::string_view arg, std::string_view name, std::string_view* va
 
 int Main(int argc, char** argv) {
   Options opt;
+  bool clients_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     std::string_view v;
     if (ParseFlag(arg, "--clients", &v)) {
       opt.clients = {static_cast<uint32_t>(std::strtoul(std::string(v).c_str(), nullptr, 10))};
+      clients_given = true;
     } else if (ParseFlag(arg, "--events", &v)) {
       opt.events = static_cast<uint64_t>(std::strtod(std::string(v).c_str(), nullptr));
     } else if (ParseFlag(arg, "--reps", &v)) {
@@ -174,8 +178,9 @@ int Main(int argc, char** argv) {
     }
   }
   if (opt.memory) {
-    // One run over 100,000 virtual clients for the peak-RSS measurement.
-    opt.clients = {100000};
+    // One run (over 100,000 virtual clients unless --clients says) for the
+    // peak-RSS measurement.
+    if (!clients_given) opt.clients = {100000};
     opt.reps = 1;
   }
   std::printf("rule=%s concurrency=%u events/run=%llu reps=%d\n", opt.rule.c_str(),

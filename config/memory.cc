@@ -1,5 +1,6 @@
 #include "config/memory.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -8,6 +9,9 @@
 #include "absl/strings/str_join.h"
 #include "algorithms/registry.h"
 #include "config/model_config.h"
+#include "data/synthetic.h"
+#include "runtime/run_setup.h"
+#include "runtime/task_runner.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
@@ -42,10 +46,94 @@ std::string Breakdown(uint64_t bytes, uint64_t num_clients, uint64_t num_params)
   return FormatBytes(bytes);
 }
 
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) { return a > kMax - b ? kMax : a + b; }
+
+// What the participation process keeps per client beyond p_i (counted in
+// kBytesPerClient): its parameters, and for processes that change over time
+// the change stream's cursor (state, round, chain state: 10 B).
+uint64_t ParticipationBytesPerClient(const config::Participation& p) {
+  const uint64_t stream = p.round_s() > 0 ? 10 : 0;
+  switch (p.process_case()) {
+    case config::Participation::kBernoulli:
+      return stream;
+    case config::Participation::kMarkov:
+      return 16 + 48 + stream;  // a_i, b_i and the chain cache
+    case config::Participation::kCyclic:
+      return 12 + stream;  // on_i, off_i, phase
+    case config::Participation::kTrace:
+      return 24 + 16 + 10;  // a window list with one window, the stream
+    default:
+      return 0;
+  }
+}
+
+// Rows held in memory and what to change to hold fewer.
+void EstimateData(const config::Scenario& s, MemoryEstimate* e) {
+  const uint64_t n = s.num_clients();
+  if (s.dataset().has_synthetic()) {
+    const SyntheticOptions o = SyntheticOptionsFromConfig(s.dataset().synthetic());
+    const uint64_t row_bytes = static_cast<uint64_t>(o.num_features) * sizeof(float) + 4;
+    const double mean = SyntheticMeanClientSize(o);
+    if (s.partition().has_natural()) {
+      // Clients are generated when they train: only the evaluated test rows
+      // and the trainer's cache stay. A client keeps n - floor(0.9 n) rows
+      // for testing: 0.1 n + 0.45 on average for drawn sizes.
+      const double per_client = o.examples_per_client > 0
+                                    ? static_cast<double>(o.examples_per_client -
+                                                          SyntheticTrainCount(o.examples_per_client))
+                                    : 0.1 * mean + 0.45;
+      const double all = per_client * static_cast<double>(n);
+      const uint64_t limit = s.eval().test_limit();
+      const uint64_t rows =
+          static_cast<uint64_t>(std::min(limit > 0 ? static_cast<double>(limit) : all, all));
+      const uint64_t test_bytes = SaturatingMul(rows, row_bytes);
+      e->data_bytes = SaturatingAdd(test_bytes, kDefaultClientCacheBytes);
+      e->data_detail = absl::StrCat("Synthetic test set: ", FormatCount(rows), " rows x ",
+                                    row_bytes, " B = ", FormatBytes(test_bytes), ", ",
+                                    FormatBytes(kDefaultClientCacheBytes),
+                                    " cache of generated clients");
+      if (limit == 0) e->data_hint = "set eval.test_limit";
+      return;
+    }
+    // Every row is held so that it can be partitioned (4 B of row index).
+    const double rows = mean * static_cast<double>(n);
+    const uint64_t r = rows >= 1.8e19 ? kMax : static_cast<uint64_t>(rows);
+    e->data_bytes = SaturatingMul(r, row_bytes + 4);
+    e->data_detail = absl::StrCat("Synthetic, every row held to be partitioned: about ",
+                                  FormatCount(r), " rows x ", row_bytes + 4, " B = ",
+                                  FormatBytes(e->data_bytes));
+    e->data_hint =
+        "use partition natural (clients generated when they train) or a small "
+        "dataset.synthetic.examples_per_client";
+    return;
+  }
+  const auto& fm = s.dataset().fashion_mnist();
+  constexpr uint64_t kImageBytes = 28 * 28, kLabelBytes = 4, kIndexBytes = 4;
+  const uint64_t train = fm.train_limit() > 0 ? std::min<uint64_t>(fm.train_limit(), 60000) : 60000;
+  const uint64_t test = fm.test_limit() > 0 ? std::min<uint64_t>(fm.test_limit(), 10000) : 10000;
+  // Rows, labels, each training row's index in its client's list, and each
+  // client's list itself (24 B).
+  e->data_bytes = SaturatingAdd(train * (kImageBytes + kLabelBytes + kIndexBytes) +
+                                    test * (kImageBytes + kLabelBytes),
+                                SaturatingMul(n, 24));
+  e->data_detail = absl::StrCat("Fashion-MNIST: ", FormatCount(train), " training + ",
+                                FormatCount(test), " test rows of ", kImageBytes,
+                                " B and their index lists = ", FormatBytes(e->data_bytes));
+}
+
+std::string ClientLine(const MemoryEstimate& e) {
+  return absl::StrCat(FormatCount(e.num_clients), " clients x ", e.bytes_per_client, " B = ",
+                      FormatBytes(e.client_bytes));
+}
+
 }  // namespace
 
 uint64_t MemoryEstimate::total_bytes() const {
-  return rule_bytes > kMax - engine_bytes ? kMax : rule_bytes + engine_bytes;
+  uint64_t total = 0;
+  for (uint64_t part : {rule_bytes, engine_bytes, client_bytes, data_bytes}) {
+    total = SaturatingAdd(total, part);
+  }
+  return total;
 }
 
 std::string FormatCount(uint64_t n) {
@@ -79,6 +167,9 @@ absl::StatusOr<MemoryEstimate> EstimateMemory(const config::Scenario& scenario) 
     e.rule_bytes = entry->state_bytes(scenario.algorithm(), e.num_clients, e.num_params);
   }
   e.engine_bytes = SaturatingMul(kEngineModelCopies, SaturatingMul(num_params, kBytesPerParam));
+  e.bytes_per_client = kBytesPerClient + ParticipationBytesPerClient(scenario.participation());
+  e.client_bytes = SaturatingMul(e.num_clients, e.bytes_per_client);
+  EstimateData(scenario, &e);
   e.budget_bytes = SaturatingMul(scenario.limits().memory_budget_mb(), 1'000'000);
   return e;
 }
@@ -89,6 +180,8 @@ std::vector<std::string> DescribeMemory(const MemoryEstimate& e) {
   lines.push_back(
       absl::StrCat("algorithm state: ", Breakdown(e.rule_bytes, e.num_clients, e.num_params)));
   lines.push_back(absl::StrCat("engine: ", Breakdown(e.engine_bytes, e.num_clients, e.num_params)));
+  lines.push_back(absl::StrCat("clients: ", ClientLine(e)));
+  lines.push_back(absl::StrCat("data: ", e.data_detail));
   lines.push_back(absl::StrCat("total: ", FormatBytes(e.total_bytes()),
                                e.budget_bytes == 0
                                    ? std::string(" (no budget: limits.memory_budget_mb is 0)")
@@ -105,12 +198,14 @@ void CheckMemoryBudget(const config::Scenario& scenario, ProblemList* problems) 
   problems->Add(
       "limits.memory_budget_mb",
       absl::StrCat("the run needs about ", FormatBytes(e->total_bytes()),
-                   " of server memory (algorithm state: ",
+                   " of memory (algorithm state: ",
                    Breakdown(e->rule_bytes, e->num_clients, e->num_params),
                    "; engine: ", Breakdown(e->engine_bytes, e->num_clients, e->num_params),
+                   "; clients: ", ClientLine(*e), "; data: ", e->data_detail,
                    "), more than the budget of ", FormatBytes(e->budget_bytes),
                    "; raise limits.memory_budget_mb to at least ", needed_mb,
-                   " if the server has that memory, or lower num_clients or the model size"));
+                   " if the machine has that memory, or lower num_clients or the model size",
+                   e->data_hint.empty() ? "" : ", or ", e->data_hint));
 }
 
 }  // namespace fedsim

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "config/scenario_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -11,6 +12,7 @@
 namespace fedsim {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -43,7 +45,10 @@ TEST(MemoryTest, PerClientModelsAreCountedAndDescribed) {
               ElementsAre("model: mlp(784-200-200-10), 199,210 params",
                           "algorithm state: 1,000 clients x 199,210 params x 4 B = 797 MB",
                           "engine: 2 model copies x 199,210 params x 4 B = 1.59 MB",
-                          "total: 798 MB of the 8,192 MB budget (limits.memory_budget_mb)"));
+                          "clients: 1,000 clients x 184 B = 0.184 MB",
+                          "data: Fashion-MNIST: 60,000 training + 10,000 test rows of 784 B and "
+                          "their index lists = 55 MB",
+                          "total: 854 MB of the 8,192 MB budget (limits.memory_budget_mb)"));
 
   // FedAU proper keeps three counters per client, not models.
   s = Parse("num_clients: 1000 stop { max_commits: 1 } algorithm { fedau { method: FEDAU } }");
@@ -63,7 +68,8 @@ TEST(MemoryTest, PerClientModelsAreCountedAndDescribed) {
 
 TEST(MemoryTest, OverBudgetIsRefusedAtValidationNamingTheField) {
   // 20,000 clients x 199,210 params x 4 B = 15,937 MB, plus the engine's
-  // 1.59 MB: 15,938 MB > 8,192 MB.
+  // 1.59 MB, the clients' 3.68 MB and Fashion-MNIST's 55.9 MB: 15,998 MB >
+  // 8,192 MB.
   const std::string text =
       "num_clients: 20000 stop { max_commits: 1 } algorithm { fedau { method: MIFA } }";
   auto s = Parse(text);
@@ -71,10 +77,10 @@ TEST(MemoryTest, OverBudgetIsRefusedAtValidationNamingTheField) {
   EXPECT_THAT(ErrorLines(s.status()),
               ElementsAre(AllOf(
                   StartsWith("x.textproto: limits.memory_budget_mb (default): the run needs "
-                             "about 15,938 MB of server memory (algorithm state: 20,000 clients "
+                             "about 15,998 MB of memory (algorithm state: 20,000 clients "
                              "x 199,210 params x 4 B = 15,937 MB; engine: 2 model copies"),
                   HasSubstr("more than the budget of 8,192 MB; raise limits.memory_budget_mb "
-                            "to at least 15939"))));
+                            "to at least 15998"))));
   // Raising the budget (or turning it off) lets it through.
   EXPECT_TRUE(Parse(text, {"limits.memory_budget_mb=16000"}).ok());
   EXPECT_TRUE(Parse(text, {"limits.memory_budget_mb=0"}).ok());
@@ -82,6 +88,65 @@ TEST(MemoryTest, OverBudgetIsRefusedAtValidationNamingTheField) {
   s = Parse(text + "\nlimits { memory_budget_mb: 100 }");
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(Msg(s.status()), StartsWith("x.textproto:2:10: limits.memory_budget_mb: the run"));
+}
+
+// Issue 15: 10^8 or 10^9 Synthetic clients used to pass validation and die
+// of an uncaught std::bad_alloc. Per-client bookkeeping alone (184 B a
+// client) is over the default budget, and the refusal names the estimate,
+// its parts and the field.
+TEST(MemoryTest, HundredsOfMillionsOfClientsAreRefusedWithTheEstimate) {
+  const std::string text =
+      "dataset { synthetic {} } partition { natural {} } model { softmax {} } "
+      "stop { max_commits: 1 } eval { test_limit: 1000 } algorithm { fedasync {} }";
+  for (auto [clients, needed] : {std::pair{"100000000", "18,467 MB"},
+                                 std::pair{"1000000000", "184,067 MB"}}) {
+    auto s = Parse(text, {absl::StrCat("num_clients=", clients)});
+    ASSERT_FALSE(s.ok()) << clients;
+    EXPECT_THAT(Msg(s.status()),
+                AllOf(HasSubstr(absl::StrCat("limits.memory_budget_mb (default): the run needs "
+                                             "about ", needed, " of memory")),
+                      HasSubstr(" clients x 184 B = "),
+                      HasSubstr("more than the budget of 8,192 MB; raise "
+                                "limits.memory_budget_mb to at least")))
+        << clients;
+  }
+  // A million fit: 184 MB of clients, the 1,000 evaluated test rows and the
+  // generated clients' cache.
+  auto s = Parse(text, {"num_clients=1000000"});
+  ASSERT_TRUE(s.ok()) << s.status();
+  absl::StatusOr<MemoryEstimate> e = EstimateMemory(*s);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->client_bytes, 184'000'000u);
+  EXPECT_EQ(e->data_bytes, 1000u * 244 + (64u << 20));
+  EXPECT_LT(e->total_bytes(), 300'000'000u);
+}
+
+// The generated fleet's test set is the union of every client's test split
+// unless eval.test_limit cuts it: 10^6 clients x ~45.7 rows x 244 B = 11 GB,
+// refused with the field that fixes it. Partitioning anything but naturally
+// holds every row.
+TEST(MemoryTest, DataHeldInMemoryIsCountedWithTheFieldThatShrinksIt) {
+  const std::string text =
+      "num_clients: 1000000 dataset { synthetic {} } partition { natural {} } "
+      "model { softmax {} } stop { max_commits: 1 } algorithm { fedasync {} }";
+  // (Msg of a scenario that parsed is empty, so these also check the refusal.)
+  EXPECT_THAT(Msg(Parse(text).status()),
+              AllOf(HasSubstr("data: Synthetic test set: 45,742,879 rows x 244 B = 11,161 MB"),
+                    HasSubstr("or set eval.test_limit")));
+  EXPECT_TRUE(Parse(text, {"eval.test_limit=10000"}).ok());
+  // Every row held for an iid partition: 10^5 clients x ~453 rows x 248 B.
+  auto s = Parse(text, {"num_clients=100000", "eval.test_limit=10000", "partition={iid{}}"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(Msg(s.status()),
+              AllOf(HasSubstr("data: Synthetic, every row held to be partitioned: about "
+                              "45,292,879 rows x 248 B"),
+                    HasSubstr("or use partition natural")));
+  // Fixed sizes are exact: 10 clients x (2 - 1) test rows.
+  s = Parse(text, {"num_clients=10", "dataset.synthetic.examples_per_client=2"});
+  ASSERT_TRUE(s.ok()) << s.status();
+  absl::StatusOr<MemoryEstimate> e = EstimateMemory(*s);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->data_bytes, 10u * 244 + (64u << 20));
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -57,23 +59,74 @@ absl::Status ValidateOptions(const SyntheticOptions& o, int num_clients) {
   return absl::OkStatus();
 }
 
+absl::Status CheckClientSize(size_t n, int client) {
+  if (n <= kMaxSyntheticRows) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "synthetic: client ", client, " draws n_k = ", n, " rows, more than ", kMaxSyntheticRows,
+      " (n_k = int(lognormal(4, 2)) + 50 is heavy-tailed); set examples_per_client"));
+}
+
+// Generated rows: features row-major, labels.
+struct Rows {
+  std::vector<float> x;
+  std::vector<int32_t> y;
+  void Reserve(size_t rows, int d) {
+    x.reserve(rows * d);
+    y.reserve(rows);
+  }
+};
+
+// Appends rows [begin, end) of client `client` (model m) to *out. Rows are
+// drawn in order from the client's one stream "synthetic/x"; the rows before
+// `begin` are skipped by drawing their uniforms without computing them
+// (Rng::Normal takes exactly two words a draw).
+void AppendRows(const SyntheticClientModel& m, int client, uint64_t seed, size_t begin,
+                size_t end, Rows* out) {
+  const size_t d = m.mean.size();
+  // Sigma is diagonal, so x_j = v_j + sqrt(Sigma_jj) z_j.
+  std::vector<double> sd(d);
+  for (size_t j = 0; j < d; ++j) sd[j] = std::sqrt(std::pow(static_cast<double>(j + 1), -1.2));
+  Rng x_rng(seed, "synthetic/x", static_cast<uint64_t>(client));
+  for (size_t skip = 0; skip < begin * d * 2; ++skip) x_rng.NextU64();
+  std::vector<float> row(d);
+  for (size_t r = begin; r < end; ++r) {
+    for (size_t j = 0; j < d; ++j) row[j] = static_cast<float>(x_rng.Normal(m.mean[j], sd[j]));
+    // Labels come from the stored float features, so anyone holding the
+    // model (SyntheticModelForClient) recomputes exactly the same label.
+    out->y.push_back(SyntheticLabel(m, row.data()));
+    out->x.insert(out->x.end(), row.begin(), row.end());
+  }
+}
+
+Dataset ToDataset(const SyntheticOptions& o, Rows rows) {
+  const ExampleShape shape{o.num_features, 1, 1};  // vectors are dim x 1 x 1
+  return Dataset::FromF32(shape, o.num_classes, std::move(rows.x), std::move(rows.y));
+}
+
 }  // namespace
+
+size_t SyntheticClientSize(const SyntheticOptions& o, int client, uint64_t seed) {
+  if (o.examples_per_client > 0) return o.examples_per_client;
+  Rng size_rng(seed, "synthetic/size", static_cast<uint64_t>(client));
+  // numpy's astype(int) truncates toward zero; the value is positive.
+  const double n = size_rng.LogNormal(4.0, 2.0);
+  // Clamp only so the cast is defined; the generators reject sizes anywhere
+  // near this.
+  return static_cast<size_t>(std::min(n, 1e15)) + 50;
+}
+
+double SyntheticMeanClientSize(const SyntheticOptions& o) {
+  if (o.examples_per_client > 0) return static_cast<double>(o.examples_per_client);
+  // E[lognormal(4, 2)] = e^(4 + 2^2 / 2); truncation loses 1/2 on average.
+  return std::exp(6.0) - 0.5 + 50.0;
+}
 
 SyntheticClientModel SyntheticModelForClient(const SyntheticOptions& o, int client, uint64_t seed) {
   const int d = o.num_features;
   const int c = o.num_classes;
   SyntheticClientModel m;
   const uint64_t k = static_cast<uint64_t>(client);
-  if (o.examples_per_client > 0) {
-    m.num_examples = o.examples_per_client;
-  } else {
-    Rng size_rng(seed, "synthetic/size", k);
-    // numpy's astype(int) truncates toward zero; the value is positive.
-    const double n = size_rng.LogNormal(4.0, 2.0);
-    // Clamp only so the cast is defined; GenerateSynthetic rejects totals
-    // anywhere near this.
-    m.num_examples = static_cast<size_t>(std::min(n, 1e15)) + 50;
-  }
+  m.num_examples = SyntheticClientSize(o, client, seed);
   m.mean.assign(d, 0.0);
   if (o.iid) {
     Rng model_rng(seed, "synthetic/model", kIidModelId);
@@ -104,17 +157,61 @@ int SyntheticLabel(const SyntheticClientModel& m, const float* x) {
   return best;
 }
 
+absl::StatusOr<Dataset> GenerateSyntheticClient(const SyntheticOptions& options, int client,
+                                                uint64_t seed, SyntheticSplit split) {
+  if (absl::Status s = ValidateOptions(options, 1); !s.ok()) return s;
+  if (client < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("synthetic: client ", client, " is negative"));
+  }
+  const SyntheticClientModel m = SyntheticModelForClient(options, client, seed);
+  if (absl::Status s = CheckClientSize(m.num_examples, client); !s.ok()) return s;
+  const size_t n_train = SyntheticTrainCount(m.num_examples);
+  Rows rows;
+  if (split == SyntheticSplit::kTrain) {
+    AppendRows(m, client, seed, 0, n_train, &rows);
+  } else {
+    AppendRows(m, client, seed, n_train, m.num_examples, &rows);
+  }
+  return ToDataset(options, std::move(rows));
+}
+
+absl::StatusOr<Dataset> GenerateSyntheticTestSet(const SyntheticOptions& options, int num_clients,
+                                                 uint64_t seed, size_t max_rows) {
+  if (absl::Status s = ValidateOptions(options, num_clients); !s.ok()) return s;
+  const size_t cap = max_rows == 0 ? kMaxSyntheticRows + 1 : max_rows;
+  size_t rows_kept = 0;
+  int clients_needed = 0;
+  for (; clients_needed < num_clients && rows_kept < cap; ++clients_needed) {
+    const size_t n = SyntheticClientSize(options, clients_needed, seed);
+    if (absl::Status s = CheckClientSize(n, clients_needed); !s.ok()) return s;
+    rows_kept += n - SyntheticTrainCount(n);
+  }
+  rows_kept = std::min(rows_kept, cap);
+  if (rows_kept > kMaxSyntheticRows) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "synthetic: the test splits of ", num_clients, " clients have more than ",
+        kMaxSyntheticRows, " rows; evaluate on fewer rows (a test row limit)"));
+  }
+  Rows rows;
+  rows.Reserve(rows_kept, options.num_features);
+  for (int k = 0; k < clients_needed; ++k) {
+    const SyntheticClientModel m = SyntheticModelForClient(options, k, seed);
+    const size_t n_train = SyntheticTrainCount(m.num_examples);
+    const size_t want = std::min(m.num_examples - n_train, rows_kept - rows.y.size());
+    AppendRows(m, k, seed, n_train, n_train + want, &rows);
+  }
+  return ToDataset(options, std::move(rows));
+}
+
 absl::StatusOr<FederatedData> GenerateSynthetic(const SyntheticOptions& options, int num_clients,
                                                 uint64_t seed) {
   if (absl::Status s = ValidateOptions(options, num_clients); !s.ok()) return s;
-  const int d = options.num_features;
-
-  std::vector<SyntheticClientModel> models;
-  models.reserve(num_clients);
-  size_t total = 0;
+  // Sizes first (cheap), so a fleet too large is refused before any row is
+  // drawn; models are drawn one client at a time and dropped.
+  std::vector<size_t> sizes(num_clients);
+  size_t total = 0, train_total = 0;
   for (int k = 0; k < num_clients; ++k) {
-    models.push_back(SyntheticModelForClient(options, k, seed));
-    const size_t n = models.back().num_examples;
+    const size_t n = SyntheticClientSize(options, k, seed);
     if (n > kMaxSyntheticRows || total + n > kMaxSyntheticRows) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "synthetic: ", num_clients, " clients need more than ", kMaxSyntheticRows,
@@ -122,49 +219,29 @@ absl::StatusOr<FederatedData> GenerateSynthetic(const SyntheticOptions& options,
           "; n_k = int(lognormal(4, 2)) + 50 is heavy-tailed); set examples_per_client or "
           "use fewer clients"));
     }
+    sizes[k] = n;
     total += n;
+    train_total += SyntheticTrainCount(n);
   }
-
-  // Sigma is diagonal, so x_j = v_j + sqrt(Sigma_jj) z_j.
-  std::vector<double> sd(d);
-  for (int j = 0; j < d; ++j) sd[j] = std::sqrt(std::pow(static_cast<double>(j + 1), -1.2));
-
-  size_t train_total = 0;
-  for (const auto& m : models) train_total += SyntheticTrainCount(m.num_examples);
-  std::vector<float> train_x, test_x;
-  std::vector<int32_t> train_y, test_y;
-  train_x.reserve(train_total * d);
-  train_y.reserve(train_total);
-  test_x.reserve((total - train_total) * d);
-  test_y.reserve(total - train_total);
-
+  Rows train, test;
+  train.Reserve(train_total, options.num_features);
+  test.Reserve(total - train_total, options.num_features);
   FederatedData out;
   out.client_train.resize(num_clients);
   out.client_test.resize(num_clients);
-  std::vector<float> row(d);
   for (int k = 0; k < num_clients; ++k) {
-    const SyntheticClientModel& m = models[k];
-    Rng x_rng(seed, "synthetic/x", static_cast<uint64_t>(k));
-    const size_t n_train = SyntheticTrainCount(m.num_examples);
-    for (size_t r = 0; r < m.num_examples; ++r) {
-      for (int j = 0; j < d; ++j) row[j] = static_cast<float>(x_rng.Normal(m.mean[j], sd[j]));
-      // Labels come from the stored float features, so anyone holding the
-      // model (SyntheticModelForClient) recomputes exactly the same label.
-      const int32_t y = SyntheticLabel(m, row.data());
-      if (r < n_train) {
-        out.client_train[k].push_back(static_cast<uint32_t>(train_y.size()));
-        train_x.insert(train_x.end(), row.begin(), row.end());
-        train_y.push_back(y);
-      } else {
-        out.client_test[k].push_back(static_cast<uint32_t>(test_y.size()));
-        test_x.insert(test_x.end(), row.begin(), row.end());
-        test_y.push_back(y);
-      }
+    const SyntheticClientModel m = SyntheticModelForClient(options, k, seed);
+    const size_t n_train = SyntheticTrainCount(sizes[k]);
+    for (auto [rows, begin, end, index] :
+         {std::tuple{&train, size_t{0}, n_train, &out.client_train[k]},
+          std::tuple{&test, n_train, sizes[k], &out.client_test[k]}}) {
+      index->resize(end - begin);
+      std::iota(index->begin(), index->end(), static_cast<uint32_t>(rows->y.size()));
+      AppendRows(m, k, seed, begin, end, rows);
     }
   }
-  const ExampleShape shape{d, 1, 1};  // vectors are dim x 1 x 1
-  out.train = Dataset::FromF32(shape, options.num_classes, std::move(train_x), std::move(train_y));
-  out.test = Dataset::FromF32(shape, options.num_classes, std::move(test_x), std::move(test_y));
+  out.train = ToDataset(options, std::move(train));
+  out.test = ToDataset(options, std::move(test));
   return out;
 }
 

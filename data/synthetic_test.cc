@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <tuple>
 #include <vector>
 
@@ -105,6 +106,42 @@ TEST(SyntheticTest, ClientDataDoesNotDependOnNumClients) {
       EXPECT_EQ(ya, yb) << "client " << k;
     }
   }
+}
+
+std::vector<int32_t> Labels(const Dataset& d) {
+  return std::vector<int32_t>(d.labels().begin(), d.labels().end());
+}
+
+// Laziness: a client generated alone (as a worker slot does when it trains
+// it) has exactly its rows of the all-at-once build, both splits, and the
+// test set cut at a row limit is the full test set's prefix.
+TEST(SyntheticTest, OneClientAloneEqualsItsRowsInTheFullBuild) {
+  SyntheticOptions opt;
+  absl::StatusOr<FederatedData> full = GenerateSynthetic(opt, 8, 33);
+  ASSERT_TRUE(full.ok());
+  for (int k = 0; k < 8; ++k) {
+    EXPECT_EQ(SyntheticClientSize(opt, k, 33), SyntheticModelForClient(opt, k, 33).num_examples);
+    for (auto [split, whole, rows] :
+         {std::tuple{SyntheticSplit::kTrain, &full->train, &full->client_train[k]},
+          std::tuple{SyntheticSplit::kTest, &full->test, &full->client_test[k]}}) {
+      absl::StatusOr<Dataset> alone = GenerateSyntheticClient(opt, k, 33, split);
+      ASSERT_TRUE(alone.ok()) << alone.status();
+      EXPECT_EQ(Rows(*alone), Rows(whole->Subset(*rows))) << "client " << k;
+      EXPECT_EQ(Labels(*alone), Labels(whole->Subset(*rows))) << "client " << k;
+    }
+  }
+  const size_t cut = full->client_test[0].size() + 3;  // client 0's rows and 3 of client 1's
+  absl::StatusOr<Dataset> test = GenerateSyntheticTestSet(opt, 8, 33, cut);
+  ASSERT_TRUE(test.ok());
+  std::vector<uint32_t> prefix(cut);
+  std::iota(prefix.begin(), prefix.end(), 0u);
+  EXPECT_EQ(Rows(*test), Rows(full->test.Subset(prefix)));
+  EXPECT_EQ(Labels(*test), Labels(full->test.Subset(prefix)));
+  absl::StatusOr<Dataset> all = GenerateSyntheticTestSet(opt, 8, 33, 0);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(Rows(*all), Rows(full->test));
+  EXPECT_EQ(GenerateSyntheticClient(opt, -1, 33, SyntheticSplit::kTrain).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // Every label is argmax(x W_k + b_k) of that client's model; in the IID

@@ -1,11 +1,16 @@
 #include "runtime/run_setup.h"
 
+#include <algorithm>
+#include <new>
+#include <numeric>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "data/synthetic.h"
 #include "runtime/local_recipe.h"
 #include "runtime/model_setup.h"
 #include "util/rng.h"
+#include "util/status_macros.h"
 
 namespace fedsim {
 namespace {
@@ -17,39 +22,58 @@ absl::Status PartitionError(const absl::Status& s, const std::string& field,
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", s.message(), "; ", change));
 }
 
-}  // namespace
+absl::Status SyntheticError(const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat("dataset.synthetic: ", s.message()));
+}
 
-
-absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
-                                     const std::string& scenario_dir) {
-  const uint32_t n = resolved.num_clients();
-  if (n == 0 || n > static_cast<uint32_t>(INT32_MAX)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("num_clients: ", n, " is out of range; use 1 .. 2^31-1"));
+// Synthetic data with the natural partition: each client's size now, its
+// rows when it trains; the test set now, only as many rows as are evaluated.
+absl::Status SetUpGeneratedClients(const config::Scenario& resolved, RunData* data) {
+  const int num_clients = static_cast<int>(resolved.num_clients());
+  GeneratedClients gen;
+  gen.options = SyntheticOptionsFromConfig(resolved.dataset().synthetic());
+  gen.seed = Rng(resolved.seed(), "synthetic").NextU64();
+  data->client_rows.resize(num_clients);
+  absl::StatusOr<Dataset> test =
+      GenerateSyntheticTestSet(gen.options, num_clients, gen.seed, resolved.eval().test_limit());
+  if (!test.ok()) return SyntheticError(test.status());
+  data->test = std::make_shared<const Dataset>(*std::move(test));
+  uint32_t largest = 0;
+  for (int k = 0; k < num_clients; ++k) {
+    const size_t n = SyntheticClientSize(gen.options, k, gen.seed);
+    if (n > kMaxSyntheticRows) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "dataset.synthetic: client ", k, " draws n_k = ", n, " rows, more than ",
+          kMaxSyntheticRows, " (n_k = int(lognormal(4, 2)) + 50 is heavy-tailed); set "
+          "dataset.synthetic.examples_per_client or change the seed"));
+    }
+    data->client_rows[k] = static_cast<uint32_t>(SyntheticTrainCount(n));
+    largest = std::max(largest, data->client_rows[k]);
   }
-  const int num_clients = static_cast<int>(n);
+  gen.row_ids.resize(largest);
+  std::iota(gen.row_ids.begin(), gen.row_ids.end(), 0u);
+  data->generated = std::move(gen);
+  return absl::OkStatus();
+}
+
+// Every other dataset and partition: all rows in memory, clients as index
+// lists into them.
+absl::Status LoadAndPartition(const config::Scenario& resolved, const std::string& scenario_dir,
+                              RunData* out) {
+  const int num_clients = static_cast<int>(resolved.num_clients());
+  const uint32_t n = resolved.num_clients();
   const uint64_t seed = resolved.seed();
   const config::Partition& part = resolved.partition();
-  RunData data;
+  RunData& data = *out;
 
   // Data.
-  std::vector<std::vector<uint32_t>> natural;
   if (resolved.dataset().has_synthetic()) {
-    const auto& syn = resolved.dataset().synthetic();
-    SyntheticOptions options;
-    options.alpha = syn.alpha();
-    options.beta = syn.beta();
-    options.iid = syn.iid();
-    options.examples_per_client = syn.examples_per_client();
     absl::StatusOr<FederatedData> fed =
-        GenerateSynthetic(options, num_clients, Rng(seed, "synthetic").NextU64());
-    if (!fed.ok()) {
-      return absl::Status(fed.status().code(),
-                          absl::StrCat("dataset.synthetic: ", fed.status().message()));
-    }
+        GenerateSynthetic(SyntheticOptionsFromConfig(resolved.dataset().synthetic()), num_clients,
+                          Rng(seed, "synthetic").NextU64());
+    if (!fed.ok()) return SyntheticError(fed.status());
     data.train = std::make_shared<const Dataset>(std::move(fed->train));
     data.test = std::make_shared<const Dataset>(std::move(fed->test));
-    natural = std::move(fed->client_train);
   } else {
     const auto& fm = resolved.dataset().fashion_mnist();
     std::string dir = fm.has_dir() ? fm.dir() : std::string(kDefaultFashionMnistDir);
@@ -67,15 +91,11 @@ absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
   // Partition.
   const uint64_t partition_seed = Rng(seed, "partition").NextU64();
   switch (part.kind_case()) {
-    case config::Partition::kNatural: {
-      if (natural.empty()) {
-        return absl::InvalidArgumentError(
-            "partition.natural: only Synthetic data comes split per client; use iid, "
-            "dirichlet, label_mix or shards");
-      }
-      data.clients = std::move(natural);
-      break;
-    }
+    case config::Partition::kNatural:
+      // Synthetic data with the natural partition took the generated path.
+      return absl::InvalidArgumentError(
+          "partition.natural: only Synthetic data comes split per client; use iid, "
+          "dirichlet, label_mix or shards");
     case config::Partition::kIid:
     case config::Partition::KIND_NOT_SET: {
       if (static_cast<size_t>(n) > rows) {
@@ -139,31 +159,105 @@ absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
         absl::StrCat("partition gave ", data.clients.size(), " clients, expected ", n));
   }
 
-  // Model and local training.
-  absl::StatusOr<ModelConfig> model =
-      ModelConfigFromProto(resolved.model(), train.shape(), train.num_classes(),
-                           resolved.numeric());
-  if (!model.ok()) return model.status();
-  data.model = std::move(*model);
-  const LocalSchedule schedule = ScheduleFromConfig(resolved.local());
-
-  // Per-client figures.
-  const int classes = train.num_classes();
-  const auto labels = train.labels();
-  data.examples_per_task.resize(n);
-  data.label_distribution.assign(n, std::vector<double>(classes, 0.0));
+  data.client_rows.resize(n);
   for (uint32_t i = 0; i < n; ++i) {
-    const auto& rows_i = data.clients[i];
-    data.examples_per_task[i] = schedule.ExamplesFor(rows_i.size());
-    if (rows_i.empty()) continue;
-    std::vector<uint64_t> counts(classes, 0);
-    for (uint32_t r : rows_i) ++counts[labels[r]];
-    for (int c = 0; c < classes; ++c) {
-      data.label_distribution[i][c] =
-          static_cast<double>(counts[c]) / static_cast<double>(rows_i.size());
-    }
+    data.client_rows[i] = static_cast<uint32_t>(data.clients[i].size());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunData> BuildRunDataOrThrow(const config::Scenario& resolved,
+                                            const std::string& scenario_dir) {
+  RunData data;
+  if (resolved.dataset().has_synthetic() && resolved.partition().has_natural()) {
+    FEDSIM_RETURN_IF_ERROR(SetUpGeneratedClients(resolved, &data));
+  } else {
+    FEDSIM_RETURN_IF_ERROR(LoadAndPartition(resolved, scenario_dir, &data));
+  }
+  // Model and per-client figures.
+  const Dataset& shape_source = data.train != nullptr ? *data.train : *data.test;
+  FEDSIM_ASSIGN_OR_RETURN(data.model,
+                          ModelConfigFromProto(resolved.model(), shape_source.shape(),
+                                               shape_source.num_classes(), resolved.numeric()));
+  const LocalSchedule schedule = ScheduleFromConfig(resolved.local());
+  data.examples_per_task.resize(data.num_clients());
+  for (size_t i = 0; i < data.num_clients(); ++i) {
+    data.examples_per_task[i] = schedule.ExamplesFor(data.client_rows[i]);
   }
   return data;
+}
+
+std::vector<double> Fractions(std::span<const int32_t> labels, std::span<const uint32_t> rows,
+                              int classes) {
+  std::vector<double> out(classes, 0.0);
+  if (rows.empty()) return out;
+  std::vector<uint64_t> counts(classes, 0);
+  for (uint32_t r : rows) ++counts[labels[r]];
+  for (int c = 0; c < classes; ++c) {
+    out[c] = static_cast<double>(counts[c]) / static_cast<double>(rows.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<RunData> BuildRunData(const config::Scenario& resolved,
+                                     const std::string& scenario_dir) {
+  const uint32_t n = resolved.num_clients();
+  if (n == 0 || n > static_cast<uint32_t>(INT32_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_clients: ", n, " is out of range; use 1 .. 2^31-1"));
+  }
+  // Validation refuses runs whose estimate exceeds limits.memory_budget_mb
+  // (config/memory.h); without a budget, memory may still run out here, and
+  // that is an error to report, not an exception to escape.
+  try {
+    return BuildRunDataOrThrow(resolved, scenario_dir);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "out of memory building the data of ", n, " clients; lower num_clients, or set "
+        "limits.memory_budget_mb so that fedsim validate refuses what does not fit"));
+  }
+}
+
+SyntheticOptions SyntheticOptionsFromConfig(const config::Synthetic& syn) {
+  SyntheticOptions options;
+  options.alpha = syn.alpha();
+  options.beta = syn.beta();
+  options.iid = syn.iid();
+  options.examples_per_client = syn.examples_per_client();
+  return options;
+}
+
+absl::StatusOr<ClientTrainData> ClientTrainRows(const RunData& data, uint32_t client) {
+  if (client >= data.num_clients()) {
+    return absl::InvalidArgumentError(absl::StrCat("client ", client, " is out of range: the run has ",
+                                                   data.num_clients(), " clients"));
+  }
+  if (!data.generated.has_value()) {
+    return ClientTrainData{data.train, data.clients[client]};
+  }
+  const GeneratedClients& gen = *data.generated;
+  absl::StatusOr<Dataset> rows = GenerateSyntheticClient(gen.options, static_cast<int>(client),
+                                                         gen.seed, SyntheticSplit::kTrain);
+  if (!rows.ok()) return SyntheticError(rows.status());
+  const size_t size = rows->size();
+  return ClientTrainData{std::make_shared<const Dataset>(*std::move(rows)),
+                         std::span<const uint32_t>(gen.row_ids).first(size)};
+}
+
+absl::StatusOr<std::vector<double>> ClientLabelDistribution(const RunData& data,
+                                                            uint32_t client) {
+  FEDSIM_ASSIGN_OR_RETURN(ClientTrainData rows, ClientTrainRows(data, client));
+  return Fractions(rows.data->labels(), rows.rows, rows.data->num_classes());
+}
+
+absl::StatusOr<std::vector<std::vector<double>>> LabelDistributions(const RunData& data) {
+  std::vector<std::vector<double>> out(data.num_clients());
+  for (uint32_t i = 0; i < out.size(); ++i) {
+    FEDSIM_ASSIGN_OR_RETURN(out[i], ClientLabelDistribution(data, i));
+  }
+  return out;
 }
 
 }  // namespace fedsim

@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "config/scenario_file.h"
+#include "data/synthetic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/local_recipe.h"
@@ -29,31 +34,102 @@ config::Scenario Synthetic(const std::vector<std::string>& overrides) {
   return s.ok() ? *s : config::Scenario();
 }
 
+std::vector<std::vector<double>> Labels(const RunData& d) {
+  absl::StatusOr<std::vector<std::vector<double>>> all = LabelDistributions(d);
+  EXPECT_TRUE(all.ok()) << all.status();
+  return all.ok() ? *all : std::vector<std::vector<double>>();
+}
+
 void ExpectRowsSumToOne(const RunData& d) {
-  for (size_t i = 0; i < d.label_distribution.size(); ++i) {
-    const auto& row = d.label_distribution[i];
+  const std::vector<std::vector<double>> all = Labels(d);
+  ASSERT_EQ(all.size(), d.num_clients());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& row = all[i];
     ASSERT_EQ(row.size(), 10u);
     EXPECT_NEAR(std::accumulate(row.begin(), row.end(), 0.0), 1.0, 1e-12) << "client " << i;
   }
 }
 
-TEST(RunSetupTest, SyntheticNaturalPartition) {
+// Synthetic with the natural partition generates nothing but sizes and the
+// test set up front; each client's rows come from ClientTrainRows, equal to
+// that client's rows in the all-at-once generator.
+TEST(RunSetupTest, SyntheticNaturalPartitionIsGeneratedPerClient) {
   auto d = BuildRunData(Synthetic({}), ".");
   ASSERT_TRUE(d.ok()) << d.status();
-  ASSERT_EQ(d->clients.size(), 12u);
-  size_t total = 0;
-  for (const auto& c : d->clients) {
-    EXPECT_GE(c.size(), 45u);  // floor(0.9 * (>= 50))
-    total += c.size();
+  ASSERT_TRUE(d->generated.has_value());
+  EXPECT_EQ(d->train, nullptr);
+  EXPECT_TRUE(d->clients.empty());
+  ASSERT_EQ(d->num_clients(), 12u);
+  absl::StatusOr<FederatedData> full =
+      GenerateSynthetic(d->generated->options, 12, d->generated->seed);
+  ASSERT_TRUE(full.ok()) << full.status();
+  for (uint32_t i = 0; i < 12; ++i) {
+    EXPECT_GE(d->client_rows[i], 45u);  // floor(0.9 * (>= 50))
+    ASSERT_EQ(d->client_rows[i], full->client_train[i].size());
+    absl::StatusOr<ClientTrainData> rows = ClientTrainRows(*d, i);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    ASSERT_EQ(rows->rows.size(), d->client_rows[i]);
+    const size_t n = rows->rows.size();
+    std::vector<float> x(n * 60), want_x(n * 60);
+    std::vector<int32_t> y(n), want_y(n);
+    rows->data->Gather(rows->rows, x.data(), y.data());
+    full->train.Gather(full->client_train[i], want_x.data(), want_y.data());
+    EXPECT_EQ(x, want_x) << "client " << i;
+    EXPECT_EQ(y, want_y) << "client " << i;
   }
-  EXPECT_EQ(total, d->train->size());  // the natural split covers every row
-  EXPECT_GT(d->test->size(), 0u);
+  // The global test set: the union of the clients' test splits, in order.
+  ASSERT_EQ(d->test->size(), full->test.size());
+  std::vector<float> tx(d->test->size() * 60), want_tx(tx.size());
+  std::vector<int32_t> ty(d->test->size()), want_ty(ty.size());
+  d->test->GatherRange(0, d->test->size(), tx.data(), ty.data());
+  full->test.GatherRange(0, full->test.size(), want_tx.data(), want_ty.data());
+  EXPECT_EQ(tx, want_tx);
+  EXPECT_EQ(ty, want_ty);
   EXPECT_EQ(d->model.kind, ModelConfig::Kind::kSoftmax);
   EXPECT_EQ(d->model.input_dim(), 60);
   EXPECT_EQ(d->model.num_classes, 10);
   ExpectRowsSumToOne(*d);
   // Default local training: one epoch over the client's rows.
-  for (size_t i = 0; i < 12; ++i) EXPECT_EQ(d->examples_per_task[i], d->clients[i].size());
+  for (size_t i = 0; i < 12; ++i) EXPECT_EQ(d->examples_per_task[i], d->client_rows[i]);
+  EXPECT_EQ(ClientTrainRows(*d, 12).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// eval.test_limit cuts the generated test set: only the first clients' test
+// splits are generated, and the rows are those of the full set.
+TEST(RunSetupTest, SyntheticTestSetStopsAtTheEvaluatedRows) {
+  auto all = BuildRunData(Synthetic({}), ".");
+  auto cut = BuildRunData(Synthetic({"eval.test_limit=7"}), ".");
+  ASSERT_TRUE(all.ok() && cut.ok()) << all.status() << cut.status();
+  ASSERT_EQ(cut->test->size(), 7u);
+  std::vector<float> a(7 * 60), b(7 * 60);
+  std::vector<int32_t> ya(7), yb(7);
+  all->test->GatherRange(0, 7, a.data(), ya.data());
+  cut->test->GatherRange(0, 7, b.data(), yb.data());
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(ya, yb);
+}
+
+// Setting up a fleet of 10^6 generated clients keeps no per-client rows:
+// 4 bytes of size and 8 of examples_per_task a client, a row-id list as long
+// as the largest client, and the evaluated test rows.
+TEST(RunSetupTest, MillionGeneratedClientsHoldNoPerClientRows) {
+  auto d = BuildRunData(Synthetic({"num_clients=1000000", "eval.test_limit=1000"}), ".");
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_TRUE(d->generated.has_value());
+  EXPECT_EQ(d->num_clients(), 1'000'000u);
+  EXPECT_EQ(d->train, nullptr);
+  EXPECT_TRUE(d->clients.empty());
+  EXPECT_EQ(d->test->size(), 1000u);
+  const uint32_t largest = *std::max_element(d->client_rows.begin(), d->client_rows.end());
+  EXPECT_EQ(d->generated->row_ids.size(), largest);
+  // What the fleet's rows would take if held: ~4e8 rows x 244 B = ~100 GB.
+  uint64_t rows = 0;
+  for (uint32_t r : d->client_rows) rows += r;
+  EXPECT_GT(rows, 300'000'000u);
+  // One client's data, on demand, is only its own.
+  absl::StatusOr<ClientTrainData> one = ClientTrainRows(*d, 999'999);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->data->size(), d->client_rows[999'999]);
 }
 
 TEST(RunSetupTest, DeterministicAcrossCalls) {
@@ -62,7 +138,7 @@ TEST(RunSetupTest, DeterministicAcrossCalls) {
   auto b = BuildRunData(s, ".");
   ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
   EXPECT_EQ(a->clients, b->clients);
-  EXPECT_EQ(a->label_distribution, b->label_distribution);
+  EXPECT_EQ(Labels(*a), Labels(*b));
   EXPECT_EQ(a->train->labels().size(), b->train->labels().size());
   EXPECT_TRUE(
       std::equal(a->train->labels().begin(), a->train->labels().end(), b->train->labels().begin()));
@@ -106,8 +182,9 @@ TEST(RunSetupTest, LabelMixPartition) {
   ExpectRowsSumToOne(*a);
   auto mean_top_share = [](const RunData& d) {
     double sum = 0;
-    for (const auto& row : d.label_distribution) sum += *std::max_element(row.begin(), row.end());
-    return sum / d.label_distribution.size();
+    const std::vector<std::vector<double>> all = Labels(d);
+    for (const auto& row : all) sum += *std::max_element(row.begin(), row.end());
+    return sum / all.size();
   };
   // Synthetic's pooled labels are themselves unbalanced, so even alpha 100
   // has a top share well above 1/10; alpha 0.05 concentrates far more.
@@ -215,6 +292,43 @@ TEST(RunSetupTest, FashionMnistSmall) {
   EXPECT_EQ(d->model.input_dim(), 784);
   EXPECT_EQ(d->model.hidden, (std::vector<int>{200, 200}));
   ExpectRowsSumToOne(*d);
+}
+
+// Without a memory budget (limits.memory_budget_mb = 0) validation lets a
+// fleet of 2 x 10^9 clients through; building its data must then fail as a
+// Status, not abort with an uncaught std::bad_alloc (issue 15). The address
+// space is capped so that the allocation fails at once on any machine.
+// Sanitizers reserve terabytes of shadow memory, so the cap cannot apply there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FEDSIM_NO_ADDRESS_SPACE_CAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define FEDSIM_NO_ADDRESS_SPACE_CAP 1
+#endif
+#endif
+TEST(RunSetupTest, RunningOutOfMemoryIsAnErrorNotAnException) {
+#ifdef FEDSIM_NO_ADDRESS_SPACE_CAP
+  GTEST_SKIP() << "an address-space cap cannot work under a sanitizer";
+#else
+  const config::Scenario s = Synthetic(
+      {"num_clients=2000000000", "limits.memory_budget_mb=0", "eval.test_limit=10"});
+  ASSERT_EQ(s.num_clients(), 2'000'000'000u);
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0;
+  ASSERT_TRUE(statm >> pages);
+  rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+  rlimit capped = old;
+  capped.rlim_cur = pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) + (uint64_t{1} << 30);
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &capped), 0);
+  absl::StatusOr<RunData> d = BuildRunData(s, ".");
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("out of memory building the data of 2000000000 clients"));
+#endif
 }
 
 }  // namespace

@@ -23,11 +23,48 @@ void TaskRunner::ReleaseModel(std::unique_ptr<Model> model) {
   free_models_.push_back(std::move(model));
 }
 
+uint64_t TaskRunner::clients_generated() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generated_;
+}
+
+absl::StatusOr<ClientTrainData> TaskRunner::TrainRows(uint32_t client) {
+  if (!data_->generated.has_value()) return ClientTrainRows(*data_, client);
+  const std::vector<uint32_t>& ids = data_->generated->row_ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto hit = cached_.find(client);
+    if (hit != cached_.end()) {
+      cache_.splice(cache_.begin(), cache_, hit->second);
+      const std::shared_ptr<const Dataset>& d = hit->second->data;
+      return ClientTrainData{d, std::span<const uint32_t>(ids).first(d->size())};
+    }
+  }
+  // Generated outside the lock, so slots generate different clients at once.
+  // Two slots may generate the same client concurrently; they get equal data.
+  FEDSIM_ASSIGN_OR_RETURN(ClientTrainData rows, ClientTrainRows(*data_, client));
+  const size_t bytes =
+      rows.data->size() * (static_cast<size_t>(rows.data->dim()) * sizeof(float) + sizeof(int32_t));
+  std::lock_guard<std::mutex> lock(mu_);
+  ++generated_;
+  if (bytes <= cache_limit_ && !cached_.contains(client)) {
+    cache_.push_front(Cached{client, rows.data, bytes});
+    cached_[client] = cache_.begin();
+    cache_bytes_ += bytes;
+    while (cache_bytes_ > cache_limit_) {
+      cache_bytes_ -= cache_.back().bytes;
+      cached_.erase(cache_.back().client);
+      cache_.pop_back();
+    }
+  }
+  return rows;
+}
+
 absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const float> base) {
-  if (task.client >= data_->clients.size()) {
+  if (task.client >= data_->num_clients()) {
     return absl::InvalidArgumentError(absl::StrCat("task ", task.id, " names client ",
                                                    task.client, " but the run has ",
-                                                   data_->clients.size(), " clients"));
+                                                   data_->num_clients(), " clients"));
   }
   FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, AcquireModel());
   if (base.size() != model->NumParams()) {
@@ -36,15 +73,20 @@ absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const
                                                    base.size(), " parameters, expected ",
                                                    data_->model.ToString()));
   }
-  const auto& rows = data_->clients[task.client];
   absl::StatusOr<LocalRecipe> recipe = NewLocalRecipe(task.local, model->NumParams());
   if (!recipe.ok()) {
     ReleaseModel(std::move(model));
     return absl::InvalidArgumentError(
         absl::StrCat("task ", task.id, ": ", recipe.status().message()));
   }
+  absl::StatusOr<ClientTrainData> rows = TrainRows(task.client);
+  if (!rows.ok()) {
+    ReleaseModel(std::move(model));
+    return absl::Status(rows.status().code(),
+                        absl::StrCat("task ", task.id, ": ", rows.status().message()));
+  }
   absl::StatusOr<LocalTrainingResult> r =
-      TrainLocal(*model, base, *data_->train, rows, recipe->schedule, *recipe->optimizer,
+      TrainLocal(*model, base, *rows->data, rows->rows, recipe->schedule, *recipe->optimizer,
                  recipe->transform.get(), task.seed);
   ReleaseModel(std::move(model));
   if (!r.ok()) return r.status();
@@ -52,7 +94,7 @@ absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const
   out.id = task.id;
   out.client = task.client;
   out.base = task.base;
-  out.num_examples = rows.size();
+  out.num_examples = rows->rows.size();
   out.delta = std::move(r->delta);
   out.metrics["train_loss"] = r->mean_loss;
   out.metrics["steps"] = static_cast<double>(r->steps);

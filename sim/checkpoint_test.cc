@@ -43,7 +43,8 @@ ckpt::EngineState StateAt(uint64_t version) {
   ckpt::EngineState s;
   s.set_version(version);
   s.set_now(1.5 * static_cast<double>(version));
-  s.add_available(true);
+  s.set_num_clients(1);
+  s.add_busy_clients(0);
   return s;
 }
 

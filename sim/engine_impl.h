@@ -31,8 +31,9 @@ class Engine::Impl : public FleetView, public ModelBank {
         store_(store),
         evaluator_(evaluator),
         observer_(observer),
-        clients_(config_.clients),
-        idle_(config_.clients.size()),
+        // Moved, not copied: at 10^6 clients a copy is 56 MB.
+        clients_(std::move(config_.clients)),
+        idle_(clients_.size()),
         global_(config_.initial_params) {
     auto stop = [this] { return StopRequested(); };
     source_ = config_.wall_clock

@@ -87,11 +87,16 @@ absl::Status Engine::Impl::TakeCheckpoint(bool finished) {
     t->set_start(f.record.start);
     t->set_lost(f.lost);
   }
-  for (const ClientInfo& c : clients_) {
-    s.add_available(c.available);
-    s.add_busy(c.busy);
+  s.set_num_clients(static_cast<uint32_t>(clients_.size()));
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    const uint32_t id = static_cast<uint32_t>(i);
+    if (!clients_[i].available) s.add_unavailable_clients(id);
+    if (clients_[i].busy) s.add_busy_clients(id);
+    if (dispatches_[i] > 0) {
+      s.add_dispatched_clients(id);
+      s.add_dispatch_counts(dispatches_[i]);
+    }
   }
-  for (uint64_t d : dispatches_) s.add_dispatches(d);
   // The current global model, and every stored model a task in flight trains
   // from (the rule publishes its latest client models again on resume).
   ckpt::Model* current = s.add_models();
@@ -144,18 +149,30 @@ absl::Status Engine::Impl::TakeCheckpoint(bool finished) {
 
 absl::Status Engine::Impl::ResumeRun(const ckpt::EngineState& s) {
   const size_t n = clients_.size();
-  if (static_cast<size_t>(s.available_size()) != n || static_cast<size_t>(s.busy_size()) != n ||
-      static_cast<size_t>(s.dispatches_size()) != n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint: it has ", s.available_size(), " clients, the scenario ", n));
+  if (s.num_clients() != n || s.dispatched_clients_size() != s.dispatch_counts_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint: it has ", s.num_clients(), " clients, the scenario ", n));
+  }
+  for (const auto* ids : {&s.unavailable_clients(), &s.busy_clients(), &s.dispatched_clients()}) {
+    for (uint32_t id : *ids) {
+      if (id >= n) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("checkpoint: client ", id, " is out of range (", n, " clients)"));
+      }
+    }
   }
   PrepareClients();
   for (size_t i = 0; i < n; ++i) {
-    clients_[i].available = s.available(static_cast<int>(i));
-    clients_[i].busy = s.busy(static_cast<int>(i));
-    dispatches_[i] = s.dispatches(static_cast<int>(i));
-    SetIdle(static_cast<ClientId>(i));
+    clients_[i].available = true;
+    clients_[i].busy = false;
+    dispatches_[i] = 0;
   }
+  for (uint32_t id : s.unavailable_clients()) clients_[id].available = false;
+  for (uint32_t id : s.busy_clients()) clients_[id].busy = true;
+  for (int k = 0; k < s.dispatched_clients_size(); ++k) {
+    dispatches_[s.dispatched_clients(k)] = s.dispatch_counts(k);
+  }
+  for (size_t i = 0; i < n; ++i) SetIdle(static_cast<ClientId>(i));
   now_ = s.now();
   version_ = s.version();
   next_task_id_ = s.next_task_id();

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "config/memory.h"
 #include "gtest/gtest.h"
 
 namespace fedsim {
@@ -491,6 +492,21 @@ TEST(EngineTest, DispatchOnAnUnpublishedModelIsAnError) {
   EXPECT_NE(s.status().message().find("client0@9, which was never published"),
             absl::string_view::npos)
       << s.status();
+}
+
+// config/memory.h's kBytesPerClient, which validation multiplies by
+// num_clients, counts what the engine and the run's setup keep per client:
+// a field added to these types must be counted there too.
+TEST(EngineTest, MemoryEstimatePerClientCoversTheEnginesTypes) {
+  constexpr uint64_t kKept = sizeof(ClientInfo)              // the engine's
+                             + 2 * sizeof(DeviceProfile)     // run setup's + engine's
+                             + 2 * sizeof(uint64_t)          // examples_per_task, twice
+                             + sizeof(uint64_t)              // dispatches
+                             + sizeof(uint32_t) + 1          // the idle set
+                             + sizeof(uint32_t)              // RunData::client_rows
+                             + sizeof(double);               // participation p_i
+  EXPECT_LE(kKept, kBytesPerClient);
+  EXPECT_GT(kKept + 16, kBytesPerClient) << "kBytesPerClient overstates; update it";
 }
 
 }  // namespace

@@ -2,11 +2,13 @@
 
 #include <filesystem>
 #include <limits>
+#include <new>
 #include <numeric>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "algorithms/registry.h"
+#include "config/memory.h"
 #include "config/scenario_file.h"
 #include "config/validate.h"
 #include "ml/numeric.h"
@@ -139,18 +141,37 @@ absl::StatusOr<RunScenario> LoadRunScenario(const std::string& run_dir) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
-                                                        const std::string& scenario_dir) {
+namespace {
+
+// What memory running out in PrepareRun or ExecuteRun becomes: an error with
+// the estimate that validation checks, never an uncaught std::bad_alloc.
+absl::Status OutOfMemory(const config::Scenario& s, const char* during) {
+  absl::StatusOr<MemoryEstimate> e = EstimateMemory(s);
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "out of memory ", during, " a run of ", s.num_clients(), " clients",
+      e.ok() ? absl::StrCat(" (estimated need: ", FormatBytes(e->total_bytes()), ")") : "",
+      "; lower num_clients, or set limits.memory_budget_mb to this machine's memory so that "
+      "validation refuses what does not fit"));
+}
+
+absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRunOrThrow(const config::Scenario& resolved,
+                                                               const std::string& scenario_dir) {
   auto run = std::make_unique<PreparedRun>();
   run->scenario = resolved;
   run->scenario_dir = scenario_dir;
   FEDSIM_ASSIGN_OR_RETURN(RunData data, BuildRunData(resolved, scenario_dir));
   run->data = std::make_unique<RunData>(std::move(data));
   FEDSIM_ASSIGN_OR_RETURN(run->profiles, BuildDeviceProfiles(resolved, scenario_dir));
+  // Label histograms only for the generator that reads them: for generated
+  // client data, counting them generates every client once.
+  std::vector<std::vector<double>> label_distributions;
+  if (resolved.participation().probability().has_label_correlated()) {
+    FEDSIM_ASSIGN_OR_RETURN(label_distributions, LabelDistributions(*run->data));
+  }
   FEDSIM_ASSIGN_OR_RETURN(
       run->participation,
       ParticipationModel::Create(resolved.participation(), resolved.num_clients(),
-                                 run->data->label_distribution, resolved.seed(), scenario_dir));
+                                 label_distributions, resolved.seed(), scenario_dir));
   if (resolved.has_schedule()) {
     FEDSIM_ASSIGN_OR_RETURN(TraceSchedule schedule,
                             LoadSchedule(resolved.schedule(), resolved.num_clients(),
@@ -182,8 +203,8 @@ absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& 
   return run;
 }
 
-absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,
-                                      ModelStore* store, const RunOptions& options) {
+absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* transport,
+                                             ModelStore* store, const RunOptions& options) {
   const config::Scenario& s = run.scenario;
   const RunData& data = *run.data;
 
@@ -198,12 +219,12 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   EngineConfig ec;
   ec.seed = s.seed();
   uint64_t total = 0;
-  for (const auto& rows : data.clients) total += rows.size();
+  for (uint32_t rows : data.client_rows) total += rows;
   ec.clients.resize(s.num_clients());
   for (size_t i = 0; i < ec.clients.size(); ++i) {
-    ec.clients[i].num_examples = data.clients[i].size();
+    ec.clients[i].num_examples = data.client_rows[i];
     ec.clients[i].importance =
-        total > 0 ? static_cast<double>(data.clients[i].size()) / static_cast<double>(total)
+        total > 0 ? static_cast<double>(data.client_rows[i]) / static_cast<double>(total)
                   : 1.0 / ec.clients.size();
   }
   ec.profiles = run.profiles;
@@ -262,8 +283,9 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
     if (cursor.has_value()) {
       // Client i's k-th task takes the k-th recorded duration: skip the ones
       // already dispatched.
-      for (int c = 0; c < resume->dispatches_size(); ++c) {
-        for (uint64_t k = 0; k < resume->dispatches(c); ++k) cursor->Next(static_cast<ClientId>(c));
+      for (int k = 0; k < resume->dispatched_clients_size(); ++k) {
+        const ClientId c = resume->dispatched_clients(k);
+        for (uint64_t j = 0; j < resume->dispatch_counts(k); ++j) cursor->Next(c);
       }
     }
     const OutputOffsets at{resume->events_bytes(), resume->metrics_bytes(),
@@ -340,6 +362,26 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
   m.final_figures = last.figures();
   FEDSIM_RETURN_IF_ERROR(WriteManifest(run_dir + "/manifest.json", m, *summary));
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
+                                                        const std::string& scenario_dir) {
+  try {
+    return PrepareRunOrThrow(resolved, scenario_dir);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory(resolved, "preparing");
+  }
+}
+
+absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,
+                                      ModelStore* store, const RunOptions& options) {
+  try {
+    return ExecuteRunOrThrow(run, transport, store, options);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory(run.scenario, "executing");
+  }
 }
 
 absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,

@@ -44,7 +44,9 @@ struct PreparedRun {
 
 // Builds everything above. Errors in the data, device profiles, participation
 // and schedule files (missing file, bad row with its line) are reported here,
-// before anything runs.
+// before anything runs. Memory that runs out (a scenario past what
+// limits.memory_budget_mb guards, e.g. with the budget 0) is
+// ResourceExhausted naming the estimate, never an uncaught std::bad_alloc.
 absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
                                                         const std::string& scenario_dir);
 
@@ -101,7 +103,8 @@ struct RunOutcome {
 };
 
 // REQUIRES: the transport executes tasks of `run` (built on run.data) and
-// reads base models from `store`.
+// reads base models from `store`. Memory that runs out is ResourceExhausted,
+// as in PrepareRun.
 absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transport,
                                       ModelStore* store, const RunOptions& options);
 

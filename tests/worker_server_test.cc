@@ -54,7 +54,7 @@ class WorkerServerTest : public ::testing::Test {
     options.numeric_fingerprint = OwnNumericFingerprints()[options.numeric_mode];
     options.clock = &clock_;
     // The server's own n_i, as `fedsim server` gives it.
-    for (const auto& rows : data_->clients) options.client_examples.push_back(rows.size());
+    for (uint32_t rows : data_->client_rows) options.client_examples.push_back(rows);
     auto t = StartGrpcTransport(options, ScenarioToText(scenario_), store_.Get(kBase)->size(),
                                 &store_);
     ASSERT_TRUE(t.ok()) << t.status();

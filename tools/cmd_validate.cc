@@ -80,16 +80,24 @@ int CheckData(const config::Scenario& scenario, const std::string& path) {
 
   std::vector<size_t> sizes;
   std::vector<double> max_class_share, task_seconds;
-  for (size_t i = 0; i < data->clients.size(); ++i) {
-    sizes.push_back(data->clients[i].size());
-    const auto& dist = data->label_distribution[i];
-    max_class_share.push_back(dist.empty() ? 0.0 : *std::max_element(dist.begin(), dist.end()));
+  uint64_t train_rows = 0;
+  for (uint32_t i = 0; i < data->num_clients(); ++i) {
+    sizes.push_back(data->client_rows[i]);
+    train_rows += data->client_rows[i];
+    absl::StatusOr<std::vector<double>> dist = ClientLabelDistribution(*data, i);
+    if (!dist.ok()) {
+      std::fprintf(stderr, "%s: %s\n", path.c_str(), std::string(dist.status().message()).c_str());
+      return 1;
+    }
+    max_class_share.push_back(dist->empty() ? 0.0 : *std::max_element(dist->begin(), dist->end()));
     task_seconds.push_back(
         ExpectedTaskSeconds((*devices)[i], data->examples_per_task[i], model_bytes));
   }
   std::string out = "\n# --check_data\n";
-  absl::StrAppend(&out, "# train rows ", data->train->size(), ", test rows ", data->test->size(),
-                  ", clients ", data->clients.size(), "\n");
+  // Generated clients have no shared training set: their rows add up.
+  if (data->train != nullptr) train_rows = data->train->size();
+  absl::StrAppend(&out, "# train rows ", train_rows, ", test rows ", data->test->size(),
+                  ", clients ", data->num_clients(), "\n");
   absl::StrAppend(&out, "# model ", data->model.ToString(), ": ", (*model)->NumParams(),
                   " parameters (", model_bytes, " bytes)\n");
   absl::StrAppend(&out, Line("rows per client", Summarize(sizes)));

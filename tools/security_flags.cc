@@ -56,8 +56,8 @@ absl::Status UseFreshRunToken(GrpcServerOptions* options) {
 
 std::vector<uint64_t> ClientExamples(const PreparedRun& run) {
   std::vector<uint64_t> n;
-  n.reserve(run.data->clients.size());
-  for (const auto& rows : run.data->clients) n.push_back(rows.size());
+  n.reserve(run.data->num_clients());
+  for (uint32_t rows : run.data->client_rows) n.push_back(rows);
   return n;
 }
 
