@@ -1,8 +1,9 @@
-// Fuzz target: --set overrides (config/overrides.h) on a small valid
-// scenario, then defaults and validation. Each input line is one --set
-// value as the shell would pass it; the lines also go through
-// JoinOverrideFragments as comma-split fragments, the way absl's vector
-// flag delivers them. Corpus: tests/fuzz/overrides/.
+// Fuzz target: --set overrides (config/overrides.h) on the minimal valid
+// scenario of the config tests (config/scenario_test_util.h), then defaults
+// and validation. Each input line is one --set value as the shell would pass
+// it; the lines also go through JoinOverrideFragments as comma-split
+// fragments, the way absl's vector flag delivers them.
+// Corpus: tests/fuzz/overrides/.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,29 +13,14 @@
 #include "absl/strings/str_split.h"
 #include "config/overrides.h"
 #include "config/scenario_file.h"
+#include "config/scenario_test_util.h"
 #include "tests/fuzz/fuzz_util.h"
-
-namespace {
-
-constexpr char kBase[] = R"pb(
-  name: "base"
-  seed: 1
-  dataset { synthetic { alpha: 1 beta: 1 } }
-  partition { iid {} }
-  model { softmax {} }
-  num_clients: 20
-  algorithm { fedavg { clients_per_round: 10 } }
-  local { epochs: 1 batch_size: 10 lr: 0.1 }
-  stop { max_commits: 20 }
-)pb";
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text = fedsim::fuzz::AsString(data, size);
   const std::vector<std::string> lines = absl::StrSplit(text, '\n');
   absl::StatusOr<fedsim::config::Scenario> s =
-      fedsim::ParseScenarioText(kBase, "base.textproto", lines);
+      fedsim::ParseScenarioText(fedsim::kMinimal, "base.textproto", lines);
   if (s.ok()) {
     // What loaded must survive its own canonical text.
     absl::StatusOr<fedsim::config::Scenario> again =
