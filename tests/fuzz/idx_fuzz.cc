@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <numeric>
@@ -22,12 +24,15 @@
 
 namespace {
 
-// A folder of this process for the four files (removed by nobody: it holds
-// at most the last input's four files, in /tmp).
+// A folder of this process for the four files, removed at exit.
 const std::string& ScratchDir() {
   static const std::string* dir = [] {
     char tmpl[] = "/tmp/fedsim-idx-fuzz-XXXXXX";
     FUZZ_CHECK(mkdtemp(tmpl) != nullptr);
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(ScratchDir(), ec);
+    });
     return new std::string(tmpl);
   }();
   return *dir;
