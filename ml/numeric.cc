@@ -7,6 +7,9 @@
 #if defined(__GLIBC__)
 #include <gnu/libc-version.h>
 #endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 // Set by ml/CMakeLists.txt: the architecture GCC resolves -march=native to
 // (empty without FEDSIM_NATIVE or when not known), and the reproducible
@@ -33,6 +36,16 @@ std::string CompilerName() {
 
 std::string Kib(std::ptrdiff_t bytes) { return absl::StrCat(bytes / 1024, "K"); }
 
+#if defined(__x86_64__)
+// Bit `bit` of ECX for CPUID `leaf`. For the features clang 16's
+// __builtin_cpu_supports does not know ("f16c", "lzcnt", "movbe"), so the
+// file builds with clang (scripts/fuzz) as well as GCC.
+bool CpuidEcx(unsigned leaf, unsigned bit) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(leaf, &a, &b, &c, &d) != 0 && ((c >> bit) & 1u) != 0;
+}
+#endif
+
 }  // namespace
 
 absl::Status CheckReproducibleCpu(std::span<const CpuFeature> features) {
@@ -56,10 +69,10 @@ std::vector<CpuFeature> ReproducibleCpuFeatures() {
       {"avx2", __builtin_cpu_supports("avx2") != 0},
       {"bmi1", __builtin_cpu_supports("bmi") != 0},
       {"bmi2", __builtin_cpu_supports("bmi2") != 0},
-      {"f16c", __builtin_cpu_supports("f16c") != 0},
+      {"f16c", CpuidEcx(1, 29)},
       {"fma", __builtin_cpu_supports("fma") != 0},
-      {"lzcnt", __builtin_cpu_supports("lzcnt") != 0},
-      {"movbe", __builtin_cpu_supports("movbe") != 0},
+      {"lzcnt", CpuidEcx(0x80000001, 5)},
+      {"movbe", CpuidEcx(1, 22)},
   };
 #else
   return {{"x86-64", false}};
