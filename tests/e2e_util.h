@@ -37,20 +37,34 @@ inline std::string ManifestField(const std::filesystem::path& dir, const std::st
   return match[1];
 }
 
-// Runs `fedsim ARGS...` to completion (at most 600 s); returns its exit code,
-// its last stderr lines in *err.
-inline int RunFedsim(const std::vector<std::string>& args, std::string* err = nullptr) {
+// Runs ARGV (argv[0] a path, not searched in $PATH) to completion, at most
+// timeout_s; returns its exit code (127 when it could not be started), its
+// last stderr lines appended to *err.
+inline int RunCommand(const std::vector<std::string>& argv, std::string* err = nullptr,
+                      double timeout_s = 600) {
   SubprocessSet set;
-  std::vector<std::string> argv = {FEDSIM_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto started = set.Start("fedsim", argv);
-  EXPECT_TRUE(started.ok()) << started.status();
-  set.WaitAll(600);
+  auto started = set.Start(argv[0], argv);
+  if (!started.ok()) {
+    if (err) *err += std::string(started.status().message()) + "\n";
+    return 127;
+  }
+  set.WaitAll(timeout_s);
   auto c = set.children()[0];
   if (err) {
     for (auto& l : c.stderr_tail) *err += l + "\n";
   }
   return c.exit_code;
+}
+
+// Runs `fedsim ARGS...` to completion (at most 600 s); returns its exit code,
+// its last stderr lines in *err.
+inline int RunFedsim(const std::vector<std::string>& args, std::string* err = nullptr) {
+  std::vector<std::string> argv = {FEDSIM_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string start_error;
+  const int code = RunCommand(argv, err ? err : &start_error);
+  EXPECT_NE(code, 127) << "cannot start " << FEDSIM_BINARY;
+  return code;
 }
 
 // A fresh folder for the running test, removed when it passes.
