@@ -67,6 +67,27 @@ inline int RunFedsim(const std::vector<std::string>& args, std::string* err = nu
   return code;
 }
 
+// Runs `fedsim run SCENARIO --inprocess --run_dir=RUN_DIR SETS...`: the
+// undisturbed in-process run that a distributed one must equal. A non-zero
+// exit is a fatal failure (call it under ASSERT_NO_FATAL_FAILURE).
+inline void RunInProcess(const std::string& scenario, const std::vector<std::string>& sets,
+                         const std::filesystem::path& run_dir) {
+  std::vector<std::string> args = {"run", scenario, "--inprocess", "--run_dir=" + run_dir.string()};
+  args.insert(args.end(), sets.begin(), sets.end());
+  std::string err;
+  ASSERT_EQ(RunFedsim(args, &err), 0) << err;
+}
+
+// The HOST:PORT of a `fedsim server` "listening on HOST:PORT" line of the
+// child named `child`, as a SubprocessSet passes lines on ("[child] ...");
+// "" for any other line.
+inline std::string ListenAddress(const std::string& line, const std::string& child = "server") {
+  static const std::regex re(R"(^\[([^\]]+)\] .*listening on ([0-9.]+:[0-9]+))");
+  std::smatch m;
+  if (!std::regex_search(line, m, re) || m[1] != child) return "";
+  return m[2];
+}
+
 // A fresh folder for the running test, removed when it passes.
 class E2EFixture : public ::testing::Test {
  protected:

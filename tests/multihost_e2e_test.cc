@@ -42,7 +42,6 @@ namespace fs = std::filesystem;
 using e2e::ManifestField;
 using e2e::ReadFile;
 using e2e::RunCommand;
-using e2e::RunFedsim;
 
 constexpr char kNamespacePrefix[] = "fedsim-mh-";  // + pid + "-" + role
 constexpr char kServerAddress[] = "10.77.0.1";
@@ -186,23 +185,16 @@ TEST_F(MultiHostE2ETest, ServerAndTwoWorkerHostsOverTlsGiveTheInProcessRun) {
               0)
         << err;
   }
-  std::vector<std::string> reference = {"run", "scenarios/quickstart.textproto", "--inprocess",
-                                        "--run_dir=" + (tmp_ / "ref").string()};
-  reference.insert(reference.end(), sets_.begin(), sets_.end());
-  {
-    std::string err;
-    ASSERT_EQ(RunFedsim(reference, &err), 0) << err;
-  }
+  ASSERT_NO_FATAL_FAILURE(e2e::RunInProcess("scenarios/quickstart.textproto", sets_, tmp_ / "ref"));
 
   std::mutex mu;
   std::string listening_on;
   absl::Notification listening;
   SubprocessSet procs([&](const std::string& line) {
-    static const std::regex re(R"(^\[server\] fedsim server: listening on ([0-9.]+:[0-9]+))");
-    std::smatch m;
     std::lock_guard<std::mutex> lock(mu);
-    if (std::regex_search(line, m, re) && !listening.HasBeenNotified()) {
-      listening_on = m[1];
+    if (const std::string a = e2e::ListenAddress(line);
+        !a.empty() && !listening.HasBeenNotified()) {
+      listening_on = a;
       listening.Notify();
     }
   });
