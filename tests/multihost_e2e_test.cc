@@ -23,9 +23,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_join.h"
@@ -187,14 +187,14 @@ TEST_F(MultiHostE2ETest, ServerAndTwoWorkerHostsOverTlsGiveTheInProcessRun) {
   }
   ASSERT_NO_FATAL_FAILURE(e2e::RunInProcess("scenarios/quickstart.textproto", sets_, tmp_ / "ref"));
 
-  std::mutex mu;
+  // Written once, by the server's reader thread (the only one until the
+  // workers start, after Notify), before Notify; read after.
   std::string listening_on;
   absl::Notification listening;
   SubprocessSet procs([&](const std::string& line) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (const std::string a = e2e::ListenAddress(line);
-        !a.empty() && !listening.HasBeenNotified()) {
-      listening_on = a;
+    if (listening.HasBeenNotified()) return;
+    if (std::string a = e2e::ListenAddress(line); !a.empty()) {
+      listening_on = std::move(a);
       listening.Notify();
     }
   });
@@ -210,10 +210,7 @@ TEST_F(MultiHostE2ETest, ServerAndTwoWorkerHostsOverTlsGiveTheInProcessRun) {
   ASSERT_TRUE(procs.Start("server", InNamespace(server_ns_, server)).ok());
   ASSERT_TRUE(listening.WaitForNotificationWithTimeout(absl::Seconds(60)))
       << "the server never said it listens: " << procs.DescribeFailures();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_EQ(listening_on, kServerEndpoint);
-  }
+  EXPECT_EQ(listening_on, kServerEndpoint);
   for (size_t i = 0; i < worker_ns_.size(); ++i) {
     const std::string name = "w" + std::to_string(i + 1);
     const std::vector<std::string> client = {"client",
