@@ -38,13 +38,7 @@ class CrashE2ETest : public e2e::E2EFixture {
       "--set=num_clients=8", "--set=algorithm.fedavg.clients_per_round=4",
       "--set=dataset.fashion_mnist.train_limit=8000", "--set=stop.max_commits=6"};
 
-  void RunReference() {
-    std::vector<std::string> args = {"run", "scenarios/quickstart.textproto", "--inprocess",
-                                     "--run_dir=" + (tmp_ / "ref").string()};
-    args.insert(args.end(), sets_.begin(), sets_.end());
-    std::string err;
-    ASSERT_EQ(RunFedsim(args, &err), 0) << err;
-  }
+  void RunReference() { e2e::RunInProcess("scenarios/quickstart.textproto", sets_, tmp_ / "ref"); }
 
   void ExpectSameAsReference(const fs::path& dir) {
     const std::string metrics = ReadFile(tmp_ / "ref" / "metrics.csv");
@@ -74,11 +68,10 @@ TEST_F(CrashE2ETest, ServerKilledMidRunAndResumedGivesTheUndisturbedRun) {
   bool redispatched_logged = false;
   absl::Notification listening, killed;
   SubprocessSet procs([&](const std::string& line) {
-    static const std::regex listen_re(R"(^\[server\] .*listening on ([0-9.]+:[0-9]+))");
-    std::smatch m;
     std::lock_guard<std::mutex> lock(mu);
-    if (std::regex_search(line, m, listen_re) && !listening.HasBeenNotified()) {
-      address = m[1];
+    if (const std::string a = e2e::ListenAddress(line);
+        !a.empty() && !listening.HasBeenNotified()) {
+      address = a;
       listening.Notify();
     } else if (CommitOf(line, "server") >= 3 && !killed.HasBeenNotified()) {
       // Checkpoints come every 2 commits: the one of commit 2 is on disk.

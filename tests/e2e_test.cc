@@ -170,11 +170,7 @@ TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers)
 void E2ETest::ExpectWorkerKillIsHarmless(const std::string& scenario,
                                          const std::vector<std::string>& sets,
                                          const std::string& name) {  // Undisturbed reference.
-  std::vector<std::string> ref = {"run", scenario, "--inprocess",
-                                  "--run_dir=" + (tmp_ / "ref").string()};
-  ref.insert(ref.end(), sets.begin(), sets.end());
-  std::string err;
-  ASSERT_EQ(RunFedsim(ref, &err), 0) << err;
+  ASSERT_NO_FATAL_FAILURE(e2e::RunInProcess(scenario, sets, tmp_ / "ref"));
 
   // A server and two workers started by hand. Worker w2 logs its tasks; it is
   // SIGKILLed as soon as it starts training a task after the second commit,
@@ -187,15 +183,15 @@ void E2ETest::ExpectWorkerKillIsHarmless(const std::string& scenario,
   std::string requeued_tasks;  // what the server said it re-queued
   absl::Notification listening, killed, requeued;
   SubprocessSet procs([&](const std::string& line) {
-    static const std::regex listen_re(R"(^\[server\] .*listening on ([0-9.]+:[0-9]+))");
     static const std::regex commit_re(R"(^\[server\] commit ([0-9]+)/)");
     static const std::regex train_re(R"(^\[w2\] fedsim client: task ([0-9]+) .*: training$)");
     static const std::regex requeue_re(
         R"(^\[server\] fedsim server: worker [0-9]+ \(w2\) silent .*requeued [0-9]+ task\(s\): (.*)$)");
     std::smatch m;
     std::lock_guard<std::mutex> lock(mu);
-    if (std::regex_search(line, m, listen_re) && !listening.HasBeenNotified()) {
-      address = m[1];
+    if (const std::string a = e2e::ListenAddress(line);
+        !a.empty() && !listening.HasBeenNotified()) {
+      address = a;
       listening.Notify();
     } else if (std::regex_search(line, m, commit_re)) {
       commits = std::max(commits, std::stoi(m[1]));

@@ -37,20 +37,55 @@ inline std::string ManifestField(const std::filesystem::path& dir, const std::st
   return match[1];
 }
 
-// Runs `fedsim ARGS...` to completion (at most 600 s); returns its exit code,
-// its last stderr lines in *err.
-inline int RunFedsim(const std::vector<std::string>& args, std::string* err = nullptr) {
+// Runs ARGV (argv[0] a path, not searched in $PATH) to completion, at most
+// timeout_s; returns its exit code (127 when it could not be started), its
+// last stderr lines appended to *err.
+inline int RunCommand(const std::vector<std::string>& argv, std::string* err = nullptr,
+                      double timeout_s = 600) {
   SubprocessSet set;
-  std::vector<std::string> argv = {FEDSIM_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto started = set.Start("fedsim", argv);
-  EXPECT_TRUE(started.ok()) << started.status();
-  set.WaitAll(600);
+  auto started = set.Start(argv[0], argv);
+  if (!started.ok()) {
+    if (err) *err += std::string(started.status().message()) + "\n";
+    return 127;
+  }
+  set.WaitAll(timeout_s);
   auto c = set.children()[0];
   if (err) {
     for (auto& l : c.stderr_tail) *err += l + "\n";
   }
   return c.exit_code;
+}
+
+// Runs `fedsim ARGS...` to completion (at most 600 s); returns its exit code,
+// its last stderr lines in *err.
+inline int RunFedsim(const std::vector<std::string>& args, std::string* err = nullptr) {
+  std::vector<std::string> argv = {FEDSIM_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string start_error;
+  const int code = RunCommand(argv, err ? err : &start_error);
+  EXPECT_NE(code, 127) << "cannot start " << FEDSIM_BINARY;
+  return code;
+}
+
+// Runs `fedsim run SCENARIO --inprocess --run_dir=RUN_DIR SETS...`: the
+// undisturbed in-process run that a distributed one must equal. A non-zero
+// exit is a fatal failure (call it under ASSERT_NO_FATAL_FAILURE).
+inline void RunInProcess(const std::string& scenario, const std::vector<std::string>& sets,
+                         const std::filesystem::path& run_dir) {
+  std::vector<std::string> args = {"run", scenario, "--inprocess", "--run_dir=" + run_dir.string()};
+  args.insert(args.end(), sets.begin(), sets.end());
+  std::string err;
+  ASSERT_EQ(RunFedsim(args, &err), 0) << err;
+}
+
+// The HOST:PORT of a `fedsim server` "listening on HOST:PORT" line of the
+// child named `child`, as a SubprocessSet passes lines on ("[child] ...");
+// "" for any other line.
+inline std::string ListenAddress(const std::string& line, const std::string& child = "server") {
+  static const std::regex re(R"(^\[([^\]]+)\] .*listening on ([0-9.]+:[0-9]+))");
+  std::smatch m;
+  if (!std::regex_search(line, m, re) || m[1] != child) return "";
+  return m[2];
 }
 
 // A fresh folder for the running test, removed when it passes.
