@@ -146,6 +146,10 @@ class TradesObjective final : public Objective {
 
 }  // namespace
 
+std::unique_ptr<LogitLoss> NewTradesPairLoss(double beta) {
+  return std::make_unique<PairLoss>(beta);
+}
+
 std::string TradesName(const TradesOptions& o) {
   return absl::StrCat("trades(beta=", o.beta, ", ", AttackName(o.attack), ")");
 }

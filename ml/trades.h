@@ -86,6 +86,11 @@ absl::StatusOr<std::unique_ptr<Objective>> NewTradesObjective(const TradesOption
 double TradesLoss(const float* clean, const float* adv, const int32_t* labels, int n, int k,
                   double beta, float* dclean, float* dadv);
 
+// The objective's LogitLoss on a 2n-row batch [x; x']: TradesLoss of the
+// clean half against the attacked half, with its gradients for both.
+// (Exposed for tests, to check Model::ForwardBackwardLoss with it.)
+std::unique_ptr<LogitLoss> NewTradesPairLoss(double beta);
+
 }  // namespace fedsim
 
 #endif  // FEDSIM_ML_TRADES_H_

@@ -116,23 +116,6 @@ TEST(TradesLossTest, GradientsMatchFiniteDifferences) {
   CheckGradient("dKL/dadv", adv, kl_adv, kl, o);
 }
 
-// Applies TradesLoss to the two halves of a 2n-row batch, as the objective
-// does, so that Model::ForwardBackwardLoss can be checked with it.
-class PairTrades final : public LogitLoss {
- public:
-  explicit PairTrades(double beta) : beta_(beta) {}
-  double Compute(std::span<const float> logits, const BatchView& batch, int k,
-                 std::span<float> dlogits) override {
-    const int n = batch.n / 2;
-    const size_t half = static_cast<size_t>(n) * k;
-    return TradesLoss(logits.data(), logits.data() + half, batch.y, n, k, beta_, dlogits.data(),
-                      dlogits.data() + half);
-  }
-
- private:
-  double beta_;
-};
-
 std::vector<ModelConfig::Numeric> Modes() {
   std::vector<ModelConfig::Numeric> modes = {ModelConfig::Numeric::kNative};
   if (CheckNumericSupport(ModelConfig::Numeric::kReproducible).ok()) {
@@ -159,9 +142,9 @@ TEST(TradesObjectiveTest, ParameterGradientThroughTheModelMatchesFiniteDifferenc
     std::vector<int32_t> y = e.y;
     y.insert(y.end(), e.y.begin(), e.y.end());
     const BatchView pair{x.data(), y.data(), 2 * n};
-    PairTrades loss(3.0);
+    const std::unique_ptr<LogitLoss> loss = NewTradesPairLoss(3.0);
     std::vector<float> grad(params.size()), dinput(x.size());
-    const float value = model->ForwardBackwardLoss(params, pair, loss, grad, dinput);
+    const float value = model->ForwardBackwardLoss(params, pair, *loss, grad, dinput);
     auto f = [&] {
       std::vector<float> logits(2 * n * 4);
       model->Logits(params, pair, logits);
@@ -176,7 +159,7 @@ TEST(TradesObjectiveTest, ParameterGradientThroughTheModelMatchesFiniteDifferenc
     CheckGradient(name + " d/dinput", x, dinput, f, o);
     // Input gradient only (an attack's pass): the same, bit for bit.
     std::vector<float> dinput2(x.size());
-    model->ForwardBackwardLoss(params, pair, loss, {}, dinput2);
+    model->ForwardBackwardLoss(params, pair, *loss, {}, dinput2);
     EXPECT_EQ(dinput, dinput2);
   }
 }
