@@ -97,10 +97,8 @@ TEST_F(CrashE2ETest, ServerKilledMidRunAndResumedGivesTheUndisturbedRun) {
   ASSERT_TRUE(listening.WaitForNotificationWithTimeout(absl::Seconds(60)))
       << "the server never printed its address";
   for (const char* w : {"w1", "w2"}) {
-    // A loaded CI machine can take longer than the default 30 s to bring the
-    // resumed server up; the test is about resuming, not about giving up.
     ASSERT_TRUE(procs.Start(w, {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1",
-                                std::string("--name=") + w, "--server_lost_timeout_s=180"})
+                                std::string("--name=") + w})
                     .ok());
   }
   ASSERT_TRUE(killed.WaitForNotificationWithTimeout(absl::Seconds(300)))
@@ -121,8 +119,8 @@ TEST_F(CrashE2ETest, ServerKilledMidRunAndResumedGivesTheUndisturbedRun) {
   procs.WaitAll(300);
   const auto children = procs.children();
   ASSERT_EQ(children.size(), 4u);
-  EXPECT_EQ(children[1].exit_code, 0) << "w1 did not outlive the restart";
-  EXPECT_EQ(children[2].exit_code, 0) << "w2 did not outlive the restart";
+  EXPECT_EQ(children[1].exit_code, 0) << "w1 did not outlive the restart: " << procs.DescribeFailures();
+  EXPECT_EQ(children[2].exit_code, 0) << "w2 did not outlive the restart: " << procs.DescribeFailures();
   EXPECT_EQ(children[3].exit_code, 0) << procs.DescribeFailures();
   {
     std::lock_guard<std::mutex> lock(mu);
