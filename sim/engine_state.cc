@@ -38,7 +38,7 @@ absl::StatusOr<std::vector<float>> FloatsFromBytes(const std::string& b, const c
     return absl::DataLossError(absl::StrCat("checkpoint: ", what, " has a partial float"));
   }
   std::vector<float> v(b.size() / sizeof(float));
-  std::memcpy(v.data(), b.data(), b.size());
+  if (!v.empty()) std::memcpy(v.data(), b.data(), b.size());  // memcpy(nullptr, ..., 0) is UB
   return v;
 }
 
