@@ -33,6 +33,12 @@ function(fedsim_add_test)
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 300)
   endif()
+  if(FEDSIM_SANITIZE)
+    # Sanitized training runs many times slower (the ASan+UBSan quickstart
+    # e2e test did not finish its first run in 600 s); a test's own TIMEOUT
+    # also overrides `ctest --timeout`.
+    math(EXPR A_TIMEOUT "${A_TIMEOUT} * 10")
+  endif()
   include(GoogleTest)
   gtest_discover_tests(${A_NAME}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
