@@ -20,11 +20,7 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   if (d.client >= clients_.size()) {
     return absl::InternalError(absl::StrCat(RuleName(), " selected unknown client ", d.client));
   }
-  // At 10^6 clients each of these per-client rows is a cache miss: start
-  // them all now so they overlap instead of following one another.
-  __builtin_prefetch(&config_.examples_per_task[d.client]);
-  __builtin_prefetch(&config_.profiles[d.client]);
-  __builtin_prefetch(&dispatches_[d.client]);
+  PrefetchClientRows(d.client);
   ClientInfo& info = clients_[d.client];
   if (info.busy || !info.available) {
     return absl::InternalError(absl::StrCat(RuleName(), " selected client ", d.client,

@@ -119,8 +119,10 @@ TEST_F(CrashE2ETest, ServerKilledMidRunAndResumedGivesTheUndisturbedRun) {
   procs.WaitAll(300);
   const auto children = procs.children();
   ASSERT_EQ(children.size(), 4u);
-  EXPECT_EQ(children[1].exit_code, 0) << "w1 did not outlive the restart: " << procs.DescribeFailures();
-  EXPECT_EQ(children[2].exit_code, 0) << "w2 did not outlive the restart: " << procs.DescribeFailures();
+  EXPECT_EQ(children[1].exit_code, 0)
+      << "w1 did not outlive the restart: " << procs.DescribeFailures();
+  EXPECT_EQ(children[2].exit_code, 0)
+      << "w2 did not outlive the restart: " << procs.DescribeFailures();
   EXPECT_EQ(children[3].exit_code, 0) << procs.DescribeFailures();
   {
     std::lock_guard<std::mutex> lock(mu);
