@@ -140,7 +140,8 @@ class Worker {
     absl::StatusOr<RunData> data = BuildRunData(*scenario, options_.scenario_dir);
     if (!data.ok()) return data.status();
     data_ = std::make_unique<RunData>(std::move(data).value());
-    runner_ = std::make_unique<TaskRunner>(data_.get());
+    runner_ = std::make_unique<TaskRunner>(
+        data_.get(), ClientCacheBytes(scenario->limits().memory_budget_mb()));
     if (options_.log != nullptr) {
       std::fprintf(options_.log,
                    "fedsim client: connected to %s as worker %llu (%d slots, scenario '%s', "

@@ -87,10 +87,11 @@ void EstimateData(const config::Scenario& s, MemoryEstimate* e) {
       const uint64_t rows =
           static_cast<uint64_t>(std::min(limit > 0 ? static_cast<double>(limit) : all, all));
       const uint64_t test_bytes = SaturatingMul(rows, row_bytes);
-      e->data_bytes = SaturatingAdd(test_bytes, kDefaultClientCacheBytes);
+      const uint64_t cache = ClientCacheBytes(s.limits().memory_budget_mb());
+      e->data_bytes = SaturatingAdd(test_bytes, cache);
       e->data_detail = absl::StrCat("Synthetic test set: ", FormatCount(rows), " rows x ",
                                     row_bytes, " B = ", FormatBytes(test_bytes), ", ",
-                                    FormatBytes(kDefaultClientCacheBytes),
+                                    FormatBytes(cache),
                                     " cache of generated clients");
       if (limit == 0) e->data_hint = "set eval.test_limit";
       return;

@@ -58,7 +58,7 @@ struct MemoryEstimate {
   uint64_t client_bytes = 0;  // num_clients x bytes_per_client
   uint64_t data_bytes = 0;    // datasets, partitions and generated-client cache
   // What data_bytes counts, e.g. "Synthetic test set: 10,000 rows x 244 B =
-  // 2.44 MB + 67.1 MB cache of generated clients".
+  // 2.44 MB + 256 MB cache of generated clients".
   std::string data_detail;
   // The scenario field that shrinks data_bytes, when one does, e.g.
   // "eval.test_limit"; empty otherwise.

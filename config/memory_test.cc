@@ -98,8 +98,8 @@ TEST(MemoryTest, HundredsOfMillionsOfClientsAreRefusedWithTheEstimate) {
   const std::string text =
       "dataset { synthetic {} } partition { natural {} } model { softmax {} } "
       "stop { max_commits: 1 } eval { test_limit: 1000 } algorithm { fedasync {} }";
-  for (auto [clients, needed] : {std::pair{"100000000", "18,467 MB"},
-                                 std::pair{"1000000000", "184,067 MB"}}) {
+  for (auto [clients, needed] : {std::pair{"100000000", "18,656 MB"},
+                                 std::pair{"1000000000", "184,256 MB"}}) {
     auto s = Parse(text, {absl::StrCat("num_clients=", clients)});
     ASSERT_FALSE(s.ok()) << clients;
     EXPECT_THAT(Msg(s.status()),
@@ -117,8 +117,8 @@ TEST(MemoryTest, HundredsOfMillionsOfClientsAreRefusedWithTheEstimate) {
   absl::StatusOr<MemoryEstimate> e = EstimateMemory(*s);
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->client_bytes, 184'000'000u);
-  EXPECT_EQ(e->data_bytes, 1000u * 244 + (64u << 20));
-  EXPECT_LT(e->total_bytes(), 300'000'000u);
+  EXPECT_EQ(e->data_bytes, 1000u * 244 + 256'000'000u);  // ClientCacheBytes(8192)
+  EXPECT_LT(e->total_bytes(), 500'000'000u);
 }
 
 // The generated fleet's test set is the union of every client's test split
@@ -146,7 +146,7 @@ TEST(MemoryTest, DataHeldInMemoryIsCountedWithTheFieldThatShrinksIt) {
   ASSERT_TRUE(s.ok()) << s.status();
   absl::StatusOr<MemoryEstimate> e = EstimateMemory(*s);
   ASSERT_TRUE(e.ok());
-  EXPECT_EQ(e->data_bytes, 10u * 244 + (64u << 20));
+  EXPECT_EQ(e->data_bytes, 10u * 244 + 256'000'000u);  // ClientCacheBytes(8192)
 }
 
 }  // namespace

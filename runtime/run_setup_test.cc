@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/local_recipe.h"
+#include "runtime/task_runner.h"
 
 namespace fedsim {
 namespace {
@@ -329,6 +330,19 @@ TEST(RunSetupTest, RunningOutOfMemoryIsAnErrorNotAnException) {
   EXPECT_THAT(std::string(d.status().message()),
               HasSubstr("out of memory building the data of 2000000000 clients"));
 #endif
+}
+
+// The generated-client cache follows the memory budget: 1/32 of it, from
+// 64 MiB up to 256 MiB.
+TEST(ClientCacheBytesTest, IsAThirtySecondOfTheBudgetFrom64To256MiB) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  EXPECT_EQ(ClientCacheBytes(8192), size_t{256'000'000});  // the default budget
+  EXPECT_EQ(ClientCacheBytes(4096), size_t{128'000'000});
+  EXPECT_EQ(ClientCacheBytes(1000), 64 * kMiB);  // 31.25 MB, raised to the floor
+  EXPECT_EQ(ClientCacheBytes(1), 64 * kMiB);
+  EXPECT_EQ(ClientCacheBytes(100'000), 256 * kMiB);
+  EXPECT_EQ(ClientCacheBytes(UINT64_MAX), 256 * kMiB);  // no overflow
+  EXPECT_EQ(ClientCacheBytes(0), 256 * kMiB);           // no budget
 }
 
 }  // namespace

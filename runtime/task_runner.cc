@@ -1,10 +1,21 @@
 #include "runtime/task_runner.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "runtime/local_recipe.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
+
+size_t ClientCacheBytes(uint64_t memory_budget_mb) {
+  constexpr uint64_t kMost = uint64_t{256} << 20;
+  if (memory_budget_mb == 0) return kMost;
+  const uint64_t share = memory_budget_mb >= (kMost << 5) / 1'000'000
+                             ? kMost
+                             : memory_budget_mb * 1'000'000 / 32;
+  return std::clamp<uint64_t>(share, kDefaultClientCacheBytes, kMost);
+}
 
 absl::StatusOr<std::unique_ptr<Model>> TaskRunner::AcquireModel() {
   {

@@ -387,7 +387,7 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
 absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
                                         const RunOptions& options) {
   ModelStore store;
-  TaskRunner runner(run.data.get());
+  TaskRunner runner(run.data.get(), ClientCacheBytes(run.scenario.limits().memory_budget_mb()));
   InProcessOptions io;
   io.slots = slots;
   io.time_scale = run.scenario.clock().mode() == config::Clock::WALL
