@@ -251,19 +251,33 @@ absl::StatusOr<FakeFleetReport> RunFakeFleet(const FakeFleetOptions& options) {
   absl::StatusOr<std::unique_ptr<GrpcTransport>> transport =
       StartGrpcTransport(server, "name: \"fleet\"", options.num_params, &store);
   if (!transport.ok()) return transport.status();
+  // However this function returns: a worker the fleet stopped before it
+  // polled again never hears that the run finished, so the transport waits
+  // out its shutdown grace, which on this fake clock passes only when the
+  // clock is moved. (Destroyed after the fleet, before the transport.)
+  struct EndGrace {
+    GrpcTransport* transport;
+    FakeClock* clock;
+    double grace_s;
+    ~EndGrace() {
+      transport->Shutdown();
+      clock->Advance(absl::Seconds(grace_s + 1));
+    }
+  } end_grace{transport->get(), &clock, server.shutdown_grace_s};
 
   Fleet fleet(options, report.tasks);
   absl::Status status = fleet.Connect((*transport)->address());
   if (!status.ok()) return status;
   fleet.Start();
-  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  const absl::Time give_up = absl::Now() + absl::Seconds(options.park_timeout_s);
   while ((*transport)->stats().polls_parked < static_cast<uint64_t>(options.workers)) {
     if (absl::Now() >= give_up) {
       (*transport)->Shutdown();
       fleet.Stop().IgnoreError();
       return absl::DeadlineExceededError(absl::StrCat("only ", (*transport)->stats().polls_parked,
                                                       " of ", options.workers,
-                                                      " long polls parked after 60 s"));
+                                                      " long polls parked after ",
+                                                      options.park_timeout_s, " s"));
     }
     absl::SleepFor(absl::Milliseconds(1));
   }
@@ -293,7 +307,6 @@ absl::StatusOr<FakeFleetReport> RunFakeFleet(const FakeFleetOptions& options) {
   absl::Status workers = fleet.Stop();
   if (status.ok()) status = workers;
   report.stats = (*transport)->stats();
-  transport->reset();
   report.threads_peak = sampler.Stop();
   report.rss_peak_mib = StatusMib("VmHWM");
   report.times_leased = fleet.times_leased();

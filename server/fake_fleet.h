@@ -34,6 +34,9 @@ struct FakeFleetOptions {
   uint64_t num_params = 16;
   // Threads that push results (sync PushUpdate). Default: 4.
   int pusher_threads = 4;
+  // How long every worker may take to park its first long poll before the
+  // run gives up with DeadlineExceeded. Default: 60.
+  int park_timeout_s = 60;
 };
 
 struct FakeFleetReport {
