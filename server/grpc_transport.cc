@@ -237,7 +237,7 @@ void GrpcTransportImpl::GetTask(PollCall* call) {
       call->answer = UnknownWorker(request.worker_id());
     }
   }
-  call->Finish(ToGrpcStatus(call->answer));
+  call->Answer(ToGrpcStatus(call->answer));
 }
 
 void GrpcTransportImpl::CancelPoll(PollCall* call) {
@@ -250,7 +250,7 @@ void GrpcTransportImpl::CancelPoll(PollCall* call) {
     poll_deadlines_.erase({call->deadline, call->key});
     ++poll_events_;  // the poll timer stops watching its deadline
   }
-  call->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "GetTask cancelled"));
+  call->Answer(grpc::Status(grpc::StatusCode::CANCELLED, "GetTask cancelled"));
 }
 
 bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {

@@ -26,6 +26,7 @@
 #include "proto/fedsim.grpc.pb.h"
 #include "server/admission.h"
 #include "server/grpc_transport.h"
+#include "util/tsan.h"
 
 namespace fedsim {
 namespace grpc_transport_internal {
@@ -78,8 +79,18 @@ class PollCall final : public grpc::ServerUnaryReactor {
            wire::GetTaskResponse* reply)
       : request(get_task), response(reply), transport_(transport) {}
 
+  // Finish, after TsanRelease (util/tsan.h): the thread that answers the
+  // call is not the one gRPC runs OnCancel or OnDone on.
+  void Answer(const grpc::Status& status) {
+    TsanRelease(this);
+    Finish(status);
+  }
+
   void OnCancel() override;
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    TsanAcquire(this);
+    delete this;
+  }
 
   // Set before the call is parked; read and written under the transport's mu_.
   const wire::GetTaskRequest* const request;

@@ -13,6 +13,7 @@
 #include "rpc/wire.h"
 #include "server/admission.h"
 #include "server/grpc_transport_impl.h"
+#include "util/tsan.h"
 
 namespace fedsim {
 namespace grpc_transport_internal {
@@ -32,13 +33,16 @@ class FetchReactor final : public grpc::ServerWriteReactor<wire::ModelChunk> {
   }
 
   void OnWriteDone(bool ok) override {
+    TsanAcquire(this);
     if (!ok) {  // the worker went away; nothing to undo
+      TsanRelease(this);
       Finish(grpc::Status::OK);
       return;
     }
     sent_ += chunk_.data().size();
     offset_ += chunk_.data().size() / sizeof(float);
     if (offset_ >= params_->size()) {
+      TsanRelease(this);
       Finish(grpc::Status::OK);
       return;
     }
@@ -46,6 +50,7 @@ class FetchReactor final : public grpc::ServerWriteReactor<wire::ModelChunk> {
   }
 
   void OnDone() override {
+    TsanAcquire(this);
     transport_->CountBytesSent(sent_);
     delete this;
   }
@@ -57,6 +62,7 @@ class FetchReactor final : public grpc::ServerWriteReactor<wire::ModelChunk> {
     chunk_.set_offset(offset_);
     chunk_.mutable_data()->assign(reinterpret_cast<const char*>(params_->data() + offset_),
                                   count * sizeof(float));
+    TsanRelease(this);
     StartWrite(&chunk_);
   }
 
@@ -80,10 +86,12 @@ class PushReactor final : public grpc::ServerReadReactor<wire::UpdateChunk> {
       End(status);
       return;
     }
+    TsanRelease(this);
     StartRead(&chunk_);
   }
 
   void OnReadDone(bool ok) override {
+    TsanAcquire(this);
     if (!ok) {  // the end of the stream (or the call was cancelled)
       End(reader_.Finish());
       return;
@@ -95,15 +103,20 @@ class PushReactor final : public grpc::ServerReadReactor<wire::UpdateChunk> {
       End(status);
       return;
     }
+    TsanRelease(this);
     StartRead(&chunk_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    TsanAcquire(this);
+    delete this;
+  }
 
  private:
   void End(absl::Status status) {
     status = transport_->EndPush(std::move(status), claimed_, reader_.bytes_received(),
                                  &reader_.update(), response_);
+    TsanRelease(this);
     Finish(ToGrpcStatus(status));
   }
 
@@ -119,8 +132,14 @@ class PushReactor final : public grpc::ServerReadReactor<wire::UpdateChunk> {
 template <typename Reactor>
 class RefusedStream final : public Reactor {
  public:
-  explicit RefusedStream(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
-  void OnDone() override { delete this; }
+  explicit RefusedStream(const absl::Status& status) {
+    TsanRelease(this);
+    this->Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override {
+    TsanAcquire(this);
+    delete this;
+  }
 };
 
 // A unary call answered at once: the token check, then `handle`.
@@ -135,7 +154,10 @@ grpc::ServerUnaryReactor* Answer(GrpcTransportImpl* transport, CallbackServerCon
 
 }  // namespace
 
-void PollCall::OnCancel() { transport_->CancelPoll(this); }
+void PollCall::OnCancel() {
+  TsanAcquire(this);
+  transport_->CancelPoll(this);
+}
 
 // Each handler checks the run token first: a call without it reads nothing
 // more than its first message (capped by the listener).
@@ -153,7 +175,7 @@ grpc::ServerUnaryReactor* AggregatorService::GetTask(CallbackServerContext* cont
   if (status.ok()) {
     t_->GetTask(call);  // answers it or parks it
   } else {
-    call->Finish(ToGrpcStatus(status));
+    call->Answer(ToGrpcStatus(status));
   }
   return call;
 }
