@@ -33,15 +33,16 @@ function(fedsim_add_test)
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 300)
   endif()
-  if(FEDSIM_SANITIZE)
-    # Sanitized training runs many times slower (the ASan+UBSan quickstart
-    # e2e test did not finish its first run in 600 s); a test's own TIMEOUT
-    # also overrides `ctest --timeout`.
-    math(EXPR A_TIMEOUT "${A_TIMEOUT} * 10")
+  math(EXPR A_TIMEOUT "${A_TIMEOUT} * ${FEDSIM_SANITIZER_TIMEOUT_FACTOR}")
+  # (An empty LABELS value would vanish from the generated list and take the
+  # next property's name as its value, so it is only passed when set.)
+  set(props TIMEOUT ${A_TIMEOUT} ${FEDSIM_SANITIZER_TEST_ENV})
+  if(A_LABELS)
+    list(APPEND props LABELS "${A_LABELS}")
   endif()
   include(GoogleTest)
   gtest_discover_tests(${A_NAME}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS "${A_LABELS}"
+    PROPERTIES ${props}
     DISCOVERY_TIMEOUT 60)
 endfunction()
