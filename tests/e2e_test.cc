@@ -36,27 +36,33 @@ class E2ETest : public e2e::E2EFixture {
                                   const std::vector<std::string>& sets, const std::string& name);
 };
 
+// A sanitizer build trains about 200 times slower (one quickstart commit took
+// 143 s under ASan+UBSan), so there the test runs a shortened quickstart:
+// the same three modes and the same bit-identity checks, on 3 commits of 2
+// clients. The accuracy promise needs the whole run; the normal build checks it.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerBuild = true;
+#else
+constexpr bool kSanitizerBuild = false;
+#endif
+
 TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
-  const std::string scenario = "scenarios/quickstart.textproto";
-  std::string err;
-  ASSERT_EQ(RunFedsim({"run", scenario, "--inprocess", "--run_dir=" + (tmp_ / "inproc").string()},
-                      &err),
-            0)
-      << err;
-  err.clear();
-  ASSERT_EQ(RunFedsim({"run", scenario, "--workers=1", "--slots=2",
-                       "--run_dir=" + (tmp_ / "w1").string()},
-                      &err),
-            0)
-      << err;
-  err.clear();
-  ASSERT_EQ(RunFedsim({"run", scenario, "--workers=3", "--slots=1",
-                       "--run_dir=" + (tmp_ / "w3").string()},
-                      &err),
-            0)
-      << err;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"run", "scenarios/quickstart.textproto"});
+    if (kSanitizerBuild) {
+      args.insert(args.end(), {"--set=stop.max_commits=3",
+                               "--set=algorithm.fedavg.clients_per_round=2",
+                               "--set=eval.test_limit=500"});
+    }
+    std::string err;
+    const int rc = RunFedsim(args, &err);
+    return rc == 0 ? std::string() : "exit " + std::to_string(rc) + ": " + err;
+  };
+  ASSERT_EQ(run({"--inprocess", "--run_dir=" + (tmp_ / "inproc").string()}), "");
+  ASSERT_EQ(run({"--workers=1", "--slots=2", "--run_dir=" + (tmp_ / "w1").string()}), "");
+  ASSERT_EQ(run({"--workers=3", "--slots=1", "--run_dir=" + (tmp_ / "w3").string()}), "");
   const std::string metrics = ReadFile(tmp_ / "inproc" / "metrics.csv");
-  ASSERT_GT(std::count(metrics.begin(), metrics.end(), '\n'), 5);
+  ASSERT_GT(std::count(metrics.begin(), metrics.end(), '\n'), kSanitizerBuild ? 2 : 5);
   EXPECT_EQ(metrics, ReadFile(tmp_ / "w1" / "metrics.csv"));
   EXPECT_EQ(metrics, ReadFile(tmp_ / "w3" / "metrics.csv"));
   const std::string events = ReadFile(tmp_ / "inproc" / "events.jsonl");
@@ -67,7 +73,9 @@ TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
   EXPECT_EQ(hash, ManifestField(tmp_ / "w1", "final_model_hash"));
   EXPECT_EQ(hash, ManifestField(tmp_ / "w3", "final_model_hash"));
   // The quickstart promise: >= 0.80 test accuracy.
-  EXPECT_GE(std::stod(ManifestField(tmp_ / "inproc", "final_accuracy")), 0.80);
+  if (!kSanitizerBuild) {
+    EXPECT_GE(std::stod(ManifestField(tmp_ / "inproc", "final_accuracy")), 0.80);
+  }
 }
 
 // Reproducible numerics end to end: workers register with their fingerprint
