@@ -129,6 +129,14 @@ TEST_F(HostileInputTest, NegativeCountsAreUsageErrorsNamingTheFlag) {
             kUsage);
   EXPECT_THAT(err, HasSubstr("fedsim client: --slots: must be from 0 to 1024, got -3"));
   EXPECT_THAT(err, HasSubstr("fedsim client: --connect_timeout_s: must be > 0, got -1"));
+  // Not numbers at all: Abseil's parser used to answer with its own message
+  // and exit 1.
+  err.clear();
+  EXPECT_EQ(e2e::RunFedsim({"run", kSynthetic, "--workers=abc", "--heartbeat_timeout", "soon"},
+                           &err),
+            kUsage);
+  EXPECT_THAT(err, HasSubstr("fedsim run: --workers: 'abc' is not a whole number"));
+  EXPECT_THAT(err, HasSubstr("fedsim run: --heartbeat_timeout: 'soon' is not a number"));
 }
 
 // Regression: `fedsim client --server=garbage` kept trying for 30 s. It is

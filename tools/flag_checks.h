@@ -15,8 +15,15 @@
 //                  "0 = one per CPU core", &problems);
 //   if (!problems.empty()) return ReportFlagProblems("run", problems);
 //
-// A value that is not a number at all ("--workers=abc") never gets here:
-// Abseil's parser refuses it (exit 1, "Illegal value").
+// A value that is not a number at all ("--workers=abc") is caught before
+// Abseil's parser sees it (which would exit 1 with its own "Illegal value"):
+//
+//   ProblemList syntax;
+//   CheckFlagSyntax(argc, argv, &syntax);
+//   if (!syntax.empty()) return ReportFlagProblems("run", syntax);
+//   absl::ParseCommandLine(argc, argv);
+//
+//   fedsim run: --workers: 'abc' is not a whole number
 //
 // Thread safety: free functions without shared state.
 #ifndef FEDSIM_TOOLS_FLAG_CHECKS_H_
@@ -53,6 +60,13 @@ void CheckFlagSeconds(const std::string& flag, double value, const std::string& 
 // when it is empty.
 void CheckFlagAddress(const std::string& flag, const std::string& value, const std::string& hint,
                       ProblemList* problems);
+
+// Adds "'<value>' is not a whole number" (or "a number", or the parser's own
+// reason) under "--<flag>" for each --flag=value or --flag value in
+// argv[1..argc) that the flag's own parser refuses. Flags are left as they
+// were. Unknown flags, booleans and everything after "--" are left to
+// absl::ParseCommandLine.
+void CheckFlagSyntax(int argc, char** argv, ProblemList* problems);
 
 // Prints each problem as "fedsim <command>: <path>: <message>" to `out`, and
 // a pointer to --help, and returns kUsageExitCode.

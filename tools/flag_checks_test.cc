@@ -5,8 +5,14 @@
 #include <limits>
 #include <string>
 
+#include "absl/flags/flag.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+ABSL_FLAG(int, syntax_count, 3, "a count, for CheckFlagSyntax");
+ABSL_FLAG(double, syntax_seconds, 1.5, "seconds, for CheckFlagSyntax");
+ABSL_FLAG(std::string, syntax_name, "x", "a string, for CheckFlagSyntax");
+ABSL_FLAG(bool, syntax_switch, false, "a switch, for CheckFlagSyntax");
 
 namespace fedsim {
 namespace {
@@ -17,6 +23,30 @@ std::vector<std::string> Lines(const ProblemList& problems) {
   std::vector<std::string> out;
   for (const auto& p : problems.problems()) out.push_back(p.path + ": " + p.message);
   return out;
+}
+
+// Regression: --workers=abc got Abseil's "Illegal value" and exit 1.
+TEST(FlagChecksTest, ValuesTheFlagsParserRefusesNameTheFlagAndLeaveFlagsAlone) {
+  std::vector<std::string> args = {"fedsim run",       "--syntax_count=abc", "-syntax_seconds",
+                                   "soon",             "--syntax_name=7",    "--syntax_switch",
+                                   "--unknown_flag=1", "--",                 "--syntax_count=z"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  ProblemList problems;
+  CheckFlagSyntax(static_cast<int>(argv.size()), argv.data(), &problems);
+  EXPECT_THAT(Lines(problems), ElementsAre("--syntax_count: 'abc' is not a whole number",
+                                           "--syntax_seconds: 'soon' is not a number"));
+
+  // Good values pass and are not applied here (absl::ParseCommandLine does).
+  args = {"fedsim run", "--syntax_count=12", "--syntax_seconds", "0.25", "--syntax_name=7"};
+  argv.clear();
+  for (std::string& a : args) argv.push_back(a.data());
+  ProblemList none;
+  CheckFlagSyntax(static_cast<int>(argv.size()), argv.data(), &none);
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(absl::GetFlag(FLAGS_syntax_count), 3);
+  EXPECT_EQ(absl::GetFlag(FLAGS_syntax_seconds), 1.5);
+  EXPECT_EQ(absl::GetFlag(FLAGS_syntax_name), "x");
 }
 
 // Regression: --workers=-1 and --slots=-3 silently became the defaults.
