@@ -18,7 +18,8 @@ std::vector<Dispatch> SampleIdle(const FleetView& fleet, Rng& rng, size_t k) {
   if (k == 0) return out;
   out.reserve(k);
   for (uint64_t i : rng.SampleWithoutReplacement(idle, k)) {
-    out.push_back(Dispatch{.client = fleet.nth_idle_available(i), .overrides = {}});
+    out.push_back(
+        Dispatch{.client = fleet.nth_idle_available(i), .base = std::nullopt, .overrides = {}});
   }
   return out;
 }
@@ -26,7 +27,9 @@ std::vector<Dispatch> SampleIdle(const FleetView& fleet, Rng& rng, size_t k) {
 std::vector<Dispatch> TopUp(const FleetView& fleet, Rng& rng, uint32_t concurrency) {
   if (concurrency == 0) {
     std::vector<Dispatch> out;
-    for (ClientId c : fleet.idle_available()) out.push_back(Dispatch{.client = c, .overrides = {}});
+    for (ClientId c : fleet.idle_available()) {
+      out.push_back(Dispatch{.client = c, .base = std::nullopt, .overrides = {}});
+    }
     return out;
   }
   const size_t busy = fleet.num_busy();

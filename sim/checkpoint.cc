@@ -91,7 +91,7 @@ absl::StatusOr<ckpt::EngineState> ReadCheckpointFile(const std::string& path) {
   // client's model and may well pass a gigabyte.
   FEDSIM_ASSIGN_OR_RETURN(
       const std::string file,
-      ReadFileToString(path, {.max_bytes = std::numeric_limits<uint64_t>::max()}));
+      ReadFileToString(path, {.what = "", .max_bytes = std::numeric_limits<uint64_t>::max()}));
   auto damaged = [&](const std::string& why) {
     return absl::DataLossError(absl::StrCat(path, " is damaged: ", why));
   };

@@ -93,13 +93,13 @@ TEST_F(FileTest, FileOnTheWayIsNamed) {
 
 TEST_F(FileTest, LargerThanTheLimitIsRefused) {
   const std::string path = Write("ten", "0123456789");
-  EXPECT_TRUE(ReadFileToString(path, {.max_bytes = 10}).ok());
-  absl::StatusOr<std::string> text = ReadFileToString(path, {.max_bytes = 9});
+  EXPECT_TRUE(ReadFileToString(path, {.what = "", .max_bytes = 10}).ok());
+  absl::StatusOr<std::string> text = ReadFileToString(path, {.what = "", .max_bytes = 9});
   EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(text.status().message(),
             "cannot read " + path + ": it holds more than 9 bytes; is it the right file?");
   // A device without an end stops at the limit too.
-  text = ReadFileToString("/dev/zero", {.max_bytes = 100000});
+  text = ReadFileToString("/dev/zero", {.what = "", .max_bytes = 100000});
   EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
