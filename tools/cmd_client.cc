@@ -38,9 +38,6 @@ ABSL_FLAG(bool, log_tasks, false,
 namespace fedsim {
 
 int ClientMain(int argc, char** argv) {
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("client", syntax);
-  }
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::fprintf(stderr, "fedsim client: unexpected argument '%s' (flags only)\n", rest[1]);

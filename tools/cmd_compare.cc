@@ -384,9 +384,6 @@ absl::StatusOr<std::string> Summarize(const ComparisonPlan& plan,
 
 int CompareMain(int argc, char** argv) {
   const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("compare", syntax);
-  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
     std::fprintf(stderr,

@@ -17,7 +17,6 @@
 #include "sim/run_output.h"
 #include "tools/commands.h"
 #include "util/hash.h"
-#include "tools/flag_checks.h"
 
 // Defined in cmd_run.cc and cmd_client.cc (flags are process-global); the
 // same meaning here. Listed in kHelp below.
@@ -68,9 +67,6 @@ int ReplayMain(int argc, char** argv) {
       std::fputs(kHelp, stdout);
       return 0;
     }
-  }
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("replay", syntax);
   }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {

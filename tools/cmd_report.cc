@@ -9,7 +9,6 @@
 #include "report/report.h"
 #include "sim/run_output.h"
 #include "tools/commands.h"
-#include "tools/flag_checks.h"
 
 ABSL_FLAG(std::string, html, "", "Where to write the page (default: DIR/report.html).");
 ABSL_FLAG(std::string, chartjs, fedsim::kDefaultChartJsPath,
@@ -21,9 +20,6 @@ ABSL_FLAG(std::string, run, "",
 namespace fedsim {
 
 int ReportMain(int argc, char** argv) {
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("report", syntax);
-  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
     std::fprintf(stderr,

@@ -45,9 +45,6 @@ namespace fedsim {
 
 int RunMain(int argc, char** argv) {
   const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("run", syntax);
-  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string resume = absl::GetFlag(FLAGS_resume);
   if (args.size() != (resume.empty() ? 2u : 1u) || (!resume.empty() && !overrides.empty())) {

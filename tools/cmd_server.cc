@@ -33,9 +33,6 @@ namespace fedsim {
 
 int ServerMain(int argc, char** argv) {
   const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("server", syntax);
-  }
   absl::ParseCommandLine(argc, argv);
   const std::string path = absl::GetFlag(FLAGS_scenario);
   const std::string resume = absl::GetFlag(FLAGS_resume);

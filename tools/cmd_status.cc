@@ -18,7 +18,6 @@
 #include "rpc/credentials.h"
 #include "tools/commands.h"
 #include "tools/security_flags.h"
-#include "tools/flag_checks.h"
 
 ABSL_FLAG(bool, json, false, "Print the status as one JSON object (RunStatusResponse).");
 
@@ -52,9 +51,6 @@ void PrintStatus(const std::string& address, const wire::RunStatusResponse& r) {
 }  // namespace
 
 int StatusMain(int argc, char** argv) {
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("status", syntax);
-  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
     std::fprintf(stderr,

@@ -48,7 +48,6 @@
 #include "util/problems.h"
 #include "util/rng.h"
 #include "util/spell.h"
-#include "tools/flag_checks.h"
 
 ABSL_FLAG(std::string, model, "mlp",
           "Model to train: softmax (softmax regression), mlp (ReLU MLP, see --hidden) or cnn "
@@ -141,9 +140,6 @@ Dataset Prefix(const Dataset& d, int limit) {
 }  // namespace
 
 int TrainMain(int argc, char** argv) {
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("train", syntax);
-  }
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     return FlagError(absl::StrCat("unexpected argument '", rest[1], "' (flags only; see --help)"));

@@ -23,7 +23,6 @@
 #include "runtime/run_setup.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
-#include "tools/flag_checks.h"
 
 ABSL_FLAG(bool, check_data, false,
           "Also load the dataset, partition it and draw the device profiles (the checks that "
@@ -117,9 +116,6 @@ int CheckData(const config::Scenario& scenario, const std::string& path) {
 
 int ValidateMain(int argc, char** argv) {
   const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
-  if (ProblemList syntax; CheckFlagSyntax(argc, argv, &syntax), !syntax.empty()) {
-    return ReportFlagProblems("validate", syntax);
-  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
     std::fprintf(stderr,

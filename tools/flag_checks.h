@@ -17,11 +17,7 @@
 //
 // A value that is not a number at all ("--workers=abc") is caught before
 // Abseil's parser sees it (which would exit 1 with its own "Illegal value"):
-//
-//   ProblemList syntax;
-//   CheckFlagSyntax(argc, argv, &syntax);
-//   if (!syntax.empty()) return ReportFlagProblems("run", syntax);
-//   absl::ParseCommandLine(argc, argv);
+// tools/main.cc runs CheckFlagSyntax once, before any command starts.
 //
 //   fedsim run: --workers: 'abc' is not a whole number
 //

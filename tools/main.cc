@@ -9,6 +9,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "tools/commands.h"
+#include "tools/flag_checks.h"
 #include "util/spell.h"
 
 namespace fedsim {
@@ -87,6 +88,13 @@ int main(int argc, char** argv) {
     static std::string argv0;
     argv0 = "fedsim " + std::string(name);
     argv[1] = argv0.data();
+    // A value a flag's parser refuses ("--workers=abc") is a usage error
+    // naming the flag, as for any other bad value, rather than Abseil's own
+    // "Illegal value" and exit 1. Every command's flags are registered in
+    // this one binary, so one check serves them all.
+    fedsim::ProblemList syntax;
+    fedsim::CheckFlagSyntax(argc - 1, argv + 1, &syntax);
+    if (!syntax.empty()) return fedsim::ReportFlagProblems(std::string(name), syntax);
     return c.main(argc - 1, argv + 1);
   }
   std::vector<std::string_view> names;
