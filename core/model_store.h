@@ -11,9 +11,9 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "core/model_ref.h"
 
 namespace fedsim {
@@ -34,7 +34,9 @@ class ModelStore {
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<ModelRef, Params, ModelRefHash> models_;
+  // Open addressing: an asynchronous rule puts and releases a version per
+  // event, which a node-based map pays for with an allocation each.
+  absl::flat_hash_map<ModelRef, Params, ModelRefHash> models_;
 };
 
 }  // namespace fedsim

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "proto/checkpoint.pb.h"
 #include "sim/engine.h"
 #include "sim/event_source.h"
@@ -197,7 +198,7 @@ class Engine::Impl : public FleetView, public ModelBank {
   uint64_t select_calls_ = 0;
   std::unordered_map<TaskId, InFlight> in_flight_;
   size_t lost_in_flight_ = 0;
-  std::unordered_map<ModelRef, int, ModelRefHash> refs_;
+  absl::flat_hash_map<ModelRef, int, ModelRefHash> refs_;  // no node per task
   std::unordered_map<ClientId, ModelRef> latest_client_model_;
   std::vector<ModelRef> pending_unrefs_;
   std::optional<VirtualTime> scheduled_deadline_;

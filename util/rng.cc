@@ -1,15 +1,17 @@
 #include "util/rng.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <unordered_set>
 
 namespace fedsim {
 
-Rng::Rng(uint64_t seed, std::string_view purpose, uint64_t a, uint64_t b)
-    : key_(Mix64(Mix64(Mix64(seed ^ 0x6a09e667f3bcc909ull) ^ HashString(purpose)) ^
-                 Mix64(a + 0x3c6ef372fe94f82bull)) ^
-           Mix64(b ^ 0xa54ff53a5f1d36f1ull)) {}
+namespace {
+// Up to this many draws, SampleWithoutReplacement checks for repeats by a
+// scan of its output instead of a hash set.
+constexpr uint64_t kScanSample = 32;
+}  // namespace
 
 Rng Rng::Fork(uint64_t c) const { return Rng(Mix64(key_ ^ Mix64(c + 0x510e527fade682d1ull))); }
 
@@ -97,6 +99,17 @@ std::vector<uint64_t> Rng::SampleWithoutReplacement(uint64_t n, uint64_t k) {
       uint64_t j = i + UniformInt(n - i);
       std::swap(all[i], all[j]);
       out.push_back(all[i]);
+    }
+    return out;
+  }
+  if (k <= kScanSample) {
+    // Floyd's algorithm as below, with membership by a scan of the few drawn
+    // so far: the same draws and results, without a hash set's allocations
+    // (an asynchronous rule samples one client per event).
+    for (uint64_t j = n - k; j < n; ++j) {
+      const uint64_t t = UniformInt(j + 1);
+      const bool seen = std::find(out.begin(), out.end(), t) != out.end();
+      out.push_back(seen ? j : t);
     }
     return out;
   }

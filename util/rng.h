@@ -42,7 +42,12 @@ class Rng {
  public:
   // A stream keyed by (seed, purpose, a, b). Two streams with any key part
   // different are independent for all practical purposes.
-  Rng(uint64_t seed, std::string_view purpose, uint64_t a = 0, uint64_t b = 0);
+  // Inline, so that a constant purpose string hashes at compile time: the
+  // engine makes a few streams per task.
+  constexpr Rng(uint64_t seed, std::string_view purpose, uint64_t a = 0, uint64_t b = 0)
+      : key_(Mix64(Mix64(Mix64(seed ^ 0x6a09e667f3bcc909ull) ^ HashString(purpose)) ^
+                   Mix64(a + 0x3c6ef372fe94f82bull)) ^
+             Mix64(b ^ 0xa54ff53a5f1d36f1ull)) {}
 
   // Derives an independent child stream (e.g. one per epoch inside a task).
   Rng Fork(uint64_t c) const;
@@ -89,7 +94,7 @@ class Rng {
   uint64_t draws() const { return counter_; }
 
  private:
-  explicit Rng(uint64_t key) : key_(key) {}
+  constexpr explicit Rng(uint64_t key) : key_(key) {}
   uint64_t key_;
   uint64_t counter_ = 0;
 };

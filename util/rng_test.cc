@@ -120,6 +120,32 @@ TEST(RngTest, SampleWithoutReplacementDrawsWhatItAlwaysDrew) {
   EXPECT_EQ(h, 17221859679005570682ull);
 }
 
+TEST(RngTest, SmallSamplesMatchFloydWithASet) {
+  // Samples of up to 32 check for repeats by a scan; larger ones by a hash
+  // set. Both must be Floyd's algorithm draw for draw, including the repeats
+  // that small populations make common.
+  int repeats = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    for (uint64_t k : {1, 5, 12, 24, 32}) {
+      const uint64_t n = 4 * k + 1 + seed % 7;  // the sparse branch, many repeats
+      Rng fast(seed, "floyd", k);
+      Rng ref(seed, "floyd", k);
+      std::set<uint64_t> seen;
+      std::vector<uint64_t> want;
+      for (uint64_t j = n - k; j < n; ++j) {
+        const uint64_t t = ref.UniformInt(j + 1);
+        const uint64_t v = seen.insert(t).second ? t : j;
+        if (v == j && v != t) ++repeats;
+        seen.insert(v);
+        want.push_back(v);
+      }
+      ASSERT_EQ(fast.SampleWithoutReplacement(n, k), want) << "seed " << seed << " k " << k;
+      EXPECT_EQ(fast.draws(), ref.draws());
+    }
+  }
+  EXPECT_GT(repeats, 100);  // the repeat branch was exercised
+}
+
 TEST(RngTest, SampleWithoutReplacementIsUniform) {
   // Each of 20 items should be picked with probability 3/20.
   int counts[20] = {};
