@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "runtime/local_recipe.h"
 #include "runtime/task_runner.h"
+#include "util/sanitizers.h"
 
 namespace fedsim {
 namespace {
@@ -300,16 +301,8 @@ TEST(RunSetupTest, FashionMnistSmall) {
 // Status, not abort with an uncaught std::bad_alloc (issue 15). The address
 // space is capped so that the allocation fails at once on any machine.
 // Sanitizers reserve terabytes of shadow memory, so the cap cannot apply there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define FEDSIM_NO_ADDRESS_SPACE_CAP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define FEDSIM_NO_ADDRESS_SPACE_CAP 1
-#endif
-#endif
 TEST(RunSetupTest, RunningOutOfMemoryIsAnErrorNotAnException) {
-#ifdef FEDSIM_NO_ADDRESS_SPACE_CAP
+#ifdef FEDSIM_SANITIZER_BUILD
   GTEST_SKIP() << "an address-space cap cannot work under a sanitizer";
 #else
   const config::Scenario s = Synthetic(

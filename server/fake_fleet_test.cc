@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "gtest/gtest.h"
+#include "util/sanitizers.h"
 
 namespace fedsim {
 namespace {
@@ -16,9 +17,7 @@ TEST(FakeFleetTest, TwoHundredWorkersPollAtOnceWithBoundedThreadsAndLoseNoTask) 
   FakeFleetOptions options;
   options.workers = kWorkers;
   options.tasks_per_worker = 3;
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  options.park_timeout_s = 600;  // 200 connections take minutes under TSan
-#endif
+  if (kSanitizerBuild) options.park_timeout_s = 600;  // 200 connections take minutes under TSan
   absl::StatusOr<FakeFleetReport> report = RunFakeFleet(options);
   ASSERT_TRUE(report.ok()) << report.status();
 

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e_util.h"
 #include "tools/subprocess.h"
+#include "util/sanitizers.h"
 
 namespace fedsim {
 namespace {
@@ -40,12 +41,6 @@ class E2ETest : public e2e::E2EFixture {
 // 143 s under ASan+UBSan), so there the test runs a shortened quickstart:
 // the same three modes and the same bit-identity checks, on 3 commits of 2
 // clients. The accuracy promise needs the whole run; the normal build checks it.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerBuild = true;
-#else
-constexpr bool kSanitizerBuild = false;
-#endif
-
 TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
   auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"run", "scenarios/quickstart.textproto"});

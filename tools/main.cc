@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "tools/commands.h"
 #include "tools/flag_checks.h"
+#include "util/allocator.h"
 #include "util/spell.h"
 
 namespace fedsim {
@@ -59,6 +60,9 @@ void PrintOverview(FILE* out) {
 
 int main(int argc, char** argv) {
   using fedsim::kCommands;
+  // Before any thread starts: tasks reuse freed buffers instead of faulting
+  // them in again (util/allocator.h).
+  fedsim::KeepFreedMemoryForReuse();
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     fedsim::PrintOverview(argc < 2 ? stderr : stdout);
