@@ -6,6 +6,7 @@
 // median and min..max over repetitions.
 //
 //   transfer_bench [--reps=N]
+//   P4_MALLOC_DEFAULTS=1 transfer_bench   # glibc's allocator defaults, for comparison
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "rpc/aggregator_client.h"
 #include "server/grpc_transport.h"
+#include "util/allocator.h"
 
 namespace fedsim {
 namespace {
@@ -121,6 +123,10 @@ int Bench(size_t num_floats, int reps) {
 }  // namespace fedsim
 
 int main(int argc, char** argv) {
+  // As the fedsim binary does (tools/main.cc): with glibc's defaults every
+  // transfer faulted its buffers in again, and this bench measured 70-150
+  // MB/s for 0.8 MB instead of about 1 GB/s (bench/README.md, P4).
+  if (std::getenv("P4_MALLOC_DEFAULTS") == nullptr) fedsim::KeepFreedMemoryForReuse();
   int reps = 21;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--reps=", 7) == 0) reps = std::max(1, std::atoi(argv[i] + 7));
