@@ -163,7 +163,7 @@ TEST(ShippedComparisonsTest, EveryArmResolves) {
     EXPECT_EQ(plan->runs.size(),
               static_cast<size_t>(file->spec.arms_size() * file->spec.seeds_size()));
   }
-  EXPECT_EQ(count, 5);
+  EXPECT_EQ(count, 6);  // async, fraboni, three FedAU patterns, dfedsam
 }
 
 }  // namespace
