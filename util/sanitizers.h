@@ -5,11 +5,20 @@
 #ifndef FEDSIM_UTIL_SANITIZERS_H_
 #define FEDSIM_UTIL_SANITIZERS_H_
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// FEDSIM_TSAN: a ThreadSanitizer build (util/tsan.h's annotations).
+#if defined(__SANITIZE_THREAD__)
+#define FEDSIM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FEDSIM_TSAN 1
+#endif
+#endif
+
+// FEDSIM_SANITIZER_BUILD: any of ASan, TSan, MSan.
+#if defined(FEDSIM_TSAN) || defined(__SANITIZE_ADDRESS__)
 #define FEDSIM_SANITIZER_BUILD 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
 #define FEDSIM_SANITIZER_BUILD 1
 #endif
 #endif

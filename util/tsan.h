@@ -16,13 +16,7 @@
 #ifndef FEDSIM_UTIL_TSAN_H_
 #define FEDSIM_UTIL_TSAN_H_
 
-#if defined(__SANITIZE_THREAD__)
-#define FEDSIM_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FEDSIM_TSAN 1
-#endif
-#endif
+#include "util/sanitizers.h"  // FEDSIM_TSAN
 
 #ifdef FEDSIM_TSAN
 extern "C" void __tsan_acquire(void* addr);
