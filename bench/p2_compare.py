@@ -34,18 +34,12 @@ import sys
 import tempfile
 import time
 
-# One thread for every pool torch may use; set before importing it.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-try:
-    import numpy as np
-    import torch
-    import torch.nn as nn
-except ImportError:
-    print("p2_compare: needs python3-torch and python3-numpy (apt-get install python3-torch)",
-          file=sys.stderr)
-    sys.exit(1)
+# The P1 baseline's import pins every thread pool torch may use to one
+# thread before torch loads (and exits with the install hint without torch),
+# so both PyTorch figures run under the same settings. numpy comes with
+# python3-torch.
+from pytorch_baseline import nn, torch  # bench/, this script's own folder
+import numpy as np
 
 DATA = "/usr/share/datasets/fashion-mnist"
 SCENARIO = "scenarios/pfl_fmnist.textproto"
