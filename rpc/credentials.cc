@@ -24,7 +24,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> NewWireChannel(const std::string&
   absl::StatusOr<HostPort> parsed = ParseHostPort(address);
   if (!parsed.ok()) return parsed.status();
   grpc::ChannelArguments args = WireChannelArguments();
-  // A lost server is retried soon (200 ms, growing to 5 s between attempts),
+  // A lost server is retried soon (200 ms, growing to 2 s between attempts,
+  // so that a worker finds a resumed server before a short run is over),
   // but each attempt may take 10 s: gRPC names that bound the "minimum
   // reconnect backoff", yet it is how long one connect (TCP, TLS, the first
   // SETTINGS frame) may take. At 200 ms a SYN dropped by a server that is
@@ -32,7 +33,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> NewWireChannel(const std::string&
   // until the resumed server had finished the run without this worker.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10000);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   if (!security.tls()) {
     if (!security.cert_file.empty() || !security.key_file.empty()) {
       return absl::InvalidArgumentError(

@@ -125,6 +125,12 @@ struct GrpcServerOptions {
   // After Shutdown the server keeps answering (run_finished) until every
   // registered worker has heard it or this much time has passed. Default: 2 s.
   double shutdown_grace_s = 2.0;
+  // After Shutdown the server keeps answering (run_finished) for at least
+  // this long even when every registered worker has heard it, so that
+  // workers still retrying a crashed server's address reach the resumed one
+  // before it exits; the grace above counts from the end of this linger.
+  // `fedsim server --resume` sets it. Default: 0 s.
+  double end_linger_s = 0.0;
   // Returned to workers in RegisterResponse.run_id. Default: "".
   std::string run_id;
   // The run's build id and numeric fingerprint: a worker must report the

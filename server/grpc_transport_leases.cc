@@ -197,8 +197,11 @@ void GrpcTransportImpl::ReaperLoop() {
         const bool all_told = std::all_of(workers_.begin(), workers_.end(),
                                           [](const auto& w) { return w.second.told_finished; }) &&
                               answered_.empty() && polls_finishing_ == 0;
-        deadline = shutdown_at_ + absl::Seconds(options_.shutdown_grace_s);
-        if (all_told || clock_->Now() >= deadline) break;
+        const absl::Time linger_end = shutdown_at_ + absl::Seconds(options_.end_linger_s);
+        const absl::Time grace_end = linger_end + absl::Seconds(options_.shutdown_grace_s);
+        const absl::Time now = clock_->Now();
+        if ((all_told && now >= linger_end) || now >= grace_end) break;
+        deadline = all_told ? linger_end : grace_end;
       } else {
         ExpireLeasesLocked();
         for (const auto& [id, w] : workers_) deadline = std::min(deadline, w.last_seen + timeout_);

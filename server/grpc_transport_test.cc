@@ -426,6 +426,31 @@ TEST_F(TransportTest, ShutdownWakesEveryoneAndTellsWorkers) {
   EXPECT_EQ(clock_.Now(), t0);
 }
 
+TEST_F(TransportTest, ALingeringServerTellsWorkersThatReconnectAfterTheEnd) {
+  GrpcServerOptions options;
+  options.end_linger_s = 5;
+  Start(10, options);
+  transport_->Shutdown();
+  // A worker of an interrupted run reconnects after the end and hears it.
+  auto client = NewClient();
+  WorkerSession w = RegisterWorker(*client);
+  auto poll = client->GetTask(w, 1, 0);
+  ASSERT_TRUE(poll.ok()) << poll.status();
+  EXPECT_TRUE(poll->run_finished());
+  // Every registered worker has heard it, yet the server stays for the
+  // linger (on the fake clock) and stops once it has passed.
+  absl::Notification stopped;
+  std::thread closer([&] {
+    transport_.reset();
+    stopped.Notify();
+  });
+  EXPECT_FALSE(stopped.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  if (!stopped.HasBeenNotified()) clock_.Advance(absl::Seconds(10));
+  closer.join();
+}
+
 TEST_F(TransportTest, HeartbeatSaysRunFinishedAfterShutdown) {
   Start(10);
   auto client = NewClient();

@@ -31,6 +31,9 @@ ABSL_FLAG(double, no_worker_timeout, 600.0,
 
 namespace fedsim {
 
+// How long a resumed server keeps answering after its run ends (see below).
+constexpr double kResumedEndLingerS = 8.0;
+
 int ServerMain(int argc, char** argv) {
   const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
   absl::ParseCommandLine(argc, argv);
@@ -85,6 +88,10 @@ int ServerMain(int argc, char** argv) {
   so.log = stderr;
   so.interrupt = &g_interrupted;
   so.client_examples = ClientExamples(**run);  // the server's own n_i
+  // Workers of the interrupted run may still be backing off between retries
+  // of this address (up to about 4.5 s, see rpc/credentials.cc and
+  // client/worker.cc) when a short resumed run ends: stay to tell them.
+  if (!resume.empty()) so.end_linger_s = kResumedEndLingerS;
   if (absl::Status s = ApplyServerSecurityFlags(&so); !s.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
     return 1;
@@ -111,6 +118,12 @@ int ServerMain(int argc, char** argv) {
   RunStatusReporter progress(transport->get(), (*run)->scenario.stop().max_commits());
   options.observers.push_back(&progress);  // for `fedsim status`
   absl::StatusOr<RunOutcome> outcome = ExecuteRun(**run, transport->get(), &store, options);
+  if (so.end_linger_s > 0) {
+    std::fprintf(stderr,
+                 "fedsim server: telling workers that reconnect within %.0f s that the run is "
+                 "over\n",
+                 so.end_linger_s);
+  }
   (*transport)->Shutdown();
   if (!outcome.ok()) {
     std::fprintf(stderr, "\nfedsim server: %s\n", std::string(outcome.status().message()).c_str());
