@@ -48,6 +48,12 @@ class Dataset {
   void GatherRange(size_t begin, size_t end, float* x, int32_t* y) const;
   // A dataset of the given rows (copies them).
   Dataset Subset(std::span<const uint32_t> indices) const;
+  // How the features are stored (FromF32 or FromU8), and the stored values
+  // themselves, row-major (size() x dim()): the other one is empty. For
+  // writers that keep the stored form (data/client_folder.h).
+  bool is_float() const { return is_float_; }
+  std::span<const uint8_t> stored_bytes() const { return x_u8_; }
+  std::span<const float> stored_floats() const { return x_f32_; }
 
  private:
   ExampleShape shape_;
@@ -96,6 +102,10 @@ struct IdxArray {
   std::vector<uint8_t> data;
 };
 absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path);
+// DataLoss naming the files unless `labels` is one-dimensional with one
+// label per image of `images` (dims[0] of both).
+absl::Status CheckIdxLabelsFitImages(const IdxArray& images, const std::string& images_path,
+                                     const IdxArray& labels, const std::string& labels_path);
 // Writes a gzipped IDX file of unsigned bytes (for tests and tools).
 // InvalidArgument unless 1 <= dims.size() <= 255 and data.size() equals the
 // product of dims; Unavailable when the file cannot be written.

@@ -238,6 +238,20 @@ absl::Status WriteIdxFile(const std::string& path, const std::vector<uint32_t>& 
   return absl::OkStatus();
 }
 
+absl::Status CheckIdxLabelsFitImages(const IdxArray& images, const std::string& images_path,
+                                     const IdxArray& labels, const std::string& labels_path) {
+  if (labels.dims.size() != 1) {
+    return absl::DataLossError(
+        absl::StrCat(labels_path, ": expected 1 dim (count), got ", labels.dims.size()));
+  }
+  if (images.dims[0] != labels.dims[0]) {
+    return absl::DataLossError(absl::StrCat("image/label count mismatch: ", images_path, " holds ",
+                                            images.dims[0], " images but ", labels_path, " holds ",
+                                            labels.dims[0], " labels"));
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 // Resolves `dir/name.gz`, falling back to an uncompressed `dir/name`.
@@ -281,15 +295,7 @@ absl::StatusOr<Split> LoadSplit(const std::string& dir, const std::string& prefi
                                             images.dims[2], " is not plausible (each side in [1, ",
                                             kMaxSide, "])"));
   }
-  if (labels.dims.size() != 1) {
-    return absl::DataLossError(
-        absl::StrCat(labels_path, ": expected 1 dim (count), got ", labels.dims.size()));
-  }
-  if (images.dims[0] != labels.dims[0]) {
-    return absl::DataLossError(absl::StrCat("image/label count mismatch: ", images_path, " holds ",
-                                            images.dims[0], " images but ", labels_path, " holds ",
-                                            labels.dims[0], " labels"));
-  }
+  FEDSIM_RETURN_IF_ERROR(CheckIdxLabelsFitImages(images, images_path, labels, labels_path));
   if (images.dims[0] == 0) {
     return absl::DataLossError(absl::StrCat(
         images_path, ": holds no images (its header says 0); is the download complete?"));

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/e2e_util.h"
@@ -316,6 +317,42 @@ TEST_F(E2ETest, RuleAddedThroughTheRegistryIsValidatedAndRuns) {
   const std::string metrics = ReadFile(tmp_ / "run" / "metrics.csv");
   EXPECT_GE(std::count(metrics.begin(), metrics.end(), '\n'), 4);  // header + 3 commits
   EXPECT_EQ(ManifestField(tmp_ / "run", "final_model_hash").size(), 64u);
+}
+
+TEST_F(E2ETest, SplitWritesEveryClientsDataAndRefusesToOverwriteWithoutForce) {
+  const std::vector<std::string> args = {
+      "split", "scenarios/quickstart.textproto", "--set=num_clients=4",
+      "--set=algorithm.fedavg.clients_per_round=2",
+      "--set=dataset.fashion_mnist.train_limit=2000",
+      "--set=dataset.fashion_mnist.test_limit=500", "--out=" + (tmp_ / "split").string()};
+  std::string err;
+  ASSERT_EQ(RunFedsim(args, &err), 0) << err;
+  const std::string index = ReadFile(tmp_ / "split" / "index.csv");
+  EXPECT_NE(index.find("client,name,train_rows,test_rows\n0,client-0000,"), std::string::npos)
+      << index;
+  // The clients' training rows are the 2000 rows, their test rows the 500.
+  std::istringstream lines(index);
+  std::string line;
+  uint64_t train = 0, test = 0, clients = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#' || line.rfind("client,", 0) == 0) continue;
+    std::vector<std::string> cells = absl::StrSplit(line, ',');
+    ASSERT_EQ(cells.size(), 4u) << line;
+    EXPECT_TRUE(std::filesystem::exists(tmp_ / "split" / cells[1] / "train-images-idx3-ubyte.gz"));
+    train += std::stoull(cells[2]);
+    test += std::stoull(cells[3]);
+    ++clients;
+  }
+  EXPECT_EQ(clients, 4u);
+  EXPECT_EQ(train, 2000u);
+  EXPECT_EQ(test, 500u);
+  // Nothing is overwritten by accident.
+  EXPECT_EQ(RunFedsim(args, &err), 1);
+  EXPECT_NE(err.find("already holds files"), std::string::npos) << err;
+  std::vector<std::string> forced = args;
+  forced.push_back("--force");
+  EXPECT_EQ(RunFedsim(forced, &err), 0) << err;
+  EXPECT_EQ(ReadFile(tmp_ / "split" / "index.csv"), index);
 }
 
 TEST_F(E2ETest, UnknownCommandSuggestsTheNearestOne) {

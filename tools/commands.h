@@ -16,6 +16,7 @@ int ReplayMain(int argc, char** argv);
 int StatusMain(int argc, char** argv);
 int CompareMain(int argc, char** argv);
 int ReportMain(int argc, char** argv);
+int SplitMain(int argc, char** argv);
 
 }  // namespace fedsim
 

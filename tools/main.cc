@@ -29,6 +29,14 @@ constexpr Command kCommands[] = {
      "SCENARIO.textproto [--workers=W] [--inprocess] [--set=field=value ...]", RunMain},
     {"validate", "check a scenario file and print it with every default filled in",
      "SCENARIO.textproto [--set=field=value ...]", ValidateMain},
+    {"split", "write each client's data as its own folder, for deployed clients",
+     "SCENARIO.textproto --out=DIR [--set=field=value ...] [--force]\n\n"
+     "  --out=DIR  the folder for client-0000, client-0001, ... and index.csv (created when\n"
+     "             missing); each client folder holds its training split and its share of\n"
+     "             the test set (IDX files for images, train.csv/test.csv for features)\n"
+     "  --force    write into a folder that already holds files (client folders of the\n"
+     "             same names are replaced)",
+     SplitMain},
     {"train", "centralized training of one model on one dataset (the reference)",
      "[--model=mlp|cnn|softmax] [--epochs=N] ...", TrainMain},
     {"server", "run the aggregation server alone (clients connect to it)",

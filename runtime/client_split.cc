@@ -1,0 +1,105 @@
+// `fedsim split`'s work: client folders from a run's data (see the header).
+#include "runtime/client_split.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "data/client_folder.h"
+#include "data/synthetic.h"
+#include "util/rng.h"
+#include "util/status_macros.h"
+
+namespace fedsim {
+
+Partition DealTestRows(std::span<const uint32_t> train_rows, size_t test_rows, uint64_t seed) {
+  const size_t n = train_rows.size();
+  const uint64_t total = std::accumulate(train_rows.begin(), train_rows.end(), uint64_t{0});
+  // Quotas floor(test_rows * n_i / total), exactly (128-bit products), then
+  // one more row for the largest remainders until every row has a client.
+  std::vector<uint64_t> quota(n);
+  std::vector<uint64_t> remainder(n);
+  uint64_t dealt = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned __int128 p = static_cast<unsigned __int128>(test_rows) * train_rows[i];
+    quota[i] = static_cast<uint64_t>(p / total);
+    remainder[i] = static_cast<uint64_t>(p % total);
+    dealt += quota[i];
+  }
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return remainder[a] > remainder[b]; });
+  for (size_t k = 0; dealt < test_rows; ++k, ++dealt) ++quota[order[k]];
+
+  std::vector<uint32_t> rows(test_rows);
+  std::iota(rows.begin(), rows.end(), 0u);
+  Rng(seed, "split-test").Shuffle(std::span<uint32_t>(rows));
+  Partition out(n);
+  size_t next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    out[i].assign(rows.begin() + static_cast<std::ptrdiff_t>(next),
+                  rows.begin() + static_cast<std::ptrdiff_t>(next + quota[i]));
+    std::sort(out[i].begin(), out[i].end());
+    next += quota[i];
+  }
+  return out;
+}
+
+std::string ClientFolderName(uint32_t client, size_t num_clients) {
+  const size_t digits = std::max<size_t>(4, std::to_string(num_clients - 1).size());
+  std::string id = std::to_string(client);
+  if (id.size() < digits) id.insert(0, digits - id.size(), '0');
+  return absl::StrCat("client-", id);
+}
+
+absl::StatusOr<std::vector<SplitClient>> SplitClients(
+    const config::Scenario& resolved, const std::string& scenario_hash, const RunData& data,
+    const std::string& out_dir, const std::function<void(size_t, size_t)>& progress) {
+  const size_t num_clients = data.num_clients();
+  Partition test_rows;
+  if (!data.generated) test_rows = DealTestRows(data.client_rows, data.test->size(), resolved.seed());
+  std::vector<SplitClient> out;
+  out.reserve(num_clients);
+  std::string index = absl::StrCat("# fedsim split of scenario '", resolved.name(), "', seed ",
+                                   resolved.seed(), ", scenario hash ", scenario_hash, "\n",
+                                   "client,name,train_rows,test_rows\n");
+  for (uint32_t i = 0; i < num_clients; ++i) {
+    SplitClient c;
+    c.name = ClientFolderName(i, num_clients);
+    Dataset train, test;
+    if (data.generated) {
+      FEDSIM_ASSIGN_OR_RETURN(
+          train, GenerateSyntheticClient(data.generated->options, static_cast<int>(i),
+                                         data.generated->seed, SyntheticSplit::kTrain));
+      FEDSIM_ASSIGN_OR_RETURN(
+          test, GenerateSyntheticClient(data.generated->options, static_cast<int>(i),
+                                        data.generated->seed, SyntheticSplit::kTest));
+    } else {
+      train = data.train->Subset(data.clients[i]);
+      test = data.test->Subset(test_rows[i]);
+    }
+    c.train_rows = train.size();
+    c.test_rows = test.size();
+    const std::string dir = (std::filesystem::path(out_dir) / c.name).string();
+    FEDSIM_RETURN_IF_ERROR(WriteClientFolder(dir, train, test.size() > 0 ? &test : nullptr));
+    absl::StrAppend(&index, i, ",", c.name, ",", c.train_rows, ",", c.test_rows, "\n");
+    out.push_back(std::move(c));
+    if (progress) progress(i + 1, num_clients);
+  }
+  const std::string index_path = (std::filesystem::path(out_dir) / "index.csv").string();
+  FILE* f = std::fopen(index_path.c_str(), "wb");
+  if (f == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", index_path));
+  const bool ok = std::fwrite(index.data(), 1, index.size(), f) == index.size();
+  if (std::fclose(f) != 0 || !ok) {
+    return absl::UnavailableError(absl::StrCat("cannot write ", index_path, ": write failed"));
+  }
+  return out;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,59 @@
+// `fedsim split`: each simulated client's data as its own client folder
+// (data/client_folder.h), so that deployed client processes can train on
+// exactly the data a simulation gave their clients.
+//
+// Client i's training split is its partition (RunData::clients[i], in row
+// order) or, for generated clients, its generated train split. Its test
+// split is, for generated clients, its own generated test split; otherwise
+// a share of the run's global test set: the test rows, shuffled with the
+// scenario seed (purpose "split-test"), are dealt to the clients in
+// proportion to their training rows (largest remainder, ties to the lower
+// id), each share in ascending row order. The shares partition the test set,
+// so the example-weighted mean of the clients' test accuracies is the
+// central test accuracy of the same model: federated evaluation of a
+// deployment on this data is comparable with the simulation's.
+//
+// Thread safety: pure functions of their inputs and the files they write.
+#ifndef FEDSIM_RUNTIME_CLIENT_SPLIT_H_
+#define FEDSIM_RUNTIME_CLIENT_SPLIT_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/partition.h"
+#include "proto/scenario.pb.h"
+#include "runtime/run_setup.h"
+
+namespace fedsim {
+
+// The test rows of each client (see the file comment): a partition of
+// [0, test_rows) with sizes proportional to `train_rows`. Empty lists for
+// clients whose share rounds to 0. REQUIRES: train_rows not all 0.
+Partition DealTestRows(std::span<const uint32_t> train_rows, size_t test_rows, uint64_t seed);
+
+// The folder name of client i among n: "client-" and i with as many digits
+// as n - 1 has, at least 4 ("client-0007").
+std::string ClientFolderName(uint32_t client, size_t num_clients);
+
+struct SplitClient {
+  std::string name;
+  uint64_t train_rows = 0;
+  uint64_t test_rows = 0;
+};
+
+// Writes one client folder per client of `data` (built from `resolved`)
+// under `out_dir`, named by ClientFolderName, and out_dir/index.csv with the
+// columns client,name,train_rows,test_rows (comment lines first name the
+// scenario, its seed and `scenario_hash`, config/scenario_file.h's
+// ScenarioHash of it). `progress(done, total)` is called after each client.
+// Errors: those of the generator and the writers.
+absl::StatusOr<std::vector<SplitClient>> SplitClients(
+    const config::Scenario& resolved, const std::string& scenario_hash, const RunData& data,
+    const std::string& out_dir, const std::function<void(size_t, size_t)>& progress = {});
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_RUNTIME_CLIENT_SPLIT_H_
