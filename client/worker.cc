@@ -13,11 +13,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/model_cache.h"
+#include "config/model_config.h"
 #include "config/scenario_file.h"
+#include "data/client_folder.h"
 #include "proto/scenario.pb.h"
 #include "rpc/aggregator_client.h"
 #include "rpc/credentials.h"
 #include "rpc/wire.h"
+#include "runtime/client_split.h"
 #include "runtime/run_setup.h"
 #include "runtime/task_runner.h"
 #include "util/thread_pool.h"
@@ -55,6 +58,9 @@ class Worker {
     client_.set_token(options_.security.token);
     identity_.name = options_.name.empty() ? DefaultName() : options_.name;
     identity_.slots = static_cast<uint32_t>(options_.slots);
+    for (const std::string& dir : options_.data_dirs) {
+      identity_.local_clients.push_back(ClientNameOfFolder(dir));
+    }
     identity_.numeric_fingerprints = options_.numeric_fingerprints.empty()
                                          ? OwnNumericFingerprints()
                                          : options_.numeric_fingerprints;
@@ -137,11 +143,17 @@ class Worker {
     if (scenario->clock().mode() == config::Clock::WALL) {
       time_scale_ = scenario->clock().time_scale();
     }
-    absl::StatusOr<RunData> data = BuildRunData(*scenario, options_.scenario_dir);
-    if (!data.ok()) return data.status();
-    data_ = std::make_unique<RunData>(std::move(data).value());
-    runner_ = std::make_unique<TaskRunner>(
-        data_.get(), ClientCacheBytes(scenario->limits().memory_budget_mb()));
+    if (options_.data_dirs.empty()) {
+      absl::StatusOr<RunData> data = BuildRunData(*scenario, options_.scenario_dir);
+      if (!data.ok()) return data.status();
+      data_ = std::make_unique<RunData>(std::move(data).value());
+    } else {
+      absl::StatusOr<RunData> data = LocalRunData(*scenario, reg);
+      if (!data.ok()) return data.status();
+      data_ = std::make_unique<RunData>(std::move(data).value());
+    }
+    runner_ = std::make_unique<TaskRunner>(data_.get(),
+                                           ClientCacheBytes(scenario->limits().memory_budget_mb()));
     if (options_.log != nullptr) {
       std::fprintf(options_.log,
                    "fedsim client: connected to %s as worker %llu (%d slots, scenario '%s', "
@@ -155,6 +167,46 @@ class Worker {
     pool_ = std::make_unique<ThreadPool>(options_.slots);
     PollLoop();
     return absl::OkStatus();
+  }
+
+  // The run's data as this worker's client folders give it: each folder
+  // checked against the run's model and the count the server's client list
+  // gives its client.
+  absl::StatusOr<RunData> LocalRunData(const config::Scenario& scenario,
+                                       const wire::RegisterResponse& reg) {
+    absl::StatusOr<ModelConfig> model = ModelConfigForScenario(scenario);
+    if (!model.ok()) return model.status();
+    if (reg.client_slots_size() != static_cast<int>(options_.data_dirs.size()) ||
+        reg.client_train_examples_size() != reg.client_slots_size()) {
+      return absl::InternalError(absl::StrCat("the server at ", options_.server, " gave ",
+                                              reg.client_slots_size(), " client slots for ",
+                                              options_.data_dirs.size(), " client folders"));
+    }
+    const ClientDataSpec spec{{model->input_channels, model->input_height, model->input_width},
+                              model->num_classes};
+    std::vector<ClientFolder> folders;
+    std::vector<uint32_t> slots;
+    for (size_t i = 0; i < options_.data_dirs.size(); ++i) {
+      absl::StatusOr<ClientFolder> folder = LoadClientFolder(options_.data_dirs[i], spec);
+      if (!folder.ok()) return folder.status();
+      if (folder->train.size() != reg.client_train_examples(static_cast<int>(i))) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("client folder ", options_.data_dirs[i], " holds ", folder->train.size(),
+                         " training examples, but the run's client list gives client '",
+                         folder->name, "' ", reg.client_train_examples(static_cast<int>(i)),
+                         "; is it the folder 'fedsim split' wrote for this scenario?"));
+      }
+      if (options_.log != nullptr) {
+        std::fprintf(options_.log,
+                     "fedsim client: serving client '%s' (client %u): %zu training "
+                     "examples from %s\n",
+                     folder->name.c_str(), reg.client_slots(static_cast<int>(i)),
+                     folder->train.size(), options_.data_dirs[i].c_str());
+      }
+      slots.push_back(reg.client_slots(static_cast<int>(i)));
+      folders.push_back(*std::move(folder));
+    }
+    return RunDataFromClientFolders(*model, scenario.num_clients(), folders, slots);
   }
 
   // ------------------------------------------------------------------ poller

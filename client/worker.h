@@ -57,6 +57,12 @@ struct WorkerOptions {
   // Folder that relative paths in the scenario are resolved against.
   // Default: ".".
   std::string scenario_dir = ".";
+  // Client folders (data/client_folder.h) whose clients this worker serves
+  // from their own data, for a server whose scenario has a client list
+  // (deployment.clients_file): it registers their names, checks each folder
+  // against the run's model and the list's counts, and trains only their
+  // tasks. Default: empty = simulate any client from the scenario's dataset.
+  std::vector<std::string> data_dirs;
   // Progress lines ("connected ...", warnings) go here; nullptr = quiet.
   // Default: nullptr.
   FILE* log = nullptr;

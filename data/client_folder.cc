@@ -44,8 +44,8 @@ bool Exists(const std::string& dir, const char* name) {
   return fs::exists(fs::path(dir) / name, ec);
 }
 
-absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path,
-                                     const std::string& labels_path, const ClientDataSpec& spec) {
+absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::string& labels_path,
+                                     const ClientDataSpec& spec) {
   FEDSIM_ASSIGN_OR_RETURN(IdxArray images, ReadIdxFile(images_path));
   FEDSIM_ASSIGN_OR_RETURN(IdxArray labels, ReadIdxFile(labels_path));
   ExampleShape shape;
@@ -55,10 +55,11 @@ absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path,
     shape = {static_cast<int>(images.dims[1]), static_cast<int>(images.dims[2]),
              static_cast<int>(images.dims[3])};
   } else {
-    return absl::DataLossError(absl::StrCat(
-        images_path, ": expected 3 dims (count, height, width) or 4 (count, channels, height, "
+    return absl::DataLossError(
+        absl::StrCat(images_path,
+                     ": expected 3 dims (count, height, width) or 4 (count, channels, height, "
                      "width), got ",
-        images.dims.size()));
+                     images.dims.size()));
   }
   if (shape.channels != spec.shape.channels || shape.height != spec.shape.height ||
       shape.width != spec.shape.width) {
@@ -70,10 +71,10 @@ absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path,
   std::vector<int32_t> y(labels.data.size());
   for (size_t i = 0; i < y.size(); ++i) {
     if (labels.data[i] >= spec.num_classes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          labels_path, ": label ", static_cast<int>(labels.data[i]), " at index ", i,
-          " is not a class of the run's model, which has ", spec.num_classes, " (0 to ",
-          spec.num_classes - 1, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(labels_path, ": label ", static_cast<int>(labels.data[i]), " at index ", i,
+                       " is not a class of the run's model, which has ", spec.num_classes,
+                       " (0 to ", spec.num_classes - 1, ")"));
     }
     y[i] = labels.data[i];
   }
@@ -134,7 +135,8 @@ absl::StatusOr<CsvSplit> LoadCsvSplit(const std::string& path, const ClientDataS
   FEDSIM_RETURN_IF_ERROR(ReadCsv(text, path, columns, [&](const CsvRow& row) -> absl::Status {
     FEDSIM_ASSIGN_OR_RETURN(int64_t label, row.Int(static_cast<size_t>(label_col)));
     if (label < 0 || label >= spec.num_classes) {
-      return row.Error(absl::StrCat("label ", label, " is not a class of the run's model, which has ",
+      return row.Error(absl::StrCat("label ", label,
+                                    " is not a class of the run's model, which has ",
                                     spec.num_classes, " (0 to ", spec.num_classes - 1, ")"));
     }
     for (size_t i = 0; i < row.size(); ++i) {
@@ -149,7 +151,9 @@ absl::StatusOr<CsvSplit> LoadCsvSplit(const std::string& path, const ClientDataS
                   std::move(header)};
 }
 
-std::string FolderName(const std::string& dir) {
+}  // namespace
+
+std::string ClientNameOfFolder(const std::string& dir) {
   fs::path p = fs::path(dir).lexically_normal();
   if (p.filename().empty()) p = p.parent_path();  // "a/b/" -> "a/b"
   std::string name = p.filename().string();
@@ -157,27 +161,25 @@ std::string FolderName(const std::string& dir) {
   return name;
 }
 
-}  // namespace
-
 absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const ClientDataSpec& spec) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    return absl::NotFoundError(absl::StrCat(
-        "client data folder ", dir,
-        fs::exists(dir, ec) ? " is a file, not a folder" : " does not exist",
-        "; --data takes a folder per client (see 'fedsim split' for one)"));
+    return absl::NotFoundError(
+        absl::StrCat("client data folder ", dir,
+                     fs::exists(dir, ec) ? " is a file, not a folder" : " does not exist",
+                     "; --data takes a folder per client (see 'fedsim split' for one)"));
   }
   ClientFolder out;
   out.dir = dir;
-  out.name = FolderName(dir);
+  out.name = ClientNameOfFolder(dir);
   const std::optional<std::string> train_images = FindIdx(dir, kClientTrainImages);
   const std::optional<std::string> train_labels = FindIdx(dir, kClientTrainLabels);
   const bool idx = train_images.has_value() || train_labels.has_value();
   const bool csv = Exists(dir, kClientTrainCsv);
   if (idx && csv) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "client data folder ", dir, " holds both IDX training files and ", kClientTrainCsv,
-        "; keep one format"));
+    return absl::InvalidArgumentError(absl::StrCat("client data folder ", dir,
+                                                   " holds both IDX training files and ",
+                                                   kClientTrainCsv, "; keep one format"));
   }
   if (!idx && !csv) {
     return absl::NotFoundError(absl::StrCat(
@@ -186,9 +188,10 @@ absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const Clie
   }
   if (idx) {
     if (!train_images || !train_labels) {
-      return absl::NotFoundError(absl::StrCat(
-          "client data folder ", dir, " has ", train_images ? kClientTrainImages : kClientTrainLabels,
-          " but not ", train_images ? kClientTrainLabels : kClientTrainImages, "[.gz]"));
+      return absl::NotFoundError(
+          absl::StrCat("client data folder ", dir, " has ",
+                       train_images ? kClientTrainImages : kClientTrainLabels, " but not ",
+                       train_images ? kClientTrainLabels : kClientTrainImages, "[.gz]"));
     }
     FEDSIM_ASSIGN_OR_RETURN(out.train, LoadIdxSplit(*train_images, *train_labels, spec));
     const std::optional<std::string> test_images = FindIdx(dir, kClientTestImages);
@@ -210,10 +213,10 @@ absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const Clie
       const std::string test_path = (fs::path(dir) / kClientTestCsv).string();
       FEDSIM_ASSIGN_OR_RETURN(CsvSplit test, LoadCsvSplit(test_path, spec));
       if (test.header != train.header) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            test_path, ": its header '", absl::StrJoin(test.header, ","), "' differs from ",
-            train_path, "'s '", absl::StrJoin(train.header, ","), "'; both must name the same ",
-            "columns in the same order"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(test_path, ": its header '", absl::StrJoin(test.header, ","),
+                         "' differs from ", train_path, "'s '", absl::StrJoin(train.header, ","),
+                         "'; both must name the same ", "columns in the same order"));
       }
       out.test = std::move(test.data);
     }
@@ -230,8 +233,9 @@ namespace {
 absl::Status WriteIdxSplit(const fs::path& dir, const char* images_name, const char* labels_name,
                            const Dataset& data) {
   if (data.num_classes() > 256) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "IDX labels are bytes, so a dataset of ", data.num_classes(), " classes cannot be written"));
+    return absl::InvalidArgumentError(absl::StrCat("IDX labels are bytes, so a dataset of ",
+                                                   data.num_classes(),
+                                                   " classes cannot be written"));
   }
   const ExampleShape& s = data.shape();
   std::vector<uint32_t> dims = {static_cast<uint32_t>(data.size())};

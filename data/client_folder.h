@@ -57,12 +57,16 @@ struct ClientDataSpec {
 };
 
 struct ClientFolder {
-  std::string name;  // the folder's last path component
-  std::string dir;   // the folder as given
+  std::string name;      // the folder's last path component
+  std::string dir;       // the folder as given
   bool tabular = false;  // CSV (features stored as float) rather than IDX images
   Dataset train;
   std::optional<Dataset> test;  // when the folder has a test split
 };
+
+// The client name of the folder `dir`: its last path component ("a/b/" and
+// "a/b" both give "b"; "." gives the current folder's name).
+std::string ClientNameOfFolder(const std::string& dir);
 
 // Reads the folder `dir` and checks it against `spec`: the example shape
 // (for CSV, channels = height = 1 and width = the number of features) and

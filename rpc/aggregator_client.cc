@@ -37,6 +37,7 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const WorkerId
   for (const auto& [mode, fingerprint] : identity.numeric_fingerprints) {
     (*request.mutable_numeric_fingerprints())[mode] = fingerprint;
   }
+  for (const std::string& name : identity.local_clients) request.add_local_clients(name);
   wire::RegisterResponse response;
   grpc::ClientContext context;
   Prepare(&context, rpc_timeout_);

@@ -62,6 +62,9 @@ struct WorkerIdentity {
   // The numeric fingerprint in each mode, keyed "native" and "reproducible"
   // (see GrpcServerOptions::numeric_fingerprint). Default: empty.
   std::map<std::string, std::string> numeric_fingerprints;
+  // The names of the client folders it brings (RegisterRequest.local_clients).
+  // Default: empty = a simulation worker.
+  std::vector<std::string> local_clients;
 };
 
 class AggregatorClient {

@@ -9,9 +9,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "data/client_folder.h"
 #include "data/synthetic.h"
+#include "util/csv.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
 
@@ -63,12 +65,13 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
     const std::string& out_dir, const std::function<void(size_t, size_t)>& progress) {
   const size_t num_clients = data.num_clients();
   Partition test_rows;
-  if (!data.generated) test_rows = DealTestRows(data.client_rows, data.test->size(), resolved.seed());
+  if (!data.generated)
+    test_rows = DealTestRows(data.client_rows, data.test->size(), resolved.seed());
   std::vector<SplitClient> out;
   out.reserve(num_clients);
-  std::string index = absl::StrCat("# fedsim split of scenario '", resolved.name(), "', seed ",
-                                   resolved.seed(), ", scenario hash ", scenario_hash, "\n",
-                                   "client,name,train_rows,test_rows\n");
+  std::string index =
+      absl::StrCat("# fedsim split of scenario '", resolved.name(), "', seed ", resolved.seed(),
+                   ", scenario hash ", scenario_hash, "\n", "client,name,train_rows,test_rows\n");
   for (uint32_t i = 0; i < num_clients; ++i) {
     SplitClient c;
     c.name = ClientFolderName(i, num_clients);
@@ -77,9 +80,9 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
       FEDSIM_ASSIGN_OR_RETURN(
           train, GenerateSyntheticClient(data.generated->options, static_cast<int>(i),
                                          data.generated->seed, SyntheticSplit::kTrain));
-      FEDSIM_ASSIGN_OR_RETURN(
-          test, GenerateSyntheticClient(data.generated->options, static_cast<int>(i),
-                                        data.generated->seed, SyntheticSplit::kTest));
+      FEDSIM_ASSIGN_OR_RETURN(test,
+                              GenerateSyntheticClient(data.generated->options, static_cast<int>(i),
+                                                      data.generated->seed, SyntheticSplit::kTest));
     } else {
       train = data.train->Subset(data.clients[i]);
       test = data.test->Subset(test_rows[i]);
@@ -100,6 +103,84 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
     return absl::UnavailableError(absl::StrCat("cannot write ", index_path, ": write failed"));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<SplitClient>> ReadClientList(const std::string& path,
+                                                        size_t num_clients) {
+  std::vector<SplitClient> out;
+  absl::flat_hash_set<std::string> names;
+  FEDSIM_RETURN_IF_ERROR(ReadCsvFile(
+      path, {"client", "name", "train_rows", "test_rows"}, [&](const CsvRow& row) -> absl::Status {
+        FEDSIM_ASSIGN_OR_RETURN(uint64_t client, row.Uint(0));
+        if (client != out.size()) {
+          return row.Error(absl::StrCat("client ", client, " where client ", out.size(),
+                                        " was expected: list the clients 0, 1, 2, ... in order"));
+        }
+        SplitClient c;
+        c.name = std::string(row[1]);
+        if (c.name.empty() || c.name.find('/') != std::string::npos || c.name == "." ||
+            c.name == "..") {
+          return row.Error(absl::StrCat("name '", c.name,
+                                        "' is not a folder name (the last part of a --data path)"));
+        }
+        if (!names.insert(c.name).second) {
+          return row.Error(absl::StrCat("name '", c.name, "' is listed twice; names are unique"));
+        }
+        FEDSIM_ASSIGN_OR_RETURN(c.train_rows, row.Uint(2));
+        FEDSIM_ASSIGN_OR_RETURN(c.test_rows, row.Uint(3));
+        out.push_back(std::move(c));
+        return absl::OkStatus();
+      }));
+  if (out.size() != num_clients) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": lists ", out.size(),
+                     " clients, but the scenario has num_clients = ", num_clients));
+  }
+  return out;
+}
+
+RunData RunDataFromClientFolders(const ModelConfig& model, size_t num_clients,
+                                 const std::vector<ClientFolder>& folders,
+                                 const std::vector<uint32_t>& slots) {
+  RunData data;
+  data.model = model;
+  data.client_rows.assign(num_clients, 0);
+  data.clients.assign(num_clients, {});
+  data.examples_per_task.assign(num_clients, 0);
+  const ExampleShape shape{model.input_channels, model.input_height, model.input_width};
+  const size_t d = static_cast<size_t>(shape.dim());
+  bool all_bytes = true;
+  size_t rows = 0;
+  for (const ClientFolder& f : folders) {
+    all_bytes = all_bytes && !f.train.is_float();
+    rows += f.train.size();
+  }
+  std::vector<uint8_t> x8;
+  std::vector<float> x32;
+  std::vector<int32_t> y;
+  y.reserve(rows);
+  (all_bytes ? x8.reserve(rows * d) : x32.reserve(rows * d));
+  for (size_t k = 0; k < folders.size(); ++k) {
+    const Dataset& t = folders[k].train;
+    std::vector<uint32_t>& ids = data.clients[slots[k]];
+    for (size_t i = 0; i < t.size(); ++i) ids.push_back(static_cast<uint32_t>(y.size() + i));
+    data.client_rows[slots[k]] = static_cast<uint32_t>(t.size());
+    if (all_bytes) {
+      x8.insert(x8.end(), t.stored_bytes().begin(), t.stored_bytes().end());
+    } else if (t.is_float()) {
+      x32.insert(x32.end(), t.stored_floats().begin(), t.stored_floats().end());
+    } else {
+      // As Dataset::Gather scales bytes: x / 255 (a division, not a product).
+      for (uint8_t v : t.stored_bytes()) x32.push_back(static_cast<float>(v) / 255.0f);
+    }
+    y.insert(y.end(), t.labels().begin(), t.labels().end());
+  }
+  data.train = std::make_shared<const Dataset>(
+      all_bytes ? Dataset::FromU8(shape, model.num_classes, std::move(x8), y)
+                : Dataset::FromF32(shape, model.num_classes, std::move(x32), y));
+  data.test = std::make_shared<const Dataset>(
+      Dataset::FromF32(shape, model.num_classes, std::vector<float>(), std::vector<int32_t>()));
+  return data;
 }
 
 }  // namespace fedsim

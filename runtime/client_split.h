@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "data/client_folder.h"
 #include "data/partition.h"
 #include "proto/scenario.pb.h"
 #include "runtime/run_setup.h"
@@ -53,6 +54,26 @@ struct SplitClient {
 absl::StatusOr<std::vector<SplitClient>> SplitClients(
     const config::Scenario& resolved, const std::string& scenario_hash, const RunData& data,
     const std::string& out_dir, const std::function<void(size_t, size_t)>& progress = {});
+
+// Reads a client list as SplitClients writes it (index.csv): the columns
+// client,name,train_rows,test_rows, one row per client 0..num_clients-1 in
+// that order. InvalidArgument "<path>:<line>: ..." for a row out of order, a
+// repeated or empty name, a name that is not a folder name (holds '/'), a
+// count that is not a number, or a list of another length than num_clients;
+// NotFound when the file cannot be read.
+absl::StatusOr<std::vector<SplitClient>> ReadClientList(const std::string& path,
+                                                        size_t num_clients);
+
+// A worker's RunData for a run whose clients bring their own data: the
+// model from `model`, num_clients clients, of which `slots[i]` holds the
+// training split of `folders[i]` (all the folders' rows in one shared
+// dataset) and every other client none. Tasks of the held clients then run
+// exactly as on the simulation's RunData when the folders hold the same rows.
+// REQUIRES: folders.size() == slots.size(); slots distinct and < num_clients;
+// every folder's data of model's shape (LoadClientFolder checked it).
+RunData RunDataFromClientFolders(const ModelConfig& model, size_t num_clients,
+                                 const std::vector<ClientFolder>& folders,
+                                 const std::vector<uint32_t>& slots);
 
 }  // namespace fedsim
 

@@ -37,8 +37,8 @@ TEST(DealTestRowsTest, SharesFollowTrainingSizesAndPartitionTheTestSet) {
   }
   std::sort(all.begin(), all.end());
   for (uint32_t i = 0; i < 10; ++i) EXPECT_EQ(all[i], i);
-  EXPECT_EQ(DealTestRows(train, 10, 7), p);   // a function of the seed
-  EXPECT_NE(DealTestRows(train, 10, 8), p);   // and shuffled by it
+  EXPECT_EQ(DealTestRows(train, 10, 7), p);  // a function of the seed
+  EXPECT_NE(DealTestRows(train, 10, 8), p);  // and shuffled by it
 }
 
 TEST(ClientFolderNameTest, PadsToTheLargestId) {
@@ -51,10 +51,9 @@ class SplitTest : public ::testing::Test {
  protected:
   void SetUp() override {
     out_ = fs::path(::testing::TempDir()) /
-           ("fedsim_split_" + std::string(::testing::UnitTest::GetInstance()
-                                              ->current_test_info()
-                                              ->name()) +
-            "_" + std::to_string(getpid()));
+           ("fedsim_split_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+            std::to_string(getpid()));
     fs::remove_all(out_);
   }
   void TearDown() override { fs::remove_all(out_); }
@@ -92,9 +91,9 @@ TEST_F(SplitTest, EachClientFolderHoldsItsPartitionAndAShareOfTheTestSet) {
       });
   ASSERT_TRUE(split.ok()) << split.status();
   ASSERT_EQ(split->size(), 5u);
-  const ClientDataSpec spec{{data->model.input_channels, data->model.input_height,
-                             data->model.input_width},
-                            data->model.num_classes};
+  const ClientDataSpec spec{
+      {data->model.input_channels, data->model.input_height, data->model.input_width},
+      data->model.num_classes};
   const Partition test_rows = DealTestRows(data->client_rows, data->test->size(), s.seed());
   size_t test_total = 0;
   for (uint32_t i = 0; i < 5; ++i) {
@@ -114,7 +113,8 @@ TEST_F(SplitTest, EachClientFolderHoldsItsPartitionAndAShareOfTheTestSet) {
   EXPECT_EQ(test_total, data->test->size());
   absl::StatusOr<std::string> index = ReadFileToString((out_ / "index.csv").string());
   ASSERT_TRUE(index.ok()) << index.status();
-  EXPECT_THAT(*index, HasSubstr("scenario hash h4sh\nclient,name,train_rows,test_rows\n0,client-0000,"));
+  EXPECT_THAT(*index,
+              HasSubstr("scenario hash h4sh\nclient,name,train_rows,test_rows\n0,client-0000,"));
 }
 
 TEST_F(SplitTest, GeneratedClientsKeepTheirOwnTestSplit) {

@@ -198,8 +198,12 @@ absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
   absl::StatusOr<std::string> session = RandomHex(16);
   if (!session.ok()) return session.status();
   absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<uint32_t>> slots = ClaimClientsLocked(request, next_worker_id_);
+  if (!slots.ok()) return Refuse(slots.status());
   uint64_t id = next_worker_id_++;
   WorkerState& worker = workers_[id];
+  worker.holds = *slots;
+  std::sort(worker.holds.begin(), worker.holds.end());
   worker.session = *session;
   worker.name = request.worker_name();
   worker.slots = request.slots();
@@ -215,7 +219,77 @@ absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
   response->set_heartbeat_interval_s(options_.heartbeat_interval_s);
   response->set_session(*session);
   response->set_server_instance(instance_);
+  for (uint32_t slot : *slots) {
+    response->add_client_slots(slot);
+    response->add_client_train_examples(slot < client_examples_.size() ? client_examples_[slot]
+                                                                       : 0);
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint32_t>> GrpcTransportImpl::ClaimClientsLocked(
+    const wire::RegisterRequest& request, uint64_t worker_id) {
+  if (local_names_.empty()) {
+    if (request.local_clients().empty()) return std::vector<uint32_t>();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "worker ", request.worker_name(),
+        " brings client data (--data), but this run simulates "
+        "its clients from the scenario's dataset; start it without --data, or give the server a "
+        "scenario with deployment.clients_file"));
+  }
+  if (request.local_clients().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "worker ", request.worker_name(),
+        " brings no client data, but this run's clients bring "
+        "their own (scenario deployment.clients_file); start it with --data=FOLDER for each "
+        "client it serves"));
+  }
+  std::vector<uint32_t> slots;
+  for (const std::string& name : request.local_clients()) {
+    auto it = slot_of_.find(name);
+    if (it == slot_of_.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("worker ", request.worker_name(), " brings client '", name,
+                       "', which is not in this "
+                       "run's client list (",
+                       local_names_.size(), " clients, e.g. '", local_names_.front(),
+                       "'); the folder's name is the client's name"));
+    }
+    if (std::find(slots.begin(), slots.end(), it->second) != slots.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("worker ", request.worker_name(), " brings client '", name, "' twice"));
+    }
+    slots.push_back(it->second);
+  }
+  for (uint32_t slot : slots) {
+    const uint64_t before = slot_holder_[slot];
+    auto w = workers_.find(before);
+    if (before != 0 && w != workers_.end()) {
+      std::erase(w->second.holds, slot);
+      Log(absl::StrCat("client '", local_names_[slot], "' moves from worker ", before, " (",
+                       w->second.name, ") to worker ", worker_id, " (", request.worker_name(),
+                       ")"));
+    }
+    slot_holder_[slot] = worker_id;
+  }
+  return slots;
+}
+
+void GrpcTransportImpl::ReleaseClientsLocked(uint64_t worker_id, const WorkerState& worker) {
+  for (uint32_t slot : worker.holds) {
+    if (slot_holder_[slot] == worker_id) slot_holder_[slot] = 0;
+  }
+}
+
+bool GrpcTransportImpl::MayTrainLocked(const WorkerState& worker, ClientId client) const {
+  return local_names_.empty() ||
+         std::binary_search(worker.holds.begin(), worker.holds.end(), client);
+}
+
+bool GrpcTransportImpl::HasTaskForLocked(const WorkerState& worker) const {
+  if (local_names_.empty()) return !pending_.empty();
+  return std::any_of(pending_.begin(), pending_.end(),
+                     [&](TaskId id) { return MayTrainLocked(worker, tasks_.at(id).spec.client); });
 }
 
 void GrpcTransportImpl::GetTask(PollCall* call) {
@@ -270,7 +344,7 @@ bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
     return true;
   }
   const absl::Time now = clock_->Now();
-  if (!pending_.empty() || request.max_tasks() == 0 || now >= call->deadline) {
+  if (HasTaskForLocked(w->second) || request.max_tasks() == 0 || now >= call->deadline) {
     w->second.last_seen = now;
     LeaseLocked(worker_id, &w->second, request.max_tasks(), call->response);
     call->answer = absl::OkStatus();

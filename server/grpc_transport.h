@@ -173,6 +173,15 @@ struct GrpcServerOptions {
   // Default: empty.
   std::vector<uint64_t> client_examples;
 
+  // A run whose clients bring their own data (scenario
+  // deployment.clients_file): client i is the client folder named
+  // local_client_names[i]. Only workers that bring folders register (each
+  // name at most once at a time: a worker that registers a name again takes
+  // it over, as a restarted client does), and a client's tasks go only to
+  // the worker that holds its folder; while none does, they wait.
+  // Default: empty = any worker trains any client.
+  std::vector<std::string> local_client_names;
+
   // A lease's deadline, on the options' clock, from the moment it is leased:
   //   (task_deadline_slack_s + task_deadline_factor * expected) * 2^k
   // where expected = max(the task's scripted duration times the scenario's

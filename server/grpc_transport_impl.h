@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -41,6 +42,8 @@ struct WorkerState {
   absl::Time last_seen;
   bool told_finished = false;
   std::unordered_set<TaskId> leased;  // leased to it and not yet received
+  // Local-data runs: the client slots whose folders it brings, ascending.
+  std::vector<uint32_t> holds;
 };
 
 struct TaskState {
@@ -145,7 +148,11 @@ class GrpcTransportImpl final : public GrpcTransport {
         facts_(ReadScenarioFacts(scenario_text_)),
         started_at_(clock_->Now()),
         no_worker_since_(clock_->Now()),
-        client_examples_(options.client_examples) {}
+        client_examples_(options.client_examples),
+        local_names_(options.local_client_names) {
+    for (uint32_t i = 0; i < local_names_.size(); ++i) slot_of_[local_names_[i]] = i;
+    slot_holder_.assign(local_names_.size(), 0);
+  }
 
   ~GrpcTransportImpl() override;
 
@@ -256,6 +263,21 @@ class GrpcTransportImpl final : public GrpcTransport {
   // leased to it, it asks for none, or its deadline passed (then with what
   // there is, maybe nothing). Returns whether it was answered.
   bool AnswerPollLocked(PollCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `worker` may train a task of `client`: always, unless the run's
+  // clients bring their own data and the worker does not hold its folder.
+  bool MayTrainLocked(const WorkerState& worker, ClientId client) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A pending task `worker` may train.
+  bool HasTaskForLocked(const WorkerState& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Local-data runs: the slots of `request`'s folders for a worker about to
+  // get id `worker_id`, taken from their previous holders; refuses unknown
+  // or repeated names and a worker of the wrong kind for the run.
+  absl::StatusOr<std::vector<uint32_t>> ClaimClientsLocked(const wire::RegisterRequest& request,
+                                                           uint64_t worker_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees the slots `worker` holds (it is being dropped).
+  void ReleaseClientsLocked(uint64_t worker_id, const WorkerState& worker)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Answers parked polls in arrival order and hands them to the poll timer to
   // finish: every one that can be answered now (`all`: after workers were
@@ -320,6 +342,11 @@ class GrpcTransportImpl final : public GrpcTransport {
   // Sessions of workers dropped for silence (by worker id).
   std::unordered_map<uint64_t, std::string> dropped_sessions_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> client_examples_ ABSL_GUARDED_BY(mu_);  // n_i
+  // Local-data runs (GrpcServerOptions::local_client_names): the names, the
+  // slot of each name, and the worker holding each slot (0 = none).
+  const std::vector<std::string> local_names_;
+  absl::flat_hash_map<std::string, uint32_t> slot_of_;
+  std::vector<uint64_t> slot_holder_ ABSL_GUARDED_BY(mu_);
   ServerRunProgress progress_ ABSL_GUARDED_BY(mu_);
   absl::Time next_lease_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   double lease_seconds_sum_ ABSL_GUARDED_BY(mu_) = 0;  // of completed leases

@@ -77,10 +77,15 @@ void GrpcTransportImpl::WithdrawLocked(TaskId id, TaskState* task) {
 
 void GrpcTransportImpl::LeaseLocked(uint64_t worker_id, WorkerState* worker, uint32_t max_tasks,
                                     wire::GetTaskResponse* response) {
-  while (response->tasks_size() < static_cast<int>(max_tasks) && !pending_.empty()) {
-    TaskId id = pending_.front();
-    pending_.pop_front();
+  for (auto it = pending_.begin();
+       response->tasks_size() < static_cast<int>(max_tasks) && it != pending_.end();) {
+    TaskId id = *it;
     TaskState& task = tasks_.at(id);
+    if (!MayTrainLocked(*worker, task.spec.client)) {
+      ++it;
+      continue;
+    }
+    it = pending_.erase(it);
     task.queued = false;
     task.holder = worker_id;
     task.leased_at = clock_->Now();
@@ -288,6 +293,7 @@ void GrpcTransportImpl::DropSilentWorkersLocked() {
                                                        absl::StrJoin(given_back, ", "))));
     requeue.insert(requeue.end(), given_back.begin(), given_back.end());
     dropped_sessions_[it->first] = it->second.session;
+    ReleaseClientsLocked(it->first, it->second);
     it = workers_.erase(it);
     ++stats_.workers_dropped;
     ++dropped;

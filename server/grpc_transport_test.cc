@@ -451,6 +451,67 @@ TEST_F(TransportTest, ALingeringServerTellsWorkersThatReconnectAfterTheEnd) {
   closer.join();
 }
 
+// A run whose clients bring their own data: a client's tasks go only to the
+// worker holding its folder, wait while none does, and follow the client
+// when another worker registers its name (a restarted client).
+TEST_F(TransportTest, LocalDataTasksGoOnlyToTheWorkerHoldingTheClient) {
+  GrpcServerOptions options;
+  options.local_client_names = {"a", "b", "c"};
+  Start(10, options);
+  auto register_as = [&](AggregatorClient& client, std::vector<std::string> names) {
+    return client.Register(WorkerIdentity{
+        .name = "w", .slots = 4, .numeric_fingerprints = {}, .local_clients = names});
+  };
+  auto c1 = NewClient();
+  auto c2 = NewClient();
+  absl::StatusOr<wire::RegisterResponse> r1 = register_as(*c1, {"c", "a"});
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  ASSERT_EQ(r1->client_slots_size(), 2);
+  EXPECT_EQ(r1->client_slots(0), 2u);
+  EXPECT_EQ(r1->client_slots(1), 0u);
+  EXPECT_EQ(r1->client_train_examples(0), 60u);
+  const WorkerSession w1 = WorkerSession::Of(*r1);
+  transport_->Submit(MakeTask(1, /*client=*/1));
+  transport_->Submit(MakeTask(2, /*client=*/2));
+  auto got = c1->GetTask(w1, 4, 0);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->tasks_size(), 1);  // client 2 ("c"); client 1 ("b") waits
+  EXPECT_EQ(got->tasks(0).client_id(), 2u);
+  absl::StatusOr<wire::RegisterResponse> r2 = register_as(*c2, {"b", "a"});
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  const WorkerSession w2 = WorkerSession::Of(*r2);
+  transport_->Submit(MakeTask(3, /*client=*/0));
+  got = c1->GetTask(w1, 4, 0);  // "a" moved to the second worker
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->tasks_size(), 0);
+  got = c2->GetTask(w2, 4, 0);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->tasks_size(), 2);
+  EXPECT_EQ(got->tasks(0).client_id(), 1u);
+  EXPECT_EQ(got->tasks(1).client_id(), 0u);
+
+  // Workers of the wrong kind, unknown and repeated names are refused.
+  auto c3 = NewClient();
+  absl::StatusOr<wire::RegisterResponse> bad = c3->Register("plain", 1);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(bad.status().message(), HasSubstr("brings no client data"));
+  bad = register_as(*c3, {"z"});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("client 'z', which is not in this run's client list"));
+  bad = register_as(*c3, {"b", "b"});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TransportTest, ASimulationServerRefusesWorkersThatBringData) {
+  Start(10);
+  auto client = NewClient();
+  absl::StatusOr<wire::RegisterResponse> r = client->Register(
+      WorkerIdentity{.name = "w", .numeric_fingerprints = {}, .local_clients = {"a"}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("simulates its clients"));
+}
+
 TEST_F(TransportTest, HeartbeatSaysRunFinishedAfterShutdown) {
   Start(10);
   auto client = NewClient();

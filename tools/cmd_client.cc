@@ -8,6 +8,7 @@
 // on any other error (message on stderr).
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "client/worker.h"
 #include "tools/commands.h"
 #include "tools/common_flags.h"
@@ -26,14 +28,18 @@ ABSL_FLAG(std::string, server, "", "address of the fedsim server, HOST:PORT (req
 // cmd_run.cc. Here 0 means the number of cores.
 ABSL_DECLARE_FLAG(int, slots);
 ABSL_FLAG(std::string, name, "", "name shown in the server's logs (default: hostname:pid)");
-ABSL_FLAG(double, connect_timeout_s, 30,
-          "seconds to keep trying to reach the server at start");
+ABSL_FLAG(double, connect_timeout_s, 30, "seconds to keep trying to reach the server at start");
 ABSL_FLAG(double, server_lost_timeout_s, 30,
           "seconds without an answer from the server mid-run before giving up");
 ABSL_FLAG(std::string, scenario_dir, ".",
           "folder that relative paths in the scenario are resolved against");
-ABSL_FLAG(bool, log_tasks, false,
-          "print a line per task (training, pushed or dropped) to stderr");
+ABSL_FLAG(std::vector<std::string>, data, {},
+          "client folders this worker serves from their own data, comma-separated "
+          "(--data=/data/client-0003,/data/client-0007); each folder's name is its client's "
+          "name in the server's client list (scenario deployment.clients_file). 'fedsim split' "
+          "writes such folders. Without --data the worker simulates any client from the "
+          "scenario's dataset.");
+ABSL_FLAG(bool, log_tasks, false, "print a line per task (training, pushed or dropped) to stderr");
 
 namespace fedsim {
 
@@ -51,6 +57,14 @@ int ClientMain(int argc, char** argv) {
                    "seconds to keep trying to reach the server at start", &flag_problems);
   CheckFlagSeconds("server_lost_timeout_s", absl::GetFlag(FLAGS_server_lost_timeout_s),
                    "seconds without an answer from the server before giving up", &flag_problems);
+  for (const std::string& dir : absl::GetFlag(FLAGS_data)) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      flag_problems.Add("data", absl::StrCat("'", dir,
+                                             "' is not a folder; give the client "
+                                             "folders this worker serves (see 'fedsim split')"));
+    }
+  }
   if (!flag_problems.empty()) return ReportFlagProblems("client", flag_problems);
   WorkerOptions options;
   options.server = absl::GetFlag(FLAGS_server);
@@ -60,6 +74,7 @@ int ClientMain(int argc, char** argv) {
   options.connect_timeout_s = absl::GetFlag(FLAGS_connect_timeout_s);
   options.server_lost_timeout_s = absl::GetFlag(FLAGS_server_lost_timeout_s);
   options.scenario_dir = absl::GetFlag(FLAGS_scenario_dir);
+  options.data_dirs = absl::GetFlag(FLAGS_data);
   options.log = stdout;
   absl::StatusOr<ChannelSecurity> security = ChannelSecurityFromFlags();
   if (!security.ok()) {

@@ -92,6 +92,10 @@ int ServerMain(int argc, char** argv) {
   // of this address (up to about 4.5 s, see rpc/credentials.cc and
   // client/worker.cc) when a short resumed run ends: stay to tell them.
   if (!resume.empty()) so.end_linger_s = kResumedEndLingerS;
+  if (absl::Status s = SetLocalClients((*run)->scenario, scenario_dir, &so); !s.ok()) {
+    std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   if (absl::Status s = ApplyServerSecurityFlags(&so); !s.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
     return 1;

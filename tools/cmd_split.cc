@@ -86,12 +86,12 @@ int SplitMain(int argc, char** argv) {
     train += c.train_rows;
     test += c.test_rows;
   }
-  std::printf("wrote %zu client folders to %s (%llu training and %llu test examples); "
-              "the list is %s/index.csv\n"
-              "serve one with: fedsim client --server=HOST:PORT --data=%s/%s\n",
-              split->size(), out.c_str(), static_cast<unsigned long long>(train),
-              static_cast<unsigned long long>(test), out.c_str(), out.c_str(),
-              split->front().name.c_str());
+  std::printf(
+      "wrote %zu client folders to %s (%llu training and %llu test examples); "
+      "the list is %s/index.csv\n"
+      "serve one with: fedsim client --server=HOST:PORT --data=%s/%s\n",
+      split->size(), out.c_str(), static_cast<unsigned long long>(train),
+      static_cast<unsigned long long>(test), out.c_str(), out.c_str(), split->front().name.c_str());
   return 0;
 }
 

@@ -2,7 +2,10 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 
+#include "absl/strings/str_cat.h"
+#include "runtime/client_split.h"
 #include "runtime/model_setup.h"
 
 namespace fedsim {
@@ -33,14 +36,39 @@ void PrintSummary(const RunOutcome& o) {
       "final model sha256 %s\nresults in %s\n",
       s.stop_reason.c_str(), static_cast<unsigned long long>(s.final_version), s.virtual_time,
       static_cast<unsigned long long>(s.updates_applied),
-      static_cast<unsigned long long>(s.updates_dropped), s.final_accuracy, s.final_loss,
-      s.wall_s, s.final_model_hash.c_str(), o.run_dir.c_str());
+      static_cast<unsigned long long>(s.updates_dropped), s.final_accuracy, s.final_loss, s.wall_s,
+      s.final_model_hash.c_str(), o.run_dir.c_str());
   std::fflush(stdout);
 }
 
 void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* options) {
   options->numeric_mode = NumericModeName(scenario.numeric());
   options->numeric_fingerprint = OwnNumericFingerprints()[options->numeric_mode];
+}
+
+absl::Status SetLocalClients(const config::Scenario& scenario, const std::string& scenario_dir,
+                             GrpcServerOptions* options) {
+  if (!scenario.deployment().has_clients_file()) return absl::OkStatus();
+  std::filesystem::path path(scenario.deployment().clients_file());
+  if (path.is_relative()) path = std::filesystem::path(scenario_dir) / path;
+  absl::StatusOr<std::vector<SplitClient>> list =
+      ReadClientList(path.string(), scenario.num_clients());
+  if (!list.ok()) {
+    return absl::Status(list.status().code(),
+                        absl::StrCat("deployment.clients_file: ", list.status().message()));
+  }
+  options->local_client_names.clear();
+  for (size_t i = 0; i < list->size(); ++i) {
+    const SplitClient& c = (*list)[i];
+    if (i < options->client_examples.size() && c.train_rows != options->client_examples[i]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "deployment.clients_file ", path.string(), ": client ", i, " ('", c.name, "') has ",
+          c.train_rows, " training rows there, but ", options->client_examples[i],
+          " in this scenario's data; was the list written by 'fedsim split' of this scenario?"));
+    }
+    options->local_client_names.push_back(c.name);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fedsim

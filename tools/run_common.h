@@ -23,6 +23,13 @@ void PrintSummary(const RunOutcome& outcome);
 // every worker must match (GrpcServerOptions::numeric_fingerprint).
 void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* options);
 
+// For a scenario with deployment.clients_file (a relative path resolved
+// against scenario_dir): sets options->local_client_names from the list,
+// after checking its train_rows against the server's own n_i
+// (options->client_examples). A scenario without one changes nothing.
+absl::Status SetLocalClients(const config::Scenario& scenario, const std::string& scenario_dir,
+                             GrpcServerOptions* options);
+
 }  // namespace fedsim
 
 #endif  // FEDSIM_TOOLS_RUN_COMMON_H_

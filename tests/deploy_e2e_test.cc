@@ -1,0 +1,127 @@
+// Deployed clients that bring their own data, end to end with the real
+// `fedsim` binary: `fedsim split` writes each client's folder, a server
+// whose scenario names the client list hands each client's tasks only to the
+// worker holding its folder, and the run equals the simulation bit for bit.
+// Workers of the wrong kind or with folders the list does not know are
+// refused with a message that says what to do.
+#include <signal.h>
+
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "tests/e2e_util.h"
+#include "tools/subprocess.h"
+
+namespace fedsim {
+namespace {
+
+namespace fs = std::filesystem;
+using e2e::ManifestField;
+using e2e::ReadFile;
+using e2e::RunFedsim;
+
+class DeployE2ETest : public e2e::E2EFixture {
+ protected:
+  // A small quickstart: 6 clients, 3 per round, 4 rounds.
+  const std::vector<std::string> sets_ = {
+      "--set=num_clients=6", "--set=algorithm.fedavg.clients_per_round=3",
+      "--set=dataset.fashion_mnist.train_limit=6000", "--set=dataset.fashion_mnist.test_limit=2000",
+      "--set=stop.max_commits=4"};
+
+  void Split() {
+    std::vector<std::string> args = {"split", "scenarios/quickstart.textproto",
+                                     "--out=" + (tmp_ / "split").string()};
+    args.insert(args.end(), sets_.begin(), sets_.end());
+    std::string err;
+    ASSERT_EQ(RunFedsim(args, &err), 0) << err;
+  }
+
+  std::string Folder(int i) const {
+    return (tmp_ / "split" / ("client-000" + std::to_string(i))).string();
+  }
+
+  // Starts the server with the split's client list; returns its address
+  // ("" on failure, with a test failure recorded).
+  std::string StartServer() {
+    std::vector<std::string> server = {
+        FEDSIM_BINARY,
+        "server",
+        "--scenario=scenarios/quickstart.textproto",
+        "--listen=127.0.0.1:0",
+        "--server_out=" + (tmp_ / "srv").string(),
+        "--set=deployment.clients_file=" + (tmp_ / "split" / "index.csv").string()};
+    server.insert(server.end(), sets_.begin(), sets_.end());
+    EXPECT_TRUE(procs_.Start("server", server).ok());
+    EXPECT_TRUE(listening_.WaitForNotificationWithTimeout(absl::Seconds(60)))
+        << "the server never printed its address";
+    std::lock_guard<std::mutex> lock(mu_);
+    return address_;
+  }
+
+  std::mutex mu_;
+  std::string address_;
+  absl::Notification listening_;
+  SubprocessSet procs_{[this](const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (const std::string a = e2e::ListenAddress(line); !a.empty() && address_.empty()) {
+      address_ = a;
+      listening_.Notify();
+    }
+  }};
+};
+
+TEST_F(DeployE2ETest, WorkersWithTheirOwnFoldersReproduceTheSimulationBitForBit) {
+  e2e::RunInProcess("scenarios/quickstart.textproto", sets_, tmp_ / "ref");
+  ASSERT_NO_FATAL_FAILURE(Split());
+  const std::string at = StartServer();
+  ASSERT_FALSE(at.empty());
+  // Three workers, two clients each; the pairs are not the ones a simulation
+  // worker would train together.
+  const std::vector<std::pair<int, int>> pairs = {{0, 5}, {1, 3}, {2, 4}};
+  for (size_t w = 0; w < pairs.size(); ++w) {
+    ASSERT_TRUE(procs_
+                    .Start("w" + std::to_string(w),
+                           {FEDSIM_BINARY, "client", "--server=" + at, "--slots=1",
+                            "--data=" + Folder(pairs[w].first) + "," + Folder(pairs[w].second)})
+                    .ok());
+  }
+  procs_.WaitAll(300);
+  for (const auto& child : procs_.children()) {
+    ASSERT_EQ(child.exit_code, 0) << procs_.DescribeFailures();
+  }
+  const fs::path run = tmp_ / "srv" / "quickstart";
+  EXPECT_EQ(ReadFile(tmp_ / "ref" / "metrics.csv"), ReadFile(run / "metrics.csv"));
+  EXPECT_EQ(ReadFile(tmp_ / "ref" / "events.jsonl"), ReadFile(run / "events.jsonl"));
+  const std::string hash = ManifestField(tmp_ / "ref", "final_model_hash");
+  EXPECT_EQ(hash.size(), 64u);
+  EXPECT_EQ(hash, ManifestField(run, "final_model_hash"));
+}
+
+TEST_F(DeployE2ETest, WorkersThatDoNotFitTheClientListAreRefused) {
+  ASSERT_NO_FATAL_FAILURE(Split());
+  // A folder whose name the list does not know (a copy under another name).
+  fs::copy(Folder(0), tmp_ / "stranger");
+  const std::string at = StartServer();
+  ASSERT_FALSE(at.empty());
+  std::string err;
+  EXPECT_NE(RunFedsim({"client", "--server=" + at, "--connect_timeout_s=20"}, &err), 0);
+  EXPECT_NE(err.find("brings no client data"), std::string::npos) << err;
+  EXPECT_NE(err.find("--data=FOLDER"), std::string::npos) << err;
+  EXPECT_NE(RunFedsim({"client", "--server=" + at, "--data=" + (tmp_ / "stranger").string()}, &err),
+            0);
+  EXPECT_NE(err.find("brings client 'stranger', which is not in this run's client list"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(RunFedsim({"client", "--server=" + at, "--data=" + (tmp_ / "nowhere").string()}, &err),
+            2);
+  EXPECT_NE(err.find("is not a folder"), std::string::npos) << err;
+  procs_.SignalAll(SIGTERM);
+  procs_.WaitAll(30);
+}
+
+}  // namespace
+}  // namespace fedsim
