@@ -118,7 +118,9 @@ struct EngineConfig {
   const std::atomic<bool>* interrupt = nullptr;
 
   // Checkpoints (sim/checkpoint.h stores them). After every
-  // `checkpoint_every_commits`-th commit (0 = never), at the end of that
+  // `checkpoint_every_commits`-th commit (0 = never; later when the last
+  // periodic checkpoint took more than 1/20 of the wall time since it, on
+  // `clock`, so that writing a large state stays near 5% of the run), at the end of that
   // event, and when the run stops (interrupted: before the final flush of a
   // partial buffer, so that resuming continues as if never stopped), the
   // engine asks every observer to flush (RunObserver::OnCheckpoint, which

@@ -206,6 +206,10 @@ class Engine::Impl : public FleetView, public ModelBank {
   uint64_t changes_consumed_ = 0;        // availability changes taken from changes_
   std::vector<uint64_t> dispatches_;     // tasks dispatched per client
   Version last_checkpoint_version_ = 0;
+  // When the last periodic checkpoint ended and how long it took, on
+  // config_.clock (see MaybeCheckpoint).
+  absl::Time last_checkpoint_end_ = absl::InfinitePast();
+  absl::Duration last_checkpoint_cost_ = absl::ZeroDuration();
   uint64_t model_bytes_ = 0;
 
   // Metrics.

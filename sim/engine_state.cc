@@ -51,7 +51,20 @@ absl::Status Engine::Impl::MaybeCheckpoint() {
   if (version_ < last_checkpoint_version_ + config_.checkpoint_every_commits) {
     return absl::OkStatus();
   }
-  return TakeCheckpoint(false);
+  // Periodic checkpoints take at most about 1/kCheckpointSpacing of the run's
+  // wall time: a large state (MIFA keeps every client's last update, 200 MB
+  // for 250 MLP clients, which took 5.5 s to write here against 0.5 s for 10
+  // rounds) is written less often than every N commits. Results do not
+  // depend on when checkpoints are taken, only how far a crash sets a run back.
+  constexpr int kCheckpointSpacing = 20;
+  const absl::Time start = config_.clock->Now();
+  if (start - last_checkpoint_end_ < (kCheckpointSpacing - 1) * last_checkpoint_cost_) {
+    return absl::OkStatus();
+  }
+  absl::Status status = TakeCheckpoint(false);
+  last_checkpoint_end_ = config_.clock->Now();
+  last_checkpoint_cost_ = last_checkpoint_end_ - start;
+  return status;
 }
 
 absl::Status Engine::Impl::TakeCheckpoint(bool finished) {

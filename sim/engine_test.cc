@@ -180,6 +180,61 @@ EngineConfig MakeConfig(std::vector<double> seconds_per_task) {
   return c;
 }
 
+// Starts every idle client whenever it can and commits after each arrival.
+class CommitEachArrival : public Algorithm {
+ public:
+  std::string_view Name() const override { return "commit_each"; }
+  absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng&) override {
+    std::vector<Dispatch> out;
+    for (ClientId c : fleet.idle_available()) out.push_back(Dispatch{.client = c});
+    return out;
+  }
+  absl::Status Accept(const FleetView&, ClientUpdate) override {
+    ++buffered_;
+    return absl::OkStatus();
+  }
+  bool ReadyToCommit(const FleetView&) const override { return buffered_ > 0; }
+  absl::StatusOr<CommitResult> Commit(const FleetView&, ModelBank&) override {
+    buffered_ = 0;
+    return CommitResult{};
+  }
+  absl::Status SaveState(AlgorithmState*) const override { return absl::OkStatus(); }
+  absl::Status LoadState(const AlgorithmState&) override { return absl::OkStatus(); }
+
+ private:
+  int buffered_ = 0;
+};
+
+// Periodic checkpoints every commit, each taking `cost` on the engine's fake
+// clock and nothing else moving it: how many are taken before the final one.
+int PeriodicCheckpoints(absl::Duration cost) {
+  CommitEachArrival alg;
+  ReversedTransport transport(1);
+  ModelStore store;
+  ConstEvaluator eval;
+  RunObserver obs;
+  FakeClock clock;
+  EngineConfig config = MakeConfig({1.0});
+  config.max_virtual_s = 10;
+  config.clock = &clock;
+  config.checkpoint_every_commits = 1;
+  int periodic = 0;
+  config.checkpoint_sink = [&](const ckpt::EngineState& s) {
+    if (!s.finished()) ++periodic;
+    clock.Advance(cost);
+    return absl::OkStatus();
+  };
+  Engine engine(config, &alg, &transport, &store, &eval, &obs);
+  auto summary = engine.Run();
+  EXPECT_TRUE(summary.ok()) << summary.status();
+  return periodic;
+}
+
+TEST(EngineTest, CheckpointsThatCostMoreThanAShareOfTheRunAreSpacedOut) {
+  EXPECT_EQ(PeriodicCheckpoints(absl::ZeroDuration()), 9);  // commits 1..9; 10 is the last
+  EXPECT_EQ(PeriodicCheckpoints(absl::Seconds(1)), 1);      // no run time passes in between
+}
+
 TEST(EngineTest, DeliversInVirtualTimeOrderWhateverThePhysicalOrder) {
   RecordingAlgorithm alg;
   alg.order_ = {0, 1, 2, 3};
