@@ -75,7 +75,18 @@ void GrpcTransportImpl::Submit(const TaskSpec& task) {
   state.seq = next_seq_++;
   state.queued = true;
   pending_.push_back(task.id);
+  NoteWaitingClientLocked(task);
   ServePollsLocked(/*all=*/false);
+}
+
+void GrpcTransportImpl::NoteWaitingClientLocked(const TaskSpec& task) {
+  if (local_names_.empty() || task.client >= slot_holder_.size()) return;
+  if (slot_holder_[task.client] != 0 || waiting_noted_[task.client]) return;
+  waiting_noted_[task.client] = true;
+  Log(absl::StrCat("task ", task.id, " of client '", local_names_[task.client],
+                   "' waits: no connected worker holds its folder (start one with "
+                   "fedsim client --data=.../",
+                   local_names_[task.client], ")"));
 }
 
 absl::StatusOr<TaskResult> GrpcTransportImpl::Await(TaskId id) {
@@ -271,6 +282,7 @@ absl::StatusOr<std::vector<uint32_t>> GrpcTransportImpl::ClaimClientsLocked(
                        ")"));
     }
     slot_holder_[slot] = worker_id;
+    waiting_noted_[slot] = false;
   }
   return slots;
 }
@@ -458,6 +470,18 @@ absl::Status GrpcTransportImpl::RunStatus(wire::RunStatusResponse* response) {
   response->set_leases_expired(stats_.leases_expired);
   response->set_finished(shutdown_);
   response->set_uptime_s(absl::ToDoubleSeconds(clock_->Now() - started_at_));
+  if (!local_names_.empty()) {
+    response->set_clients_total(static_cast<uint32_t>(local_names_.size()));
+    uint32_t connected = 0;
+    for (size_t slot = 0; slot < slot_holder_.size(); ++slot) {
+      if (slot_holder_[slot] != 0) {
+        ++connected;
+      } else if (response->clients_missing_size() < 10) {
+        response->add_clients_missing(local_names_[slot]);
+      }
+    }
+    response->set_clients_connected(connected);
+  }
   return absl::OkStatus();
 }
 

@@ -152,6 +152,7 @@ class GrpcTransportImpl final : public GrpcTransport {
         local_names_(options.local_client_names) {
     for (uint32_t i = 0; i < local_names_.size(); ++i) slot_of_[local_names_[i]] = i;
     slot_holder_.assign(local_names_.size(), 0);
+    waiting_noted_.assign(local_names_.size(), false);
   }
 
   ~GrpcTransportImpl() override;
@@ -275,6 +276,9 @@ class GrpcTransportImpl final : public GrpcTransport {
   absl::StatusOr<std::vector<uint32_t>> ClaimClientsLocked(const wire::RegisterRequest& request,
                                                            uint64_t worker_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Local-data runs: logs once that `task` waits when no worker holds its
+  // client's folder.
+  void NoteWaitingClientLocked(const TaskSpec& task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees the slots `worker` holds (it is being dropped).
   void ReleaseClientsLocked(uint64_t worker_id, const WorkerState& worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -347,6 +351,9 @@ class GrpcTransportImpl final : public GrpcTransport {
   const std::vector<std::string> local_names_;
   absl::flat_hash_map<std::string, uint32_t> slot_of_;
   std::vector<uint64_t> slot_holder_ ABSL_GUARDED_BY(mu_);
+  // Whether the server said that a task waits for this slot's worker (once
+  // until a worker claims the slot again).
+  std::vector<bool> waiting_noted_ ABSL_GUARDED_BY(mu_);
   ServerRunProgress progress_ ABSL_GUARDED_BY(mu_);
   absl::Time next_lease_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   double lease_seconds_sum_ ABSL_GUARDED_BY(mu_) = 0;  // of completed leases

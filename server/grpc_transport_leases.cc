@@ -312,6 +312,7 @@ void GrpcTransportImpl::RequeueFrontLocked(std::vector<TaskId> requeue) {
   for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) {
     pending_.push_front(*it);
     tasks_.at(*it).queued = true;
+    NoteWaitingClientLocked(tasks_.at(*it).spec);
   }
   stats_.tasks_requeued += requeue.size();
   ++result_events_;

@@ -477,6 +477,12 @@ TEST_F(TransportTest, LocalDataTasksGoOnlyToTheWorkerHoldingTheClient) {
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->tasks_size(), 1);  // client 2 ("c"); client 1 ("b") waits
   EXPECT_EQ(got->tasks(0).client_id(), 2u);
+  absl::StatusOr<wire::RunStatusResponse> status = c1->RunStatus();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->clients_total(), 3u);
+  EXPECT_EQ(status->clients_connected(), 2u);
+  ASSERT_EQ(status->clients_missing_size(), 1);
+  EXPECT_EQ(status->clients_missing(0), "b");
   absl::StatusOr<wire::RegisterResponse> r2 = register_as(*c2, {"b", "a"});
   ASSERT_TRUE(r2.ok()) << r2.status();
   const WorkerSession w2 = WorkerSession::Of(*r2);
@@ -489,6 +495,10 @@ TEST_F(TransportTest, LocalDataTasksGoOnlyToTheWorkerHoldingTheClient) {
   ASSERT_EQ(got->tasks_size(), 2);
   EXPECT_EQ(got->tasks(0).client_id(), 1u);
   EXPECT_EQ(got->tasks(1).client_id(), 0u);
+  status = c1->RunStatus();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->clients_connected(), 3u);
+  EXPECT_EQ(status->clients_missing_size(), 0);
 
   // Workers of the wrong kind, unknown and repeated names are refused.
   auto c3 = NewClient();

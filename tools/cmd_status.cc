@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "rpc/aggregator_client.h"
@@ -46,6 +47,18 @@ void PrintStatus(const std::string& address, const wire::RunStatusResponse& r) {
       r.workers_connected(), r.tasks_in_flight(), r.tasks_pending(),
       static_cast<unsigned long long>(r.updates_accepted()),
       static_cast<unsigned long long>(r.leases_expired()));
+  if (r.clients_total() > 0) {
+    std::printf("  clients with their own data: %u of %u connected%s\n", r.clients_connected(),
+                r.clients_total(),
+                r.clients_missing().empty()
+                    ? ""
+                    : absl::StrCat("; missing: ", absl::StrJoin(r.clients_missing(), ", "),
+                                   r.clients_total() - r.clients_connected() >
+                                           static_cast<uint32_t>(r.clients_missing_size())
+                                       ? ", ..."
+                                       : "")
+                          .c_str());
+  }
 }
 
 }  // namespace
