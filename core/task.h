@@ -18,8 +18,20 @@ namespace fedsim {
 // One unit of local work. Everything in it is a deterministic function of the
 // scenario and the engine's state, so re-running a task (after a worker died)
 // gives the identical result.
+// What a task does: train (the default) or, for the federated evaluation of
+// runs whose clients bring their own data, score `base` on the client's own
+// test split and report only the figures below, with an empty delta.
+enum class TaskKind { kTrain, kEvaluate };
+
+// The figures of an evaluation task: summed cross-entropy, correct
+// predictions and examples scored.
+inline constexpr char kEvalLossSum[] = "eval_loss_sum";
+inline constexpr char kEvalCorrect[] = "eval_correct";
+inline constexpr char kEvalCount[] = "eval_count";
+
 struct TaskSpec {
   TaskId id = 0;
+  TaskKind kind = TaskKind::kTrain;
   ClientId client = 0;
   // The model to train from (the global model at some version, or the
   // client's own model for decentralized rules).

@@ -38,6 +38,7 @@ void TaskToWire(const TaskSpec& spec, wire::Task* task) {
   task->set_seed(spec.seed);
   task->set_duration_s(spec.duration_s);
   *task->mutable_local() = spec.local;
+  task->set_kind(spec.kind == TaskKind::kEvaluate ? wire::Task::EVALUATE : wire::Task::TRAIN);
 }
 
 absl::StatusOr<TaskSpec> TaskFromWire(const wire::Task& task) {
@@ -53,6 +54,16 @@ absl::StatusOr<TaskSpec> TaskFromWire(const wire::Task& task) {
   spec.seed = task.seed();
   spec.duration_s = task.duration_s();
   spec.local = task.local();
+  switch (task.kind()) {
+    case wire::Task::TRAIN:
+      break;
+    case wire::Task::EVALUATE:
+      spec.kind = TaskKind::kEvaluate;
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("task ", task.task_id(), ": unknown kind ",
+                                                     static_cast<int>(task.kind())));
+  }
   return spec;
 }
 

@@ -149,37 +149,48 @@ RunData RunDataFromClientFolders(const ModelConfig& model, size_t num_clients,
   data.examples_per_task.assign(num_clients, 0);
   const ExampleShape shape{model.input_channels, model.input_height, model.input_width};
   const size_t d = static_cast<size_t>(shape.dim());
-  bool all_bytes = true;
-  size_t rows = 0;
-  for (const ClientFolder& f : folders) {
-    all_bytes = all_bytes && !f.train.is_float();
-    rows += f.train.size();
-  }
-  std::vector<uint8_t> x8;
-  std::vector<float> x32;
-  std::vector<int32_t> y;
-  y.reserve(rows);
-  (all_bytes ? x8.reserve(rows * d) : x32.reserve(rows * d));
-  for (size_t k = 0; k < folders.size(); ++k) {
-    const Dataset& t = folders[k].train;
-    std::vector<uint32_t>& ids = data.clients[slots[k]];
-    for (size_t i = 0; i < t.size(); ++i) ids.push_back(static_cast<uint32_t>(y.size() + i));
-    data.client_rows[slots[k]] = static_cast<uint32_t>(t.size());
-    if (all_bytes) {
-      x8.insert(x8.end(), t.stored_bytes().begin(), t.stored_bytes().end());
-    } else if (t.is_float()) {
-      x32.insert(x32.end(), t.stored_floats().begin(), t.stored_floats().end());
-    } else {
-      // As Dataset::Gather scales bytes: x / 255 (a division, not a product).
-      for (uint8_t v : t.stored_bytes()) x32.push_back(static_cast<float>(v) / 255.0f);
+  // The folders' splits in one dataset, bytes kept as bytes unless a
+  // folder holds floats; client `slots[k]` gets the rows of folder k.
+  auto concat = [&](auto split_of, Partition* rows_of) {
+    bool bytes = true;
+    size_t rows = 0;
+    for (const ClientFolder& f : folders) {
+      if (const Dataset* t = split_of(f)) {
+        bytes = bytes && !t->is_float();
+        rows += t->size();
+      }
     }
-    y.insert(y.end(), t.labels().begin(), t.labels().end());
+    std::vector<uint8_t> x8;
+    std::vector<float> x32;
+    std::vector<int32_t> y;
+    y.reserve(rows);
+    (bytes ? x8.reserve(rows * d) : x32.reserve(rows * d));
+    for (size_t k = 0; k < folders.size(); ++k) {
+      const Dataset* t = split_of(folders[k]);
+      if (t == nullptr) continue;
+      std::vector<uint32_t>& ids = (*rows_of)[slots[k]];
+      for (size_t i = 0; i < t->size(); ++i) ids.push_back(static_cast<uint32_t>(y.size() + i));
+      if (bytes) {
+        x8.insert(x8.end(), t->stored_bytes().begin(), t->stored_bytes().end());
+      } else if (t->is_float()) {
+        x32.insert(x32.end(), t->stored_floats().begin(), t->stored_floats().end());
+      } else {
+        // As Dataset::Gather scales bytes: x / 255 (a division, not a product).
+        for (uint8_t v : t->stored_bytes()) x32.push_back(static_cast<float>(v) / 255.0f);
+      }
+      y.insert(y.end(), t->labels().begin(), t->labels().end());
+    }
+    return std::make_shared<const Dataset>(
+        bytes ? Dataset::FromU8(shape, model.num_classes, std::move(x8), std::move(y))
+              : Dataset::FromF32(shape, model.num_classes, std::move(x32), std::move(y)));
+  };
+  data.train = concat([](const ClientFolder& f) { return &f.train; }, &data.clients);
+  data.client_test.assign(num_clients, {});
+  data.test =
+      concat([](const ClientFolder& f) { return f.test ? &*f.test : nullptr; }, &data.client_test);
+  for (size_t k = 0; k < folders.size(); ++k) {
+    data.client_rows[slots[k]] = static_cast<uint32_t>(folders[k].train.size());
   }
-  data.train = std::make_shared<const Dataset>(
-      all_bytes ? Dataset::FromU8(shape, model.num_classes, std::move(x8), y)
-                : Dataset::FromF32(shape, model.num_classes, std::move(x32), y));
-  data.test = std::make_shared<const Dataset>(
-      Dataset::FromF32(shape, model.num_classes, std::vector<float>(), std::vector<int32_t>()));
   return data;
 }
 

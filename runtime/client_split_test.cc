@@ -12,6 +12,7 @@
 #include "data/synthetic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/task_runner.h"
 #include "util/file.h"
 
 namespace fedsim {
@@ -137,6 +138,59 @@ TEST_F(SplitTest, GeneratedClientsKeepTheirOwnTestSplit) {
   ASSERT_TRUE(f->test.has_value());
   EXPECT_EQ(Rows(*f->test, &y), Rows(*test, &want_y));
   EXPECT_EQ(y, want_y);
+}
+
+}  // namespace
+}  // namespace fedsim
+
+namespace fedsim {
+namespace {
+
+TEST_F(SplitTest, WorkerDataFromFoldersTrainsAndEvaluatesOnlyItsClients) {
+  const config::Scenario s = Scenario("partition { iid {} }\n");
+  absl::StatusOr<RunData> data = BuildRunData(s, ".");
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_TRUE(SplitClients(s, "h", *data, out_.string()).ok());
+  const ClientDataSpec spec{{60, 1, 1}, 10};
+  std::vector<ClientFolder> folders;
+  for (const char* name : {"client-0004", "client-0001"}) {
+    absl::StatusOr<ClientFolder> f = LoadClientFolder((out_ / name).string(), spec);
+    ASSERT_TRUE(f.ok()) << f.status();
+    folders.push_back(*std::move(f));
+  }
+  const RunData local = RunDataFromClientFolders(data->model, 5, folders, {4, 1});
+  EXPECT_EQ(local.client_rows, (std::vector<uint32_t>{0, data->client_rows[1], 0, 0,
+                                                      data->client_rows[4]}));
+  ASSERT_EQ(local.client_test.size(), 5u);
+  EXPECT_EQ(local.client_test[4].size(), folders[0].test->size());
+  EXPECT_TRUE(local.client_test[0].empty());
+
+  // A training task of a held client gives the simulation's bits.
+  TaskRunner sim_runner(&*data), local_runner(&local);
+  absl::StatusOr<std::unique_ptr<Model>> model = NewModel(data->model);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<float> base((*model)->NumParams(), 0.01f);
+  TaskSpec task;
+  task.id = 1;
+  task.client = 4;
+  task.seed = 99;
+  task.local = s.local();
+  absl::StatusOr<TaskResult> want = sim_runner.Run(task, base);
+  absl::StatusOr<TaskResult> got = local_runner.Run(task, base);
+  ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+  EXPECT_EQ(got->delta, want->delta);
+
+  // An evaluation task scores the client's own test split.
+  task.kind = TaskKind::kEvaluate;
+  got = local_runner.Run(task, base);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->delta.empty());
+  EXPECT_EQ(got->metrics[kEvalCount], static_cast<double>(folders[0].test->size()));
+  EXPECT_GE(got->metrics[kEvalCorrect], 0);
+  EXPECT_GT(got->metrics[kEvalLossSum], 0);
+  // The simulation's data holds no client's own test split.
+  absl::Status none = sim_runner.Run(task, base).status();
+  EXPECT_EQ(none.code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

@@ -50,6 +50,10 @@ struct RunData {
   // Row indices into *train, one list per client 0..num_clients-1; empty
   // when client data is generated per task.
   Partition clients;
+  // Row indices into *test of each client's own test split, for the
+  // evaluation tasks of runs whose clients bring their own data (a worker's
+  // RunDataFromClientFolders); empty otherwise.
+  Partition client_test;
   // Set instead of train/clients when each client's data is generated when
   // it trains: memory then does not grow with the fleet's data.
   std::optional<GeneratedClients> generated;

@@ -11,9 +11,8 @@ namespace fedsim {
 size_t ClientCacheBytes(uint64_t memory_budget_mb) {
   constexpr uint64_t kMost = uint64_t{256} << 20;
   if (memory_budget_mb == 0) return kMost;
-  const uint64_t share = memory_budget_mb >= (kMost << 5) / 1'000'000
-                             ? kMost
-                             : memory_budget_mb * 1'000'000 / 32;
+  const uint64_t share =
+      memory_budget_mb >= (kMost << 5) / 1'000'000 ? kMost : memory_budget_mb * 1'000'000 / 32;
   return std::clamp<uint64_t>(share, kDefaultClientCacheBytes, kMost);
 }
 
@@ -71,11 +70,45 @@ absl::StatusOr<ClientTrainData> TaskRunner::TrainRows(uint32_t client) {
   return rows;
 }
 
+absl::StatusOr<TaskResult> TaskRunner::EvaluateOnClient(const TaskSpec& task, Model& model,
+                                                        std::span<const float> base) {
+  if (task.client >= data_->client_test.size()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task.id, " asks to evaluate client ", task.client,
+                     " on its own test split, but this process holds no client's test split"));
+  }
+  const std::vector<uint32_t>& rows = data_->client_test[task.client];
+  EvalResult sum;
+  std::vector<float> x;
+  std::vector<int32_t> y;
+  // Chunks of 500 rows, as the central evaluator scores the test set.
+  constexpr size_t kChunk = 500;
+  for (size_t begin = 0; begin < rows.size(); begin += kChunk) {
+    const size_t n = std::min(kChunk, rows.size() - begin);
+    x.resize(n * static_cast<size_t>(data_->test->dim()));
+    y.resize(n);
+    data_->test->Gather(std::span<const uint32_t>(rows).subspan(begin, n), x.data(), y.data());
+    const EvalResult r = model.Evaluate(base, BatchView{x.data(), y.data(), static_cast<int>(n)});
+    sum.loss_sum += r.loss_sum;
+    sum.correct += r.correct;
+    sum.count += r.count;
+  }
+  TaskResult out;
+  out.id = task.id;
+  out.client = task.client;
+  out.base = task.base;
+  out.num_examples = static_cast<uint64_t>(sum.count);
+  out.metrics[kEvalLossSum] = sum.loss_sum;
+  out.metrics[kEvalCorrect] = static_cast<double>(sum.correct);
+  out.metrics[kEvalCount] = static_cast<double>(sum.count);
+  return out;
+}
+
 absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const float> base) {
   if (task.client >= data_->num_clients()) {
-    return absl::InvalidArgumentError(absl::StrCat("task ", task.id, " names client ",
-                                                   task.client, " but the run has ",
-                                                   data_->num_clients(), " clients"));
+    return absl::InvalidArgumentError(absl::StrCat("task ", task.id, " names client ", task.client,
+                                                   " but the run has ", data_->num_clients(),
+                                                   " clients"));
   }
   FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, AcquireModel());
   if (base.size() != model->NumParams()) {
@@ -83,6 +116,11 @@ absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const
     return absl::InvalidArgumentError(absl::StrCat("task ", task.id, ": base model has ",
                                                    base.size(), " parameters, expected ",
                                                    data_->model.ToString()));
+  }
+  if (task.kind == TaskKind::kEvaluate) {
+    absl::StatusOr<TaskResult> out = EvaluateOnClient(task, *model, base);
+    ReleaseModel(std::move(model));
+    return out;
   }
   absl::StatusOr<LocalRecipe> recipe = NewLocalRecipe(task.local, model->NumParams());
   if (!recipe.ok()) {

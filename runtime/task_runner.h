@@ -49,8 +49,10 @@ class TaskRunner {
       : data_(data), cache_limit_(client_cache_bytes) {}
 
   // Trains task.client's rows from `base` (generating them first when the
-  // run's client data is generated: RunData::generated); InvalidArgument for
-  // an unknown client or a base of the wrong size. The result does not
+  // run's client data is generated: RunData::generated), or for an
+  // evaluation task (TaskKind::kEvaluate) scores `base` on the client's own
+  // test split (RunData::client_test; FailedPrecondition without one).
+  // InvalidArgument for an unknown client or a base of the wrong size. The result does not
   // depend on whether the client's data came from the cache.
   absl::StatusOr<TaskResult> Run(const TaskSpec& task, std::span<const float> base);
 
@@ -61,6 +63,10 @@ class TaskRunner {
   absl::StatusOr<std::unique_ptr<Model>> AcquireModel();
   void ReleaseModel(std::unique_ptr<Model> model);
   absl::StatusOr<ClientTrainData> TrainRows(uint32_t client);
+  // An evaluation task: `base` scored on the client's own test split
+  // (RunData::client_test), figures only.
+  absl::StatusOr<TaskResult> EvaluateOnClient(const TaskSpec& task, Model& model,
+                                              std::span<const float> base);
 
   struct Cached {
     uint32_t client;

@@ -102,7 +102,7 @@ absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
   if (!delta_.has_value()) {
     absl::Status status = ReadHeader(chunk, check_header);
     if (!status.ok()) return status;
-    delta_.emplace(num_params_);
+    delta_.emplace(update_.expected_params);
   }
   // The first error sticks (Finish returns it); the caller keeps draining.
   delta_->Add(chunk.offset(), chunk.data()).IgnoreError();
@@ -124,6 +124,7 @@ absl::Status UpdateReader::ReadHeader(
   if (!base.ok()) return base.status();
   result.base = *base;
   result.num_examples = header.num_examples();
+  update_.expected_params = num_params_;
   absl::Status early = check_header(&update_);
   if (!early.ok()) return early;
   if (header.metrics_size() > max_metrics_) {
@@ -138,10 +139,10 @@ absl::Status UpdateReader::ReadHeader(
     }
   }
   result.metrics.insert(header.metrics().begin(), header.metrics().end());
-  if (header.num_params() != num_params_) {
-    return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
-                                                   " has the wrong size: expected ", num_params_,
-                                                   " floats, got ", header.num_params()));
+  if (header.num_params() != update_.expected_params) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("update for task ", result.id, " has the wrong size: expected ",
+                     update_.expected_params, " floats, got ", header.num_params()));
   }
   return absl::OkStatus();
 }

@@ -67,6 +67,9 @@ struct DecodedUpdate {
   std::string session;
   TaskResult result;
   uint64_t fingerprint = 0;  // UpdateFingerprint of the result
+  // The floats the update must carry: the reader's num_params, unless
+  // check_header lowers it to 0 (an evaluation task's figures come alone).
+  uint64_t expected_params = 0;
 };
 
 // Reads one PushUpdate stream into a DecodedUpdate, a chunk at a time (the

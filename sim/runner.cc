@@ -324,10 +324,17 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   }
   for (RunObserver* o : options.observers) fan.Add(o);
   // The evaluator's own figures at the last evaluation, for the manifest.
-  LastFiguresObserver last(evaluator->ExtraMetricNames());
+  std::unique_ptr<FederatedEvaluator> federated;
+  EvaluatorInterface* evaluate = evaluator.get();
+  if (!options.federated_eval.empty()) {
+    federated = std::make_unique<FederatedEvaluator>(transport, store, options.federated_eval,
+                                                     evaluator.get());
+    evaluate = federated.get();
+  }
+  LastFiguresObserver last(evaluate->ExtraMetricNames());
   fan.Add(&last);
 
-  Engine engine(std::move(ec), algorithm.get(), transport, store, evaluator.get(), &fan);
+  Engine engine(std::move(ec), algorithm.get(), transport, store, evaluate, &fan);
   absl::StatusOr<RunSummary> summary = engine.Run();
   absl::Status closed = writer->Close();
   if (!summary.ok()) {

@@ -18,6 +18,7 @@
 #include "proto/scenario.pb.h"
 #include "sim/devices.h"
 #include "sim/engine.h"
+#include "sim/federated_evaluator.h"
 #include "sim/participation.h"
 #include "sim/run_observer.h"
 #include "runtime/run_setup.h"
@@ -84,6 +85,10 @@ struct RunOptions {
   // (wall times apart). out_dir and run_dir are ignored. REQUIRES: `run` was
   // prepared from the folder's scenario.textproto. Default: "".
   std::string resume_dir;
+  // Runs whose clients bring their own data: the clients that evaluate each
+  // model on their own test split (sim/federated_evaluator.h), through the
+  // run's transport. Default: empty = central evaluation only.
+  std::vector<FederatedClient> federated_eval;
 };
 
 // The scenario of a run folder, for resuming it: its scenario.textproto (the

@@ -1,16 +1,21 @@
 // Deployed clients that bring their own data, end to end with the real
 // `fedsim` binary: `fedsim split` writes each client's folder, a server
 // whose scenario names the client list hands each client's tasks only to the
-// worker holding its folder, and the run equals the simulation bit for bit.
+// worker holding its folder, the run equals the simulation bit for bit, and
+// the clients' federated evaluation on their own test splits gives the
+// simulation's central test accuracy.
 // Workers of the wrong kind or with folders the list does not know are
 // refused with a message that says what to do.
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/e2e_util.h"
@@ -94,7 +99,35 @@ TEST_F(DeployE2ETest, WorkersWithTheirOwnFoldersReproduceTheSimulationBitForBit)
     ASSERT_EQ(child.exit_code, 0) << procs_.DescribeFailures();
   }
   const fs::path run = tmp_ / "srv" / "quickstart";
-  EXPECT_EQ(ReadFile(tmp_ / "ref" / "metrics.csv"), ReadFile(run / "metrics.csv"));
+  // The simulation's columns, bit for bit, then the federated evaluation's.
+  // The clients' test splits partition the test set, so the federated
+  // accuracy is the central one and the loss agrees to rounding.
+  const std::vector<std::string> ref_rows =
+      absl::StrSplit(ReadFile(tmp_ / "ref" / "metrics.csv"), '\n');
+  const std::vector<std::string> rows = absl::StrSplit(ReadFile(run / "metrics.csv"), '\n');
+  ASSERT_EQ(rows.size(), ref_rows.size());
+  ASSERT_GE(rows.size(), 6u);  // header, versions 0..4, the final newline
+  std::vector<std::string> header = absl::StrSplit(rows[0], ',');
+  const size_t columns = std::count(ref_rows[0].begin(), ref_rows[0].end(), ',') + 1;
+  ASSERT_EQ(header.size(), columns + 6);
+  EXPECT_EQ(absl::StrJoin(std::vector<std::string>(header.begin() + columns, header.end()), ","),
+            "fed_loss,fed_accuracy,fed_acc_min,fed_acc_max,fed_acc_std,fed_clients");
+  auto cell = [&](const std::vector<std::string>& cells, const std::string& name) {
+    const size_t i = std::find(header.begin(), header.end(), name) - header.begin();
+    return std::stod(cells.at(i));
+  };
+  for (size_t r = 0; r + 1 < rows.size(); ++r) {
+    std::vector<std::string> cells = absl::StrSplit(rows[r], ',');
+    ASSERT_EQ(cells.size(), columns + 6) << rows[r];
+    EXPECT_EQ(absl::StrJoin(std::vector<std::string>(cells.begin(), cells.begin() + columns), ","),
+              ref_rows[r]);
+    if (r == 0) continue;
+    EXPECT_EQ(cell(cells, "fed_accuracy"), cell(cells, "test_accuracy")) << rows[r];
+    EXPECT_NEAR(cell(cells, "fed_loss"), cell(cells, "test_loss"), 1e-6) << rows[r];
+    EXPECT_EQ(cell(cells, "fed_clients"), 6) << rows[r];
+    EXPECT_LE(cell(cells, "fed_acc_min"), cell(cells, "fed_accuracy"));
+    EXPECT_GE(cell(cells, "fed_acc_max"), cell(cells, "fed_accuracy"));
+  }
   EXPECT_EQ(ReadFile(tmp_ / "ref" / "events.jsonl"), ReadFile(run / "events.jsonl"));
   const std::string hash = ManifestField(tmp_ / "ref", "final_model_hash");
   EXPECT_EQ(hash.size(), 64u);

@@ -92,7 +92,9 @@ int ServerMain(int argc, char** argv) {
   // of this address (up to about 4.5 s, see rpc/credentials.cc and
   // client/worker.cc) when a short resumed run ends: stay to tell them.
   if (!resume.empty()) so.end_linger_s = kResumedEndLingerS;
-  if (absl::Status s = SetLocalClients((*run)->scenario, scenario_dir, &so); !s.ok()) {
+  std::vector<FederatedClient> federated;
+  if (absl::Status s = SetLocalClients((*run)->scenario, scenario_dir, &so, &federated);
+      !s.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
     return 1;
   }
@@ -117,6 +119,7 @@ int ServerMain(int argc, char** argv) {
   options.interrupt = &g_interrupted;
   options.transport_name = "grpc server";
   options.resume_dir = resume;
+  options.federated_eval = std::move(federated);
   options.checkpoint_every_commits =
       static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_checkpoint_every)));
   RunStatusReporter progress(transport->get(), (*run)->scenario.stop().max_commits());

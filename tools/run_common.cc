@@ -47,8 +47,13 @@ void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* opt
 }
 
 absl::Status SetLocalClients(const config::Scenario& scenario, const std::string& scenario_dir,
-                             GrpcServerOptions* options) {
+                             GrpcServerOptions* options, std::vector<FederatedClient>* federated) {
   if (!scenario.deployment().has_clients_file()) return absl::OkStatus();
+  if (scenario.clock().mode() == config::Clock::WALL) {
+    return absl::FailedPreconditionError(
+        "deployment.clients_file with clock { mode: WALL } is not supported yet: clients that "
+        "bring their own data run on the virtual clock");
+  }
   std::filesystem::path path(scenario.deployment().clients_file());
   if (path.is_relative()) path = std::filesystem::path(scenario_dir) / path;
   absl::StatusOr<std::vector<SplitClient>> list =
@@ -67,6 +72,7 @@ absl::Status SetLocalClients(const config::Scenario& scenario, const std::string
           " in this scenario's data; was the list written by 'fedsim split' of this scenario?"));
     }
     options->local_client_names.push_back(c.name);
+    federated->push_back(FederatedClient{static_cast<ClientId>(i), c.test_rows});
   }
   return absl::OkStatus();
 }

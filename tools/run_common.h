@@ -26,9 +26,12 @@ void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* opt
 // For a scenario with deployment.clients_file (a relative path resolved
 // against scenario_dir): sets options->local_client_names from the list,
 // after checking its train_rows against the server's own n_i
-// (options->client_examples). A scenario without one changes nothing.
+// (options->client_examples), and *federated to the clients with a test
+// split (federated evaluation). A scenario without one changes nothing.
+// FailedPrecondition for the wall clock (not supported with a client list
+// yet).
 absl::Status SetLocalClients(const config::Scenario& scenario, const std::string& scenario_dir,
-                             GrpcServerOptions* options);
+                             GrpcServerOptions* options, std::vector<FederatedClient>* federated);
 
 }  // namespace fedsim
 
