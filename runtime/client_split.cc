@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "data/client_folder.h"
 #include "data/synthetic.h"
+#include "runtime/local_recipe.h"
 #include "util/csv.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
@@ -137,6 +138,22 @@ absl::StatusOr<std::vector<SplitClient>> ReadClientList(const std::string& path,
                      " clients, but the scenario has num_clients = ", num_clients));
   }
   return out;
+}
+
+RunData RunDataFromClientList(const ModelConfig& model, const std::vector<SplitClient>& list,
+                              const config::LocalTraining& local) {
+  RunData data;
+  data.model = model;
+  const LocalSchedule schedule = ScheduleFromConfig(local);
+  for (const SplitClient& c : list) {
+    data.client_rows.push_back(static_cast<uint32_t>(c.train_rows));
+    data.examples_per_task.push_back(schedule.ExamplesFor(c.train_rows));
+  }
+  data.clients.assign(list.size(), {});
+  const ExampleShape shape{model.input_channels, model.input_height, model.input_width};
+  data.test = std::make_shared<const Dataset>(
+      Dataset::FromF32(shape, model.num_classes, std::vector<float>(), std::vector<int32_t>()));
+  return data;
 }
 
 RunData RunDataFromClientFolders(const ModelConfig& model, size_t num_clients,

@@ -64,6 +64,13 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
 absl::StatusOr<std::vector<SplitClient>> ReadClientList(const std::string& path,
                                                         size_t num_clients);
 
+// The server's RunData for a run whose clients bring their own data and a
+// server that holds none: the model, each client's n_i from the list (and
+// the examples its task processes under `local`), no training rows and an
+// empty test set.
+RunData RunDataFromClientList(const ModelConfig& model, const std::vector<SplitClient>& list,
+                              const config::LocalTraining& local);
+
 // A worker's RunData for a run whose clients bring their own data: the
 // model from `model`, num_clients clients, of which `slots[i]` holds the
 // training split of `folders[i]` (all the folders' rows in one shared

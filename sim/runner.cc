@@ -155,12 +155,25 @@ absl::Status OutOfMemory(const config::Scenario& s, const char* during) {
 }
 
 absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRunOrThrow(const config::Scenario& resolved,
-                                                               const std::string& scenario_dir) {
+                                                               const std::string& scenario_dir,
+                                                               std::optional<RunData> given) {
   auto run = std::make_unique<PreparedRun>();
   run->scenario = resolved;
   run->scenario_dir = scenario_dir;
-  FEDSIM_ASSIGN_OR_RETURN(RunData data, BuildRunData(resolved, scenario_dir));
-  run->data = std::make_unique<RunData>(std::move(data));
+  const bool has_examples = !given.has_value();
+  if (given.has_value()) {
+    run->data = std::make_unique<RunData>(*std::move(given));
+  } else {
+    FEDSIM_ASSIGN_OR_RETURN(RunData data, BuildRunData(resolved, scenario_dir));
+    run->data = std::make_unique<RunData>(std::move(data));
+  }
+  if (!has_examples && resolved.participation().probability().has_label_correlated()) {
+    return absl::FailedPreconditionError(
+        "participation.probability.label_correlated needs every client's labels, which a "
+        "server without the clients' data does not have; use another participation "
+        "probability with deployment.clients_file, or set deployment.central_test_set so that "
+        "the server loads the scenario's dataset");
+  }
   FEDSIM_ASSIGN_OR_RETURN(run->profiles, BuildDeviceProfiles(resolved, scenario_dir));
   // Label histograms only for the generator that reads them: for generated
   // client data, counting them generates every client once.
@@ -327,8 +340,10 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   std::unique_ptr<FederatedEvaluator> federated;
   EvaluatorInterface* evaluate = evaluator.get();
   if (!options.federated_eval.empty()) {
-    federated = std::make_unique<FederatedEvaluator>(transport, store, options.federated_eval,
-                                                     evaluator.get());
+    // Without a test set of its own the server's figures are the clients'.
+    federated = std::make_unique<FederatedEvaluator>(
+        transport, store, options.federated_eval,
+        data.test != nullptr && data.test->size() > 0 ? evaluator.get() : nullptr);
     evaluate = federated.get();
   }
   LastFiguresObserver last(evaluate->ExtraMetricNames());
@@ -374,9 +389,10 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
-                                                        const std::string& scenario_dir) {
+                                                        const std::string& scenario_dir,
+                                                        std::optional<RunData> data) {
   try {
-    return PrepareRunOrThrow(resolved, scenario_dir);
+    return PrepareRunOrThrow(resolved, scenario_dir, std::move(data));
   } catch (const std::bad_alloc&) {
     return OutOfMemory(resolved, "preparing");
   }

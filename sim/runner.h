@@ -48,8 +48,13 @@ struct PreparedRun {
 // before anything runs. Memory that runs out (a scenario past what
 // limits.memory_budget_mb guards, e.g. with the budget 0) is
 // ResourceExhausted naming the estimate, never an uncaught std::bad_alloc.
+// `data`, when given, replaces BuildRunData: the run's figures without its
+// examples, for a server whose clients bring their own data
+// (RunDataFromClientList); participation that needs the clients' labels is
+// then FailedPrecondition.
 absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRun(const config::Scenario& resolved,
-                                                        const std::string& scenario_dir);
+                                                        const std::string& scenario_dir,
+                                                        std::optional<RunData> data = std::nullopt);
 
 struct RunOptions {
   // Default: "" = the scenario's output.dir. The run goes to <dir>/<name>[-k].

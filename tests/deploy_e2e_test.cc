@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <mutex>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,7 @@ class DeployE2ETest : public e2e::E2EFixture {
 
   // Starts the server with the split's client list; returns its address
   // ("" on failure, with a test failure recorded).
-  std::string StartServer() {
+  std::string StartServer(const std::string& extra_set = "") {
     std::vector<std::string> server = {
         FEDSIM_BINARY,
         "server",
@@ -60,6 +61,7 @@ class DeployE2ETest : public e2e::E2EFixture {
         "--server_out=" + (tmp_ / "srv").string(),
         "--set=deployment.clients_file=" + (tmp_ / "split" / "index.csv").string()};
     server.insert(server.end(), sets_.begin(), sets_.end());
+    if (!extra_set.empty()) server.push_back(extra_set);
     EXPECT_TRUE(procs_.Start("server", server).ok());
     EXPECT_TRUE(listening_.WaitForNotificationWithTimeout(absl::Seconds(60)))
         << "the server never printed its address";
@@ -79,10 +81,18 @@ class DeployE2ETest : public e2e::E2EFixture {
   }};
 };
 
-TEST_F(DeployE2ETest, WorkersWithTheirOwnFoldersReproduceTheSimulationBitForBit) {
+// Both server kinds: one that holds no data at all (its dataset folder does
+// not even exist; test figures are the clients'), and one that also
+// evaluates on the scenario's test set.
+class DeployRunTest : public DeployE2ETest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(DeployRunTest, WorkersWithTheirOwnFoldersReproduceTheSimulation) {
+  const bool central = GetParam();
   e2e::RunInProcess("scenarios/quickstart.textproto", sets_, tmp_ / "ref");
   ASSERT_NO_FATAL_FAILURE(Split());
-  const std::string at = StartServer();
+  const std::string at =
+      StartServer(central ? "--set=deployment.central_test_set=true"
+                          : "--set=dataset.fashion_mnist.dir=" + (tmp_ / "no-data-here").string());
   ASSERT_FALSE(at.empty());
   // Three workers, two clients each; the pairs are not the ones a simulation
   // worker would train together.
@@ -99,40 +109,60 @@ TEST_F(DeployE2ETest, WorkersWithTheirOwnFoldersReproduceTheSimulationBitForBit)
     ASSERT_EQ(child.exit_code, 0) << procs_.DescribeFailures();
   }
   const fs::path run = tmp_ / "srv" / "quickstart";
-  // The simulation's columns, bit for bit, then the federated evaluation's.
-  // The clients' test splits partition the test set, so the federated
-  // accuracy is the central one and the loss agrees to rounding.
+  // The simulation's columns, then the federated evaluation's. The clients'
+  // test splits partition the test set, so the federated accuracy is the
+  // central one and the loss agrees to rounding (it is summed per client).
   const std::vector<std::string> ref_rows =
       absl::StrSplit(ReadFile(tmp_ / "ref" / "metrics.csv"), '\n');
   const std::vector<std::string> rows = absl::StrSplit(ReadFile(run / "metrics.csv"), '\n');
   ASSERT_EQ(rows.size(), ref_rows.size());
   ASSERT_GE(rows.size(), 6u);  // header, versions 0..4, the final newline
   std::vector<std::string> header = absl::StrSplit(rows[0], ',');
-  const size_t columns = std::count(ref_rows[0].begin(), ref_rows[0].end(), ',') + 1;
+  const std::vector<std::string> ref_header = absl::StrSplit(ref_rows[0], ',');
+  const size_t columns = ref_header.size();
   ASSERT_EQ(header.size(), columns + 6);
+  EXPECT_EQ(std::vector<std::string>(header.begin(), header.begin() + columns), ref_header);
   EXPECT_EQ(absl::StrJoin(std::vector<std::string>(header.begin() + columns, header.end()), ","),
             "fed_loss,fed_accuracy,fed_acc_min,fed_acc_max,fed_acc_std,fed_clients");
   auto cell = [&](const std::vector<std::string>& cells, const std::string& name) {
     const size_t i = std::find(header.begin(), header.end(), name) - header.begin();
     return std::stod(cells.at(i));
   };
-  for (size_t r = 0; r + 1 < rows.size(); ++r) {
-    std::vector<std::string> cells = absl::StrSplit(rows[r], ',');
+  for (size_t r = 1; r + 1 < rows.size(); ++r) {
+    const std::vector<std::string> cells = absl::StrSplit(rows[r], ',');
+    const std::vector<std::string> want = absl::StrSplit(ref_rows[r], ',');
     ASSERT_EQ(cells.size(), columns + 6) << rows[r];
-    EXPECT_EQ(absl::StrJoin(std::vector<std::string>(cells.begin(), cells.begin() + columns), ","),
-              ref_rows[r]);
-    if (r == 0) continue;
+    for (size_t c = 0; c < columns; ++c) {
+      if (header[c] == "test_loss" && !central) {
+        EXPECT_NEAR(std::stod(cells[c]), std::stod(want[c]), 1e-6) << rows[r];
+      } else {
+        EXPECT_EQ(cells[c], want[c]) << header[c] << " in " << rows[r];
+      }
+    }
     EXPECT_EQ(cell(cells, "fed_accuracy"), cell(cells, "test_accuracy")) << rows[r];
     EXPECT_NEAR(cell(cells, "fed_loss"), cell(cells, "test_loss"), 1e-6) << rows[r];
     EXPECT_EQ(cell(cells, "fed_clients"), 6) << rows[r];
     EXPECT_LE(cell(cells, "fed_acc_min"), cell(cells, "fed_accuracy"));
     EXPECT_GE(cell(cells, "fed_acc_max"), cell(cells, "fed_accuracy"));
   }
-  EXPECT_EQ(ReadFile(tmp_ / "ref" / "events.jsonl"), ReadFile(run / "events.jsonl"));
+  // The event log likewise, but for the loss of the evaluations of a server
+  // without data (the clients' sums, added per client).
+  auto events = [&](const fs::path& dir) {
+    const std::string text = ReadFile(dir / "events.jsonl");
+    return central ? text : std::regex_replace(text, std::regex(R"("loss":[^,]*,)"), "");
+  };
+  EXPECT_EQ(events(tmp_ / "ref"), events(run));
+  EXPECT_NE(events(run).find(R"("ev":"eval")"), std::string::npos);
   const std::string hash = ManifestField(tmp_ / "ref", "final_model_hash");
   EXPECT_EQ(hash.size(), 64u);
   EXPECT_EQ(hash, ManifestField(run, "final_model_hash"));
 }
+
+INSTANTIATE_TEST_SUITE_P(Server, DeployRunTest, ::testing::Values(false, true),
+                         [](const auto& info) {
+                           return info.param ? std::string("WithCentralTestSet")
+                                             : std::string("WithoutData");
+                         });
 
 TEST_F(DeployE2ETest, WorkersThatDoNotFitTheClientListAreRefused) {
   ASSERT_NO_FATAL_FAILURE(Split());

@@ -73,7 +73,15 @@ int ServerMain(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<PreparedRun>> run = PrepareRun(*scenario, scenario_dir);
+  absl::StatusOr<std::optional<RunData>> no_examples =
+      ServerDataFromClientList(*scenario, scenario_dir);
+  if (!no_examples.ok()) {
+    std::fprintf(stderr, "fedsim server: %s\n",
+                 std::string(no_examples.status().message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<PreparedRun>> run =
+      PrepareRun(*scenario, scenario_dir, *std::move(no_examples));
   if (!run.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n", std::string(run.status().message()).c_str());
     return 1;
@@ -93,8 +101,7 @@ int ServerMain(int argc, char** argv) {
   // client/worker.cc) when a short resumed run ends: stay to tell them.
   if (!resume.empty()) so.end_linger_s = kResumedEndLingerS;
   std::vector<FederatedClient> federated;
-  if (absl::Status s = SetLocalClients((*run)->scenario, scenario_dir, &so, &federated);
-      !s.ok()) {
+  if (absl::Status s = SetLocalClients((*run)->scenario, scenario_dir, &so, &federated); !s.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
     return 1;
   }
@@ -110,7 +117,8 @@ int ServerMain(int argc, char** argv) {
                  std::string(transport.status().message()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "fedsim server: listening on %s; start workers with\n"
+  std::fprintf(stderr,
+               "fedsim server: listening on %s; start workers with\n"
                "  fedsim client --server=%s\n",
                (*transport)->address().c_str(), (*transport)->address().c_str());
   RunOptions options;

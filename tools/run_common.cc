@@ -5,8 +5,10 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "config/model_config.h"
 #include "runtime/client_split.h"
 #include "runtime/model_setup.h"
+#include "util/status_macros.h"
 
 namespace fedsim {
 
@@ -46,14 +48,12 @@ void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* opt
   options->numeric_fingerprint = OwnNumericFingerprints()[options->numeric_mode];
 }
 
-absl::Status SetLocalClients(const config::Scenario& scenario, const std::string& scenario_dir,
-                             GrpcServerOptions* options, std::vector<FederatedClient>* federated) {
-  if (!scenario.deployment().has_clients_file()) return absl::OkStatus();
-  if (scenario.clock().mode() == config::Clock::WALL) {
-    return absl::FailedPreconditionError(
-        "deployment.clients_file with clock { mode: WALL } is not supported yet: clients that "
-        "bring their own data run on the virtual clock");
-  }
+namespace {
+
+// The scenario's client list (deployment.clients_file, relative to
+// scenario_dir), read and checked against num_clients.
+absl::StatusOr<std::vector<SplitClient>> ClientList(const config::Scenario& scenario,
+                                                    const std::string& scenario_dir) {
   std::filesystem::path path(scenario.deployment().clients_file());
   if (path.is_relative()) path = std::filesystem::path(scenario_dir) / path;
   absl::StatusOr<std::vector<SplitClient>> list =
@@ -62,13 +62,39 @@ absl::Status SetLocalClients(const config::Scenario& scenario, const std::string
     return absl::Status(list.status().code(),
                         absl::StrCat("deployment.clients_file: ", list.status().message()));
   }
+  return list;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<RunData>> ServerDataFromClientList(const config::Scenario& scenario,
+                                                                const std::string& scenario_dir) {
+  if (!scenario.deployment().has_clients_file() || scenario.deployment().central_test_set()) {
+    return std::optional<RunData>();
+  }
+  FEDSIM_ASSIGN_OR_RETURN(std::vector<SplitClient> list, ClientList(scenario, scenario_dir));
+  FEDSIM_ASSIGN_OR_RETURN(ModelConfig model, ModelConfigForScenario(scenario));
+  return std::optional<RunData>(RunDataFromClientList(model, list, scenario.local()));
+}
+
+absl::Status SetLocalClients(const config::Scenario& scenario, const std::string& scenario_dir,
+                             GrpcServerOptions* options, std::vector<FederatedClient>* federated) {
+  if (!scenario.deployment().has_clients_file()) return absl::OkStatus();
+  if (scenario.clock().mode() == config::Clock::WALL) {
+    return absl::FailedPreconditionError(
+        "deployment.clients_file with clock { mode: WALL } is not supported yet: clients that "
+        "bring their own data run on the virtual clock");
+  }
+  absl::StatusOr<std::vector<SplitClient>> list = ClientList(scenario, scenario_dir);
+  if (!list.ok()) return list.status();
   options->local_client_names.clear();
   for (size_t i = 0; i < list->size(); ++i) {
     const SplitClient& c = (*list)[i];
     if (i < options->client_examples.size() && c.train_rows != options->client_examples[i]) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "deployment.clients_file ", path.string(), ": client ", i, " ('", c.name, "') has ",
-          c.train_rows, " training rows there, but ", options->client_examples[i],
+          "deployment.clients_file ", scenario.deployment().clients_file(), ": client ", i, " ('",
+          c.name, "') has ", c.train_rows, " training rows there, but ",
+          options->client_examples[i],
           " in this scenario's data; was the list written by 'fedsim split' of this scenario?"));
     }
     options->local_client_names.push_back(c.name);

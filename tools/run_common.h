@@ -3,7 +3,9 @@
 #define FEDSIM_TOOLS_RUN_COMMON_H_
 
 #include <atomic>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "server/grpc_transport.h"
 #include "sim/runner.h"
@@ -22,6 +24,12 @@ void PrintSummary(const RunOutcome& outcome);
 // Sets the run's numeric mode and this server's fingerprint in it, which
 // every worker must match (GrpcServerOptions::numeric_fingerprint).
 void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* options);
+
+// For a scenario with deployment.clients_file and no central_test_set: the
+// server's data without any example (RunDataFromClientList), to give
+// PrepareRun; nullopt otherwise (the server builds the scenario's data).
+absl::StatusOr<std::optional<RunData>> ServerDataFromClientList(const config::Scenario& scenario,
+                                                                const std::string& scenario_dir);
 
 // For a scenario with deployment.clients_file (a relative path resolved
 // against scenario_dir): sets options->local_client_names from the list,
