@@ -143,15 +143,11 @@ class Worker {
     if (scenario->clock().mode() == config::Clock::WALL) {
       time_scale_ = scenario->clock().time_scale();
     }
-    if (options_.data_dirs.empty()) {
-      absl::StatusOr<RunData> data = BuildRunData(*scenario, options_.scenario_dir);
-      if (!data.ok()) return data.status();
-      data_ = std::make_unique<RunData>(std::move(data).value());
-    } else {
-      absl::StatusOr<RunData> data = LocalRunData(*scenario, reg);
-      if (!data.ok()) return data.status();
-      data_ = std::make_unique<RunData>(std::move(data).value());
-    }
+    absl::StatusOr<RunData> data = options_.data_dirs.empty()
+                                       ? BuildRunData(*scenario, options_.scenario_dir)
+                                       : LocalRunData(*scenario, reg);
+    if (!data.ok()) return data.status();
+    data_ = std::make_unique<RunData>(std::move(data).value());
     runner_ = std::make_unique<TaskRunner>(data_.get(),
                                            ClientCacheBytes(scenario->limits().memory_budget_mb()));
     if (options_.log != nullptr) {

@@ -73,8 +73,16 @@ int ServerMain(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
     return 1;
   }
+  // Read once: it gives the server's data (when it holds none) and the names.
+  absl::StatusOr<std::optional<std::vector<SplitClient>>> client_list =
+      LoadClientList(*scenario, scenario_dir);
+  if (!client_list.ok()) {
+    std::fprintf(stderr, "fedsim server: %s\n",
+                 std::string(client_list.status().message()).c_str());
+    return 1;
+  }
   absl::StatusOr<std::optional<RunData>> no_examples =
-      ServerDataFromClientList(*scenario, scenario_dir);
+      ServerDataFromClientList(*scenario, *client_list);
   if (!no_examples.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n",
                  std::string(no_examples.status().message()).c_str());
@@ -101,7 +109,7 @@ int ServerMain(int argc, char** argv) {
   // client/worker.cc) when a short resumed run ends: stay to tell them.
   if (!resume.empty()) so.end_linger_s = kResumedEndLingerS;
   std::vector<FederatedClient> federated;
-  if (absl::Status s = SetLocalClients((*run)->scenario, scenario_dir, &so, &federated); !s.ok()) {
+  if (absl::Status s = SetLocalClients((*run)->scenario, *client_list, &so, &federated); !s.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
     return 1;
   }

@@ -48,12 +48,14 @@ void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* opt
   options->numeric_fingerprint = OwnNumericFingerprints()[options->numeric_mode];
 }
 
-namespace {
-
-// The scenario's client list (deployment.clients_file, relative to
-// scenario_dir), read and checked against num_clients.
-absl::StatusOr<std::vector<SplitClient>> ClientList(const config::Scenario& scenario,
-                                                    const std::string& scenario_dir) {
+absl::StatusOr<std::optional<std::vector<SplitClient>>> LoadClientList(
+    const config::Scenario& scenario, const std::string& scenario_dir) {
+  if (!scenario.deployment().has_clients_file()) return std::nullopt;
+  if (scenario.clock().mode() == config::Clock::WALL) {
+    return absl::FailedPreconditionError(
+        "deployment.clients_file with clock { mode: WALL } is not supported yet: clients that "
+        "bring their own data run on the virtual clock");
+  }
   std::filesystem::path path(scenario.deployment().clients_file());
   if (path.is_relative()) path = std::filesystem::path(scenario_dir) / path;
   absl::StatusOr<std::vector<SplitClient>> list =
@@ -62,31 +64,20 @@ absl::StatusOr<std::vector<SplitClient>> ClientList(const config::Scenario& scen
     return absl::Status(list.status().code(),
                         absl::StrCat("deployment.clients_file: ", list.status().message()));
   }
-  return list;
+  return std::optional<std::vector<SplitClient>>(*std::move(list));
 }
 
-}  // namespace
-
-absl::StatusOr<std::optional<RunData>> ServerDataFromClientList(const config::Scenario& scenario,
-                                                                const std::string& scenario_dir) {
-  if (!scenario.deployment().has_clients_file() || scenario.deployment().central_test_set()) {
-    return std::optional<RunData>();
-  }
-  FEDSIM_ASSIGN_OR_RETURN(std::vector<SplitClient> list, ClientList(scenario, scenario_dir));
+absl::StatusOr<std::optional<RunData>> ServerDataFromClientList(
+    const config::Scenario& scenario, const std::optional<std::vector<SplitClient>>& list) {
+  if (!list.has_value() || scenario.deployment().central_test_set()) return std::nullopt;
   FEDSIM_ASSIGN_OR_RETURN(ModelConfig model, ModelConfigForScenario(scenario));
-  return std::optional<RunData>(RunDataFromClientList(model, list, scenario.local()));
+  return std::optional<RunData>(RunDataFromClientList(model, *list, scenario.local()));
 }
 
-absl::Status SetLocalClients(const config::Scenario& scenario, const std::string& scenario_dir,
+absl::Status SetLocalClients(const config::Scenario& scenario,
+                             const std::optional<std::vector<SplitClient>>& list,
                              GrpcServerOptions* options, std::vector<FederatedClient>* federated) {
-  if (!scenario.deployment().has_clients_file()) return absl::OkStatus();
-  if (scenario.clock().mode() == config::Clock::WALL) {
-    return absl::FailedPreconditionError(
-        "deployment.clients_file with clock { mode: WALL } is not supported yet: clients that "
-        "bring their own data run on the virtual clock");
-  }
-  absl::StatusOr<std::vector<SplitClient>> list = ClientList(scenario, scenario_dir);
-  if (!list.ok()) return list.status();
+  if (!list.has_value()) return absl::OkStatus();
   options->local_client_names.clear();
   for (size_t i = 0; i < list->size(); ++i) {
     const SplitClient& c = (*list)[i];

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/client_split.h"
 #include "server/grpc_transport.h"
 #include "sim/runner.h"
 
@@ -25,20 +26,25 @@ void PrintSummary(const RunOutcome& outcome);
 // every worker must match (GrpcServerOptions::numeric_fingerprint).
 void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* options);
 
-// For a scenario with deployment.clients_file and no central_test_set: the
+// The client list of a scenario with deployment.clients_file (a relative
+// path resolved against scenario_dir), read and checked against
+// num_clients; nullopt for a scenario without one. FailedPrecondition for
+// the wall clock (not supported with a client list yet).
+absl::StatusOr<std::optional<std::vector<SplitClient>>> LoadClientList(
+    const config::Scenario& scenario, const std::string& scenario_dir);
+
+// For a scenario with a client list and no deployment.central_test_set: the
 // server's data without any example (RunDataFromClientList), to give
 // PrepareRun; nullopt otherwise (the server builds the scenario's data).
-absl::StatusOr<std::optional<RunData>> ServerDataFromClientList(const config::Scenario& scenario,
-                                                                const std::string& scenario_dir);
+absl::StatusOr<std::optional<RunData>> ServerDataFromClientList(
+    const config::Scenario& scenario, const std::optional<std::vector<SplitClient>>& list);
 
-// For a scenario with deployment.clients_file (a relative path resolved
-// against scenario_dir): sets options->local_client_names from the list,
-// after checking its train_rows against the server's own n_i
-// (options->client_examples), and *federated to the clients with a test
-// split (federated evaluation). A scenario without one changes nothing.
-// FailedPrecondition for the wall clock (not supported with a client list
-// yet).
-absl::Status SetLocalClients(const config::Scenario& scenario, const std::string& scenario_dir,
+// Sets options->local_client_names from the client list, after checking
+// its train_rows against the server's own n_i (options->client_examples),
+// and *federated to the clients with a test split (federated evaluation).
+// A scenario without a list (nullopt) changes nothing.
+absl::Status SetLocalClients(const config::Scenario& scenario,
+                             const std::optional<std::vector<SplitClient>>& list,
                              GrpcServerOptions* options, std::vector<FederatedClient>* federated);
 
 }  // namespace fedsim
