@@ -1,0 +1,309 @@
+#include "ml/gpu/batched_trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "ml/optimizer.h"
+#include "util/rng.h"
+
+namespace fedsim {
+namespace {
+
+enum Slot {
+  kParams,
+  kGrad,
+  kAnchor,
+  kVelocity,
+  kPerturbed,
+  kLoss,
+  kLossSums,
+  kDataX,
+  kDataY,
+  kRowBase,
+  kIndex,
+  kRows,
+  kNumSlots
+};
+
+// One task's batches: for each step, the client's local row numbers.
+struct TaskPlan {
+  uint64_t steps = 0;
+  uint64_t examples = 0;
+  std::vector<int> rows;       // per step
+  std::vector<int32_t> index;  // per step, batch entries (rows[s] used)
+};
+
+// TrainLocal's batch order (ml/local_trainer.cc) over the client's local
+// positions 0..rows-1: the same Rng streams shuffle an array of the same
+// length, so position k of an epoch is indices[order[k]].
+TaskPlan PlanTask(const LocalSchedule& schedule, size_t rows, uint64_t seed, int batch_cap) {
+  TaskPlan plan;
+  const size_t batch = std::min<size_t>(schedule.batch_size, rows);
+  plan.steps = schedule.StepsFor(rows);
+  plan.rows.resize(plan.steps);
+  plan.index.assign(plan.steps * batch_cap, 0);
+  std::vector<uint32_t> order(rows);
+  uint64_t epoch = 0;
+  size_t pos = rows;
+  for (uint64_t s = 0; s < plan.steps; ++s) {
+    if (pos >= rows) {
+      for (size_t i = 0; i < rows; ++i) order[i] = static_cast<uint32_t>(i);
+      Rng(seed, "batch_order", epoch).Shuffle(std::span<uint32_t>(order));
+      ++epoch;
+      pos = 0;
+    }
+    const size_t n = std::min(batch, rows - pos);
+    plan.rows[s] = static_cast<int>(n);
+    for (size_t r = 0; r < n; ++r)
+      plan.index[s * batch_cap + r] = static_cast<int32_t>(order[pos + r]);
+    pos += n;
+    plan.examples += n;
+  }
+  return plan;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BatchedTrainer>> BatchedTrainer::Create(const ModelConfig& config,
+                                                                       const DeviceSpec& device,
+                                                                       int max_clients) {
+  if (!device.is_gpu_backend()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batched training needs a GPU backend, not ", device.ToString()));
+  }
+  if (max_clients <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batched training: max_clients must be > 0, got ", max_clients));
+  }
+  if (absl::Status s = CheckDevice(device); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<Model>> cpu = NewModel(config);
+  if (!cpu.ok()) return cpu.status();
+  return std::unique_ptr<BatchedTrainer>(new BatchedTrainer(config, device, max_clients));
+}
+
+int BatchedTrainer::ClientsThatFit(const ModelConfig& config, int batch_size,
+                                   size_t rows_per_client, size_t free_bytes) {
+  const gpu::NetSpec spec = NetSpecFor(config);
+  const size_t b = static_cast<size_t>(std::max(batch_size, 1));
+  size_t floats = 6 * spec.num_params;  // params, grads, anchor, velocity, SAM point, slack
+  size_t max_dim = static_cast<size_t>(spec.input_dim);
+  size_t col = 0;
+  for (const gpu::NetLayer& l : spec.layers) {
+    floats += b * static_cast<size_t>(l.out_dim()) * 2;  // activation (+ pool winners)
+    max_dim = std::max<size_t>(max_dim, std::max(l.in_dim(), l.out_dim()));
+    if (l.kind == gpu::NetLayer::Kind::kConv) {
+      col = std::max<size_t>(col,
+                             static_cast<size_t>(l.in_h) * l.in_w * l.kernel * l.kernel * l.in_c);
+    }
+  }
+  floats += b * (2 * max_dim + 2 * col + spec.input_dim + 4 * spec.num_classes);
+  floats += rows_per_client * (static_cast<size_t>(spec.input_dim) + 1);
+  const size_t per_client = floats * sizeof(float) + 4096;
+  const size_t usable = free_bytes / 4 * 3;
+  return static_cast<int>(std::clamp<size_t>(usable / per_client, 1, 1024));
+}
+
+std::string BatchedTrainer::backend() const {
+  return net_ != nullptr ? net_->backend() : device_.ToString();
+}
+
+absl::Status BatchedTrainer::EnsureNet(int batch) {
+  if (net_ != nullptr && net_->max_rows() >= batch) return absl::OkStatus();
+  for (auto& [p, bytes] : buffers_) {
+    if (net_ != nullptr) net_->Free(p);
+  }
+  buffers_.clear();
+  net_.reset();
+  absl::StatusOr<std::unique_ptr<gpu::GpuNet>> net =
+      NewGpuNet(config_, device_, max_clients_, batch);
+  if (!net.ok()) return net.status();
+  net_ = std::move(*net);
+  buffers_.assign(kNumSlots, {nullptr, 0});
+  return absl::OkStatus();
+}
+
+void* BatchedTrainer::Buffer(int slot, size_t bytes) {
+  auto& [p, size] = buffers_[slot];
+  if (size >= bytes && p != nullptr) return p;
+  net_->Free(p);
+  p = net_->Alloc(std::max<size_t>(bytes, 1));
+  size = p != nullptr ? bytes : 0;
+  return p;
+}
+
+absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
+    const BatchedRecipe& recipe, std::span<const BatchedTask> tasks) {
+  const int c_count = static_cast<int>(tasks.size());
+  if (c_count == 0) return std::vector<LocalTrainingResult>{};
+  if (c_count > max_clients_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batched training: ", c_count, " tasks, at most ", max_clients_));
+  }
+  // The checks of NewSgdOptimizer / NewSamOptimizer and TrainLocal.
+  if (recipe.sam_rho > 0) {
+    absl::StatusOr<std::unique_ptr<Optimizer>> check =
+        NewSamOptimizer(SamOptions{recipe.sam_rho}, recipe.sgd, 1);
+    if (!check.ok()) return check.status();
+  } else {
+    absl::StatusOr<std::unique_ptr<Optimizer>> check = NewSgdOptimizer(recipe.sgd, 1);
+    if (!check.ok()) return check.status();
+    if (recipe.sam_rho < 0 || std::isnan(recipe.sam_rho)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sam: rho must be finite and > 0, got ", recipe.sam_rho));
+    }
+  }
+  const LocalSchedule& schedule = recipe.schedule;
+  if (schedule.batch_size == 0) return absl::InvalidArgumentError("TrainLocal: batch_size is 0");
+  if (schedule.steps == 0 && schedule.epochs == 0) {
+    return absl::InvalidArgumentError("TrainLocal: epochs and steps are both 0");
+  }
+  const gpu::NetSpec spec = NetSpecFor(config_);
+  const size_t p = spec.num_params;
+  const int dim = spec.input_dim;
+  size_t total_rows = 0;
+  for (const BatchedTask& t : tasks) {
+    if (t.base.size() != p) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TrainLocal: base has ", t.base.size(), " floats, the model ", p));
+    }
+    if (t.data == nullptr || t.data->dim() != dim) {
+      return absl::InvalidArgumentError(absl::StrCat("TrainLocal: data dim ",
+                                                     t.data == nullptr ? 0 : t.data->dim(),
+                                                     " != model input_dim ", dim));
+    }
+    if (t.indices.empty()) return absl::InvalidArgumentError("TrainLocal: no indices");
+    for (uint32_t i : t.indices) {
+      if (i >= t.data->size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("TrainLocal: index ", i, " >= dataset size ", t.data->size()));
+      }
+    }
+    total_rows += t.indices.size();
+  }
+  int batch_cap = 0;
+  for (const BatchedTask& t : tasks) {
+    batch_cap = std::max<int>(
+        batch_cap, static_cast<int>(std::min<size_t>(schedule.batch_size, t.indices.size())));
+  }
+  if (absl::Status s = EnsureNet(batch_cap); !s.ok()) return s;
+  const int cap = net_->max_rows();
+
+  // Plans (batch orders) and the step table: rows[s][c], index[s][c][r].
+  std::vector<TaskPlan> plans;
+  uint64_t max_steps = 0;
+  for (const BatchedTask& t : tasks) {
+    plans.push_back(PlanTask(schedule, t.indices.size(), t.seed, cap));
+    max_steps = std::max(max_steps, plans.back().steps);
+  }
+  const int c_net = net_->clients();  // rows of unused clients stay 0
+  std::vector<int> rows(max_steps * c_net, 0);
+  std::vector<int32_t> index(max_steps * c_net * cap, 0);
+  std::vector<int> max_n(max_steps, 0);
+  for (int c = 0; c < c_count; ++c) {
+    const TaskPlan& plan = plans[c];
+    for (uint64_t s = 0; s < plan.steps; ++s) {
+      rows[s * c_net + c] = plan.rows[s];
+      max_n[s] = std::max(max_n[s], plan.rows[s]);
+      std::copy_n(plan.index.begin() + s * cap, cap, index.begin() + (s * c_net + c) * cap);
+    }
+  }
+
+  // The clients' rows, gathered once, in indices order.
+  std::vector<float> x(total_rows * dim);
+  std::vector<int32_t> y(total_rows);
+  std::vector<int64_t> row_base(c_net, 0);
+  size_t at = 0;
+  for (int c = 0; c < c_count; ++c) {
+    row_base[c] = static_cast<int64_t>(at);
+    tasks[c].data->Gather(tasks[c].indices, x.data() + at * dim, y.data() + at);
+    at += tasks[c].indices.size();
+  }
+
+  const size_t pc = p * c_net;
+  auto* params = static_cast<float*>(Buffer(kParams, pc * sizeof(float)));
+  auto* grad = static_cast<float*>(Buffer(kGrad, pc * sizeof(float)));
+  const bool prox = recipe.sgd.prox_mu > 0;
+  const bool momentum = recipe.sgd.momentum > 0;
+  const bool sam = recipe.sam_rho > 0;
+  auto* anchor = prox ? static_cast<float*>(Buffer(kAnchor, pc * sizeof(float))) : nullptr;
+  auto* velocity = momentum ? static_cast<float*>(Buffer(kVelocity, pc * sizeof(float))) : nullptr;
+  auto* perturbed = sam ? static_cast<float*>(Buffer(kPerturbed, pc * sizeof(float))) : nullptr;
+  auto* loss = static_cast<float*>(Buffer(kLoss, c_net * sizeof(float)));
+  auto* loss_sums = static_cast<double*>(Buffer(kLossSums, c_net * sizeof(double)));
+  auto* data_x = static_cast<float*>(Buffer(kDataX, x.size() * sizeof(float)));
+  auto* data_y = static_cast<int32_t*>(Buffer(kDataY, y.size() * sizeof(int32_t)));
+  auto* d_row_base = static_cast<int64_t*>(Buffer(kRowBase, c_net * sizeof(int64_t)));
+  auto* d_index = static_cast<int32_t*>(Buffer(kIndex, index.size() * sizeof(int32_t)));
+  auto* d_rows = static_cast<int*>(Buffer(kRows, rows.size() * sizeof(int)));
+  if (!net_->status().empty()) {
+    const std::string error = net_->status();
+    net_.reset();  // a fresh net next time
+    return absl::ResourceExhaustedError(error);
+  }
+
+  {
+    std::vector<float> bases(pc, 0.0f);
+    for (int c = 0; c < c_count; ++c) {
+      std::copy(tasks[c].base.begin(), tasks[c].base.end(), bases.begin() + c * p);
+    }
+    net_->Upload(params, bases.data(), pc * sizeof(float));
+    if (anchor != nullptr) net_->Upload(anchor, bases.data(), pc * sizeof(float));
+    if (velocity != nullptr) {
+      std::fill(bases.begin(), bases.end(), 0.0f);
+      net_->Upload(velocity, bases.data(), pc * sizeof(float));
+    }
+  }
+  const std::vector<double> zeros(c_net, 0.0);
+  net_->Upload(loss_sums, zeros.data(), c_net * sizeof(double));
+  net_->Upload(data_x, x.data(), x.size() * sizeof(float));
+  net_->Upload(data_y, y.data(), y.size() * sizeof(int32_t));
+  net_->Upload(d_row_base, row_base.data(), c_net * sizeof(int64_t));
+  net_->Upload(d_index, index.data(), index.size() * sizeof(int32_t));
+  net_->Upload(d_rows, rows.data(), rows.size() * sizeof(int));
+
+  gpu::SgdScalars sgd;
+  sgd.lr = static_cast<float>(recipe.sgd.lr);
+  sgd.momentum = static_cast<float>(recipe.sgd.momentum);
+  sgd.weight_decay = static_cast<float>(recipe.sgd.weight_decay);
+  sgd.prox_mu = static_cast<float>(recipe.sgd.prox_mu);
+  for (uint64_t s = 0; s < max_steps; ++s) {
+    net_->SetRows(d_rows + s * c_net, max_n[s], c_count);
+    net_->Gather(data_x, data_y, d_row_base, d_index + s * c_net * cap);
+    net_->Forward(params);
+    net_->CrossEntropy(loss);
+    net_->Backward(params, grad, nullptr);
+    net_->AddLoss(loss, loss_sums);
+    if (sam) {
+      net_->SamPoint(recipe.sam_rho, params, grad, perturbed);
+      net_->Forward(perturbed);
+      net_->CrossEntropy(loss);
+      net_->Backward(perturbed, grad, nullptr);
+    }
+    net_->SgdStep(sgd, params, grad, anchor, velocity);
+  }
+  std::vector<float> out(pc);
+  std::vector<double> sums(c_net);
+  net_->Download(out.data(), params, pc * sizeof(float));
+  net_->Download(sums.data(), loss_sums, c_net * sizeof(double));
+  if (!net_->status().empty()) {
+    const std::string error = net_->status();
+    net_.reset();
+    return absl::InternalError(error);
+  }
+  std::vector<LocalTrainingResult> results(c_count);
+  for (int c = 0; c < c_count; ++c) {
+    LocalTrainingResult& r = results[c];
+    r.delta.resize(p);
+    const float* w = out.data() + c * p;
+    for (size_t i = 0; i < p; ++i) r.delta[i] = w[i] - tasks[c].base[i];
+    r.steps = plans[c].steps;
+    r.examples_processed = plans[c].examples;
+    r.mean_loss = r.steps > 0 ? sums[c] / static_cast<double>(r.steps) : 0.0;
+  }
+  return results;
+}
+
+}  // namespace fedsim
