@@ -21,6 +21,7 @@
 #include "rpc/credentials.h"
 #include "rpc/wire.h"
 #include "runtime/client_split.h"
+#include "runtime/gpu_batcher.h"
 #include "runtime/run_setup.h"
 #include "runtime/task_runner.h"
 #include "util/thread_pool.h"
@@ -58,6 +59,7 @@ class Worker {
     client_.set_token(options_.security.token);
     identity_.name = options_.name.empty() ? DefaultName() : options_.name;
     identity_.slots = static_cast<uint32_t>(options_.slots);
+    identity_.backend = options_.device.DisplayName();
     for (const std::string& dir : options_.data_dirs) {
       identity_.local_clients.push_back(ClientNameOfFolder(dir));
     }
@@ -148,19 +150,26 @@ class Worker {
                                        : LocalRunData(*scenario, reg);
     if (!data.ok()) return data.status();
     data_ = std::make_unique<RunData>(std::move(data).value());
+    if (options_.slots == 0) {
+      const int slots = AutoGpuSlots(*data_, scenario->local().batch_size(), options_.device);
+      absl::MutexLock lock(&mu_);
+      slots_ = slots;
+      free_slots_ = slots;
+    }
     runner_ = std::make_unique<TaskRunner>(data_.get(),
-                                           ClientCacheBytes(scenario->limits().memory_budget_mb()));
+                                           ClientCacheBytes(scenario->limits().memory_budget_mb()),
+                                           TaskDevice{options_.device, slots_});
     if (options_.log != nullptr) {
       std::fprintf(options_.log,
-                   "fedsim client: connected to %s as worker %llu (%d slots, scenario '%s', "
-                   "%llu params)\n",
+                   "fedsim client: connected to %s as worker %llu (%d slots on %s, scenario "
+                   "'%s', %llu params)\n",
                    options_.server.c_str(), static_cast<unsigned long long>(reg.worker_id()),
-                   options_.slots, scenario->name().c_str(),
+                   slots_, options_.device.ToString().c_str(), scenario->name().c_str(),
                    static_cast<unsigned long long>(reg.num_params()));
       std::fflush(options_.log);
     }
 
-    pool_ = std::make_unique<ThreadPool>(options_.slots);
+    pool_ = std::make_unique<ThreadPool>(slots_);
     PollLoop();
     return absl::OkStatus();
   }
@@ -463,6 +472,9 @@ class Worker {
   // The scenario of the first registration; a re-registration must match.
   std::string scenario_text_ ABSL_GUARDED_BY(mu_);
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
+  // The pool's size: options_.slots, or on a GPU with slots 0 the batch
+  // size chosen at registration (AutoGpuSlots).
+  int slots_ = options_.slots;
   int free_slots_ ABSL_GUARDED_BY(mu_) = options_.slots;
   std::set<TaskId> in_flight_ ABSL_GUARDED_BY(mu_);
   uint64_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
@@ -476,10 +488,11 @@ absl::Status RunWorker(const WorkerOptions& options, WorkerSummary* summary) {
   if (options.server.empty()) {
     return absl::InvalidArgumentError("no server address; pass --server=HOST:PORT");
   }
-  if (options.slots < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--slots must be at least 1, got ", options.slots));
+  if (options.slots < 1 && !(options.slots == 0 && options.device.is_gpu_backend())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--slots must be at least 1 (or 0 on a GPU: chosen from its memory), got ", options.slots));
   }
+  if (absl::Status s = CheckDevice(options.device); !s.ok()) return s;
   if (options.clock == nullptr) return absl::InvalidArgumentError("WorkerOptions.clock is null");
   // No separate connect step: Register's retries (on options.clock) cover a
   // server that is not up yet, and a refused connection fails fast.

@@ -33,6 +33,7 @@
 
 #include "absl/status/status.h"
 #include "core/clock.h"
+#include "ml/gpu/device.h"
 #include "rpc/credentials.h"
 
 namespace fedsim {
@@ -41,8 +42,14 @@ struct WorkerOptions {
   // Server address, "host:port". Default: "" (required).
   std::string server;
   // Tasks trained in parallel (threads of the worker's pool). Default: 1
-  // (the CLI defaults it to the number of cores).
+  // (the CLI defaults it to the number of cores). On a GPU device, the
+  // tasks its slots train at once share batched launches (C = slots), and
+  // 0 lets the worker choose C from the run's model and the free GPU memory
+  // once it knows them (at registration).
   int slots = 1;
+  // Where tasks train: the CPU, a CUDA GPU or the GPU backend's emulation
+  // (ml/gpu/device.h). Default: the CPU.
+  DeviceSpec device;
   // Shown in the server's logs. Default: "" = "<hostname>:<pid>".
   std::string name;
   // How long to keep trying to reach the server at start. Default: 30 s.

@@ -13,6 +13,8 @@
 #define FEDSIM_CORE_TRANSPORT_H_
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -47,6 +49,12 @@ class Transport {
 
   // The run is over: stop executing, tell workers to exit. Idempotent.
   virtual void Shutdown() = 0;
+
+  // Where results were trained so far, for the manifest: "cpu" and GPU
+  // backends' names ("cuda:0 (NVIDIA H200, sm_90)"), sorted, each once.
+  // Results of different backends agree within float tolerance, not bit for
+  // bit. Default: empty (not known).
+  virtual std::vector<std::string> Backends() const { return {}; }
 };
 
 }  // namespace fedsim

@@ -34,6 +34,7 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const WorkerId
   request.set_worker_name(identity.name);
   request.set_slots(identity.slots);
   request.set_build_id(identity.build_id);
+  request.set_backend(identity.backend);
   for (const auto& [mode, fingerprint] : identity.numeric_fingerprints) {
     (*request.mutable_numeric_fingerprints())[mode] = fingerprint;
   }

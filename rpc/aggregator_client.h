@@ -65,6 +65,8 @@ struct WorkerIdentity {
   // The names of the client folders it brings (RegisterRequest.local_clients).
   // Default: empty = a simulation worker.
   std::vector<std::string> local_clients;
+  // Where it trains (RegisterRequest.backend). Default: "cpu".
+  std::string backend = "cpu";
 };
 
 class AggregatorClient {

@@ -29,6 +29,15 @@ LocalSchedule ScheduleFromConfig(const config::LocalTraining& local) {
       .epochs = local.epochs(), .steps = local.steps(), .batch_size = local.batch_size()};
 }
 
+std::optional<BatchedRecipe> BatchedRecipeFor(const config::LocalTraining& local) {
+  if (local.has_adversarial()) return std::nullopt;
+  BatchedRecipe r;
+  r.schedule = ScheduleFromConfig(local);
+  r.sgd = SgdFromConfig(local);
+  if (local.has_sam()) r.sam_rho = local.sam().rho();
+  return r;
+}
+
 AdversarialOptions AdversarialFromConfig(const config::Adversarial& adv) {
   return AdversarialOptions{.attack = attack_fields::ToOptions(adv, kPgdDefaultSteps),
                             .ratio = adv.ratio(),
@@ -64,8 +73,8 @@ void ValidateAdversarial(const config::Adversarial& adv, const std::string& path
   // TRADES reads the attack fields but neither ratio nor mode: refuse values
   // that would silently not apply.
   if (!std::isfinite(adv.trades_beta()) || !(adv.trades_beta() >= 0)) {
-    add("trades_beta", absl::StrCat(adv.trades_beta(),
-                                    " must be finite and > 0; the paper uses 1 to 6"));
+    add("trades_beta",
+        absl::StrCat(adv.trades_beta(), " must be finite and > 0; the paper uses 1 to 6"));
   } else if (adv.trades_beta() == 0) {
     add("trades_beta",
         "0 trains on the clean loss only while paying for the attack; set e.g. 6, or remove "
@@ -77,8 +86,9 @@ void ValidateAdversarial(const config::Adversarial& adv, const std::string& path
                               "ratio or trades_beta"));
   }
   if (adv.mode() == config::Adversarial::CONCAT) {
-    add("mode", "CONCAT does not apply to TRADES, which trains on every clean row and its "
-                "attacked copy; remove mode or trades_beta");
+    add("mode",
+        "CONCAT does not apply to TRADES, which trains on every clean row and its "
+        "attacked copy; remove mode or trades_beta");
   }
   if (!attack_fields::ToOptions(adv, kPgdDefaultSteps).random_start) {
     add("random_start",
@@ -87,8 +97,7 @@ void ValidateAdversarial(const config::Adversarial& adv, const std::string& path
   }
 }
 
-absl::StatusOr<LocalRecipe> NewLocalRecipe(const config::LocalTraining& local,
-                                           size_t num_params) {
+absl::StatusOr<LocalRecipe> NewLocalRecipe(const config::LocalTraining& local, size_t num_params) {
   LocalRecipe recipe;
   recipe.schedule = ScheduleFromConfig(local);
   if (local.has_adversarial()) {
@@ -109,12 +118,11 @@ absl::StatusOr<LocalRecipe> NewLocalRecipe(const config::LocalTraining& local,
     objective = *std::move(trades);
   }
   absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
-      local.has_sam() ? NewSamOptimizer(SamOptions{.rho = local.sam().rho()},
-                                        SgdFromConfig(local), num_params, std::move(objective))
+      local.has_sam() ? NewSamOptimizer(SamOptions{.rho = local.sam().rho()}, SgdFromConfig(local),
+                                        num_params, std::move(objective))
                       : NewSgdOptimizer(SgdFromConfig(local), num_params, std::move(objective));
   if (!optimizer.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("local: ", optimizer.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("local: ", optimizer.status().message()));
   }
   recipe.optimizer = *std::move(optimizer);
   if (local.has_adversarial() && !IsTrades(local)) {

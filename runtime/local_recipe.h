@@ -9,11 +9,13 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "ml/adversarial.h"
 #include "ml/batch_transform.h"
+#include "ml/gpu/batched_trainer.h"
 #include "ml/local_trainer.h"
 #include "ml/optimizer.h"
 #include "ml/trades.h"
@@ -38,8 +40,14 @@ LocalSchedule ScheduleFromConfig(const config::LocalTraining& local);
 // trades_beta, no transform and the TRADES objective (ml/trades.h) inside
 // the optimizer.
 // InvalidArgument naming the field for out-of-range values.
-absl::StatusOr<LocalRecipe> NewLocalRecipe(const config::LocalTraining& local,
-                                           size_t num_params);
+absl::StatusOr<LocalRecipe> NewLocalRecipe(const config::LocalTraining& local, size_t num_params);
+
+// The recipe as the GPU backend's batched trainer takes it, when `local` is
+// one it can batch: SGD or SAM on the mean cross-entropy, no adversarial
+// training. nullopt otherwise (such tasks train through the Model
+// interface, on the same device). Values are not checked here (the batched
+// trainer checks them as NewLocalRecipe does).
+std::optional<BatchedRecipe> BatchedRecipeFor(const config::LocalTraining& local);
 
 // Forward-backward passes one step costs per clean example, relative to a
 // plain SGD step: SGD 1, SAM 2, plus an adversarial attack's passes over its

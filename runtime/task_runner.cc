@@ -25,8 +25,21 @@ absl::StatusOr<std::unique_ptr<Model>> TaskRunner::AcquireModel() {
       return m;
     }
   }
-  return NewModel(data_->model);
+  return NewModelOn(data_->model, device_.spec);
 }
+
+absl::StatusOr<GpuTaskBatcher*> TaskRunner::Batcher() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (batcher_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<GpuTaskBatcher>> made =
+        GpuTaskBatcher::Create(data_->model, device_.spec, std::max(1, device_.batch_capacity));
+    if (!made.ok()) return made.status();
+    batcher_ = std::move(*made);
+  }
+  return batcher_.get();
+}
+
+std::string TaskRunner::backend() const { return device_.spec.DisplayName(); }
 
 void TaskRunner::ReleaseModel(std::unique_ptr<Model> model) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -110,34 +123,50 @@ absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const
                                                    " but the run has ", data_->num_clients(),
                                                    " clients"));
   }
-  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, AcquireModel());
-  if (base.size() != model->NumParams()) {
-    ReleaseModel(std::move(model));
+  // On a GPU, plain SGD/SAM tasks train batched and need no Model of their own.
+  const std::optional<BatchedRecipe> batched =
+      device_.spec.is_gpu_backend() && task.kind != TaskKind::kEvaluate
+          ? BatchedRecipeFor(task.local)
+          : std::nullopt;
+  std::unique_ptr<Model> model;
+  size_t num_params = 0;
+  if (batched.has_value()) {
+    num_params = NetSpecFor(data_->model).num_params;
+  } else {
+    FEDSIM_ASSIGN_OR_RETURN(model, AcquireModel());
+    num_params = model->NumParams();
+  }
+  struct Release {
+    TaskRunner* runner;
+    std::unique_ptr<Model>* model;
+    ~Release() {
+      if (*model != nullptr) runner->ReleaseModel(std::move(*model));
+    }
+  } release{this, &model};
+  if (base.size() != num_params) {
     return absl::InvalidArgumentError(absl::StrCat("task ", task.id, ": base model has ",
                                                    base.size(), " parameters, expected ",
                                                    data_->model.ToString()));
   }
-  if (task.kind == TaskKind::kEvaluate) {
-    absl::StatusOr<TaskResult> out = EvaluateOnClient(task, *model, base);
-    ReleaseModel(std::move(model));
-    return out;
-  }
-  absl::StatusOr<LocalRecipe> recipe = NewLocalRecipe(task.local, model->NumParams());
+  if (task.kind == TaskKind::kEvaluate) return EvaluateOnClient(task, *model, base);
+  absl::StatusOr<LocalRecipe> recipe = NewLocalRecipe(task.local, num_params);
   if (!recipe.ok()) {
-    ReleaseModel(std::move(model));
     return absl::InvalidArgumentError(
         absl::StrCat("task ", task.id, ": ", recipe.status().message()));
   }
   absl::StatusOr<ClientTrainData> rows = TrainRows(task.client);
   if (!rows.ok()) {
-    ReleaseModel(std::move(model));
     return absl::Status(rows.status().code(),
                         absl::StrCat("task ", task.id, ": ", rows.status().message()));
   }
-  absl::StatusOr<LocalTrainingResult> r =
-      TrainLocal(*model, base, *rows->data, rows->rows, recipe->schedule, *recipe->optimizer,
-                 recipe->transform.get(), task.seed);
-  ReleaseModel(std::move(model));
+  absl::StatusOr<LocalTrainingResult> r;
+  if (batched.has_value()) {
+    FEDSIM_ASSIGN_OR_RETURN(GpuTaskBatcher * batcher, Batcher());
+    r = batcher->Train(*batched, BatchedTask{base, rows->data.get(), rows->rows, task.seed});
+  } else {
+    r = TrainLocal(*model, base, *rows->data, rows->rows, recipe->schedule, *recipe->optimizer,
+                   recipe->transform.get(), task.seed);
+  }
   if (!r.ok()) return r.status();
   TaskResult out;
   out.id = task.id;

@@ -13,14 +13,16 @@
 #include <list>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ml/model.h"
-#include "runtime/run_setup.h"
 #include "core/task.h"
+#include "ml/gpu/device.h"
+#include "ml/model.h"
+#include "runtime/gpu_batcher.h"
+#include "runtime/run_setup.h"
 
 namespace fedsim {
 
@@ -42,11 +44,29 @@ inline constexpr size_t kDefaultClientCacheBytes = size_t{64} << 20;
 // (418 MB and 740 MB), since each client trains about once.
 size_t ClientCacheBytes(uint64_t memory_budget_mb);
 
+// Where a runner trains. On a GPU backend, tasks that the batched trainer
+// can take (plain SGD or SAM: BatchedRecipeFor) from up to batch_capacity
+// concurrent Run() calls train together in one launch sequence
+// (runtime/gpu_batcher.h); the rest (adversarial training, evaluation)
+// run through the Model interface on the same device.
+struct TaskDevice {
+  // Default: the CPU.
+  DeviceSpec spec;
+  // Tasks per batched launch sequence (a worker passes its slot count).
+  // Default: 1.
+  int batch_capacity = 1;
+};
+
 class TaskRunner {
  public:
   // `data` must outlive the runner.
-  explicit TaskRunner(const RunData* data, size_t client_cache_bytes = kDefaultClientCacheBytes)
-      : data_(data), cache_limit_(client_cache_bytes) {}
+  explicit TaskRunner(const RunData* data, size_t client_cache_bytes = kDefaultClientCacheBytes,
+                      TaskDevice device = {})
+      : data_(data), cache_limit_(client_cache_bytes), device_(device) {}
+
+  // The backend that trains: DeviceSpec::DisplayName ("cpu", "cuda:0
+  // (NVIDIA H200, sm_90)", "host emulation").
+  std::string backend() const;
 
   // Trains task.client's rows from `base` (generating them first when the
   // run's client data is generated: RunData::generated), or for an
@@ -61,6 +81,8 @@ class TaskRunner {
 
  private:
   absl::StatusOr<std::unique_ptr<Model>> AcquireModel();
+  // The batcher of a GPU runner, made on first use.
+  absl::StatusOr<GpuTaskBatcher*> Batcher();
   void ReleaseModel(std::unique_ptr<Model> model);
   absl::StatusOr<ClientTrainData> TrainRows(uint32_t client);
   // An evaluation task: `base` scored on the client's own test split
@@ -76,12 +98,14 @@ class TaskRunner {
 
   const RunData* data_;
   const size_t cache_limit_;
+  const TaskDevice device_;
+  std::unique_ptr<GpuTaskBatcher> batcher_;  // guarded by mu_ (made once)
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Model>> free_models_;  // guarded by mu_
   std::list<Cached> cache_;                          // most recent first; guarded by mu_
   std::unordered_map<uint32_t, std::list<Cached>::iterator> cached_;  // guarded by mu_
-  size_t cache_bytes_ = 0;                           // guarded by mu_
-  uint64_t generated_ = 0;                           // guarded by mu_
+  size_t cache_bytes_ = 0;                                            // guarded by mu_
+  uint64_t generated_ = 0;                                            // guarded by mu_
 };
 
 }  // namespace fedsim

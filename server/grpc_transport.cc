@@ -140,6 +140,11 @@ void GrpcTransportImpl::Cancel(TaskId id) {
   ++result_events_;
 }
 
+std::vector<std::string> GrpcTransportImpl::Backends() const {
+  absl::MutexLock lock(&mu_);
+  return std::vector<std::string>(backends_.begin(), backends_.end());
+}
+
 void GrpcTransportImpl::Shutdown() {
   absl::MutexLock lock(&mu_);
   if (shutdown_) return;
@@ -218,6 +223,7 @@ absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
   worker.session = *session;
   worker.name = request.worker_name();
   worker.slots = request.slots();
+  backends_.insert(request.backend().empty() ? "cpu" : request.backend());
   worker.last_seen = clock_->Now();
   DropSilentWorkersLocked();
   ++stats_.workers_registered;

@@ -170,6 +170,7 @@ class GrpcTransportImpl final : public GrpcTransport {
   void Cancel(TaskId id) override;
 
   void Shutdown() override;
+  std::vector<std::string> Backends() const override;
 
   // ------------------------------------------------------------ GrpcTransport
 
@@ -363,6 +364,8 @@ class GrpcTransportImpl final : public GrpcTransport {
   std::unordered_map<TaskId, TaskResult> inbox_ ABSL_GUARDED_BY(mu_);
   std::deque<TaskId> arrival_order_ ABSL_GUARDED_BY(mu_);
   GrpcTransportStats stats_ ABSL_GUARDED_BY(mu_);
+  // RegisterRequest.backend of every worker that registered.
+  std::set<std::string> backends_ ABSL_GUARDED_BY(mu_);
   // Parked GetTask calls by arrival and by deadline; answered ones waiting for the poll
   // timer to Finish them; what wakes the timer.
   uint64_t next_poll_key_ ABSL_GUARDED_BY(mu_) = 1;

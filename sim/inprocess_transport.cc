@@ -117,6 +117,10 @@ class InProcessTransport : public Transport {
     done_.emplace(task.id, std::move(r));
   }
 
+ public:
+  std::vector<std::string> Backends() const override { return {runner_->backend()}; }
+
+ private:
   TaskRunner* const runner_;
   ModelStore* const store_;
   const InProcessOptions options_;

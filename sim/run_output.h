@@ -97,6 +97,8 @@ struct ManifestInfo {
   std::string model;  // ModelConfig::ToString()
   std::string algorithm;
   std::string transport;  // "inprocess" or "grpc, W workers"
+  // Where the results were trained (Transport::Backends): "cpu", GPU names.
+  std::vector<std::string> backends;
   // The robust evaluation (RobustEvalPlanName: attack, eps, subset), or ""
   // for none. Written only when set.
   std::string robust_eval;

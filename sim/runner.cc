@@ -378,6 +378,7 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   m.algorithm = AlgorithmName(s.algorithm());
   m.algorithm_notes = AlgorithmNotesFor(s, run.scenario_dir);
   m.transport = options.transport_name;
+  m.backends = transport->Backends();
   if (evaluator->robust_plan().has_value()) {
     m.robust_eval = RobustEvalPlanName(*evaluator->robust_plan());
   }
@@ -410,7 +411,8 @@ absl::StatusOr<RunOutcome> ExecuteRun(const PreparedRun& run, Transport* transpo
 absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
                                         const RunOptions& options) {
   ModelStore store;
-  TaskRunner runner(run.data.get(), ClientCacheBytes(run.scenario.limits().memory_budget_mb()));
+  TaskRunner runner(run.data.get(), ClientCacheBytes(run.scenario.limits().memory_budget_mb()),
+                    TaskDevice{options.device, slots});
   InProcessOptions io;
   io.slots = slots;
   io.time_scale = run.scenario.clock().mode() == config::Clock::WALL

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "ml/gpu/device.h"
 #include "absl/status/statusor.h"
 #include "core/clock.h"
 #include "proto/scenario.pb.h"
@@ -68,6 +69,9 @@ struct RunOptions {
   int eval_threads = 1;
   // For the manifest: "inprocess", "grpc, 3 workers", ...
   std::string transport_name = "inprocess";
+  // RunInProcess only: where its slots train (ml/gpu/device.h); on a GPU
+  // the slots' concurrent tasks share batched launches. Default: the CPU.
+  DeviceSpec device;
   // Replay: durations by task id. When it returns a value, that value wins
   // over the scenario's schedule (run.schedule), which is still advanced for
   // every dispatch; nullopt falls through to the schedule, then the device

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -19,6 +20,13 @@
 #endif
 
 namespace fedsim::e2e {
+
+// The fedsim executable: $FEDSIM_E2E_BINARY when set (a prebuilt bundle run
+// elsewhere, scripts/gpu-check --prebuilt), else the build's FEDSIM_BINARY.
+inline std::string Binary() {
+  const char* env = std::getenv("FEDSIM_E2E_BINARY");
+  return env != nullptr && *env != '\0' ? env : FEDSIM_BINARY;
+}
 
 inline std::string ReadFile(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -59,11 +67,11 @@ inline int RunCommand(const std::vector<std::string>& argv, std::string* err = n
 // Runs `fedsim ARGS...` to completion (at most 600 s); returns its exit code,
 // its last stderr lines in *err.
 inline int RunFedsim(const std::vector<std::string>& args, std::string* err = nullptr) {
-  std::vector<std::string> argv = {FEDSIM_BINARY};
+  std::vector<std::string> argv = {Binary()};
   argv.insert(argv.end(), args.begin(), args.end());
   std::string start_error;
   const int code = RunCommand(argv, err ? err : &start_error);
-  EXPECT_NE(code, 127) << "cannot start " << FEDSIM_BINARY;
+  EXPECT_NE(code, 127) << "cannot start " << Binary();
   return code;
 }
 

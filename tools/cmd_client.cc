@@ -1,7 +1,12 @@
 // fedsim client: a worker process that trains tasks for a server.
 //
 //   fedsim client --server=HOST:PORT [--slots=S] [--name=NAME] [--log_tasks]
+//                 [--device=cpu|cuda:N] [--data=DIR,...]
 //                 [--token_file=F] [--tls_ca=CA.pem [--tls_cert=C --tls_key=K]]
+//
+// With --device=cuda:N the worker trains on that GPU: the tasks its slots
+// hold at once train in one batched launch sequence (--slots=C clients; 0 =
+// as many as fit in the GPU's memory).
 //
 // Prints one line when connected and a summary line at exit; exits 0 when the
 // server says the run is finished, 2 on a wrong flag (before connecting), 1
@@ -24,9 +29,9 @@
 #include "tools/security_flags.h"
 
 ABSL_FLAG(std::string, server, "", "address of the fedsim server, HOST:PORT (required)");
-// --slots is shared with `fedsim run` (flags are process-global); defined in
-// cmd_run.cc. Here 0 means the number of cores.
-ABSL_DECLARE_FLAG(int, slots);
+// --slots and --device are shared with `fedsim run` (flags are
+// process-global; tools/common_flags.cc). Here --slots=0 means the number of
+// cores on the CPU, the memory's fit on a GPU; --device=auto the CPU.
 ABSL_FLAG(std::string, name, "", "name shown in the server's logs (default: hostname:pid)");
 ABSL_FLAG(double, connect_timeout_s, 30, "seconds to keep trying to reach the server at start");
 ABSL_FLAG(double, server_lost_timeout_s, 30,
@@ -65,11 +70,16 @@ int ClientMain(int argc, char** argv) {
                                              "folders this worker serves (see 'fedsim split')"));
     }
   }
+  const DeviceSpec device = DeviceFromFlag(DeviceSpec{}, &flag_problems);
   if (!flag_problems.empty()) return ReportFlagProblems("client", flag_problems);
   WorkerOptions options;
   options.server = absl::GetFlag(FLAGS_server);
+  options.device = device;
   options.slots = absl::GetFlag(FLAGS_slots);
-  if (options.slots == 0) options.slots = std::max(1u, std::thread::hardware_concurrency());
+  // On a GPU, 0 stays: the worker sizes its batch once it knows the model.
+  if (options.slots == 0 && !device.is_gpu_backend()) {
+    options.slots = std::max(1u, std::thread::hardware_concurrency());
+  }
   options.name = absl::GetFlag(FLAGS_name);
   options.connect_timeout_s = absl::GetFlag(FLAGS_connect_timeout_s);
   options.server_lost_timeout_s = absl::GetFlag(FLAGS_server_lost_timeout_s);

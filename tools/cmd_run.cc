@@ -2,6 +2,7 @@
 // gRPC transport) in this process, W worker processes on loopback.
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -14,6 +15,7 @@
 #include "config/model_config.h"
 #include "config/scenario_file.h"
 #include "core/clock.h"
+#include "runtime/gpu_batcher.h"
 #include "server/grpc_transport.h"
 #include "sim/runner.h"
 #include "tools/commands.h"
@@ -24,7 +26,8 @@
 #include "tools/subprocess.h"
 
 ABSL_FLAG(int, workers, 0,
-          "Worker processes to start (default 0 = one per CPU core). Ignored with --inprocess.");
+          "Worker processes to start (default 0 = one per visible GPU when --device finds GPUs, "
+          "else one per CPU core). Ignored with --inprocess.");
 ABSL_FLAG(bool, inprocess, false,
           "Run the same engine and algorithm with in-process training threads and no sockets.");
 ABSL_FLAG(std::string, out, "",
@@ -64,6 +67,12 @@ int RunMain(int argc, char** argv) {
   CheckFlagSeconds("heartbeat_timeout", absl::GetFlag(FLAGS_heartbeat_timeout),
                    "seconds without a heartbeat before a worker is presumed dead", &flag_problems);
   CheckCheckpointEveryFlag(&flag_problems);
+  // --device=auto: the visible GPUs for worker processes, else the CPU.
+  DeviceSpec auto_device;
+  if (!absl::GetFlag(FLAGS_inprocess) && CudaDevicesVisible() > 0) {
+    auto_device.kind = DeviceSpec::Kind::kCuda;
+  }
+  const DeviceSpec device = DeviceFromFlag(auto_device, &flag_problems);
   if (!flag_problems.empty()) return ReportFlagProblems("run", flag_problems);
   absl::StatusOr<config::Scenario> scenario;
   std::string scenario_dir;
@@ -107,14 +116,26 @@ int RunMain(int argc, char** argv) {
   absl::StatusOr<RunOutcome> outcome;
   std::string failures;
   if (absl::GetFlag(FLAGS_inprocess)) {
-    const int slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots) : cores;
     if (!prepare()) return 1;
-    std::fprintf(stderr, "fedsim run: %s, in-process with %d training threads\n",
-                 scenario->name().c_str(), slots);
+    // On a GPU without --slots: as many clients per batched launch as fit.
+    const int slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)
+                      : device.is_gpu_backend()
+                          ? AutoGpuSlots(*(*run)->data, scenario->local().batch_size(), device)
+                          : cores;
+    options.device = device;
+    std::fprintf(stderr, "fedsim run: %s, in-process with %d training threads on %s\n",
+                 scenario->name().c_str(), slots, device.ToString().c_str());
     outcome = RunInProcess(**run, slots, options);
   } else {
-    const int workers = absl::GetFlag(FLAGS_workers) > 0 ? absl::GetFlag(FLAGS_workers) : cores;
+    // On GPUs (--device=auto finding some, or given), worker w trains on GPU
+    // w mod count with its slots sized to the GPU's memory.
+    const int gpus = device.kind == DeviceSpec::Kind::kCuda ? CudaDevicesVisible() : 0;
+    const bool on_gpus = device.is_gpu_backend();
+    const int workers = absl::GetFlag(FLAGS_workers) > 0 ? absl::GetFlag(FLAGS_workers)
+                        : gpus > 0                       ? gpus
+                                                         : cores;
     const int slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)
+                      : on_gpus                      ? 0
                                                      : std::max(1, cores / workers);
     ModelStore store;
     GrpcServerOptions so;
@@ -139,8 +160,14 @@ int RunMain(int argc, char** argv) {
       return 1;
     }
     const std::string address = (*transport)->address();
-    std::fprintf(stderr, "fedsim run: %s, server on %s, %d worker processes x %d slots\n",
-                 scenario->name().c_str(), address.c_str(), workers, slots);
+    std::fprintf(stderr, "fedsim run: %s, server on %s, %d worker processes x %s slots%s\n",
+                 scenario->name().c_str(), address.c_str(), workers,
+                 slots > 0 ? absl::StrCat(slots).c_str() : "auto",
+                 on_gpus ? absl::StrCat(" on ", device.kind == DeviceSpec::Kind::kCuda
+                                                    ? absl::StrCat(gpus, " GPU(s)")
+                                                    : device.ToString())
+                               .c_str()
+                         : "");
     const bool verbose = absl::GetFlag(FLAGS_verbose);
     SubprocessSet children([verbose](const std::string& line) {
       if (verbose) std::fprintf(stderr, "%s\n", line.c_str());
@@ -157,6 +184,15 @@ int RunMain(int argc, char** argv) {
       std::vector<std::string> argv = {self, "client", absl::StrCat("--server=", address),
                                        absl::StrCat("--slots=", slots),
                                        absl::StrCat("--name=", name)};
+      if (on_gpus) {
+        DeviceSpec mine = device;
+        if (mine.kind == DeviceSpec::Kind::kCuda && absl::GetFlag(FLAGS_device) == "auto") {
+          mine.index = w % std::max(gpus, 1);
+        }
+        argv.push_back(absl::StrCat("--device=", mine.ToString()));
+      } else {
+        argv.push_back("--device=cpu");
+      }
       if (verbose) argv.push_back("--log_tasks");
       auto started = children.Start(name, argv);
       if (!started.ok()) {
@@ -167,8 +203,10 @@ int RunMain(int argc, char** argv) {
     }
     if (!prepare() || (*run)->num_params != *num_params) {
       if (run.ok()) {
-        std::fprintf(stderr, "fedsim run: internal error: the model has %zu parameters, the "
-                     "schema said %zu\n", (*run)->num_params, *num_params);
+        std::fprintf(stderr,
+                     "fedsim run: internal error: the model has %zu parameters, the "
+                     "schema said %zu\n",
+                     (*run)->num_params, *num_params);
       }
       (*transport)->Shutdown();
       children.SignalAll(SIGTERM);  // the run cannot start: no need to wait for them
@@ -197,7 +235,8 @@ int RunMain(int argc, char** argv) {
         SystemClock()->SleepFor(absl::Milliseconds(50));
       }
     });
-    options.transport_name = absl::StrCat("grpc, ", workers, " workers x ", slots, " slots");
+    options.transport_name = absl::StrCat("grpc, ", workers, " workers x ",
+                                          slots > 0 ? absl::StrCat(slots) : "auto", " slots");
     outcome = ExecuteRun(**run, transport->get(), &store, options);
     done.store(true);
     watcher.join();
@@ -205,7 +244,8 @@ int RunMain(int argc, char** argv) {
     children.WaitAll(20.0);
     for (const auto& c : children.children()) {
       if (c.killed_by_wait) {
-        std::fprintf(stderr, "fedsim run: %s did not exit within 20 s of the run's end; stopped it\n",
+        std::fprintf(stderr,
+                     "fedsim run: %s did not exit within 20 s of the run's end; stopped it\n",
                      c.name.c_str());
       }
     }

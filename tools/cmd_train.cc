@@ -45,6 +45,7 @@
 #include "runtime/local_recipe.h"
 #include "runtime/robust_recipe.h"
 #include "tools/commands.h"
+#include "tools/common_flags.h"
 #include "util/problems.h"
 #include "util/rng.h"
 #include "util/spell.h"
@@ -184,6 +185,11 @@ int TrainMain(int argc, char** argv) {
                          .momentum = absl::GetFlag(FLAGS_momentum),
                          .weight_decay = absl::GetFlag(FLAGS_weight_decay)};
   const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  ProblemList device_problems;
+  const DeviceSpec device = DeviceFromFlag(DeviceSpec{}, &device_problems);
+  if (!device_problems.empty()) {
+    return FlagError(absl::StrCat("--device: ", device_problems.problems().front().message));
+  }
   if (epochs <= 0) return FlagError(absl::StrCat("--epochs must be > 0, got ", epochs));
   if (batch_size <= 0) return FlagError(absl::StrCat("--batch_size must be > 0, got ", batch_size));
   if (!(sgd_options.lr > 0.0)) return FlagError(absl::StrCat("--lr must be > 0, got ", sgd_options.lr));
@@ -259,7 +265,9 @@ int TrainMain(int argc, char** argv) {
   config.input_height = train.shape().height;
   config.input_width = train.shape().width;
   config.num_classes = train.num_classes();
-  absl::StatusOr<std::unique_ptr<Model>> made = NewModel(config);
+  // On a GPU the model runs behind the Model interface (ml/gpu/gpu_model.h),
+  // so this loop, its optimizers and attacks run unchanged.
+  absl::StatusOr<std::unique_ptr<Model>> made = NewModelOn(config, device);
   if (!made.ok()) {
     return FlagError(absl::StrCat("cannot build --model=", model_name, " for ", dataset_name,
                                   ": ", std::string(made.status().message())));
@@ -292,7 +300,13 @@ int TrainMain(int argc, char** argv) {
   if (robust_plan.has_value()) {
     std::printf("robust eval: %s\n", RobustEvalPlanName(*robust_plan).c_str());
   }
-  std::printf("numeric: %s\n", NumericFingerprint(config).c_str());
+  if (device.is_gpu_backend()) {
+    std::printf("device: %s (the GPU backend; results agree with the CPU's within float "
+                "tolerance)\n",
+                device.ToString().c_str());
+  } else {
+    std::printf("numeric: %s\n", NumericFingerprint(config).c_str());
+  }
   std::fflush(stdout);
 
   // --- Training.

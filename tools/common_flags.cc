@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
 #include "tools/flag_checks.h"
+#include "util/problems.h"
 
 ABSL_FLAG(std::vector<std::string>, set, {},
           "Override a scenario field, e.g. --set=algorithm.fedbuff.buffer_size=20 or "
@@ -16,6 +17,15 @@ ABSL_FLAG(int, slots, 0,
           "'fedsim client' the number of cores; for 'fedsim run', cores / workers, at least 1, "
           "or with --inprocess the number of cores; for 'fedsim compare', per run, cores / "
           "runs at a time, at least 1).");
+
+ABSL_FLAG(std::string, device, "auto",
+          "Where tasks train: cpu, cuda (the first GPU), cuda:N, or emulated (the GPU "
+          "backend's arithmetic on the CPU, for checks). Default auto: for 'fedsim run', one "
+          "worker per visible GPU when there are GPUs (CPU workers otherwise; --inprocess "
+          "stays on the CPU); for 'fedsim client' and 'fedsim train', the CPU. A GPU's "
+          "results agree with the CPU's within float tolerance, not bit for bit; the "
+          "manifest's 'backends' lists where a run trained. On a GPU, --slots is the number "
+          "of clients trained in one batched launch (0 = as many as fit in its memory).");
 
 ABSL_FLAG(bool, accept_worker_mismatch, false,
           "Take workers whose build id or numeric fingerprint differ from the server's (each "
@@ -41,6 +51,21 @@ void CheckCheckpointEveryFlag(ProblemList* problems) {
   CheckFlagRange("checkpoint_every", absl::GetFlag(FLAGS_checkpoint_every), 0,
                  std::numeric_limits<int>::max(),
                  "commits between checkpoints; 0 = only when the run stops", problems);
+}
+
+DeviceSpec DeviceFromFlag(const DeviceSpec& auto_means, ProblemList* problems) {
+  const std::string value = absl::GetFlag(FLAGS_device);
+  if (value == "auto") return auto_means;
+  absl::StatusOr<DeviceSpec> device = ParseDeviceSpec(value);
+  if (!device.ok()) {
+    problems->Add("device", std::string(device.status().message()));
+    return DeviceSpec{};
+  }
+  if (absl::Status s = CheckDevice(*device); !s.ok()) {
+    problems->Add("device", std::string(s.message()));
+    return DeviceSpec{};
+  }
+  return *device;
 }
 
 // Abseil keeps only the last value of a repeated vector flag, so every --set

@@ -7,12 +7,16 @@
 #include <vector>
 
 #include "absl/flags/declare.h"
+#include "ml/gpu/device.h"
 
 // --set path.to.field=value, repeatable: overrides a scenario field.
 ABSL_DECLARE_FLAG(std::vector<std::string>, set);
 
 // --slots: tasks one worker trains in parallel (0 = automatic).
 ABSL_DECLARE_FLAG(int, slots);
+
+// --device: cpu, cuda, cuda:N, emulated or auto (DeviceFromFlag).
+ABSL_DECLARE_FLAG(std::string, device);
 
 // --accept_worker_mismatch: `fedsim server` and `fedsim run` take workers of
 // another build or numeric mode (GrpcServerOptions::accept_mismatched_workers).
@@ -31,6 +35,11 @@ class ProblemList;
 // kMaxProcesses, --checkpoint_every >= 0.
 void CheckSlotsFlag(ProblemList* problems);
 void CheckCheckpointEveryFlag(ProblemList* problems);
+
+// --device as a DeviceSpec, with "auto" meaning `auto_means`; a problem
+// under "device" (and the CPU) for a value ParseDeviceSpec refuses or a
+// device CheckDevice refuses.
+DeviceSpec DeviceFromFlag(const DeviceSpec& auto_means, ProblemList* problems);
 
 // Every --set value on the command line, in order (all occurrences, not only
 // the last one as absl::GetFlag would give). Call before absl::ParseCommandLine.

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "ml/cuda/cuda_net.h"
+#include "ml/cuda/gemm_kernel.cuh"
 #include "ml/gpu/gpu_math.h"
 #include "ml/gpu/net_impl.h"
 
@@ -92,6 +93,16 @@ __global__ void GemmKernel(GemmArgs g) {
   }
 }
 
+}  // namespace
+
+void LaunchBatchedGemm(const GemmArgs& g, cudaStream_t stream) {
+  if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
+  const dim3 grid((g.n + kTile - 1) / kTile, (g.m + kTile - 1) / kTile, g.batch);
+  GemmKernel<<<grid, dim3(16, 16), 0, stream>>>(g);
+}
+
+namespace {
+
 class CudaExec {
  public:
   CudaExec(int device, cudaStream_t stream, std::string name)
@@ -153,14 +164,15 @@ class CudaExec {
     constexpr int kThreads = 256;
     const int64_t want = (n + kThreads - 1) / kThreads;
     const int blocks = static_cast<int>(want < 65536 ? want : 65536);
+    cudaSetDevice(device_);  // the calling thread may not have chosen it
     ForEachKernel<<<blocks, kThreads, 0, stream_>>>(f, n);
     Check(cudaGetLastError(), "kernel launch");
   }
 
   void Gemm(const GemmArgs& g) {
     if (g.m <= 0 || g.n <= 0 || g.batch <= 0 || !error_.empty()) return;
-    const dim3 grid((g.n + kTile - 1) / kTile, (g.m + kTile - 1) / kTile, g.batch);
-    GemmKernel<<<grid, dim3(16, 16), 0, stream_>>>(g);
+    cudaSetDevice(device_);
+    LaunchBatchedGemm(g, stream_);
     Check(cudaGetLastError(), "gemm launch");
   }
 
@@ -181,6 +193,16 @@ class CudaExec {
 };
 
 }  // namespace
+
+std::string CudaDeviceName(int device) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    cudaGetLastError();
+    return "cuda:" + std::to_string(device) + " (unavailable)";
+  }
+  return "cuda:" + std::to_string(device) + " (" + prop.name + ", sm_" +
+         std::to_string(prop.major) + std::to_string(prop.minor) + ")";
+}
 
 bool CudaMemoryInfo(int device, size_t* free_bytes, size_t* total_bytes) {
   if (cudaSetDevice(device) != cudaSuccess) {
@@ -203,16 +225,13 @@ std::unique_ptr<GpuNet> NewCudaNet(const NetSpec& spec, int device, int clients,
         "no CUDA device " + std::to_string(device) + " (" + std::to_string(count) + " visible)";
     return nullptr;
   }
-  cudaDeviceProp prop{};
   cudaSetDevice(device);
-  cudaGetDeviceProperties(&prop, device);
   cudaStream_t stream = nullptr;
   if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) {
     *error = std::string("cudaStreamCreate: ") + cudaGetErrorString(cudaGetLastError());
     return nullptr;
   }
-  std::string name = "cuda:" + std::to_string(device) + " (" + prop.name + ", sm_" +
-                     std::to_string(prop.major) + std::to_string(prop.minor) + ")";
+  std::string name = CudaDeviceName(device);
   auto net =
       std::make_unique<NetImpl<CudaExec>>(CudaExec(device, stream, name), spec, clients, max_rows);
   net->Sync();

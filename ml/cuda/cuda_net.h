@@ -19,6 +19,20 @@ namespace fedsim::gpu {
 std::unique_ptr<GpuNet> NewCudaNet(const NetSpec& spec, int device, int clients, int max_rows,
                                    std::string* error);
 
+// "cuda:0 (NVIDIA H200, sm_90)", or "cuda:N (unavailable)".
+std::string CudaDeviceName(int device);
+
+// Our batched GEMM and cuBLAS's cublasSgemmStridedBatched timed on the same
+// `batch` products of row-major (m x k) by (k x n), best of `reps` rounds of
+// 10 launches each; false with *error set when CUDA or cuBLAS fails.
+struct GemmComparison {
+  double ours_ms = 0, cublas_ms = 0;
+  double gflops_ours = 0, gflops_cublas = 0;
+  double max_rel_diff = 0;  // normwise, ours against cuBLAS
+};
+bool CompareGemmWithCublas(int device, int batch, int m, int n, int k, int reps,
+                           GemmComparison* out, std::string* error);
+
 // Free and total memory of `device` in bytes; false when it cannot be read.
 bool CudaMemoryInfo(int device, size_t* free_bytes, size_t* total_bytes);
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
 #include "gtest/gtest.h"
 #include "ml/gpu/device.h"
 #include "ml/model.h"
@@ -37,6 +38,20 @@ inline RandomBatch MakeBatch(const ModelConfig& config, int n, uint64_t seed) {
                   config.num_classes);
   }
   return b;
+}
+
+// `rows` random examples of `c`'s input shape whose labels depend on the
+// input (so that training makes progress).
+inline Dataset RandomData(const ModelConfig& c, size_t rows, uint64_t seed) {
+  Rng rng(seed, "test-data");
+  std::vector<float> x(rows * c.input_dim());
+  std::vector<int32_t> y(rows);
+  for (float& v : x) v = static_cast<float>(rng.Uniform(0, 1));
+  for (size_t r = 0; r < rows; ++r) {
+    y[r] = static_cast<int32_t>(x[r * c.input_dim()] * c.num_classes) % c.num_classes;
+  }
+  return Dataset::FromF32(ExampleShape{c.input_channels, c.input_height, c.input_width},
+                          c.num_classes, std::move(x), std::move(y));
 }
 
 // max |a - b| / max |b| (0 when both are zero): the normwise relative error.

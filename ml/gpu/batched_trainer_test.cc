@@ -19,18 +19,7 @@ namespace {
 
 const DeviceSpec kEmulated{DeviceSpec::Kind::kEmulated, 0};
 
-Dataset RandomData(const ModelConfig& c, size_t rows, uint64_t seed) {
-  Rng rng(seed, "test-data");
-  std::vector<float> x(rows * c.input_dim());
-  std::vector<int32_t> y(rows);
-  for (float& v : x) v = static_cast<float>(rng.Uniform(0, 1));
-  // Labels that depend on the input, so that training makes progress.
-  for (size_t r = 0; r < rows; ++r) {
-    y[r] = static_cast<int32_t>(x[r * c.input_dim()] * c.num_classes) % c.num_classes;
-  }
-  return Dataset::FromF32(ExampleShape{c.input_channels, c.input_height, c.input_width},
-                          c.num_classes, std::move(x), std::move(y));
-}
+using gpu_test::RandomData;
 
 struct Fixture {
   ModelConfig config;

@@ -26,6 +26,22 @@ std::string DeviceSpec::ToString() const {
   return "unknown";
 }
 
+std::string DeviceSpec::DisplayName() const {
+  switch (kind) {
+    case Kind::kCpu:
+      return "cpu";
+    case Kind::kEmulated:
+      return "host emulation";
+    case Kind::kCuda:
+#if defined(FEDSIM_HAVE_CUDA)
+      return gpu::CudaDeviceName(index);
+#else
+      return ToString();
+#endif
+  }
+  return "unknown";
+}
+
 absl::StatusOr<DeviceSpec> ParseDeviceSpec(std::string_view text) {
   DeviceSpec d;
   if (text == "cpu") return d;
@@ -89,6 +105,23 @@ absl::Status CheckDevice(const DeviceSpec& device) {
         " visible (", CudaDevicesSummary(), "); use --device=cpu"));
   }
   return absl::OkStatus();
+}
+
+size_t DeviceFreeMemory(const DeviceSpec& device) {
+  switch (device.kind) {
+    case DeviceSpec::Kind::kCpu:
+      return 0;
+    case DeviceSpec::Kind::kEmulated:
+      return size_t{4} << 30;
+    case DeviceSpec::Kind::kCuda: {
+#if defined(FEDSIM_HAVE_CUDA)
+      size_t free_bytes = 0, total = 0;
+      if (gpu::CudaMemoryInfo(device.index, &free_bytes, &total)) return free_bytes;
+#endif
+      return 0;
+    }
+  }
+  return 0;
 }
 
 gpu::NetSpec NetSpecFor(const ModelConfig& config) {

@@ -33,6 +33,9 @@ struct DeviceSpec {
   bool is_gpu_backend() const { return kind != Kind::kCpu; }
   // "cpu", "cuda:0", "emulated": what ParseDeviceSpec reads back.
   std::string ToString() const;
+  // What the manifest and logs call it: "cpu", "host emulation" or the GPU's
+  // name, "cuda:0 (NVIDIA H200, sm_90)".
+  std::string DisplayName() const;
 };
 
 // "cpu", "cuda" (= "cuda:0"), "cuda:N" or "emulated". InvalidArgument naming
@@ -50,6 +53,10 @@ std::string CudaDevicesSummary();
 // `index` present (FailedPrecondition saying which is missing and what to
 // do otherwise).
 absl::Status CheckDevice(const DeviceSpec& device);
+
+// Free memory of `device` in bytes: the GPU's, as the driver reports it;
+// for the emulation a nominal 4 GiB; 0 for the CPU or when it cannot be read.
+size_t DeviceFreeMemory(const DeviceSpec& device);
 
 // The GPU backend's description of `config` (its layers, offsets and
 // parameter count, equal to NewModel(config)'s).

@@ -1,0 +1,292 @@
+// P7 (BENCHMARKS.md): C clients trained in one batched launch sequence vs
+// one client at a time, on the same kernels (ml/gpu/batched_trainer.h).
+//
+// Each row trains `tasks` clients (60 rows each, batch 10, 1 epoch, SGD lr
+// 0.1: the P2 recipe) with a trainer of C clients, C tasks per Train; C = 1
+// is the baseline, the same 64 tasks one after another. samples/s = examples
+// processed / wall seconds of the whole pass (uploads, steps and downloads:
+// what a simulation pays). Rows alternate within each repetition, so the
+// ratio C / 1 of one repetition compares neighbours in time; the table shows
+// the median and the spread (min..max) over repetitions.
+//
+//   build/bench/gpu_batch_bench                       # cuda:0, 3 repetitions
+//   build/bench/gpu_batch_bench --device=emulated --quick   # a local smoke run
+//
+// Flags: --device=cuda[:N]|emulated, --reps=N, --quick (C in {1, 4}, 4
+// tasks of 20 rows, a small CNN: for the CPU emulation, whose figures mean
+// nothing for P7). Data: Fashion-MNIST from $FEDSIM_FASHION_MNIST_DIR or
+// the default directory when it loads, else random images of its shape.
+// Exits 2 when the device cannot run here, 1 on a usage or training error.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "data/dataset.h"
+#include "ml/cuda/cuda_net.h"
+#include "ml/gpu/batched_trainer.h"
+#include "ml/gpu/device.h"
+#include "ml/model.h"
+#include "util/rng.h"
+
+namespace fedsim {
+namespace {
+
+struct Options {
+  DeviceSpec device{DeviceSpec::Kind::kCuda, 0};
+  bool quick = false;
+  int reps = 3;
+};
+
+struct Row {
+  ModelConfig config;
+  int clients = 1;            // C: tasks per Train
+  int tasks = 64;             // tasks per timed pass
+  std::vector<double> rates;  // samples/s, one per repetition
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : (n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+// Fashion-MNIST's first `rows` training images, or random images of its
+// shape (the speed does not depend on the pixels).
+Dataset LoadData(size_t rows, std::string* source) {
+  const char* env = std::getenv("FEDSIM_FASHION_MNIST_DIR");
+  const std::string dir = env != nullptr && *env != '\0' ? env : kDefaultFashionMnistDir;
+  absl::StatusOr<TrainTest> fm = LoadFashionMnist(dir, rows, 1);
+  if (fm.ok() && fm->train.size() >= rows) {
+    *source = "Fashion-MNIST from " + dir;
+    return std::move(fm->train);
+  }
+  *source = "random 1x28x28 images (Fashion-MNIST not loadable from " + dir + ")";
+  Rng rng(1, "bench_data");
+  std::vector<uint8_t> x(rows * kFashionMnistShape.dim());
+  for (uint8_t& v : x) v = static_cast<uint8_t>(rng.UniformInt(256));
+  std::vector<int32_t> y(rows);
+  for (int32_t& l : y) l = static_cast<int32_t>(rng.UniformInt(10));
+  return Dataset::FromU8(kFashionMnistShape, 10, std::move(x), std::move(y));
+}
+
+class Bench {
+ public:
+  Bench(const Options& options, const Dataset& data, int rows_per_client)
+      : options_(options), data_(data), rows_per_client_(rows_per_client) {
+    recipe_.schedule.epochs = 1;
+    recipe_.schedule.batch_size = 10;
+    recipe_.sgd.lr = 0.1;
+  }
+
+  // One pass of `row`: its tasks in Trains of row.clients; the wall seconds
+  // and the examples processed. False (with the error printed) on failure.
+  bool Pass(const Row& row, double* seconds, uint64_t* examples) {
+    auto& trainer = trainers_[Key(row)];
+    if (trainer == nullptr) {
+      absl::StatusOr<std::unique_ptr<BatchedTrainer>> t =
+          BatchedTrainer::Create(row.config, options_.device, row.clients);
+      if (!t.ok()) {
+        std::fprintf(stderr, "gpu_batch_bench: %s\n", t.status().ToString().c_str());
+        return false;
+      }
+      trainer = *std::move(t);
+    }
+    const std::vector<float>& base = Base(row.config);
+    std::vector<std::vector<uint32_t>> rows(row.tasks);
+    std::vector<BatchedTask> tasks;
+    for (int k = 0; k < row.tasks; ++k) {
+      rows[k].resize(rows_per_client_);
+      for (int r = 0; r < rows_per_client_; ++r) {
+        rows[k][r] =
+            static_cast<uint32_t>((static_cast<size_t>(k) * rows_per_client_ + r) % data_.size());
+      }
+      tasks.push_back(BatchedTask{base, &data_, rows[k], static_cast<uint64_t>(k)});
+    }
+    *examples = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int first = 0; first < row.tasks; first += row.clients) {
+      const int n = std::min(row.clients, row.tasks - first);
+      absl::StatusOr<std::vector<LocalTrainingResult>> r =
+          trainer->Train(recipe_, std::span<const BatchedTask>(tasks).subspan(first, n));
+      if (!r.ok()) {
+        std::fprintf(stderr, "gpu_batch_bench: %s C=%d: %s\n", row.config.ToString().c_str(),
+                     row.clients, r.status().ToString().c_str());
+        return false;
+      }
+      for (const LocalTrainingResult& t : *r) *examples += t.examples_processed;
+    }
+    *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return true;
+  }
+
+  std::string Backend(const Row& row) { return trainers_[Key(row)]->backend(); }
+
+ private:
+  static std::string Key(const Row& row) {
+    return row.config.ToString() + "/" + std::to_string(row.clients);
+  }
+  const std::vector<float>& Base(const ModelConfig& config) {
+    std::vector<float>& base = bases_[config.ToString()];
+    if (base.empty()) {
+      std::unique_ptr<Model> m = NewModel(config).value();
+      base.resize(m->NumParams());
+      m->Init(1, base);
+    }
+    return base;
+  }
+
+  Options options_;
+  const Dataset& data_;
+  int rows_per_client_;
+  BatchedRecipe recipe_;
+  std::map<std::string, std::unique_ptr<BatchedTrainer>> trainers_;
+  std::map<std::string, std::vector<float>> bases_;
+};
+
+int Usage(const char* why) {
+  std::fprintf(stderr,
+               "gpu_batch_bench: %s\nusage: gpu_batch_bench [--device=cuda[:N]|emulated] "
+               "[--reps=N] [--quick]\n",
+               why);
+  return 1;
+}
+
+// Our batched GEMM against cuBLAS on the shapes a batched step runs (64
+// clients): what keeping our own kernel (per-client depths, batch-invariant
+// bits) costs or saves.
+void CompareGemms(int device) {
+  struct Shape {
+    const char* what;
+    int m, n, k;
+  };
+  const Shape shapes[] = {{"mlp layer 1 forward (10x784 . 784x200)", 10, 200, 784},
+                          {"mlp layer 1 weight grad (784x10 . 10x200)", 784, 200, 10},
+                          {"cnn conv2 forward (1960x800 . 800x64)", 1960, 64, 800},
+                          {"cnn fc forward (10x3136 . 3136x512)", 10, 512, 3136}};
+  std::printf("\nGEMM, 64 products at once, best of 5: ours vs cuBLAS strided-batched SGEMM\n");
+  for (const Shape& sh : shapes) {
+    gpu::GemmComparison c;
+    std::string error;
+    if (!gpu::CompareGemmWithCublas(device, 64, sh.m, sh.n, sh.k, 5, &c, &error)) {
+      std::printf("  %-44s not measured: %s\n", sh.what, error.c_str());
+      continue;
+    }
+    std::printf(
+        "  %-44s ours %.3f ms (%.0f GFLOP/s), cuBLAS %.3f ms (%.0f GFLOP/s), "
+        "cuBLAS/ours time %.2f, max rel diff %.1e\n",
+        sh.what, c.ours_ms, c.gflops_ours, c.cublas_ms, c.gflops_cublas, c.cublas_ms / c.ours_ms,
+        c.max_rel_diff);
+  }
+}
+
+int Main(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--device=")) {
+      absl::StatusOr<DeviceSpec> d = ParseDeviceSpec(arg.substr(9));
+      if (!d.ok()) return Usage(std::string(d.status().message()).c_str());
+      if (!d->is_gpu_backend()) return Usage("--device must be a GPU backend (cuda:N, emulated)");
+      options.device = *d;
+    } else if (arg.starts_with("--reps=")) {
+      options.reps = std::atoi(argv[i] + 7);
+      if (options.reps < 1) return Usage("--reps must be >= 1");
+    } else if (arg == "--quick") {
+      options.quick = true;
+    } else {
+      return Usage(("unknown flag " + std::string(arg)).c_str());
+    }
+  }
+  if (absl::Status s = CheckDevice(options.device); !s.ok()) {
+    std::fprintf(stderr, "gpu_batch_bench: device %s unavailable: %s\n",
+                 options.device.ToString().c_str(), std::string(s.message()).c_str());
+    return 2;
+  }
+
+  ModelConfig mlp;  // mlp(784-200-200-10)
+  ModelConfig cnn;  // McMahan's CNN
+  cnn.kind = ModelConfig::Kind::kCnn;
+  const int rows_per_client = options.quick ? 20 : 60;
+  std::vector<Row> rows;
+  if (options.quick) {
+    cnn.conv1 = 4;  // scalar emulation: a CNN of every layer kind, small
+    cnn.conv2 = 8;
+    cnn.fc = 32;
+    for (const ModelConfig& c : {mlp, cnn}) {
+      for (int clients : {1, 4}) rows.push_back(Row{c, clients, 4, {}});
+    }
+  } else {
+    for (int clients : {1, 16, 64, 256}) {
+      rows.push_back(Row{mlp, clients, std::max(clients, 64), {}});
+    }
+    for (int clients : {1, 64}) rows.push_back(Row{cnn, clients, 64, {}});
+  }
+  int max_tasks = 0;
+  for (const Row& r : rows) max_tasks = std::max(max_tasks, r.tasks);
+  std::string source;
+  const Dataset data = LoadData(static_cast<size_t>(max_tasks) * rows_per_client, &source);
+  Bench bench(options, data, rows_per_client);
+
+  double seconds = 0;
+  uint64_t examples = 0;
+  for (const Row& r : rows) {  // warm-up: allocations, first launches
+    if (!bench.Pass(r, &seconds, &examples)) return 1;
+  }
+  std::printf("P7 gpu_batch_bench on %s\n", bench.Backend(rows[0]).c_str());
+  std::printf("data: %s; clients of %d rows, batch 10, 1 epoch, SGD lr 0.1; %d repetitions\n",
+              source.c_str(), rows_per_client, options.reps);
+  for (int rep = 0; rep < options.reps; ++rep) {
+    for (Row& r : rows) {
+      if (!bench.Pass(r, &seconds, &examples)) return 1;
+      r.rates.push_back(static_cast<double>(examples) / seconds);
+    }
+  }
+
+  std::printf("\n%-52s %5s %6s %14s %25s %24s\n", "model", "C", "tasks", "samples/s", "min..max",
+              "vs C=1 (min..max)");
+  std::vector<std::string> verdicts;
+  const Row* baseline = nullptr;
+  for (const Row& r : rows) {
+    if (r.clients == 1) baseline = &r;
+    std::vector<double> ratios;
+    for (int rep = 0; rep < options.reps; ++rep) {
+      ratios.push_back(r.rates[rep] / baseline->rates[rep]);
+    }
+    const auto [lo, hi] = std::minmax_element(r.rates.begin(), r.rates.end());
+    const auto [rlo, rhi] = std::minmax_element(ratios.begin(), ratios.end());
+    char range[64], ratio[64];
+    std::snprintf(range, sizeof range, "%.0f..%.0f", *lo, *hi);
+    std::snprintf(ratio, sizeof ratio, "%.2fx (%.2f..%.2f)", Median(ratios), *rlo, *rhi);
+    std::printf("%-52s %5d %6d %14.0f %25s %24s\n", r.config.ToString().c_str(), r.clients, r.tasks,
+                Median(r.rates), range, r.clients == 1 ? "1" : ratio);
+    const int target_c = options.quick ? 4 : 64;
+    if (r.clients == target_c) {
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "P7 %s C=%d / C=1: %.2fx (min..max %.2f..%.2f), %.0f vs %.0f samples/s; "
+                    "target >= 10x: %s",
+                    r.config.ToString().c_str(), r.clients, Median(ratios), *rlo, *rhi,
+                    Median(r.rates), Median(baseline->rates),
+                    options.quick          ? "n/a (--quick)"
+                    : Median(ratios) >= 10 ? "met"
+                                           : "NOT met");
+      verdicts.push_back(line);
+    }
+  }
+  std::printf("\n");
+  for (const std::string& v : verdicts) std::printf("%s\n", v.c_str());
+  if (options.device.kind == DeviceSpec::Kind::kCuda) CompareGemms(options.device.index);
+  return 0;
+}
+
+}  // namespace
+}  // namespace fedsim
+
+int main(int argc, char** argv) { return fedsim::Main(argc, argv); }
