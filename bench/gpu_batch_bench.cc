@@ -1,7 +1,8 @@
 // P7 (BENCHMARKS.md): C clients trained in one batched launch sequence vs
 // one client at a time, on the same kernels (ml/gpu/batched_trainer.h).
 //
-// Each row trains `tasks` clients (60 rows each, batch 10, 1 epoch, SGD lr
+// Each row trains `tasks` clients (`rows` rows each: 60, the pfl recipe, and
+// 600; batch 10, 1 epoch, SGD lr
 // 0.1: the P2 recipe) with a trainer of C clients, C tasks per Train; C = 1
 // is the baseline, the same 64 tasks one after another. samples/s = examples
 // processed / wall seconds of the whole pass (uploads, steps and downloads:
@@ -48,6 +49,7 @@ struct Row {
   ModelConfig config;
   int clients = 1;            // C: tasks per Train
   int tasks = 64;             // tasks per timed pass
+  int rows = 60;              // rows per client (batch 10: rows / 10 steps)
   std::vector<double> rates;  // samples/s, one per repetition
 };
 
@@ -78,8 +80,7 @@ Dataset LoadData(size_t rows, std::string* source) {
 
 class Bench {
  public:
-  Bench(const Options& options, const Dataset& data, int rows_per_client)
-      : options_(options), data_(data), rows_per_client_(rows_per_client) {
+  Bench(const Options& options, const Dataset& data) : options_(options), data_(data) {
     recipe_.schedule.epochs = 1;
     recipe_.schedule.batch_size = 10;
     recipe_.sgd.lr = 0.1;
@@ -102,10 +103,9 @@ class Bench {
     std::vector<std::vector<uint32_t>> rows(row.tasks);
     std::vector<BatchedTask> tasks;
     for (int k = 0; k < row.tasks; ++k) {
-      rows[k].resize(rows_per_client_);
-      for (int r = 0; r < rows_per_client_; ++r) {
-        rows[k][r] =
-            static_cast<uint32_t>((static_cast<size_t>(k) * rows_per_client_ + r) % data_.size());
+      rows[k].resize(row.rows);
+      for (int r = 0; r < row.rows; ++r) {
+        rows[k][r] = static_cast<uint32_t>((static_cast<size_t>(k) * row.rows + r) % data_.size());
       }
       tasks.push_back(BatchedTask{base, &data_, rows[k], static_cast<uint64_t>(k)});
     }
@@ -144,7 +144,6 @@ class Bench {
 
   Options options_;
   const Dataset& data_;
-  int rows_per_client_;
   BatchedRecipe recipe_;
   std::map<std::string, std::unique_ptr<BatchedTrainer>> trainers_;
   std::map<std::string, std::vector<float>> bases_;
@@ -220,19 +219,24 @@ int Main(int argc, char** argv) {
     cnn.conv2 = 8;
     cnn.fc = 32;
     for (const ModelConfig& c : {mlp, cnn}) {
-      for (int clients : {1, 4}) rows.push_back(Row{c, clients, 4, {}});
+      for (int clients : {1, 4}) rows.push_back(Row{c, clients, 4, rows_per_client, {}});
     }
   } else {
+    // The pfl recipe's clients (60 rows: 6 steps, where moving each
+    // client's model in and out weighs as much as its steps), then clients
+    // of 600 rows (60 steps), where the steps dominate.
     for (int clients : {1, 16, 64, 256}) {
-      rows.push_back(Row{mlp, clients, std::max(clients, 64), {}});
+      rows.push_back(Row{mlp, clients, std::max(clients, 64), 60, {}});
     }
-    for (int clients : {1, 64}) rows.push_back(Row{cnn, clients, 64, {}});
+    for (int clients : {1, 64}) rows.push_back(Row{mlp, clients, 64, 600, {}});
+    for (int clients : {1, 64}) rows.push_back(Row{cnn, clients, 64, 60, {}});
+    for (int clients : {1, 64}) rows.push_back(Row{cnn, clients, 64, 600, {}});
   }
-  int max_tasks = 0;
-  for (const Row& r : rows) max_tasks = std::max(max_tasks, r.tasks);
+  size_t max_rows = 0;
+  for (const Row& r : rows) max_rows = std::max(max_rows, static_cast<size_t>(r.tasks) * r.rows);
   std::string source;
-  const Dataset data = LoadData(static_cast<size_t>(max_tasks) * rows_per_client, &source);
-  Bench bench(options, data, rows_per_client);
+  const Dataset data = LoadData(max_rows, &source);
+  Bench bench(options, data);
 
   double seconds = 0;
   uint64_t examples = 0;
@@ -240,8 +244,8 @@ int Main(int argc, char** argv) {
     if (!bench.Pass(r, &seconds, &examples)) return 1;
   }
   std::printf("P7 gpu_batch_bench on %s\n", bench.Backend(rows[0]).c_str());
-  std::printf("data: %s; clients of %d rows, batch 10, 1 epoch, SGD lr 0.1; %d repetitions\n",
-              source.c_str(), rows_per_client, options.reps);
+  std::printf("data: %s; batch 10, 1 epoch, SGD lr 0.1; %d repetitions\n", source.c_str(),
+              options.reps);
   for (int rep = 0; rep < options.reps; ++rep) {
     for (Row& r : rows) {
       if (!bench.Pass(r, &seconds, &examples)) return 1;
@@ -249,8 +253,8 @@ int Main(int argc, char** argv) {
     }
   }
 
-  std::printf("\n%-52s %5s %6s %14s %25s %24s\n", "model", "C", "tasks", "samples/s", "min..max",
-              "vs C=1 (min..max)");
+  std::printf("\n%-52s %5s %6s %5s %14s %25s %24s\n", "model", "C", "tasks", "rows", "samples/s",
+              "min..max", "vs C=1 (min..max)");
   std::vector<std::string> verdicts;
   const Row* baseline = nullptr;
   for (const Row& r : rows) {
@@ -264,15 +268,15 @@ int Main(int argc, char** argv) {
     char range[64], ratio[64];
     std::snprintf(range, sizeof range, "%.0f..%.0f", *lo, *hi);
     std::snprintf(ratio, sizeof ratio, "%.2fx (%.2f..%.2f)", Median(ratios), *rlo, *rhi);
-    std::printf("%-52s %5d %6d %14.0f %25s %24s\n", r.config.ToString().c_str(), r.clients, r.tasks,
-                Median(r.rates), range, r.clients == 1 ? "1" : ratio);
+    std::printf("%-52s %5d %6d %5d %14.0f %25s %24s\n", r.config.ToString().c_str(), r.clients,
+                r.tasks, r.rows, Median(r.rates), range, r.clients == 1 ? "1" : ratio);
     const int target_c = options.quick ? 4 : 64;
     if (r.clients == target_c) {
       char line[256];
       std::snprintf(line, sizeof line,
-                    "P7 %s C=%d / C=1: %.2fx (min..max %.2f..%.2f), %.0f vs %.0f samples/s; "
-                    "target >= 10x: %s",
-                    r.config.ToString().c_str(), r.clients, Median(ratios), *rlo, *rhi,
+                    "P7 %s, %d-row clients, C=%d / C=1: %.2fx (min..max %.2f..%.2f), %.0f vs "
+                    "%.0f samples/s; target >= 10x: %s",
+                    r.config.ToString().c_str(), r.rows, r.clients, Median(ratios), *rlo, *rhi,
                     Median(r.rates), Median(baseline->rates),
                     options.quick          ? "n/a (--quick)"
                     : Median(ratios) >= 10 ? "met"

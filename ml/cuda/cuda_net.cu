@@ -134,6 +134,20 @@ class CudaExec {
     cudaStreamSynchronize(stream_);
     cudaFree(p);
   }
+  void* HostMalloc(size_t bytes) {
+    cudaSetDevice(device_);
+    void* p = nullptr;
+    if (cudaMallocHost(&p, bytes > 0 ? bytes : 1) != cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    return p;
+  }
+  void HostFree(void* p) {
+    cudaSetDevice(device_);
+    cudaStreamSynchronize(stream_);
+    cudaFreeHost(p);
+  }
   void Upload(void* dst, const void* src, size_t bytes) {
     if (bytes == 0 || !error_.empty()) return;
     cudaSetDevice(device_);

@@ -15,7 +15,7 @@ namespace {
 enum Slot {
   kParams,
   kGrad,
-  kAnchor,
+  kBase,
   kVelocity,
   kPerturbed,
   kLoss,
@@ -110,12 +110,31 @@ std::string BatchedTrainer::backend() const {
   return net_ != nullptr ? net_->backend() : device_.ToString();
 }
 
-absl::Status BatchedTrainer::EnsureNet(int batch) {
-  if (net_ != nullptr && net_->max_rows() >= batch) return absl::OkStatus();
-  for (auto& [p, bytes] : buffers_) {
-    if (net_ != nullptr) net_->Free(p);
+BatchedTrainer::~BatchedTrainer() { ReleaseBuffers(); }
+
+void BatchedTrainer::ReleaseBuffers() {
+  if (net_ != nullptr) {
+    for (auto& [p, bytes] : buffers_) net_->Free(p);
+    net_->FreeHost(staging_);
   }
   buffers_.clear();
+  staging_ = nullptr;
+  staging_bytes_ = 0;
+}
+
+void* BatchedTrainer::Staging(size_t bytes) {
+  if (staging_ != nullptr && staging_bytes_ >= bytes) return staging_;
+  net_->FreeHost(staging_);
+  // Grown by half again, so that a slowly growing need reallocates rarely.
+  const size_t want = std::max(bytes, staging_bytes_ + staging_bytes_ / 2);
+  staging_ = net_->AllocHost(want);
+  staging_bytes_ = staging_ != nullptr ? want : 0;
+  return staging_;
+}
+
+absl::Status BatchedTrainer::EnsureNet(int batch) {
+  if (net_ != nullptr && net_->max_rows() >= batch) return absl::OkStatus();
+  ReleaseBuffers();
   net_.reset();
   absl::StatusOr<std::unique_ptr<gpu::GpuNet>> net =
       NewGpuNet(config_, device_, max_clients_, batch);
@@ -211,55 +230,66 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
     }
   }
 
-  // The clients' rows, gathered once, in indices order.
-  std::vector<float> x(total_rows * dim);
-  std::vector<int32_t> y(total_rows);
-  std::vector<int64_t> row_base(c_net, 0);
-  size_t at = 0;
-  for (int c = 0; c < c_count; ++c) {
-    row_base[c] = static_cast<int64_t>(at);
-    tasks[c].data->Gather(tasks[c].indices, x.data() + at * dim, y.data() + at);
-    at += tasks[c].indices.size();
-  }
-
   const size_t pc = p * c_net;
   auto* params = static_cast<float*>(Buffer(kParams, pc * sizeof(float)));
   auto* grad = static_cast<float*>(Buffer(kGrad, pc * sizeof(float)));
+  auto* base = static_cast<float*>(Buffer(kBase, pc * sizeof(float)));
   const bool prox = recipe.sgd.prox_mu > 0;
   const bool momentum = recipe.sgd.momentum > 0;
   const bool sam = recipe.sam_rho > 0;
-  auto* anchor = prox ? static_cast<float*>(Buffer(kAnchor, pc * sizeof(float))) : nullptr;
   auto* velocity = momentum ? static_cast<float*>(Buffer(kVelocity, pc * sizeof(float))) : nullptr;
   auto* perturbed = sam ? static_cast<float*>(Buffer(kPerturbed, pc * sizeof(float))) : nullptr;
   auto* loss = static_cast<float*>(Buffer(kLoss, c_net * sizeof(float)));
   auto* loss_sums = static_cast<double*>(Buffer(kLossSums, c_net * sizeof(double)));
-  auto* data_x = static_cast<float*>(Buffer(kDataX, x.size() * sizeof(float)));
-  auto* data_y = static_cast<int32_t*>(Buffer(kDataY, y.size() * sizeof(int32_t)));
+  auto* data_x = static_cast<float*>(Buffer(kDataX, total_rows * dim * sizeof(float)));
+  auto* data_y = static_cast<int32_t*>(Buffer(kDataY, total_rows * sizeof(int32_t)));
   auto* d_row_base = static_cast<int64_t*>(Buffer(kRowBase, c_net * sizeof(int64_t)));
   auto* d_index = static_cast<int32_t*>(Buffer(kIndex, index.size() * sizeof(int32_t)));
   auto* d_rows = static_cast<int*>(Buffer(kRows, rows.size() * sizeof(int)));
-  if (!net_->status().empty()) {
-    const std::string error = net_->status();
+  // The clients' rows, gathered once, in indices order, straight into
+  // page-locked staging (features, then labels).
+  auto* staging = static_cast<char*>(
+      Staging(total_rows * (static_cast<size_t>(dim) * sizeof(float) + sizeof(int32_t))));
+  if (!net_->status().empty() || staging == nullptr) {
+    const std::string error =
+        net_->status().empty() ? "out of page-locked host memory" : net_->status();
+    ReleaseBuffers();
     net_.reset();  // a fresh net next time
     return absl::ResourceExhaustedError(error);
   }
+  auto* x = reinterpret_cast<float*>(staging);
+  auto* y = reinterpret_cast<int32_t*>(staging + total_rows * dim * sizeof(float));
+  std::vector<int64_t> row_base(c_net, 0);
+  size_t at = 0;
+  for (int c = 0; c < c_count; ++c) {
+    row_base[c] = static_cast<int64_t>(at);
+    tasks[c].data->Gather(tasks[c].indices, x + at * dim, y + at);
+    at += tasks[c].indices.size();
+  }
 
-  {
-    std::vector<float> bases(pc, 0.0f);
-    for (int c = 0; c < c_count; ++c) {
-      std::copy(tasks[c].base.begin(), tasks[c].base.end(), bases.begin() + c * p);
-    }
-    net_->Upload(params, bases.data(), pc * sizeof(float));
-    if (anchor != nullptr) net_->Upload(anchor, bases.data(), pc * sizeof(float));
-    if (velocity != nullptr) {
-      std::fill(bases.begin(), bases.end(), 0.0f);
-      net_->Upload(velocity, bases.data(), pc * sizeof(float));
+  // Bases: a batch of one round's tasks usually shares one model, which is
+  // then uploaded once and copied on the device.
+  bool shared_base = true;
+  for (const BatchedTask& t : tasks)
+    shared_base = shared_base && t.base.data() == tasks[0].base.data();
+  for (int c = 0; c < c_count; ++c) {
+    if (c == 0 || !shared_base) {
+      net_->Upload(base + c * p, tasks[c].base.data(), p * sizeof(float));
+    } else {
+      net_->Copy(base + c * p, base, p * sizeof(float));
     }
   }
+  net_->Copy(params, base, c_count * p * sizeof(float));
+  if (velocity != nullptr) {
+    const std::vector<float> zeros(p, 0.0f);
+    for (int c = 0; c < c_count; ++c)
+      net_->Upload(velocity + c * p, zeros.data(), p * sizeof(float));
+  }
+  float* anchor = prox ? base : nullptr;
   const std::vector<double> zeros(c_net, 0.0);
   net_->Upload(loss_sums, zeros.data(), c_net * sizeof(double));
-  net_->Upload(data_x, x.data(), x.size() * sizeof(float));
-  net_->Upload(data_y, y.data(), y.size() * sizeof(int32_t));
+  net_->Upload(data_x, x, total_rows * dim * sizeof(float));
+  net_->Upload(data_y, y, total_rows * sizeof(int32_t));
   net_->Upload(d_row_base, row_base.data(), c_net * sizeof(int64_t));
   net_->Upload(d_index, index.data(), index.size() * sizeof(int32_t));
   net_->Upload(d_rows, rows.data(), rows.size() * sizeof(int));
@@ -284,24 +314,25 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
     }
     net_->SgdStep(sgd, params, grad, anchor, velocity);
   }
-  std::vector<float> out(pc);
+  // Deltas on the device (local - base, the host's float subtraction), into
+  // the grads' buffer, which the steps no longer need.
+  net_->Subtract(params, base, grad, c_count * p);
   std::vector<double> sums(c_net);
-  net_->Download(out.data(), params, pc * sizeof(float));
   net_->Download(sums.data(), loss_sums, c_net * sizeof(double));
-  if (!net_->status().empty()) {
-    const std::string error = net_->status();
-    net_.reset();
-    return absl::InternalError(error);
-  }
   std::vector<LocalTrainingResult> results(c_count);
   for (int c = 0; c < c_count; ++c) {
     LocalTrainingResult& r = results[c];
     r.delta.resize(p);
-    const float* w = out.data() + c * p;
-    for (size_t i = 0; i < p; ++i) r.delta[i] = w[i] - tasks[c].base[i];
+    net_->Download(r.delta.data(), grad + c * p, p * sizeof(float));
     r.steps = plans[c].steps;
     r.examples_processed = plans[c].examples;
     r.mean_loss = r.steps > 0 ? sums[c] / static_cast<double>(r.steps) : 0.0;
+  }
+  if (!net_->status().empty()) {
+    const std::string error = net_->status();
+    ReleaseBuffers();
+    net_.reset();
+    return absl::InternalError(error);
   }
   return results;
 }

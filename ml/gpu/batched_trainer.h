@@ -74,6 +74,10 @@ class BatchedTrainer {
   absl::StatusOr<std::vector<LocalTrainingResult>> Train(const BatchedRecipe& recipe,
                                                          std::span<const BatchedTask> tasks);
 
+  ~BatchedTrainer();
+  BatchedTrainer(const BatchedTrainer&) = delete;
+  BatchedTrainer& operator=(const BatchedTrainer&) = delete;
+
   int max_clients() const { return max_clients_; }
   // The backend's name, "cuda:0 (NVIDIA H200, sm_90)" or "host emulation".
   std::string backend() const;
@@ -86,12 +90,18 @@ class BatchedTrainer {
   absl::Status EnsureNet(int batch);
   // Device memory of at least `bytes` in *slot (regrown, not kept smaller).
   void* Buffer(int slot, size_t bytes);
+  // Page-locked host memory of at least `bytes` for staging uploads.
+  void* Staging(size_t bytes);
+  // Frees the buffers and the staging memory (before the net goes).
+  void ReleaseBuffers();
 
   ModelConfig config_;
   DeviceSpec device_;
   int max_clients_;
   std::unique_ptr<gpu::GpuNet> net_;
   std::vector<std::pair<void*, size_t>> buffers_;
+  void* staging_ = nullptr;
+  size_t staging_bytes_ = 0;
 };
 
 }  // namespace fedsim

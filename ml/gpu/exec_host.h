@@ -19,6 +19,8 @@ class HostExec {
  public:
   void* Malloc(size_t bytes) { return std::calloc(bytes > 0 ? bytes : 1, 1); }
   void Free(void* p) { std::free(p); }
+  void* HostMalloc(size_t bytes) { return std::malloc(bytes > 0 ? bytes : 1); }
+  void HostFree(void* p) { std::free(p); }
   void Upload(void* dst, const void* src, size_t bytes) { Copy(dst, src, bytes); }
   void Download(void* dst, const void* src, size_t bytes) { Copy(dst, src, bytes); }
   void Copy(void* dst, const void* src, size_t bytes) {

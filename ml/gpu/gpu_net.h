@@ -81,6 +81,10 @@ class GpuNet {
   virtual void* Alloc(size_t bytes) = 0;
   // Frees memory from Alloc (null is ignored).
   virtual void Free(void* p) = 0;
+  // Host memory that the executor copies from and to fastest (page-locked
+  // on a GPU); nullptr when out of memory. FreeHost frees it.
+  virtual void* AllocHost(size_t bytes) = 0;
+  virtual void FreeHost(void* p) = 0;
   template <class T>
   T* AllocArray(size_t n) {
     return static_cast<T*>(Alloc(n * sizeof(T)));
@@ -134,6 +138,8 @@ class GpuNet {
   virtual void SamPoint(double rho, const float* params, const float* grad, float* out) = 0;
   // sums[c] += loss[c] (as double) for clients with rows[c] > 0.
   virtual void AddLoss(const float* loss, double* sums) = 0;
+  // out[i] = a[i] - b[i] for n floats (a task's delta, local - base).
+  virtual void Subtract(const float* a, const float* b, float* out, size_t n) = 0;
 };
 
 }  // namespace fedsim::gpu

@@ -5,6 +5,7 @@
 // An Exec provides:
 //   void* Malloc(size_t bytes)  zeroed executor memory; nullptr on failure
 //   void Free(void*)
+//   void* HostMalloc(size_t), void HostFree(void*)   fast-copy host memory
 //   void Upload(void* dst, const void* src, size_t), Download(...), Copy(...)
 //   void Sync()
 //   template <class F> void ForEach(int64_t n, const F& f)   f(i), i < n
@@ -95,6 +96,10 @@ class NetImpl final : public GpuNet {
     if (it == owned_.end()) return;
     owned_.erase(it);
     exec_.Free(p);
+  }
+  void* AllocHost(size_t bytes) override { return exec_.HostMalloc(bytes); }
+  void FreeHost(void* p) override {
+    if (p != nullptr) exec_.HostFree(p);
   }
   void Upload(void* dst, const void* src, size_t bytes) override { exec_.Upload(dst, src, bytes); }
   void Download(void* dst, const void* src, size_t bytes) override {
@@ -327,6 +332,11 @@ class NetImpl final : public GpuNet {
   void AddLoss(const float* loss, double* sums) override {
     if (!Ready()) return;
     exec_.ForEach(active_, AddLossFn{loss, rows_, sums});
+  }
+
+  void Subtract(const float* a, const float* b, float* out, size_t n) override {
+    if (!alloc_error_.empty()) return;
+    exec_.ForEach(static_cast<int64_t>(n), SubtractFn{a, b, out});
   }
 
  private:

@@ -353,6 +353,13 @@ struct AddLossFn {
   }
 };
 
+struct SubtractFn {
+  const float* a;
+  const float* b;
+  float* out;
+  FEDSIM_HD void operator()(int64_t i) const { out[i] = a[i] - b[i]; }
+};
+
 }  // namespace fedsim::gpu
 
 #endif  // FEDSIM_ML_GPU_NET_KERNELS_H_
