@@ -80,7 +80,10 @@ Dataset LoadData(size_t rows, std::string* source) {
 
 class Bench {
  public:
-  Bench(const Options& options, const Dataset& data) : options_(options), data_(data) {
+  // The data is shared (BatchedTask::owner), as a run's is: the trainer
+  // keeps it on the device, and each Train uploads only row numbers.
+  Bench(const Options& options, std::shared_ptr<const Dataset> data)
+      : options_(options), data_(std::move(data)) {
     recipe_.schedule.epochs = 1;
     recipe_.schedule.batch_size = 10;
     recipe_.sgd.lr = 0.1;
@@ -105,9 +108,9 @@ class Bench {
     for (int k = 0; k < row.tasks; ++k) {
       rows[k].resize(row.rows);
       for (int r = 0; r < row.rows; ++r) {
-        rows[k][r] = static_cast<uint32_t>((static_cast<size_t>(k) * row.rows + r) % data_.size());
+        rows[k][r] = static_cast<uint32_t>((static_cast<size_t>(k) * row.rows + r) % data_->size());
       }
-      tasks.push_back(BatchedTask{base, &data_, rows[k], static_cast<uint64_t>(k)});
+      tasks.push_back(BatchedTask{base, data_.get(), rows[k], static_cast<uint64_t>(k), data_});
     }
     *examples = 0;
     const auto start = std::chrono::steady_clock::now();
@@ -143,7 +146,7 @@ class Bench {
   }
 
   Options options_;
-  const Dataset& data_;
+  std::shared_ptr<const Dataset> data_;
   BatchedRecipe recipe_;
   std::map<std::string, std::unique_ptr<BatchedTrainer>> trainers_;
   std::map<std::string, std::vector<float>> bases_;
@@ -235,7 +238,7 @@ int Main(int argc, char** argv) {
   size_t max_rows = 0;
   for (const Row& r : rows) max_rows = std::max(max_rows, static_cast<size_t>(r.tasks) * r.rows);
   std::string source;
-  const Dataset data = LoadData(max_rows, &source);
+  auto data = std::make_shared<const Dataset>(LoadData(max_rows, &source));
   Bench bench(options, data);
 
   double seconds = 0;

@@ -162,7 +162,8 @@ absl::StatusOr<TaskResult> TaskRunner::Run(const TaskSpec& task, std::span<const
   absl::StatusOr<LocalTrainingResult> r;
   if (batched.has_value()) {
     FEDSIM_ASSIGN_OR_RETURN(GpuTaskBatcher * batcher, Batcher());
-    r = batcher->Train(*batched, BatchedTask{base, rows->data.get(), rows->rows, task.seed});
+    r = batcher->Train(*batched,
+                       BatchedTask{base, rows->data.get(), rows->rows, task.seed, rows->data});
   } else {
     r = TrainLocal(*model, base, *rows->data, rows->rows, recipe->schedule, *recipe->optimizer,
                    recipe->transform.get(), task.seed);

@@ -157,7 +157,8 @@ using gpu_test::RandomData;
 // steps and end on different partial batches), from one base model.
 struct Clients {
   ModelConfig config;
-  Dataset data;
+  Dataset data;                           // odd clients' rows, uploaded per Train
+  std::shared_ptr<const Dataset> shared;  // the same rows, kept on the device
   std::vector<float> base;
   std::vector<std::vector<uint32_t>> rows;
   std::vector<BatchedTask> tasks;
@@ -168,6 +169,7 @@ std::unique_ptr<Clients> MakeClients(const ModelConfig& config, int clients) {
   f->config = config;
   const size_t pool = 2000;
   f->data = RandomData(config, pool, 1);
+  f->shared = std::make_shared<const Dataset>(RandomData(config, pool, 1));
   absl::StatusOr<std::unique_ptr<Model>> m = NewModel(config);
   f->base.resize((*m)->NumParams());
   (*m)->Init(2, f->base);
@@ -177,7 +179,12 @@ std::unique_ptr<Clients> MakeClients(const ModelConfig& config, int clients) {
     f->rows.push_back(std::move(r));
   }
   for (int c = 0; c < clients; ++c) {
-    f->tasks.push_back(BatchedTask{f->base, &f->data, f->rows[c], 1000 + static_cast<uint64_t>(c)});
+    const uint64_t seed = 1000 + static_cast<uint64_t>(c);
+    if (c % 2 == 0) {
+      f->tasks.push_back(BatchedTask{f->base, f->shared.get(), f->rows[c], seed, f->shared});
+    } else {
+      f->tasks.push_back(BatchedTask{f->base, &f->data, f->rows[c], seed, nullptr});
+    }
   }
   return f;
 }
@@ -353,7 +360,7 @@ void ExpectEpochAccuracyMatchesCpu(const ModelConfig& config, std::span<const ui
 
   start = std::chrono::steady_clock::now();
   std::vector<BatchedTask> tasks;
-  for (uint64_t seed : seeds) tasks.push_back(BatchedTask{base, &data->train, all, seed});
+  for (uint64_t seed : seeds) tasks.push_back(BatchedTask{base, &data->train, all, seed, nullptr});
   const std::vector<LocalTrainingResult> on_gpu = Train(config, kCuda, recipe, tasks);
   ASSERT_EQ(on_gpu.size(), seeds.size());
   const double gpu_s = Seconds(start);

@@ -22,7 +22,8 @@ enum Slot {
   kLossSums,
   kDataX,
   kDataY,
-  kRowBase,
+  kClientX,
+  kClientY,
   kIndex,
   kRows,
   kNumSlots
@@ -116,10 +117,72 @@ void BatchedTrainer::ReleaseBuffers() {
   if (net_ != nullptr) {
     for (auto& [p, bytes] : buffers_) net_->Free(p);
     net_->FreeHost(staging_);
+    for (DeviceData& d : datasets_) {
+      net_->Free(d.x);
+      net_->Free(d.y);
+    }
   }
   buffers_.clear();
   staging_ = nullptr;
   staging_bytes_ = 0;
+  datasets_.clear();
+  datasets_bytes_ = 0;
+}
+
+const BatchedTrainer::DeviceData* BatchedTrainer::DeviceDataset(
+    const std::shared_ptr<const Dataset>& owner) {
+  for (DeviceData& d : datasets_) {
+    if (d.dataset == owner) {
+      d.last_use = trains_;
+      return &d;
+    }
+  }
+  if (datasets_cap_ == 0) {
+    // A quarter of the free memory, at most 8 GiB: room for Fashion-MNIST
+    // (188 MB as floats) many times over, and for the nets.
+    datasets_cap_ =
+        std::max<size_t>(std::min<size_t>(DeviceFreeMemory(device_) / 4, size_t{8} << 30), 1);
+  }
+  const size_t dim = static_cast<size_t>(owner->dim());
+  const size_t rows = owner->size();
+  const size_t bytes = rows * (dim * sizeof(float) + sizeof(int32_t));
+  if (bytes > datasets_cap_ || rows == 0) return nullptr;
+  // Least recently used first, never one this Train uses.
+  while (datasets_bytes_ + bytes > datasets_cap_) {
+    auto oldest = datasets_.end();
+    for (auto it = datasets_.begin(); it != datasets_.end(); ++it) {
+      if (it->last_use < trains_ &&
+          (oldest == datasets_.end() || it->last_use < oldest->last_use)) {
+        oldest = it;
+      }
+    }
+    if (oldest == datasets_.end()) return nullptr;
+    net_->Free(oldest->x);
+    net_->Free(oldest->y);
+    datasets_bytes_ -= oldest->bytes;
+    datasets_.erase(oldest);
+  }
+  DeviceData d{owner, net_->AllocArray<float>(rows * dim), net_->AllocArray<int32_t>(rows), bytes,
+               trains_};
+  // Through page-locked staging, in chunks of up to 8192 rows.
+  const size_t chunk = std::min<size_t>(rows, 8192);
+  auto* stage = static_cast<char*>(Staging(chunk * (dim * sizeof(float) + sizeof(int32_t))));
+  if (d.x == nullptr || d.y == nullptr || stage == nullptr) {
+    net_->Free(d.x);
+    net_->Free(d.y);
+    return nullptr;
+  }
+  auto* sx = reinterpret_cast<float*>(stage);
+  auto* sy = reinterpret_cast<int32_t*>(stage + chunk * dim * sizeof(float));
+  for (size_t begin = 0; begin < rows; begin += chunk) {
+    const size_t end = std::min(rows, begin + chunk);
+    owner->GatherRange(begin, end, sx, sy);
+    net_->Upload(d.x + begin * dim, sx, (end - begin) * dim * sizeof(float));
+    net_->Upload(d.y + begin, sy, (end - begin) * sizeof(int32_t));
+  }
+  datasets_bytes_ += bytes;
+  datasets_.push_back(std::move(d));
+  return &datasets_.back();
 }
 
 void* BatchedTrainer::Staging(size_t bytes) {
@@ -182,7 +245,6 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
   const gpu::NetSpec spec = NetSpecFor(config_);
   const size_t p = spec.num_params;
   const int dim = spec.input_dim;
-  size_t total_rows = 0;
   for (const BatchedTask& t : tasks) {
     if (t.base.size() != p) {
       return absl::InvalidArgumentError(
@@ -200,7 +262,6 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
             absl::StrCat("TrainLocal: index ", i, " >= dataset size ", t.data->size()));
       }
     }
-    total_rows += t.indices.size();
   }
   int batch_cap = 0;
   for (const BatchedTask& t : tasks) {
@@ -210,6 +271,19 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
   if (absl::Status s = EnsureNet(batch_cap); !s.ok()) return s;
   const int cap = net_->max_rows();
 
+  // Each client's rows on the device: its dataset kept there (the index
+  // names dataset rows) or this Train's upload of its rows (the index names
+  // positions in its list).
+  ++trains_;
+  const int c_net = net_->clients();  // rows of unused clients stay 0
+  std::vector<const DeviceData*> resident(c_count, nullptr);
+  size_t staged_rows = 0;
+  for (int c = 0; c < c_count; ++c) {
+    const BatchedTask& t = tasks[c];
+    if (t.owner != nullptr && t.owner.get() == t.data) resident[c] = DeviceDataset(t.owner);
+    if (resident[c] == nullptr) staged_rows += t.indices.size();
+  }
+
   // Plans (batch orders) and the step table: rows[s][c], index[s][c][r].
   std::vector<TaskPlan> plans;
   uint64_t max_steps = 0;
@@ -217,7 +291,6 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
     plans.push_back(PlanTask(schedule, t.indices.size(), t.seed, cap));
     max_steps = std::max(max_steps, plans.back().steps);
   }
-  const int c_net = net_->clients();  // rows of unused clients stay 0
   std::vector<int> rows(max_steps * c_net, 0);
   std::vector<int32_t> index(max_steps * c_net * cap, 0);
   std::vector<int> max_n(max_steps, 0);
@@ -226,7 +299,12 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
     for (uint64_t s = 0; s < plan.steps; ++s) {
       rows[s * c_net + c] = plan.rows[s];
       max_n[s] = std::max(max_n[s], plan.rows[s]);
-      std::copy_n(plan.index.begin() + s * cap, cap, index.begin() + (s * c_net + c) * cap);
+      int32_t* out = index.data() + (s * c_net + c) * cap;
+      const int32_t* local = plan.index.data() + s * cap;
+      for (int r = 0; r < plan.rows[s]; ++r) {
+        out[r] =
+            resident[c] != nullptr ? static_cast<int32_t>(tasks[c].indices[local[r]]) : local[r];
+      }
     }
   }
 
@@ -241,15 +319,16 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
   auto* perturbed = sam ? static_cast<float*>(Buffer(kPerturbed, pc * sizeof(float))) : nullptr;
   auto* loss = static_cast<float*>(Buffer(kLoss, c_net * sizeof(float)));
   auto* loss_sums = static_cast<double*>(Buffer(kLossSums, c_net * sizeof(double)));
-  auto* data_x = static_cast<float*>(Buffer(kDataX, total_rows * dim * sizeof(float)));
-  auto* data_y = static_cast<int32_t*>(Buffer(kDataY, total_rows * sizeof(int32_t)));
-  auto* d_row_base = static_cast<int64_t*>(Buffer(kRowBase, c_net * sizeof(int64_t)));
+  auto* data_x = static_cast<float*>(Buffer(kDataX, staged_rows * dim * sizeof(float)));
+  auto* data_y = static_cast<int32_t*>(Buffer(kDataY, staged_rows * sizeof(int32_t)));
+  auto* d_client_x = static_cast<const float**>(Buffer(kClientX, c_net * sizeof(float*)));
+  auto* d_client_y = static_cast<const int32_t**>(Buffer(kClientY, c_net * sizeof(int32_t*)));
   auto* d_index = static_cast<int32_t*>(Buffer(kIndex, index.size() * sizeof(int32_t)));
   auto* d_rows = static_cast<int*>(Buffer(kRows, rows.size() * sizeof(int)));
-  // The clients' rows, gathered once, in indices order, straight into
+  // The other clients' rows, gathered once, in indices order, straight into
   // page-locked staging (features, then labels).
   auto* staging = static_cast<char*>(
-      Staging(total_rows * (static_cast<size_t>(dim) * sizeof(float) + sizeof(int32_t))));
+      Staging(staged_rows * (static_cast<size_t>(dim) * sizeof(float) + sizeof(int32_t))));
   if (!net_->status().empty() || staging == nullptr) {
     const std::string error =
         net_->status().empty() ? "out of page-locked host memory" : net_->status();
@@ -258,11 +337,18 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
     return absl::ResourceExhaustedError(error);
   }
   auto* x = reinterpret_cast<float*>(staging);
-  auto* y = reinterpret_cast<int32_t*>(staging + total_rows * dim * sizeof(float));
-  std::vector<int64_t> row_base(c_net, 0);
+  auto* y = reinterpret_cast<int32_t*>(staging + staged_rows * dim * sizeof(float));
+  std::vector<const float*> client_x(c_net, nullptr);
+  std::vector<const int32_t*> client_y(c_net, nullptr);
   size_t at = 0;
   for (int c = 0; c < c_count; ++c) {
-    row_base[c] = static_cast<int64_t>(at);
+    if (resident[c] != nullptr) {
+      client_x[c] = resident[c]->x;
+      client_y[c] = resident[c]->y;
+      continue;
+    }
+    client_x[c] = data_x + at * dim;
+    client_y[c] = data_y + at;
     tasks[c].data->Gather(tasks[c].indices, x + at * dim, y + at);
     at += tasks[c].indices.size();
   }
@@ -288,9 +374,10 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
   float* anchor = prox ? base : nullptr;
   const std::vector<double> zeros(c_net, 0.0);
   net_->Upload(loss_sums, zeros.data(), c_net * sizeof(double));
-  net_->Upload(data_x, x, total_rows * dim * sizeof(float));
-  net_->Upload(data_y, y, total_rows * sizeof(int32_t));
-  net_->Upload(d_row_base, row_base.data(), c_net * sizeof(int64_t));
+  net_->Upload(data_x, x, staged_rows * dim * sizeof(float));
+  net_->Upload(data_y, y, staged_rows * sizeof(int32_t));
+  net_->Upload(d_client_x, client_x.data(), c_net * sizeof(float*));
+  net_->Upload(d_client_y, client_y.data(), c_net * sizeof(int32_t*));
   net_->Upload(d_index, index.data(), index.size() * sizeof(int32_t));
   net_->Upload(d_rows, rows.data(), rows.size() * sizeof(int));
 
@@ -301,7 +388,7 @@ absl::StatusOr<std::vector<LocalTrainingResult>> BatchedTrainer::Train(
   sgd.prox_mu = static_cast<float>(recipe.sgd.prox_mu);
   for (uint64_t s = 0; s < max_steps; ++s) {
     net_->SetRows(d_rows + s * c_net, max_n[s], c_count);
-    net_->Gather(data_x, data_y, d_row_base, d_index + s * c_net * cap);
+    net_->Gather(d_client_x, d_client_y, d_index + s * c_net * cap);
     net_->Forward(params);
     net_->CrossEntropy(loss);
     net_->Backward(params, grad, nullptr);

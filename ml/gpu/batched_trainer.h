@@ -21,6 +21,7 @@
 #define FEDSIM_ML_GPU_BATCHED_TRAINER_H_
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <span>
 #include <string>
@@ -50,6 +51,11 @@ struct BatchedTask {
   const Dataset* data = nullptr;
   std::span<const uint32_t> indices;
   uint64_t seed = 0;
+  // Optional: the owner of `data` (owner.get() == data). Given, the trainer
+  // may keep the whole dataset on the device across Train calls, holding
+  // this reference meanwhile, so that later tasks on it upload only their
+  // row numbers. Without it, each Train uploads the task's rows.
+  std::shared_ptr<const Dataset> owner;
 };
 
 class BatchedTrainer {
@@ -92,8 +98,21 @@ class BatchedTrainer {
   void* Buffer(int slot, size_t bytes);
   // Page-locked host memory of at least `bytes` for staging uploads.
   void* Staging(size_t bytes);
-  // Frees the buffers and the staging memory (before the net goes).
+  // Frees the buffers, the staging memory and the device datasets (before
+  // the net goes).
   void ReleaseBuffers();
+
+  // A dataset kept on the device (BatchedTask::owner).
+  struct DeviceData {
+    std::shared_ptr<const Dataset> dataset;
+    float* x = nullptr;
+    int32_t* y = nullptr;
+    size_t bytes = 0;
+    uint64_t last_use = 0;  // the Train that last used it
+  };
+  // `owner` on the device (uploaded now if it was not), or nullptr when it
+  // does not fit in the cache's share of device memory.
+  const DeviceData* DeviceDataset(const std::shared_ptr<const Dataset>& owner);
 
   ModelConfig config_;
   DeviceSpec device_;
@@ -102,6 +121,10 @@ class BatchedTrainer {
   std::vector<std::pair<void*, size_t>> buffers_;
   void* staging_ = nullptr;
   size_t staging_bytes_ = 0;
+  std::list<DeviceData> datasets_;  // a list: Train holds pointers to entries
+  size_t datasets_bytes_ = 0;
+  size_t datasets_cap_ = 0;  // set at first use from the free device memory
+  uint64_t trains_ = 0;
 };
 
 }  // namespace fedsim

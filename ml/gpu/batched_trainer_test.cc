@@ -24,6 +24,10 @@ using gpu_test::RandomData;
 struct Fixture {
   ModelConfig config;
   Dataset data;
+  // The same rows, shared: the tasks of even clients name it as their
+  // data's owner, so the trainer keeps it on the device across Trains; odd
+  // clients' rows are uploaded per Train. Results must not tell.
+  std::shared_ptr<const Dataset> shared;
   std::vector<float> base;
   std::vector<std::vector<uint32_t>> rows;  // per client
   std::vector<BatchedTask> tasks;
@@ -34,6 +38,7 @@ Fixture MakeFixture(const ModelConfig& config) {
   Fixture f;
   f.config = config;
   f.data = RandomData(config, 60, 1);
+  f.shared = std::make_shared<const Dataset>(RandomData(config, 60, 1));
   absl::StatusOr<std::unique_ptr<Model>> m = NewModel(config);
   f.base.resize((*m)->NumParams());
   (*m)->Init(2, f.base);
@@ -45,7 +50,11 @@ Fixture MakeFixture(const ModelConfig& config) {
     f.rows.push_back(std::move(r));
   }
   for (size_t c = 0; c < f.rows.size(); ++c) {
-    f.tasks.push_back(BatchedTask{f.base, &f.data, f.rows[c], 100 + c});
+    if (c % 2 == 0) {
+      f.tasks.push_back(BatchedTask{f.base, f.shared.get(), f.rows[c], 100 + c, f.shared});
+    } else {
+      f.tasks.push_back(BatchedTask{f.base, &f.data, f.rows[c], 100 + c, nullptr});
+    }
   }
   return f;
 }
@@ -57,7 +66,14 @@ std::vector<LocalTrainingResult> TrainBatched(const Fixture& f, const BatchedRec
   EXPECT_TRUE(t.ok()) << t.status();
   absl::StatusOr<std::vector<LocalTrainingResult>> r = (*t)->Train(recipe, tasks);
   EXPECT_TRUE(r.ok()) << r.status();
-  return r.ok() ? *r : std::vector<LocalTrainingResult>{};
+  if (!r.ok()) return {};
+  // Again on the same trainer: the shared dataset is on the device now.
+  absl::StatusOr<std::vector<LocalTrainingResult>> again = (*t)->Train(recipe, tasks);
+  EXPECT_TRUE(again.ok()) << again.status();
+  for (size_t c = 0; again.ok() && c < r->size(); ++c) {
+    EXPECT_EQ((*again)[c].delta, (*r)[c].delta) << "task " << c << " changed on a second Train";
+  }
+  return *r;
 }
 
 LocalTrainingResult TrainOnCpu(const Fixture& f, const BatchedRecipe& recipe, size_t c) {
@@ -132,7 +148,7 @@ TEST(BatchedTrainerTest, RefusesWhatTrainLocalRefuses) {
   BatchedRecipe r;
   EXPECT_FALSE((*t)->Train(r, f.tasks).ok());  // 3 tasks > 2
   std::vector<uint32_t> bad = {0, 60};
-  BatchedTask task{f.base, &f.data, bad, 1};
+  BatchedTask task{f.base, &f.data, bad, 1, nullptr};
   EXPECT_FALSE((*t)->Train(r, std::span<const BatchedTask>(&task, 1)).ok());
   r.sgd.momentum = 1.5;
   EXPECT_FALSE((*t)->Train(r, std::span<const BatchedTask>(f.tasks.data(), 1)).ok());

@@ -124,9 +124,10 @@ class GpuNet {
   virtual void AccumulateEval(double* loss_sum, int64_t* correct) = 0;
 
   // ---- the training loop's element-wise steps
-  // input()/labels() row r of client c = data_x/data_y row
-  // row_base[c] + index[c * max_rows + r], for r < rows[c].
-  virtual void Gather(const float* data_x, const int32_t* data_y, const int64_t* row_base,
+  // input()/labels() row r of client c = row index[c * max_rows + r] of
+  // client c's data: data_x[c] (rows of input_dim floats) and data_y[c]
+  // (labels), for r < rows[c]. data_x, data_y and index are device arrays.
+  virtual void Gather(const float* const* data_x, const int32_t* const* data_y,
                       const int32_t* index) = 0;
   // An SGD step of each client with rows[c] > 0 (ml/sgd.cc's arithmetic):
   // params -= lr * (grad + ...); anchor read with prox_mu > 0, velocity

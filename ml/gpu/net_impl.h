@@ -306,11 +306,11 @@ class NetImpl final : public GpuNet {
     }
   }
 
-  void Gather(const float* data_x, const int32_t* data_y, const int64_t* row_base,
+  void Gather(const float* const* data_x, const int32_t* const* data_y,
               const int32_t* index) override {
     if (!Ready()) return;
     exec_.ForEach(active_ * int64_t{max_n_} * spec_.input_dim,
-                  GatherFn{data_x, data_y, row_base, index, rows_, input_, labels_, rows_cap_,
+                  GatherFn{data_x, data_y, index, rows_, input_, labels_, rows_cap_,
                            spec_.input_dim, int64_t{max_n_} * spec_.input_dim});
   }
 

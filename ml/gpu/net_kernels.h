@@ -262,9 +262,8 @@ struct ReduceRowsFn {
 
 // input()/labels() rows from a client's rows of a data buffer.
 struct GatherFn {
-  const float* data_x;
-  const int32_t* data_y;
-  const int64_t* row_base;
+  const float* const* data_x;  // per client
+  const int32_t* const* data_y;
   const int32_t* index;
   const int* rows;
   float* x;
@@ -276,9 +275,9 @@ struct GatherFn {
     const int64_t c = i / per_client, e = i % per_client;
     const int r = static_cast<int>(e / dim), j = static_cast<int>(e % dim);
     if (r >= rows[c]) return;
-    const int64_t src = row_base[c] + index[c * max_rows + r];
-    x[(c * max_rows + r) * dim + j] = data_x[src * dim + j];
-    if (j == 0) y[c * max_rows + r] = data_y[src];
+    const int64_t src = index[c * max_rows + r];
+    x[(c * max_rows + r) * dim + j] = data_x[c][src * dim + j];
+    if (j == 0) y[c * max_rows + r] = data_y[c][src];
   }
 };
 
