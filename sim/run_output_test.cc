@@ -171,6 +171,7 @@ TEST(ManifestTest, IsJsonWithEveryField) {
   info.model = "softmax(784 -> 10)";
   info.algorithm = "fedbuff";
   info.transport = "grpc, 3 workers";
+  info.backends = {"cpu", "cuda:0 (NVIDIA H200, sm_90)"};
   RunSummary s;
   s.final_model_hash = "b06b3adb";
   s.final_version = 40;
@@ -203,6 +204,7 @@ TEST(ManifestTest, IsJsonWithEveryField) {
                                               "algorithm",
                                               "algorithm_notes",
                                               "transport",
+                                              "backends",
                                               "final_model_hash",
                                               "final_version",
                                               "final_accuracy",
@@ -218,6 +220,7 @@ TEST(ManifestTest, IsJsonWithEveryField) {
   EXPECT_EQ(j["seed"].get<uint64_t>(), ~uint64_t{0});
   EXPECT_EQ(j["num_params"], 7850);
   EXPECT_EQ(j["transport"], "grpc, 3 workers");
+  EXPECT_EQ(j["backends"], nlohmann::ordered_json::array({"cpu", "cuda:0 (NVIDIA H200, sm_90)"}));
   EXPECT_EQ(j["final_version"], 40);
   EXPECT_EQ(j["final_accuracy"].get<double>(), 0.1 + 0.2);
   EXPECT_TRUE(j["final_loss"].is_null());
