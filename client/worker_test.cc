@@ -175,7 +175,11 @@ TEST_F(WorkerTest, ServerRestartedOnAnotherScenarioStopsTheWorker) {
   WorkerOptions wo;
   wo.server = address_;
   absl::Duration elapsed;
-  absl::Status status = RunOnFakeClock(wo, 1, absl::Milliseconds(200), &elapsed);
+  // The clock moves only while both the poller and the heartbeat thread
+  // wait: with one waiter, the poller's quick retries could run the clock
+  // past the 30 s timeout while the heartbeat's call (which finds the
+  // restart) was still on the wire, on a loaded machine.
+  absl::Status status = RunOnFakeClock(wo, 2, absl::Milliseconds(200), &elapsed);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_THAT(status.message(), HasSubstr("now runs another scenario"));
 }
