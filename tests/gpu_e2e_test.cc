@@ -105,6 +105,11 @@ TEST_F(GpuE2ETest, AGpuWorkerAndACpuWorkerShareARun) {
                                      "--listen=127.0.0.1:0",
                                      "--server_out=" + (tmp_ / "srv").string()};
   server.insert(server.end(), sets_.begin(), sets_.end());
+  // On the wall clock, with each task taking its device time in real
+  // seconds, so that the run lasts long enough (about 1.4 s for the small
+  // scenario) for both workers to register before it ends: in virtual time
+  // the first worker could finish it alone in 0.1 s.
+  server.push_back("--set=clock={mode:WALL time_scale:1}");
   ASSERT_TRUE(procs.Start("server", server).ok());
   ASSERT_TRUE(listening.WaitForNotificationWithTimeout(absl::Seconds(60)));
   std::string at;
