@@ -9,6 +9,7 @@
 
 #include "config/scenario_file.h"
 #include "gtest/gtest.h"
+#include "ml/gpu/backend_test_util.h"
 #include "runtime/run_setup.h"
 #include "runtime/task_runner.h"
 
@@ -50,14 +51,7 @@ std::vector<TaskResult> RunAll(TaskRunner& runner, const config::Scenario& s,
   return out;
 }
 
-double RelError(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-  }
-  return diff / std::max(scale, 1e-30);
-}
+using gpu_test::RelError;
 
 void ExpectGpuRunnerMatches(const std::string& local) {
   const config::Scenario s = Scenario(local);
