@@ -85,6 +85,15 @@ class Worker {
 
  private:
   absl::Status RunInternal() {
+    // What each folder holds, reported at registration (a run that admits
+    // clients by name takes n_i from it); a folder that cannot be read
+    // stops the worker before it contacts the server.
+    for (const std::string& dir : options_.data_dirs) {
+      absl::StatusOr<ClientFolderCounts> counts = CountClientFolder(dir);
+      if (!counts.ok()) return counts.status();
+      identity_.local_train_examples.push_back(counts->train);
+      identity_.local_test_examples.push_back(counts->test);
+    }
     // Register, retrying while the server is still coming up.
     const absl::Time give_up = clock_->Now() + absl::Seconds(options_.connect_timeout_s);
     absl::StatusOr<wire::RegisterResponse> reg;

@@ -22,9 +22,8 @@ bool ValidScenarioNameChar(char c) {
 
 RuleCheckContext RuleCheckContextFor(const config::Scenario& scenario,
                                      const std::string& scenario_dir) {
-  return RuleCheckContext{.num_clients = scenario.num_clients(),
-                          .seed = scenario.seed(),
-                          .scenario_dir = scenario_dir};
+  return RuleCheckContext{
+      .num_clients = scenario.num_clients(), .seed = scenario.seed(), .scenario_dir = scenario_dir};
 }
 
 std::vector<std::string> AlgorithmNotesFor(const config::Scenario& scenario,
@@ -190,6 +189,34 @@ void CollectScenarioProblems(const config::Scenario& s, ProblemList* problems,
   CheckNonNegative(s.clock().time_scale(), "clock.time_scale", "use 0 for no sleeping", problems);
   if (s.clock().mode() == config::Clock::MODE_UNSPECIFIED) {
     p.Add("clock.mode", "is unspecified; use VIRTUAL or WALL");
+  }
+  if (s.has_deployment()) {
+    const config::Deployment& d = s.deployment();
+    if (!(d.eval_timeout_s() > 0) || !std::isfinite(d.eval_timeout_s())) {
+      p.Add("deployment.eval_timeout_s", absl::StrCat("is ", d.eval_timeout_s(),
+                                                      "; give the seconds a federated evaluation "
+                                                      "waits for the clients' answers, e.g. 60"));
+    }
+    if (!(d.start_timeout_s() > 0) || !std::isfinite(d.start_timeout_s())) {
+      p.Add("deployment.start_timeout_s", absl::StrCat("is ", d.start_timeout_s(),
+                                                       "; give the seconds the server waits for "
+                                                       "the clients at the start, e.g. 600"));
+    }
+    if (d.admit_clients() && d.has_clients_file()) {
+      p.Add("deployment.admit_clients",
+            "is set together with deployment.clients_file; give one: a list names the clients "
+            "in advance, admission takes them as they register");
+    }
+    if (d.admit_clients() && d.central_test_set()) {
+      p.Add("deployment.central_test_set",
+            "cannot be used with deployment.admit_clients: admitted clients bring data the "
+            "server does not know in advance; use a client list (fedsim split's index.csv)");
+    }
+    if (d.start_with_clients() > s.num_clients()) {
+      p.Add("deployment.start_with_clients",
+            absl::StrCat("is ", d.start_with_clients(), ", more than the run's ", s.num_clients(),
+                         " clients; use at most num_clients (0 = all)"));
+    }
   }
   if (s.output().dir().empty()) {
     p.Add("output.dir", "is empty; give a folder for runs, e.g. \"runs\"");

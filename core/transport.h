@@ -14,6 +14,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -42,6 +43,22 @@ class Transport {
   // Wall-clock mode: the next result of any task, waiting until `deadline`
   // (on the transport's clock); nullopt if none came by then.
   virtual absl::StatusOr<std::optional<TaskResult>> AwaitAny(absl::Time deadline) = 0;
+
+  // Await with a deadline (on the transport's clock): nullopt when the
+  // result of `id` has not arrived by then (it may still come, for a later
+  // call). Errors as Await's. Default: Await, which waits as long as it takes.
+  virtual absl::StatusOr<std::optional<TaskResult>> AwaitUntil(TaskId id, absl::Time deadline) {
+    (void)deadline;
+    absl::StatusOr<TaskResult> r = Await(id);
+    if (!r.ok()) return r.status();
+    return std::optional<TaskResult>(*std::move(r));
+  }
+
+  // Deployments whose clients bring their own data: per client (index =
+  // client id), whether a worker that holds its data is connected now, so
+  // that a wall-clock run's availability is whoever is connected. nullopt
+  // where any worker can train any client (simulation). Default: nullopt.
+  virtual std::optional<std::vector<bool>> ConnectedClients() const { return std::nullopt; }
 
   // The result of `id` is no longer wanted (its client dropped out); the
   // transport may skip or discard it.

@@ -151,17 +151,15 @@ absl::StatusOr<CsvSplit> LoadCsvSplit(const std::string& path, const ClientDataS
                   std::move(header)};
 }
 
-}  // namespace
+// Which format a client folder holds: its IDX training pair, or train.csv.
+struct FolderFormat {
+  std::string train_images, train_labels;  // IDX, when !csv
+  bool csv = false;
+};
 
-std::string ClientNameOfFolder(const std::string& dir) {
-  fs::path p = fs::path(dir).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();  // "a/b/" -> "a/b"
-  std::string name = p.filename().string();
-  if (name == "." || name == "..") name = fs::absolute(p).lexically_normal().filename().string();
-  return name;
-}
-
-absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const ClientDataSpec& spec) {
+// The checks every reader of a client folder makes first: a folder, holding
+// one format, and (IDX) both files of its training pair.
+absl::StatusOr<FolderFormat> FindFolderFormat(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return absl::NotFoundError(
@@ -169,9 +167,6 @@ absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const Clie
                      fs::exists(dir, ec) ? " is a file, not a folder" : " does not exist",
                      "; --data takes a folder per client (see 'fedsim split' for one)"));
   }
-  ClientFolder out;
-  out.dir = dir;
-  out.name = ClientNameOfFolder(dir);
   const std::optional<std::string> train_images = FindIdx(dir, kClientTrainImages);
   const std::optional<std::string> train_labels = FindIdx(dir, kClientTrainLabels);
   const bool idx = train_images.has_value() || train_labels.has_value();
@@ -186,14 +181,38 @@ absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const Clie
         "client data folder ", dir, " holds no training data: expected ", kClientTrainImages,
         "[.gz] with ", kClientTrainLabels, "[.gz] (images), or ", kClientTrainCsv, " (tabular)"));
   }
+  if (idx && (!train_images || !train_labels)) {
+    return absl::NotFoundError(absl::StrCat(
+        "client data folder ", dir, " has ", train_images ? kClientTrainImages : kClientTrainLabels,
+        " but not ", train_images ? kClientTrainLabels : kClientTrainImages, "[.gz]"));
+  }
+  FolderFormat f;
+  f.csv = csv;
   if (idx) {
-    if (!train_images || !train_labels) {
-      return absl::NotFoundError(
-          absl::StrCat("client data folder ", dir, " has ",
-                       train_images ? kClientTrainImages : kClientTrainLabels, " but not ",
-                       train_images ? kClientTrainLabels : kClientTrainImages, "[.gz]"));
-    }
-    FEDSIM_ASSIGN_OR_RETURN(out.train, LoadIdxSplit(*train_images, *train_labels, spec));
+    f.train_images = *train_images;
+    f.train_labels = *train_labels;
+  }
+  return f;
+}
+
+}  // namespace
+
+std::string ClientNameOfFolder(const std::string& dir) {
+  fs::path p = fs::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "a/b/" -> "a/b"
+  std::string name = p.filename().string();
+  if (name == "." || name == "..") name = fs::absolute(p).lexically_normal().filename().string();
+  return name;
+}
+
+absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const ClientDataSpec& spec) {
+  FEDSIM_ASSIGN_OR_RETURN(const FolderFormat format, FindFolderFormat(dir));
+  ClientFolder out;
+  out.dir = dir;
+  out.name = ClientNameOfFolder(dir);
+  if (!format.csv) {
+    FEDSIM_ASSIGN_OR_RETURN(out.train,
+                            LoadIdxSplit(format.train_images, format.train_labels, spec));
     const std::optional<std::string> test_images = FindIdx(dir, kClientTestImages);
     const std::optional<std::string> test_labels = FindIdx(dir, kClientTestLabels);
     if (test_images.has_value() != test_labels.has_value()) {
@@ -222,6 +241,56 @@ absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const Clie
     }
   }
   if (out.train.size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client data folder ", dir, ": the training split holds no examples"));
+  }
+  return out;
+}
+
+namespace {
+
+// Data rows of CSV `text`: lines that are neither blank nor '#' comments,
+// less the header.
+uint64_t CsvDataRows(const std::string& text) {
+  uint64_t lines = 0;
+  for (absl::string_view line : TextLines(text)) {
+    const absl::string_view t = absl::StripAsciiWhitespace(line);
+    if (!t.empty() && t[0] != '#') ++lines;
+  }
+  return lines > 0 ? lines - 1 : 0;
+}
+
+absl::StatusOr<uint64_t> CountIdxLabels(const std::string& path) {
+  FEDSIM_ASSIGN_OR_RETURN(IdxArray labels, ReadIdxFile(path));
+  if (labels.dims.size() != 1) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": a labels file has 1 dimension, this one ", labels.dims.size()));
+  }
+  return static_cast<uint64_t>(labels.dims[0]);
+}
+
+}  // namespace
+
+absl::StatusOr<ClientFolderCounts> CountClientFolder(const std::string& dir) {
+  FEDSIM_ASSIGN_OR_RETURN(const FolderFormat format, FindFolderFormat(dir));
+  ClientFolderCounts out;
+  out.name = ClientNameOfFolder(dir);
+  if (!format.csv) {
+    FEDSIM_ASSIGN_OR_RETURN(out.train, CountIdxLabels(format.train_labels));
+    if (const std::optional<std::string> test = FindIdx(dir, kClientTestLabels)) {
+      FEDSIM_ASSIGN_OR_RETURN(out.test, CountIdxLabels(*test));
+    }
+  } else {
+    FEDSIM_ASSIGN_OR_RETURN(std::string train,
+                            ReadFileToString((fs::path(dir) / kClientTrainCsv).string(), {}));
+    out.train = CsvDataRows(train);
+    if (Exists(dir, kClientTestCsv)) {
+      FEDSIM_ASSIGN_OR_RETURN(std::string test,
+                              ReadFileToString((fs::path(dir) / kClientTestCsv).string(), {}));
+      out.test = CsvDataRows(test);
+    }
+  }
+  if (out.train == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("client data folder ", dir, ": the training split holds no examples"));
   }

@@ -80,6 +80,19 @@ std::string ClientNameOfFolder(const std::string& dir);
 //   DataLoss: a corrupt IDX file or image/label counts that differ.
 absl::StatusOr<ClientFolder> LoadClientFolder(const std::string& dir, const ClientDataSpec& spec);
 
+// How many examples a client folder holds, read without a model to check
+// them against: the labels files' counts (IDX) or the data rows (CSV). What a
+// worker reports when it registers, before it knows the run's model.
+struct ClientFolderCounts {
+  std::string name;  // ClientNameOfFolder(dir)
+  uint64_t train = 0;
+  uint64_t test = 0;  // 0 when the folder has no test split
+};
+// Errors: NotFound as LoadClientFolder's (no folder, no training data, half
+// an IDX pair); InvalidArgument for both formats at once or a training split
+// without rows; DataLoss for a corrupt labels file.
+absl::StatusOr<ClientFolderCounts> CountClientFolder(const std::string& dir);
+
 // Writes `train` (and `test` when given) into the folder `dir` (created with
 // its parents when missing) in the format that suits the dataset: IDX (gzip)
 // for byte images, CSV with columns x0..x{d-1},label for float features.

@@ -153,6 +153,30 @@ TEST_F(ClientFolderTest, SaysWhatIsMissing) {
   EXPECT_THAT(s.message(), HasSubstr("keep one format"));
 }
 
+TEST_F(ClientFolderTest, CountsWithoutAModel) {
+  const Dataset train = Images(5, 0), test = Images(3, 1);
+  ASSERT_TRUE(WriteClientFolder(Dir("site-1"), train, &test).ok());
+  absl::StatusOr<ClientFolderCounts> c = CountClientFolder(Dir("site-1"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->name, "site-1");
+  EXPECT_EQ(c->train, 5u);
+  EXPECT_EQ(c->test, 3u);
+
+  fs::create_directories(root_ / "t");
+  Write(root_ / "t" / "train.csv", "# rows\nlabel,a\n1,0.5\n\n0,1\n0,2\n");
+  c = CountClientFolder(Dir("t"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->train, 3u);
+  EXPECT_EQ(c->test, 0u);
+
+  EXPECT_EQ(CountClientFolder(Dir("nope")).status().code(), absl::StatusCode::kNotFound);
+  fs::create_directories(root_ / "header-only");
+  Write(root_ / "header-only" / "train.csv", "label,a\n");
+  absl::Status s = CountClientFolder(Dir("header-only")).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("holds no examples"));
+}
+
 TEST_F(ClientFolderTest, RewritingAFolderLeavesOneFormat) {
   const Dataset test = Images(1, 2);
   ASSERT_TRUE(WriteClientFolder(Dir("x"), Images(2, 0), &test).ok());

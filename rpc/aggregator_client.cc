@@ -39,6 +39,8 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const WorkerId
     (*request.mutable_numeric_fingerprints())[mode] = fingerprint;
   }
   for (const std::string& name : identity.local_clients) request.add_local_clients(name);
+  for (uint64_t n : identity.local_train_examples) request.add_local_train_examples(n);
+  for (uint64_t n : identity.local_test_examples) request.add_local_test_examples(n);
   wire::RegisterResponse response;
   grpc::ClientContext context;
   Prepare(&context, rpc_timeout_);

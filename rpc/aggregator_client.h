@@ -65,6 +65,11 @@ struct WorkerIdentity {
   // The names of the client folders it brings (RegisterRequest.local_clients).
   // Default: empty = a simulation worker.
   std::vector<std::string> local_clients;
+  // For each of local_clients: the examples its folder holds
+  // (RegisterRequest.local_train_examples/local_test_examples). Default:
+  // empty = not reported.
+  std::vector<uint64_t> local_train_examples;
+  std::vector<uint64_t> local_test_examples;
   // Where it trains (RegisterRequest.backend). Default: "cpu".
   std::string backend = "cpu";
 };

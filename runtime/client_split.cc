@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "data/client_folder.h"
 #include "data/synthetic.h"
 #include "runtime/local_recipe.h"
@@ -70,9 +71,6 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
     test_rows = DealTestRows(data.client_rows, data.test->size(), resolved.seed());
   std::vector<SplitClient> out;
   out.reserve(num_clients);
-  std::string index =
-      absl::StrCat("# fedsim split of scenario '", resolved.name(), "', seed ", resolved.seed(),
-                   ", scenario hash ", scenario_hash, "\n", "client,name,train_rows,test_rows\n");
   for (uint32_t i = 0; i < num_clients; ++i) {
     SplitClient c;
     c.name = ClientFolderName(i, num_clients);
@@ -92,10 +90,12 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
     c.test_rows = test.size();
     const std::string dir = (std::filesystem::path(out_dir) / c.name).string();
     FEDSIM_RETURN_IF_ERROR(WriteClientFolder(dir, train, test.size() > 0 ? &test : nullptr));
-    absl::StrAppend(&index, i, ",", c.name, ",", c.train_rows, ",", c.test_rows, "\n");
     out.push_back(std::move(c));
     if (progress) progress(i + 1, num_clients);
   }
+  const std::string index =
+      ClientListText(out, absl::StrCat("fedsim split of scenario '", resolved.name(), "', seed ",
+                                       resolved.seed(), ", scenario hash ", scenario_hash));
   const std::string index_path = (std::filesystem::path(out_dir) / "index.csv").string();
   FILE* f = std::fopen(index_path.c_str(), "wb");
   if (f == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", index_path));
@@ -104,6 +104,19 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
     return absl::UnavailableError(absl::StrCat("cannot write ", index_path, ": write failed"));
   }
   return out;
+}
+
+std::string ClientListText(const std::vector<SplitClient>& clients, const std::string& comment) {
+  std::string text;
+  for (absl::string_view line : absl::StrSplit(comment, '\n', absl::SkipEmpty())) {
+    absl::StrAppend(&text, "# ", line, "\n");
+  }
+  absl::StrAppend(&text, "client,name,train_rows,test_rows\n");
+  for (size_t i = 0; i < clients.size(); ++i) {
+    absl::StrAppend(&text, i, ",", clients[i].name, ",", clients[i].train_rows, ",",
+                    clients[i].test_rows, "\n");
+  }
+  return text;
 }
 
 absl::StatusOr<std::vector<SplitClient>> ReadClientList(const std::string& path,

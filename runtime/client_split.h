@@ -55,6 +55,11 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
     const config::Scenario& resolved, const std::string& scenario_hash, const RunData& data,
     const std::string& out_dir, const std::function<void(size_t, size_t)>& progress = {});
 
+// A client list in index.csv's format: `comment` (each line prefixed
+// "# "; may be empty), the header client,name,train_rows,test_rows, then a
+// row per client in order.
+std::string ClientListText(const std::vector<SplitClient>& clients, const std::string& comment);
+
 // Reads a client list as SplitClients writes it (index.csv): the columns
 // client,name,train_rows,test_rows, one row per client 0..num_clients-1 in
 // that order. InvalidArgument "<path>:<line>: ..." for a row out of order, a

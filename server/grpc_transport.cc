@@ -79,17 +79,14 @@ void GrpcTransportImpl::Submit(const TaskSpec& task) {
   ServePollsLocked(/*all=*/false);
 }
 
-void GrpcTransportImpl::NoteWaitingClientLocked(const TaskSpec& task) {
-  if (local_names_.empty() || task.client >= slot_holder_.size()) return;
-  if (slot_holder_[task.client] != 0 || waiting_noted_[task.client]) return;
-  waiting_noted_[task.client] = true;
-  Log(absl::StrCat("task ", task.id, " of client '", local_names_[task.client],
-                   "' waits: no connected worker holds its folder (start one with "
-                   "fedsim client --data=.../",
-                   local_names_[task.client], ")"));
+absl::StatusOr<TaskResult> GrpcTransportImpl::Await(TaskId id) {
+  absl::StatusOr<std::optional<TaskResult>> r = AwaitUntil(id, absl::InfiniteFuture());
+  if (!r.ok()) return r.status();
+  return **std::move(r);  // no deadline: only a result or an error ends the wait
 }
 
-absl::StatusOr<TaskResult> GrpcTransportImpl::Await(TaskId id) {
+absl::StatusOr<std::optional<TaskResult>> GrpcTransportImpl::AwaitUntil(TaskId id,
+                                                                        absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   auto task = tasks_.find(id);
   if (task == tasks_.end()) {
@@ -100,13 +97,14 @@ absl::StatusOr<TaskResult> GrpcTransportImpl::Await(TaskId id) {
     if (it != inbox_.end()) {
       TaskResult result = std::move(it->second);
       inbox_.erase(it);
-      return result;
+      return std::optional<TaskResult>(std::move(result));
     }
     if (shutdown_) return absl::CancelledError("transport shut down");
     if (task->second.cancelled) {
       return absl::FailedPreconditionError(absl::StrCat("Await: task ", id, " was cancelled"));
     }
-    absl::Status idle = WaitForResultLocked(absl::InfiniteFuture());
+    if (clock_->Now() >= deadline) return std::optional<TaskResult>();
+    absl::Status idle = WaitForResultLocked(deadline);
     if (!idle.ok()) return idle;
   }
 }
@@ -242,72 +240,6 @@ absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
                                                                        : 0);
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<uint32_t>> GrpcTransportImpl::ClaimClientsLocked(
-    const wire::RegisterRequest& request, uint64_t worker_id) {
-  if (local_names_.empty()) {
-    if (request.local_clients().empty()) return std::vector<uint32_t>();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "worker ", request.worker_name(),
-        " brings client data (--data), but this run simulates "
-        "its clients from the scenario's dataset; start it without --data, or give the server a "
-        "scenario with deployment.clients_file"));
-  }
-  if (request.local_clients().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "worker ", request.worker_name(),
-        " brings no client data, but this run's clients bring "
-        "their own (scenario deployment.clients_file); start it with --data=FOLDER for each "
-        "client it serves"));
-  }
-  std::vector<uint32_t> slots;
-  for (const std::string& name : request.local_clients()) {
-    auto it = slot_of_.find(name);
-    if (it == slot_of_.end()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("worker ", request.worker_name(), " brings client '", name,
-                       "', which is not in this "
-                       "run's client list (",
-                       local_names_.size(), " clients, e.g. '", local_names_.front(),
-                       "'); the folder's name is the client's name"));
-    }
-    if (std::find(slots.begin(), slots.end(), it->second) != slots.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("worker ", request.worker_name(), " brings client '", name, "' twice"));
-    }
-    slots.push_back(it->second);
-  }
-  for (uint32_t slot : slots) {
-    const uint64_t before = slot_holder_[slot];
-    auto w = workers_.find(before);
-    if (before != 0 && w != workers_.end()) {
-      std::erase(w->second.holds, slot);
-      Log(absl::StrCat("client '", local_names_[slot], "' moves from worker ", before, " (",
-                       w->second.name, ") to worker ", worker_id, " (", request.worker_name(),
-                       ")"));
-    }
-    slot_holder_[slot] = worker_id;
-    waiting_noted_[slot] = false;
-  }
-  return slots;
-}
-
-void GrpcTransportImpl::ReleaseClientsLocked(uint64_t worker_id, const WorkerState& worker) {
-  for (uint32_t slot : worker.holds) {
-    if (slot_holder_[slot] == worker_id) slot_holder_[slot] = 0;
-  }
-}
-
-bool GrpcTransportImpl::MayTrainLocked(const WorkerState& worker, ClientId client) const {
-  return local_names_.empty() ||
-         std::binary_search(worker.holds.begin(), worker.holds.end(), client);
-}
-
-bool GrpcTransportImpl::HasTaskForLocked(const WorkerState& worker) const {
-  if (local_names_.empty()) return !pending_.empty();
-  return std::any_of(pending_.begin(), pending_.end(),
-                     [&](TaskId id) { return MayTrainLocked(worker, tasks_.at(id).spec.client); });
 }
 
 void GrpcTransportImpl::GetTask(PollCall* call) {
@@ -482,18 +414,17 @@ absl::Status GrpcTransportImpl::RunStatus(wire::RunStatusResponse* response) {
   response->set_leases_expired(stats_.leases_expired);
   response->set_finished(shutdown_);
   response->set_uptime_s(absl::ToDoubleSeconds(clock_->Now() - started_at_));
-  if (!local_names_.empty()) {
-    response->set_clients_total(static_cast<uint32_t>(local_names_.size()));
-    uint32_t connected = 0;
-    for (size_t slot = 0; slot < slot_holder_.size(); ++slot) {
-      if (slot_holder_[slot] != 0) {
-        ++connected;
-      } else if (response->clients_missing_size() < 10) {
-        response->add_clients_missing(local_names_[slot]);
-      }
+  const FleetStatus fleet = FleetLocked();
+  if (fleet.clients_total > 0) {
+    response->set_clients_total(fleet.clients_total);
+    response->set_clients_connected(fleet.clients_connected);
+    for (size_t slot = 0; slot < slot_holder_.size() && response->clients_missing_size() < 10;
+         ++slot) {
+      if (slot_holder_[slot] == 0) response->add_clients_missing(local_names_[slot]);
     }
-    response->set_clients_connected(connected);
   }
+  response->set_slowest_client(fleet.slowest_client);
+  response->set_slowest_s(fleet.slowest_s);
   return absl::OkStatus();
 }
 

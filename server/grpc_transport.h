@@ -182,6 +182,16 @@ struct GrpcServerOptions {
   // Default: empty = any worker trains any client.
   std::vector<std::string> local_client_names;
 
+  // A run that admits its clients by name instead (scenario
+  // deployment.admit_clients; local_client_names empty): the first
+  // `admit_clients` distinct folder names that workers bring take client
+  // slots 0, 1, ... in the order they register, with the example counts
+  // the worker reports (their n_i, unless SetClientExamples replaces them).
+  // A name seen again keeps its slot (a restarted client), with the same
+  // training count or it is refused; further names are refused.
+  // LocalClients() lists those admitted. Default: 0 = no admission.
+  size_t admit_clients = 0;
+
   // A lease's deadline, on the options' clock, from the moment it is leased:
   //   (task_deadline_slack_s + task_deadline_factor * expected) * 2^k
   // where expected = max(the task's scripted duration times the scenario's
@@ -202,6 +212,29 @@ struct ServerRunProgress {
   double virtual_time_s = 0;
   bool has_accuracy = false;
   double last_accuracy = 0;
+};
+
+// A client whose worker brings its data: its folder's name and examples.
+struct LocalClient {
+  std::string name;
+  uint64_t train_examples = 0;
+  uint64_t test_examples = 0;  // known for admitted clients; 0 otherwise
+};
+
+// Who is connected and what they are doing now, for progress lines.
+struct FleetStatus {
+  uint32_t workers_connected = 0;
+  // Local-data runs (GrpcServerOptions::local_client_names): the listed
+  // clients and how many of them a connected worker holds. 0 otherwise.
+  uint32_t clients_total = 0;
+  uint32_t clients_connected = 0;
+  uint32_t tasks_in_flight = 0;  // leased to a worker, no result yet
+  uint32_t tasks_pending = 0;    // waiting for a worker
+  // The lease held longest now (the slowest client at the moment): its
+  // client's name (local-data runs) or "client N", and the seconds since it
+  // was leased. Empty when nothing is leased.
+  std::string slowest_client;
+  double slowest_s = 0;
 };
 
 // Counters since start. Byte counts are tensor payload bytes.
@@ -245,6 +278,19 @@ class GrpcTransport : public Transport {
   virtual void SetClientExamples(std::vector<uint64_t> num_examples) = 0;
   // What RunStatus reports about the run (engine thread, any time).
   virtual void SetRunProgress(const ServerRunProgress& progress) = 0;
+
+  virtual FleetStatus fleet() const = 0;
+
+  // Local-data runs: the clients by slot (admitted so far, when admitting).
+  virtual std::vector<LocalClient> LocalClients() const = 0;
+
+  // Local-data runs: blocks until at least `k` listed clients have a
+  // connected worker, logging who is still missing (at most every
+  // `log_every`). OK at once for other runs. Errors: DeadlineExceeded at
+  // `deadline`, naming the clients still missing and what to start;
+  // Cancelled when the options' interrupt flag turns true.
+  virtual absl::Status AwaitClients(size_t k, absl::Time deadline,
+                                    absl::Duration log_every = absl::Seconds(10)) = 0;
 };
 
 // Starts the server. `scenario_text` (the resolved scenario) and `num_params`

@@ -149,6 +149,8 @@ class GrpcTransportImpl final : public GrpcTransport {
         started_at_(clock_->Now()),
         no_worker_since_(clock_->Now()),
         client_examples_(options.client_examples),
+        admit_capacity_(options.local_client_names.empty() ? options.admit_clients : 0),
+        local_data_(!options.local_client_names.empty() || admit_capacity_ > 0),
         local_names_(options.local_client_names) {
     for (uint32_t i = 0; i < local_names_.size(); ++i) slot_of_[local_names_[i]] = i;
     slot_holder_.assign(local_names_.size(), 0);
@@ -165,6 +167,10 @@ class GrpcTransportImpl final : public GrpcTransport {
 
   absl::StatusOr<TaskResult> Await(TaskId id) override;
 
+  absl::StatusOr<std::optional<TaskResult>> AwaitUntil(TaskId id, absl::Time deadline) override;
+
+  std::optional<std::vector<bool>> ConnectedClients() const override;
+
   absl::StatusOr<std::optional<TaskResult>> AwaitAny(absl::Time deadline) override;
 
   void Cancel(TaskId id) override;
@@ -180,6 +186,9 @@ class GrpcTransportImpl final : public GrpcTransport {
   GrpcTransportStats stats() const override;
   void SetClientExamples(std::vector<uint64_t> num_examples) override;
   void SetRunProgress(const ServerRunProgress& progress) override;
+  FleetStatus fleet() const override;
+  std::vector<LocalClient> LocalClients() const override;
+  absl::Status AwaitClients(size_t k, absl::Time deadline, absl::Duration log_every) override;
 
   // ------------------------------------------------------- called by handlers
 
@@ -283,6 +292,12 @@ class GrpcTransportImpl final : public GrpcTransport {
   // Frees the slots `worker` holds (it is being dropped).
   void ReleaseClientsLocked(uint64_t worker_id, const WorkerState& worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  FleetStatus FleetLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The names of the listed clients no connected worker holds, the first
+  // `max` of them, then ", ..." when there are more.
+  std::string MissingClientsLocked(size_t max) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first 10 names of local_names_, then ", ..." when there are more.
+  std::string MissingOrAllNamesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Answers parked polls in arrival order and hands them to the poll timer to
   // finish: every one that can be answered now (`all`: after workers were
@@ -347,10 +362,14 @@ class GrpcTransportImpl final : public GrpcTransport {
   // Sessions of workers dropped for silence (by worker id).
   std::unordered_map<uint64_t, std::string> dropped_sessions_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> client_examples_ ABSL_GUARDED_BY(mu_);  // n_i
-  // Local-data runs (GrpcServerOptions::local_client_names): the names, the
-  // slot of each name, and the worker holding each slot (0 = none).
-  const std::vector<std::string> local_names_;
-  absl::flat_hash_map<std::string, uint32_t> slot_of_;
+  // Local-data runs (GrpcServerOptions::local_client_names, or admit_clients
+  // names admitted so far): the names, the slot of each name, the worker
+  // holding each slot (0 = none) and, when admitted, its test examples.
+  const size_t admit_capacity_;  // 0 = not admitting
+  const bool local_data_;        // a list or admission: workers bring data
+  std::vector<std::string> local_names_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> slot_of_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> local_test_examples_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> slot_holder_ ABSL_GUARDED_BY(mu_);
   // Whether the server said that a task waits for this slot's worker (once
   // until a worker claims the slot again).

@@ -15,7 +15,6 @@
 
 namespace fedsim {
 
-
 absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   if (d.client >= clients_.size()) {
     return absl::InternalError(absl::StrCat(RuleName(), " selected unknown client ", d.client));
@@ -23,8 +22,8 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   PrefetchClientRows(d.client);
   ClientInfo& info = clients_[d.client];
   if (info.busy || !info.available) {
-    return absl::InternalError(absl::StrCat(RuleName(), " selected client ", d.client,
-                                            " which is ", info.busy ? "busy" : "unavailable"));
+    return absl::InternalError(absl::StrCat(RuleName(), " selected client ", d.client, " which is ",
+                                            info.busy ? "busy" : "unavailable"));
   }
   const ModelRef base = d.base.value_or(ModelRef::Global(version_));
   if (!(base == ModelRef::Global(version_)) && store_->Get(base) == nullptr) {
@@ -130,9 +129,6 @@ absl::Status Engine::Impl::HandleArrival(TaskResult result) {
   return absl::OkStatus();
 }
 
-
-
-
 absl::Status Engine::Impl::AfterEvent() {
   // A rule may become ready more than once per event (e.g. several FedFix
   // windows passed at once); the guard catches a rule that never stops.
@@ -164,6 +160,18 @@ void Engine::Impl::SetAvailable(ClientId c, bool available) {
   clients_[c].available = available;
   SetIdle(c);
   observer_->OnAvailability(now_, c, available);
+}
+
+bool Engine::Impl::SyncConnections() {
+  if (!config_.wall_clock) return false;
+  const std::optional<std::vector<bool>> connected = transport_->ConnectedClients();
+  if (!connected.has_value()) return false;
+  bool changed = false;
+  for (size_t i = 0; i < clients_.size() && i < connected->size(); ++i) {
+    changed |= clients_[i].available != (*connected)[i];
+    SetAvailable(static_cast<ClientId>(i), (*connected)[i]);
+  }
+  return changed;
 }
 
 void Engine::Impl::HandleScripted(const ScriptedChange& change) {
@@ -232,9 +240,11 @@ absl::Status Engine::Impl::HandleEvent(NextEvent next) {
       FEDSIM_RETURN_IF_ERROR(Evaluate());
       queue_.Push(ev.time + config_.eval_every_virtual_s, EventKind::kEvaluate);
       return absl::OkStatus();
+    case EventKind::kConnections:  // synced by the loop
+      return absl::OkStatus();
     case EventKind::kAvailability:
       SetAvailable(static_cast<ClientId>(ev.arg), ev.flag);
-      if (auto ch = changes_->Next()) {
+      if (auto ch = changes_ != nullptr ? changes_->Next() : std::nullopt) {
         ++changes_consumed_;
         queue_.Push(ch->time, EventKind::kAvailability, ch->client, ch->available);
       }
@@ -269,10 +279,10 @@ void Engine::Impl::PrepareClients() {
 
 void Engine::Impl::PrepareMetrics() {
   // The fixed sample of client models, when the rule keeps one per client.
-  if (config_.eval_client_sample > 0 && !clients_.empty() &&
-      !algorithm_->ClientModel(0).empty()) {
+  if (config_.eval_client_sample > 0 && !clients_.empty() && !algorithm_->ClientModel(0).empty()) {
     const uint64_t k = std::min<uint64_t>(config_.eval_client_sample, clients_.size());
-    for (uint64_t c : Rng(config_.seed, "eval_clients").SampleWithoutReplacement(clients_.size(), k)) {
+    for (uint64_t c :
+         Rng(config_.seed, "eval_clients").SampleWithoutReplacement(clients_.size(), k)) {
       eval_clients_.push_back(static_cast<ClientId>(c));
     }
     std::sort(eval_clients_.begin(), eval_clients_.end());
@@ -302,6 +312,7 @@ absl::Status Engine::Impl::StartRun() {
       queue_.Push(ch->time, EventKind::kAvailability, ch->client, ch->available);
     }
   }
+  (void)SyncConnections();             // a deployment: who is there at the start
   FEDSIM_RETURN_IF_ERROR(Evaluate());  // the initial model, row 0
   return AfterEvent();
 }
@@ -334,13 +345,18 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
         Stop("interrupted");
         break;
       }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the run stalled at virtual time ", now_, " after ", version_,
-          " commits: no task in flight, no timer, and ", RuleName(), " started no client (",
-          idle_.size(),
-          " idle and available). Check participation/availability, or add a stop "
-          "condition that is reached earlier"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the run stalled at virtual time ", now_, " after ", version_,
+                       " commits: no task in flight, no timer, and ", RuleName(),
+                       " started no client (", idle_.size(),
+                       " idle and available). Check participation/availability, or add a stop "
+                       "condition that is reached earlier"));
     }
+    // A change in who is connected: nothing for the rule to react to unless
+    // a client came or went. Skipping the rest keeps a deployment whose
+    // clients stay connected selecting exactly as the simulation of its
+    // scenario does (Select's random stream counts its calls).
+    if (next->event.kind == EventKind::kConnections && !SyncConnections()) continue;
     FEDSIM_RETURN_IF_ERROR(HandleEvent(std::move(*next)));
     if (unpopped_on_stop_) {
       now_ = before;
@@ -380,8 +396,8 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
   return s;
 }
 
-Engine::Engine(EngineConfig config, Algorithm* algorithm, Transport* transport,
-               ModelStore* store, EvaluatorInterface* evaluator, RunObserver* observer)
+Engine::Engine(EngineConfig config, Algorithm* algorithm, Transport* transport, ModelStore* store,
+               EvaluatorInterface* evaluator, RunObserver* observer)
     : impl_(std::make_unique<Impl>(std::move(config), algorithm, transport, store, evaluator,
                                    observer)) {}
 Engine::~Engine() = default;

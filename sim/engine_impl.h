@@ -37,9 +37,8 @@ class Engine::Impl : public FleetView, public ModelBank {
         idle_(clients_.size()),
         global_(config_.initial_params) {
     auto stop = [this] { return StopRequested(); };
-    source_ = config_.wall_clock
-                  ? NewWallEventSource(config_.clock, transport_, stop)
-                  : NewVirtualEventSource(config_.clock);
+    source_ = config_.wall_clock ? NewWallEventSource(config_.clock, transport_, stop)
+                                 : NewVirtualEventSource(config_.clock);
   }
 
   // ---- FleetView
@@ -152,8 +151,8 @@ class Engine::Impl : public FleetView, public ModelBank {
   }
   // Prefixes an error of the rule with its name (once).
   absl::Status RuleError(const absl::Status& s, const char* during) const {
-    return absl::Status(s.code(), absl::StrCat(RuleName(), " failed in ", during, ": ",
-                                               s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat(RuleName(), " failed in ", during, ": ", s.message()));
   }
 
   absl::Status StartRun();
@@ -175,6 +174,10 @@ class Engine::Impl : public FleetView, public ModelBank {
   absl::Status ApplyCommit(absl::StatusOr<CommitResult> result, bool final_flush);
   void HandleScripted(const ScriptedChange& change);
   void SetAvailable(ClientId c, bool available);
+  // Wall clock on a transport that tracks connected clients: each client is
+  // available exactly while a worker holding its data is connected.
+  // Returns whether any client's availability changed.
+  bool SyncConnections();
   void ComputeColumns();
 
   EngineConfig config_;
@@ -203,8 +206,8 @@ class Engine::Impl : public FleetView, public ModelBank {
   std::vector<ModelRef> pending_unrefs_;
   std::optional<VirtualTime> scheduled_deadline_;
   std::unique_ptr<ParticipationModel::ChangeStream> changes_;
-  uint64_t changes_consumed_ = 0;        // availability changes taken from changes_
-  std::vector<uint64_t> dispatches_;     // tasks dispatched per client
+  uint64_t changes_consumed_ = 0;     // availability changes taken from changes_
+  std::vector<uint64_t> dispatches_;  // tasks dispatched per client
   Version last_checkpoint_version_ = 0;
   // When the last periodic checkpoint ended and how long it took, on
   // config_.clock (see MaybeCheckpoint).

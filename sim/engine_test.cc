@@ -10,6 +10,7 @@
 
 #include "config/memory.h"
 #include "gtest/gtest.h"
+#include "sim/engine_test_util.h"
 
 namespace fedsim {
 namespace {
@@ -142,67 +143,6 @@ class RecordingAlgorithm : public Algorithm {
   int start_calls_ = 0;
   bool started_ = false;
   float sum_ = 0;
-};
-
-class ConstEvaluator : public EvaluatorInterface {
- public:
-  MetricValues Evaluate(std::span<const float>) override {
-    ++calls;
-    return {{"test_loss", 0.5}, {"test_accuracy", 0.5}};
-  }
-  int calls = 0;
-};
-
-// Keeps the columns and rows the engine reports.
-class RecordingObserver : public RunObserver {
- public:
-  void OnStart(const std::vector<std::string>& columns) override { columns_ = columns; }
-  void OnEvaluation(const MetricsRow& row) override { rows_.push_back(row); }
-  std::vector<std::string> columns_;
-  std::vector<MetricsRow> rows_;
-};
-
-EngineConfig MakeConfig(std::vector<double> seconds_per_task) {
-  EngineConfig c;
-  c.seed = 7;
-  for (double s : seconds_per_task) {
-    ClientInfo info;
-    info.num_examples = 1;
-    c.clients.push_back(info);
-    DeviceProfile p;
-    p.seconds_per_example = s;
-    c.profiles.push_back(p);
-    c.examples_per_task.push_back(1);
-  }
-  c.initial_params = {0.0f};
-  c.max_virtual_s = 100;
-  c.eval_every_commits = 0;
-  return c;
-}
-
-// Starts every idle client whenever it can and commits after each arrival.
-class CommitEachArrival : public Algorithm {
- public:
-  std::string_view Name() const override { return "commit_each"; }
-  absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng&) override {
-    std::vector<Dispatch> out;
-    for (ClientId c : fleet.idle_available()) out.push_back(Dispatch{.client = c});
-    return out;
-  }
-  absl::Status Accept(const FleetView&, ClientUpdate) override {
-    ++buffered_;
-    return absl::OkStatus();
-  }
-  bool ReadyToCommit(const FleetView&) const override { return buffered_ > 0; }
-  absl::StatusOr<CommitResult> Commit(const FleetView&, ModelBank&) override {
-    buffered_ = 0;
-    return CommitResult{};
-  }
-  absl::Status SaveState(AlgorithmState*) const override { return absl::OkStatus(); }
-  absl::Status LoadState(const AlgorithmState&) override { return absl::OkStatus(); }
-
- private:
-  int buffered_ = 0;
 };
 
 // Periodic checkpoints every commit, each taking `cost` on the engine's fake
@@ -553,13 +493,13 @@ TEST(EngineTest, DispatchOnAnUnpublishedModelIsAnError) {
 // num_clients, counts what the engine and the run's setup keep per client:
 // a field added to these types must be counted there too.
 TEST(EngineTest, MemoryEstimatePerClientCoversTheEnginesTypes) {
-  constexpr uint64_t kKept = sizeof(ClientInfo)              // the engine's
-                             + 2 * sizeof(DeviceProfile)     // run setup's + engine's
-                             + 2 * sizeof(uint64_t)          // examples_per_task, twice
-                             + sizeof(uint64_t)              // dispatches
-                             + sizeof(uint32_t) + 1          // the idle set
-                             + sizeof(uint32_t)              // RunData::client_rows
-                             + sizeof(double);               // participation p_i
+  constexpr uint64_t kKept = sizeof(ClientInfo)           // the engine's
+                             + 2 * sizeof(DeviceProfile)  // run setup's + engine's
+                             + 2 * sizeof(uint64_t)       // examples_per_task, twice
+                             + sizeof(uint64_t)           // dispatches
+                             + sizeof(uint32_t) + 1       // the idle set
+                             + sizeof(uint32_t)           // RunData::client_rows
+                             + sizeof(double);            // participation p_i
   EXPECT_LE(kKept, kBytesPerClient);
   EXPECT_GT(kKept + 16, kBytesPerClient) << "kBytesPerClient overstates; update it";
 }

@@ -72,6 +72,13 @@ class WallEventSource final : public EventSource {
                                                 bool tasks_in_flight) override {
     while (true) {
       if (stop_ && stop_()) return std::optional<NextEvent>();
+      const std::optional<std::vector<bool>> connected = transport_->ConnectedClients();
+      if (connected.has_value() && *connected != connected_) {
+        connected_ = *connected;
+        *now = std::max(*now, WallSeconds());
+        return std::optional<NextEvent>(
+            NextEvent{Event{*now, 0, EventKind::kConnections, 0, false}, std::nullopt});
+      }
       absl::Time deadline = clock_->Now() + poll_;
       if (!queue.empty()) deadline = std::min(deadline, start_ + absl::Seconds(queue.top().time));
       FEDSIM_ASSIGN_OR_RETURN(std::optional<TaskResult> r, transport_->AwaitAny(deadline));
@@ -85,7 +92,11 @@ class WallEventSource final : public EventSource {
         *now = std::max(*now, next.event.time);
         return std::optional<NextEvent>(std::move(next));
       }
-      if (queue.empty() && !tasks_in_flight) return std::optional<NextEvent>();
+      // Nothing can happen any more, unless a client that is away comes back.
+      const bool someone_away =
+          connected.has_value() &&
+          std::find(connected->begin(), connected->end(), false) != connected->end();
+      if (queue.empty() && !tasks_in_flight && !someone_away) return std::optional<NextEvent>();
     }
   }
   double WallSeconds() const override { return clock_->SecondsSince(start_); }
@@ -96,6 +107,7 @@ class WallEventSource final : public EventSource {
   std::function<bool()> stop_;
   absl::Duration poll_;
   absl::Time start_;
+  std::vector<bool> connected_;  // as last reported (empty: nothing yet)
 };
 
 }  // namespace
@@ -105,8 +117,7 @@ std::unique_ptr<EventSource> NewVirtualEventSource(Clock* clock) {
 }
 
 std::unique_ptr<EventSource> NewWallEventSource(Clock* clock, Transport* transport,
-                                                std::function<bool()> stop,
-                                                absl::Duration poll) {
+                                                std::function<bool()> stop, absl::Duration poll) {
   return std::make_unique<WallEventSource>(clock, transport, std::move(stop), poll);
 }
 

@@ -14,7 +14,11 @@
 //    the timer, as an exact tie would be.
 //  - Wall (deployment): time is seconds since the start on a Clock; results
 //    are handled when they arrive (Transport::AwaitAny), timers fire when the
-//    clock reaches them, and completion events are never queued.
+//    clock reaches them, and completion events are never queued. On a
+//    transport that tracks connected clients (a deployment whose clients
+//    bring their own data), a change in who is connected is an event too,
+//    and the source waits for one instead of reporting that nothing is left
+//    while a client is away.
 //
 // Not thread-safe; the engine's.
 #ifndef FEDSIM_SIM_EVENT_SOURCE_H_
@@ -45,6 +49,9 @@ enum class EventKind : uint8_t {
   kAvailability,
   kScripted,
   kStop,
+  // Wall clock only, never queued: the transport's connected clients changed
+  // (Transport::ConnectedClients); the engine makes its availability match.
+  kConnections,
 };
 
 struct Event {

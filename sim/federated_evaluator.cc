@@ -30,8 +30,8 @@ ModelRef EvalModelRef(uint64_t evaluation) {
 
 FederatedEvaluator::FederatedEvaluator(Transport* transport, ModelStore* store,
                                        std::vector<FederatedClient> clients,
-                                       EvaluatorInterface* central)
-    : transport_(transport), store_(store), central_(central) {
+                                       EvaluatorInterface* central, FederatedEvalOptions options)
+    : transport_(transport), store_(store), central_(central), options_(options) {
   for (const FederatedClient& c : clients) {
     if (c.test_examples > 0) clients_.push_back(c);
   }
@@ -51,12 +51,24 @@ std::vector<std::string> FederatedEvaluator::ExtraMetricNames() const {
 MetricValues FederatedEvaluator::Federated(std::span<const float> params) {
   const ModelRef ref = EvalModelRef(evaluations_++);
   store_->Put(ref, std::make_shared<const std::vector<float>>(params.begin(), params.end()));
-  std::vector<TaskId> ids;
+  // Those asked: every client, or on the wall clock the connected ones.
+  std::vector<const FederatedClient*> asked;
+  const std::optional<std::vector<bool>> connected =
+      options_.wall_clock ? transport_->ConnectedClients() : std::nullopt;
   for (const FederatedClient& c : clients_) {
+    if (connected.has_value() && (c.client >= connected->size() || !(*connected)[c.client])) {
+      continue;
+    }
+    asked.push_back(&c);
+  }
+  const absl::Time deadline = options_.wall_clock ? options_.clock->Now() + options_.answer_timeout
+                                                  : absl::InfiniteFuture();
+  std::vector<TaskId> ids;
+  for (const FederatedClient* c : asked) {
     TaskSpec spec;
     spec.id = next_task_++;
     spec.kind = TaskKind::kEvaluate;
-    spec.client = c.client;
+    spec.client = c->client;
     spec.base = ref;
     transport_->Submit(spec);
     ids.push_back(spec.id);
@@ -65,19 +77,24 @@ MetricValues FederatedEvaluator::Federated(std::span<const float> params) {
   std::vector<double> accuracies;
   absl::Status error;
   for (size_t i = 0; i < ids.size(); ++i) {
-    absl::StatusOr<TaskResult> r = transport_->Await(ids[i]);
-    if (!r.ok()) {
-      if (error.ok()) error = r.status();
+    absl::StatusOr<std::optional<TaskResult>> answer = transport_->AwaitUntil(ids[i], deadline);
+    if (!answer.ok()) {
+      if (error.ok()) error = answer.status();
       continue;
     }
+    if (!answer->has_value()) {  // wall clock: too late, left out
+      transport_->Cancel(ids[i]);
+      continue;
+    }
+    TaskResult* r = &**answer;
     const double n = r->metrics[kEvalCount];
-    if (n != static_cast<double>(clients_[i].test_examples)) {
+    if (n != static_cast<double>(asked[i]->test_examples)) {
       if (error.ok()) {
-        error = absl::FailedPreconditionError(absl::StrCat("client ", clients_[i].client,
+        error = absl::FailedPreconditionError(absl::StrCat("client ", asked[i]->client,
                                                            " evaluated ", n,
                                                            " test examples, but the client list "
                                                            "gives it ",
-                                                           clients_[i].test_examples));
+                                                           asked[i]->test_examples));
       }
       continue;
     }

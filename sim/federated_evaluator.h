@@ -19,8 +19,14 @@
 // not the client's listed test examples, or a transport error, makes every
 // fed_ figure NaN for that evaluation and is kept in last_error().
 //
-// Needs a transport whose Await returns a given task's result (the virtual
-// clock). Not thread-safe (one caller: the engine).
+// On the wall clock (a deployment), only the clients connected at the
+// evaluation are asked (Transport::ConnectedClients), and the evaluation
+// waits at most `answer_timeout` for their answers: a client that has not
+// answered by then is left out (its task cancelled), and fed_clients says
+// how many were counted. On the virtual clock every client is asked and
+// waited for, so the figures are deterministic.
+//
+// Not thread-safe (one caller: the engine).
 #ifndef FEDSIM_SIM_FEDERATED_EVALUATOR_H_
 #define FEDSIM_SIM_FEDERATED_EVALUATOR_H_
 
@@ -30,6 +36,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/clock.h"
 #include "core/model_store.h"
 #include "core/transport.h"
 #include "sim/engine.h"
@@ -41,6 +49,14 @@ struct FederatedClient {
   uint64_t test_examples = 0;  // as the client list says
 };
 
+struct FederatedEvalOptions {
+  bool wall_clock = false;
+  // Wall clock only. Default: 60 s (scenario deployment.eval_timeout_s).
+  absl::Duration answer_timeout = absl::Seconds(60);
+  // Wall clock only: times answer_timeout. Must outlive the evaluator.
+  Clock* clock = SystemClock();
+};
+
 // The ids of evaluation tasks start here, far above any training task's.
 inline constexpr TaskId kFirstEvalTaskId = TaskId{1} << 62;
 
@@ -50,7 +66,7 @@ class FederatedEvaluator : public EvaluatorInterface {
   // workers to fetch) must outlive the evaluator; `central` may be null.
   // Clients without test examples are skipped.
   FederatedEvaluator(Transport* transport, ModelStore* store, std::vector<FederatedClient> clients,
-                     EvaluatorInterface* central);
+                     EvaluatorInterface* central, FederatedEvalOptions options = {});
 
   // The central evaluator's extra figures, then fed_loss, fed_accuracy,
   // fed_acc_min, fed_acc_max, fed_acc_std, fed_clients.
@@ -68,6 +84,7 @@ class FederatedEvaluator : public EvaluatorInterface {
   ModelStore* store_;
   std::vector<FederatedClient> clients_;
   EvaluatorInterface* central_;
+  FederatedEvalOptions options_;
   uint64_t evaluations_ = 0;
   TaskId next_task_ = kFirstEvalTaskId;
   absl::Status last_error_;

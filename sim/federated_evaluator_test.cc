@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -34,14 +36,26 @@ class FakeEvalTransport : public Transport {
     }
     return absl::NotFoundError("never submitted");
   }
+  absl::StatusOr<std::optional<TaskResult>> AwaitUntil(TaskId id, absl::Time deadline) override {
+    deadlines_.push_back(deadline);
+    for (const TaskSpec& t : submitted_) {
+      if (t.id == id && silent.count(t.client) > 0) return std::optional<TaskResult>();
+    }
+    return Transport::AwaitUntil(id, deadline);
+  }
   absl::StatusOr<std::optional<TaskResult>> AwaitAny(absl::Time) override {
     return absl::UnimplementedError("virtual clock only");
   }
-  void Cancel(TaskId) override {}
+  std::optional<std::vector<bool>> ConnectedClients() const override { return connected; }
+  void Cancel(TaskId id) override { cancelled_.push_back(id); }
   void Shutdown() override {}
 
   std::map<ClientId, uint64_t> count_of;
+  std::optional<std::vector<bool>> connected;  // nullopt: a simulation
+  std::set<ClientId> silent;                   // never answer in time
   std::vector<TaskSpec> submitted_;
+  std::vector<absl::Time> deadlines_;
+  std::vector<TaskId> cancelled_;
 
  private:
   ModelStore* store_;
@@ -108,6 +122,43 @@ TEST(FederatedEvaluatorTest, AClientReportingAnotherCountMakesTheFiguresNaN) {
   EXPECT_TRUE(std::isnan(v["fed_accuracy"]));
   EXPECT_TRUE(std::isnan(v["test_accuracy"]));
   EXPECT_THAT(eval.last_error().message(), HasSubstr("evaluated 5 test examples"));
+}
+
+TEST(FederatedEvaluatorTest, VirtualClockAsksEveryClientAndWaitsForAll) {
+  ModelStore store;
+  FakeEvalTransport transport(&store);
+  transport.count_of = {{0, 10}, {1, 10}};
+  transport.connected = std::vector<bool>{true, false};  // ignored on the virtual clock
+  FederatedEvaluator eval(&transport, &store, {{0, 10}, {1, 10}}, nullptr);
+  MetricValues v = eval.Evaluate(std::vector<float>{1.0f});
+  EXPECT_EQ(transport.submitted_.size(), 2u);
+  for (absl::Time d : transport.deadlines_) EXPECT_EQ(d, absl::InfiniteFuture());
+  EXPECT_DOUBLE_EQ(v["fed_clients"], 2.0);
+}
+
+TEST(FederatedEvaluatorTest, WallClockAsksTheConnectedAndLeavesOutTheLate) {
+  ModelStore store;
+  FakeEvalTransport transport(&store);
+  transport.count_of = {{0, 10}, {1, 10}, {2, 30}, {3, 10}};
+  transport.connected = std::vector<bool>{true, false, true, true};
+  transport.silent = {3};
+  FakeClock clock(absl::FromUnixSeconds(1000));
+  FederatedEvalOptions options;
+  options.wall_clock = true;
+  options.answer_timeout = absl::Seconds(5);
+  options.clock = &clock;
+  FederatedEvaluator eval(&transport, &store, {{0, 10}, {1, 10}, {2, 30}, {3, 10}}, nullptr,
+                          options);
+  MetricValues v = eval.Evaluate(std::vector<float>{2.0f});
+  // Client 1 is away: not asked. Client 3 did not answer in time: cancelled.
+  ASSERT_EQ(transport.submitted_.size(), 3u);
+  EXPECT_EQ(transport.submitted_[1].client, 2u);
+  ASSERT_EQ(transport.cancelled_.size(), 1u);
+  EXPECT_EQ(transport.cancelled_[0], transport.submitted_[2].id);
+  for (absl::Time d : transport.deadlines_) EXPECT_EQ(d, clock.Now() + absl::Seconds(5));
+  EXPECT_DOUBLE_EQ(v["fed_clients"], 2.0);
+  EXPECT_DOUBLE_EQ(v["fed_accuracy"], (1.0 + 3.0) / 40.0);  // clients 0 and 2
+  EXPECT_TRUE(eval.last_error().ok());
 }
 
 }  // namespace

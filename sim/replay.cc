@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -70,11 +71,22 @@ absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
 // Whether two events.jsonl lines record the same event: equal as JSON values
 // (so 0 and 0.0, or a different key order, are no difference, while every
 // number compares exactly), or, when one does not parse, equal as text.
-bool SameEvent(const std::string& a, const std::string& b) {
+// A wall-clock recording is compared without its times and durations (the
+// replay puts each event at its recorded time up to rounding) and without
+// the evaluation's figures (a deployment's clients evaluated on their own
+// test splits, the replay on the scenario's test set): what must match is
+// who trained what from which model, in which order, and what was applied.
+bool SameEvent(const std::string& a, const std::string& b, bool wall_clock) {
   if (a == b) return true;
-  const nlohmann::json ja = nlohmann::json::parse(a, nullptr, /*allow_exceptions=*/false);
-  const nlohmann::json jb = nlohmann::json::parse(b, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json ja = nlohmann::json::parse(a, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json jb = nlohmann::json::parse(b, nullptr, /*allow_exceptions=*/false);
   if (ja.is_discarded() || jb.is_discarded()) return false;
+  if (wall_clock && ja.is_object() && jb.is_object()) {
+    for (const char* key : {"t", "dur", "loss", "accuracy"}) {
+      ja.erase(key);
+      jb.erase(key);
+    }
+  }
   return ja == jb;
 }
 
@@ -102,6 +114,19 @@ absl::StatusOr<RecordedEvent> ParseEventLine(const std::string& line) {
     if (!GetSeconds(j, "dur", &e.duration)) {
       return absl::InvalidArgumentError("dispatch without a valid \"dur\" (seconds >= 0)");
     }
+  } else if (e.kind == "arrival" && j.contains("dur")) {
+    // A wall-clock run's real duration (sim/run_output.h set_real_durations).
+    if (!GetUint(j, "task", UINT64_MAX, &e.task)) {
+      return absl::InvalidArgumentError("arrival without a valid \"task\"");
+    }
+    if (!GetUint(j, "client", UINT32_MAX, &v)) {
+      return absl::InvalidArgumentError("arrival without a valid \"client\"");
+    }
+    e.client = static_cast<uint32_t>(v);
+    if (!GetSeconds(j, "dur", &e.duration)) {
+      return absl::InvalidArgumentError("arrival with an invalid \"dur\" (seconds >= 0)");
+    }
+    e.real_duration = true;
   } else if (e.kind == "avail") {
     if (!GetUint(j, "client", UINT32_MAX, &v)) {
       return absl::InvalidArgumentError("avail without a valid \"client\"");
@@ -180,10 +205,28 @@ absl::StatusOr<ReplayReport> ReplayRun(const RecordedRun& run, const std::string
   std::map<uint64_t, Slot> schedule;
   for (const RecordedEvent& e : run.events) {
     if (e.kind == "dispatch") schedule[e.task] = Slot{e.client, e.duration};
+    // A wall-clock run's arrival brings the real duration.
+    if (e.kind == "arrival" && e.real_duration) {
+      auto it = schedule.find(e.task);
+      if (it != schedule.end() && it->second.client == e.client) it->second.duration = e.duration;
+    }
   }
 
+  // A wall-clock run (a deployment) is replayed in simulation: on the
+  // virtual clock, with its real durations, and with its clients available
+  // when they were connected (its "avail" lines, through the schedule).
+  const bool wall_clock = run.scenario.clock().mode() == config::Clock::WALL;
+  config::Scenario scenario = run.scenario;
+  if (wall_clock) {
+    scenario.mutable_clock()->set_mode(config::Clock::VIRTUAL);
+    scenario.mutable_clock()->set_time_scale(0);
+    if (!scenario.has_schedule()) {
+      scenario.mutable_schedule()->set_events(
+          std::filesystem::absolute(run.run_dir + "/events.jsonl").string());
+    }
+  }
   FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<PreparedRun> prepared,
-                          PrepareRun(run.scenario, run.scenario_dir));
+                          PrepareRun(scenario, run.scenario_dir));
 
   std::atomic<bool> stop{false};
   std::mutex mu;
@@ -225,7 +268,7 @@ absl::StatusOr<ReplayReport> ReplayRun(const RecordedRun& run, const std::string
   for (size_t i = 0; i < n; ++i) {
     const std::string* rec = i < run.events.size() ? &run.events[i].text : nullptr;
     const std::string* rep = i < replayed.size() ? &replayed[i] : nullptr;
-    if (rec != nullptr && rep != nullptr && SameEvent(*rec, *rep)) continue;
+    if (rec != nullptr && rep != nullptr && SameEvent(*rec, *rep, wall_clock)) continue;
     report.diverged_line = i + 1;
     report.recorded_line = rec != nullptr ? *rec : "";
     report.replayed_line = rep != nullptr ? *rep : "";

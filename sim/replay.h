@@ -1,6 +1,10 @@
 // Record and replay: re-runs a finished run from its events.jsonl schedule
 // (each task's recorded duration instead of the device model) and checks that
-// the replay reproduces the recorded events and final-model hash.
+// the replay reproduces the recorded events and final-model hash. A
+// wall-clock run (a deployment) replays in simulation: on the virtual clock,
+// each task taking its real recorded duration, clients available when they
+// were connected; its events are compared without times, durations and
+// evaluation figures (see ReplayRun).
 //
 //   absl::StatusOr<RecordedRun> rec = LoadRecordedRun("runs/quickstart");
 //   absl::StatusOr<ReplayReport> r = ReplayRun(*rec, "/tmp/replays");
@@ -24,11 +28,14 @@ namespace fedsim {
 struct RecordedEvent {
   std::string kind;  // "dispatch", "arrival", "commit", "eval", "avail", "lost"
   std::string text;  // the whole line, for diffs
-  // Dispatch and avail lines.
+  // Dispatch, avail and (wall-clock runs) arrival lines.
   uint32_t client = 0;
-  // Dispatch lines only.
+  // Dispatch lines, and arrival lines with a real duration.
   uint64_t task = 0;
   double duration = 0;  // "dur"
+  // An arrival line of a wall-clock run: `duration` is the task's real
+  // duration, which replaces its dispatch line's scripted one.
+  bool real_duration = false;
   // Avail lines only.
   double time = 0;         // "t", virtual seconds
   bool available = false;  // "on"

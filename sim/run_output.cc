@@ -91,9 +91,9 @@ absl::StatusOr<std::unique_ptr<RunWriter>> RunWriter::Open(const std::string& ru
       std::error_code ec;
       const uint64_t size = std::filesystem::file_size(path, ec);
       if (ec || size < offset) {
-        return absl::DataLossError(absl::StrCat(
-            path, " holds ", ec ? 0 : size, " bytes but the checkpoint was taken at ", offset,
-            ": this folder's outputs do not belong to that checkpoint"));
+        return absl::DataLossError(
+            absl::StrCat(path, " holds ", ec ? 0 : size, " bytes but the checkpoint was taken at ",
+                         offset, ": this folder's outputs do not belong to that checkpoint"));
       }
       std::filesystem::resize_file(path, offset, ec);
       if (ec) {
@@ -140,7 +140,10 @@ void RunWriter::OnCheckpoint(ckpt::EngineState* state) {
 RunWriter::~RunWriter() { (void)Close(); }
 
 void RunWriter::OnDispatch(const TaskRecord& t) {
-  Json e{{"ev", "dispatch"}, {"t", t.start}, {"task", t.id}, {"client", t.client},
+  Json e{{"ev", "dispatch"},
+         {"t", t.start},
+         {"task", t.id},
+         {"client", t.client},
          {"base", t.base.version}};
   // A client's own model (decentralized rules) also names the client.
   if (!t.base.is_global()) e["base_client"] = t.base.client;
@@ -151,10 +154,11 @@ void RunWriter::OnDispatch(const TaskRecord& t) {
 
 void RunWriter::OnArrival(const TaskRecord& t, VirtualTime at, uint64_t staleness,
                           const absl::Status& verdict) {
-  Json e{{"ev", "arrival"}, {"t", at}, {"task", t.id}, {"client", t.client},
-         {"base", t.base.version}};
+  Json e{
+      {"ev", "arrival"}, {"t", at}, {"task", t.id}, {"client", t.client}, {"base", t.base.version}};
   if (!t.base.is_global()) e["base_client"] = t.base.client;
   e["staleness"] = staleness;
+  if (real_durations_) e["dur"] = std::max(0.0, at - t.start);
   e["accepted"] = verdict.ok();
   if (!verdict.ok()) e["reason"] = std::string(verdict.message());
   WriteEvent(events_, e);
@@ -208,8 +212,8 @@ absl::Status RunWriter::Close() {
     *f = nullptr;
   }
   if (write_failed_) {
-    return absl::DataLossError(absl::StrCat("writing the run files in ", dir_,
-                                            " failed (disk full?)"));
+    return absl::DataLossError(
+        absl::StrCat("writing the run files in ", dir_, " failed (disk full?)"));
   }
   return absl::OkStatus();
 }
@@ -260,8 +264,7 @@ absl::StatusOr<std::vector<float>> ReadFinalModel(const std::string& path, uint6
   return params;
 }
 
-absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
-                           const RunSummary& s) {
+absl::Status WriteManifest(const std::string& path, const ManifestInfo& info, const RunSummary& s) {
   Json j{
       {"name", info.name},
       {"scenario_hash", info.scenario_hash},
@@ -292,12 +295,14 @@ absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
 }
 
 ProgressReporter::ProgressReporter(FILE* out, bool terminal, uint64_t max_commits,
-                                   double max_virtual_s, Clock* clock)
+                                   double max_virtual_s, Clock* clock,
+                                   std::function<std::string()> suffix)
     : out_(out),
       terminal_(terminal),
       max_commits_(max_commits),
       max_virtual_s_(max_virtual_s),
       clock_(clock),
+      suffix_(std::move(suffix)),
       start_wall_(NowSeconds()) {}
 
 void ProgressReporter::OnCommit(VirtualTime t, Version v, const CommitResult& r) {
@@ -334,10 +339,10 @@ void ProgressReporter::Print(bool final_line) {
     eta = absl::StrFormat(" ETA %.0fs", wall * (1 - frac) / frac);
   }
   std::string acc = accuracy_ >= 0 ? absl::StrFormat(" acc %.4f", accuracy_) : "";
-  std::string line = absl::StrFormat("commit %d%s  t=%.1fs%s  %.1f updates/s  wall %.1fs%s",
-                                     version_,
-                                     max_commits_ ? absl::StrCat("/", max_commits_) : "", t_,
-                                     acc, ups, wall, eta);
+  std::string line =
+      absl::StrFormat("commit %d%s  t=%.1fs%s  %.1f updates/s  wall %.1fs%s", version_,
+                      max_commits_ ? absl::StrCat("/", max_commits_) : "", t_, acc, ups, wall, eta);
+  if (suffix_) line += suffix_();
   if (terminal_) {
     std::fprintf(out_, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
   } else {

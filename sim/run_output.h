@@ -19,6 +19,7 @@
 #define FEDSIM_SIM_RUN_OUTPUT_H_
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -69,6 +70,12 @@ class RunWriter : public RunObserver {
   // Flushes the three files and records their lengths in the state.
   void OnCheckpoint(ckpt::EngineState* state) override;
 
+  // Wall-clock runs: arrival lines also carry "dur", the task's real
+  // duration (arrival time - dispatch time; the dispatch line's "dur" is the
+  // device model's), which trace-driven scenarios and replay use instead.
+  // Default: false.
+  void set_real_durations(bool on) { real_durations_ = on; }
+
   // Flushes and closes the streams. Errors if any write failed (disk full).
   absl::Status Close();
   const std::string& dir() const { return dir_; }
@@ -76,6 +83,7 @@ class RunWriter : public RunObserver {
  private:
   explicit RunWriter(std::string dir) : dir_(std::move(dir)) {}
   std::string dir_;
+  bool real_durations_ = false;
   FILE* events_ = nullptr;
   FILE* metrics_ = nullptr;
   FILE* timing_ = nullptr;
@@ -120,8 +128,10 @@ class ProgressReporter : public RunObserver {
  public:
   // max_commits / max_virtual_s give the ETA (0 = unknown). `clock` times the
   // wall figures and must outlive the reporter.
+  // `suffix`, when set, is called for every line and its text appended (a
+  // server's connected clients, tasks in flight and slowest client).
   ProgressReporter(FILE* out, bool terminal, uint64_t max_commits, double max_virtual_s,
-                   Clock* clock = SystemClock());
+                   Clock* clock = SystemClock(), std::function<std::string()> suffix = {});
   void OnCommit(VirtualTime t, Version new_version, const CommitResult& result) override;
   void OnEvaluation(const MetricsRow& row) override;
   void OnFinish(const RunSummary& summary) override;
@@ -134,6 +144,7 @@ class ProgressReporter : public RunObserver {
   uint64_t max_commits_;
   double max_virtual_s_;
   Clock* clock_;
+  std::function<std::string()> suffix_;
   double start_wall_;
   Version version_ = 0;
   VirtualTime t_ = 0;

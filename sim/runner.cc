@@ -87,18 +87,18 @@ absl::StatusOr<ckpt::EngineState> ResumeState(const std::string& run_dir,
   const ckpt::EngineState& state = loaded.state;
   if (state.scenario_hash() != scenario_hash) {
     return absl::FailedPreconditionError(absl::StrCat(
-        loaded.path, " belongs to another scenario (hash ", state.scenario_hash(),
-        ", this run's ", scenario_hash, "): resume with the folder's own scenario.textproto"));
+        loaded.path, " belongs to another scenario (hash ", state.scenario_hash(), ", this run's ",
+        scenario_hash, "): resume with the folder's own scenario.textproto"));
   }
   if (state.build_id() != FEDSIM_BUILD_ID) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        loaded.path, " was written by build ", state.build_id(), ", this is build ",
-        FEDSIM_BUILD_ID, ": resume it with the build that wrote it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(loaded.path, " was written by build ", state.build_id(), ", this is build ",
+                     FEDSIM_BUILD_ID, ": resume it with the build that wrote it"));
   }
   if (state.finished()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the run in ", run_dir, " already finished (", state.stop_reason(),
-        " at version ", state.version(), "); there is nothing to resume"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the run in ", run_dir, " already finished (", state.stop_reason(),
+                     " at version ", state.version(), "); there is nothing to resume"));
   }
   if (progress != nullptr) {
     // Each task in flight at the checkpoint is dispatched again (and a worker
@@ -134,8 +134,8 @@ absl::StatusOr<RunScenario> LoadRunScenario(const std::string& run_dir) {
   out.scenario_dir = ".";
   if (absl::StartsWith(text, kScenarioDirComment)) {
     const size_t end = text.find('\n');
-    out.scenario_dir = text.substr(sizeof(kScenarioDirComment) - 1,
-                                   end - (sizeof(kScenarioDirComment) - 1));
+    out.scenario_dir =
+        text.substr(sizeof(kScenarioDirComment) - 1, end - (sizeof(kScenarioDirComment) - 1));
   }
   FEDSIM_ASSIGN_OR_RETURN(out.scenario, ParseScenarioText(text, path, {}));
   return out;
@@ -186,9 +186,9 @@ absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRunOrThrow(const config::Sce
       ParticipationModel::Create(resolved.participation(), resolved.num_clients(),
                                  label_distributions, resolved.seed(), scenario_dir));
   if (resolved.has_schedule()) {
-    FEDSIM_ASSIGN_OR_RETURN(TraceSchedule schedule,
-                            LoadSchedule(resolved.schedule(), resolved.num_clients(),
-                                         scenario_dir));
+    FEDSIM_ASSIGN_OR_RETURN(
+        TraceSchedule schedule,
+        LoadSchedule(resolved.schedule(), resolved.num_clients(), scenario_dir));
     if (schedule.windows.has_value()) {
       // The recorded availability replaces the process on the time axis;
       // the oracle probabilities p_i stay the scenario's.
@@ -201,10 +201,9 @@ absl::StatusOr<std::unique_ptr<PreparedRun>> PrepareRunOrThrow(const config::Sce
           (*schedule.windows)[c].emplace_back(0.0, std::numeric_limits<double>::infinity());
         }
       }
-      FEDSIM_ASSIGN_OR_RETURN(
-          run->participation,
-          ParticipationModel::FromWindows(std::move(*schedule.windows), std::move(p),
-                                          resolved.participation().round_s()));
+      FEDSIM_ASSIGN_OR_RETURN(run->participation, ParticipationModel::FromWindows(
+                                                      std::move(*schedule.windows), std::move(p),
+                                                      resolved.participation().round_s()));
       schedule.windows.reset();
     }
     run->schedule = std::make_unique<const TraceSchedule>(std::move(schedule));
@@ -226,8 +225,7 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   ctx.num_params = run.num_params;
   ctx.seed = s.seed();
   ctx.scenario_dir = run.scenario_dir;
-  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Algorithm> algorithm,
-                          NewAlgorithm(s.algorithm(), ctx));
+  FEDSIM_ASSIGN_OR_RETURN(std::unique_ptr<Algorithm> algorithm, NewAlgorithm(s.algorithm(), ctx));
 
   EngineConfig ec;
   ec.seed = s.seed();
@@ -301,23 +299,27 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
         for (uint64_t j = 0; j < resume->dispatch_counts(k); ++j) cursor->Next(c);
       }
     }
-    const OutputOffsets at{resume->events_bytes(), resume->metrics_bytes(),
-                           resume->timing_bytes()};
+    const OutputOffsets at{resume->events_bytes(), resume->metrics_bytes(), resume->timing_bytes()};
     FEDSIM_ASSIGN_OR_RETURN(writer, RunWriter::Open(run_dir, &at));
     ec.resume_from = &*resume;
   } else {
     if (run_dir.empty()) {
       FEDSIM_ASSIGN_OR_RETURN(
-          run_dir, MakeRunDir(options.out_dir.empty() ? s.output().dir() : options.out_dir,
-                              s.name()));
+          run_dir,
+          MakeRunDir(options.out_dir.empty() ? s.output().dir() : options.out_dir, s.name()));
     } else {
       FEDSIM_RETURN_IF_ERROR(MakeExactRunDir(run_dir));
     }
-    FEDSIM_RETURN_IF_ERROR(WriteTextFile(run_dir + "/scenario.textproto",
-                                         absl::StrCat(kScenarioDirComment, AbsolutePath(run.scenario_dir),
-                                                      "\n", ScenarioToText(s))));
+    FEDSIM_RETURN_IF_ERROR(
+        WriteTextFile(run_dir + "/scenario.textproto",
+                      absl::StrCat(kScenarioDirComment, AbsolutePath(run.scenario_dir), "\n",
+                                   ScenarioToText(s))));
+    for (const auto& [name, text] : options.extra_files) {
+      FEDSIM_RETURN_IF_ERROR(WriteTextFile(run_dir + "/" + name, text));
+    }
     FEDSIM_ASSIGN_OR_RETURN(writer, RunWriter::Open(run_dir));
   }
+  writer->set_real_durations(ec.wall_clock);
   ec.checkpoint_every_commits = options.checkpoint_every_commits;
   ec.checkpoint_sink = [&run_dir, &scenario_hash](const ckpt::EngineState& state) {
     ckpt::EngineState stamped = state;
@@ -331,8 +333,8 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   std::unique_ptr<ProgressReporter> progress;
   if (options.progress != nullptr) {
     progress = std::make_unique<ProgressReporter>(options.progress, options.terminal,
-                                                  s.stop().max_commits(),
-                                                  s.stop().max_virtual_s(), options.clock);
+                                                  s.stop().max_commits(), s.stop().max_virtual_s(),
+                                                  options.clock, options.progress_suffix);
     fan.Add(progress.get());
   }
   for (RunObserver* o : options.observers) fan.Add(o);
@@ -341,9 +343,13 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   EvaluatorInterface* evaluate = evaluator.get();
   if (!options.federated_eval.empty()) {
     // Without a test set of its own the server's figures are the clients'.
+    FederatedEvalOptions fo;
+    fo.wall_clock = s.clock().mode() == config::Clock::WALL;
+    fo.answer_timeout = absl::Seconds(s.deployment().eval_timeout_s());
+    fo.clock = options.clock;
     federated = std::make_unique<FederatedEvaluator>(
         transport, store, options.federated_eval,
-        data.test != nullptr && data.test->size() > 0 ? evaluator.get() : nullptr);
+        data.test != nullptr && data.test->size() > 0 ? evaluator.get() : nullptr, fo);
     evaluate = federated.get();
   }
   LastFiguresObserver last(evaluate->ExtraMetricNames());
@@ -353,9 +359,9 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   absl::StatusOr<RunSummary> summary = engine.Run();
   absl::Status closed = writer->Close();
   if (!summary.ok()) {
-    return absl::Status(summary.status().code(),
-                        absl::StrCat(summary.status().message(), " [partial results in ",
-                                     run_dir, "]"));
+    return absl::Status(
+        summary.status().code(),
+        absl::StrCat(summary.status().message(), " [partial results in ", run_dir, "]"));
   }
   FEDSIM_RETURN_IF_ERROR(closed);
 
@@ -415,13 +421,13 @@ absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
                     TaskDevice{options.device, slots});
   InProcessOptions io;
   io.slots = slots;
-  io.time_scale = run.scenario.clock().mode() == config::Clock::WALL
-                      ? run.scenario.clock().time_scale()
-                      : 0.0;
+  io.time_scale =
+      run.scenario.clock().mode() == config::Clock::WALL ? run.scenario.clock().time_scale() : 0.0;
   io.clock = options.clock;
   std::unique_ptr<Transport> transport = NewInProcessTransport(&runner, &store, io);
   RunOptions o = options;
-  if (o.transport_name == "inprocess") o.transport_name = absl::StrCat("inprocess, ", slots, " slots");
+  if (o.transport_name == "inprocess")
+    o.transport_name = absl::StrCat("inprocess, ", slots, " slots");
   absl::StatusOr<RunOutcome> out = ExecuteRun(run, transport.get(), &store, o);
   transport->Shutdown();
   return out;

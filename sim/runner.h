@@ -11,20 +11,21 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "ml/gpu/device.h"
 #include "absl/status/statusor.h"
 #include "core/clock.h"
+#include "ml/gpu/device.h"
 #include "proto/scenario.pb.h"
+#include "runtime/run_setup.h"
+#include "runtime/task_runner.h"
 #include "sim/devices.h"
 #include "sim/engine.h"
 #include "sim/federated_evaluator.h"
 #include "sim/participation.h"
 #include "sim/run_observer.h"
-#include "runtime/run_setup.h"
 #include "sim/schedule.h"
-#include "runtime/task_runner.h"
 
 namespace fedsim {
 
@@ -77,6 +78,12 @@ struct RunOptions {
   // every dispatch; nullopt falls through to the schedule, then the device
   // model. Called once per dispatch on the engine thread. Default: none.
   std::function<std::optional<double>(TaskId, ClientId)> duration_override;
+  // Files written into a new run folder beside scenario.textproto, as
+  // (name, text): e.g. a deployment's admitted client list, clients.csv. A
+  // resumed run keeps those it has. Default: none.
+  std::vector<std::pair<std::string, std::string>> extra_files;
+  // Appended to every progress line (ProgressReporter). Default: none.
+  std::function<std::string()> progress_suffix;
   // Extra observers (tests).
   std::vector<RunObserver*> observers;
   const std::atomic<bool>* interrupt = nullptr;

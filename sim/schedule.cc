@@ -2,6 +2,9 @@
 
 #include <filesystem>
 #include <limits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -22,8 +25,8 @@ std::string ResolveSchedulePath(const std::string& path, const std::string& scen
     *tried = path;
     return path;
   }
-  const std::string under = scenario_dir.back() == '/' ? scenario_dir + path
-                                                       : absl::StrCat(scenario_dir, "/", path);
+  const std::string under =
+      scenario_dir.back() == '/' ? scenario_dir + path : absl::StrCat(scenario_dir, "/", path);
   if (std::filesystem::exists(under, ec)) {
     *tried = under;
     return under;
@@ -48,9 +51,9 @@ absl::StatusOr<TraceSchedule> LoadEvents(const std::string& given, size_t num_cl
     path = absl::StrCat(path, "/events.jsonl");
     tried = path;
   }
-  FEDSIM_RETURN_IF_ERROR(CheckReadable(
-      "schedule.events", path, tried,
-      "give the events.jsonl of a run written by 'fedsim run', or its run folder"));
+  FEDSIM_RETURN_IF_ERROR(
+      CheckReadable("schedule.events", path, tried,
+                    "give the events.jsonl of a run written by 'fedsim run', or its run folder"));
   FEDSIM_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, ReadEventLog(path));
 
   TraceSchedule out;
@@ -60,16 +63,27 @@ absl::StatusOr<TraceSchedule> LoadEvents(const std::string& given, size_t num_cl
   std::vector<std::vector<std::pair<double, bool>>> changes(num_clients);
   bool any_avail = false;
   double last_avail_time = 0;
+  // Where each dispatched task's duration sits (client, index), for a
+  // wall-clock run's arrival lines, which bring the real duration.
+  std::unordered_map<uint64_t, std::pair<uint32_t, size_t>> slot_of_task;
   for (size_t i = 0; i < events.size(); ++i) {
     const RecordedEvent& e = events[i];
+    if (e.kind == "arrival" && e.real_duration) {
+      auto it = slot_of_task.find(e.task);
+      if (it != slot_of_task.end() && it->second.first == e.client) {
+        out.durations[e.client][it->second.second] = e.duration;
+      }
+      continue;
+    }
     if (e.kind != "dispatch" && e.kind != "avail") continue;
     if (e.client >= num_clients) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", i + 1, ": client ", e.client, " is not in [0, ", num_clients,
-          "); the recording had more clients than this scenario's num_clients ", num_clients,
-          " (record and rerun with the same num_clients)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", i + 1, ": client ", e.client, " is not in [0, ", num_clients,
+                       "); the recording had more clients than this scenario's num_clients ",
+                       num_clients, " (record and rerun with the same num_clients)"));
     }
     if (e.kind == "dispatch") {
+      slot_of_task[e.task] = {e.client, out.durations[e.client].size()};
       out.durations[e.client].push_back(e.duration);
       continue;
     }

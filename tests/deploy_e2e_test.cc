@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
@@ -50,16 +51,16 @@ class DeployE2ETest : public e2e::E2EFixture {
     return (tmp_ / "split" / ("client-000" + std::to_string(i))).string();
   }
 
-  // Starts the server with the split's client list; returns its address
-  // ("" on failure, with a test failure recorded).
-  std::string StartServer(const std::string& extra_set = "") {
+  // Starts the server with the split's client list (unless `with_list` is
+  // false); returns its address ("" on failure, with a test failure
+  // recorded).
+  std::string StartServer(const std::string& extra_set = "", bool with_list = true) {
     std::vector<std::string> server = {
-        FEDSIM_BINARY,
-        "server",
-        "--scenario=scenarios/quickstart.textproto",
-        "--listen=127.0.0.1:0",
-        "--server_out=" + (tmp_ / "srv").string(),
-        "--set=deployment.clients_file=" + (tmp_ / "split" / "index.csv").string()};
+        FEDSIM_BINARY, "server", "--scenario=scenarios/quickstart.textproto",
+        "--listen=127.0.0.1:0", "--server_out=" + (tmp_ / "srv").string()};
+    if (with_list) {
+      server.push_back("--set=deployment.clients_file=" + (tmp_ / "split" / "index.csv").string());
+    }
     server.insert(server.end(), sets_.begin(), sets_.end());
     if (!extra_set.empty()) server.push_back(extra_set);
     EXPECT_TRUE(procs_.Start("server", server).ok());
@@ -69,11 +70,28 @@ class DeployE2ETest : public e2e::E2EFixture {
     return address_;
   }
 
+  // Whether some process printed a line containing `text` within `timeout`.
+  bool WaitForLine(const std::string& text, absl::Duration timeout) {
+    const absl::Time end = absl::Now() + timeout;
+    while (absl::Now() < end) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const std::string& line : lines_) {
+          if (line.find(text) != std::string::npos) return true;
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  }
+
   std::mutex mu_;
   std::string address_;
+  std::vector<std::string> lines_;
   absl::Notification listening_;
   SubprocessSet procs_{[this](const std::string& line) {
     std::lock_guard<std::mutex> lock(mu_);
+    lines_.push_back(line);
     if (const std::string a = e2e::ListenAddress(line); !a.empty() && address_.empty()) {
       address_ = a;
       listening_.Notify();
@@ -163,6 +181,38 @@ INSTANTIATE_TEST_SUITE_P(Server, DeployRunTest, ::testing::Values(false, true),
                            return info.param ? std::string("WithCentralTestSet")
                                              : std::string("WithoutData");
                          });
+
+// Without a list the server admits clients by name as their workers
+// register; with the workers started in the split's order the slots are the
+// simulation's client ids, so the run is the simulation's, and the run
+// folder keeps the admitted list for a resumed server.
+TEST_F(DeployE2ETest, ClientsAdmittedByNameReproduceTheSimulation) {
+  e2e::RunInProcess("scenarios/quickstart.textproto", sets_, tmp_ / "ref");
+  ASSERT_NO_FATAL_FAILURE(Split());
+  const std::string at = StartServer("--set=deployment.admit_clients=true", /*with_list=*/false);
+  ASSERT_FALSE(at.empty());
+  for (int w = 0; w < 3; ++w) {
+    ASSERT_TRUE(
+        procs_
+            .Start("w" + std::to_string(w), {FEDSIM_BINARY, "client", "--server=" + at, "--slots=1",
+                                             "--data=" + Folder(2 * w) + "," + Folder(2 * w + 1)})
+            .ok());
+    ASSERT_TRUE(WaitForLine(absl::StrCat("; ", 2 * w + 2, " of 6 admitted)"), absl::Seconds(60)))
+        << "worker " << w << "'s clients were never admitted";
+  }
+  procs_.WaitAll(300);
+  for (const auto& child : procs_.children()) {
+    ASSERT_EQ(child.exit_code, 0) << procs_.DescribeFailures();
+  }
+  const fs::path run = tmp_ / "srv" / "quickstart";
+  EXPECT_EQ(ManifestField(tmp_ / "ref", "final_model_hash"),
+            ManifestField(run, "final_model_hash"));
+  // The admitted list: the split's, but for the comment lines.
+  auto rows = [](const std::string& text) {
+    return std::regex_replace(text, std::regex("(^|\n)#[^\n]*"), "");
+  };
+  EXPECT_EQ(rows(ReadFile(run / "clients.csv")), rows(ReadFile(tmp_ / "split" / "index.csv")));
+}
 
 TEST_F(DeployE2ETest, WorkersThatDoNotFitTheClientListAreRefused) {
   ASSERT_NO_FATAL_FAILURE(Split());

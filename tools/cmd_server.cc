@@ -75,14 +75,19 @@ int ServerMain(int argc, char** argv) {
   }
   // Read once: it gives the server's data (when it holds none) and the names.
   absl::StatusOr<std::optional<std::vector<SplitClient>>> client_list =
-      LoadClientList(*scenario, scenario_dir);
+      LoadClientList(*scenario, scenario_dir, resume);
   if (!client_list.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n",
                  std::string(client_list.status().message()).c_str());
     return 1;
   }
-  absl::StatusOr<std::optional<RunData>> no_examples =
-      ServerDataFromClientList(*scenario, *client_list);
+  // Admitting clients by name: until they come, a placeholder list gives
+  // the model and the resolved scenario; the run is prepared again below.
+  const bool admitting = scenario->deployment().admit_clients() && !client_list->has_value();
+  absl::StatusOr<std::optional<RunData>> no_examples = ServerDataFromClientList(
+      *scenario, admitting
+                     ? std::optional<std::vector<SplitClient>>(PlaceholderClientList(*scenario))
+                     : *client_list);
   if (!no_examples.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n",
                  std::string(no_examples.status().message()).c_str());
@@ -103,7 +108,11 @@ int ServerMain(int argc, char** argv) {
   so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
   so.log = stderr;
   so.interrupt = &g_interrupted;
-  so.client_examples = ClientExamples(**run);  // the server's own n_i
+  if (admitting) {
+    so.admit_clients = (*run)->scenario.num_clients();  // n_i: what the clients report
+  } else {
+    so.client_examples = ClientExamples(**run);  // the server's own n_i
+  }
   // Workers of the interrupted run may still be backing off between retries
   // of this address (up to about 4.5 s, see rpc/credentials.cc and
   // client/worker.cc) when a short resumed run ends: stay to tell them.
@@ -129,8 +138,38 @@ int ServerMain(int argc, char** argv) {
                "fedsim server: listening on %s; start workers with\n"
                "  fedsim client --server=%s\n",
                (*transport)->address().c_str(), (*transport)->address().c_str());
+  if (absl::Status s = AwaitStartingClients((*run)->scenario, transport->get()); !s.ok()) {
+    (*transport)->Shutdown();
+    std::fprintf(stderr, "fedsim server: %s\n", std::string(s.message()).c_str());
+    return absl::IsCancelled(s) ? 130 : 1;
+  }
   RunOptions options;
+  if (admitting) {
+    // Every client came once: prepare the run on the admitted list, which
+    // the run folder keeps for a resumed server.
+    std::vector<SplitClient> admitted = AdmittedClientList(**transport);
+    absl::StatusOr<std::optional<RunData>> data =
+        ServerDataFromClientList((*run)->scenario, admitted);
+    if (data.ok()) run = PrepareRun(*scenario, scenario_dir, *std::move(data));
+    if (!data.ok() || !run.ok()) {
+      (*transport)->Shutdown();
+      std::fprintf(stderr, "fedsim server: %s\n",
+                   std::string((data.ok() ? run.status() : data.status()).message()).c_str());
+      return 1;
+    }
+    (*transport)->SetClientExamples(ClientExamples(**run));
+    for (size_t i = 0; i < admitted.size(); ++i) {
+      federated.push_back(FederatedClient{static_cast<ClientId>(i), admitted[i].test_rows});
+    }
+    options.extra_files.emplace_back(
+        kAdmittedClientsFile,
+        ClientListText(admitted,
+                       "the clients this run admitted, in the order they first "
+                       "registered (fedsim server reads it back on --resume)"));
+  }
   options.out_dir = absl::GetFlag(FLAGS_server_out);
+  GrpcTransport* grpc = transport->get();
+  options.progress_suffix = [grpc] { return FleetProgressText(grpc->fleet()); };
   options.terminal = isatty(2);
   options.interrupt = &g_interrupted;
   options.transport_name = "grpc server";
@@ -140,7 +179,11 @@ int ServerMain(int argc, char** argv) {
       static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_checkpoint_every)));
   RunStatusReporter progress(transport->get(), (*run)->scenario.stop().max_commits());
   options.observers.push_back(&progress);  // for `fedsim status`
-  absl::StatusOr<RunOutcome> outcome = ExecuteRun(**run, transport->get(), &store, options);
+  absl::StatusOr<RunOutcome> outcome;
+  {
+    FleetTicker ticker(transport->get(), stderr, absl::Seconds(10));
+    outcome = ExecuteRun(**run, transport->get(), &store, options);
+  }
   if (so.end_linger_s > 0) {
     std::fprintf(stderr,
                  "fedsim server: telling workers that reconnect within %.0f s that the run is "

@@ -59,6 +59,10 @@ void PrintStatus(const std::string& address, const wire::RunStatusResponse& r) {
                                        : "")
                           .c_str());
   }
+  if (!r.slowest_client().empty()) {
+    std::printf("  slowest now: %s, its task leased %.1f s ago\n", r.slowest_client().c_str(),
+                r.slowest_s());
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "config/model_config.h"
 #include "runtime/client_split.h"
 #include "runtime/model_setup.h"
@@ -49,20 +50,25 @@ void SetNumericIdentity(const config::Scenario& scenario, GrpcServerOptions* opt
 }
 
 absl::StatusOr<std::optional<std::vector<SplitClient>>> LoadClientList(
-    const config::Scenario& scenario, const std::string& scenario_dir) {
-  if (!scenario.deployment().has_clients_file()) return std::nullopt;
-  if (scenario.clock().mode() == config::Clock::WALL) {
-    return absl::FailedPreconditionError(
-        "deployment.clients_file with clock { mode: WALL } is not supported yet: clients that "
-        "bring their own data run on the virtual clock");
+    const config::Scenario& scenario, const std::string& scenario_dir,
+    const std::string& resume_dir) {
+  std::filesystem::path path;
+  if (scenario.deployment().admit_clients() && !resume_dir.empty()) {
+    path = std::filesystem::path(resume_dir) / kAdmittedClientsFile;
+  } else if (scenario.deployment().has_clients_file()) {
+    path = scenario.deployment().clients_file();
+    if (path.is_relative()) path = std::filesystem::path(scenario_dir) / path;
+  } else {
+    return std::nullopt;
   }
-  std::filesystem::path path(scenario.deployment().clients_file());
-  if (path.is_relative()) path = std::filesystem::path(scenario_dir) / path;
   absl::StatusOr<std::vector<SplitClient>> list =
       ReadClientList(path.string(), scenario.num_clients());
   if (!list.ok()) {
-    return absl::Status(list.status().code(),
-                        absl::StrCat("deployment.clients_file: ", list.status().message()));
+    return absl::Status(
+        list.status().code(),
+        absl::StrCat(scenario.deployment().admit_clients() ? "the resumed run's admitted clients: "
+                                                           : "deployment.clients_file: ",
+                     list.status().message()));
   }
   return std::optional<std::vector<SplitClient>>(*std::move(list));
 }
@@ -92,6 +98,68 @@ absl::Status SetLocalClients(const config::Scenario& scenario,
     federated->push_back(FederatedClient{static_cast<ClientId>(i), c.test_rows});
   }
   return absl::OkStatus();
+}
+
+std::vector<SplitClient> PlaceholderClientList(const config::Scenario& scenario) {
+  return std::vector<SplitClient>(scenario.num_clients(), SplitClient{"", 1, 0});
+}
+
+std::vector<SplitClient> AdmittedClientList(const GrpcTransport& transport) {
+  std::vector<SplitClient> list;
+  for (const LocalClient& c : transport.LocalClients()) {
+    list.push_back(SplitClient{c.name, c.train_examples, c.test_examples});
+  }
+  return list;
+}
+
+std::string FleetProgressText(const FleetStatus& fleet) {
+  std::string text = " |";
+  if (fleet.clients_total > 0) {
+    absl::StrAppend(&text, " clients ", fleet.clients_connected, "/", fleet.clients_total, ",");
+  } else {
+    absl::StrAppend(&text, " workers ", fleet.workers_connected, ",");
+  }
+  absl::StrAppend(&text, " ", fleet.tasks_in_flight, " tasks in flight");
+  if (fleet.tasks_pending > 0) absl::StrAppend(&text, " (", fleet.tasks_pending, " waiting)");
+  if (!fleet.slowest_client.empty()) {
+    absl::StrAppend(&text, ", slowest ", fleet.slowest_client,
+                    absl::StrFormat(" %.1f s", fleet.slowest_s));
+  }
+  return text;
+}
+
+FleetTicker::FleetTicker(const GrpcTransport* transport, FILE* out, absl::Duration every) {
+  thread_ = std::thread([this, transport, out, every] {
+    absl::MutexLock lock(&mu_);
+    while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), every)) {
+      const FleetStatus fleet = transport->fleet();
+      const bool slow =
+          fleet.tasks_in_flight > 0 && fleet.slowest_s >= absl::ToDoubleSeconds(every);
+      if (!slow && fleet.clients_connected == fleet.clients_total) continue;
+      std::fprintf(out, "fedsim server: still training:%s\n",
+                   FleetProgressText(fleet).substr(2).insert(0, " ").c_str());
+      std::fflush(out);
+    }
+  });
+}
+
+FleetTicker::~FleetTicker() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+absl::Status AwaitStartingClients(const config::Scenario& scenario, GrpcTransport* transport) {
+  const config::Deployment& d = scenario.deployment();
+  // Admission needs every client once (its n_i); a wall-clock run starts
+  // with those that are there.
+  if (!d.admit_clients() && scenario.clock().mode() != config::Clock::WALL) {
+    return absl::OkStatus();
+  }
+  const size_t k = d.start_with_clients() > 0 ? d.start_with_clients() : scenario.num_clients();
+  return transport->AwaitClients(k, absl::Now() + absl::Seconds(d.start_timeout_s()));
 }
 
 }  // namespace fedsim
