@@ -131,6 +131,26 @@ TEST(ScenarioValidateTest, OtherChecks) {
                               "exist")));
 }
 
+TEST(ScenarioValidateTest, DeploymentChecks) {
+  auto msg = [](const std::string& text) { return Msg(Parse(text).status()); };
+  EXPECT_THAT(msg("num_clients: 4 stop { max_commits: 1 } "
+                  "deployment { clients_file: \"i.csv\" admit_clients: true }"),
+              HasSubstr("deployment.admit_clients: is set together with deployment.clients_file"));
+  EXPECT_THAT(msg("num_clients: 4 stop { max_commits: 1 } "
+                  "deployment { admit_clients: true central_test_set: true }"),
+              HasSubstr("deployment.central_test_set: cannot be used with"));
+  EXPECT_THAT(msg("num_clients: 4 stop { max_commits: 1 } deployment { start_with_clients: 5 }"),
+              HasSubstr("deployment.start_with_clients: is 5, more than the run's 4 clients"));
+  EXPECT_THAT(msg("num_clients: 4 stop { max_commits: 1 } deployment { eval_timeout_s: 0 }"),
+              HasSubstr("deployment.eval_timeout_s: is 0"));
+  EXPECT_THAT(msg("num_clients: 4 stop { max_commits: 1 } deployment { start_timeout_s: -1 }"),
+              HasSubstr("deployment.start_timeout_s: is -1"));
+  auto ok = Parse(
+      "num_clients: 10 stop { max_commits: 1 } deployment { admit_clients: true "
+      "start_with_clients: 10 }");
+  EXPECT_TRUE(ok.ok()) << ok.status();
+}
+
 // A rule's check exists once: scenario validation and the rule's factory
 // report the same words (the registry row's validator).
 TEST(ScenarioValidateTest, RuleChecksAreTheFactorysChecks) {
@@ -178,12 +198,12 @@ namespace {
 // would fail inside a task.
 TEST(ScenarioValidateTest, LocalTrainingBlocksAreChecked) {
   const std::string text =
-      "num_clients: 4\n"                                           // 1
-      "local {\n"                                                  // 2
-      "  sam { rho: -0.5 }\n"                                      // 3
-      "  adversarial { eps: 0 }\n"                                 // 4
-      "}\n"                                                        // 5
-      "stop { max_commits: 1 }\n";                                 // 6
+      "num_clients: 4\n"            // 1
+      "local {\n"                   // 2
+      "  sam { rho: -0.5 }\n"       // 3
+      "  adversarial { eps: 0 }\n"  // 4
+      "}\n"                         // 5
+      "stop { max_commits: 1 }\n";  // 6
   auto s = Parse(text);
   ASSERT_FALSE(s.ok());
   const std::vector<std::string> lines = ErrorLines(s.status());
@@ -196,20 +216,21 @@ TEST(ScenarioValidateTest, LocalTrainingBlocksAreChecked) {
 // position of the bad value.
 TEST(ScenarioValidateTest, RobustEvaluationIsChecked) {
   const std::string text =
-      "num_clients: 20\n"           // 1
-      "eval {\n"                    // 2
-      "  robust {\n"                // 3
+      "num_clients: 20\n"             // 1
+      "eval {\n"                      // 2
+      "  robust {\n"                  // 3
       "    attack: FGSM steps: 20\n"  // 4
-      "    clip_min: 2\n"           // 5
-      "  }\n"                       // 6
-      "}\n"                         // 7
-      "stop { max_commits: 1 }\n";  // 8
+      "    clip_min: 2\n"             // 5
+      "  }\n"                         // 6
+      "}\n"                           // 7
+      "stop { max_commits: 1 }\n";    // 8
   auto s = Parse(text);
   ASSERT_FALSE(s.ok());
   const std::vector<std::string> lines = ErrorLines(s.status());
   ASSERT_EQ(lines.size(), 2u) << s.status();
   EXPECT_THAT(lines[0], StartsWith("x.textproto:4:18: eval.robust.steps: FGSM takes exactly one"));
-  EXPECT_THAT(lines[1], StartsWith("x.textproto:5:5: eval.robust.clip_min: the valid range [2, 1]"));
+  EXPECT_THAT(lines[1],
+              StartsWith("x.textproto:5:5: eval.robust.clip_min: the valid range [2, 1]"));
   EXPECT_TRUE(
       Parse("num_clients: 20\neval { robust { fgsm: true } }\nstop { max_commits: 1 }\n").ok());
 }

@@ -96,8 +96,8 @@ TEST(ScheduleTest, OtherRuleTakesEachClientsRecordedDurations) {
 
   absl::StatusOr<RunOutcome> rerun =
       RunText(absl::StrCat(Name("rerun"), kFleet, kFedAsync, "schedule{events:\"", rec->run_dir,
-                       "/events.jsonl\"}"),
-          dir);
+                           "/events.jsonl\"}"),
+              dir);
   ASSERT_TRUE(rerun.ok()) << rerun.status();
   const auto replayed = DurationsByClient(Events(rerun->run_dir));
   ASSERT_FALSE(replayed.empty());
@@ -135,8 +135,8 @@ TEST(ScheduleTest, OwnRuleOnOwnScheduleReproducesTheFinalModel) {
     ASSERT_TRUE(rec.ok()) << rec.status();
     absl::StatusOr<RunOutcome> again =
         RunText(absl::StrCat(Name("again"), kFleet, kFedBuff, participation, "schedule{events:\"",
-                         rec->run_dir, "/events.jsonl\"}"),
-            dir);
+                             rec->run_dir, "/events.jsonl\"}"),
+                dir);
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ(again->summary.final_model_hash, rec->summary.final_model_hash);
     EXPECT_EQ(again->summary.tasks_dispatched, rec->summary.tasks_dispatched);
@@ -153,12 +153,12 @@ TEST(ScheduleTest, RecordedAvailabilityReplacesTheParticipationProcess) {
 
   // The same process on another round length: it would change availability
   // at other times, but the log's times win.
-  absl::StatusOr<RunOutcome> rerun = RunText(
-      absl::StrCat(Name("rerun"), kFleet, kFedAsync,
-                   "participation{bernoulli{} probability{distribution{constant:0.6}} "
-                   "round_s:0.35} schedule{events:\"",
-                   rec->run_dir, "\"}"),
-      dir);
+  absl::StatusOr<RunOutcome> rerun =
+      RunText(absl::StrCat(Name("rerun"), kFleet, kFedAsync,
+                           "participation{bernoulli{} probability{distribution{constant:0.6}} "
+                           "round_s:0.35} schedule{events:\"",
+                           rec->run_dir, "\"}"),
+              dir);
   ASSERT_TRUE(rerun.ok()) << rerun.status();
   const std::vector<std::string> replayed = AvailLines(Events(rerun->run_dir));
   ASSERT_FALSE(replayed.empty());
@@ -187,8 +187,8 @@ TEST(ScheduleTest, WindowsFromAvailLines) {
   using W = std::vector<std::pair<double, double>>;
   EXPECT_EQ((*s->windows)[0], (W{{0, 1}, {3, inf}}));  // on before its first "off"
   EXPECT_EQ((*s->windows)[1], (W{{2, 4}}));            // off before its first "on"
-  EXPECT_EQ((*s->windows)[2], (W{{0, inf}}));  // no change, dispatched: always on
-  EXPECT_EQ((*s->windows)[3], W{});            // no change, never dispatched: open
+  EXPECT_EQ((*s->windows)[2], (W{{0, inf}}));          // no change, dispatched: always on
+  EXPECT_EQ((*s->windows)[3], W{});                    // no change, never dispatched: open
   EXPECT_EQ(s->open_availability, std::vector<ClientId>{3});
   EXPECT_EQ(s->durations[2], std::vector<double>{1.5});
   EXPECT_EQ(s->ClientsWithoutDurations(), (std::vector<ClientId>{0, 1, 3}));
@@ -202,6 +202,32 @@ TEST(ScheduleTest, WindowsFromAvailLines) {
   EXPECT_EQ(got, (std::vector<AvailabilityChange>{
                      {1, 0, false}, {2, 1, true}, {3, 0, true}, {4, 1, false}}));
   EXPECT_TRUE((*model)->AvailableAt(0, 1e12));
+}
+
+// A deployment's log: the dispatch line has the device model's estimate,
+// the arrival line the real duration, which the schedule takes.
+TEST(ScheduleTest, AWallClockRecordingGivesItsRealDurations) {
+  const std::string dir = FreshDir("wall");
+  const std::string log = dir + "/events.jsonl";
+  WriteFile(log,
+            "{\"ev\":\"dispatch\",\"t\":0,\"task\":1,\"client\":0,\"base\":0,\"dur\":1.0,"
+            "\"seed\":1}\n"
+            "{\"ev\":\"dispatch\",\"t\":0,\"task\":2,\"client\":1,\"base\":0,\"dur\":1.0,"
+            "\"seed\":2}\n"
+            "{\"ev\":\"arrival\",\"t\":0.25,\"task\":2,\"client\":1,\"base\":0,"
+            "\"staleness\":0,\"dur\":0.25,\"accepted\":true}\n"
+            "{\"ev\":\"dispatch\",\"t\":0.25,\"task\":3,\"client\":1,\"base\":0,\"dur\":1.0,"
+            "\"seed\":3}\n"
+            "{\"ev\":\"arrival\",\"t\":0.5,\"task\":3,\"client\":1,\"base\":0,"
+            "\"staleness\":0,\"dur\":0.25,\"accepted\":true}\n"
+            "{\"ev\":\"arrival\",\"t\":0.75,\"task\":1,\"client\":0,\"base\":0,"
+            "\"staleness\":0,\"dur\":0.75,\"accepted\":true}\n");
+  config::Schedule cfg;
+  cfg.set_events(log);
+  absl::StatusOr<TraceSchedule> s = LoadSchedule(cfg, 2, ".");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->durations[0], std::vector<double>{0.75});
+  EXPECT_EQ(s->durations[1], (std::vector<double>{0.25, 0.25}));
 }
 
 TEST(ScheduleTest, CursorCyclesAndFallsBack) {
