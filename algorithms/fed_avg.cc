@@ -17,6 +17,9 @@
 //    deadline only when the engine's timer fires (OnTimer), which it
 //    processes after every same-time arrival of the round's tasks.
 //  - Server learning rate eta_g (paper: 1) so FedAvg is FedOpt's SGD case.
+//  - The round's updates are summed in task id (dispatch) order whatever
+//    order they arrived in, so a real deployment commits the simulation's
+//    model bit for bit.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -121,6 +124,11 @@ class FedAvg final : public Algorithm {
     const std::span<float> global = models.global();
     (void)fleet;
     CommitResult result;
+    // Summed in dispatch (task id) order, not arrival order: the round's
+    // model does not depend on which update came first, so a deployment
+    // whose updates race each other commits what the simulation commits.
+    std::sort(accepted_.begin(), accepted_.end(),
+              [](const ClientUpdate& a, const ClientUpdate& b) { return a.task_id < b.task_id; });
     if (!accepted_.empty()) {
       std::vector<std::span<const float>> deltas;
       std::vector<double> weights;

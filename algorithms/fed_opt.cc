@@ -120,6 +120,11 @@ class FedOpt final : public Algorithm {
     (void)fleet;
     const std::span<float> global = models.global();
     CommitResult result;
+    // Summed in dispatch (task id) order, not arrival order: the round's
+    // model does not depend on which update came first, so a deployment
+    // whose updates race each other commits what the simulation commits.
+    std::sort(accepted_.begin(), accepted_.end(),
+              [](const ClientUpdate& a, const ClientUpdate& b) { return a.task_id < b.task_id; });
     if (!accepted_.empty()) {
       std::vector<std::span<const float>> deltas;
       std::vector<double> weights;
@@ -262,7 +267,7 @@ class FedOpt final : public Algorithm {
   bool round_active_ = false;
   Version round_version_ = 0;
   std::vector<ClientId> outstanding_;   // dispatched, not yet reported, sorted
-  std::vector<ClientUpdate> accepted_;  // arrival order
+  std::vector<ClientUpdate> accepted_;  // arrival order; sorted by task id at Commit
   // Optimizer state; sized at the first commit with updates.
   std::vector<float> m_;
   std::vector<float> v_;  // empty for MOMENTUM
