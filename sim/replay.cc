@@ -161,14 +161,15 @@ absl::StatusOr<std::vector<RecordedEvent>> ReadEventLog(const std::string& path)
   return events;
 }
 
-absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir) {
+absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir,
+                                            const std::vector<std::string>& overrides) {
   RecordedRun run;
   run.run_dir = run_dir;
 
   const std::string scenario_path = run_dir + "/scenario.textproto";
   FEDSIM_ASSIGN_OR_RETURN(std::string scenario_text, ReadRunFile(scenario_path));
   absl::StatusOr<config::Scenario> scenario =
-      ParseScenarioText(scenario_text, scenario_path, /*overrides=*/{});
+      ParseScenarioText(scenario_text, scenario_path, overrides);
   if (!scenario.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(scenario_path, " is not a valid scenario:\n",
                                                    std::string(scenario.status().message())));

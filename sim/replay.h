@@ -53,7 +53,10 @@ struct RecordedRun {
 
 // Reads <run_dir>/scenario.textproto, manifest.json and events.jsonl. Errors
 // name the file (and line for events.jsonl) that is missing or corrupt.
-absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir);
+// `overrides` (--set FIELD=VALUE, config/overrides.h) change the recorded
+// scenario, e.g. where its dataset is.
+absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir,
+                                            const std::vector<std::string>& overrides = {});
 
 // Parses one events.jsonl line with nlohmann::json (sim/run_output.h writes
 // them). InvalidArgument when the line is not valid JSON (the message says

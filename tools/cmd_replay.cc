@@ -16,6 +16,7 @@
 #include "sim/replay.h"
 #include "sim/run_output.h"
 #include "tools/commands.h"
+#include "tools/common_flags.h"
 #include "util/hash.h"
 
 // Defined in cmd_run.cc and cmd_client.cc (flags are process-global); the
@@ -29,7 +30,7 @@ namespace {
 constexpr char kHelp[] =
     "fedsim replay: re-run a recorded run from its event log and check its final model.\n"
     "\n"
-    "usage: fedsim replay runs/NAME [--out=DIR] [--scenario_dir=DIR]\n"
+    "usage: fedsim replay runs/NAME [--out=DIR] [--scenario_dir=DIR] [--set=FIELD=VALUE]\n"
     "\n"
     "Reads runs/NAME/scenario.textproto, events.jsonl and manifest.json, runs the scenario\n"
     "again in this process (one training thread per core), giving each task the duration\n"
@@ -45,9 +46,16 @@ constexpr char kHelp[] =
     "events.jsonl) and exits 1. A replay that dispatches a task to a client the log does\n"
     "not have stops there and is reported as that divergence. Exit 2: usage error.\n"
     "\n"
+    "A wall-clock run (a deployment) is replayed in simulation: on the virtual clock, each\n"
+    "task taking its real recorded duration, its clients available when they were\n"
+    "connected; its events are compared without times, durations and evaluation figures.\n"
+    "\n"
     "flags:\n"
     "  --out=DIR           folder for the replay's run folder\n"
-    "  --scenario_dir=DIR  base for relative paths in the scenario (default .)\n";
+    "  --scenario_dir=DIR  base for relative paths in the scenario (default .)\n"
+    "  --set=FIELD=VALUE   change the recorded scenario first, e.g. where its data is when\n"
+    "                      the run's server held none: --set=dataset.fashion_mnist.dir=DIR\n"
+    "                      (other changes usually make the replay diverge)\n";
 
 std::string Parent(const std::string& path) {
   std::string p = path;
@@ -68,17 +76,19 @@ int ReplayMain(int argc, char** argv) {
       return 0;
     }
   }
+  const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
     std::fprintf(stderr,
-                 "usage: fedsim replay runs/NAME [--out=DIR] [--scenario_dir=DIR]\n"
+                 "usage: fedsim replay runs/NAME [--out=DIR] [--scenario_dir=DIR] "
+                 "[--set=FIELD=VALUE]\n"
                  "(see 'fedsim replay --help')\n");
     return 2;
   }
   std::string run_dir = args[1];
   while (run_dir.size() > 1 && run_dir.back() == '/') run_dir.pop_back();
 
-  absl::StatusOr<RecordedRun> recorded = LoadRecordedRun(run_dir);
+  absl::StatusOr<RecordedRun> recorded = LoadRecordedRun(run_dir, overrides);
   if (!recorded.ok()) {
     std::fprintf(stderr, "fedsim replay: %s\n", std::string(recorded.status().message()).c_str());
     return 1;
