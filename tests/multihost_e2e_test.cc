@@ -14,25 +14,20 @@
 // log must be the in-process run's, bit for bit.
 //
 // Needs root and `ip netns` (iproute2); skipped, saying which, without them.
-// The namespaces are deleted in TearDown, whether the test passed or not, and
-// those of an earlier test process that was killed are deleted at SetUp.
-#include <signal.h>
-#include <unistd.h>
-
+// The namespaces (tests/netns_fixture.h) are deleted in TearDown, whether the
+// test passed or not, and those of an earlier test process that was killed
+// are deleted at SetUp.
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
 #include <filesystem>
 #include <regex>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/e2e_util.h"
+#include "tests/netns_fixture.h"
 #include "tools/subprocess.h"
 
 namespace fedsim {
@@ -43,23 +38,8 @@ using e2e::ManifestField;
 using e2e::ReadFile;
 using e2e::RunCommand;
 
-constexpr char kNamespacePrefix[] = "fedsim-mh-";  // + pid + "-" + role
-constexpr char kServerAddress[] = "10.77.0.1";
-// The namespace is fresh and private, so a fixed port cannot collide.
-constexpr char kServerEndpoint[] = "10.77.0.1:50051";
-
-// The path of `name` in $PATH or the sbin folders (root's PATH may lack them
-// under ctest); "" if absent.
-std::string FindProgram(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::vector<std::string> dirs = absl::StrSplit(path ? path : "", ':', absl::SkipEmpty());
-  for (const char* d : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) dirs.push_back(d);
-  for (const std::string& d : dirs) {
-    const fs::path p = fs::path(d) / name;
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
+// The namespaces are private, so a fixed port cannot collide.
+constexpr char kServerPort[] = "50051";
 
 class MultiHostE2ETest : public e2e::E2EFixture {
  protected:
@@ -70,103 +50,17 @@ class MultiHostE2ETest : public e2e::E2EFixture {
 
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(e2e::E2EFixture::SetUp());
-    if (geteuid() != 0) {
-      GTEST_SKIP() << "needs root to create network namespaces (running as uid " << geteuid()
-                   << ")";
-    }
-    ip_ = FindProgram("ip");
-    if (ip_.empty()) GTEST_SKIP() << "`ip` (package iproute2) is not installed";
-    DeleteStaleNamespaces();
-    const std::string stem = kNamespacePrefix + std::to_string(getpid()) + "-";
-    server_ns_ = stem + "srv";
-    worker_ns_ = {stem + "w1", stem + "w2"};
-    // Named before they exist, so TearDown deletes whatever part was made.
-    created_ = {server_ns_, worker_ns_[0], worker_ns_[1]};
-    std::string err;
-    if (Ip({"netns", "add", server_ns_}, &err) != 0) {
-      created_.clear();
-      GTEST_SKIP() << "`ip netns` is unavailable here: " << err;
-    }
-    ASSERT_NO_FATAL_FAILURE(BuildNetwork());
+    std::string unavailable;
+    ASSERT_NO_FATAL_FAILURE(net_.Create(&unavailable));
+    if (!unavailable.empty()) GTEST_SKIP() << unavailable;
   }
 
   void TearDown() override {
-    for (const std::string& ns : created_) {
-      std::string err;
-      // The only failure that matters is a namespace left behind.
-      if (Ip({"netns", "delete", ns}, &err) != 0 && fs::exists("/run/netns/" + ns)) {
-        ADD_FAILURE() << "could not delete network namespace " << ns << ": " << err;
-      }
-    }
+    net_.Destroy();
     e2e::E2EFixture::TearDown();
   }
 
-  int Ip(const std::vector<std::string>& args, std::string* err) {
-    std::vector<std::string> argv = {ip_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, err, 30);
-  }
-
-  // REQUIRES: the namespace `ns` exists.
-  void IpIn(const std::string& ns, const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"-n", ns};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::string err;
-    ASSERT_EQ(Ip(argv, &err), 0) << "ip " << absl::StrJoin(argv, " ") << ": " << err;
-  }
-
-  // The bridge in the server's namespace, a veth pair to each worker's.
-  void BuildNetwork() {
-    for (const std::string& ns : worker_ns_) {
-      std::string err;
-      ASSERT_EQ(Ip({"netns", "add", ns}, &err), 0) << err;
-    }
-    IpIn(server_ns_, {"link", "set", "lo", "up"});
-    IpIn(server_ns_, {"link", "add", "br0", "type", "bridge"});
-    IpIn(server_ns_, {"addr", "add", std::string(kServerAddress) + "/24", "dev", "br0"});
-    IpIn(server_ns_, {"link", "set", "br0", "up"});
-    for (size_t i = 0; i < worker_ns_.size(); ++i) {
-      const std::string& ns = worker_ns_[i];
-      const std::string port = "w" + std::to_string(i + 1);
-      const std::string address = "10.77.0." + std::to_string(i + 2) + "/24";
-      IpIn(server_ns_, {"link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns});
-      IpIn(server_ns_, {"link", "set", port, "master", "br0"});
-      IpIn(server_ns_, {"link", "set", port, "up"});
-      IpIn(ns, {"link", "set", "lo", "up"});
-      IpIn(ns, {"addr", "add", address, "dev", "eth0"});
-      IpIn(ns, {"link", "set", "eth0", "up"});
-    }
-  }
-
-  // Namespaces of this test whose process is gone (killed by a ctest timeout,
-  // say, before its TearDown).
-  void DeleteStaleNamespaces() {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator("/run/netns", ec)) {
-      static const std::regex re(std::string("^") + kNamespacePrefix + "([0-9]+)-");
-      const std::string name = entry.path().filename();
-      std::smatch m;
-      if (!std::regex_search(name, m, re)) continue;
-      const pid_t owner = static_cast<pid_t>(std::stol(m[1]));
-      if (owner == getpid() || kill(owner, 0) == 0 || errno != ESRCH) continue;
-      std::string err;
-      Ip({"netns", "delete", name}, &err);
-    }
-  }
-
-  // `ip netns exec NS FEDSIM_BINARY ARGS...`: exec, no fork, so the pid and
-  // signals are fedsim's own.
-  std::vector<std::string> InNamespace(const std::string& ns,
-                                       const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {ip_, "netns", "exec", ns, FEDSIM_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-  }
-
-  std::string ip_;
-  std::string server_ns_;
-  std::vector<std::string> worker_ns_;
-  std::vector<std::string> created_;
+  e2e::NetNamespaces net_{{.prefix = "fedsim-mh-", .subnet = "10.77.0.0/24", .workers = 2}};
 };
 
 // "fedsim client: worker N: K tasks done" in a worker's stdout: K, or -1.
@@ -177,12 +71,14 @@ int TasksDone(const std::string& out) {
 }
 
 TEST_F(MultiHostE2ETest, ServerAndTwoWorkerHostsOverTlsGiveTheInProcessRun) {
+  const std::string endpoint = net_.server_address() + ":" + kServerPort;
   const fs::path certs = tmp_ / "certs";
   {
     std::string err;
-    ASSERT_EQ(RunCommand({"/bin/bash", "scripts/make-test-certs", certs.string(), kServerAddress},
-                         &err, 60),
-              0)
+    ASSERT_EQ(
+        RunCommand({"/bin/bash", "scripts/make-test-certs", certs.string(), net_.server_address()},
+                   &err, 60),
+        0)
         << err;
   }
   ASSERT_NO_FATAL_FAILURE(e2e::RunInProcess("scenarios/quickstart.textproto", sets_, tmp_ / "ref"));
@@ -198,30 +94,34 @@ TEST_F(MultiHostE2ETest, ServerAndTwoWorkerHostsOverTlsGiveTheInProcessRun) {
       listening.Notify();
     }
   });
-  std::vector<std::string> server = {"server",
+  std::vector<std::string> server = {e2e::Binary(),
+                                     "server",
                                      "--scenario=scenarios/quickstart.textproto",
-                                     std::string("--listen=") + kServerEndpoint,
+                                     "--listen=" + endpoint,
                                      "--tls_cert=" + (certs / "server.pem").string(),
                                      "--tls_key=" + (certs / "server.key").string(),
                                      "--tls_ca=" + (certs / "ca.pem").string(),  // mutual TLS
                                      "--token_file=" + (certs / "token").string(),
                                      "--server_out=" + (tmp_ / "srv").string()};
   server.insert(server.end(), sets_.begin(), sets_.end());
-  ASSERT_TRUE(procs.Start("server", InNamespace(server_ns_, server)).ok());
+  ASSERT_TRUE(procs.Start("server", net_.InNamespace(net_.server_ns(), server)).ok());
   ASSERT_TRUE(listening.WaitForNotificationWithTimeout(absl::Seconds(60)))
       << "the server never said it listens: " << procs.DescribeFailures();
-  EXPECT_EQ(listening_on, kServerEndpoint);
-  for (size_t i = 0; i < worker_ns_.size(); ++i) {
+  EXPECT_EQ(listening_on, endpoint);
+  for (int i = 0; i < net_.workers(); ++i) {
     const std::string name = "w" + std::to_string(i + 1);
-    const std::vector<std::string> client = {"client",
-                                             std::string("--server=") + kServerEndpoint,
+    const std::vector<std::string> client = {e2e::Binary(),
+                                             "client",
+                                             "--server=" + endpoint,
                                              "--tls_ca=" + (certs / "ca.pem").string(),
                                              "--tls_cert=" + (certs / "client.pem").string(),
                                              "--tls_key=" + (certs / "client.key").string(),
                                              "--token_file=" + (certs / "token").string(),
                                              "--slots=1",
                                              "--name=" + name};
-    ASSERT_TRUE(procs.Start(name, InNamespace(worker_ns_[i], client), (tmp_ / name).string()).ok());
+    ASSERT_TRUE(
+        procs.Start(name, net_.InNamespace(net_.worker_ns(i), client), (tmp_ / name).string())
+            .ok());
   }
   procs.WaitAll(120);
   const auto children = procs.children();
