@@ -16,9 +16,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/fedsim.grpc.pb.h"
-#include "rpc/build_info.h"
 #include "rpc/wire.h"
 #include "runtime/model_setup.h"
+#include "util/build_info.h"
 
 namespace fedsim {
 namespace {

@@ -27,8 +27,8 @@
 #include "core/task.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/fedsim.grpc.pb.h"
-#include "rpc/build_info.h"
 #include "rpc/wire.h"
+#include "util/build_info.h"
 
 namespace fedsim {
 

@@ -99,8 +99,8 @@
 #include "core/model_store.h"
 #include "core/transport.h"
 #include "grpcpp/grpcpp.h"
-#include "rpc/build_info.h"
 #include "rpc/credentials.h"
+#include "util/build_info.h"
 
 namespace fedsim {
 

@@ -17,13 +17,10 @@
 #include "sim/evaluator.h"
 #include "sim/inprocess_transport.h"
 #include "sim/run_output.h"
+#include "util/build_info.h"
 #include "util/file.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
-
-#ifndef FEDSIM_BUILD_ID
-#define FEDSIM_BUILD_ID "unknown"
-#endif
 
 namespace fedsim {
 namespace {
@@ -90,10 +87,10 @@ absl::StatusOr<ckpt::EngineState> ResumeState(const std::string& run_dir,
         loaded.path, " belongs to another scenario (hash ", state.scenario_hash(), ", this run's ",
         scenario_hash, "): resume with the folder's own scenario.textproto"));
   }
-  if (state.build_id() != FEDSIM_BUILD_ID) {
+  if (state.build_id() != std::string(BuildId())) {
     return absl::FailedPreconditionError(
         absl::StrCat(loaded.path, " was written by build ", state.build_id(), ", this is build ",
-                     FEDSIM_BUILD_ID, ": resume it with the build that wrote it"));
+                     std::string(BuildId()), ": resume it with the build that wrote it"));
   }
   if (state.finished()) {
     return absl::FailedPreconditionError(
@@ -324,7 +321,7 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   ec.checkpoint_sink = [&run_dir, &scenario_hash](const ckpt::EngineState& state) {
     ckpt::EngineState stamped = state;
     stamped.set_scenario_hash(scenario_hash);
-    stamped.set_build_id(FEDSIM_BUILD_ID);
+    stamped.set_build_id(std::string(BuildId()));
     return WriteCheckpoint(run_dir, stamped);
   };
 
@@ -377,7 +374,7 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   m.name = s.name();
   m.scenario_hash = scenario_hash;
   m.seed = s.seed();
-  m.build_id = FEDSIM_BUILD_ID;
+  m.build_id = std::string(BuildId());
   m.numeric_fingerprint = NumericFingerprint(data.model);
   m.num_params = run.num_params;
   m.model = data.model.ToString();
