@@ -333,13 +333,7 @@ absl::Status WriteCsvSplit(const fs::path& path, const Dataset& data) {
     }
     absl::StrAppend(&text, data.labels()[i], "\n");
   }
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", path.string()));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) {
-    return absl::UnavailableError(absl::StrCat("cannot write ", path.string(), ": write failed"));
-  }
-  return absl::OkStatus();
+  return WriteTextFile(path.string(), text);
 }
 
 void RemoveIfThere(const fs::path& dir, const std::string& name) {

@@ -16,6 +16,7 @@
 #include "data/synthetic.h"
 #include "runtime/local_recipe.h"
 #include "util/csv.h"
+#include "util/file.h"
 #include "util/rng.h"
 #include "util/status_macros.h"
 
@@ -97,12 +98,7 @@ absl::StatusOr<std::vector<SplitClient>> SplitClients(
       ClientListText(out, absl::StrCat("fedsim split of scenario '", resolved.name(), "', seed ",
                                        resolved.seed(), ", scenario hash ", scenario_hash));
   const std::string index_path = (std::filesystem::path(out_dir) / "index.csv").string();
-  FILE* f = std::fopen(index_path.c_str(), "wb");
-  if (f == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", index_path));
-  const bool ok = std::fwrite(index.data(), 1, index.size(), f) == index.size();
-  if (std::fclose(f) != 0 || !ok) {
-    return absl::UnavailableError(absl::StrCat("cannot write ", index_path, ": write failed"));
-  }
+  FEDSIM_RETURN_IF_ERROR(WriteTextFile(index_path, index));
   return out;
 }
 

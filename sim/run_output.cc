@@ -218,19 +218,6 @@ absl::Status RunWriter::Close() {
   return absl::OkStatus();
 }
 
-absl::Status WriteTextFile(const std::string& path, const std::string& text) {
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) {
-    return absl::DataLossError(absl::StrCat("writing ", path, " failed"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status WriteFinalModel(const std::string& path, std::span<const float> params,
                              uint64_t version) {
   std::string bytes = "FSMODEL1";

@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "sim/run_observer.h"
+#include "util/file.h"  // WriteTextFile, for the run files
 
 namespace fedsim {
 
@@ -121,7 +122,6 @@ absl::Status WriteFinalModel(const std::string& path, std::span<const float> par
 absl::StatusOr<std::vector<float>> ReadFinalModel(const std::string& path, uint64_t* version);
 absl::Status WriteManifest(const std::string& path, const ManifestInfo& info,
                            const RunSummary& summary);
-absl::Status WriteTextFile(const std::string& path, const std::string& text);
 
 // Prints progress: a live line on a terminal, a log line per evaluation otherwise.
 class ProgressReporter : public RunObserver {

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -123,6 +124,19 @@ std::vector<absl::string_view> TextLines(absl::string_view text) {
     start = nl + 1;
   }
   return lines;
+}
+
+absl::Status WriteTextFile(const std::string& path, absl::string_view text) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok) {
+    return absl::DataLossError(absl::StrCat("writing ", path, " failed (disk full?)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fedsim

@@ -84,6 +84,12 @@ inline absl::string_view SkipByteOrderMark(absl::string_view text) {
   return text;
 }
 
+// Writes `text` as the whole content of `path` (created, or truncated).
+// Errors: PermissionDenied "cannot write <path>: <reason>" when it cannot be
+// opened (no such folder, no permission); DataLoss when a write or the close
+// fails (disk full).
+absl::Status WriteTextFile(const std::string& path, absl::string_view text);
+
 // The lines of a text file written on any system: a byte-order mark at the
 // start is skipped and a '\r' before each '\n' dropped (Windows line ends).
 // Line i of the result is line i + 1 of the file, as editors number them; a
