@@ -196,8 +196,7 @@ class Worker {
                                               reg.client_slots_size(), " client slots for ",
                                               options_.data_dirs.size(), " client folders"));
     }
-    const ClientDataSpec spec{{model->input_channels, model->input_height, model->input_width},
-                              model->num_classes};
+    const ClientDataSpec spec{model->example_shape(), model->num_classes};
     std::vector<ClientFolder> folders;
     std::vector<uint32_t> slots;
     for (size_t i = 0; i < options_.data_dirs.size(); ++i) {

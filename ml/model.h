@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "data/dataset.h"
 
 namespace fedsim {
 
@@ -33,6 +34,8 @@ struct ModelConfig {
   int input_channels = 1;
   int input_height = 28;
   int input_width = 28;
+  // The input shape as data/dataset.h spells it.
+  ExampleShape example_shape() const { return {input_channels, input_height, input_width}; }
   // Default: 10.
   int num_classes = 10;
   // MLP hidden widths, ReLU between. Default: {200, 200} (McMahan's 2NN).

@@ -159,7 +159,7 @@ RunData RunDataFromClientList(const ModelConfig& model, const std::vector<SplitC
     data.examples_per_task.push_back(schedule.ExamplesFor(c.train_rows));
   }
   data.clients.assign(list.size(), {});
-  const ExampleShape shape{model.input_channels, model.input_height, model.input_width};
+  const ExampleShape shape = model.example_shape();
   data.test = std::make_shared<const Dataset>(
       Dataset::FromF32(shape, model.num_classes, std::vector<float>(), std::vector<int32_t>()));
   return data;
@@ -173,7 +173,7 @@ RunData RunDataFromClientFolders(const ModelConfig& model, size_t num_clients,
   data.client_rows.assign(num_clients, 0);
   data.clients.assign(num_clients, {});
   data.examples_per_task.assign(num_clients, 0);
-  const ExampleShape shape{model.input_channels, model.input_height, model.input_width};
+  const ExampleShape shape = model.example_shape();
   const size_t d = static_cast<size_t>(shape.dim());
   // The folders' splits in one dataset, bytes kept as bytes unless a
   // folder holds floats; client `slots[k]` gets the rows of folder k.

@@ -92,9 +92,7 @@ TEST_F(SplitTest, EachClientFolderHoldsItsPartitionAndAShareOfTheTestSet) {
       });
   ASSERT_TRUE(split.ok()) << split.status();
   ASSERT_EQ(split->size(), 5u);
-  const ClientDataSpec spec{
-      {data->model.input_channels, data->model.input_height, data->model.input_width},
-      data->model.num_classes};
+  const ClientDataSpec spec{data->model.example_shape(), data->model.num_classes};
   const Partition test_rows = DealTestRows(data->client_rows, data->test->size(), s.seed());
   size_t test_total = 0;
   for (uint32_t i = 0; i < 5; ++i) {
@@ -159,8 +157,8 @@ TEST_F(SplitTest, WorkerDataFromFoldersTrainsAndEvaluatesOnlyItsClients) {
     folders.push_back(*std::move(f));
   }
   const RunData local = RunDataFromClientFolders(data->model, 5, folders, {4, 1});
-  EXPECT_EQ(local.client_rows, (std::vector<uint32_t>{0, data->client_rows[1], 0, 0,
-                                                      data->client_rows[4]}));
+  EXPECT_EQ(local.client_rows,
+            (std::vector<uint32_t>{0, data->client_rows[1], 0, 0, data->client_rows[4]}));
   ASSERT_EQ(local.client_test.size(), 5u);
   EXPECT_EQ(local.client_test[4].size(), folders[0].test->size());
   EXPECT_TRUE(local.client_test[0].empty());

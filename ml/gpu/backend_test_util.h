@@ -50,8 +50,7 @@ inline Dataset RandomData(const ModelConfig& c, size_t rows, uint64_t seed) {
   for (size_t r = 0; r < rows; ++r) {
     y[r] = static_cast<int32_t>(x[r * c.input_dim()] * c.num_classes) % c.num_classes;
   }
-  return Dataset::FromF32(ExampleShape{c.input_channels, c.input_height, c.input_width},
-                          c.num_classes, std::move(x), std::move(y));
+  return Dataset::FromF32(c.example_shape(), c.num_classes, std::move(x), std::move(y));
 }
 
 // max |a - b| / max |b| (0 when both are zero): the normwise relative error.
