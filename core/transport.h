@@ -60,6 +60,11 @@ class Transport {
   // where any worker can train any client (simulation). Default: nullopt.
   virtual std::optional<std::vector<bool>> ConnectedClients() const { return std::nullopt; }
 
+  // The changes behind ConnectedClients since the last call, in the order
+  // they happened: (client, connected). A client that went away and came
+  // back between two looks appears twice, so none is missed. Default: none.
+  virtual std::vector<std::pair<ClientId, bool>> TakeConnectionChanges() { return {}; }
+
   // The result of `id` is no longer wanted (its client dropped out); the
   // transport may skip or discard it.
   virtual void Cancel(TaskId id) = 0;

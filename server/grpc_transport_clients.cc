@@ -114,6 +114,7 @@ absl::StatusOr<std::vector<uint32_t>> GrpcTransportImpl::ClaimClientsLocked(
                        w->second.name, ") to worker ", worker_id, " (", request.worker_name(),
                        ")"));
     }
+    if (before == 0) connection_changes_.emplace_back(slot, true);
     slot_holder_[slot] = worker_id;
     waiting_noted_[slot] = false;
   }
@@ -139,7 +140,9 @@ std::vector<LocalClient> GrpcTransportImpl::LocalClients() const {
 
 void GrpcTransportImpl::ReleaseClientsLocked(uint64_t worker_id, const WorkerState& worker) {
   for (uint32_t slot : worker.holds) {
-    if (slot_holder_[slot] == worker_id) slot_holder_[slot] = 0;
+    if (slot_holder_[slot] != worker_id) continue;
+    slot_holder_[slot] = 0;
+    connection_changes_.emplace_back(slot, false);
   }
 }
 
@@ -161,6 +164,13 @@ std::optional<std::vector<bool>> GrpcTransportImpl::ConnectedClients() const {
     connected[slot] = slot_holder_[slot] != 0;
   }
   return connected;
+}
+
+std::vector<std::pair<ClientId, bool>> GrpcTransportImpl::TakeConnectionChanges() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<ClientId, bool>> out;
+  out.swap(connection_changes_);
+  return out;
 }
 
 FleetStatus GrpcTransportImpl::FleetLocked() const {

@@ -171,6 +171,8 @@ class GrpcTransportImpl final : public GrpcTransport {
 
   std::optional<std::vector<bool>> ConnectedClients() const override;
 
+  std::vector<std::pair<ClientId, bool>> TakeConnectionChanges() override;
+
   absl::StatusOr<std::optional<TaskResult>> AwaitAny(absl::Time deadline) override;
 
   void Cancel(TaskId id) override;
@@ -370,6 +372,8 @@ class GrpcTransportImpl final : public GrpcTransport {
   std::vector<std::string> local_names_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> slot_of_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> local_test_examples_ ABSL_GUARDED_BY(mu_);
+  // Slots that became held or free, in order, until TakeConnectionChanges.
+  std::vector<std::pair<ClientId, bool>> connection_changes_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> slot_holder_ ABSL_GUARDED_BY(mu_);
   // Whether the server said that a task waits for this slot's worker (once
   // until a worker claims the slot again).

@@ -240,7 +240,7 @@ absl::Status Engine::Impl::HandleEvent(NextEvent next) {
       FEDSIM_RETURN_IF_ERROR(Evaluate());
       queue_.Push(ev.time + config_.eval_every_virtual_s, EventKind::kEvaluate);
       return absl::OkStatus();
-    case EventKind::kConnections:  // synced by the loop
+    case EventKind::kConnections:  // handled by the loop
       return absl::OkStatus();
     case EventKind::kAvailability:
       SetAvailable(static_cast<ClientId>(ev.arg), ev.flag);
@@ -352,12 +352,18 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
                        " idle and available). Check participation/availability, or add a stop "
                        "condition that is reached earlier"));
     }
-    // A change in who is connected: nothing for the rule to react to unless
-    // a client came or went. Skipping the rest keeps a deployment whose
+    // Who is connected: nothing for the rule to react to unless the client's
+    // availability changes. Skipping the rest keeps a deployment whose
     // clients stay connected selecting exactly as the simulation of its
-    // scenario does (Select's random stream counts its calls).
-    if (next->event.kind == EventKind::kConnections && !SyncConnections()) continue;
-    FEDSIM_RETURN_IF_ERROR(HandleEvent(std::move(*next)));
+    // scenario does (Select's random stream counts its calls), and one that
+    // loses and regains clients as its replay does (an "avail" event each).
+    if (next->event.kind == EventKind::kConnections) {
+      const auto c = static_cast<ClientId>(next->event.arg);
+      if (c >= clients_.size() || clients_[c].available == next->event.flag) continue;
+      SetAvailable(c, next->event.flag);
+    } else {
+      FEDSIM_RETURN_IF_ERROR(HandleEvent(std::move(*next)));
+    }
     if (unpopped_on_stop_) {
       now_ = before;
       Stop("interrupted");

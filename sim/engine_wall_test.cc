@@ -25,6 +25,11 @@ class ConnectedTransport : public Transport {
     submitted_.push_back(task);
     if (connect_after_ && submitted_.size() == connect_after_->first) {
       connected_[connect_after_->second] = true;
+      changes_.emplace_back(connect_after_->second, true);
+    }
+    if (blink_after_ && submitted_.size() == blink_after_->first) {
+      changes_.emplace_back(blink_after_->second, false);
+      changes_.emplace_back(blink_after_->second, true);
     }
     TaskResult r;
     r.id = task.id;
@@ -54,9 +59,21 @@ class ConnectedTransport : public Transport {
     std::lock_guard<std::mutex> lock(mu_);
     return connected_;
   }
+  std::vector<std::pair<ClientId, bool>> TakeConnectionChanges() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::pair<ClientId, bool>> out;
+    out.swap(changes_);
+    return out;
+  }
   void Cancel(TaskId) override {}
   void Shutdown() override {}
 
+  // `client` goes away and comes back as the `n`-th task is submitted,
+  // between two looks of the engine.
+  void BlinkAfter(size_t n, ClientId client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    blink_after_ = {n, client};
+  }
   // Connects `client` as the `n`-th task is submitted.
   void ConnectAfter(size_t n, ClientId client) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -65,6 +82,7 @@ class ConnectedTransport : public Transport {
   void SetConnected(ClientId c, bool on) {
     std::lock_guard<std::mutex> lock(mu_);
     connected_[c] = on;
+    changes_.emplace_back(c, on);
   }
   std::vector<TaskSpec> submitted() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -77,6 +95,8 @@ class ConnectedTransport : public Transport {
   std::vector<TaskSpec> submitted_;
   std::vector<TaskResult> inbox_;
   std::optional<std::pair<size_t, ClientId>> connect_after_;
+  std::optional<std::pair<size_t, ClientId>> blink_after_;
+  std::vector<std::pair<ClientId, bool>> changes_;
 };
 
 class AvailabilityLog : public RunObserver {
@@ -130,6 +150,21 @@ TEST(EngineWallClockTest, AClientIsAvailableExactlyWhileConnected) {
   EXPECT_GE(first_of_1, 40u) << "client 1 trained before it connected";
   EXPECT_LT(first_of_1, tasks.size()) << "client 1 never trained after it connected";
   // Logged: away at the start, then back.
+  EXPECT_EQ(log.changes(), (std::vector<std::pair<ClientId, bool>>{{1, false}, {1, true}}));
+}
+
+// Away and back between two looks at the transport: both changes count.
+TEST(EngineWallClockTest, ABriefAbsenceIsNotMissed) {
+  ConnectedTransport transport({true, true});
+  CommitEachArrival alg;
+  ModelStore store;
+  ConstEvaluator eval;
+  AvailabilityLog log;
+  EngineConfig config = WallConfig(2, 50);
+  Engine engine(std::move(config), &alg, &transport, &store, &eval, &log);
+  transport.BlinkAfter(10, 1);
+  absl::StatusOr<RunSummary> s = engine.Run();
+  ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(log.changes(), (std::vector<std::pair<ClientId, bool>>{{1, false}, {1, true}}));
 }
 

@@ -1,6 +1,8 @@
 #include "sim/event_source.h"
 
 #include <algorithm>
+#include <deque>
+#include <utility>
 #include <vector>
 
 #include "util/status_macros.h"
@@ -72,12 +74,25 @@ class WallEventSource final : public EventSource {
                                                 bool tasks_in_flight) override {
     while (true) {
       if (stop_ && stop_()) return std::optional<NextEvent>();
+      // Every client's state the first time, then each change as it
+      // happened (one event each, as a recorded schedule replays them). The
+      // log is taken before the look, so nothing falls between the two.
+      const std::vector<std::pair<ClientId, bool>> changes = transport_->TakeConnectionChanges();
       const std::optional<std::vector<bool>> connected = transport_->ConnectedClients();
-      if (connected.has_value() && *connected != connected_) {
-        connected_ = *connected;
+      if (connected.has_value() && !looked_) {
+        looked_ = true;
+        for (size_t c = 0; c < connected->size(); ++c) {
+          changed_.push_back({static_cast<ClientId>(c), (*connected)[c]});
+        }
+      } else {
+        changed_.insert(changed_.end(), changes.begin(), changes.end());
+      }
+      if (!changed_.empty()) {
+        const auto [client, on] = changed_.front();
+        changed_.pop_front();
         *now = std::max(*now, WallSeconds());
         return std::optional<NextEvent>(
-            NextEvent{Event{*now, 0, EventKind::kConnections, 0, false}, std::nullopt});
+            NextEvent{Event{*now, 0, EventKind::kConnections, client, on}, std::nullopt});
       }
       absl::Time deadline = clock_->Now() + poll_;
       if (!queue.empty()) deadline = std::min(deadline, start_ + absl::Seconds(queue.top().time));
@@ -107,7 +122,8 @@ class WallEventSource final : public EventSource {
   std::function<bool()> stop_;
   absl::Duration poll_;
   absl::Time start_;
-  std::vector<bool> connected_;  // as last reported (empty: nothing yet)
+  bool looked_ = false;                            // at the transport's connected clients, once
+  std::deque<std::pair<ClientId, bool>> changed_;  // not yet handed out
 };
 
 }  // namespace

@@ -49,8 +49,9 @@ enum class EventKind : uint8_t {
   kAvailability,
   kScripted,
   kStop,
-  // Wall clock only, never queued: the transport's connected clients changed
-  // (Transport::ConnectedClients); the engine makes its availability match.
+  // Wall clock only, never queued: client `arg` connected (`flag`) or went
+  // away (Transport::ConnectedClients); the engine makes its availability
+  // match. The first look at the transport reports every client.
   kConnections,
 };
 

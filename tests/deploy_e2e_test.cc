@@ -55,6 +55,9 @@ class DeployE2ETest : public e2e::E2EFixture {
   // false); returns its address ("" on failure, with a test failure
   // recorded).
   std::string StartServer(const std::string& extra_set = "", bool with_list = true) {
+    return StartServer(std::vector<std::string>{extra_set}, with_list);
+  }
+  std::string StartServer(const std::vector<std::string>& extra, bool with_list = true) {
     std::vector<std::string> server = {
         FEDSIM_BINARY, "server", "--scenario=scenarios/quickstart.textproto",
         "--listen=127.0.0.1:0", "--server_out=" + (tmp_ / "srv").string()};
@@ -62,7 +65,9 @@ class DeployE2ETest : public e2e::E2EFixture {
       server.push_back("--set=deployment.clients_file=" + (tmp_ / "split" / "index.csv").string());
     }
     server.insert(server.end(), sets_.begin(), sets_.end());
-    if (!extra_set.empty()) server.push_back(extra_set);
+    for (const std::string& e : extra) {
+      if (!e.empty()) server.push_back(e);
+    }
     EXPECT_TRUE(procs_.Start("server", server).ok());
     EXPECT_TRUE(listening_.WaitForNotificationWithTimeout(absl::Seconds(60)))
         << "the server never printed its address";
@@ -212,6 +217,55 @@ TEST_F(DeployE2ETest, ClientsAdmittedByNameReproduceTheSimulation) {
     return std::regex_replace(text, std::regex("(^|\n)#[^\n]*"), "");
   };
   EXPECT_EQ(rows(ReadFile(run / "clients.csv")), rows(ReadFile(tmp_ / "split" / "index.csv")));
+}
+
+// On the wall clock a client is available while its worker is connected:
+// a worker killed mid-run takes its two clients away (logged), a new one
+// with the same folders brings them back to their slots, the run completes,
+// and fedsim replay reproduces it in simulation, availability included.
+TEST_F(DeployE2ETest, OnTheWallClockClientsComeAndGoAndTheRunReplays) {
+  ASSERT_NO_FATAL_FAILURE(Split());
+  const std::string at =
+      StartServer({"--set=clock={mode:WALL}", "--set=stop.max_commits=30", "--worker_timeout=1.5"});
+  ASSERT_FALSE(at.empty());
+  const std::vector<std::pair<int, int>> pairs = {{0, 5}, {1, 3}, {2, 4}};
+  auto start_worker = [&](const std::string& name, int w) {
+    return procs_
+        .Start(name, {FEDSIM_BINARY, "client", "--server=" + at, "--slots=1",
+                      "--data=" + Folder(pairs[w].first) + "," + Folder(pairs[w].second)})
+        .ok();
+  };
+  for (int w = 0; w < 3; ++w) ASSERT_TRUE(start_worker("w" + std::to_string(w), w));
+  ASSERT_TRUE(WaitForLine("6 of 6 clients connected: starting the run", absl::Seconds(60)));
+  ASSERT_TRUE(WaitForLine("commit 3/30", absl::Seconds(60)));
+  pid_t victim = -1;
+  for (const auto& child : procs_.children()) {
+    if (child.name == "w2") victim = child.pid;
+  }
+  ASSERT_GT(victim, 0);
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  ASSERT_TRUE(WaitForLine("silent for", absl::Seconds(30)))
+      << "the server never dropped the killed worker";
+  ASSERT_TRUE(start_worker("w2-again", 2));
+  procs_.WaitAll(300);
+  for (const auto& child : procs_.children()) {
+    if (child.name == "w2") continue;  // killed by the test
+    ASSERT_EQ(child.exit_code, 0) << procs_.DescribeFailures();
+  }
+  const fs::path run = tmp_ / "srv" / "quickstart";
+  EXPECT_EQ(ManifestField(run, "final_version"), "30");
+  const std::string events = ReadFile(run / "events.jsonl");
+  for (int c : {2, 4}) {
+    const std::regex away(absl::StrCat(R"re("client":)re", c, R"re(,"on":false)re"));
+    const std::regex back(absl::StrCat(R"re("client":)re", c, R"re(,"on":true)re"));
+    std::smatch m_away, m_back;
+    ASSERT_TRUE(std::regex_search(events, m_away, away)) << "client " << c << " never went away";
+    ASSERT_TRUE(std::regex_search(events, m_back, back)) << "client " << c << " never came back";
+    EXPECT_LT(m_away.position(), m_back.position());
+  }
+  std::string err;
+  EXPECT_EQ(RunFedsim({"replay", run.string(), "--out=" + (tmp_ / "replays").string()}, &err), 0)
+      << err;
 }
 
 TEST_F(DeployE2ETest, WorkersThatDoNotFitTheClientListAreRefused) {

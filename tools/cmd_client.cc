@@ -41,9 +41,13 @@ ABSL_FLAG(std::string, scenario_dir, ".",
 ABSL_FLAG(std::vector<std::string>, data, {},
           "client folders this worker serves from their own data, comma-separated "
           "(--data=/data/client-0003,/data/client-0007); each folder's name is its client's "
-          "name in the server's client list (scenario deployment.clients_file). 'fedsim split' "
-          "writes such folders. Without --data the worker simulates any client from the "
-          "scenario's dataset.");
+          "name: in the server's client list (scenario deployment.clients_file), or admitted "
+          "as it registers (deployment.admit_clients, which takes each folder's example "
+          "counts). A client that registers again, from this machine or another, keeps its "
+          "slot. The folders are checked against the run's model before training. 'fedsim "
+          "split' writes such folders (format: data/client_folder.h, README 'Deploying across "
+          "machines'). Without --data the worker simulates any client from the scenario's "
+          "dataset.");
 ABSL_FLAG(bool, log_tasks, false, "print a line per task (training, pushed or dropped) to stderr");
 
 namespace fedsim {

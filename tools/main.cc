@@ -40,11 +40,20 @@ constexpr Command kCommands[] = {
     {"train", "centralized training of one model on one dataset (the reference)",
      "[--model=mlp|cnn|softmax] [--epochs=N] ...", TrainMain},
     {"server", "run the aggregation server alone (clients connect to it)",
-     "--scenario=FILE --listen=HOST:PORT", ServerMain},
+     "--scenario=FILE --listen=HOST:PORT [--set=field=value ...]\n"
+     "       fedsim server --resume=RUN_DIR --listen=HOST:PORT\n\n"
+     "A deployment whose clients bring their own data (README 'Deploying across machines'):\n"
+     "  --set=deployment.clients_file=split/index.csv  the client list (fedsim split writes it),\n"
+     "  or --set=deployment.admit_clients=true          clients admitted by name as they come;\n"
+     "  --set='clock={mode:WALL}'                        real time: the run starts once the\n"
+     "      clients are connected (deployment.start_with_clients, start_timeout_s), a client\n"
+     "      is available while connected, evaluation waits deployment.eval_timeout_s.\n"
+     "Progress lines end with connected clients, tasks in flight and the slowest client.",
+     ServerMain},
     {"client", "run a worker process that trains tasks for a server",
      "--server=HOST:PORT [--slots=S]", ClientMain},
     {"replay", "re-run a recorded run from its event log and check its final model",
-     "runs/NAME", ReplayMain},
+     "runs/NAME [--set=field=value ...]", ReplayMain},
     {"status", "ask a running server how its run is going",
      "HOST:PORT [--json] [--token_file=F] [--tls_ca=CA.pem]", StatusMain},
     {"compare", "run a comparison file's arms x seeds in parallel and summarize them",
@@ -82,8 +91,8 @@ int main(int argc, char** argv) {
     static std::string file_key;
     file_key = "cmd_" + std::string(name) + ".cc";
     static std::string usage;
-    usage = std::string(c.summary) +
-            "\n\nusage: fedsim " + std::string(name) + " " + std::string(c.usage);
+    usage = std::string(c.summary) + "\n\nusage: fedsim " + std::string(name) + " " +
+            std::string(c.usage);
     absl::FlagsUsageConfig config;
     // --help lists the flags of this command (and the shared ones), not of all.
     // The commands that talk to a server also list the security flags.
