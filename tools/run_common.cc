@@ -136,8 +136,9 @@ FleetTicker::FleetTicker(const GrpcTransport* transport, FILE* out, absl::Durati
       const bool slow =
           fleet.tasks_in_flight > 0 && fleet.slowest_s >= absl::ToDoubleSeconds(every);
       if (!slow && fleet.clients_connected == fleet.clients_total) continue;
+      // FleetProgressText's " | clients ..." without its separator.
       std::fprintf(out, "fedsim server: still training:%s\n",
-                   FleetProgressText(fleet).substr(2).insert(0, " ").c_str());
+                   FleetProgressText(fleet).substr(2).c_str());
       std::fflush(out);
     }
   });
