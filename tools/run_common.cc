@@ -133,8 +133,9 @@ FleetTicker::FleetTicker(const GrpcTransport* transport, FILE* out, absl::Durati
     absl::MutexLock lock(&mu_);
     while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), every)) {
       const FleetStatus fleet = transport->fleet();
+      // Half a period: a task leased just after a tick is reported at the next.
       const bool slow =
-          fleet.tasks_in_flight > 0 && fleet.slowest_s >= absl::ToDoubleSeconds(every);
+          fleet.tasks_in_flight > 0 && fleet.slowest_s >= 0.5 * absl::ToDoubleSeconds(every);
       if (!slow && fleet.clients_connected == fleet.clients_total) continue;
       // FleetProgressText's " | clients ..." without its separator.
       std::fprintf(out, "fedsim server: still training:%s\n",

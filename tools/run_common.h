@@ -70,7 +70,8 @@ absl::Status SetLocalClients(const config::Scenario& scenario,
 std::string FleetProgressText(const FleetStatus& fleet);
 
 // While a run goes on between progress lines: every `every`, a line on
-// `out` when a task has been out that long or a listed client is away
+// `out` when a task has been out for half of that or more, or a listed
+// client is away
 // ("fedsim server: still training: clients 5/6, 3 tasks in flight, slowest
 // client-0004 31.0 s"), so a long wall-clock round shows who it waits for.
 // Stops (joining its thread) when destroyed.
