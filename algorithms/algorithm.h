@@ -46,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "algorithms/types.h"
+#include "core/client_models.h"
 #include "core/model_ref.h"
 #include "util/rng.h"
 
@@ -110,6 +111,10 @@ class ModelBank {
   // has published a newer version for the same client.
   // REQUIRES: ref is a client reference (global versions are the engine's).
   virtual void Publish(const ModelRef& ref, std::shared_ptr<const std::vector<float>> params) = 0;
+  // Where a rule with per-client models keeps them when they live outside
+  // this process (worker processes, core/client_models.h); nullptr = in the
+  // rule's own memory (LocalClientModels). Default: nullptr.
+  virtual ClientModels* remote_client_models() { return nullptr; }
 };
 
 // Per-task changes an algorithm may ask for (FedAsync's proximal term, a

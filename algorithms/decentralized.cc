@@ -34,6 +34,7 @@
 // order.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -41,6 +42,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "algorithms/gossip.h"
+#include "algorithms/local_client_models.h"
 #include "algorithms/mixing.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
@@ -109,34 +111,49 @@ class Decentralized final : public Algorithm {
           absl::StrCat(kPath, ": the topology has ", topology_->num_clients(),
                        " clients but the run has ", fleet.num_clients()));
     }
+    UseModels(fleet, bank);
     const std::span<const float> initial = bank.global();
-    // Every client starts from the same model: one shared vector.
+    // Every client starts from the same model: one shared vector, published
+    // for the tasks (and, with workers, for their first fetch).
     auto x0 = std::make_shared<const std::vector<float>>(initial.begin(), initial.end());
-    models_.assign(fleet.num_clients(), x0);
     for (ClientId c = 0; c < fleet.num_clients(); ++c) {
       bank.Publish(ModelRef::OfClient(c, fleet.version()), x0);
     }
-    return absl::OkStatus();
+    version_ = fleet.version();
+    return models_->Init(*x0, fleet.version());
   }
 
   // After LoadState: the client models of the current version go back into
-  // the (new, empty) store, where tasks and evaluation find them.
+  // the (new, empty) store, where tasks and evaluation find them, or to the
+  // workers.
   absl::Status Resume(const FleetView& fleet, ModelBank& bank) override {
-    if (models_.size() != fleet.num_clients()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          kPath, ": the checkpoint holds ", models_.size(), " client models but the run has ",
-          fleet.num_clients(), " clients"));
+    if (local_ == nullptr || topology_->num_clients() != fleet.num_clients()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(kPath, ": the checkpoint's client models do not fit the run's ",
+                       fleet.num_clients(), " clients"));
     }
+    std::vector<std::span<const float>> spans;
     for (ClientId c = 0; c < fleet.num_clients(); ++c) {
-      bank.Publish(ModelRef::OfClient(c, fleet.version()), models_[c]);
+      bank.Publish(ModelRef::OfClient(c, fleet.version()), local_->model(c));
+      spans.push_back(*local_->model(c));
     }
+    ClientModels* remote = bank.remote_client_models();
+    if (remote == nullptr) return absl::OkStatus();
+    FEDSIM_RETURN_IF_ERROR(remote->Restore(spans, fleet.version()));
+    for (ClientId c = 0; c < trained_.size() && c < active_.size(); ++c) {
+      // The workers never had the trained models the checkpoint holds: the
+      // client counts as not having trained this round.
+      if (trained_[c]) trained_[c] = active_[c] = 0;
+    }
+    local_.reset();
+    models_ = remote;
     return absl::OkStatus();
   }
 
   absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
     (void)rng;
     std::vector<Dispatch> out;
-    if (round_active_ || fleet.num_busy() > 0 || models_.empty()) return out;
+    if (round_active_ || fleet.num_busy() > 0 || models_ == nullptr) return out;
     const uint32_t n = static_cast<uint32_t>(fleet.num_clients());
     for (int empty = 0; empty < kMaxEmptyRounds; ++empty, ++round_) {
       active_.assign(n, 0);
@@ -150,9 +167,10 @@ class Decentralized final : public Algorithm {
       if (!out.empty()) break;
     }
     if (out.empty()) return out;  // nobody can train: wait for availability
+    FEDSIM_RETURN_IF_ERROR(models_->PrepareRound(fleet.version()));
     round_active_ = true;
     outstanding_ = out.size();
-    trained_.assign(n, nullptr);
+    trained_.assign(n, 0);
     tasks_.assign(n, 0);
     gossip_end_.reset();
     gossip_due_ = false;
@@ -162,21 +180,17 @@ class Decentralized final : public Algorithm {
   absl::Status Accept(const FleetView& fleet, ClientUpdate update) override {
     const ClientId c = update.client;
     if (!round_active_ || c >= active_.size() || !active_[c] ||
-        update.base != ModelRef::OfClient(c, fleet.version()) || trained_[c] != nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("decentralized: update of client ", c, " from ", update.base.ToString(),
-                       " is not expected in round ", round_));
+        update.base != ModelRef::OfClient(c, fleet.version()) || trained_[c] != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("decentralized: update of client ", c,
+                                                        " from ", update.base.ToString(),
+                                                        " is not expected in round ", round_));
     }
-    FEDSIM_RETURN_IF_ERROR(CheckDelta(update, num_params_));
-    const std::vector<float>& x = *models_[c];
-    if (update.delta.size() != x.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("decentralized: update of client ", c,
-                                                     " has ", update.delta.size(),
-                                                     " values, its model ", x.size()));
+    // With worker processes the client's worker keeps y_i and sends no tensor.
+    if (!(models_->remote() && update.delta.empty())) {
+      FEDSIM_RETURN_IF_ERROR(CheckDelta(update, num_params_));
     }
-    // y_i = x_i + delta_i, in the delta's storage.
-    for (size_t j = 0; j < x.size(); ++j) update.delta[j] += x[j];
-    trained_[c] = std::make_shared<const std::vector<float>>(std::move(update.delta));
+    FEDSIM_RETURN_IF_ERROR(models_->Trained(c, fleet.version(), std::move(update.delta)));
+    trained_[c] = 1;
     tasks_[c] = update.task_id;
     FinishOne(fleet);
     return absl::OkStatus();
@@ -207,8 +221,18 @@ class Decentralized final : public Algorithm {
   absl::StatusOr<CommitResult> Commit(const FleetView& fleet, ModelBank& bank) override;
 
   std::span<const float> ClientModel(ClientId id) const override {
-    if (id >= models_.size() || models_[id] == nullptr) return {};
-    return *models_[id];
+    if (models_ == nullptr || id >= topology_->num_clients()) return {};
+    if (local_ != nullptr) return *local_->model(id);
+    // With workers: fetched once per version (the evaluation's sample).
+    if (fetched_version_ != version_) fetched_.clear();
+    fetched_version_ = version_;
+    auto it = fetched_.find(id);
+    if (it == fetched_.end()) {
+      absl::StatusOr<std::vector<float>> x = models_->Get(id, version_);
+      if (!x.ok()) return {};
+      it = fetched_.emplace(id, *std::move(x)).first;
+    }
+    return it->second;
   }
 
   std::vector<std::string> MetricNames() const override {
@@ -272,17 +296,31 @@ class Decentralized final : public Algorithm {
     return matrix_;
   }
 
+  // The client models live in this process (local_) or on the workers.
+  void UseModels(const FleetView& fleet, ModelBank& bank) {
+    models_ = bank.remote_client_models();
+    if (models_ == nullptr) {
+      local_ = std::make_unique<LocalClientModels>(fleet.num_clients());
+      models_ = local_.get();
+    }
+  }
+
   const config::Decentralized config_;
   const uint32_t q_;
   const std::unique_ptr<Topology> topology_;
   const size_t num_params_;
 
-  std::vector<Params> models_;        // x_i
-  uint64_t round_ = 0;                // participation round of the next/current round
+  std::unique_ptr<LocalClientModels> local_;  // in-process runs
+  ClientModels* models_ = nullptr;            // local_ or the workers'
+  Version version_ = 0;                       // the models' version
+  // Client models fetched from workers for the evaluation of version_.
+  mutable std::map<ClientId, std::vector<float>> fetched_;
+  mutable Version fetched_version_ = 0;
+  uint64_t round_ = 0;  // participation round of the next/current round
   bool round_active_ = false;
-  std::vector<uint8_t> active_;       // trains (and mixes) this round
-  std::vector<Params> trained_;       // y_i of reported participants
-  std::vector<TaskId> tasks_;         // their task ids
+  std::vector<uint8_t> active_;   // trains (and mixes) this round
+  std::vector<uint8_t> trained_;  // reported participants (their y_i is kept)
+  std::vector<TaskId> tasks_;     // their task ids
   size_t outstanding_ = 0;
   std::optional<VirtualTime> gossip_end_;
   bool gossip_due_ = false;
@@ -290,78 +328,62 @@ class Decentralized final : public Algorithm {
   MixingMatrix matrix_;
   uint64_t matrix_round_ = 0;
   absl::Status matrix_status_;
-  std::vector<float> buffers_[2];     // z^q, N x P each, reused across rounds
 
   double consensus_ = 0;
   uint64_t bytes_total_ = 0, bytes_last_ = 0;
 };
 
 absl::StatusOr<CommitResult> Decentralized::Commit(const FleetView& fleet, ModelBank& bank) {
-  const uint32_t n = static_cast<uint32_t>(models_.size());
-  const size_t p = models_.empty() ? 0 : models_[0]->size();
+  const uint32_t n = topology_->num_clients();
   const MixingMatrix& w = RoundMatrix();
   if (!matrix_status_.ok()) return matrix_status_;
-  // W' = W with the rows of non-participants replaced by the identity.
-  CustomMatrix rows(n);
+  absl::StatusOr<MixSummary> summary;
   uint64_t links = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (!active_[i]) {
-      rows[i] = {MatrixEntry{i, 1.0}};
-      continue;
+  // A worker lost during the gossip takes the trained models it held: the
+  // round is mixed again with those clients counted as not trained.
+  for (uint32_t attempt = 0; attempt <= n; ++attempt) {
+    // W' = W with the rows of non-participants replaced by the identity.
+    MixRows rows(n);
+    links = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (!active_[i]) {
+        rows[i] = {MixEntry{i, 1.0f}};
+        continue;
+      }
+      for (const MatrixEntry& e : w.row(i)) {
+        rows[i].push_back(MixEntry{e.col, static_cast<float>(e.weight)});
+        links += (e.col != i && e.weight != 0) ? 1 : 0;
+      }
     }
-    rows[i].assign(w.row(i).begin(), w.row(i).end());
-    for (const MatrixEntry& e : w.row(i)) links += (e.col != i && e.weight != 0) ? 1 : 0;
+    std::vector<ClientId> lost;
+    summary = models_->Mix(fleet.version(), trained_, rows, q_, bank.global(), &lost);
+    if (summary.ok() || summary.status().code() != absl::StatusCode::kAborted || lost.empty()) {
+      break;
+    }
+    for (ClientId c : lost) {
+      if (c < n) trained_[c] = active_[c] = 0;
+    }
   }
-  FEDSIM_ASSIGN_OR_RETURN(MixingMatrix masked, MixingMatrix::FromRows(rows));
-
-  // z^0 = y (participants) or x; then Q steps between two N x P buffers.
-  std::vector<std::span<const float>> in(n);
-  for (uint32_t i = 0; i < n; ++i) in[i] = trained_[i] != nullptr ? *trained_[i] : *models_[i];
-  for (std::vector<float>& b : buffers_) b.resize(static_cast<size_t>(n) * p);
-  std::vector<std::span<float>> out(n);
-  int cur = 0;
-  for (uint32_t q = 0; q < q_; ++q) {
-    for (uint32_t i = 0; i < n; ++i) out[i] = std::span<float>(buffers_[cur]).subspan(i * p, p);
-    FEDSIM_RETURN_IF_ERROR(GossipStep(masked, in, out));
-    for (uint32_t i = 0; i < n; ++i) in[i] = out[i];
-    cur = 1 - cur;
-  }
+  if (!summary.ok()) return summary.status();
 
   CommitResult result;
   for (uint32_t i = 0; i < n; ++i) {
-    // A row that is the identity gives back its input bit for bit, so a
-    // client that did not train keeps its (shared) vector.
-    if (active_[i]) models_[i] = std::make_shared<const std::vector<float>>(in[i].begin(), in[i].end());
-    if (trained_[i] != nullptr) {
+    if (trained_[i]) {
       result.applied.push_back(
           AppliedUpdate{.task_id = tasks_[i], .client = i, .staleness = 0, .weight = 1.0});
     }
-    bank.Publish(ModelRef::OfClient(i, fleet.version() + 1), models_[i]);
+    // In-process tasks and evaluation read the models from the store.
+    if (local_ != nullptr)
+      bank.Publish(ModelRef::OfClient(i, fleet.version() + 1), local_->model(i));
   }
-
-  // The average model is the run's global model; the consensus distance is
-  // the mean squared distance of the client models to it.
-  std::vector<double> mean(p, 0.0);
-  for (uint32_t i = 0; i < n; ++i) {
-    const std::vector<float>& x = *models_[i];
-    for (size_t j = 0; j < p; ++j) mean[j] += x[j];
-  }
-  const std::span<float> global = bank.global();
-  for (size_t j = 0; j < p; ++j) {
-    mean[j] /= n;
-    global[j] = static_cast<float>(mean[j]);
-  }
-  double dist = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    const std::vector<float>& x = *models_[i];
-    for (size_t j = 0; j < p; ++j) dist += (x[j] - mean[j]) * (x[j] - mean[j]);
-  }
-  consensus_ = n > 0 ? dist / n : 0.0;
+  version_ = fleet.version() + 1;
+  consensus_ = summary->consensus_distance;
+  const size_t p = num_params_;
   bytes_last_ = links * q_ * p * sizeof(float);
   bytes_total_ += bytes_last_;
 
   round_active_ = false;
-  trained_.assign(n, nullptr);
+  trained_.assign(n, 0);
   gossip_end_.reset();
   gossip_due_ = false;
   ++round_;
@@ -371,6 +393,7 @@ absl::StatusOr<CommitResult> Decentralized::Commit(const FleetView& fleet, Model
 absl::Status Decentralized::SaveState(AlgorithmState* out) const {
   *out = AlgorithmState();
   PutScalar(out, "decentralized.round", static_cast<double>(round_));
+  PutScalar(out, "decentralized.version", static_cast<double>(version_));
   PutScalar(out, "decentralized.round_active", round_active_ ? 1 : 0);
   PutScalar(out, "decentralized.outstanding", static_cast<double>(outstanding_));
   PutScalar(out, "decentralized.gossip_end", gossip_end_.value_or(-1));
@@ -379,17 +402,26 @@ absl::Status Decentralized::SaveState(AlgorithmState* out) const {
   PutScalar(out, "decentralized.bytes_total", static_cast<double>(bytes_total_));
   PutScalar(out, "decentralized.bytes_last", static_cast<double>(bytes_last_));
   std::vector<double> active(active_.begin(), active_.end());
+  // With workers the trained models stay there: a resumed run counts those
+  // clients as not having trained (see Resume).
+  for (size_t i = 0; local_ == nullptr && i < trained_.size() && i < active.size(); ++i) {
+    if (trained_[i]) active[i] = 0;
+  }
   PutScalars(out, "decentralized.active", std::move(active));
   std::vector<double> tasks(tasks_.begin(), tasks_.end());
   PutScalars(out, "decentralized.tasks", std::move(tasks));
-  for (size_t i = 0; i < models_.size(); ++i) {
-    PutTensor(out, absl::StrCat("decentralized.x.", i), *models_[i]);
+  for (ClientId i = 0; models_ != nullptr && i < topology_->num_clients(); ++i) {
+    // With workers this fetches every client's model (a checkpoint is the
+    // one place where the server collects them all).
+    absl::StatusOr<std::vector<float>> x = models_->Get(i, version_);
+    if (!x.ok()) return x.status();
+    PutTensor(out, absl::StrCat("decentralized.x.", i), *x);
   }
   std::vector<double> trained;
-  for (size_t i = 0; i < trained_.size(); ++i) {
-    if (trained_[i] == nullptr) continue;
+  for (ClientId i = 0; local_ != nullptr && i < trained_.size(); ++i) {
+    if (!trained_[i] || local_->trained(i) == nullptr) continue;
     trained.push_back(static_cast<double>(i));
-    PutTensor(out, absl::StrCat("decentralized.y.", i), *trained_[i]);
+    PutTensor(out, absl::StrCat("decentralized.y.", i), *local_->trained(i));
   }
   PutScalars(out, "decentralized.trained", std::move(trained));
   return absl::OkStatus();
@@ -398,6 +430,7 @@ absl::Status Decentralized::SaveState(AlgorithmState* out) const {
 absl::Status Decentralized::LoadState(const AlgorithmState& in) {
   const uint32_t n = topology_->num_clients();
   absl::StatusOr<uint64_t> round = GetCount(in, "decentralized.round");
+  absl::StatusOr<uint64_t> version = GetCount(in, "decentralized.version");
   absl::StatusOr<uint64_t> active_flag = GetCount(in, "decentralized.round_active");
   absl::StatusOr<uint64_t> outstanding = GetCount(in, "decentralized.outstanding");
   absl::StatusOr<double> gossip_end = GetScalar(in, "decentralized.gossip_end");
@@ -409,14 +442,14 @@ absl::Status Decentralized::LoadState(const AlgorithmState& in) {
   absl::StatusOr<std::vector<double>> tasks = GetScalars(in, "decentralized.tasks");
   absl::StatusOr<std::vector<double>> trained = GetScalars(in, "decentralized.trained");
   for (const absl::Status& s :
-       {round.status(), active_flag.status(), outstanding.status(), gossip_end.status(),
-        due.status(), consensus.status(), bytes_total.status(), bytes_last.status(),
-        active.status(), tasks.status(), trained.status()}) {
+       {round.status(), version.status(), active_flag.status(), outstanding.status(),
+        gossip_end.status(), due.status(), consensus.status(), bytes_total.status(),
+        bytes_last.status(), active.status(), tasks.status(), trained.status()}) {
     if (!s.ok()) return s;
   }
-  if (*active_flag > 1 || *due > 1 || !std::isfinite(*gossip_end) ||
-      !std::isfinite(*consensus) || (!active->empty() && active->size() != n) ||
-      tasks->size() != active->size() || *outstanding > n) {
+  if (*active_flag > 1 || *due > 1 || !std::isfinite(*gossip_end) || !std::isfinite(*consensus) ||
+      (!active->empty() && active->size() != n) || tasks->size() != active->size() ||
+      *outstanding > n) {
     return absl::InvalidArgumentError("decentralized: inconsistent round state in checkpoint");
   }
   std::vector<Params> models(n);
@@ -436,9 +469,19 @@ absl::Status Decentralized::LoadState(const AlgorithmState& in) {
     if (!y.ok()) return y.status();
     ys[static_cast<uint32_t>(c)] = std::make_shared<const std::vector<float>>(*std::move(y));
   }
-  models_ = std::move(models);
-  trained_ = std::move(ys);
-  if (trained_.empty()) trained_.assign(n, nullptr);
+  auto local = std::make_unique<LocalClientModels>(n);
+  std::vector<std::span<const float>> spans(n);
+  for (uint32_t i = 0; i < n; ++i) spans[i] = *models[i];
+  FEDSIM_RETURN_IF_ERROR(local->Restore(spans, *version));
+  trained_.assign(n, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (ys[i] == nullptr) continue;
+    trained_[i] = 1;
+    local->SetTrained(i, ys[i]);
+  }
+  local_ = std::move(local);
+  models_ = local_.get();
+  version_ = *version;
   round_ = *round;
   round_active_ = *active_flag == 1;
   outstanding_ = *outstanding;
@@ -462,7 +505,8 @@ absl::Status Decentralized::LoadState(const AlgorithmState& in) {
 
 void FillDecentralizedDefaults(config::Algorithm* config) {
   config::Decentralized* c = config->mutable_decentralized();
-  if (c->topology().kind_case() == config::Topology::KIND_NOT_SET) c->mutable_topology()->mutable_ring();
+  if (c->topology().kind_case() == config::Topology::KIND_NOT_SET)
+    c->mutable_topology()->mutable_ring();
 }
 
 void ValidateDecentralized(const config::Algorithm& config, const RuleCheckContext& context,
@@ -486,9 +530,9 @@ void ValidateDecentralized(const config::Algorithm& config, const RuleCheckConte
                                " is outside (0, 1]; 1 keeps the learning rate, e.g. 0.998"));
   }
   if (c.gossip_steps() > 1000) {
-    problems->Add(path + ".gossip_steps",
-                  absl::StrCat(c.gossip_steps(), " gossip steps per round is more than 1000; "
-                                                 "the paper's MGS uses 4"));
+    problems->Add(path + ".gossip_steps", absl::StrCat(c.gossip_steps(),
+                                                       " gossip steps per round is more than 1000; "
+                                                       "the paper's MGS uses 4"));
   }
   if (context.num_clients == 0) return;  // the graph needs the fleet size
   std::unique_ptr<Topology> topology =
@@ -516,8 +560,9 @@ std::vector<std::string> DecentralizedNotes(const config::Algorithm& config,
   absl::StatusOr<MixingSummary> summary = SummarizeMixing(*topology, c.mixing());
   std::vector<std::string> lines;
   lines.push_back(absl::StrCat("decentralized ", config::Decentralized::Variant_Name(c.variant()),
-                               ", ", GossipSteps(c), " gossip step(s) per round, gossip after "
-                                                     "local training"));
+                               ", ", GossipSteps(c),
+                               " gossip step(s) per round, gossip after "
+                               "local training"));
   lines.push_back(summary.ok() ? absl::StrCat("mixing: ", summary->text)
                                : absl::StrCat("mixing: ", summary.status().message()));
   return lines;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/model_cache.h"
+#include "client/peer_node.h"
 #include "config/model_config.h"
 #include "config/scenario_file.h"
 #include "data/client_folder.h"
@@ -79,6 +80,7 @@ class Worker {
       summary->models_fetched = cache_.downloads();
       summary->bytes_fetched = client_.bytes_fetched();
       summary->bytes_pushed = client_.bytes_pushed();
+      summary->bytes_from_peers = peer_ != nullptr ? peer_->bytes_fetched() : 0;
     }
     return status;
   }
@@ -93,6 +95,18 @@ class Worker {
       if (!counts.ok()) return counts.status();
       identity_.local_train_examples.push_back(counts->train);
       identity_.local_test_examples.push_back(counts->test);
+    }
+    if (!options_.peer_listen.empty()) {
+      PeerNodeOptions po;
+      po.listen = options_.peer_listen;
+      po.advertise_host = options_.peer_host;
+      po.token = options_.security.token;
+      po.log = options_.log;
+      absl::StatusOr<std::unique_ptr<PeerNode>> peer =
+          StartPeerNode(po, [this](const ModelRef& ref) { return cache_.Get(ref); });
+      if (!peer.ok()) return peer.status();
+      peer_ = *std::move(peer);
+      identity_.peer_address = peer_->address();
     }
     // Register, retrying while the server is still coming up.
     const absl::Time give_up = clock_->Now() + absl::Seconds(options_.connect_timeout_s);
@@ -318,7 +332,14 @@ class Worker {
   absl::Status TrainAndPush(const TaskSpec& spec, const WorkerSession& lease_worker, bool* done,
                             bool* duplicate) {
     absl::StatusOr<ModelCache::Params> base;
-    while (true) {
+    // A client model this worker holds (peer-to-peer decentralized runs):
+    // trained from here, and y = x + delta stays here.
+    PeerNode::Params held;
+    if (peer_ != nullptr && !spec.base.is_global()) {
+      held = peer_->Held(spec.base.client, spec.base.version);
+    }
+    if (held != nullptr) base = held;
+    while (held == nullptr) {
       base = cache_.Get(spec.base);
       if (base.ok() || !IsTransient(base.status())) break;
       if (!HandleTransient(base.status(), "FetchModel")) return absl::OkStatus();
@@ -338,6 +359,14 @@ class Worker {
     absl::StatusOr<TaskResult> result = runner_->Run(spec, **base);
     base = ModelCache::Params();  // let the cache alone decide what stays in memory
     if (!result.ok()) return result.status();
+    if (held != nullptr && spec.kind == TaskKind::kTrain) {
+      // y = x + delta in float, as the in-process rule computes it.
+      std::vector<float>& delta = result->delta;
+      for (size_t j = 0; j < delta.size() && j < held->size(); ++j) delta[j] += (*held)[j];
+      peer_->KeepTrained(spec.client, spec.base.version,
+                         std::make_shared<const std::vector<float>>(std::move(delta)));
+      result->delta.clear();  // the server gets the figures only
+    }
 
     if (time_scale_ > 0 && spec.duration_s > 0) {
       const absl::Time wake = clock_->Now() + absl::Seconds(spec.duration_s * time_scale_);
@@ -467,6 +496,7 @@ class Worker {
   std::unique_ptr<RunData> data_;
   std::unique_ptr<TaskRunner> runner_;
   std::unique_ptr<ThreadPool> pool_;  // trains the leased tasks; `slots` threads
+  std::unique_ptr<PeerNode> peer_;    // peer-to-peer runs' client models
   double time_scale_ = 0;
   absl::Duration heartbeat_interval_ = absl::Milliseconds(500);
 

@@ -70,6 +70,14 @@ struct WorkerOptions {
   // against the run's model and the list's counts, and trains only their
   // tasks. Default: empty = simulate any client from the scenario's dataset.
   std::vector<std::string> data_dirs;
+  // Peer-to-peer decentralized runs (client/peer_node.h): where this
+  // worker's Peer service listens ("host:port", port 0 = any free one), and
+  // the host name other workers and the server dial it by ("" = the listen
+  // address's host). A non-loopback address needs the run token. Empty
+  // peer_listen = no Peer service: the worker then gets no clients of a
+  // decentralized run. Default: "127.0.0.1:0".
+  std::string peer_listen = "127.0.0.1:0";
+  std::string peer_host;
   // Progress lines ("connected ...", warnings) go here; nullptr = quiet.
   // Default: nullptr.
   FILE* log = nullptr;
@@ -92,13 +100,14 @@ struct WorkerOptions {
 
 // What a worker did, filled in whether RunWorker succeeds or not.
 struct WorkerSummary {
-  uint64_t worker_id = 0;       // the last id the server assigned
-  uint64_t tasks_done = 0;      // results the server acknowledged
-  uint64_t duplicates = 0;      // of those, acknowledged as duplicates
-  uint64_t tasks_dropped = 0;   // leased but not reported (cancelled, reassigned, run over)
-  uint64_t models_fetched = 0;  // model downloads (cache misses)
-  uint64_t bytes_fetched = 0;   // tensor payload bytes down
-  uint64_t bytes_pushed = 0;    // tensor payload bytes up
+  uint64_t worker_id = 0;         // the last id the server assigned
+  uint64_t tasks_done = 0;        // results the server acknowledged
+  uint64_t duplicates = 0;        // of those, acknowledged as duplicates
+  uint64_t tasks_dropped = 0;     // leased but not reported (cancelled, reassigned, run over)
+  uint64_t models_fetched = 0;    // model downloads (cache misses)
+  uint64_t bytes_fetched = 0;     // tensor payload bytes down
+  uint64_t bytes_pushed = 0;      // tensor payload bytes up
+  uint64_t bytes_from_peers = 0;  // client models fetched from other workers
 };
 
 // Runs until the server says the run is finished (OK). Errors:

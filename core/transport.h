@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/client_models.h"
 #include "core/task.h"
 
 namespace fedsim {
@@ -64,6 +65,11 @@ class Transport {
   // they happened: (client, connected). A client that went away and came
   // back between two looks appears twice, so none is missed. Default: none.
   virtual std::vector<std::pair<ClientId, bool>> TakeConnectionChanges() { return {}; }
+
+  // Peer-to-peer runs: the client models of a decentralized rule, held by
+  // the workers (core/client_models.h). nullptr where they live in the
+  // rule's memory. Default: nullptr.
+  virtual ClientModels* client_models() { return nullptr; }
 
   // The result of `id` is no longer wanted (its client dropped out); the
   // transport may skip or discard it.

@@ -35,6 +35,7 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const WorkerId
   request.set_slots(identity.slots);
   request.set_build_id(identity.build_id);
   request.set_backend(identity.backend);
+  request.set_peer_address(identity.peer_address);
   for (const auto& [mode, fingerprint] : identity.numeric_fingerprints) {
     (*request.mutable_numeric_fingerprints())[mode] = fingerprint;
   }

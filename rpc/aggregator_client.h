@@ -72,6 +72,8 @@ struct WorkerIdentity {
   std::vector<uint64_t> local_test_examples;
   // Where it trains (RegisterRequest.backend). Default: "cpu".
   std::string backend = "cpu";
+  // Its Peer service (RegisterRequest.peer_address). Default: "" = none.
+  std::string peer_address;
 };
 
 class AggregatorClient {

@@ -103,6 +103,12 @@ absl::StatusOr<std::optional<TaskResult>> GrpcTransportImpl::AwaitUntil(TaskId i
     if (task->second.cancelled) {
       return absl::FailedPreconditionError(absl::StrCat("Await: task ", id, " was cancelled"));
     }
+    if (PeerClientLostLocked(task->second.spec.client)) {
+      return absl::DataLossError(absl::StrCat(
+          "task ", id, " can never run: the model of client ", task->second.spec.client,
+          " was lost with its worker and no other worker held a backup; continue from the last "
+          "checkpoint with --resume"));
+    }
     if (clock_->Now() >= deadline) return std::optional<TaskResult>();
     absl::Status idle = WaitForResultLocked(deadline);
     if (!idle.ok()) return idle;
@@ -216,6 +222,8 @@ absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
   if (!slots.ok()) return Refuse(slots.status());
   uint64_t id = next_worker_id_++;
   WorkerState& worker = workers_[id];
+  worker.id = id;
+  worker.peer_address = request.peer_address();
   worker.holds = *slots;
   std::sort(worker.holds.begin(), worker.holds.end());
   worker.session = *session;
@@ -365,6 +373,15 @@ absl::Status GrpcTransportImpl::CheckPushHeader(const PushClaim& claim, DecodedU
     // evaluator against the client list.
     update->expected_params = 0;
     return absl::OkStatus();
+  }
+  if (!home_.empty() && !update->result.base.is_global()) {
+    // Peer-to-peer: the client's home keeps y_i and sends the figures only.
+    if (!IsHomeLocked(update->result.client, update->worker)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("client ", update->result.client, "'s model moved to another worker; ",
+                       "the result of task ", update->result.id, " is not taken from this one"));
+    }
+    update->expected_params = 0;
   }
   return UseServerExamplesLocked(update);
 }

@@ -147,11 +147,12 @@ void GrpcTransportImpl::ReleaseClientsLocked(uint64_t worker_id, const WorkerSta
 }
 
 bool GrpcTransportImpl::MayTrainLocked(const WorkerState& worker, ClientId client) const {
+  if (!home_.empty()) return IsHomeLocked(client, worker.id);
   return !local_data_ || std::binary_search(worker.holds.begin(), worker.holds.end(), client);
 }
 
 bool GrpcTransportImpl::HasTaskForLocked(const WorkerState& worker) const {
-  if (!local_data_) return !pending_.empty();
+  if (!local_data_ && home_.empty()) return !pending_.empty();
   return std::any_of(pending_.begin(), pending_.end(),
                      [&](TaskId id) { return MayTrainLocked(worker, tasks_.at(id).spec.client); });
 }

@@ -27,6 +27,7 @@
 #include "proto/fedsim.grpc.pb.h"
 #include "server/admission.h"
 #include "server/grpc_transport.h"
+#include "server/peer_models.h"
 #include "util/tsan.h"
 
 namespace fedsim {
@@ -36,8 +37,10 @@ using grpc::CallbackServerContext;
 using grpc::ServerContextBase;
 
 struct WorkerState {
+  uint64_t id = 0;
   std::string name;
-  std::string session;  // the secret every call of this worker carries
+  std::string peer_address;  // its Peer service; "" = none
+  std::string session;       // the secret every call of this worker carries
   uint32_t slots = 0;
   absl::Time last_seen;
   bool told_finished = false;
@@ -134,7 +137,7 @@ class AggregatorService final : public wire::Aggregator::CallbackService {
   GrpcTransportImpl* t_;
 };
 
-class GrpcTransportImpl final : public GrpcTransport {
+class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
  public:
   GrpcTransportImpl(const GrpcServerOptions& options, std::string scenario_text,
                     uint64_t num_params, ModelStore* store)
@@ -179,6 +182,18 @@ class GrpcTransportImpl final : public GrpcTransport {
 
   void Shutdown() override;
   std::vector<std::string> Backends() const override;
+  // Peer-to-peer decentralized runs (server/peer_models.h); created at the
+  // first call, once the clients' count is known.
+  ClientModels* client_models() override;
+
+  // ------------------------------------------- PeerDirectory (PeerModels)
+
+  std::vector<PeerWorker> LivePeers() const override;
+  PeerHomes Homes() const override;
+  void SetHomes(PeerHomes homes) override;
+  void DropWorker(uint64_t id, const std::string& why) override;
+  absl::Status AwaitPeer(absl::Duration timeout) override;
+  void LogLine(const std::string& line) const override { Log(line); }
 
   // ------------------------------------------------------------ GrpcTransport
 
@@ -322,6 +337,17 @@ class GrpcTransportImpl final : public GrpcTransport {
   void ReaperLoop();
 
   void DropSilentWorkersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops one worker now (silent, or failed a peer call): its leases go back
+  // to the front of the queue, its clients to the workers holding their
+  // backups (peer-to-peer runs). `why` ends the log line.
+  void DropWorkerLocked(uint64_t id, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Peer-to-peer runs: the clients whose home was `dead` move to their
+  // backup's worker (or are lost when none is left).
+  void ReassignHomesLocked(uint64_t dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Peer-to-peer runs: whether `worker` is client c's home; whether c's
+  // model is lost (no home left).
+  bool IsHomeLocked(ClientId c, uint64_t worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool PeerClientLostLocked(ClientId c) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Puts tasks back at the front of the queue, in their submit order.
   void RequeueFrontLocked(std::vector<TaskId> requeue) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -379,6 +405,11 @@ class GrpcTransportImpl final : public GrpcTransport {
   // until a worker claims the slot again).
   std::vector<bool> waiting_noted_ ABSL_GUARDED_BY(mu_);
   ServerRunProgress progress_ ABSL_GUARDED_BY(mu_);
+  // Peer-to-peer runs: each client's home and backup worker (empty until
+  // PeerModels assigns them), and PeerModels itself (engine thread only).
+  std::vector<uint64_t> home_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> backup_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<PeerModels> peer_models_;
   absl::Time next_lease_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   double lease_seconds_sum_ ABSL_GUARDED_BY(mu_) = 0;  // of completed leases
   uint64_t leases_completed_ ABSL_GUARDED_BY(mu_) = 0;

@@ -271,38 +271,40 @@ void GrpcTransportImpl::PollTimerLoop() {
 void GrpcTransportImpl::DropSilentWorkersLocked() {
   if (shutdown_) return;  // the run is over: nothing left to re-run
   const absl::Time now = clock_->Now();
-  std::vector<TaskId> requeue;
-  int dropped = 0;
-  for (auto it = workers_.begin(); it != workers_.end();) {
-    if (now - it->second.last_seen < timeout_) {
-      ++it;
-      continue;
-    }
-    std::vector<TaskId> given_back;
-    for (TaskId id : it->second.leased) {
-      TaskState& task = tasks_.at(id);
-      if (task.received || task.cancelled || task.holder != it->first) continue;
-      task.holder = 0;
-      given_back.push_back(id);
-    }
-    std::sort(given_back.begin(), given_back.end());
-    Log(absl::StrCat("worker ", it->first, " (", it->second.name, ") silent for ",
-                     absl::FormatDuration(now - it->second.last_seen), ": dropped; ",
-                     given_back.empty() ? std::string("it held no task")
-                                        : absl::StrCat("requeued ", given_back.size(), " task(s): ",
-                                                       absl::StrJoin(given_back, ", "))));
-    requeue.insert(requeue.end(), given_back.begin(), given_back.end());
-    dropped_sessions_[it->first] = it->second.session;
-    ReleaseClientsLocked(it->first, it->second);
-    it = workers_.erase(it);
-    ++stats_.workers_dropped;
-    ++dropped;
+  std::vector<std::pair<uint64_t, absl::Duration>> silent;
+  for (const auto& [id, worker] : workers_) {
+    if (now - worker.last_seen >= timeout_) silent.emplace_back(id, now - worker.last_seen);
   }
-  if (dropped == 0) return;
-  if (workers_.empty()) no_worker_since_ = now;  // Await's no-worker clock starts
+  std::sort(silent.begin(), silent.end());
+  for (const auto& [id, quiet] : silent) {
+    DropWorkerLocked(id, absl::StrCat("silent for ", absl::FormatDuration(quiet)));
+  }
+}
+
+void GrpcTransportImpl::DropWorkerLocked(uint64_t id, const std::string& why) {
+  auto it = workers_.find(id);
+  if (it == workers_.end() || shutdown_) return;
+  std::vector<TaskId> given_back;
+  for (TaskId t : it->second.leased) {
+    TaskState& task = tasks_.at(t);
+    if (task.received || task.cancelled || task.holder != id) continue;
+    task.holder = 0;
+    given_back.push_back(t);
+  }
+  std::sort(given_back.begin(), given_back.end());
+  Log(absl::StrCat("worker ", id, " (", it->second.name, ") ", why, ": dropped; ",
+                   given_back.empty() ? std::string("it held no task")
+                                      : absl::StrCat("requeued ", given_back.size(), " task(s): ",
+                                                     absl::StrJoin(given_back, ", "))));
+  dropped_sessions_[id] = it->second.session;
+  ReleaseClientsLocked(id, it->second);
+  workers_.erase(it);
+  ReassignHomesLocked(id);
+  ++stats_.workers_dropped;
+  if (workers_.empty()) no_worker_since_ = clock_->Now();  // Await's no-worker clock starts
   ++result_events_;
-  RequeueFrontLocked(std::move(requeue));
-  ServePollsLocked(/*all=*/true);  // the dropped workers' polls, and the requeued tasks
+  RequeueFrontLocked(std::move(given_back));
+  ServePollsLocked(/*all=*/true);  // the dropped worker's polls, and the requeued tasks
 }
 
 void GrpcTransportImpl::RequeueFrontLocked(std::vector<TaskId> requeue) {

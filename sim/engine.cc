@@ -26,7 +26,10 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
                                             info.busy ? "busy" : "unavailable"));
   }
   const ModelRef base = d.base.value_or(ModelRef::Global(version_));
-  if (!(base == ModelRef::Global(version_)) && store_->Get(base) == nullptr) {
+  // Client models that live on workers (core/client_models.h) are not in
+  // the store: their workers hold them.
+  const bool on_workers = !base.is_global() && transport_->client_models() != nullptr;
+  if (!(base == ModelRef::Global(version_)) && !on_workers && store_->Get(base) == nullptr) {
     return absl::InternalError(absl::StrCat(RuleName(), " dispatched client ", d.client,
                                             " on model ", base.ToString(),
                                             ", which was never published"));
@@ -374,7 +377,17 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
   }
   // An interrupted run keeps a checkpoint of where it stopped, taken before
   // the end-of-run flush, so that resuming continues as if never stopped.
-  if (stop_reason_ == "interrupted") FEDSIM_RETURN_IF_ERROR(TakeCheckpoint(false));
+  if (stop_reason_ == "interrupted") {
+    if (absl::Status s = TakeCheckpoint(false); !s.ok()) {
+      // Peer-to-peer runs: workers stopped by the same Ctrl-C take the
+      // client models with them.
+      return absl::Status(
+          s.code(),
+          absl::StrCat("interrupted, but the checkpoint at the stop failed (", s.message(),
+                       "); --resume continues from the last checkpoint, at commit ",
+                       last_checkpoint_version_));
+    }
+  }
 
   absl::StatusOr<std::optional<CommitResult>> flushed = algorithm_->Finish(*this, *this);
   if (!flushed.ok()) return RuleError(flushed.status(), "Finish");

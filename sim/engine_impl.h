@@ -87,6 +87,7 @@ class Engine::Impl : public FleetView, public ModelBank {
 
   // ---- ModelBank
   std::span<float> global() override { return global_; }
+  ClientModels* remote_client_models() override { return transport_->client_models(); }
   void Publish(const ModelRef& ref, std::shared_ptr<const std::vector<float>> params) override {
     // Global versions are the engine's to publish; a rule naming one is a bug
     // that Dispatch reports when the model is missing.

@@ -1,6 +1,7 @@
 // Evaluation rows and commits of the engine (see engine.h).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -38,15 +39,21 @@ absl::Status Engine::Impl::Evaluate() {
   v["max_staleness"] = static_cast<double>(staleness_max_);
   if (!eval_clients_.empty()) {
     double sum = 0, lo = 1, hi = 0;
+    size_t scored = 0;
     for (ClientId c : eval_clients_) {
-      const double acc = evaluator_->Accuracy(algorithm_->ClientModel(c));
+      // Empty when its worker is gone (an interrupted peer-to-peer run).
+      const std::span<const float> model = algorithm_->ClientModel(c);
+      if (model.size() != global_.size()) continue;
+      const double acc = evaluator_->Accuracy(model);
       sum += acc;
       lo = std::min(lo, acc);
       hi = std::max(hi, acc);
+      ++scored;
     }
-    v["client_accuracy_mean"] = sum / static_cast<double>(eval_clients_.size());
-    v["client_accuracy_min"] = lo;
-    v["client_accuracy_max"] = hi;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    v["client_accuracy_mean"] = scored > 0 ? sum / static_cast<double>(scored) : nan;
+    v["client_accuracy_min"] = scored > 0 ? lo : nan;
+    v["client_accuracy_max"] = scored > 0 ? hi : nan;
   }
   algorithm_->CollectMetrics(*this, &v);
   staleness_sum_ = 0;
@@ -66,9 +73,9 @@ absl::Status Engine::Impl::ApplyCommit(absl::StatusOr<CommitResult> result, bool
   if (!result.ok()) return RuleError(result.status(), final_flush ? "Finish" : "Commit");
   for (float x : global_) {
     if (!std::isfinite(x)) {
-      return absl::InternalError(absl::StrCat(
-          "the global model became non-finite at version ", version_ + 1,
-          " (diverged): lower local.lr or the rule's server learning rate"));
+      return absl::InternalError(
+          absl::StrCat("the global model became non-finite at version ", version_ + 1,
+                       " (diverged): lower local.lr or the rule's server learning rate"));
     }
   }
   // The previous current version stays in the store only while tasks need it.

@@ -122,6 +122,13 @@ absl::Status Engine::Impl::TakeCheckpoint(bool finished) {
   std::sort(needed.begin(), needed.end());
   for (const ModelRef& ref : needed) {
     ModelStore::Params p = store_->Get(ref);
+    ClientModels* on_workers = transport_->client_models();
+    if (p == nullptr && !ref.is_global() && on_workers != nullptr) {
+      // A client model its worker holds: fetched for the checkpoint.
+      absl::StatusOr<std::vector<float>> x = on_workers->Get(ref.client, ref.version);
+      if (!x.ok()) return x.status();
+      p = std::make_shared<const std::vector<float>>(*std::move(x));
+    }
     if (p == nullptr) {
       return absl::InternalError(absl::StrCat("checkpoint: model ", ref.ToString(),
                                               " of a task in flight is not in the store"));
@@ -194,9 +201,8 @@ absl::Status Engine::Impl::ResumeRun(const ckpt::EngineState& s) {
   for (const ckpt::Model& m : s.models()) {
     FEDSIM_ASSIGN_OR_RETURN(std::vector<float> v, FloatsFromBytes(m.data(), "a model"));
     if (v.size() != global_.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("checkpoint: a model has ", v.size(),
-                                                     " parameters, the scenario's ",
-                                                     global_.size()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint: a model has ", v.size(), " parameters, the scenario's ", global_.size()));
     }
     const ModelRef ref = RefFromProto(m.ref());
     if (ref == ModelRef::Global(version_)) global_ = v;
@@ -215,8 +221,7 @@ absl::Status Engine::Impl::ResumeRun(const ckpt::EngineState& s) {
     return RuleError(st, "Resume");
   }
   PrepareMetrics();
-  if (std::vector<std::string>(s.metric_columns().begin(), s.metric_columns().end()) !=
-      columns_) {
+  if (std::vector<std::string>(s.metric_columns().begin(), s.metric_columns().end()) != columns_) {
     return absl::InvalidArgumentError(
         "checkpoint: its metrics columns differ from this run's (another scenario or build?)");
   }

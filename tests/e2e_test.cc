@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <sstream>
 #include <string>
-#include <mutex>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -34,8 +34,9 @@ class E2ETest : public e2e::E2EFixture {
     return e2e::RunFedsim(args, err);
   }
 
-  void ExpectWorkerKillIsHarmless(const std::string& scenario,
-                                  const std::vector<std::string>& sets, const std::string& name);
+  // `server_says`: a line the server must log (empty: none).
+  void ExpectWorkerKillIsHarmless(const std::string& scenario, const std::vector<std::string>& sets,
+                                  const std::string& name, const std::string& server_says = "");
 };
 
 // A sanitizer build trains about 200 times slower (one quickstart commit took
@@ -46,9 +47,9 @@ TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
   auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"run", "scenarios/quickstart.textproto"});
     if (kSanitizerBuild) {
-      args.insert(args.end(), {"--set=stop.max_commits=3",
-                               "--set=algorithm.fedavg.clients_per_round=2",
-                               "--set=eval.test_limit=500"});
+      args.insert(args.end(),
+                  {"--set=stop.max_commits=3", "--set=algorithm.fedavg.clients_per_round=2",
+                   "--set=eval.test_limit=500"});
     }
     std::string err;
     const int rc = RunFedsim(args, &err);
@@ -134,9 +135,12 @@ TEST_F(E2ETest, FedBuffWithLognormalSpeedsIsBitIdenticalInProcessAndWithThreeWor
 TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
   const std::string scenario = "scenarios/dfedsam_fmnist.textproto";
   const std::vector<std::string> sets = {
-      "--set=num_clients=12", "--set=dataset.fashion_mnist.train_limit=6000",
-      "--set=dataset.fashion_mnist.test_limit=1000", "--set=stop.max_commits=4",
-      "--set=eval.every_commits=2", "--set=eval.client_sample=4",
+      "--set=num_clients=12",
+      "--set=dataset.fashion_mnist.train_limit=6000",
+      "--set=dataset.fashion_mnist.test_limit=1000",
+      "--set=stop.max_commits=4",
+      "--set=eval.every_commits=2",
+      "--set=eval.client_sample=4",
       "--set=algorithm.decentralized.variant=DFEDSAM_MGS",
       "--set=algorithm.decentralized.gossip_steps=2",
       "--set=algorithm.decentralized.topology={random_regular{degree:4}}",
@@ -145,11 +149,32 @@ TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers)
   std::vector<std::vector<std::string>> modes = {
       {"--inprocess", "--slots=2"}, {"--workers=1", "--slots=2"}, {"--workers=3", "--slots=1"}};
   for (size_t k = 0; k < dirs.size(); ++k) {
-    std::vector<std::string> args = {"run", scenario, "--run_dir=" + (tmp_ / dirs[k]).string()};
+    // Through a shell that sends stdout (the workers' summary lines) to stderr.
+    std::vector<std::string> args = {"/bin/sh",
+                                     "-c",
+                                     "\"$0\" \"$@\" 1>&2",
+                                     FEDSIM_BINARY,
+                                     "run",
+                                     scenario,
+                                     "--run_dir=" + (tmp_ / dirs[k]).string()};
     args.insert(args.end(), modes[k].begin(), modes[k].end());
     args.insert(args.end(), sets.begin(), sets.end());
     std::string err;
-    ASSERT_EQ(RunFedsim(args, &err), 0) << dirs[k] << ": " << err;
+    ASSERT_EQ(e2e::RunCommand(args, &err), 0) << dirs[k] << ": " << err;
+    if (k == 0) continue;
+    // Peer to peer: the workers keep the client models and send the server
+    // figures only; with three workers they fetch neighbours from each other.
+    std::regex summary_re(
+        R"(worker [0-9]+: [0-9]+ tasks done .* ([0-9.]+) MB up, ([0-9.]+) MB from peers)");
+    int workers = 0;
+    double from_peers = 0;
+    for (std::sregex_iterator it(err.begin(), err.end(), summary_re), end; it != end; ++it) {
+      ++workers;
+      EXPECT_EQ((*it)[1].str(), "0.0") << dirs[k] << ": a worker sent the server a tensor";
+      from_peers += std::stod((*it)[2].str());
+    }
+    EXPECT_EQ(workers, k == 1 ? 1 : 3) << err;
+    if (k == 2) EXPECT_GT(from_peers, 0) << err;
   }
   const std::string metrics = ReadFile(tmp_ / "inproc" / "metrics.csv");
   ASSERT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4);  // header + versions 0, 2, 4
@@ -161,7 +186,8 @@ TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers)
   for (const char* d : {"w1", "w3"}) {
     EXPECT_EQ(metrics, ReadFile(tmp_ / d / "metrics.csv")) << d;
     EXPECT_EQ(events, ReadFile(tmp_ / d / "events.jsonl")) << d;
-    EXPECT_EQ(ManifestField(tmp_ / "inproc", "final_model_hash"), ManifestField(tmp_ / d, "final_model_hash"))
+    EXPECT_EQ(ManifestField(tmp_ / "inproc", "final_model_hash"),
+              ManifestField(tmp_ / d, "final_model_hash"))
         << d;
   }
 }
@@ -171,9 +197,9 @@ TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers)
 // server to re-queue exactly that task and the run to end with the results
 // of an undisturbed in-process run. `name` is the scenario's name (its run
 // folder under --server_out).
-void E2ETest::ExpectWorkerKillIsHarmless(const std::string& scenario,
-                                         const std::vector<std::string>& sets,
-                                         const std::string& name) {  // Undisturbed reference.
+void E2ETest::ExpectWorkerKillIsHarmless(
+    const std::string& scenario, const std::vector<std::string>& sets, const std::string& name,
+    const std::string& server_says) {  // Undisturbed reference.
   ASSERT_NO_FATAL_FAILURE(e2e::RunInProcess(scenario, sets, tmp_ / "ref"));
 
   // A server and two workers started by hand. Worker w2 logs its tasks; it is
@@ -185,6 +211,7 @@ void E2ETest::ExpectWorkerKillIsHarmless(const std::string& scenario,
   pid_t w2_pid = -1;
   std::string killed_task;     // the task w2 was training when killed
   std::string requeued_tasks;  // what the server said it re-queued
+  std::string server_log;      // every line of the server's
   absl::Notification listening, killed, requeued;
   SubprocessSet procs([&](const std::string& line) {
     static const std::regex commit_re(R"(^\[server\] commit ([0-9]+)/)");
@@ -193,6 +220,7 @@ void E2ETest::ExpectWorkerKillIsHarmless(const std::string& scenario,
         R"(^\[server\] fedsim server: worker [0-9]+ \(w2\) silent .*requeued [0-9]+ task\(s\): (.*)$)");
     std::smatch m;
     std::lock_guard<std::mutex> lock(mu);
+    if (line.rfind("[server]", 0) == 0) server_log += line + "\n";
     if (const std::string a = e2e::ListenAddress(line);
         !a.empty() && !listening.HasBeenNotified()) {
       address = a;
@@ -209,16 +237,19 @@ void E2ETest::ExpectWorkerKillIsHarmless(const std::string& scenario,
       requeued.Notify();
     }
   });
-  std::vector<std::string> server = {FEDSIM_BINARY, "server", "--scenario=" + scenario,
-                                     "--listen=127.0.0.1:0", "--worker_timeout=1",
+  std::vector<std::string> server = {FEDSIM_BINARY,
+                                     "server",
+                                     "--scenario=" + scenario,
+                                     "--listen=127.0.0.1:0",
+                                     "--worker_timeout=1",
                                      "--server_out=" + (tmp_ / "kill").string()};
   server.insert(server.end(), sets.begin(), sets.end());
   ASSERT_TRUE(procs.Start("server", server).ok());
   ASSERT_TRUE(listening.WaitForNotificationWithTimeout(absl::Seconds(60)))
       << "the server never printed its address";
-  ASSERT_TRUE(procs.Start("w1", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1",
-                                 "--name=w1"})
-                  .ok());
+  ASSERT_TRUE(
+      procs.Start("w1", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1", "--name=w1"})
+          .ok());
   {
     std::lock_guard<std::mutex> lock(mu);  // before w2 can print a line
     auto w2 = procs.Start("w2", {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1",
@@ -241,6 +272,10 @@ void E2ETest::ExpectWorkerKillIsHarmless(const std::string& scenario,
   EXPECT_EQ(children[0].exit_code, 0) << "server failed";
   EXPECT_EQ(children[1].exit_code, 0) << "surviving worker failed";
   EXPECT_EQ(children[2].exit_code, 128 + SIGKILL);
+  if (!server_says.empty()) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_NE(server_log.find(server_says), std::string::npos) << server_log;
+  }
   EXPECT_EQ(ReadFile(tmp_ / "ref" / "metrics.csv"), ReadFile(tmp_ / "kill" / name / "metrics.csv"));
   EXPECT_EQ(ManifestField(tmp_ / "ref", "final_model_hash"),
             ManifestField(tmp_ / "kill" / name, "final_model_hash"));
@@ -252,8 +287,9 @@ TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
                              "quickstart");
 }
 
-// The same for decentralized rounds: the killed worker's client (trained
-// from its own model of the last round) is retrained on the other worker.
+// The same for decentralized rounds, whose client models live on the workers
+// (peer to peer): the killed worker's clients continue on the worker that
+// held their backups, and its task is retrained there from the same model.
 TEST_F(E2ETest, WorkerKilledMidDecentralizedRoundIsReplacedAndTheResultIsUnchanged) {
   ExpectWorkerKillIsHarmless(
       "scenarios/dfedsam_fmnist.textproto",
@@ -261,7 +297,7 @@ TEST_F(E2ETest, WorkerKilledMidDecentralizedRoundIsReplacedAndTheResultIsUnchang
        "--set=dataset.fashion_mnist.test_limit=1000", "--set=stop.max_commits=5",
        "--set=eval.every_commits=1", "--set=eval.client_sample=4",
        "--set=algorithm.decentralized.topology={ring{}}"},
-      "dfedsam_fmnist");
+      "dfedsam_fmnist", "which held their backups");
 }
 
 TEST_F(E2ETest, BadScenarioGivesFileLineColumnAndNonZeroExit) {
@@ -320,11 +356,13 @@ TEST_F(E2ETest, RuleAddedThroughTheRegistryIsValidatedAndRuns) {
 }
 
 TEST_F(E2ETest, SplitWritesEveryClientsDataAndRefusesToOverwriteWithoutForce) {
-  const std::vector<std::string> args = {
-      "split", "scenarios/quickstart.textproto", "--set=num_clients=4",
-      "--set=algorithm.fedavg.clients_per_round=2",
-      "--set=dataset.fashion_mnist.train_limit=2000",
-      "--set=dataset.fashion_mnist.test_limit=500", "--out=" + (tmp_ / "split").string()};
+  const std::vector<std::string> args = {"split",
+                                         "scenarios/quickstart.textproto",
+                                         "--set=num_clients=4",
+                                         "--set=algorithm.fedavg.clients_per_round=2",
+                                         "--set=dataset.fashion_mnist.train_limit=2000",
+                                         "--set=dataset.fashion_mnist.test_limit=500",
+                                         "--out=" + (tmp_ / "split").string()};
   std::string err;
   ASSERT_EQ(RunFedsim(args, &err), 0) << err;
   const std::string index = ReadFile(tmp_ / "split" / "index.csv");

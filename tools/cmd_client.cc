@@ -3,6 +3,7 @@
 //   fedsim client --server=HOST:PORT [--slots=S] [--name=NAME] [--log_tasks]
 //                 [--device=cpu|cuda:N] [--data=DIR,...]
 //                 [--token_file=F] [--tls_ca=CA.pem [--tls_cert=C --tls_key=K]]
+//                 [--peer_listen=HOST:PORT] [--peer_host=NAME]
 //
 // With --device=cuda:N the worker trains on that GPU: the tasks its slots
 // hold at once train in one batched launch sequence (--slots=C clients; 0 =
@@ -48,6 +49,17 @@ ABSL_FLAG(std::vector<std::string>, data, {},
           "split' writes such folders (format: data/client_folder.h, README 'Deploying across "
           "machines'). Without --data the worker simulates any client from the scenario's "
           "dataset.");
+ABSL_FLAG(std::string, peer_listen, "127.0.0.1:0",
+          "where this worker's Peer service listens, HOST:PORT (port 0: any free one). In a "
+          "decentralized run (algorithm.decentralized) the client models live on the workers, "
+          "which fetch their neighbours' models from each other and answer the server's "
+          "gossip steps here; the server never receives them. Workers on several machines "
+          "need an address the others can reach (--peer_listen=0.0.0.0:7001 "
+          "--peer_host=this-machine's-name), which needs the run token; the peer traffic has "
+          "no TLS. Empty: no Peer service (the worker then gets no decentralized clients)");
+ABSL_FLAG(std::string, peer_host, "",
+          "the host name or address other workers and the server dial this worker's Peer "
+          "service by (default: --peer_listen's host)");
 ABSL_FLAG(bool, log_tasks, false, "print a line per task (training, pushed or dropped) to stderr");
 
 namespace fedsim {
@@ -89,6 +101,13 @@ int ClientMain(int argc, char** argv) {
   options.server_lost_timeout_s = absl::GetFlag(FLAGS_server_lost_timeout_s);
   options.scenario_dir = absl::GetFlag(FLAGS_scenario_dir);
   options.data_dirs = absl::GetFlag(FLAGS_data);
+  options.peer_listen = absl::GetFlag(FLAGS_peer_listen);
+  options.peer_host = absl::GetFlag(FLAGS_peer_host);
+  if (!options.peer_listen.empty()) {
+    CheckFlagAddress("peer_listen", options.peer_listen,
+                     "where the worker's Peer service listens, HOST:PORT", &flag_problems);
+    if (!flag_problems.empty()) return ReportFlagProblems("client", flag_problems);
+  }
   options.log = stdout;
   absl::StatusOr<ChannelSecurity> security = ChannelSecurityFromFlags();
   if (!security.ok()) {
@@ -101,13 +120,13 @@ int ClientMain(int argc, char** argv) {
   absl::Status status = RunWorker(options, &summary);
   std::printf(
       "fedsim client: worker %llu: %llu tasks done (%llu duplicates, %llu dropped), "
-      "%llu model downloads, %.1f MB down, %.1f MB up\n",
+      "%llu model downloads, %.1f MB down, %.1f MB up, %.1f MB from peers\n",
       static_cast<unsigned long long>(summary.worker_id),
       static_cast<unsigned long long>(summary.tasks_done),
       static_cast<unsigned long long>(summary.duplicates),
       static_cast<unsigned long long>(summary.tasks_dropped),
       static_cast<unsigned long long>(summary.models_fetched), summary.bytes_fetched / 1e6,
-      summary.bytes_pushed / 1e6);
+      summary.bytes_pushed / 1e6, summary.bytes_from_peers / 1e6);
   std::fflush(stdout);
   if (!status.ok()) {
     std::fprintf(stderr, "fedsim client: %s\n", status.ToString().c_str());

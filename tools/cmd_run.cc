@@ -220,8 +220,16 @@ int RunMain(int argc, char** argv) {
     std::atomic<bool> all_gone{false};
     std::thread watcher([&] {
       bool forwarded = false;
+      absl::Time interrupted_at = absl::InfiniteFuture();
       while (!done.load()) {
-        if (g_interrupted.load() && !forwarded) {
+        // The run stops within moments of an interrupt and tells the workers
+        // to exit; they are signalled only if the run has not ended after a
+        // grace, because its checkpoint at the stop may need them (a
+        // decentralized run's client models live on the workers).
+        if (g_interrupted.load() && interrupted_at == absl::InfiniteFuture()) {
+          interrupted_at = absl::Now();
+        }
+        if (!forwarded && absl::Now() - interrupted_at > absl::Seconds(10)) {
           children.SignalAll(g_signal.load() ? g_signal.load() : SIGTERM);
           forwarded = true;
         }

@@ -1,0 +1,352 @@
+#include "client/peer_node.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "core/mix_math.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/fedsim.grpc.pb.h"
+#include "rpc/auth.h"
+#include "rpc/peer_client.h"
+#include "rpc/wire.h"
+
+namespace fedsim {
+namespace {
+
+using Sum = std::shared_ptr<const std::vector<double>>;
+
+// (client, version, stage, step).
+using Key = std::tuple<ClientId, Version, int, uint32_t>;
+
+Key KeyOf(const wire::PeerKey& k) {
+  return Key{k.client(), k.version(), static_cast<int>(k.stage()),
+             k.stage() == wire::PeerKey::Z ? k.step() : 0};
+}
+
+wire::PeerKey WireKey(ClientId c, Version v, wire::PeerKey::Stage stage, uint32_t step = 0) {
+  wire::PeerKey k;
+  k.set_client(c);
+  k.set_version(v);
+  k.set_stage(stage);
+  k.set_step(step);
+  return k;
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+std::string JoinHostPort(const std::string& host, int port) {
+  return host.find(':') != std::string::npos ? absl::StrCat("[", host, "]:", port)
+                                             : absl::StrCat(host, ":", port);
+}
+
+class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
+ public:
+  PeerNodeImpl(const PeerNodeOptions& options, ServerFetch fetch)
+      : options_(options), fetch_(std::move(fetch)), peers_(options.token) {}
+
+  ~PeerNodeImpl() override {
+    if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  absl::Status Start() {
+    absl::StatusOr<HostPort> hp = ParseHostPort(options_.listen);
+    if (!hp.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--peer_listen=", options_.listen, ": ", hp.status().message()));
+    }
+    if (!IsLoopbackHost(hp->host) && options_.token.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--peer_listen=", options_.listen,
+          " is not a loopback address, and the run has no token to guard it; give the worker "
+          "the server's run token (--token_file or $FEDSIM_TOKEN)"));
+    }
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(2 * kMaxChunkBytes));
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for peers on ", options_.listen, " (in use?)"));
+    }
+    address_ =
+        JoinHostPort(options_.advertise_host.empty() ? hp->host : options_.advertise_host, port);
+    return absl::OkStatus();
+  }
+
+  std::string address() const override { return address_; }
+
+  Params Held(ClientId c, Version version) const override {
+    absl::MutexLock lock(&mu_);
+    return FindLocked(Key{c, version, wire::PeerKey::X, 0});
+  }
+
+  void KeepTrained(ClientId c, Version version, Params y) override {
+    absl::MutexLock lock(&mu_);
+    models_[Key{c, version, wire::PeerKey::Y, 0}] = std::move(y);
+  }
+
+  uint64_t bytes_fetched() const override { return peers_.bytes_fetched(); }
+
+  // ------------------------------------------------------------ the service
+
+  grpc::Status Hold(grpc::ServerContext* context, const wire::HoldRequest* request,
+                    wire::HoldResponse* response) override {
+    (void)response;
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    const Version v = request->version();
+    {
+      absl::MutexLock lock(&mu_);
+      if (request->drop_older()) DropOlderLocked(v);
+      for (uint32_t c : request->release()) {
+        std::erase_if(models_, [c](const auto& e) { return std::get<0>(e.first) == c; });
+      }
+    }
+    for (uint32_t c : request->clients()) {
+      Params x;
+      if (request->from_peer().empty()) {
+        absl::StatusOr<Params> got = fetch_(ModelRef::OfClient(c, v));
+        if (!got.ok()) return ToGrpc(got.status());
+        x = *std::move(got);
+      } else {
+        absl::StatusOr<std::vector<float>> got =
+            peers_.FetchFloats(request->from_peer(), WireKey(c, v, wire::PeerKey::X));
+        if (!got.ok()) return ToGrpc(got.status());
+        x = std::make_shared<const std::vector<float>>(*std::move(got));
+      }
+      absl::MutexLock lock(&mu_);
+      models_[Key{c, v, wire::PeerKey::X, 0}] = std::move(x);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Gossip(grpc::ServerContext* context, const wire::GossipRequest* request,
+                      wire::GossipResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    const Version v = request->version();
+    const uint32_t step = request->step();
+    if (step == 0 || step > request->steps()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("gossip step ", step, " of ", request->steps()));
+    }
+    if (step == 1) {
+      absl::MutexLock lock(&mu_);
+      DropOlderLocked(v);
+    }
+    // Step q reads z^(q-1): at step 1 each source's x or y, after that z.
+    std::map<ClientId, Params> sources;
+    const uint64_t before = peers_.bytes_fetched();
+    for (const wire::GossipRequest::Source& s : request->sources()) {
+      const wire::PeerKey key = step == 1 ? WireKey(s.client(), v, s.stage())
+                                          : WireKey(s.client(), v, wire::PeerKey::Z, step - 1);
+      Params p;
+      {
+        absl::MutexLock lock(&mu_);
+        p = FindLocked(KeyOf(key));
+      }
+      if (p == nullptr) {
+        absl::StatusOr<std::vector<float>> got = peers_.FetchFloats(s.address(), key);
+        if (!got.ok()) return ToGrpc(got.status());
+        p = std::make_shared<const std::vector<float>>(*std::move(got));
+      }
+      sources[s.client()] = std::move(p);
+    }
+    response->set_bytes_fetched(peers_.bytes_fetched() - before);
+    std::vector<std::pair<ClientId, Params>> outputs;
+    for (const wire::MixRow& row : request->rows()) {
+      if (row.cols_size() != row.weights_size() || row.cols_size() == 0) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            absl::StrCat("row of client ", row.client(), " is malformed"));
+      }
+      std::vector<const float*> ptrs;
+      size_t p = 0;
+      for (int e = 0; e < row.cols_size(); ++e) {
+        auto it = sources.find(row.cols(e));
+        if (it == sources.end()) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              absl::StrCat("row of client ", row.client(), " reads client ",
+                                           row.cols(e), ", which is not among the sources"));
+        }
+        if (e > 0 && it->second->size() != p) {
+          return grpc::Status(grpc::StatusCode::DATA_LOSS, "neighbour models differ in size");
+        }
+        p = it->second->size();
+        ptrs.push_back(it->second->data());
+      }
+      Params out;
+      if (row.cols_size() == 1 && row.cols(0) == row.client() && row.weights(0) == 1.0f) {
+        out = sources[row.client()];  // the identity: the model as it is, bit for bit
+      } else {
+        std::vector<float> z(p);
+        MixRow(ptrs, std::span<const float>(row.weights().data(), row.weights_size()), z);
+        out = std::make_shared<const std::vector<float>>(std::move(z));
+      }
+      outputs.emplace_back(row.client(), std::move(out));
+    }
+    absl::MutexLock lock(&mu_);
+    for (auto& [c, z] : outputs) {
+      models_[Key{c, v, wire::PeerKey::Z, step}] = z;
+      if (step == request->steps()) models_[Key{c, v + 1, wire::PeerKey::X, 0}] = z;
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Accumulate(grpc::ServerContext* context, const wire::AccumulateRequest* request,
+                          wire::AccumulateResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    const Version v = request->version();
+    std::vector<Params> xs;
+    {
+      absl::MutexLock lock(&mu_);
+      for (uint32_t c : request->clients()) {
+        Params x = FindLocked(Key{c, v, wire::PeerKey::X, 0});
+        if (x == nullptr) {
+          return grpc::Status(
+              grpc::StatusCode::NOT_FOUND,
+              absl::StrCat("this worker does not hold client ", c, "'s model at version ", v));
+        }
+        xs.push_back(std::move(x));
+      }
+    }
+    if (xs.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no clients");
+    const size_t p = xs[0]->size();
+    if (request->kind() == wire::AccumulateRequest::SUM) {
+      std::vector<double> acc(p, 0.0);
+      if (request->has_prev()) {
+        absl::StatusOr<Sum> prev = GetSum(request->prev_address(), request->prev_client(), v);
+        if (!prev.ok()) return ToGrpc(prev.status());
+        if ((*prev)->size() != p) return grpc::Status(grpc::StatusCode::DATA_LOSS, "sum size");
+        acc = **prev;
+      }
+      for (const Params& x : xs) AddToModelSum(*x, acc);
+      absl::MutexLock lock(&mu_);
+      sums_[Key{request->clients(request->clients_size() - 1), v, wire::PeerKey::SUM, 0}] =
+          std::make_shared<const std::vector<double>>(std::move(acc));
+      return grpc::Status::OK;
+    }
+    absl::StatusOr<Sum> sum = GetSum(request->sum_address(), request->sum_client(), v);
+    if (!sum.ok()) return ToGrpc(sum.status());
+    if ((*sum)->size() != p || request->num_clients() == 0) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS, "sum size");
+    }
+    std::vector<double> mean = **sum;
+    for (double& m : mean) m /= static_cast<double>(request->num_clients());
+    double dist = request->dist_in();
+    for (const Params& x : xs) dist = AddSquaredDistance(*x, mean, dist);
+    response->set_dist_out(dist);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Fetch(grpc::ServerContext* context, const wire::PeerKey* key,
+                     grpc::ServerWriter<wire::PeerChunk>* writer) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    Params floats;
+    Sum doubles;
+    {
+      absl::MutexLock lock(&mu_);
+      if (key->stage() == wire::PeerKey::SUM) {
+        auto it = sums_.find(KeyOf(*key));
+        if (it != sums_.end()) doubles = it->second;
+      } else {
+        floats = FindLocked(KeyOf(*key));
+      }
+    }
+    const char* data = nullptr;
+    size_t count = 0, value_bytes = 0;
+    if (floats != nullptr) {
+      data = reinterpret_cast<const char*>(floats->data());
+      count = floats->size();
+      value_bytes = sizeof(float);
+    } else if (doubles != nullptr) {
+      data = reinterpret_cast<const char*>(doubles->data());
+      count = doubles->size();
+      value_bytes = sizeof(double);
+    } else {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("this worker does not hold ", PeerKeyText(*key)));
+    }
+    const size_t per_chunk = std::max<size_t>(1, kMaxChunkBytes / value_bytes);
+    wire::PeerChunk chunk;
+    size_t offset = 0;
+    do {
+      const size_t n = std::min(per_chunk, count - offset);
+      chunk.set_num_values(count);
+      chunk.set_offset(offset);
+      chunk.set_data(data + offset * value_bytes, n * value_bytes);
+      if (!writer->Write(chunk)) break;
+      offset += n;
+    } while (offset < count);
+    return grpc::Status::OK;
+  }
+
+ private:
+  grpc::Status Authorize(grpc::ServerContext* context) const {
+    if (options_.token.empty()) return grpc::Status::OK;
+    const auto& md = context->client_metadata();
+    auto it = md.find(kTokenMetadataKey);
+    std::optional<absl::string_view> value;
+    if (it != md.end()) value = absl::string_view(it->second.data(), it->second.size());
+    absl::Status s = CheckBearer(value, options_.token);
+    if (!s.ok() && options_.log != nullptr) {
+      std::fprintf(options_.log, "fedsim client: refused a peer call from %s: %s\n",
+                   context->peer().c_str(), std::string(s.message()).c_str());
+    }
+    return ToGrpc(s);
+  }
+
+  Params FindLocked(const Key& key) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = models_.find(key);
+    return it == models_.end() ? nullptr : it->second;
+  }
+
+  void DropOlderLocked(Version v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::erase_if(models_, [v](const auto& e) { return std::get<1>(e.first) < v; });
+    std::erase_if(sums_, [v](const auto& e) { return std::get<1>(e.first) < v; });
+  }
+
+  // The running sum ending at client `c` of version v: here, or fetched.
+  absl::StatusOr<Sum> GetSum(const std::string& address, ClientId c, Version v) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = sums_.find(Key{c, v, wire::PeerKey::SUM, 0});
+      if (it != sums_.end()) return it->second;
+    }
+    absl::StatusOr<std::vector<double>> got =
+        peers_.FetchDoubles(address, WireKey(c, v, wire::PeerKey::SUM));
+    if (!got.ok()) return got.status();
+    return std::make_shared<const std::vector<double>>(*std::move(got));
+  }
+
+  const PeerNodeOptions options_;
+  const ServerFetch fetch_;
+  PeerClients peers_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  mutable absl::Mutex mu_;
+  std::map<Key, Params> models_ ABSL_GUARDED_BY(mu_);
+  std::map<Key, Sum> sums_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PeerNode>> StartPeerNode(const PeerNodeOptions& options,
+                                                        PeerNode::ServerFetch fetch) {
+  auto node = std::make_unique<PeerNodeImpl>(options, std::move(fetch));
+  if (absl::Status s = node->Start(); !s.ok()) return s;
+  return std::unique_ptr<PeerNode>(std::move(node));
+}
+
+}  // namespace fedsim
