@@ -132,19 +132,16 @@ class Decentralized final : public Algorithm {
           absl::StrCat(kPath, ": the checkpoint's client models do not fit the run's ",
                        fleet.num_clients(), " clients"));
     }
-    std::vector<std::span<const float>> spans;
+    std::vector<std::span<const float>> spans, ys(fleet.num_clients());
     for (ClientId c = 0; c < fleet.num_clients(); ++c) {
       bank.Publish(ModelRef::OfClient(c, fleet.version()), local_->model(c));
       spans.push_back(*local_->model(c));
+      if (local_->trained(c) != nullptr) ys[c] = *local_->trained(c);
     }
     ClientModels* remote = bank.remote_client_models();
     if (remote == nullptr) return absl::OkStatus();
-    FEDSIM_RETURN_IF_ERROR(remote->Restore(spans, fleet.version()));
-    for (ClientId c = 0; c < trained_.size() && c < active_.size(); ++c) {
-      // The workers never had the trained models the checkpoint holds: the
-      // client counts as not having trained this round.
-      if (trained_[c]) trained_[c] = active_[c] = 0;
-    }
+    // With workers: the models, and the round's trained ones, go to them.
+    FEDSIM_RETURN_IF_ERROR(remote->Restore(spans, ys, fleet.version()));
     local_.reset();
     models_ = remote;
     return absl::OkStatus();
@@ -402,11 +399,6 @@ absl::Status Decentralized::SaveState(AlgorithmState* out) const {
   PutScalar(out, "decentralized.bytes_total", static_cast<double>(bytes_total_));
   PutScalar(out, "decentralized.bytes_last", static_cast<double>(bytes_last_));
   std::vector<double> active(active_.begin(), active_.end());
-  // With workers the trained models stay there: a resumed run counts those
-  // clients as not having trained (see Resume).
-  for (size_t i = 0; local_ == nullptr && i < trained_.size() && i < active.size(); ++i) {
-    if (trained_[i]) active[i] = 0;
-  }
   PutScalars(out, "decentralized.active", std::move(active));
   std::vector<double> tasks(tasks_.begin(), tasks_.end());
   PutScalars(out, "decentralized.tasks", std::move(tasks));
@@ -418,10 +410,12 @@ absl::Status Decentralized::SaveState(AlgorithmState* out) const {
     PutTensor(out, absl::StrCat("decentralized.x.", i), *x);
   }
   std::vector<double> trained;
-  for (ClientId i = 0; local_ != nullptr && i < trained_.size(); ++i) {
-    if (!trained_[i] || local_->trained(i) == nullptr) continue;
+  for (ClientId i = 0; models_ != nullptr && i < trained_.size(); ++i) {
+    if (!trained_[i]) continue;
+    absl::StatusOr<std::vector<float>> y = models_->GetTrained(i, version_);
+    if (!y.ok()) return y.status();
     trained.push_back(static_cast<double>(i));
-    PutTensor(out, absl::StrCat("decentralized.y.", i), *local_->trained(i));
+    PutTensor(out, absl::StrCat("decentralized.y.", i), *y);
   }
   PutScalars(out, "decentralized.trained", std::move(trained));
   return absl::OkStatus();
@@ -470,15 +464,15 @@ absl::Status Decentralized::LoadState(const AlgorithmState& in) {
     ys[static_cast<uint32_t>(c)] = std::make_shared<const std::vector<float>>(*std::move(y));
   }
   auto local = std::make_unique<LocalClientModels>(n);
-  std::vector<std::span<const float>> spans(n);
-  for (uint32_t i = 0; i < n; ++i) spans[i] = *models[i];
-  FEDSIM_RETURN_IF_ERROR(local->Restore(spans, *version));
+  std::vector<std::span<const float>> spans(n), trained_spans(n);
   trained_.assign(n, 0);
   for (uint32_t i = 0; i < n; ++i) {
+    spans[i] = *models[i];
     if (ys[i] == nullptr) continue;
+    trained_spans[i] = *ys[i];
     trained_[i] = 1;
-    local->SetTrained(i, ys[i]);
   }
+  FEDSIM_RETURN_IF_ERROR(local->Restore(spans, trained_spans, *version));
   local_ = std::move(local);
   models_ = local_.get();
   version_ = *version;

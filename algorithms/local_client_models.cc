@@ -20,13 +20,18 @@ absl::Status LocalClientModels::Init(std::span<const float> x0, Version version)
 }
 
 absl::Status LocalClientModels::Restore(std::span<const std::span<const float>> models,
+                                        std::span<const std::span<const float>> trained,
                                         Version version) {
-  if (models.size() != x_.size()) {
+  if (models.size() != x_.size() || (!trained.empty() && trained.size() != x_.size())) {
     return absl::InvalidArgumentError(
         absl::StrCat("restore: ", models.size(), " models for ", x_.size(), " clients"));
   }
   for (size_t i = 0; i < models.size(); ++i) {
     x_[i] = std::make_shared<const std::vector<float>>(models[i].begin(), models[i].end());
+    y_[i] = nullptr;
+    if (!trained.empty() && !trained[i].empty()) {
+      y_[i] = std::make_shared<const std::vector<float>>(trained[i].begin(), trained[i].end());
+    }
   }
   version_ = version;
   return absl::OkStatus();
@@ -112,6 +117,14 @@ absl::StatusOr<MixSummary> LocalClientModels::Mix(Version version, std::span<con
   MixSummary summary;
   summary.consensus_distance = n > 0 ? dist / static_cast<double>(n) : 0.0;
   return summary;
+}
+
+absl::StatusOr<std::vector<float>> LocalClientModels::GetTrained(ClientId c, Version version) {
+  if (c >= y_.size() || version != version_ || y_[c] == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("client ", c, " has not trained from version ", version));
+  }
+  return *y_[c];
 }
 
 absl::StatusOr<std::vector<float>> LocalClientModels::Get(ClientId c, Version version) {

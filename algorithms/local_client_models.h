@@ -22,21 +22,21 @@ class LocalClientModels final : public ClientModels {
   explicit LocalClientModels(size_t num_clients) : x_(num_clients), y_(num_clients) {}
 
   absl::Status Init(std::span<const float> x0, Version version) override;
-  absl::Status Restore(std::span<const std::span<const float>> models, Version version) override;
+  absl::Status Restore(std::span<const std::span<const float>> models,
+                       std::span<const std::span<const float>> trained, Version version) override;
   absl::Status PrepareRound(Version version) override;
   absl::Status Trained(ClientId c, Version version, std::vector<float> delta) override;
   absl::StatusOr<MixSummary> Mix(Version version, std::span<const uint8_t> trained,
                                  const MixRows& rows, uint32_t steps, std::span<float> average,
                                  std::vector<ClientId>* lost_trained) override;
   absl::StatusOr<std::vector<float>> Get(ClientId c, Version version) override;
+  absl::StatusOr<std::vector<float>> GetTrained(ClientId c, Version version) override;
   bool remote() const override { return false; }
 
   // x_i of the current version, shared (the rule publishes it for tasks).
   const Params& model(ClientId c) const { return x_[c]; }
   // y_i of the round in progress, nullptr when client c has not trained.
   const Params& trained(ClientId c) const { return y_[c]; }
-  // Sets y_i directly (a checkpoint taken mid-round).
-  void SetTrained(ClientId c, Params y) { y_[c] = std::move(y); }
   Version version() const { return version_; }
 
  private:

@@ -250,6 +250,47 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Put(grpc::ServerContext* context, grpc::ServerReader<wire::PeerChunk>* reader,
+                   wire::PutResponse* response) override {
+    (void)response;
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    wire::PeerChunk chunk;
+    wire::PeerKey key;
+    std::vector<float> values;
+    uint64_t total = 0;
+    bool first = true;
+    while (reader->Read(&chunk)) {
+      if (first) {
+        key = chunk.key();
+        total = chunk.num_values();
+        if (key.stage() != wire::PeerKey::X && key.stage() != wire::PeerKey::Y) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Put takes stage X or Y only");
+        }
+        if (total > (uint64_t{1} << 34)) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model too large");
+        }
+        values.reserve(total);
+        first = false;
+      }
+      if (chunk.offset() != values.size() || chunk.data().size() % sizeof(float) != 0 ||
+          values.size() + chunk.data().size() / sizeof(float) > total) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            absl::StrCat("chunks of ", PeerKeyText(key), " do not add up"));
+      }
+      const size_t n = chunk.data().size() / sizeof(float);
+      values.resize(values.size() + n);
+      std::memcpy(values.data() + values.size() - n, chunk.data().data(), n * sizeof(float));
+    }
+    if (first || values.size() != total) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("Put of ", PeerKeyText(key), ": ", values.size(),
+                                       " values, announced ", total));
+    }
+    absl::MutexLock lock(&mu_);
+    models_[KeyOf(key)] = std::make_shared<const std::vector<float>>(std::move(values));
+    return grpc::Status::OK;
+  }
+
   grpc::Status Fetch(grpc::ServerContext* context, const wire::PeerKey* key,
                      grpc::ServerWriter<wire::PeerChunk>* writer) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;

@@ -57,8 +57,12 @@ class ClientModels {
   virtual absl::Status Init(std::span<const float> x0, Version version) = 0;
 
   // A run continued from a checkpoint: client i's model at `version` is
-  // models[i] (published on the server the same way as Init's).
-  virtual absl::Status Restore(std::span<const std::span<const float>> models, Version version) = 0;
+  // models[i] (published on the server the same way as Init's), and the
+  // clients with a non-empty trained[i] (empty `trained`: none) trained
+  // from it in the round in progress, to trained[i] (y_i).
+  virtual absl::Status Restore(std::span<const std::span<const float>> models,
+                               std::span<const std::span<const float>> trained,
+                               Version version) = 0;
 
   // Before a round's tasks are dispatched: the models of `version` are where
   // the round's tasks will look for them (workers that joined or left are
@@ -85,8 +89,9 @@ class ClientModels {
                                          std::vector<ClientId>* lost_trained) = 0;
 
   // Client `c`'s model at `version` (the current one), for evaluation and
-  // checkpoints.
+  // checkpoints; and y_c of the round in progress (checkpoints).
   virtual absl::StatusOr<std::vector<float>> Get(ClientId c, Version version) = 0;
+  virtual absl::StatusOr<std::vector<float>> GetTrained(ClientId c, Version version) = 0;
 
   // Whether models live elsewhere (workers): the rule then neither keeps nor
   // publishes the trained models, and Get costs a transfer.

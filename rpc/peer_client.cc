@@ -1,5 +1,6 @@
 #include "rpc/peer_client.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -114,6 +115,33 @@ absl::StatusOr<std::vector<float>> PeerClients::FetchFloats(const std::string& a
 absl::StatusOr<std::vector<double>> PeerClients::FetchDoubles(const std::string& address,
                                                               const wire::PeerKey& key) {
   return FetchValues<double>(address, key);
+}
+
+absl::Status PeerClients::Put(const std::string& address, const wire::PeerKey& key,
+                              std::span<const float> values) {
+  grpc::ClientContext context;
+  Prepare(&context, timeout_);
+  wire::PutResponse response;
+  std::unique_ptr<grpc::ClientWriter<wire::PeerChunk>> writer =
+      Stub(address)->Put(&context, &response);
+  const size_t per_chunk = kMaxChunkBytes / sizeof(float);
+  size_t offset = 0;
+  do {
+    wire::PeerChunk chunk;
+    if (offset == 0) *chunk.mutable_key() = key;
+    const size_t n = std::min(per_chunk, values.size() - offset);
+    chunk.set_num_values(values.size());
+    chunk.set_offset(offset);
+    chunk.set_data(reinterpret_cast<const char*>(values.data() + offset), n * sizeof(float));
+    if (!writer->Write(chunk)) break;
+    offset += n;
+  } while (offset < values.size());
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  if (!status.ok()) {
+    return Named(status, absl::StrCat("handing ", PeerKeyText(key), " to worker ", address));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PeerClients::Hold(const std::string& address, const wire::HoldRequest& request) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ class PeerClients {
                                                    const wire::PeerKey& key);
 
   absl::Status Hold(const std::string& address, const wire::HoldRequest& request);
+  // Makes the worker at `address` hold `values` under `key` (stage X or Y).
+  absl::Status Put(const std::string& address, const wire::PeerKey& key,
+                   std::span<const float> values);
   // Whether the worker answers at all (an empty Hold, within `timeout`).
   absl::Status Ping(const std::string& address, absl::Duration timeout = absl::Seconds(5));
   absl::StatusOr<wire::GossipResponse> Gossip(const std::string& address,

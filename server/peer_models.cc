@@ -74,8 +74,21 @@ absl::Status PeerModels::Init(std::span<const float> x0, Version version) {
   return Assign(version, /*from_server=*/true);
 }
 
-absl::Status PeerModels::Restore(std::span<const std::span<const float>> models, Version version) {
-  return Init(models.empty() ? std::span<const float>() : models[0], version);
+absl::Status PeerModels::Restore(std::span<const std::span<const float>> models,
+                                 std::span<const std::span<const float>> trained, Version version) {
+  FEDSIM_RETURN_IF_ERROR(Init(models.empty() ? std::span<const float>() : models[0], version));
+  // The trained models of the round in progress go to their clients' homes.
+  const std::vector<PeerWorker> live = directory_->LivePeers();
+  const PeerHomes homes = directory_->Homes();
+  for (ClientId c = 0; c < trained.size() && c < homes.home.size(); ++c) {
+    if (trained[c].empty()) continue;
+    wire::PeerKey key;
+    key.set_client(c);
+    key.set_version(version);
+    key.set_stage(wire::PeerKey::Y);
+    FEDSIM_RETURN_IF_ERROR(peers_.Put(AddressOf(homes.home[c], live), key, trained[c]));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PeerModels::PrepareRound(Version version) {
@@ -399,6 +412,15 @@ absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const 
 }
 
 absl::StatusOr<std::vector<float>> PeerModels::Get(ClientId c, Version version) {
+  return Fetch(c, version, wire::PeerKey::X);
+}
+
+absl::StatusOr<std::vector<float>> PeerModels::GetTrained(ClientId c, Version version) {
+  return Fetch(c, version, wire::PeerKey::Y);
+}
+
+absl::StatusOr<std::vector<float>> PeerModels::Fetch(ClientId c, Version version,
+                                                     wire::PeerKey::Stage stage) {
   const std::vector<PeerWorker> live = directory_->LivePeers();
   const PeerHomes homes = directory_->Homes();
   if (c >= homes.home.size()) {
@@ -407,9 +429,10 @@ absl::StatusOr<std::vector<float>> PeerModels::Get(ClientId c, Version version) 
   wire::PeerKey key;
   key.set_client(c);
   key.set_version(version);
-  key.set_stage(wire::PeerKey::X);
-  absl::Status last = absl::NotFoundError(absl::StrCat("no worker holds client ", c, "'s model"));
-  for (uint64_t id : {homes.home[c], homes.backup[c]}) {
+  key.set_stage(stage);
+  absl::Status last = absl::NotFoundError(absl::StrCat("no worker holds ", PeerKeyText(key)));
+  // y_i lives only at the home; x_i also at the backup.
+  for (uint64_t id : {homes.home[c], stage == wire::PeerKey::X ? homes.backup[c] : 0}) {
     const std::string a = AddressOf(id, live);
     if (a.empty()) continue;
     absl::StatusOr<std::vector<float>> x = peers_.FetchFloats(a, key);

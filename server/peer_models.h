@@ -89,13 +89,15 @@ class PeerModels final : public ClientModels {
   PeerModels(PeerDirectory* directory, const PeerModelsOptions& options);
 
   absl::Status Init(std::span<const float> x0, Version version) override;
-  absl::Status Restore(std::span<const std::span<const float>> models, Version version) override;
+  absl::Status Restore(std::span<const std::span<const float>> models,
+                       std::span<const std::span<const float>> trained, Version version) override;
   absl::Status PrepareRound(Version version) override;
   absl::Status Trained(ClientId c, Version version, std::vector<float> delta) override;
   absl::StatusOr<MixSummary> Mix(Version version, std::span<const uint8_t> trained,
                                  const MixRows& rows, uint32_t steps, std::span<float> average,
                                  std::vector<ClientId>* lost_trained) override;
   absl::StatusOr<std::vector<float>> Get(ClientId c, Version version) override;
+  absl::StatusOr<std::vector<float>> GetTrained(ClientId c, Version version) override;
   bool remote() const override { return true; }
 
   // Payload bytes the workers fetched from each other in gossip steps.
@@ -115,6 +117,8 @@ class PeerModels final : public ClientModels {
                                      const PeerHomes& homes, const std::vector<PeerWorker>& live,
                                      uint64_t* failed);
   std::string AddressOf(uint64_t id, const std::vector<PeerWorker>& live) const;
+  // Client c's model of `stage` at `version` from its home (then its backup).
+  absl::StatusOr<std::vector<float>> Fetch(ClientId c, Version version, wire::PeerKey::Stage stage);
 
   PeerDirectory* const directory_;
   const PeerModelsOptions options_;

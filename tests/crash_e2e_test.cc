@@ -38,7 +38,29 @@ class CrashE2ETest : public e2e::E2EFixture {
       "--set=num_clients=8", "--set=algorithm.fedavg.clients_per_round=4",
       "--set=dataset.fashion_mnist.train_limit=8000", "--set=stop.max_commits=6"};
 
-  void RunReference() { e2e::RunInProcess("scenarios/quickstart.textproto", sets_, tmp_ / "ref"); }
+  // A small decentralized run (client models on the workers, peer to peer):
+  // 8 clients on a ring, about 6 of them training each round, 6 rounds.
+  const std::vector<std::string> decentralized_sets_ = {
+      "--set=num_clients=8",
+      "--set=dataset.fashion_mnist.train_limit=4000",
+      "--set=dataset.fashion_mnist.test_limit=1000",
+      "--set=stop.max_commits=6",
+      "--set=eval.every_commits=1",
+      "--set=eval.client_sample=3",
+      "--set=algorithm.decentralized.topology={ring{}}",
+      "--set=participation={bernoulli{} probability{distribution{constant:0.75}}}"};
+
+  void RunReference(const std::string& scenario = "scenarios/quickstart.textproto",
+                    const std::vector<std::string>* sets = nullptr) {
+    e2e::RunInProcess(scenario, sets != nullptr ? *sets : sets_, tmp_ / "ref");
+  }
+
+  // Ctrl-C on `fedsim run SCENARIO --workers=2` after its second commit (and
+  // then `pushed` more task results, so mid-round), then --resume: every
+  // child stops, and the resumed run is the undisturbed one.
+  void ExpectCtrlCAndResumeLeaveTheUndisturbedRun(const std::string& scenario,
+                                                  const std::vector<std::string>& sets,
+                                                  int pushed = 0);
 
   void ExpectSameAsReference(const fs::path& dir) {
     const std::string metrics = ReadFile(tmp_ / "ref" / "metrics.csv");
@@ -83,9 +105,11 @@ TEST_F(CrashE2ETest, ServerKilledMidRunAndResumedGivesTheUndisturbedRun) {
     }
   });
   const fs::path out = tmp_ / "srv";
-  std::vector<std::string> server = {FEDSIM_BINARY,          "server",
+  std::vector<std::string> server = {FEDSIM_BINARY,
+                                     "server",
                                      "--scenario=scenarios/quickstart.textproto",
-                                     "--listen=127.0.0.1:0", "--checkpoint_every=2",
+                                     "--listen=127.0.0.1:0",
+                                     "--checkpoint_every=2",
                                      "--server_out=" + out.string()};
   server.insert(server.end(), sets_.begin(), sets_.end());
   {
@@ -97,8 +121,9 @@ TEST_F(CrashE2ETest, ServerKilledMidRunAndResumedGivesTheUndisturbedRun) {
   ASSERT_TRUE(listening.WaitForNotificationWithTimeout(absl::Seconds(60)))
       << "the server never printed its address";
   for (const char* w : {"w1", "w2"}) {
-    ASSERT_TRUE(procs.Start(w, {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1",
-                                std::string("--name=") + w})
+    ASSERT_TRUE(procs
+                    .Start(w, {FEDSIM_BINARY, "client", "--server=" + address, "--slots=1",
+                               std::string("--name=") + w})
                     .ok());
   }
   ASSERT_TRUE(killed.WaitForNotificationWithTimeout(absl::Seconds(300)))
@@ -113,8 +138,9 @@ TEST_F(CrashE2ETest, ServerKilledMidRunAndResumedGivesTheUndisturbedRun) {
   EXPECT_FALSE(fs::exists(run_dir / "manifest.json"));  // it never finished
 
   // The same address: the workers are still retrying it.
-  ASSERT_TRUE(procs.Start("again", {FEDSIM_BINARY, "server", "--resume=" + run_dir.string(),
-                                    "--listen=" + address, "--checkpoint_every=2"})
+  ASSERT_TRUE(procs
+                  .Start("again", {FEDSIM_BINARY, "server", "--resume=" + run_dir.string(),
+                                   "--listen=" + address, "--checkpoint_every=2"})
                   .ok());
   procs.WaitAll(300);
   const auto children = procs.children();
@@ -161,24 +187,31 @@ bool Alive(pid_t pid) {
   return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
 }
 
-TEST_F(CrashE2ETest, CtrlCStopsEveryChildAndTheRunResumesToTheUndisturbedOne) {
-  ASSERT_NO_FATAL_FAILURE(RunReference());
+void CrashE2ETest::ExpectCtrlCAndResumeLeaveTheUndisturbedRun(const std::string& scenario,
+                                                              const std::vector<std::string>& sets,
+                                                              int pushed) {
+  ASSERT_NO_FATAL_FAILURE(RunReference(scenario, &sets));
   std::mutex mu;
   std::vector<pid_t> workers;
   pid_t run_pid = -1;
   absl::Notification reached;
+  bool second_commit = false;
+  int pushed_since = 0;
   SubprocessSet procs([&](const std::string& line) {
     std::lock_guard<std::mutex> lock(mu);
-    if (CommitOf(line, "run") >= 2 && !reached.HasBeenNotified()) {
+    second_commit |= CommitOf(line, "run") >= 2;
+    if (second_commit && line.find("): pushed") != std::string::npos) ++pushed_since;
+    if (second_commit && pushed_since >= pushed && !reached.HasBeenNotified()) {
       workers = ChildrenOf(run_pid);  // its worker processes, alive now
       kill(run_pid, SIGINT);
       reached.Notify();
     }
   });
-  std::vector<std::string> run = {FEDSIM_BINARY, "run", "scenarios/quickstart.textproto",
-                                  "--workers=2", "--slots=1",
-                                  "--run_dir=" + (tmp_ / "run").string()};
-  run.insert(run.end(), sets_.begin(), sets_.end());
+  std::vector<std::string> run = {FEDSIM_BINARY, "run",
+                                  scenario,      "--workers=2",
+                                  "--slots=1",   "--run_dir=" + (tmp_ / "run").string()};
+  run.insert(run.end(), sets.begin(), sets.end());
+  if (pushed > 0) run.push_back("--verbose");  // the workers' task lines
   {
     std::lock_guard<std::mutex> lock(mu);
     auto r = procs.Start("run", run);
@@ -199,17 +232,34 @@ TEST_F(CrashE2ETest, CtrlCStopsEveryChildAndTheRunResumesToTheUndisturbedOne) {
     for (pid_t w : workers) EXPECT_FALSE(Alive(w)) << "worker " << w << " outlived fedsim run";
   }
   ASSERT_TRUE(fs::exists(tmp_ / "run" / "checkpoint.bin"));
+  if (pushed > 0) {
+    // Stopped mid-round: the checkpoint holds trained models of that round.
+    EXPECT_NE(ReadFile(tmp_ / "run" / "checkpoint.bin").find("decentralized.y."),
+              std::string::npos);
+  }
 
   std::string err;
-  ASSERT_EQ(RunFedsim({"run", "--resume=" + (tmp_ / "run").string(), "--workers=2", "--slots=1"},
-                      &err),
-            0)
+  ASSERT_EQ(
+      RunFedsim({"run", "--resume=" + (tmp_ / "run").string(), "--workers=2", "--slots=1"}, &err),
+      0)
       << err;
   ExpectSameAsReference(tmp_ / "run");
   // Finished: a second resume is refused, saying so.
   err.clear();
   EXPECT_EQ(RunFedsim({"run", "--resume=" + (tmp_ / "run").string(), "--inprocess"}, &err), 1);
   EXPECT_NE(err.find("already finished"), std::string::npos) << err;
+}
+
+TEST_F(CrashE2ETest, CtrlCStopsEveryChildAndTheRunResumesToTheUndisturbedOne) {
+  ExpectCtrlCAndResumeLeaveTheUndisturbedRun("scenarios/quickstart.textproto", sets_);
+}
+
+// The same for a decentralized run, whose client models (and the round's
+// trained ones) live on the workers: the checkpoint at the stop collects
+// them, and the resumed run hands them to its new workers.
+TEST_F(CrashE2ETest, CtrlCOfAPeerToPeerRunResumesToTheUndisturbedOne) {
+  ExpectCtrlCAndResumeLeaveTheUndisturbedRun("scenarios/dfedsam_fmnist.textproto",
+                                             decentralized_sets_, /*pushed=*/2);
 }
 
 // A server with no worker used to sit out SIGTERM for its 600 s no-worker
@@ -220,10 +270,9 @@ TEST_F(CrashE2ETest, ServerWithoutWorkersStopsPromptlyOnSigterm) {
     // After the initial evaluation (commit 0) it waits for a worker.
     if (CommitOf(line, "server") == 0 && !waiting.HasBeenNotified()) waiting.Notify();
   });
-  std::vector<std::string> server = {FEDSIM_BINARY, "server",
-                                     "--scenario=scenarios/quickstart.textproto",
-                                     "--listen=127.0.0.1:0",
-                                     "--server_out=" + (tmp_ / "srv").string()};
+  std::vector<std::string> server = {
+      FEDSIM_BINARY, "server", "--scenario=scenarios/quickstart.textproto", "--listen=127.0.0.1:0",
+      "--server_out=" + (tmp_ / "srv").string()};
   server.insert(server.end(), sets_.begin(), sets_.end());
   ASSERT_TRUE(procs.Start("server", server).ok());
   ASSERT_TRUE(waiting.WaitForNotificationWithTimeout(absl::Seconds(120)));
