@@ -1,10 +1,12 @@
 #include "client/peer_node.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -22,6 +24,9 @@ namespace fedsim {
 namespace {
 
 using Sum = std::shared_ptr<const std::vector<double>>;
+
+// Neighbours' models fetched at once in a gossip step.
+constexpr size_t kFetchThreads = 4;
 
 // (client, version, stage, step).
 using Key = std::tuple<ClientId, Version, int, uint32_t>;
@@ -115,20 +120,24 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
         std::erase_if(models_, [c](const auto& e) { return std::get<0>(e.first) == c; });
       }
     }
-    for (uint32_t c : request->clients()) {
-      Params x;
-      if (request->from_peer().empty()) {
-        absl::StatusOr<Params> got = fetch_(ModelRef::OfClient(c, v));
-        if (!got.ok()) return ToGrpc(got.status());
-        x = *std::move(got);
-      } else {
-        absl::StatusOr<std::vector<float>> got =
-            peers_.FetchFloats(request->from_peer(), WireKey(c, v, wire::PeerKey::X));
-        if (!got.ok()) return ToGrpc(got.status());
-        x = std::make_shared<const std::vector<float>>(*std::move(got));
+    if (!request->from_peer().empty()) {
+      std::vector<std::pair<std::string, wire::PeerKey>> wanted;
+      for (uint32_t c : request->clients()) {
+        wanted.emplace_back(request->from_peer(), WireKey(c, v, wire::PeerKey::X));
       }
+      absl::StatusOr<std::vector<Params>> got = FetchAll(wanted);
+      if (!got.ok()) return ToGrpc(got.status());
       absl::MutexLock lock(&mu_);
-      models_[Key{c, v, wire::PeerKey::X, 0}] = std::move(x);
+      for (int k = 0; k < request->clients_size(); ++k) {
+        models_[Key{request->clients(k), v, wire::PeerKey::X, 0}] = (*got)[k];
+      }
+      return grpc::Status::OK;
+    }
+    for (uint32_t c : request->clients()) {
+      absl::StatusOr<Params> got = fetch_(ModelRef::OfClient(c, v));
+      if (!got.ok()) return ToGrpc(got.status());
+      absl::MutexLock lock(&mu_);
+      models_[Key{c, v, wire::PeerKey::X, 0}] = *std::move(got);
     }
     return grpc::Status::OK;
   }
@@ -149,21 +158,24 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
     // Step q reads z^(q-1): at step 1 each source's x or y, after that z.
     std::map<ClientId, Params> sources;
     const uint64_t before = peers_.bytes_fetched();
+    // What this worker holds it reads here; the rest it fetches.
+    std::vector<ClientId> remote;
+    std::vector<std::pair<std::string, wire::PeerKey>> wanted;
     for (const wire::GossipRequest::Source& s : request->sources()) {
       const wire::PeerKey key = step == 1 ? WireKey(s.client(), v, s.stage())
                                           : WireKey(s.client(), v, wire::PeerKey::Z, step - 1);
-      Params p;
-      {
-        absl::MutexLock lock(&mu_);
-        p = FindLocked(KeyOf(key));
+      absl::MutexLock lock(&mu_);
+      Params p = FindLocked(KeyOf(key));
+      if (p != nullptr) {
+        sources[s.client()] = std::move(p);
+      } else {
+        remote.push_back(s.client());
+        wanted.emplace_back(s.address(), key);
       }
-      if (p == nullptr) {
-        absl::StatusOr<std::vector<float>> got = peers_.FetchFloats(s.address(), key);
-        if (!got.ok()) return ToGrpc(got.status());
-        p = std::make_shared<const std::vector<float>>(*std::move(got));
-      }
-      sources[s.client()] = std::move(p);
     }
+    absl::StatusOr<std::vector<Params>> fetched = FetchAll(wanted);
+    if (!fetched.ok()) return ToGrpc(fetched.status());
+    for (size_t k = 0; k < remote.size(); ++k) sources[remote[k]] = (*fetched)[k];
     response->set_bytes_fetched(peers_.bytes_fetched() - before);
     std::vector<std::pair<ClientId, Params>> outputs;
     for (const wire::MixRow& row : request->rows()) {
@@ -356,6 +368,34 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
   void DropOlderLocked(Version v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::erase_if(models_, [v](const auto& e) { return std::get<1>(e.first) < v; });
     std::erase_if(sums_, [v](const auto& e) { return std::get<1>(e.first) < v; });
+  }
+
+  // Models from other workers, kFetchThreads at a time (a fetch is mostly
+  // waiting on the other side), in the order asked.
+  absl::StatusOr<std::vector<Params>> FetchAll(
+      const std::vector<std::pair<std::string, wire::PeerKey>>& wanted) {
+    std::vector<Params> out(wanted.size());
+    std::vector<absl::Status> errors(wanted.size());
+    std::atomic<size_t> next{0};
+    auto fetch = [&] {
+      for (size_t k = next++; k < wanted.size(); k = next++) {
+        absl::StatusOr<std::vector<float>> got =
+            peers_.FetchFloats(wanted[k].first, wanted[k].second);
+        if (got.ok()) {
+          out[k] = std::make_shared<const std::vector<float>>(*std::move(got));
+        } else {
+          errors[k] = got.status();
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < std::min(kFetchThreads, wanted.size()); ++t) threads.emplace_back(fetch);
+    fetch();
+    for (std::thread& t : threads) t.join();
+    for (const absl::Status& e : errors) {
+      if (!e.ok()) return e;
+    }
+    return out;
   }
 
   // The running sum ending at client `c` of version v: here, or fetched.
