@@ -435,9 +435,9 @@ absl::Status GrpcTransportImpl::RunStatus(wire::RunStatusResponse* response) {
   if (fleet.clients_total > 0) {
     response->set_clients_total(fleet.clients_total);
     response->set_clients_connected(fleet.clients_connected);
-    for (size_t slot = 0; slot < slot_holder_.size() && response->clients_missing_size() < 10;
-         ++slot) {
-      if (slot_holder_[slot] == 0) response->add_clients_missing(local_names_[slot]);
+    size_t more = 0;
+    for (const std::string& name : MissingNamesLocked(10, &more)) {
+      response->add_clients_missing(name);
     }
   }
   response->set_slowest_client(fleet.slowest_client);

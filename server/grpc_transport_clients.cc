@@ -81,7 +81,7 @@ absl::StatusOr<std::vector<uint32_t>> GrpcTransportImpl::ClaimClientsLocked(
       return absl::FailedPreconditionError(
           absl::StrCat("worker ", request.worker_name(), " brings client '", name,
                        "', but this run admits ", admit_capacity_, " clients and has them all (",
-                       MissingOrAllNamesLocked(), "); is the folder named as before?"));
+                       AdmittedNamesLocked(), "); is the folder named as before?"));
     }
     return absl::FailedPreconditionError(
         absl::StrCat("worker ", request.worker_name(), " brings client '", name,
@@ -121,7 +121,7 @@ absl::StatusOr<std::vector<uint32_t>> GrpcTransportImpl::ClaimClientsLocked(
   return slots;
 }
 
-std::string GrpcTransportImpl::MissingOrAllNamesLocked() const {
+std::string GrpcTransportImpl::AdmittedNamesLocked() const {
   std::vector<std::string> names(local_names_.begin(),
                                  local_names_.begin() + std::min<size_t>(local_names_.size(), 10));
   return absl::StrCat(absl::StrJoin(names, ", "), local_names_.size() > 10 ? ", ..." : "");
@@ -206,17 +206,23 @@ FleetStatus GrpcTransportImpl::fleet() const {
   return FleetLocked();
 }
 
-std::string GrpcTransportImpl::MissingClientsLocked(size_t max) const {
+std::vector<std::string> GrpcTransportImpl::MissingNamesLocked(size_t max, size_t* more) const {
   std::vector<std::string> missing;
-  size_t more = 0;
+  *more = 0;
   for (size_t slot = 0; slot < slot_holder_.size(); ++slot) {
     if (slot_holder_[slot] != 0) continue;
     if (missing.size() < max) {
       missing.push_back(local_names_[slot]);
     } else {
-      ++more;
+      ++*more;
     }
   }
+  return missing;
+}
+
+std::string GrpcTransportImpl::MissingClientsLocked(size_t max) const {
+  size_t more = 0;
+  const std::vector<std::string> missing = MissingNamesLocked(max, &more);
   std::string text = absl::StrJoin(missing, ", ");
   if (more > 0) absl::StrAppend(&text, ", and ", more, " more");
   if (local_names_.size() < admit_capacity_) {

@@ -311,10 +311,14 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   FleetStatus FleetLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The names of the listed clients no connected worker holds, the first
-  // `max` of them, then ", ..." when there are more.
+  // `max` of them (`*more`: how many others).
+  std::vector<std::string> MissingNamesLocked(size_t max, size_t* more) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same as text: "a, b, and 3 more", with the admissions still open.
   std::string MissingClientsLocked(size_t max) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The first 10 names of local_names_, then ", ..." when there are more.
-  std::string MissingOrAllNamesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first 10 names of the clients admitted so far, then ", ..." when
+  // there are more.
+  std::string AdmittedNamesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Answers parked polls in arrival order and hands them to the poll timer to
   // finish: every one that can be answered now (`all`: after workers were

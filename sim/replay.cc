@@ -103,30 +103,21 @@ absl::StatusOr<RecordedEvent> ParseEventLine(const std::string& line) {
   e.kind = ev->get<std::string>();
   e.text = line;
   uint64_t v = 0;
-  if (e.kind == "dispatch") {
+  // A dispatch line, or a wall-clock run's arrival line with the real
+  // duration (sim/run_output.h set_real_durations): task, client, dur.
+  if (e.kind == "dispatch" || (e.kind == "arrival" && j.contains("dur"))) {
     if (!GetUint(j, "task", UINT64_MAX, &e.task)) {
-      return absl::InvalidArgumentError("dispatch without a valid \"task\"");
+      return absl::InvalidArgumentError(absl::StrCat(e.kind, " without a valid \"task\""));
     }
     if (!GetUint(j, "client", UINT32_MAX, &v)) {
-      return absl::InvalidArgumentError("dispatch without a valid \"client\"");
+      return absl::InvalidArgumentError(absl::StrCat(e.kind, " without a valid \"client\""));
     }
     e.client = static_cast<uint32_t>(v);
     if (!GetSeconds(j, "dur", &e.duration)) {
-      return absl::InvalidArgumentError("dispatch without a valid \"dur\" (seconds >= 0)");
+      return absl::InvalidArgumentError(
+          absl::StrCat(e.kind, " without a valid \"dur\" (seconds >= 0)"));
     }
-  } else if (e.kind == "arrival" && j.contains("dur")) {
-    // A wall-clock run's real duration (sim/run_output.h set_real_durations).
-    if (!GetUint(j, "task", UINT64_MAX, &e.task)) {
-      return absl::InvalidArgumentError("arrival without a valid \"task\"");
-    }
-    if (!GetUint(j, "client", UINT32_MAX, &v)) {
-      return absl::InvalidArgumentError("arrival without a valid \"client\"");
-    }
-    e.client = static_cast<uint32_t>(v);
-    if (!GetSeconds(j, "dur", &e.duration)) {
-      return absl::InvalidArgumentError("arrival with an invalid \"dur\" (seconds >= 0)");
-    }
-    e.real_duration = true;
+    e.real_duration = e.kind == "arrival";
   } else if (e.kind == "avail") {
     if (!GetUint(j, "client", UINT32_MAX, &v)) {
       return absl::InvalidArgumentError("avail without a valid \"client\"");
@@ -197,6 +188,20 @@ absl::StatusOr<RecordedRun> LoadRecordedRun(const std::string& run_dir,
   return run;
 }
 
+std::unordered_map<uint64_t, double> TaskDurations(const std::vector<RecordedEvent>& events) {
+  std::unordered_map<uint64_t, std::pair<uint32_t, double>> by_task;  // client, duration
+  for (const RecordedEvent& e : events) {
+    if (e.kind == "dispatch") by_task[e.task] = {e.client, e.duration};
+    if (e.kind == "arrival" && e.real_duration) {
+      auto it = by_task.find(e.task);
+      if (it != by_task.end() && it->second.first == e.client) it->second.second = e.duration;
+    }
+  }
+  std::unordered_map<uint64_t, double> out;
+  for (const auto& [task, slot] : by_task) out[task] = slot.second;
+  return out;
+}
+
 absl::StatusOr<ReplayReport> ReplayRun(const RecordedRun& run, const std::string& out_dir) {
   // The recorded schedule: task id -> (client, duration, line).
   struct Slot {
@@ -204,13 +209,9 @@ absl::StatusOr<ReplayReport> ReplayRun(const RecordedRun& run, const std::string
     double duration;
   };
   std::map<uint64_t, Slot> schedule;
+  const std::unordered_map<uint64_t, double> durations = TaskDurations(run.events);
   for (const RecordedEvent& e : run.events) {
-    if (e.kind == "dispatch") schedule[e.task] = Slot{e.client, e.duration};
-    // A wall-clock run's arrival brings the real duration.
-    if (e.kind == "arrival" && e.real_duration) {
-      auto it = schedule.find(e.task);
-      if (it != schedule.end() && it->second.client == e.client) it->second.duration = e.duration;
-    }
+    if (e.kind == "dispatch") schedule[e.task] = Slot{e.client, durations.at(e.task)};
   }
 
   // A wall-clock run (a deployment) is replayed in simulation: on the

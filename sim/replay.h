@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -73,6 +74,11 @@ absl::StatusOr<RecordedEvent> ParseEventLine(const std::string& line);
 // NotFound when the file cannot be read; DataLoss "<path>:<line>: <what>" for
 // an empty file or a line ParseEventLine rejects.
 absl::StatusOr<std::vector<RecordedEvent>> ReadEventLog(const std::string& path);
+
+// Per task id of a dispatch line: the duration a replay gives the task, the
+// dispatch line's own or, in a wall-clock run, the real one its arrival line
+// brings (when that line names the same client).
+std::unordered_map<uint64_t, double> TaskDurations(const std::vector<RecordedEvent>& events);
 
 struct ReplayReport {
   bool match = false;         // events identical and final-model hash equal

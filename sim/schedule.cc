@@ -63,18 +63,10 @@ absl::StatusOr<TraceSchedule> LoadEvents(const std::string& given, size_t num_cl
   std::vector<std::vector<std::pair<double, bool>>> changes(num_clients);
   bool any_avail = false;
   double last_avail_time = 0;
-  // Where each dispatched task's duration sits (client, index), for a
-  // wall-clock run's arrival lines, which bring the real duration.
-  std::unordered_map<uint64_t, std::pair<uint32_t, size_t>> slot_of_task;
+  // A wall-clock run's dispatches take the real durations of their arrivals.
+  const std::unordered_map<uint64_t, double> durations = TaskDurations(events);
   for (size_t i = 0; i < events.size(); ++i) {
     const RecordedEvent& e = events[i];
-    if (e.kind == "arrival" && e.real_duration) {
-      auto it = slot_of_task.find(e.task);
-      if (it != slot_of_task.end() && it->second.first == e.client) {
-        out.durations[e.client][it->second.second] = e.duration;
-      }
-      continue;
-    }
     if (e.kind != "dispatch" && e.kind != "avail") continue;
     if (e.client >= num_clients) {
       return absl::InvalidArgumentError(
@@ -83,8 +75,7 @@ absl::StatusOr<TraceSchedule> LoadEvents(const std::string& given, size_t num_cl
                        num_clients, " (record and rerun with the same num_clients)"));
     }
     if (e.kind == "dispatch") {
-      slot_of_task[e.task] = {e.client, out.durations[e.client].size()};
-      out.durations[e.client].push_back(e.duration);
+      out.durations[e.client].push_back(durations.at(e.task));
       continue;
     }
     if (e.time < last_avail_time) {
