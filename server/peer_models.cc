@@ -234,16 +234,13 @@ absl::StatusOr<MixSummary> PeerModels::Mix(Version version, std::span<const uint
   }
   const std::vector<PeerWorker> live = directory_->LivePeers();
   const PeerHomes homes = directory_->Homes();
-  uint64_t failed = 0;
-  absl::StatusOr<MixSummary> summary =
-      MixOnce(version, trained, rows, steps, average, homes, live, &failed);
+  absl::StatusOr<MixSummary> summary = MixOnce(version, trained, rows, steps, average, homes, live);
   if (summary.ok()) {
     version_ = version + 1;
     return summary;
   }
   directory_->LogLine(
       absl::StrCat("gossip of version ", version, " failed: ", summary.status().message()));
-  (void)failed;
   if (!WorkerLost(live)) return summary.status();
   // A worker is gone; the transport made the backup holders the homes of
   // its clients. What it alone held, the trained models of this round, is lost.
@@ -267,14 +264,12 @@ absl::StatusOr<MixSummary> PeerModels::Mix(Version version, std::span<const uint
 absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const uint8_t> trained,
                                                const MixRows& rows, uint32_t steps,
                                                std::span<float> average, const PeerHomes& homes,
-                                               const std::vector<PeerWorker>& live,
-                                               uint64_t* failed) {
+                                               const std::vector<PeerWorker>& live) {
   const size_t n = options_.num_clients;
   std::map<uint64_t, std::string> address;
   for (const PeerWorker& w : live) address[w.id] = w.address;
   for (ClientId c = 0; c < n; ++c) {
     if (address.count(homes.home[c]) == 0) {
-      *failed = homes.home[c];
       return absl::UnavailableError(absl::StrCat("client ", c, "'s worker is not connected"));
     }
   }
@@ -285,13 +280,10 @@ absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const 
       workers.push_back(w.id);
     }
   }
-  // What to call a worker that failed: the first call that did.
-  auto first_failure = [&](const std::vector<absl::Status>& results) -> absl::Status {
-    for (size_t k = 0; k < results.size(); ++k) {
-      if (!results[k].ok()) {
-        *failed = workers[k];
-        return results[k];
-      }
+  // The first failed call's status.
+  auto first_failure = [](const std::vector<absl::Status>& results) -> absl::Status {
+    for (const absl::Status& r : results) {
+      if (!r.ok()) return r;
     }
     return absl::OkStatus();
   };
@@ -348,12 +340,7 @@ absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const 
     }
     return absl::OkStatus();
   });
-  for (size_t k = 0; k < holders.size(); ++k) {
-    if (!backed[k].ok()) {
-      *failed = holders[k];
-      return backed[k];
-    }
-  }
+  FEDSIM_RETURN_IF_ERROR(first_failure(backed));
 
   // The average model: one running sum in client order, block by block.
   const std::vector<Segment> segments = Segments(homes.home);
@@ -370,7 +357,6 @@ absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const 
     absl::StatusOr<wire::AccumulateResponse> r =
         peers_.Accumulate(address[segments[s].home], request);
     if (!r.ok()) {
-      *failed = segments[s].home;
       return r.status();
     }
   }
@@ -381,7 +367,6 @@ absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const 
   key.set_stage(wire::PeerKey::SUM);
   absl::StatusOr<std::vector<double>> sum = peers_.FetchDoubles(address[last.home], key);
   if (!sum.ok()) {
-    *failed = last.home;
     return sum.status();
   }
   std::vector<double>& mean = *sum;
@@ -401,7 +386,6 @@ absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const 
     request.set_dist_in(dist);
     absl::StatusOr<wire::AccumulateResponse> r = peers_.Accumulate(address[seg.home], request);
     if (!r.ok()) {
-      *failed = seg.home;
       return r.status();
     }
     dist = r->dist_out();

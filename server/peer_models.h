@@ -114,8 +114,7 @@ class PeerModels final : public ClientModels {
   bool WorkerLost(const std::vector<PeerWorker>& before);
   absl::StatusOr<MixSummary> MixOnce(Version version, std::span<const uint8_t> trained,
                                      const MixRows& rows, uint32_t steps, std::span<float> average,
-                                     const PeerHomes& homes, const std::vector<PeerWorker>& live,
-                                     uint64_t* failed);
+                                     const PeerHomes& homes, const std::vector<PeerWorker>& live);
   std::string AddressOf(uint64_t id, const std::vector<PeerWorker>& live) const;
   // Client c's model of `stage` at `version` from its home (then its backup).
   absl::StatusOr<std::vector<float>> Fetch(ClientId c, Version version, wire::PeerKey::Stage stage);

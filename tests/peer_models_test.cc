@@ -206,7 +206,9 @@ TEST_F(PeerModelsTest, WorkerLostDuringGossipCostsOnlyTheTrainedModelsItHeld) {
   LocalClientModels reference(kClients);
   ASSERT_TRUE(reference.Init(x0_, 0).ok());
   for (ClientId c = 0; c < kClients; ++c) {
-    if (active[c]) ASSERT_TRUE(reference.Trained(c, 0, RandomVector(kParams, c + 50)).ok());
+    if (active[c]) {
+      ASSERT_TRUE(reference.Trained(c, 0, RandomVector(kParams, c + 50)).ok());
+    }
   }
   const MixRows rows = RingRows(kClients, active);
   std::vector<float> avg_ref(kParams);
