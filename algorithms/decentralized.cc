@@ -336,8 +336,8 @@ absl::StatusOr<CommitResult> Decentralized::Commit(const FleetView& fleet, Model
   if (!matrix_status_.ok()) return matrix_status_;
   absl::StatusOr<MixSummary> summary;
   uint64_t links = 0;
-  // A worker lost during the gossip takes the trained models it held: the
-  // round is mixed again with those clients counted as not trained.
+  // A worker lost during the round: mixed again, the trained models that
+  // went with it (ClientModels::Mix names them) counted as not trained.
   for (uint32_t attempt = 0; attempt <= n; ++attempt) {
     // W' = W with the rows of non-participants replaced by the identity.
     MixRows rows(n);
@@ -354,9 +354,7 @@ absl::StatusOr<CommitResult> Decentralized::Commit(const FleetView& fleet, Model
     }
     std::vector<ClientId> lost;
     summary = models_->Mix(fleet.version(), trained_, rows, q_, bank.global(), &lost);
-    if (summary.ok() || summary.status().code() != absl::StatusCode::kAborted || lost.empty()) {
-      break;
-    }
+    if (summary.ok() || summary.status().code() != absl::StatusCode::kAborted) break;
     for (ClientId c : lost) {
       if (c < n) trained_[c] = active_[c] = 0;
     }

@@ -104,6 +104,11 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
     models_[Key{c, version, wire::PeerKey::Y, 0}] = std::move(y);
   }
 
+  absl::Status Replicate(const std::string& address, ClientId c, Version version,
+                         const std::vector<float>& y) override {
+    return peers_.Put(address, WireKey(c, version, wire::PeerKey::Y), y);
+  }
+
   uint64_t bytes_fetched() const override { return peers_.bytes_fetched(); }
 
   // ------------------------------------------------------------ the service

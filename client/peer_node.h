@@ -59,6 +59,9 @@ class PeerNode {
   virtual Params Held(ClientId c, Version version) const = 0;
   // Keeps y_c = x_c + delta of a task trained from x_c at `version`.
   virtual void KeepTrained(ClientId c, Version version, Params y) = 0;
+  // Hands y_c to the worker at `address` (the client's backup holder).
+  virtual absl::Status Replicate(const std::string& address, ClientId c, Version version,
+                                 const std::vector<float>& y) = 0;
   // Payload bytes this node fetched from other workers.
   virtual uint64_t bytes_fetched() const = 0;
 };

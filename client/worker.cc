@@ -276,7 +276,9 @@ class Worker {
         }
         --free_slots_;
         in_flight_.insert(spec->id);
-        pool_->Schedule([this, spec = *std::move(spec), id] { RunTask(spec, id); });
+        pool_->Schedule([this, spec = *std::move(spec), id, backup = task.peer_backup()] {
+          RunTask(spec, id, backup);
+        });
       }
     }
   }
@@ -307,11 +309,13 @@ class Worker {
 
   // ------------------------------------------------------------------- tasks
 
-  void RunTask(const TaskSpec& spec, const WorkerSession& lease_worker) {
+  // `peer_backup`: see wire::Task.peer_backup.
+  void RunTask(const TaskSpec& spec, const WorkerSession& lease_worker,
+               const std::string& peer_backup) {
     TaskLog(spec, "training");
     bool done = false;
     bool duplicate = false;
-    absl::Status status = TrainAndPush(spec, lease_worker, &done, &duplicate);
+    absl::Status status = TrainAndPush(spec, lease_worker, peer_backup, &done, &duplicate);
     TaskLog(spec, done ? (duplicate ? "pushed (a duplicate)" : "pushed")
                        : (status.ok() ? "dropped" : "failed"));
     absl::MutexLock lock(&mu_);
@@ -329,8 +333,8 @@ class Worker {
   // Errors returned here end the worker; outcomes a retry cannot change but
   // that are not wrong (the task was cancelled or went to another worker)
   // only drop the task.
-  absl::Status TrainAndPush(const TaskSpec& spec, const WorkerSession& lease_worker, bool* done,
-                            bool* duplicate) {
+  absl::Status TrainAndPush(const TaskSpec& spec, const WorkerSession& lease_worker,
+                            const std::string& peer_backup, bool* done, bool* duplicate) {
     absl::StatusOr<ModelCache::Params> base;
     // A client model this worker holds (peer-to-peer decentralized runs):
     // trained from here, and y = x + delta stays here.
@@ -363,9 +367,19 @@ class Worker {
       // y = x + delta in float, as the in-process rule computes it.
       std::vector<float>& delta = result->delta;
       for (size_t j = 0; j < delta.size() && j < held->size(); ++j) delta[j] += (*held)[j];
-      peer_->KeepTrained(spec.client, spec.base.version,
-                         std::make_shared<const std::vector<float>>(std::move(delta)));
+      auto y = std::make_shared<const std::vector<float>>(std::move(delta));
+      peer_->KeepTrained(spec.client, spec.base.version, y);
       result->delta.clear();  // the server gets the figures only
+      // A copy on the backup's worker, before the server counts y as there:
+      // it outlives this worker. Without it y is lost with this worker, and
+      // the round mixes without it (server/peer_models.h).
+      if (!peer_backup.empty()) {
+        absl::Status copied = peer_->Replicate(peer_backup, spec.client, spec.base.version, *y);
+        if (!copied.ok()) {
+          Warn(absl::StrCat("task ", spec.id, ": no copy of client ", spec.client,
+                            "'s trained model on its backup worker: ", copied.message()));
+        }
+      }
     }
 
     if (time_scale_ > 0 && spec.duration_s > 0) {

@@ -274,10 +274,9 @@ absl::StatusOr<FakeFleetReport> RunFakeFleet(const FakeFleetOptions& options) {
     if (absl::Now() >= give_up) {
       (*transport)->Shutdown();
       fleet.Stop().IgnoreError();
-      return absl::DeadlineExceededError(absl::StrCat("only ", (*transport)->stats().polls_parked,
-                                                      " of ", options.workers,
-                                                      " long polls parked after ",
-                                                      options.park_timeout_s, " s"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("only ", (*transport)->stats().polls_parked, " of ", options.workers,
+                       " long polls parked after ", options.park_timeout_s, " s"));
     }
     absl::SleepFor(absl::Milliseconds(1));
   }

@@ -352,6 +352,9 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // model is lost (no home left).
   bool IsHomeLocked(ClientId c, uint64_t worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool PeerClientLostLocked(ClientId c) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Peer-to-peer runs: the Peer address of the worker holding the backup of
+  // `task`'s client model ("" when none, or for other tasks).
+  std::string PeerBackupLocked(const TaskSpec& task) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Puts tasks back at the front of the queue, in their submit order.
   void RequeueFrontLocked(std::vector<TaskId> requeue) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -96,7 +96,9 @@ void GrpcTransportImpl::LeaseLocked(uint64_t worker_id, WorkerState* worker, uin
       task.lessees.push_back(worker_id);
     }
     worker->leased.insert(id);
-    TaskToWire(task.spec, response->add_tasks());
+    wire::Task* leased = response->add_tasks();
+    TaskToWire(task.spec, leased);
+    leased->set_peer_backup(PeerBackupLocked(task.spec));
   }
 }
 

@@ -116,6 +116,15 @@ bool GrpcTransportImpl::IsHomeLocked(ClientId c, uint64_t worker) const {
   return c < home_.size() && home_[c] != 0 && home_[c] == worker;
 }
 
+std::string GrpcTransportImpl::PeerBackupLocked(const TaskSpec& task) const {
+  if (home_.empty() || task.base.is_global() || task.kind != TaskKind::kTrain ||
+      task.client >= backup_.size()) {
+    return "";
+  }
+  auto w = workers_.find(backup_[task.client]);
+  return w == workers_.end() ? "" : w->second.peer_address;
+}
+
 bool GrpcTransportImpl::PeerClientLostLocked(ClientId c) const {
   return c < home_.size() && home_[c] == 0;
 }

@@ -241,24 +241,32 @@ absl::StatusOr<MixSummary> PeerModels::Mix(Version version, std::span<const uint
   }
   directory_->LogLine(
       absl::StrCat("gossip of version ", version, " failed: ", summary.status().message()));
-  if (!WorkerLost(live)) return summary.status();
-  // A worker is gone; the transport made the backup holders the homes of
-  // its clients. What it alone held, the trained models of this round, is lost.
+  const bool worker_lost = WorkerLost(live);
+  // The trained models the clients' homes (moved to the backups' workers
+  // where a worker is gone) no longer have: those that went with a worker
+  // before a copy reached the backup.
   const std::vector<PeerWorker> after = directory_->LivePeers();
+  const PeerHomes now = directory_->Homes();
   std::vector<ClientId> lost;
-  for (ClientId c = 0; c < n; ++c) {
-    const bool home_alive = std::any_of(after.begin(), after.end(),
-                                        [&](const PeerWorker& w) { return w.id == homes.home[c]; });
-    if (trained[c] && !home_alive) lost.push_back(c);
+  for (ClientId c = 0; c < n && c < now.home.size(); ++c) {
+    if (!trained[c]) continue;
+    wire::PeerKey key;
+    key.set_client(c);
+    key.set_version(version);
+    key.set_stage(wire::PeerKey::Y);
+    const std::string a = AddressOf(now.home[c], after);
+    if (a.empty() || !peers_.FetchFloats(a, key).ok()) lost.push_back(c);
   }
+  if (!worker_lost && lost.empty()) return summary.status();
   if (lost_trained != nullptr) *lost_trained = lost;
   directory_->LogLine(
-      absl::StrCat("a worker was lost during the gossip of version ", version, "; mixing again",
+      absl::StrCat(worker_lost ? "a worker was lost" : "trained models were lost",
+                   " during the round of version ", version, "; mixing again",
                    lost.empty() ? std::string()
                                 : absl::StrCat(" without the trained models of client(s) ",
-                                               absl::StrJoin(lost, ", "), ", which it held")));
+                                               absl::StrJoin(lost, ", "), ", which went with it")));
   return absl::AbortedError(
-      absl::StrCat("a worker was lost during the gossip of version ", version));
+      absl::StrCat("a worker was lost during the round of version ", version));
 }
 
 absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const uint8_t> trained,

@@ -11,8 +11,10 @@
 //    a copy of every x_i of a block, refreshed after each round. When a
 //    worker is dropped the transport makes the backup holder the home of its
 //    clients at once, so a task it held is re-run there from the same model
-//    (the run's result does not change). Only y_i of the round in progress
-//    is lost with it; see Mix.
+//    (the run's result does not change). A worker also hands each trained
+//    y_i to the backup's worker before it reports the task (wire
+//    Task.peer_backup), so a trained model outlives its worker too; one that
+//    did not get there is lost, and Mix names it.
 //  - Gossip. Each step, every worker gets its clients' rows and the homes of
 //    the columns they read, fetches what it does not hold from the other
 //    workers, and computes its rows; the steps are barriers.
@@ -93,6 +95,9 @@ class PeerModels final : public ClientModels {
                        std::span<const std::span<const float>> trained, Version version) override;
   absl::Status PrepareRound(Version version) override;
   absl::Status Trained(ClientId c, Version version, std::vector<float> delta) override;
+  // After a failed gossip step (a worker gone): Aborted, naming in
+  // *lost_trained the trained clients whose y_i no worker holds any more;
+  // the rule mixes again without them.
   absl::StatusOr<MixSummary> Mix(Version version, std::span<const uint8_t> trained,
                                  const MixRows& rows, uint32_t steps, std::span<float> average,
                                  std::vector<ClientId>* lost_trained) override;

@@ -269,7 +269,10 @@ void E2ETest::ExpectWorkerKillIsHarmless(
   }
   procs.WaitAll(300);
   auto children = procs.children();
-  EXPECT_EQ(children[0].exit_code, 0) << "server failed";
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(children[0].exit_code, 0) << "server failed:\n" << server_log;
+  }
   EXPECT_EQ(children[1].exit_code, 0) << "surviving worker failed";
   EXPECT_EQ(children[2].exit_code, 128 + SIGKILL);
   if (!server_says.empty()) {

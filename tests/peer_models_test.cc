@@ -125,14 +125,21 @@ class PeerModelsTest : public ::testing::Test {
 
   // Client c trains delta at `version`: its home keeps y = x + delta, as a
   // worker does; the local models compute the same.
-  void Train(ClientId c, Version version, uint64_t seed) {
+  // With `copy`, the home hands y to the backup's worker too, as a worker
+  // does when its task names one.
+  void Train(ClientId c, Version version, uint64_t seed, bool copy = false) {
     const std::vector<float> delta = RandomVector(kParams, seed);
-    const uint64_t home = directory_.Homes().home[c];
+    const PeerHomes homes = directory_.Homes();
+    const uint64_t home = homes.home[c];
     PeerNode::Params x = nodes_.at(home)->Held(c, version);
     ASSERT_NE(x, nullptr) << "client " << c << "'s home does not hold its model";
     std::vector<float> y = delta;
     for (size_t j = 0; j < y.size(); ++j) y[j] += (*x)[j];
     nodes_.at(home)->KeepTrained(c, version, std::make_shared<const std::vector<float>>(y));
+    if (copy) {
+      ASSERT_TRUE(
+          nodes_.at(home)->Replicate(nodes_.at(homes.backup[c])->address(), c, version, y).ok());
+    }
     ASSERT_TRUE(remote_->Trained(c, version, {}).ok());
     ASSERT_TRUE(local_.Trained(c, version, delta).ok());
   }
@@ -226,6 +233,27 @@ TEST_F(PeerModelsTest, WorkerLostDuringGossipCostsOnlyTheTrainedModelsItHeld) {
   for (ClientId c = 0; c < kClients; ++c) {
     EXPECT_EQ(*reference.Get(c, 1), *remote_->Get(c, 1)) << c;
   }
+}
+
+TEST_F(PeerModelsTest, WorkerLostAfterCopyingItsTrainedModelsCostsNothing) {
+  ASSERT_TRUE(remote_->PrepareRound(0).ok());
+  ASSERT_TRUE(local_.PrepareRound(0).ok());
+  std::vector<uint8_t> active(kClients, 1);
+  for (ClientId c = 0; c < kClients; ++c) Train(c, 0, c + 70, /*copy=*/true);
+  nodes_.at(2).reset();
+  const MixRows rows = RingRows(kClients, active);
+  std::vector<float> avg(kParams), avg_local(kParams);
+  std::vector<ClientId> lost = {99};
+  absl::StatusOr<MixSummary> failed = remote_->Mix(0, active, rows, 2, avg, &lost);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kAborted) << failed.status();
+  EXPECT_TRUE(lost.empty()) << "client " << lost.front();
+  // Mixed again as it was: the round of one process in which all trained.
+  absl::StatusOr<MixSummary> got = remote_->Mix(0, active, rows, 2, avg, &lost);
+  absl::StatusOr<MixSummary> want = local_.Mix(0, active, rows, 2, avg_local, nullptr);
+  ASSERT_TRUE(got.ok() && want.ok()) << got.status();
+  EXPECT_EQ(avg, avg_local);
+  EXPECT_EQ(got->consensus_distance, want->consensus_distance);
+  ExpectSameModels(1);
 }
 
 TEST_F(PeerModelsTest, PeerCallsWithoutTheRunTokenAreRefused) {
