@@ -110,6 +110,7 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
   }
 
   uint64_t bytes_fetched() const override { return peers_.bytes_fetched(); }
+  uint64_t bytes_put() const override { return peers_.bytes_put(); }
 
   // ------------------------------------------------------------ the service
 

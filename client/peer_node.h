@@ -62,8 +62,9 @@ class PeerNode {
   // Hands y_c to the worker at `address` (the client's backup holder).
   virtual absl::Status Replicate(const std::string& address, ClientId c, Version version,
                                  const std::vector<float>& y) = 0;
-  // Payload bytes this node fetched from other workers.
+  // Payload bytes this node fetched from other workers, and handed to them.
   virtual uint64_t bytes_fetched() const = 0;
+  virtual uint64_t bytes_put() const = 0;
 };
 
 // Starts the service. Errors: InvalidArgument for a bad address;

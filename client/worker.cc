@@ -81,6 +81,7 @@ class Worker {
       summary->bytes_fetched = client_.bytes_fetched();
       summary->bytes_pushed = client_.bytes_pushed();
       summary->bytes_from_peers = peer_ != nullptr ? peer_->bytes_fetched() : 0;
+      summary->bytes_to_peers = peer_ != nullptr ? peer_->bytes_put() : 0;
     }
     return status;
   }

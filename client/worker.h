@@ -108,6 +108,7 @@ struct WorkerSummary {
   uint64_t bytes_fetched = 0;     // tensor payload bytes down
   uint64_t bytes_pushed = 0;      // tensor payload bytes up
   uint64_t bytes_from_peers = 0;  // client models fetched from other workers
+  uint64_t bytes_to_peers = 0;    // trained models handed to backup workers
 };
 
 // Runs until the server says the run is finished (OK). Errors:

@@ -141,6 +141,7 @@ absl::Status PeerClients::Put(const std::string& address, const wire::PeerKey& k
   if (!status.ok()) {
     return Named(status, absl::StrCat("handing ", PeerKeyText(key), " to worker ", address));
   }
+  bytes_put_ += values.size() * sizeof(float);
   return absl::OkStatus();
 }
 

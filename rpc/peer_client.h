@@ -50,8 +50,9 @@ class PeerClients {
   absl::StatusOr<wire::AccumulateResponse> Accumulate(const std::string& address,
                                                       const wire::AccumulateRequest& request);
 
-  // Payload bytes fetched so far.
+  // Payload bytes fetched and put so far.
   uint64_t bytes_fetched() const { return bytes_fetched_.load(); }
+  uint64_t bytes_put() const { return bytes_put_.load(); }
 
  private:
   wire::Peer::Stub* Stub(const std::string& address);
@@ -67,6 +68,7 @@ class PeerClients {
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<wire::Peer::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> bytes_fetched_{0};
+  std::atomic<uint64_t> bytes_put_{0};
 };
 
 }  // namespace fedsim
