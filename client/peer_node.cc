@@ -157,9 +157,15 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("gossip step ", step, " of ", request->steps()));
     }
-    if (step == 1) {
+    {
+      // Step q starts once every worker has finished step q - 1, so nobody
+      // reads z^(q-2) any more (nor anything of an older version at step 1).
       absl::MutexLock lock(&mu_);
-      DropOlderLocked(v);
+      if (step == 1) DropOlderLocked(v);
+      std::erase_if(models_, [v, step](const auto& e) {
+        return std::get<1>(e.first) == v && std::get<2>(e.first) == wire::PeerKey::Z &&
+               std::get<3>(e.first) + 2 <= step;
+      });
     }
     // Step q reads z^(q-1): at step 1 each source's x or y, after that z.
     std::map<ClientId, Params> sources;

@@ -12,7 +12,8 @@
 // a run gives the same bits on any number of workers.
 //
 // Memory: the models of the current version and the round in progress; a
-// gossip step 1 of version v forgets everything older than v.
+// gossip step 1 of version v forgets everything older than v, and step q
+// the outputs of step q - 2.
 //
 // Thread safety: thread-safe; the service runs on gRPC's threads, the
 // worker's task threads call Held and KeepTrained.

@@ -130,7 +130,7 @@ TEST_F(E2ETest, FedBuffWithLognormalSpeedsIsBitIdenticalInProcessAndWithThreeWor
 }
 
 // Decentralized rounds (per-client models published by ModelRef, gossip with
-// Q = 2 steps, partial participation) give the same bits in-process and
+// Q = 3 steps, partial participation) give the same bits in-process and
 // with one or three worker processes.
 TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
   const std::string scenario = "scenarios/dfedsam_fmnist.textproto";
@@ -142,7 +142,7 @@ TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers)
       "--set=eval.every_commits=2",
       "--set=eval.client_sample=4",
       "--set=algorithm.decentralized.variant=DFEDSAM_MGS",
-      "--set=algorithm.decentralized.gossip_steps=2",
+      "--set=algorithm.decentralized.gossip_steps=3",
       "--set=algorithm.decentralized.topology={random_regular{degree:4}}",
       "--set=participation={bernoulli{} probability{distribution{constant:0.7}}}"};
   std::vector<std::string> dirs = {"inproc", "w1", "w3"};
