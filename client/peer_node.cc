@@ -36,15 +36,6 @@ Key KeyOf(const wire::PeerKey& k) {
              k.stage() == wire::PeerKey::Z ? k.step() : 0};
 }
 
-wire::PeerKey WireKey(ClientId c, Version v, wire::PeerKey::Stage stage, uint32_t step = 0) {
-  wire::PeerKey k;
-  k.set_client(c);
-  k.set_version(v);
-  k.set_stage(stage);
-  k.set_step(step);
-  return k;
-}
-
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
@@ -106,7 +97,7 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
 
   absl::Status Replicate(const std::string& address, ClientId c, Version version,
                          const std::vector<float>& y) override {
-    return peers_.Put(address, WireKey(c, version, wire::PeerKey::Y), y);
+    return peers_.Put(address, PeerKeyOf(c, version, wire::PeerKey::Y), y);
   }
 
   uint64_t bytes_fetched() const override { return peers_.bytes_fetched(); }
@@ -129,7 +120,7 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
     if (!request->from_peer().empty()) {
       std::vector<std::pair<std::string, wire::PeerKey>> wanted;
       for (uint32_t c : request->clients()) {
-        wanted.emplace_back(request->from_peer(), WireKey(c, v, wire::PeerKey::X));
+        wanted.emplace_back(request->from_peer(), PeerKeyOf(c, v, wire::PeerKey::X));
       }
       absl::StatusOr<std::vector<Params>> got = FetchAll(wanted);
       if (!got.ok()) return ToGrpc(got.status());
@@ -174,8 +165,8 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
     std::vector<ClientId> remote;
     std::vector<std::pair<std::string, wire::PeerKey>> wanted;
     for (const wire::GossipRequest::Source& s : request->sources()) {
-      const wire::PeerKey key = step == 1 ? WireKey(s.client(), v, s.stage())
-                                          : WireKey(s.client(), v, wire::PeerKey::Z, step - 1);
+      const wire::PeerKey key = step == 1 ? PeerKeyOf(s.client(), v, s.stage())
+                                          : PeerKeyOf(s.client(), v, wire::PeerKey::Z, step - 1);
       absl::MutexLock lock(&mu_);
       Params p = FindLocked(KeyOf(key));
       if (p != nullptr) {
@@ -418,7 +409,7 @@ class PeerNodeImpl final : public PeerNode, public wire::Peer::Service {
       if (it != sums_.end()) return it->second;
     }
     absl::StatusOr<std::vector<double>> got =
-        peers_.FetchDoubles(address, WireKey(c, v, wire::PeerKey::SUM));
+        peers_.FetchDoubles(address, PeerKeyOf(c, v, wire::PeerKey::SUM));
     if (!got.ok()) return got.status();
     return std::make_shared<const std::vector<double>>(*std::move(got));
   }

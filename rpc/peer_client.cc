@@ -19,6 +19,15 @@ absl::Status Named(const grpc::Status& status, const std::string& what) {
 
 }  // namespace
 
+wire::PeerKey PeerKeyOf(ClientId c, Version v, wire::PeerKey::Stage stage, uint32_t step) {
+  wire::PeerKey k;
+  k.set_client(c);
+  k.set_version(v);
+  k.set_stage(stage);
+  k.set_step(step);
+  return k;
+}
+
 std::string PeerKeyText(const wire::PeerKey& key) {
   const char* stage = key.stage() == wire::PeerKey::X   ? "x"
                       : key.stage() == wire::PeerKey::Y ? "y"

@@ -18,9 +18,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/types.h"
 #include "proto/fedsim.grpc.pb.h"
 
 namespace fedsim {
+
+// The key of client c's model of `stage` at version v (`step`: Z only).
+wire::PeerKey PeerKeyOf(ClientId c, Version v, wire::PeerKey::Stage stage, uint32_t step = 0);
 
 // "client 3 x@5", "client 3 z2@5": for logs and errors.
 std::string PeerKeyText(const wire::PeerKey& key);

@@ -82,10 +82,7 @@ absl::Status PeerModels::Restore(std::span<const std::span<const float>> models,
   const PeerHomes homes = directory_->Homes();
   for (ClientId c = 0; c < trained.size() && c < homes.home.size(); ++c) {
     if (trained[c].empty()) continue;
-    wire::PeerKey key;
-    key.set_client(c);
-    key.set_version(version);
-    key.set_stage(wire::PeerKey::Y);
+    const wire::PeerKey key = PeerKeyOf(c, version, wire::PeerKey::Y);
     FEDSIM_RETURN_IF_ERROR(peers_.Put(AddressOf(homes.home[c], live), key, trained[c]));
   }
   return absl::OkStatus();
@@ -250,10 +247,7 @@ absl::StatusOr<MixSummary> PeerModels::Mix(Version version, std::span<const uint
   std::vector<ClientId> lost;
   for (ClientId c = 0; c < n && c < now.home.size(); ++c) {
     if (!trained[c]) continue;
-    wire::PeerKey key;
-    key.set_client(c);
-    key.set_version(version);
-    key.set_stage(wire::PeerKey::Y);
+    const wire::PeerKey key = PeerKeyOf(c, version, wire::PeerKey::Y);
     const std::string a = AddressOf(now.home[c], after);
     if (a.empty() || !peers_.FetchFloats(a, key).ok()) lost.push_back(c);
   }
@@ -369,10 +363,7 @@ absl::StatusOr<MixSummary> PeerModels::MixOnce(Version version, std::span<const 
     }
   }
   const Segment& last = segments.back();
-  wire::PeerKey key;
-  key.set_client(last.last);
-  key.set_version(version + 1);
-  key.set_stage(wire::PeerKey::SUM);
+  const wire::PeerKey key = PeerKeyOf(last.last, version + 1, wire::PeerKey::SUM);
   absl::StatusOr<std::vector<double>> sum = peers_.FetchDoubles(address[last.home], key);
   if (!sum.ok()) {
     return sum.status();
@@ -418,10 +409,7 @@ absl::StatusOr<std::vector<float>> PeerModels::Fetch(ClientId c, Version version
   if (c >= homes.home.size()) {
     return absl::NotFoundError(absl::StrCat("client ", c, " has no home worker"));
   }
-  wire::PeerKey key;
-  key.set_client(c);
-  key.set_version(version);
-  key.set_stage(stage);
+  const wire::PeerKey key = PeerKeyOf(c, version, stage);
   absl::Status last = absl::NotFoundError(absl::StrCat("no worker holds ", PeerKeyText(key)));
   // y_i lives only at the home; x_i also at the backup.
   for (uint64_t id : {homes.home[c], stage == wire::PeerKey::X ? homes.backup[c] : 0}) {
