@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "util/checks.h"
@@ -49,8 +50,21 @@ absl::Status WeightedMean(std::span<const std::span<const float>> vectors,
     total += weights[i];
   }
   if (!(total > 0)) return absl::InvalidArgumentError("WeightedMean: weights sum to zero");
-  std::fill(out.begin(), out.end(), 0.0f);
-  for (size_t i = 0; i < vectors.size(); ++i) AddWeighted(out, weights[i] / total, vectors[i]);
+  std::vector<double> scaled(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i) scaled[i] = weights[i] / total;
+  // Column blocks that stay in L1 while every vector adds into them: each
+  // element still sees the vectors in the given order, so the bits are those
+  // of one whole pass per vector, without streaming `out` through memory
+  // once per vector.
+  constexpr size_t kBlock = 4096;
+  for (size_t j0 = 0; j0 < out.size(); j0 += kBlock) {
+    const size_t len = std::min(kBlock, out.size() - j0);
+    std::span<float> block = out.subspan(j0, len);
+    std::fill(block.begin(), block.end(), 0.0f);
+    for (size_t i = 0; i < vectors.size(); ++i) {
+      AddWeighted(block, scaled[i], vectors[i].subspan(j0, len));
+    }
+  }
   return absl::OkStatus();
 }
 

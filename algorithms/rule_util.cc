@@ -1,7 +1,9 @@
 #include "algorithms/rule_util.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <utility>
 
@@ -73,11 +75,18 @@ absl::Status CheckDelta(const ClientUpdate& update, size_t num_params) {
                                                    update.delta.size(), " values, want ",
                                                    num_params));
   }
-  for (float v : update.delta) {
-    if (!std::isfinite(v)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("update of task ", update.task_id, " has a non-finite value"));
-    }
+  // A float is not finite when its exponent bits are all ones. OR-ing that
+  // test over the vector, without an early exit, lets the compiler vectorize
+  // the pass (it runs once per update on the server's critical path).
+  const std::span<const float> delta = update.delta;
+  uint32_t non_finite = 0;
+  for (float v : delta) {
+    const uint32_t bits = std::bit_cast<uint32_t>(v);
+    non_finite |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (non_finite != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("update of task ", update.task_id, " has a non-finite value"));
   }
   return absl::OkStatus();
 }
