@@ -1,6 +1,7 @@
 #include "ml/local_trainer.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -26,13 +27,12 @@ absl::StatusOr<LocalTrainingResult> TrainLocal(Model& model, std::span<const flo
                                                BatchTransform* transform, uint64_t seed) {
   const size_t num_params = model.NumParams();
   if (base.size() != num_params) {
-    return absl::InvalidArgumentError(absl::StrCat("TrainLocal: base has ", base.size(),
-                                                   " floats, the model ", num_params));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TrainLocal: base has ", base.size(), " floats, the model ", num_params));
   }
   if (data.dim() != model.config().input_dim()) {
-    return absl::InvalidArgumentError(absl::StrCat("TrainLocal: data dim ", data.dim(),
-                                                   " != model input_dim ",
-                                                   model.config().input_dim()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TrainLocal: data dim ", data.dim(), " != model input_dim ", model.config().input_dim()));
   }
   if (indices.empty()) return absl::InvalidArgumentError("TrainLocal: no indices");
   for (uint32_t i : indices) {
@@ -84,8 +84,12 @@ absl::StatusOr<LocalTrainingResult> TrainLocal(Model& model, std::span<const flo
   }
   result.steps = total_steps;
   result.mean_loss = total_steps > 0 ? loss_sum / static_cast<double>(total_steps) : 0.0;
-  result.delta.resize(num_params);
-  for (size_t i = 0; i < num_params; ++i) result.delta[i] = params[i] - base[i];
+  // The delta overwrites the trained parameters in place: no second
+  // model-sized buffer to allocate and zero-fill per task.
+  float* __restrict p = params.data();
+  const float* __restrict b = base.data();
+  for (size_t i = 0; i < num_params; ++i) p[i] -= b[i];
+  result.delta = std::move(params);
   return result;
 }
 
