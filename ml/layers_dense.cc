@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "ml/layer_util.h"
 #include "ml/layers.h"
+#include "ml/small_gemm.h"
 
 namespace fedsim {
 inline namespace FEDSIM_NUMERIC_NS {
@@ -40,21 +41,27 @@ void Layer::BackwardInto(const float* params, const float* x, const float* y, fl
 Dense::Dense(int in, int out, Activation act)
     : in_(in), out_(out), act_(act), tile_rows_(std::clamp(kDenseTileFloats / out, 1, in)) {}
 
-std::string Dense::Name() const { return absl::StrCat("dense(", in_, "x", out_, ActName(act_), ")"); }
+std::string Dense::Name() const {
+  return absl::StrCat("dense(", in_, "x", out_, ActName(act_), ")");
+}
 
 void Dense::Init(Rng& rng, std::span<float> params) const {
-  const double bound = act_ == Activation::kRelu ? std::sqrt(6.0 / in_)
-                                                 : std::sqrt(6.0 / (in_ + out_));
+  const double bound =
+      act_ == Activation::kRelu ? std::sqrt(6.0 / in_) : std::sqrt(6.0 / (in_ + out_));
   const size_t nw = static_cast<size_t>(in_) * out_;
   FillUniform(rng, bound, params.data(), nw);
   std::fill(params.begin() + nw, params.end(), 0.0f);
 }
 
 void Dense::Forward(const float* params, const float* x, int n, float* y) {
-  ConstMatMap xm(x, n, in_);
-  ConstMatMap w(params, in_, out_);
-  MatMap ym(y, n, out_);
-  ym.noalias() = xm * w;
+  if (n > 0 && n <= small_gemm::kMaxBatch) {
+    small_gemm::XTimesW(x, static_cast<size_t>(in_), n, params, in_, out_, y);
+  } else {
+    ConstMatMap xm(x, n, in_);
+    ConstMatMap w(params, in_, out_);
+    MatMap ym(y, n, out_);
+    ym.noalias() = xm * w;
+  }
   AddBiasActivate(params + static_cast<size_t>(in_) * out_, n, out_, act_, y);
 }
 
@@ -99,10 +106,14 @@ void Dense::BackwardTiled(const float* params, const float* x, const float* y, f
       Block dxm(dx + r0, n, rows, Stride(in_));
       dxm.noalias() = dym * w.transpose();
     }
-    ConstBlock xm(x + r0, n, rows, Stride(in_));
     float* g = sink != nullptr ? tile_.data() : dparams + off;
-    MatMap dw(g, rows, out_);
-    dw.noalias() = xm.transpose() * dym;
+    if (n > 0 && n <= small_gemm::kMaxBatch) {
+      small_gemm::XtTimesDy(x + r0, static_cast<size_t>(in_), n, rows, dy, out_, g);
+    } else {
+      ConstBlock xm(x + r0, n, rows, Stride(in_));
+      MatMap dw(g, rows, out_);
+      dw.noalias() = xm.transpose() * dym;
+    }
     if (sink != nullptr) sink->Consume(off, g, static_cast<size_t>(rows) * out_);
   }
   float* db = sink != nullptr ? tile_.data() : dparams + nw;

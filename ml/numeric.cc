@@ -127,7 +127,8 @@ std::string NumericFingerprint(const ModelConfig& config) {
   }
   return absl::StrCat("mode=", repro ? "reproducible" : "native", "; isa=", isa, "; gemm=eigen ",
                       info.eigen_version[0], ".", info.eigen_version[1], ".", info.eigen_version[2],
-                      " ", blocking, "; conv=", info.conv, "; libm=", libm,
+                      " ", blocking, " (dense batches <= 16: ordered fma, ml/small_gemm.h)",
+                      "; conv=", info.conv, "; libm=", libm,
                       "; sgd=explicit fma; compiler=", CompilerName(), "; flags=", info.flags);
 }
 

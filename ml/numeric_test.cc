@@ -179,6 +179,7 @@ TEST(NumericTest, FingerprintNamesModePathAndBlocking) {
   const std::string native = NumericFingerprint(Mlp(Numeric::kNative));
   EXPECT_THAT(native, HasSubstr("mode=native"));
   EXPECT_THAT(native, HasSubstr("gemm=eigen 3."));
+  EXPECT_THAT(native, HasSubstr("dense batches <= 16: ordered fma"));
   EXPECT_THAT(native, HasSubstr("compiler="));
   EXPECT_THAT(native, HasSubstr("flags="));
   const EigenCacheSizes caches = EigenCacheSizesOf(Numeric::kNative);

@@ -1,0 +1,213 @@
+// Internal to ml/layers_dense.cc: the dense layer's products for the small
+// batches federated tasks train on (batch 10 in the cross-device recipes).
+//
+// At such batches Eigen's GEMM spends about as long packing the weight matrix
+// (and zero-filling its output) as multiplying, because each packed weight is
+// used for only n columns. These kernels read the row-major weights and
+// activations where they lie, with register blocking and no packing.
+//
+// Bits: every output is one chain of fused multiply-adds in a fixed order,
+// starting from 0 (ascending k for the forward product, ascending batch row
+// for the weight gradient). The blocking and the vector width change only
+// which outputs are computed together, never the order within one, so the
+// AVX-512, AVX2 and scalar builds of these kernels give the same bits.
+//
+// Inline, in the copy's namespace (ml/variant_namespace.h), so each compiled
+// copy of the numeric kernels has its own.
+#ifndef FEDSIM_ML_SMALL_GEMM_H_
+#define FEDSIM_ML_SMALL_GEMM_H_
+
+#include <cmath>
+#include <cstddef>
+#include <type_traits>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#include "ml/variant_namespace.h"
+
+namespace fedsim {
+inline namespace FEDSIM_NUMERIC_NS {
+namespace small_gemm {
+
+// Batches up to this size take these kernels; larger ones Eigen's GEMM.
+inline constexpr int kMaxBatch = 16;
+
+// One SIMD register of floats (a plain vector type, so that the compiler
+// keeps a block's accumulators in registers), with masked access for a
+// ragged last chunk.
+#if defined(__AVX512F__)
+using Vec = __m512;
+inline constexpr int kLanes = 16;
+inline Vec VZero() { return _mm512_setzero_ps(); }
+inline Vec VSplat(float a) { return _mm512_set1_ps(a); }
+inline Vec VLoad(const float* p) { return _mm512_loadu_ps(p); }
+inline Vec VLoadPart(const float* p, int n) {
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+}
+inline void VStore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+inline void VStorePart(float* p, int n, Vec v) {
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
+}
+// a * b + c, rounded once.
+inline Vec VFma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+// Rows x chunks of the forward kernel's register block (24 accumulators of
+// 32 registers), and k rows x chunks of the weight-gradient kernel's.
+inline constexpr int kFwdRows = 12, kFwdChunks = 2;
+inline constexpr int kGradRows = 4, kGradChunks = 4;
+#elif defined(__AVX2__) && defined(__FMA__)
+using Vec = __m256;
+inline constexpr int kLanes = 8;
+inline __m256i VMask(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline Vec VZero() { return _mm256_setzero_ps(); }
+inline Vec VSplat(float a) { return _mm256_set1_ps(a); }
+inline Vec VLoad(const float* p) { return _mm256_loadu_ps(p); }
+inline Vec VLoadPart(const float* p, int n) { return _mm256_maskload_ps(p, VMask(n)); }
+inline void VStore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+inline void VStorePart(float* p, int n, Vec v) { _mm256_maskstore_ps(p, VMask(n), v); }
+inline Vec VFma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+// 16 registers: 8 accumulators, 2 weights, 1 broadcast.
+inline constexpr int kFwdRows = 4, kFwdChunks = 2;
+inline constexpr int kGradRows = 2, kGradChunks = 4;
+#else
+using Vec = float;
+inline constexpr int kLanes = 1;
+inline Vec VZero() { return 0.0f; }
+inline Vec VSplat(float a) { return a; }
+inline Vec VLoad(const float* p) { return *p; }
+inline Vec VLoadPart(const float* p, int n) { return n > 0 ? *p : 0.0f; }
+inline void VStore(float* p, Vec v) { *p = v; }
+inline void VStorePart(float* p, int n, Vec v) {
+  if (n > 0) *p = v;
+}
+inline Vec VFma(Vec a, Vec b, Vec c) { return std::fma(a, b, c); }
+inline constexpr int kFwdRows = 4, kFwdChunks = 4;
+inline constexpr int kGradRows = 4, kGradChunks = 4;
+#endif
+
+// Fully unrolled loops over a block's registers: the accumulator arrays then
+// become registers (without it GCC keeps them in memory and stores them back
+// on every step of the inner loop).
+#if defined(__clang__)
+#define FEDSIM_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define FEDSIM_UNROLL _Pragma("GCC unroll 16")
+#else
+#define FEDSIM_UNROLL
+#endif
+
+// Calls block(std::integral_constant<int, C>, o0, tail) over the columns
+// [0, o_size): blocks of Chunks registers while whole ones fit, then single
+// registers, the last `tail` columns wide.
+template <int Chunks, typename Block>
+inline void OverColumns(int o_size, Block&& block) {
+  constexpr int L = kLanes;
+  int o0 = 0;
+  for (; o0 + Chunks * L <= o_size; o0 += Chunks * L) {
+    block(std::integral_constant<int, Chunks>{}, o0, L);
+  }
+  for (; o0 < o_size; o0 += L) {
+    block(std::integral_constant<int, 1>{}, o0, o_size - o0 < L ? o_size - o0 : L);
+  }
+}
+
+// Calls f(std::integral_constant<int, rows>) for 1 <= rows <= R.
+template <int R, typename F>
+inline void WithRows(int rows, F&& f) {
+  if constexpr (R > 1) {
+    if (rows < R) return WithRows<R - 1>(rows, f);
+  }
+  f(std::integral_constant<int, R>{});
+}
+
+// One register block of a sum of outer products:
+//   out[r * out_row + j] = sum over t < steps, ascending, from 0, of
+//                          a[r * a_row + t * a_step] * b[t * b_step + j]
+// for r < R and j < C * kLanes, `tail` valid columns in the last register
+// (kLanes when whole). Both kernels below are this: the forward product
+// steps over k, the weight gradient over batch rows.
+template <int R, int C>
+inline void OuterBlock(const float* __restrict a, size_t a_row, size_t a_step,
+                       const float* __restrict b, size_t b_step, int steps, int tail,
+                       float* __restrict out, size_t out_row) {
+  constexpr int L = kLanes;
+  Vec acc[R][C];
+  FEDSIM_UNROLL
+  for (int r = 0; r < R; ++r) {
+    FEDSIM_UNROLL
+    for (int c = 0; c < C; ++c) acc[r][c] = VZero();
+  }
+  for (int t = 0; t < steps; ++t) {
+    const float* bt = b + static_cast<size_t>(t) * b_step;
+    Vec bv[C];
+    FEDSIM_UNROLL
+    for (int c = 0; c < C; ++c) {
+      bv[c] = (c == C - 1 && tail < L) ? VLoadPart(bt + c * L, tail) : VLoad(bt + c * L);
+    }
+    const float* at = a + static_cast<size_t>(t) * a_step;
+    FEDSIM_UNROLL
+    for (int r = 0; r < R; ++r) {
+      const Vec av = VSplat(at[static_cast<size_t>(r) * a_row]);
+      FEDSIM_UNROLL
+      for (int c = 0; c < C; ++c) acc[r][c] = VFma(av, bv[c], acc[r][c]);
+    }
+  }
+  FEDSIM_UNROLL
+  for (int r = 0; r < R; ++r) {
+    float* o = out + static_cast<size_t>(r) * out_row;
+    FEDSIM_UNROLL
+    for (int c = 0; c < C; ++c) {
+      if (c == C - 1 && tail < L) {
+        VStorePart(o + c * L, tail, acc[r][c]);
+      } else {
+        VStore(o + c * L, acc[r][c]);
+      }
+    }
+  }
+}
+
+// y (n x o_size, row-major) = x (n x k_size, rows ldx apart) * w (k_size x
+// o_size, row-major), each output summed over ascending k from 0.
+// REQUIRES: 0 < n; y does not overlap x or w.
+inline void XTimesW(const float* x, size_t ldx, int n, const float* w, int k_size, int o_size,
+                    float* y) {
+  const size_t os = static_cast<size_t>(o_size);
+  for (int b0 = 0; b0 < n; b0 += kFwdRows) {
+    const int rows = n - b0 < kFwdRows ? n - b0 : kFwdRows;
+    WithRows<kFwdRows>(rows, [&](auto r) {
+      OverColumns<kFwdChunks>(o_size, [&](auto c, int o0, int tail) {
+        OuterBlock<decltype(r)::value, decltype(c)::value>(x + b0 * ldx, ldx, 1, w + o0, os, k_size,
+                                                           tail, y + b0 * os + o0, os);
+      });
+    });
+  }
+}
+
+// g (k_size x o_size, row-major) = x^T dy for x (n x k_size, rows ldx apart)
+// and dy (n x o_size, row-major), each output summed over ascending batch
+// row from 0.
+// REQUIRES: 0 < n; g does not overlap x or dy.
+inline void XtTimesDy(const float* x, size_t ldx, int n, int k_size, const float* dy, int o_size,
+                      float* g) {
+  const size_t os = static_cast<size_t>(o_size);
+  for (int k0 = 0; k0 < k_size; k0 += kGradRows) {
+    const int rows = k_size - k0 < kGradRows ? k_size - k0 : kGradRows;
+    WithRows<kGradRows>(rows, [&](auto r) {
+      OverColumns<kGradChunks>(o_size, [&](auto c, int o0, int tail) {
+        OuterBlock<decltype(r)::value, decltype(c)::value>(x + k0, 1, ldx, dy + o0, os, n, tail,
+                                                           g + k0 * os + o0, os);
+      });
+    });
+  }
+}
+
+#undef FEDSIM_UNROLL
+
+}  // namespace small_gemm
+}  // namespace FEDSIM_NUMERIC_NS
+}  // namespace fedsim
+
+#endif  // FEDSIM_ML_SMALL_GEMM_H_

@@ -1,0 +1,116 @@
+#include "ml/small_gemm.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "ml/model.h"
+#include "ml/numeric.h"
+#include "util/rng.h"
+
+namespace fedsim {
+namespace {
+
+struct Shape {
+  int k;  // depth of the forward product (rows of the weight gradient)
+  int o;  // outputs per row
+};
+
+// Ragged chunks (1, 7, 10, 17, 33), exact multiples of 16 and 32, the MLP's
+// 200-wide layers, and a deep one.
+const Shape kShapes[] = {{1, 1},   {5, 7},   {33, 10},  {17, 33},
+                         {64, 32}, {48, 16}, {64, 200}, {300, 48}};
+
+std::vector<float> RandomFloats(Rng& rng, size_t n) {
+  std::vector<float> v(n);
+  for (float& f : v) f = static_cast<float>(rng.Uniform(-1.0, 1.0));
+  return v;
+}
+
+bool SameBits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+// The contract of XTimesW, written out: one fused multiply-add per term,
+// ascending k, from 0.
+TEST(SmallGemmTest, ForwardIsOneFmaChainPerOutput) {
+  Rng rng(3, "small_gemm_test");
+  for (const Shape& s : kShapes) {
+    for (int n = 1; n <= small_gemm::kMaxBatch; ++n) {
+      const size_t ldx = static_cast<size_t>(s.k) + 3;  // rows of x further apart than k
+      const std::vector<float> x = RandomFloats(rng, n * ldx);
+      const std::vector<float> w = RandomFloats(rng, static_cast<size_t>(s.k) * s.o);
+      std::vector<float> y(static_cast<size_t>(n) * s.o + 5, 42.0f);  // 5 guard values
+      small_gemm::XTimesW(x.data(), ldx, n, w.data(), s.k, s.o, y.data());
+      for (int b = 0; b < n; ++b) {
+        for (int o = 0; o < s.o; ++o) {
+          float want = 0.0f;
+          for (int k = 0; k < s.k; ++k) want = std::fma(x[b * ldx + k], w[k * s.o + o], want);
+          ASSERT_TRUE(SameBits(y[b * s.o + o], want))
+              << "k=" << s.k << " o=" << s.o << " n=" << n << " at (" << b << ", " << o
+              << "): " << y[b * s.o + o] << " want " << want;
+        }
+      }
+      for (size_t i = static_cast<size_t>(n) * s.o; i < y.size(); ++i) ASSERT_EQ(y[i], 42.0f);
+    }
+  }
+}
+
+// The contract of XtTimesDy: ascending batch row, from 0.
+TEST(SmallGemmTest, WeightGradientIsOneFmaChainPerOutput) {
+  Rng rng(5, "small_gemm_test");
+  for (const Shape& s : kShapes) {
+    for (int n = 1; n <= small_gemm::kMaxBatch; ++n) {
+      const size_t ldx = static_cast<size_t>(s.k) + 2;
+      const std::vector<float> x = RandomFloats(rng, n * ldx);
+      const std::vector<float> dy = RandomFloats(rng, static_cast<size_t>(n) * s.o);
+      std::vector<float> g(static_cast<size_t>(s.k) * s.o + 5, 42.0f);
+      small_gemm::XtTimesDy(x.data(), ldx, n, s.k, dy.data(), s.o, g.data());
+      for (int k = 0; k < s.k; ++k) {
+        for (int o = 0; o < s.o; ++o) {
+          float want = 0.0f;
+          for (int b = 0; b < n; ++b) want = std::fma(x[b * ldx + k], dy[b * s.o + o], want);
+          ASSERT_TRUE(SameBits(g[k * s.o + o], want))
+              << "k=" << s.k << " o=" << s.o << " n=" << n << " at (" << k << ", " << o << ")";
+        }
+      }
+      for (size_t i = static_cast<size_t>(s.k) * s.o; i < g.size(); ++i) ASSERT_EQ(g[i], 42.0f);
+    }
+  }
+}
+
+// Because each output's order is fixed, the two compiled copies (the native
+// one, AVX-512 on such hosts, and the x86-64-v3 one) give an MLP's logits at
+// a small batch with the same bits: its forward pass is these products and
+// elementwise bias and ReLU.
+TEST(SmallGemmTest, BothNumericCopiesGiveTheSameSmallBatchLogits) {
+  if (!CheckNumericSupport(ModelConfig::Numeric::kReproducible).ok()) {
+    GTEST_SKIP() << "this binary or host has no reproducible numeric copy: "
+                 << CheckNumericSupport(ModelConfig::Numeric::kReproducible).message();
+  }
+  ModelConfig config;  // 784-200-200-10
+  std::vector<float> logits[2];
+  int i = 0;
+  for (ModelConfig::Numeric mode :
+       {ModelConfig::Numeric::kNative, ModelConfig::Numeric::kReproducible}) {
+    config.numeric = mode;
+    absl::StatusOr<std::unique_ptr<Model>> made = NewModel(config);
+    ASSERT_TRUE(made.ok()) << made.status();
+    std::vector<float> params((*made)->NumParams());
+    (*made)->Init(9, params);
+    Rng rng(13, "small_gemm_logits");
+    const int n = 10;
+    std::vector<float> x(static_cast<size_t>(n) * config.input_dim());
+    for (float& v : x) v = static_cast<float>(rng.Uniform());
+    logits[i].resize(static_cast<size_t>(n) * config.num_classes);
+    (*made)->Logits(params, BatchView{.x = x.data(), .y = nullptr, .n = n}, logits[i]);
+    ++i;
+  }
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  for (size_t j = 0; j < logits[0].size(); ++j) {
+    ASSERT_TRUE(SameBits(logits[0][j], logits[1][j]))
+        << "logit " << j << ": native " << logits[0][j] << ", reproducible " << logits[1][j];
+  }
+}
+
+}  // namespace
+}  // namespace fedsim
