@@ -54,7 +54,7 @@ void Dense::Init(Rng& rng, std::span<float> params) const {
 }
 
 void Dense::Forward(const float* params, const float* x, int n, float* y) {
-  if (n > 0 && n <= small_gemm::kMaxBatch) {
+  if (small_gemm::Handles(n)) {
     small_gemm::XTimesW(x, static_cast<size_t>(in_), n, params, in_, out_, y);
   } else {
     ConstMatMap xm(x, n, in_);
@@ -107,7 +107,7 @@ void Dense::BackwardTiled(const float* params, const float* x, const float* y, f
       dxm.noalias() = dym * w.transpose();
     }
     float* g = sink != nullptr ? tile_.data() : dparams + off;
-    if (n > 0 && n <= small_gemm::kMaxBatch) {
+    if (small_gemm::Handles(n)) {
       small_gemm::XtTimesDy(x + r0, static_cast<size_t>(in_), n, rows, dy, out_, g);
     } else {
       ConstBlock xm(x + r0, n, rows, Stride(in_));

@@ -169,21 +169,33 @@ inline void OuterBlock(const float* __restrict a, size_t a_row, size_t a_step,
   }
 }
 
+// Every row block of the sum of outer products OuterBlock describes, for
+// `rows` output rows of o_size columns: blocks of RMax rows x Chunks
+// registers, smaller at the edges.
+template <int RMax, int Chunks>
+inline void OuterProducts(const float* a, size_t a_row, size_t a_step, int rows, const float* b,
+                          size_t b_step, int steps, int o_size, float* out) {
+  const size_t os = static_cast<size_t>(o_size);
+  for (int r0 = 0; r0 < rows; r0 += RMax) {
+    WithRows<RMax>(rows - r0 < RMax ? rows - r0 : RMax, [&](auto r) {
+      OverColumns<Chunks>(o_size, [&](auto c, int o0, int tail) {
+        OuterBlock<decltype(r)::value, decltype(c)::value>(
+            a + r0 * a_row, a_row, a_step, b + o0, b_step, steps, tail, out + r0 * os + o0, os);
+      });
+    });
+  }
+}
+
+// Whether a batch of n rows takes these kernels.
+inline bool Handles(int n) { return n > 0 && n <= kMaxBatch; }
+
 // y (n x o_size, row-major) = x (n x k_size, rows ldx apart) * w (k_size x
 // o_size, row-major), each output summed over ascending k from 0.
 // REQUIRES: 0 < n; y does not overlap x or w.
 inline void XTimesW(const float* x, size_t ldx, int n, const float* w, int k_size, int o_size,
                     float* y) {
-  const size_t os = static_cast<size_t>(o_size);
-  for (int b0 = 0; b0 < n; b0 += kFwdRows) {
-    const int rows = n - b0 < kFwdRows ? n - b0 : kFwdRows;
-    WithRows<kFwdRows>(rows, [&](auto r) {
-      OverColumns<kFwdChunks>(o_size, [&](auto c, int o0, int tail) {
-        OuterBlock<decltype(r)::value, decltype(c)::value>(x + b0 * ldx, ldx, 1, w + o0, os, k_size,
-                                                           tail, y + b0 * os + o0, os);
-      });
-    });
-  }
+  OuterProducts<kFwdRows, kFwdChunks>(x, ldx, 1, n, w, static_cast<size_t>(o_size), k_size, o_size,
+                                      y);
 }
 
 // g (k_size x o_size, row-major) = x^T dy for x (n x k_size, rows ldx apart)
@@ -192,16 +204,8 @@ inline void XTimesW(const float* x, size_t ldx, int n, const float* w, int k_siz
 // REQUIRES: 0 < n; g does not overlap x or dy.
 inline void XtTimesDy(const float* x, size_t ldx, int n, int k_size, const float* dy, int o_size,
                       float* g) {
-  const size_t os = static_cast<size_t>(o_size);
-  for (int k0 = 0; k0 < k_size; k0 += kGradRows) {
-    const int rows = k_size - k0 < kGradRows ? k_size - k0 : kGradRows;
-    WithRows<kGradRows>(rows, [&](auto r) {
-      OverColumns<kGradChunks>(o_size, [&](auto c, int o0, int tail) {
-        OuterBlock<decltype(r)::value, decltype(c)::value>(x + k0, 1, ldx, dy + o0, os, n, tail,
-                                                           g + k0 * os + o0, os);
-      });
-    });
-  }
+  OuterProducts<kGradRows, kGradChunks>(x, 1, ldx, k_size, dy, static_cast<size_t>(o_size), n,
+                                        o_size, g);
 }
 
 #undef FEDSIM_UNROLL
