@@ -36,7 +36,10 @@ function(fedsim_add_test)
   math(EXPR A_TIMEOUT "${A_TIMEOUT} * ${FEDSIM_SANITIZER_TIMEOUT_FACTOR}")
   # (An empty LABELS value would vanish from the generated list and take the
   # next property's name as its value, so it is only passed when set.)
-  set(props TIMEOUT ${A_TIMEOUT} ${FEDSIM_SANITIZER_TEST_ENV})
+  # Tests keep their decompressed-data cache (data/idx_cache.h) in the build
+  # tree, not in the user's home.
+  set(props TIMEOUT ${A_TIMEOUT} ${FEDSIM_SANITIZER_TEST_ENV}
+      ENVIRONMENT_MODIFICATION "FEDSIM_CACHE_DIR=set:${PROJECT_BINARY_DIR}/test-cache")
   if(A_LABELS)
     list(APPEND props LABELS "${A_LABELS}")
   endif()

@@ -95,7 +95,8 @@ absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, size_t train_
 // the path for corrupt gzip, a short file, a wrong magic number, an element
 // type other than 0x08, or dims inconsistent with the data size. Memory grows
 // only with bytes actually read, so a corrupt header cannot force a huge
-// allocation. Thread-safe.
+// allocation. A gzipped file over 1 MiB is read through the cache of
+// uncompressed copies (data/idx_cache.h). Thread-safe.
 struct IdxArray {
   uint8_t type_code = 0;       // 0x08 = unsigned byte (the only type we read)
   std::vector<uint32_t> dims;  // e.g. {60000, 28, 28}

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "data/dataset.h"
+#include "data/idx_cache.h"
 #include "util/status_macros.h"
 
 namespace fedsim {
@@ -101,10 +103,8 @@ absl::Status CheckReadable(const std::string& path) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path) {
-  FEDSIM_RETURN_IF_ERROR(CheckReadable(path));
+// ReadIdxFile without the cache.
+absl::StatusOr<IdxArray> ReadIdxSource(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) {
     const int err = errno;
@@ -185,6 +185,26 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path) {
         absl::StrCat(path, ": dims inconsistent with file size: data continues past the ", expected,
                      " bytes the header dims describe"));
   }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path) {
+  FEDSIM_RETURN_IF_ERROR(CheckReadable(path));
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  const std::optional<std::string> dir =
+      ec || size < kIdxCacheMinSourceBytes || !IsGzipFile(path) ? std::nullopt : IdxCacheDir();
+  const std::optional<std::string> copy = dir.has_value() ? IdxCachePath(*dir, path) : std::nullopt;
+  if (!copy.has_value()) return ReadIdxSource(path);
+  if (std::filesystem::exists(*copy, ec)) {
+    absl::StatusOr<IdxArray> cached = ReadIdxSource(*copy);
+    if (cached.ok()) return cached;
+    std::filesystem::remove(*copy, ec);  // damaged: replaced below
+  }
+  absl::StatusOr<IdxArray> out = ReadIdxSource(path);
+  if (out.ok()) WriteIdxCacheFile(*copy, *out);
   return out;
 }
 

@@ -23,20 +23,6 @@ std::string Errno(const std::string& what, const std::string& path) {
   return absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(errno));
 }
 
-// Writes all of `data` to `fd`.
-bool WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 std::string HashBytes(const std::string& payload) {
   const std::string hex = Sha256Hex(payload);
   std::string raw(kHashSize, '\0');
@@ -63,7 +49,7 @@ absl::Status WriteCheckpoint(const std::string& run_dir, const ckpt::EngineState
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return absl::UnavailableError(Errno("create", tmp));
-  if (!WriteAll(fd, file.data(), file.size()) || ::fsync(fd) != 0) {
+  if (!WriteAllToFd(fd, file.data(), file.size()) || ::fsync(fd) != 0) {
     const std::string why = Errno("write", tmp);
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -126,9 +112,9 @@ absl::StatusOr<LoadedCheckpoint> LoadLatestCheckpoint(const std::string& run_dir
                             absl::StrCat(a.status().message(), "; using ", previous)};
   }
   if (absl::IsNotFound(a.status()) && absl::IsNotFound(b.status())) {
-    return absl::NotFoundError(absl::StrCat(
-        run_dir, " holds no checkpoint (", kCheckpointFile,
-        "): was it written by `fedsim run` or `fedsim server` of this version?"));
+    return absl::NotFoundError(
+        absl::StrCat(run_dir, " holds no checkpoint (", kCheckpointFile,
+                     "): was it written by `fedsim run` or `fedsim server` of this version?"));
   }
   return absl::DataLossError(absl::StrCat("no readable checkpoint in ", run_dir, ": ",
                                           a.status().message(), "; ", b.status().message()));

@@ -84,6 +84,10 @@ inline absl::string_view SkipByteOrderMark(absl::string_view text) {
   return text;
 }
 
+// Writes all of [data, data + size) to the open descriptor `fd`, retrying
+// short writes and EINTR. False on any other error (errno says which).
+bool WriteAllToFd(int fd, const void* data, size_t size);
+
 // Writes `text` as the whole content of `path` (created, or truncated).
 // Errors: PermissionDenied "cannot write <path>: <reason>" when it cannot be
 // opened (no such folder, no permission); DataLoss when a write or the close
