@@ -80,6 +80,7 @@ class Worker {
       summary->models_fetched = cache_.downloads();
       summary->bytes_fetched = client_.bytes_fetched();
       summary->bytes_pushed = client_.bytes_pushed();
+      summary->bytes_shared = client_.bytes_shared();
       summary->bytes_from_peers = peer_ != nullptr ? peer_->bytes_fetched() : 0;
       summary->bytes_to_peers = peer_ != nullptr ? peer_->bytes_put() : 0;
     }
@@ -193,6 +194,7 @@ class Worker {
       std::fflush(options_.log);
     }
 
+    UseSharedMemory(reg);
     pool_ = std::make_unique<ThreadPool>(slots_);
     PollLoop();
     return absl::OkStatus();
@@ -469,9 +471,24 @@ class Worker {
                         reg->worker_id()));
       session_ = WorkerSession::Of(*reg);
       last_contact_ = clock_->Now();
+      if (data_ != nullptr) UseSharedMemory(*reg);  // a new segment for the new session
     } else if (!IsTransient(reg.status())) {
       SetFatalLocked(reg.status());
     }
+  }
+
+  // Pushes go through a shared-memory segment when the server offered it
+  // (this worker runs on its machine) and one can be made; else they stream.
+  void UseSharedMemory(const wire::RegisterResponse& reg) {
+    if (!reg.shared_memory_updates()) {
+      client_.set_update_segment(nullptr);
+      return;
+    }
+    client_.UseSharedMemory(
+        reg.num_params(), static_cast<uint32_t>(std::max(slots_, 1)),
+        [this](const absl::Status& why) {
+          Warn(absl::StrCat("updates go over the socket, not shared memory: ", why.message()));
+        });
   }
 
   void MarkContact() {

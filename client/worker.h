@@ -9,7 +9,8 @@
 //     each leased task runs on a ThreadPool of `slots` threads: base model
 //     (a ModelRef) from the ModelCache (one download per model per worker),
 //     TaskRunner::Run, optional wall-clock emulation sleep, PushUpdate in
-//     1 MiB chunks;
+//     1 MiB chunks, or through a shared-memory slot when the server runs on
+//     this machine (rpc/shm_segment.h);
 //     a heartbeat thread reports the tasks in flight.
 //   until the server says the run is finished (RunWorker returns OK).
 //
@@ -107,6 +108,7 @@ struct WorkerSummary {
   uint64_t models_fetched = 0;    // model downloads (cache misses)
   uint64_t bytes_fetched = 0;     // tensor payload bytes down
   uint64_t bytes_pushed = 0;      // tensor payload bytes up
+  uint64_t bytes_shared = 0;      // of those, handed over in shared memory
   uint64_t bytes_from_peers = 0;  // client models fetched from other workers
   uint64_t bytes_to_peers = 0;    // trained models handed to backup workers
 };

@@ -3,6 +3,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "rpc/auth.h"
 #include "rpc/chunker.h"
@@ -126,14 +127,74 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(const WorkerSess
   return std::move(*assembler).Take();
 }
 
+void AggregatorClient::set_update_segment(std::shared_ptr<UpdateSegment> segment) {
+  absl::MutexLock lock(&segment_mu_);
+  segment_ = std::move(segment);
+  lazy_slots_ = 0;
+}
+
+void AggregatorClient::UseSharedMemory(uint64_t num_params, uint32_t slots,
+                                       std::function<void(const absl::Status&)> on_failure) {
+  absl::MutexLock lock(&segment_mu_);
+  segment_.reset();
+  lazy_params_ = num_params;
+  lazy_slots_ = slots;
+  lazy_failure_ = std::move(on_failure);
+}
+
 absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
                                                   const TaskResult& result) {
+  std::shared_ptr<UpdateSegment> segment;
+  {
+    absl::MutexLock lock(&segment_mu_);
+    if (segment_ == nullptr && lazy_slots_ > 0 && result.delta.size() == lazy_params_) {
+      absl::StatusOr<std::unique_ptr<UpdateSegment>> made =
+          UpdateSegment::Create(lazy_params_, lazy_slots_);
+      lazy_slots_ = 0;
+      if (made.ok()) {
+        segment_ = *std::move(made);
+      } else if (lazy_failure_) {
+        lazy_failure_(made.status());
+      }
+    }
+    segment = segment_;
+  }
+  wire::PushUpdateResponse response;
+  if (segment != nullptr && !result.delta.empty() && result.delta.size() == segment->num_params()) {
+    if (const std::optional<uint32_t> slot = segment->Acquire(); slot.has_value()) {
+      std::span<float> dst = segment->Slot(*slot);
+      std::copy(result.delta.begin(), result.delta.end(), dst.begin());
+      const grpc::Status status = PushOnce(worker, result, segment.get(), *slot, &response);
+      if (status.ok()) {
+        segment->Release(*slot);
+        const uint64_t bytes = result.delta.size() * sizeof(float);
+        bytes_pushed_ += bytes;
+        bytes_shared_ += bytes;
+        return response.duplicate();
+      }
+      // The server may still be reading the slot: never write it again.
+      segment->Retire(*slot);
+      if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
+          !absl::StartsWith(status.error_message(), kShmRefused)) {
+        return FromGrpcStatus(status);
+      }
+      absl::MutexLock lock(&segment_mu_);  // refused: stream from now on
+      if (segment_ == segment) segment_.reset();
+    }
+  }
+  const grpc::Status status = PushOnce(worker, result, nullptr, 0, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.duplicate();
+}
+
+grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskResult& result,
+                                        const UpdateSegment* segment, uint32_t slot,
+                                        wire::PushUpdateResponse* response) {
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
   AddPushMetadata(&context, worker, result.id);
-  wire::PushUpdateResponse response;
   std::unique_ptr<grpc::ClientWriter<wire::UpdateChunk>> writer =
-      stub_->PushUpdate(&context, &response);
+      stub_->PushUpdate(&context, response);
   wire::UpdateChunk chunk;
   wire::UpdateHeader* header = chunk.mutable_header();
   header->set_worker_id(worker.worker_id);
@@ -144,20 +205,24 @@ absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
   header->set_num_examples(result.num_examples);
   header->set_num_params(result.delta.size());
   header->mutable_metrics()->insert(result.metrics.begin(), result.metrics.end());
-  const uint64_t bytes =
-      SplitIntoChunks(result.delta, chunk_bytes_, [&](uint64_t offset, std::string_view data) {
-        chunk.set_offset(offset);
-        chunk.mutable_data()->assign(data.data(), data.size());
-        // The server may refuse after the header; Finish() then says why.
-        const bool written = writer->Write(chunk);
-        chunk.clear_header();  // only the first chunk carries it
-        return written;
-      });
+  if (segment != nullptr) {
+    header->set_shm_segment(segment->name());
+    header->set_shm_slot(slot);
+    writer->Write(chunk);  // the header alone; a refusal shows in Finish()
+  } else {
+    const uint64_t bytes =
+        SplitIntoChunks(result.delta, chunk_bytes_, [&](uint64_t offset, std::string_view data) {
+          chunk.set_offset(offset);
+          chunk.mutable_data()->assign(data.data(), data.size());
+          // The server may refuse after the header; Finish() then says why.
+          const bool written = writer->Write(chunk);
+          chunk.clear_header();  // only the first chunk carries it
+          return written;
+        });
+    bytes_pushed_ += bytes;
+  }
   writer->WritesDone();
-  grpc::Status status = writer->Finish();
-  bytes_pushed_ += bytes;
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response.duplicate();
+  return writer->Finish();
 }
 
 absl::StatusOr<wire::RunStatusResponse> AggregatorClient::RunStatus() {

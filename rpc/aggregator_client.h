@@ -17,16 +17,20 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/model_ref.h"
 #include "core/task.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/fedsim.grpc.pb.h"
+#include "rpc/shm_segment.h"
 #include "rpc/wire.h"
 #include "util/build_info.h"
 
@@ -103,8 +107,20 @@ class AggregatorClient {
   absl::StatusOr<std::vector<float>> FetchModel(const WorkerSession& worker, const ModelRef& model);
 
   // Uploads one result. Returns true when the server acknowledged it as a
-  // duplicate of a result it already had.
+  // duplicate of a result it already had. With an update segment set, a
+  // delta of its size goes through a free slot of it (rpc/shm_segment.h);
+  // when the server refuses the segment, this push and every later one
+  // stream instead.
   absl::StatusOr<bool> PushUpdate(const WorkerSession& worker, const TaskResult& result);
+  // Hands updates over in `segment` from now on (nullptr: stream them).
+  // Only for a server that offered it (RegisterResponse.shared_memory_updates).
+  void set_update_segment(std::shared_ptr<UpdateSegment> segment);
+  // The same with a segment of `slots` updates of `num_params` floats made
+  // at the first push of that size, so that a worker that never pushes one
+  // (or is killed before) leaves nothing in /dev/shm. When it cannot be
+  // made, `on_failure` (may be empty) hears why and updates stream.
+  void UseSharedMemory(uint64_t num_params, uint32_t slots,
+                       std::function<void(const absl::Status&)> on_failure);
 
   // The run's progress (needs no session, only the token).
   absl::StatusOr<wire::RunStatusResponse> RunStatus();
@@ -112,10 +128,17 @@ class AggregatorClient {
   // Tensor payload bytes moved so far by this client.
   uint64_t bytes_fetched() const { return bytes_fetched_.load(); }
   uint64_t bytes_pushed() const { return bytes_pushed_.load(); }
+  // Of bytes_pushed, those handed over in shared memory.
+  uint64_t bytes_shared() const { return bytes_shared_.load(); }
 
  private:
   // Sets the token and, unless infinite, the deadline `timeout` from now.
   void Prepare(grpc::ClientContext* context, absl::Duration timeout) const;
+  // One PushUpdate call: the delta streamed, or (segment != nullptr) in
+  // `slot` of it already.
+  grpc::Status PushOnce(const WorkerSession& worker, const TaskResult& result,
+                        const UpdateSegment* segment, uint32_t slot,
+                        wire::PushUpdateResponse* response);
 
   std::unique_ptr<wire::Aggregator::Stub> stub_;
   size_t chunk_bytes_;
@@ -123,6 +146,13 @@ class AggregatorClient {
   std::string token_;
   std::atomic<uint64_t> bytes_fetched_{0};
   std::atomic<uint64_t> bytes_pushed_{0};
+  std::atomic<uint64_t> bytes_shared_{0};
+  absl::Mutex segment_mu_;
+  std::shared_ptr<UpdateSegment> segment_ ABSL_GUARDED_BY(segment_mu_);
+  // UseSharedMemory's segment, until it is made (slots 0 = none to make).
+  uint64_t lazy_params_ ABSL_GUARDED_BY(segment_mu_) = 0;
+  uint32_t lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;
+  std::function<void(const absl::Status&)> lazy_failure_ ABSL_GUARDED_BY(segment_mu_);
 };
 
 }  // namespace fedsim

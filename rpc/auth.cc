@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "util/file.h"
 
@@ -147,6 +148,19 @@ bool IsLoopbackHost(absl::string_view host) {
     if (p.empty() || !absl::SimpleAtoi(p, &v) || v > 255) return false;
   }
   return parts[0] == "127";
+}
+
+bool IsLoopbackPeer(absl::string_view peer) {
+  if (absl::StartsWith(peer, "unix:") || absl::StartsWith(peer, "unix-abstract:")) return true;
+  if (absl::ConsumePrefix(&peer, "ipv4:")) {
+    const size_t colon = peer.rfind(':');
+    return colon != absl::string_view::npos && IsLoopbackHost(peer.substr(0, colon));
+  }
+  if (!absl::ConsumePrefix(&peer, "ipv6:")) return false;
+  const std::string host = absl::StrReplaceAll(peer, {{"%5B", "["}, {"%5D", "]"}});
+  const size_t close = host.rfind(']');
+  return !host.empty() && host[0] == '[' && close != std::string::npos &&
+         IsLoopbackHost(absl::string_view(host).substr(1, close - 1));
 }
 
 }  // namespace fedsim

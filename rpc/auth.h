@@ -78,6 +78,10 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address);
 // 0.0.0.0 and "::" are every interface: not loopback.
 bool IsLoopbackHost(absl::string_view host);
 
+// Whether a gRPC peer ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", with the
+// brackets as is or %-escaped, "unix:/path") is on this machine.
+bool IsLoopbackPeer(absl::string_view peer);
+
 }  // namespace fedsim
 
 #endif  // FEDSIM_RPC_AUTH_H_

@@ -120,5 +120,16 @@ TEST(IsLoopbackHostTest, OnlyThisMachine) {
   }
 }
 
+TEST(IsLoopbackPeerTest, GrpcPeerStrings) {
+  for (const char* p : {"ipv4:127.0.0.1:5000", "ipv4:127.9.9.9:1", "ipv6:[::1]:5000",
+                        "ipv6:%5B::1%5D:5000", "unix:/tmp/s.sock", "unix-abstract:x"}) {
+    EXPECT_TRUE(IsLoopbackPeer(p)) << p;
+  }
+  for (const char* p : {"ipv4:10.0.0.1:5000", "ipv6:[fe80::1]:5000", "ipv6:%5B2001:db8::1%5D:1",
+                        "127.0.0.1:5000", "ipv4:127.0.0.1", "ipv6:::1", "", "inproc"}) {
+    EXPECT_FALSE(IsLoopbackPeer(p)) << p;
+  }
+}
+
 }  // namespace
 }  // namespace fedsim

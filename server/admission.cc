@@ -102,7 +102,16 @@ absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
   if (!delta_.has_value()) {
     absl::Status status = ReadHeader(chunk, check_header);
     if (!status.ok()) return status;
-    delta_.emplace(update_.expected_params);
+    shared_ = update_.shm_slot > 0;
+    delta_.emplace(shared_ ? 0 : update_.expected_params);
+  }
+  if (shared_) {
+    if (!chunk.data().empty() && shared_error_.ok()) {
+      shared_error_ = absl::InvalidArgumentError(
+          absl::StrCat("update for task ", update_.result.id,
+                       " names a shared-memory slot and streams data too"));
+    }
+    return absl::OkStatus();
   }
   // The first error sticks (Finish returns it); the caller keeps draining.
   delta_->Add(chunk.offset(), chunk.data()).IgnoreError();
@@ -117,6 +126,8 @@ absl::Status UpdateReader::ReadHeader(
   const wire::UpdateHeader& header = chunk.header();
   update_.worker = header.worker_id();
   update_.session = header.session();
+  update_.shm_segment = header.shm_segment();
+  update_.shm_slot = header.shm_slot();
   TaskResult& result = update_.result;
   result.id = header.task_id();
   result.client = header.client_id();
@@ -127,6 +138,10 @@ absl::Status UpdateReader::ReadHeader(
   update_.expected_params = num_params_;
   absl::Status early = check_header(&update_);
   if (!early.ok()) return early;
+  if (update_.shm_slot > 0 && (update_.segment == nullptr || update_.expected_params == 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "update for task ", result.id, " names a shared-memory slot but carries no delta"));
+  }
   if (header.metrics_size() > max_metrics_) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id, " has ",
                                                    header.metrics_size(), " metrics, more than ",
@@ -156,13 +171,19 @@ absl::Status UpdateReader::Finish() {
     return absl::InvalidArgumentError("PushUpdate: empty stream (no header chunk)");
   }
   TaskResult& result = update_.result;
-  absl::Status status = delta_->Finish();
-  if (!status.ok()) {
-    return absl::Status(status.code(),
-                        absl::StrCat("update for task ", result.id, ": ", status.message()));
+  size_t bad = 0;
+  if (shared_) {
+    if (!shared_error_.ok()) return shared_error_;
+    bad = update_.segment->CopySlot(update_.shm_slot, &result.delta);
+  } else {
+    absl::Status status = delta_->Finish();
+    if (!status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("update for task ", result.id, ": ", status.message()));
+    }
+    result.delta = std::move(*delta_).Take();
+    bad = FirstNonFinite(result.delta);
   }
-  result.delta = std::move(*delta_).Take();
-  const size_t bad = FirstNonFinite(result.delta);
   if (bad < result.delta.size()) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
                                                    ": non-finite value ", result.delta[bad],

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,6 +21,7 @@
 #include "grpcpp/support/string_ref.h"
 #include "proto/fedsim.pb.h"
 #include "rpc/chunker.h"
+#include "rpc/shm_segment.h"
 
 namespace fedsim {
 
@@ -70,6 +72,12 @@ struct DecodedUpdate {
   // The floats the update must carry: the reader's num_params, unless
   // check_header lowers it to 0 (an evaluation task's figures come alone).
   uint64_t expected_params = 0;
+  // Shared-memory updates (rpc/shm_segment.h): the header's segment name and
+  // slot (0 = the delta is streamed), and the mapped segment, which
+  // check_header must attach for such an update.
+  std::string shm_segment;
+  uint32_t shm_slot = 0;
+  std::shared_ptr<const MappedUpdateSegment> segment;
 };
 
 // Reads one PushUpdate stream into a DecodedUpdate, a chunk at a time (the
@@ -84,7 +92,9 @@ struct DecodedUpdate {
 // chunks stick and come from Finish, at the end of the stream:
 // INVALID_ARGUMENT when chunks are not contiguous whole floats adding up to
 // num_params, or a value is not finite (naming the first bad index), or the
-// stream was empty.
+// stream was empty. A shared-memory update (header shm_slot > 0) is the
+// header chunk alone: its delta is copied from the attached segment at
+// Finish, and tensor data in its stream is INVALID_ARGUMENT.
 //
 // Thread safety: not thread-safe (one stream, one reader).
 class UpdateReader {
@@ -113,6 +123,8 @@ class UpdateReader {
   const int max_metrics_;
   DecodedUpdate update_;
   std::optional<ChunkAssembler> delta_;  // set once the header passed
+  bool shared_ = false;                  // the delta is in update_.segment
+  absl::Status shared_error_;            // data sent with a shared-memory update
 };
 
 }  // namespace fedsim

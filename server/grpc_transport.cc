@@ -200,7 +200,7 @@ absl::Status GrpcTransportImpl::Authenticate(const ServerContextBase& context, c
   return status;
 }
 
-absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
+absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request, bool local,
                                          wire::RegisterResponse* response) {
   if (request.protocol_version() != kProtocolVersion) {
     return Refuse(absl::FailedPreconditionError(absl::StrCat(
@@ -229,6 +229,7 @@ absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
   worker.session = *session;
   worker.name = request.worker_name();
   worker.slots = request.slots();
+  worker.shared_memory = local && options_.shared_memory_updates;
   backends_.insert(request.backend().empty() ? "cpu" : request.backend());
   worker.last_seen = clock_->Now();
   DropSilentWorkersLocked();
@@ -242,6 +243,7 @@ absl::Status GrpcTransportImpl::Register(const wire::RegisterRequest& request,
   response->set_heartbeat_interval_s(options_.heartbeat_interval_s);
   response->set_session(*session);
   response->set_server_instance(instance_);
+  response->set_shared_memory_updates(worker.shared_memory);
   for (uint32_t slot : *slots) {
     response->add_client_slots(slot);
     response->add_client_train_examples(slot < client_examples_.size() ? client_examples_[slot]
@@ -383,7 +385,37 @@ absl::Status GrpcTransportImpl::CheckPushHeader(const PushClaim& claim, DecodedU
     }
     update->expected_params = 0;
   }
+  if (update->shm_slot > 0) {
+    absl::Status attached = AttachSegmentLocked(update);
+    if (!attached.ok()) return attached;
+  }
   return UseServerExamplesLocked(update);
+}
+
+absl::Status GrpcTransportImpl::AttachSegmentLocked(DecodedUpdate* update) {
+  auto it = workers_.find(update->worker);
+  if (it == workers_.end() || !it->second.shared_memory) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kShmRefused, "worker ", update->worker, " was not offered shared memory"));
+  }
+  WorkerState& worker = it->second;
+  if (worker.segment == nullptr || worker.segment->name() != update->shm_segment) {
+    absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
+        MappedUpdateSegment::Open(update->shm_segment, num_params_);
+    if (!mapped.ok()) {
+      Log(absl::StrCat("worker ", worker.id, " (", worker.name, "): ", mapped.status().message(),
+                       "; it streams its updates instead"));
+      return absl::FailedPreconditionError(mapped.status().message());
+    }
+    worker.segment = *std::move(mapped);
+  }
+  if (update->shm_slot > worker.segment->slots()) {
+    return absl::InvalidArgumentError(absl::StrCat("update for task ", update->result.id,
+                                                   " names slot ", update->shm_slot, " of ",
+                                                   worker.segment->slots()));
+  }
+  update->segment = worker.segment;
+  return absl::OkStatus();
 }
 
 absl::Status GrpcTransportImpl::EndPush(absl::Status status, std::optional<TaskId> claimed,

@@ -151,6 +151,10 @@ struct GrpcServerOptions {
   // Cancelled within 100 ms instead of waiting on for workers; the engine
   // then stops the run as interrupted. nullptr = never. Default: nullptr.
   const std::atomic<bool>* interrupt = nullptr;
+  // Offer workers that register from this machine (loopback) to hand their
+  // updates over in shared memory instead of the socket (rpc/shm_segment.h).
+  // Default: true.
+  bool shared_memory_updates = true;
   // Worker drops (with the tasks they give back), expired leases, refused
   // or mismatched workers and refused calls are logged here, one line each;
   // nullptr = quiet. Default: nullptr.

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/fedsim.grpc.pb.h"
+#include "rpc/shm_segment.h"
 #include "server/admission.h"
 #include "server/grpc_transport.h"
 #include "server/peer_models.h"
@@ -47,6 +48,10 @@ struct WorkerState {
   std::unordered_set<TaskId> leased;  // leased to it and not yet received
   // Local-data runs: the client slots whose folders it brings, ascending.
   std::vector<uint32_t> holds;
+  // Offered shared-memory updates at Register (it called from loopback),
+  // and its segment once a push named it.
+  bool shared_memory = false;
+  std::shared_ptr<const MappedUpdateSegment> segment;
 };
 
 struct TaskState {
@@ -215,7 +220,9 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // The run token check every Aggregator call passes first.
   absl::Status Authenticate(const ServerContextBase& context, const char* method);
 
-  absl::Status Register(const wire::RegisterRequest& request, wire::RegisterResponse* response);
+  // `local`: the call came from this machine (loopback).
+  absl::Status Register(const wire::RegisterRequest& request, bool local,
+                        wire::RegisterResponse* response);
 
   // Answers `call` at once (finishing it on this thread) or parks it.
   void GetTask(PollCall* call);
@@ -281,6 +288,11 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   absl::Status CheckHeaderLocked(const DecodedUpdate& update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Status CommitUpdate(DecodedUpdate update, wire::PushUpdateResponse* response);
+
+  // A push whose delta is in shared memory: maps the worker's segment (once)
+  // and hands it to the update. FailedPrecondition with kShmRefused when the
+  // worker was not offered shared memory or the segment cannot be mapped.
+  absl::Status AttachSegmentLocked(DecodedUpdate* update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Waits for a change relevant to a result waiter, until `deadline`. Returns
   // Unavailable when no worker has been connected for no_worker_timeout_s.

@@ -167,20 +167,13 @@ TEST_F(TransportTest, OversizedChunkIsRefusedAndAnUnleasedOneIsNeverRead) {
   transport_->Submit(MakeTask(1));
   ASSERT_EQ(client->GetTask(w, 1, 0)->tasks_size(), 1);
   auto send = [&](uint64_t task_id) {
-    auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
-    grpc::ClientContext context;
-    AddPushMetadata(&context, w, task_id);
-    wire::PushUpdateResponse response;
-    auto writer = stub->PushUpdate(&context, &response);
     wire::UpdateChunk chunk;
     wire::UpdateHeader* header = chunk.mutable_header();
     header->set_worker_id(w.worker_id);
     header->set_session(w.session);
     header->set_task_id(task_id);
     chunk.set_data(std::string(MaxReceiveMessageBytes() + 1, 'x'));
-    writer->Write(chunk);
-    writer->WritesDone();
-    return writer->Finish();
+    return PushRaw(w, task_id, {chunk});
   };
   grpc::Status unknown_task = send(12345);
   EXPECT_EQ(unknown_task.error_code(), grpc::StatusCode::NOT_FOUND) << unknown_task.error_message();

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/functional/function_ref.h"
+#include "rpc/auth.h"
 #include "rpc/chunker.h"
 #include "rpc/wire.h"
 #include "server/admission.h"
@@ -164,7 +165,8 @@ void PollCall::OnCancel() {
 grpc::ServerUnaryReactor* AggregatorService::Register(CallbackServerContext* context,
                                                       const wire::RegisterRequest* request,
                                                       wire::RegisterResponse* response) {
-  return Answer(t_, context, "Register", [&] { return t_->Register(*request, response); });
+  return Answer(t_, context, "Register",
+                [&] { return t_->Register(*request, IsLoopbackPeer(context->peer()), response); });
 }
 
 grpc::ServerUnaryReactor* AggregatorService::GetTask(CallbackServerContext* context,

@@ -82,6 +82,20 @@ class TransportTest : public ::testing::Test {
     return response.ok() ? WorkerSession::Of(*response) : WorkerSession{};
   }
 
+  // A PushUpdate stream written by hand: `chunks` as they are, under the
+  // metadata of `worker` and `task`.
+  grpc::Status PushRaw(const WorkerSession& worker, TaskId task,
+                       const std::vector<wire::UpdateChunk>& chunks) {
+    auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
+    grpc::ClientContext context;
+    AddPushMetadata(&context, worker, task);
+    wire::PushUpdateResponse response;
+    auto writer = stub->PushUpdate(&context, &response);
+    for (const wire::UpdateChunk& chunk : chunks) writer->Write(chunk);
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
   // Threads blocked in a timed wait on the clock: the reaper (whenever a
   // worker is registered) plus `others`. Parked long polls hold no thread:
   // the poll timer counts as one while at least one poll is parked.

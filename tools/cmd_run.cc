@@ -142,6 +142,7 @@ int RunMain(int argc, char** argv) {
     so.listen_address = "127.0.0.1:0";
     so.heartbeat_timeout_s = absl::GetFlag(FLAGS_heartbeat_timeout);
     so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
+    so.shared_memory_updates = absl::GetFlag(FLAGS_shared_memory);
     so.log = stderr;
     so.interrupt = &g_interrupted;
     if (!UseFreshRunToken(&so).ok()) return 1;  // workers inherit it in $FEDSIM_TOKEN

@@ -106,6 +106,7 @@ int ServerMain(int argc, char** argv) {
   so.heartbeat_timeout_s = absl::GetFlag(FLAGS_worker_timeout);
   so.no_worker_timeout_s = absl::GetFlag(FLAGS_no_worker_timeout);
   so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
+  so.shared_memory_updates = absl::GetFlag(FLAGS_shared_memory);
   so.log = stderr;
   so.interrupt = &g_interrupted;
   if (admitting) {

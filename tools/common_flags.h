@@ -21,6 +21,9 @@ ABSL_DECLARE_FLAG(std::string, device);
 // --accept_worker_mismatch: `fedsim server` and `fedsim run` take workers of
 // another build or numeric mode (GrpcServerOptions::accept_mismatched_workers).
 ABSL_DECLARE_FLAG(bool, accept_worker_mismatch);
+// --shared_memory: `fedsim server` and `fedsim run` offer same-machine
+// workers shared-memory updates (GrpcServerOptions::shared_memory_updates).
+ABSL_DECLARE_FLAG(bool, shared_memory);
 
 // --resume=RUN_DIR and --checkpoint_every=N: `fedsim run` and `fedsim server`
 // continue a run from its folder's checkpoint; checkpoints every N commits.

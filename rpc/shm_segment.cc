@@ -1,0 +1,180 @@
+#include "rpc/shm_segment.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "rpc/auth.h"
+
+namespace fedsim {
+namespace {
+
+std::string PathOf(const std::string& name) { return absl::StrCat(kShmDir, "/", name); }
+
+// Floats copied and checked per step: small enough to stay in L1 between
+// the copy and the check.
+constexpr size_t kCheckBlock = 4096;
+
+}  // namespace
+
+bool IsUpdateSegmentName(const std::string& name) {
+  const size_t prefix = std::strlen(kShmNamePrefix);
+  if (name.size() <= prefix || name.size() > prefix + 48 ||
+      name.compare(0, prefix, kShmNamePrefix)) {
+    return false;
+  }
+  return std::all_of(name.begin() + prefix, name.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-';
+  });
+}
+
+// ------------------------------------------------------------ UpdateSegment
+
+absl::StatusOr<std::unique_ptr<UpdateSegment>> UpdateSegment::Create(uint64_t num_params,
+                                                                     uint32_t slots) {
+  if (num_params == 0 || slots == 0 ||
+      num_params * sizeof(float) > kMaxUpdateSegmentBytes / slots) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a shared-memory segment of ", slots, " updates of ", num_params,
+                     " floats would exceed ", kMaxUpdateSegmentBytes >> 20, " MiB"));
+  }
+  const size_t bytes = static_cast<size_t>(num_params * sizeof(float) * slots);
+  absl::StatusOr<std::string> random = RandomHex(8);
+  if (!random.ok()) return random.status();
+  const std::string name = absl::StrCat(kShmNamePrefix, absl::Hex(::getpid()), "-", *random);
+  const std::string path = PathOf(name);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
+  }
+  // Reserve the pages now: writing into a tmpfs hole with no room left would
+  // kill the worker with SIGBUS.
+  const int reserved = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  void* base = reserved == 0 ? ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                             : MAP_FAILED;
+  const int err = reserved != 0 ? reserved : errno;
+  ::close(fd);
+  if (base == MAP_FAILED) {
+    ::unlink(path.c_str());
+    const std::string why =
+        absl::StrCat("cannot reserve ", bytes >> 20, " MiB in ", kShmDir, ": ", std::strerror(err));
+    return err == ENOSPC ? absl::ResourceExhaustedError(why) : absl::UnavailableError(why);
+  }
+  return std::unique_ptr<UpdateSegment>(
+      new UpdateSegment(name, static_cast<float*>(base), num_params, slots));
+}
+
+UpdateSegment::UpdateSegment(std::string name, float* base, uint64_t num_params, uint32_t slots)
+    : name_(std::move(name)), base_(base), num_params_(num_params), slots_(slots) {
+  for (uint32_t s = slots; s >= 1; --s) free_.push_back(s);  // hands out 1 first
+}
+
+UpdateSegment::~UpdateSegment() {
+  ::munmap(base_, static_cast<size_t>(num_params_ * sizeof(float) * slots_));
+  ::unlink(PathOf(name_).c_str());  // ENOENT once the server took it
+}
+
+std::optional<uint32_t> UpdateSegment::Acquire() {
+  absl::MutexLock lock(&mu_);
+  if (free_.empty()) return std::nullopt;
+  const uint32_t slot = free_.back();
+  free_.pop_back();
+  return slot;
+}
+
+std::span<float> UpdateSegment::Slot(uint32_t slot) {
+  return {base_ + (slot - 1) * num_params_, static_cast<size_t>(num_params_)};
+}
+
+void UpdateSegment::Release(uint32_t slot) {
+  absl::MutexLock lock(&mu_);
+  free_.push_back(slot);
+}
+
+void UpdateSegment::Retire(uint32_t slot) {
+  // Simply never handed back to free_.
+  (void)slot;
+}
+
+// ------------------------------------------------------ MappedUpdateSegment
+
+absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> MappedUpdateSegment::Open(
+    const std::string& name, uint64_t num_params) {
+  if (!IsUpdateSegmentName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kShmRefused, "'", name, "' is not a segment name"));
+  }
+  const std::string path = PathOf(name);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(kShmRefused, "cannot open ", path, " (",
+                                                      std::strerror(errno),
+                                                      "); is the worker on another machine?"));
+  }
+  struct stat st;
+  const uint64_t slot_bytes = num_params * sizeof(float);
+  const bool stat_ok = ::fstat(fd, &st) == 0;
+  const uint64_t size = stat_ok ? static_cast<uint64_t>(st.st_size) : 0;
+  if (!stat_ok || !S_ISREG(st.st_mode) || slot_bytes == 0 || size == 0 || size % slot_bytes != 0 ||
+      size > kMaxUpdateSegmentBytes) {
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat(kShmRefused, path, " is not a segment of ", num_params, "-float slots"));
+  }
+  void* base = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_SHARED, fd, 0);
+  const int err = errno;
+  ::close(fd);
+  if (base == MAP_FAILED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kShmRefused, "cannot map ", path, ": ", std::strerror(err)));
+  }
+  ::unlink(path.c_str());  // both sides hold it now; nothing to clean up later
+  return std::shared_ptr<const MappedUpdateSegment>(
+      new MappedUpdateSegment(name, static_cast<const float*>(base), static_cast<size_t>(size),
+                              num_params, static_cast<uint32_t>(size / slot_bytes)));
+}
+
+MappedUpdateSegment::MappedUpdateSegment(std::string name, const float* base, size_t bytes,
+                                         uint64_t num_params, uint32_t slots)
+    : name_(std::move(name)), base_(base), bytes_(bytes), num_params_(num_params), slots_(slots) {}
+
+MappedUpdateSegment::~MappedUpdateSegment() { ::munmap(const_cast<float*>(base_), bytes_); }
+
+size_t MappedUpdateSegment::CopySlot(uint32_t slot, std::vector<float>* out) const {
+  const float* src = base_ + (slot - 1) * num_params_;
+  const size_t n = static_cast<size_t>(num_params_);
+  out->clear();
+  out->reserve(n);  // appended block by block: no zero-fill first
+  size_t first_bad = n;
+  for (size_t b = 0; b < n; b += kCheckBlock) {
+    const size_t len = std::min(kCheckBlock, n - b);
+    out->insert(out->end(), src + b, src + b + len);
+    const float* dst = out->data() + b;
+    // An all-ones exponent is NaN or infinity; OR the test over the block
+    // (it vectorizes) and look for the index only when it fired.
+    uint32_t any = 0;
+    for (size_t i = 0; i < len; ++i) {
+      any |= static_cast<uint32_t>((std::bit_cast<uint32_t>(dst[i]) & 0x7f800000u) == 0x7f800000u);
+    }
+    if (any != 0 && first_bad == n) {
+      for (size_t i = 0; i < len; ++i) {
+        if ((std::bit_cast<uint32_t>(dst[i]) & 0x7f800000u) == 0x7f800000u) {
+          first_bad = b + i;
+          break;
+        }
+      }
+    }
+  }
+  return first_bad;
+}
+
+}  // namespace fedsim

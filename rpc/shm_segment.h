@@ -1,0 +1,124 @@
+// Same-host updates through shared memory. A worker on the server's machine
+// writes each update's delta into a slot of a segment it shares with the
+// server (a file in /dev/shm), and its PushUpdate stream carries only the
+// header naming the slot. The server copies the slot out and checks it as it
+// would a streamed delta. This skips the socket, HTTP/2 framing and protobuf
+// copies: on the pfl recipe (0.8 MB updates, 2,000 of them) they cost the
+// server 1.8 s of CPU against 0.3 s for the copy.
+//
+// The protocol (proto/fedsim.proto, UpdateHeader.shm_*):
+//   - The server offers it at Register to workers that call from loopback
+//     (RegisterResponse.shared_memory_updates).
+//   - The worker creates a segment of `slots` model-sized slots, its space
+//     reserved up front (a full /dev/shm fails here, not with SIGBUS later).
+//   - A push names the segment and a slot. The worker does not touch the
+//     slot until the push returns OK; a push that fails retires its slot for
+//     good (the server may still be reading it), and the worker falls back to
+//     streaming when no slot is left or the server refuses the segment.
+//   - The server maps the segment read-only at its first push and removes
+//     its name, so nothing stays in /dev/shm once both sides are gone.
+//
+// Thread safety: UpdateSegment's and MappedUpdateSegment's methods are
+// thread-safe.
+#ifndef FEDSIM_RPC_SHM_SEGMENT_H_
+#define FEDSIM_RPC_SHM_SEGMENT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace fedsim {
+
+// Where segments live, and the prefix of their names.
+inline constexpr char kShmDir[] = "/dev/shm";
+inline constexpr char kShmNamePrefix[] = "fedsim-updates-";
+// The largest segment either side makes or maps (slots x model bytes).
+inline constexpr uint64_t kMaxUpdateSegmentBytes = uint64_t{512} << 20;
+// The message of the status a server answers a push with when it cannot use
+// the segment (another machine after all, a bad name): the worker then
+// streams its updates.
+inline constexpr char kShmRefused[] = "shared-memory update refused: ";
+
+// Whether `name` can be a segment's: the prefix, then 1 to 48 of [0-9a-f-].
+bool IsUpdateSegmentName(const std::string& name);
+
+// The worker's side: owns the segment, hands out slots.
+class UpdateSegment {
+ public:
+  // Creates kShmDir/kShmNamePrefix<pid>-<random> with room for `slots`
+  // updates of `num_params` floats, reserved now. ResourceExhausted when
+  // that is over kMaxUpdateSegmentBytes or there is no room; Unavailable
+  // when the folder cannot be used.
+  static absl::StatusOr<std::unique_ptr<UpdateSegment>> Create(uint64_t num_params, uint32_t slots);
+  ~UpdateSegment();  // unmaps; removes the name if the server has not
+  UpdateSegment(const UpdateSegment&) = delete;
+  UpdateSegment& operator=(const UpdateSegment&) = delete;
+
+  const std::string& name() const { return name_; }
+  uint64_t num_params() const { return num_params_; }
+  uint32_t slots() const { return slots_; }
+
+  // A free slot (1-based), or nullopt when each is in use or retired.
+  std::optional<uint32_t> Acquire();
+  // The floats of an acquired slot.
+  std::span<float> Slot(uint32_t slot);
+  // The push that used `slot` returned OK: the slot is free again.
+  void Release(uint32_t slot);
+  // The push that used `slot` failed: never use it again.
+  void Retire(uint32_t slot);
+
+ private:
+  UpdateSegment(std::string name, float* base, uint64_t num_params, uint32_t slots);
+
+  const std::string name_;
+  float* const base_;
+  const uint64_t num_params_;
+  const uint32_t slots_;
+  absl::Mutex mu_;
+  std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
+};
+
+// The server's side: a worker's segment mapped read-only.
+class MappedUpdateSegment {
+ public:
+  // Maps the segment `name` and removes its name. InvalidArgument for a name
+  // IsUpdateSegmentName refuses; FailedPrecondition when there is no such
+  // file here (the worker is on another machine), it is not a regular file,
+  // or its size is not a whole number of `num_params`-float slots up to
+  // kMaxUpdateSegmentBytes. Messages start with kShmRefused.
+  static absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> Open(const std::string& name,
+                                                                         uint64_t num_params);
+  ~MappedUpdateSegment();
+  MappedUpdateSegment(const MappedUpdateSegment&) = delete;
+  MappedUpdateSegment& operator=(const MappedUpdateSegment&) = delete;
+
+  const std::string& name() const { return name_; }
+  uint32_t slots() const { return slots_; }
+
+  // Replaces *out with the num_params floats of slot `slot` (1-based,
+  // <= slots()) and returns the index of the first NaN or infinity among
+  // them, or num_params.
+  size_t CopySlot(uint32_t slot, std::vector<float>* out) const;
+
+ private:
+  MappedUpdateSegment(std::string name, const float* base, size_t bytes, uint64_t num_params,
+                      uint32_t slots);
+
+  const std::string name_;
+  const float* const base_;
+  const size_t bytes_;
+  const uint64_t num_params_;
+  const uint32_t slots_;
+};
+
+}  // namespace fedsim
+
+#endif  // FEDSIM_RPC_SHM_SEGMENT_H_

@@ -1,0 +1,138 @@
+#include "rpc/shm_segment.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fedsim {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string PathOf(const std::string& name) { return std::string(kShmDir) + "/" + name; }
+
+TEST(ShmSegmentTest, WorkerWritesServerCopiesAndTheNameIsGone) {
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> seg = UpdateSegment::Create(1000, 3);
+  ASSERT_TRUE(seg.ok()) << seg.status();
+  EXPECT_TRUE(IsUpdateSegmentName((*seg)->name())) << (*seg)->name();
+  EXPECT_EQ(std::filesystem::file_size(PathOf((*seg)->name())), 3u * 1000 * sizeof(float));
+
+  const std::optional<uint32_t> slot = (*seg)->Acquire();
+  ASSERT_TRUE(slot.has_value());
+  std::span<float> s = (*seg)->Slot(*slot);
+  ASSERT_EQ(s.size(), 1000u);
+  for (size_t i = 0; i < s.size(); ++i) s[i] = 0.5f * static_cast<float>(i) - 7;
+
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
+      MappedUpdateSegment::Open((*seg)->name(), 1000);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_EQ((*mapped)->slots(), 3u);
+  EXPECT_FALSE(std::filesystem::exists(PathOf((*seg)->name())));  // the server took the name
+  std::vector<float> out(3, -1);                                  // resized by the copy
+  EXPECT_EQ((*mapped)->CopySlot(*slot, &out), 1000u);
+  ASSERT_EQ(out.size(), 1000u);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], s[i]) << i;
+
+  // Later writes are seen through the same mapping (other slots too).
+  const std::optional<uint32_t> other = (*seg)->Acquire();
+  ASSERT_TRUE(other.has_value());
+  EXPECT_NE(*other, *slot);
+  (*seg)->Slot(*other)[999] = 42;
+  EXPECT_EQ((*mapped)->CopySlot(*other, &out), 1000u);
+  EXPECT_EQ(out[999], 42);
+}
+
+TEST(ShmSegmentTest, SlotsAreHandedOutOnceUntilReleasedAndRetiredOnesNeverAgain) {
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> seg = UpdateSegment::Create(10, 2);
+  ASSERT_TRUE(seg.ok()) << seg.status();
+  std::optional<uint32_t> a = (*seg)->Acquire();
+  std::optional<uint32_t> b = (*seg)->Acquire();
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_EQ(*a, 1u);
+  EXPECT_EQ(*b, 2u);
+  EXPECT_FALSE((*seg)->Acquire().has_value());
+  (*seg)->Release(*a);
+  EXPECT_EQ((*seg)->Acquire(), a);
+  (*seg)->Retire(*a);
+  (*seg)->Release(*b);
+  EXPECT_EQ((*seg)->Acquire(), b);
+  (*seg)->Release(*b);
+  EXPECT_EQ((*seg)->Acquire(), b);
+  EXPECT_FALSE((*seg)->Acquire().has_value());  // a is retired
+}
+
+TEST(ShmSegmentTest, CopyNamesTheFirstNonFiniteValue) {
+  const uint64_t n = 3 * 4096 + 17;  // several check blocks and a ragged end
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> seg = UpdateSegment::Create(n, 1);
+  ASSERT_TRUE(seg.ok()) << seg.status();
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
+      MappedUpdateSegment::Open((*seg)->name(), n);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  std::span<float> s = (*seg)->Slot(1);
+  std::vector<float> out(n);
+  for (size_t bad : {size_t{0}, size_t{4095}, size_t{4096}, size_t{n - 1}}) {
+    for (float v : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+      std::fill(s.begin(), s.end(), 1.0f);
+      s[bad] = v;
+      if (bad + 5000 < n) s[bad + 5000] = v;  // a later one does not hide the first
+      EXPECT_EQ((*mapped)->CopySlot(1, &out), bad) << bad << " " << v;
+    }
+  }
+  std::fill(s.begin(), s.end(), std::numeric_limits<float>::max());
+  EXPECT_EQ((*mapped)->CopySlot(1, &out), n);
+}
+
+TEST(ShmSegmentTest, TheServerRefusesWhatIsNotAWorkersSegment) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "fedsim-updates-", "fedsim-updates-../../etc/passwd", "other-1234",
+           "fedsim-updates-ABC", "fedsim-updates-" + std::string(49, 'a')}) {
+    EXPECT_FALSE(IsUpdateSegmentName(bad)) << bad;
+    absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> m =
+        MappedUpdateSegment::Open(bad, 10);
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  // A name that exists on no machine: the worker must be elsewhere.
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> missing =
+      MappedUpdateSegment::Open("fedsim-updates-0-0123456789abcdef", 10);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(missing.status().message(), HasSubstr(kShmRefused));
+  EXPECT_THAT(missing.status().message(), HasSubstr("another machine"));
+
+  // Not a whole number of slots for this model.
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> seg = UpdateSegment::Create(10, 1);
+  ASSERT_TRUE(seg.ok()) << seg.status();
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> wrong =
+      MappedUpdateSegment::Open((*seg)->name(), 7);
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(wrong.status().message(), HasSubstr("7-float slots"));
+}
+
+TEST(ShmSegmentTest, TooLargeASegmentIsNotMade) {
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> seg =
+      UpdateSegment::Create(kMaxUpdateSegmentBytes / sizeof(float) / 4 + 1, 4);
+  EXPECT_EQ(seg.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(UpdateSegment::Create(0, 1).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(ShmSegmentTest, TheWorkerRemovesANameTheServerNeverTook) {
+  std::string name;
+  {
+    absl::StatusOr<std::unique_ptr<UpdateSegment>> seg = UpdateSegment::Create(10, 1);
+    ASSERT_TRUE(seg.ok()) << seg.status();
+    name = (*seg)->name();
+    EXPECT_TRUE(std::filesystem::exists(PathOf(name)));
+  }
+  EXPECT_FALSE(std::filesystem::exists(PathOf(name)));
+}
+
+}  // namespace
+}  // namespace fedsim

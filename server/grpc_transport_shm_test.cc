@@ -1,0 +1,181 @@
+// Shared-memory updates (rpc/shm_segment.h) end to end: a real server on
+// loopback, the real client stub.
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rpc/shm_segment.h"
+#include "server/transport_test_fixture.h"
+
+namespace fedsim {
+namespace testing_internal {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SharedMemoryTest : public TransportTest {
+ protected:
+  // Registers `client` and returns its session and whether the server
+  // offered shared memory.
+  std::pair<WorkerSession, bool> Register(AggregatorClient& client) {
+    auto response = client.Register("shm", 2);
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok()) return {};
+    return {WorkerSession::Of(*response), response->shared_memory_updates()};
+  }
+  std::shared_ptr<UpdateSegment> NewSegment(uint32_t slots) {
+    absl::StatusOr<std::unique_ptr<UpdateSegment>> segment =
+        UpdateSegment::Create(num_params_, slots);
+    EXPECT_TRUE(segment.ok()) << segment.status();
+    return segment.ok() ? std::shared_ptr<UpdateSegment>(*std::move(segment)) : nullptr;
+  }
+  // A push written by hand: the header names `slot` of `segment`, and
+  // `data` bytes follow in the same chunk.
+  absl::Status RawSharedPush(const WorkerSession& worker, TaskId task, const std::string& segment,
+                             uint32_t slot, const std::string& data) {
+    wire::UpdateChunk chunk;
+    wire::UpdateHeader* h = chunk.mutable_header();
+    h->set_worker_id(worker.worker_id);
+    h->set_session(worker.session);
+    h->set_task_id(task);
+    h->set_client_id(3);
+    ModelRefToWire(kBase, h->mutable_base());
+    h->set_num_examples(60);
+    h->set_num_params(num_params_);
+    h->set_shm_segment(segment);
+    h->set_shm_slot(slot);
+    chunk.set_data(data);
+    return FromGrpcStatus(PushRaw(worker, task, {chunk}));
+  }
+};
+
+TEST_F(SharedMemoryTest, AWorkerOnThisMachineHandsItsUpdatesOverInSharedMemory) {
+  const size_t n = 300'000;  // more than one 1 MiB chunk if it were streamed
+  Start(n);
+  auto client = NewClient();
+  auto [worker, offered] = Register(*client);
+  ASSERT_TRUE(offered);
+  std::shared_ptr<UpdateSegment> segment = NewSegment(2);
+  ASSERT_NE(segment, nullptr);
+  const std::string path = std::string(kShmDir) + "/" + segment->name();
+  client->set_update_segment(segment);
+  for (TaskId id : {1, 2, 3}) transport_->Submit(MakeTask(id));
+  auto lease = client->GetTask(worker, 3, 1.0);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_EQ(lease->tasks_size(), 3);
+
+  for (TaskId id : {1, 2, 3}) {  // more pushes than slots: slots come back
+    TaskResult result = MakeResult(MakeTask(id), n, 0.01f * static_cast<float>(id));
+    auto pushed = client->PushUpdate(worker, result);
+    ASSERT_TRUE(pushed.ok()) << pushed.status();
+    EXPECT_FALSE(*pushed);
+    auto arrived = transport_->Await(id);
+    ASSERT_TRUE(arrived.ok()) << arrived.status();
+    EXPECT_EQ(arrived->delta, result.delta) << id;
+    EXPECT_EQ(arrived->metrics.at("train_loss"), 0.5);
+    // The server took the name at the first push: nothing is left behind.
+    EXPECT_FALSE(std::filesystem::exists(path));
+  }
+  EXPECT_EQ(client->bytes_shared(), 3 * n * sizeof(float));
+  EXPECT_EQ(client->bytes_pushed(), 3 * n * sizeof(float));
+  GrpcTransportStats stats = transport_->stats();
+  EXPECT_EQ(stats.updates_accepted, 3u);
+  EXPECT_EQ(stats.bytes_received, 0u);  // nothing came through the socket
+
+  // A resend of the same result is still recognised as a duplicate.
+  auto again = client->PushUpdate(worker, MakeResult(MakeTask(1), n, 0.01f));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(*again);
+}
+
+TEST_F(SharedMemoryTest, ARefusedSegmentTurnsTheWorkerBackToStreaming) {
+  const size_t n = 1000;
+  GrpcServerOptions options;
+  options.shared_memory_updates = false;
+  Start(n, options);
+  auto client = NewClient();
+  auto [worker, offered] = Register(*client);
+  EXPECT_FALSE(offered);
+  client->set_update_segment(NewSegment(1));  // used anyway: the server refuses it
+  transport_->Submit(MakeTask(1));
+  transport_->Submit(MakeTask(2));
+  ASSERT_TRUE(client->GetTask(worker, 2, 1.0).ok());
+  for (TaskId id : {1, 2}) {
+    TaskResult result = MakeResult(MakeTask(id), n);
+    auto pushed = client->PushUpdate(worker, result);
+    ASSERT_TRUE(pushed.ok()) << pushed.status();
+    auto arrived = transport_->Await(id);
+    ASSERT_TRUE(arrived.ok()) << arrived.status();
+    EXPECT_EQ(arrived->delta, result.delta);
+  }
+  EXPECT_EQ(client->bytes_shared(), 0u);
+  EXPECT_EQ(transport_->stats().bytes_received, 2 * n * sizeof(float));
+}
+
+TEST_F(SharedMemoryTest, ASegmentTheServerCannotSeeIsRefusedAndTheUpdateStreamed) {
+  const size_t n = 1000;
+  Start(n);
+  auto client = NewClient();
+  auto [worker, offered] = Register(*client);
+  ASSERT_TRUE(offered);
+  std::shared_ptr<UpdateSegment> segment = NewSegment(1);
+  // As if the server were on another machine: no such file where it looks.
+  std::filesystem::remove(std::string(kShmDir) + "/" + segment->name());
+  client->set_update_segment(segment);
+  transport_->Submit(MakeTask(1));
+  ASSERT_TRUE(client->GetTask(worker, 1, 1.0).ok());
+  TaskResult result = MakeResult(MakeTask(1), n);
+  auto pushed = client->PushUpdate(worker, result);
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  auto arrived = transport_->Await(1);
+  ASSERT_TRUE(arrived.ok()) << arrived.status();
+  EXPECT_EQ(arrived->delta, result.delta);
+  EXPECT_EQ(client->bytes_shared(), 0u);
+}
+
+TEST_F(SharedMemoryTest, BadSharedMemoryUpdatesAreRejected) {
+  const size_t n = 1000;
+  Start(n);
+  auto client = NewClient();
+  auto [worker, offered] = Register(*client);
+  ASSERT_TRUE(offered);
+  std::shared_ptr<UpdateSegment> segment = NewSegment(2);
+  client->set_update_segment(segment);
+  for (TaskId id : {1, 2, 3}) transport_->Submit(MakeTask(id));
+  ASSERT_TRUE(client->GetTask(worker, 3, 1.0).ok());
+
+  TaskResult nan = MakeResult(MakeTask(1), n);
+  nan.delta[17] = std::numeric_limits<float>::quiet_NaN();
+  absl::Status status = client->PushUpdate(worker, nan).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("index 17"));
+
+  status = RawSharedPush(worker, 2, segment->name(), 3, "");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("names slot 3 of 2"));
+
+  status = RawSharedPush(worker, 2, segment->name(), 2, std::string(16, '\0'));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("streams data too"));
+
+  status = RawSharedPush(worker, 2, "/etc/passwd", 1, "");
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("not a segment name"));
+
+  // The failed push retired its slot; the other one still works, and so
+  // does the transport.
+  TaskResult good = MakeResult(MakeTask(3), n);
+  auto pushed = client->PushUpdate(worker, good);
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  auto arrived = transport_->Await(3);
+  ASSERT_TRUE(arrived.ok()) << arrived.status();
+  EXPECT_EQ(arrived->delta, good.delta);
+  EXPECT_EQ(client->bytes_shared(), n * sizeof(float));
+}
+
+}  // namespace
+}  // namespace testing_internal
+}  // namespace fedsim
