@@ -1,9 +1,10 @@
 // P4 (BENCHMARKS.md): model transfer over gRPC on loopback, MB/s, for a
 // 0.8 MB and a 5 MB model, FetchModel (server -> worker) and PushUpdate
-// (worker -> server, validation and fingerprint included), against memcpy of
-// the same bytes. Each repetition runs memcpy, fetch and push back to back
-// (alternated, so machine noise hits all three alike); figures are the
-// median and min..max over repetitions.
+// (worker -> server, validation and fingerprint included) through the socket
+// and, as same-machine workers push, through shared memory
+// (rpc/shm_segment.h), against memcpy of the same bytes. Each repetition runs memcpy, fetch and
+// push back to back (alternated, so machine noise hits all three alike); figures are the median and
+// min..max over repetitions.
 //
 //   transfer_bench [--reps=N]
 //   P4_MALLOC_DEFAULTS=1 transfer_bench   # glibc's allocator defaults, for comparison
@@ -61,6 +62,18 @@ int Bench(size_t num_floats, int reps) {
     return 1;
   }
   const WorkerSession worker = WorkerSession::Of(*reg);
+  // A second worker that pushes through shared memory, as fedsim's workers
+  // on the server's machine do.
+  AggregatorClient shm_client(NewWireChannel((*transport)->address()));
+  auto shm_reg = shm_client.Register("bench-shm", 1);
+  if (!shm_reg.ok() || !shm_reg->shared_memory_updates()) {
+    std::fprintf(stderr, "the server did not offer shared memory\n");
+    return 1;
+  }
+  shm_client.UseSharedMemory(num_floats, 1, [](const absl::Status& why) {
+    std::fprintf(stderr, "no shared memory: %s\n", why.ToString().c_str());
+  });
+  const WorkerSession shm_worker = WorkerSession::Of(*shm_reg);
 
   TaskResult result;
   result.client = 0;
@@ -68,7 +81,7 @@ int Bench(size_t num_floats, int reps) {
   result.num_examples = 1;
   result.delta = *model;
   std::vector<float> dst(num_floats);
-  Figures copy, fetch, push;
+  Figures copy, fetch, push, shm_push;
   for (int rep = -2; rep < reps; ++rep) {  // two warm-up repetitions
     auto t0 = Clock::now();
     std::memcpy(dst.data(), model->data(), bytes);
@@ -101,7 +114,25 @@ int Bench(size_t num_floats, int reps) {
       return 1;
     }
     if (!(*transport)->Await(spec.id).ok()) return 1;
+
+    spec.id += 1000;
+    (*transport)->Submit(spec);
+    lease = shm_client.GetTask(shm_worker, 1, 1.0);
+    if (!lease.ok() || lease->tasks_size() != 1) {
+      std::fprintf(stderr, "lease failed\n");
+      return 1;
+    }
+    result.id = spec.id;
+    auto t5 = Clock::now();
+    pushed = shm_client.PushUpdate(shm_worker, result);
+    auto t6 = Clock::now();
+    if (!pushed.ok()) {
+      std::fprintf(stderr, "shared-memory push failed: %s\n", pushed.status().ToString().c_str());
+      return 1;
+    }
+    if (!(*transport)->Await(spec.id).ok()) return 1;
     if (rep < 0) continue;
+    shm_push.mb_per_s.push_back(MbPerS(bytes, t6 - t5));
     copy.mb_per_s.push_back(MbPerS(bytes, t1 - t0));
     fetch.mb_per_s.push_back(MbPerS(bytes, t2 - t1));
     push.mb_per_s.push_back(MbPerS(bytes, t4 - t3));
@@ -115,6 +146,11 @@ int Bench(size_t num_floats, int reps) {
   };
   line("fetch", fetch);
   line("push", push);
+  line("push (shared memory)", shm_push);
+  if (shm_client.bytes_shared() == 0) {
+    std::fprintf(stderr, "the shared-memory pushes streamed instead\n");
+    return 1;
+  }
   std::fflush(stdout);
   return 0;
 }
@@ -133,7 +169,7 @@ int main(int argc, char** argv) {
   }
   int rc = 0;
   if (const char* s = std::getenv("P4_FLOATS")) return fedsim::Bench(std::atol(s), reps);
-  rc = fedsim::Bench(200000, reps);  // 0.8 MB
+  rc = fedsim::Bench(200000, reps);                  // 0.8 MB
   if (rc == 0) rc = fedsim::Bench(1'250'000, reps);  // 5 MB
   return rc;
 }
