@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "rpc/auth.h"
 #include "rpc/chunker.h"
+#include "rpc/raw_chunk.h"
 
 namespace fedsim {
 
@@ -21,8 +22,17 @@ void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, 
   context->AddMetadata(kPushTaskKey, absl::StrCat(task_id));
 }
 
+// The tensor streams go through raw buffers (rpc/raw_chunk.h); their
+// methods as the generated stub names them.
+constexpr char kFetchModelMethod[] = "/fedsim.wire.Aggregator/FetchModel";
+constexpr char kPushUpdateMethod[] = "/fedsim.wire.Aggregator/PushUpdate";
+
 AggregatorClient::AggregatorClient(std::shared_ptr<grpc::Channel> channel, size_t chunk_bytes)
-    : stub_(wire::Aggregator::NewStub(channel)), chunk_bytes_(ClampChunkBytes(chunk_bytes)) {}
+    : channel_(channel),
+      stub_(wire::Aggregator::NewStub(channel)),
+      fetch_method_(kFetchModelMethod, grpc::internal::RpcMethod::SERVER_STREAMING, channel),
+      push_method_(kPushUpdateMethod, grpc::internal::RpcMethod::CLIENT_STREAMING, channel),
+      chunk_bytes_(ClampChunkBytes(chunk_bytes)) {}
 
 void AggregatorClient::Prepare(grpc::ClientContext* context, absl::Duration timeout) const {
   if (!token_.empty()) context->AddMetadata(kTokenMetadataKey, BearerValue(token_));
@@ -96,23 +106,29 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(const WorkerSess
   ModelRefToWire(model, request.mutable_model());
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
-  std::unique_ptr<grpc::ClientReader<wire::ModelChunk>> reader =
-      stub_->FetchModel(&context, request);
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel_.get(), fetch_method_,
+                                                                    &context, request));
   const std::string what = absl::StrCat("FetchModel(", model.ToString(), "): ");
   std::optional<ChunkAssembler> assembler;  // sized by the first chunk
   uint64_t bytes = 0;
   absl::Status bad;
-  wire::ModelChunk chunk;
-  while (reader->Read(&chunk)) {
-    bytes += chunk.data().size();
+  grpc::ByteBuffer buffer;
+  wire::ModelChunk chunk;  // the fields besides data
+  DecodedChunk data;
+  while (reader->Read(&buffer)) {
+    absl::Status decoded = DecodeChunk(buffer, kModelChunkDataField, &chunk, &data);
+    for (std::string_view part : data.data) bytes += part.size();
     if (!bad.ok()) continue;  // drain what is already on its way
     absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
-    if (!named.ok() || *named != model) {
+    if (!decoded.ok()) {
+      bad = absl::DataLossError(absl::StrCat(what, decoded.message()));
+    } else if (!named.ok() || *named != model) {
       bad = absl::DataLossError(absl::StrCat(what, "a chunk belongs to ",
                                              named.ok() ? named->ToString() : "an unknown model"));
     } else {
       if (!assembler.has_value()) assembler.emplace(chunk.num_params());
-      absl::Status added = assembler->Add(chunk.offset(), chunk.data());
+      absl::Status added = assembler->AddParts(chunk.offset(), data.data);
       if (!added.ok()) bad = absl::DataLossError(absl::StrCat(what, added.message()));
     }
     if (!bad.ok()) context.TryCancel();
@@ -193,8 +209,9 @@ grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskR
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
   AddPushMetadata(&context, worker, result.id);
-  std::unique_ptr<grpc::ClientWriter<wire::UpdateChunk>> writer =
-      stub_->PushUpdate(&context, response);
+  std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer(
+      grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(channel_.get(), push_method_,
+                                                                    &context, response));
   wire::UpdateChunk chunk;
   wire::UpdateHeader* header = chunk.mutable_header();
   header->set_worker_id(worker.worker_id);
@@ -208,14 +225,15 @@ grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskR
   if (segment != nullptr) {
     header->set_shm_segment(segment->name());
     header->set_shm_slot(slot);
-    writer->Write(chunk);  // the header alone; a refusal shows in Finish()
+    writer->Write(SerializeRawMessage(chunk));  // the header alone; a refusal shows in Finish()
   } else {
     const uint64_t bytes =
         SplitIntoChunks(result.delta, chunk_bytes_, [&](uint64_t offset, std::string_view data) {
           chunk.set_offset(offset);
-          chunk.mutable_data()->assign(data.data(), data.size());
+          // One copy, into gRPC's buffer: `result` may be gone before gRPC
+          // lets go of a slice that pointed into it.
           // The server may refuse after the header; Finish() then says why.
-          const bool written = writer->Write(chunk);
+          const bool written = writer->Write(EncodeChunk(chunk, kUpdateChunkDataField, data));
           chunk.clear_header();  // only the first chunk carries it
           return written;
         });

@@ -140,7 +140,11 @@ class AggregatorClient {
                         const UpdateSegment* segment, uint32_t slot,
                         wire::PushUpdateResponse* response);
 
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<wire::Aggregator::Stub> stub_;
+  // The tensor streams, called with raw buffers (rpc/raw_chunk.h).
+  const grpc::internal::RpcMethod fetch_method_;
+  const grpc::internal::RpcMethod push_method_;
   size_t chunk_bytes_;
   absl::Duration rpc_timeout_ = absl::Seconds(10);
   std::string token_;

@@ -1,6 +1,7 @@
 #include "rpc/chunker.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -36,22 +37,49 @@ ChunkAssembler::ChunkAssembler(uint64_t total_floats) : total_(total_floats) {
 }
 
 absl::Status ChunkAssembler::Add(uint64_t offset, std::string_view bytes) {
-  bytes_seen_ += bytes.size();
+  return AddParts(offset, std::span<const std::string_view>(&bytes, 1));
+}
+
+absl::Status ChunkAssembler::AddParts(uint64_t offset, std::span<const std::string_view> parts) {
+  size_t size = 0;
+  for (std::string_view p : parts) size += p.size();
+  bytes_seen_ += size;
   if (!error_.ok()) return error_;
   const uint64_t have = values_.size();
-  const uint64_t count = bytes.size() / sizeof(float);
+  const uint64_t count = size / sizeof(float);
   if (offset != have) {
     error_ = absl::InvalidArgumentError(
         absl::StrCat("chunk offsets not contiguous: expected offset ", have, ", got ", offset));
-  } else if (bytes.size() % sizeof(float) != 0) {
+  } else if (size % sizeof(float) != 0) {
     error_ = absl::InvalidArgumentError(
-        absl::StrCat("chunk of ", bytes.size(), " bytes is not a whole number of float32 values"));
+        absl::StrCat("chunk of ", size, " bytes is not a whole number of float32 values"));
   } else if (have + count > total_) {
     error_ = absl::InvalidArgumentError(
         absl::StrCat("wrong size: expected ", total_, " floats, got at least ", have + count));
   } else {
-    const float* first = reinterpret_cast<const float*>(bytes.data());
-    values_.insert(values_.end(), first, first + count);
+    // Parts may split a float between them (gRPC's slices fall anywhere):
+    // whole floats go straight in, the bytes of a split one wait in `stash`.
+    char stash[sizeof(float)];
+    size_t stashed = 0;
+    for (std::string_view p : parts) {
+      if (stashed > 0) {
+        const size_t take = std::min(sizeof(float) - stashed, p.size());
+        std::memcpy(stash + stashed, p.data(), take);
+        stashed += take;
+        p.remove_prefix(take);
+        if (stashed < sizeof(float)) continue;
+        float f;
+        std::memcpy(&f, stash, sizeof(float));
+        values_.push_back(f);
+        stashed = 0;
+      }
+      const size_t whole = p.size() / sizeof(float);
+      const float* first = reinterpret_cast<const float*>(p.data());
+      values_.insert(values_.end(), first, first + whole);
+      p.remove_prefix(whole * sizeof(float));
+      std::memcpy(stash, p.data(), p.size());
+      stashed = p.size();
+    }
   }
   return error_;
 }

@@ -53,6 +53,9 @@ class ChunkAssembler {
   // sticks: later chunks are ignored and it is returned again, so a caller
   // may keep draining its stream.
   absl::Status Add(uint64_t offset, std::string_view bytes);
+  // The same for a chunk whose bytes come in pieces (gRPC slices, which may
+  // split a float), copied once into the tensor.
+  absl::Status AddParts(uint64_t offset, std::span<const std::string_view> parts);
 
   // OK when exactly total_floats arrived without error; otherwise the first
   // error, or InvalidArgument "wrong size: expected N floats, got M".

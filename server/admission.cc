@@ -99,14 +99,23 @@ UpdateReader::UpdateReader(uint64_t num_params, int max_metrics)
 
 absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
                                absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header) {
+  const std::string_view data = chunk.data();
+  return Add(chunk, std::span<const std::string_view>(&data, 1), check_header);
+}
+
+absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
+                               std::span<const std::string_view> data,
+                               absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header) {
   if (!delta_.has_value()) {
     absl::Status status = ReadHeader(chunk, check_header);
     if (!status.ok()) return status;
     shared_ = update_.shm_slot > 0;
     delta_.emplace(shared_ ? 0 : update_.expected_params);
   }
+  size_t data_bytes = 0;
+  for (std::string_view p : data) data_bytes += p.size();
   if (shared_) {
-    if (!chunk.data().empty() && shared_error_.ok()) {
+    if (data_bytes > 0 && shared_error_.ok()) {
       shared_error_ = absl::InvalidArgumentError(
           absl::StrCat("update for task ", update_.result.id,
                        " names a shared-memory slot and streams data too"));
@@ -114,7 +123,7 @@ absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
     return absl::OkStatus();
   }
   // The first error sticks (Finish returns it); the caller keeps draining.
-  delta_->Add(chunk.offset(), chunk.data()).IgnoreError();
+  delta_->AddParts(chunk.offset(), data).IgnoreError();
   return absl::OkStatus();
 }
 

@@ -104,6 +104,11 @@ class UpdateReader {
   // Takes the stream's next chunk. OK means: read on.
   absl::Status Add(const wire::UpdateChunk& chunk,
                    absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header);
+  // The same for a chunk whose data comes apart from its other fields
+  // (chunk.data() is then ignored): pieces in gRPC's slices
+  // (rpc/raw_chunk.h), copied once into the delta.
+  absl::Status Add(const wire::UpdateChunk& chunk, std::span<const std::string_view> data,
+                   absl::FunctionRef<absl::Status(DecodedUpdate*)> check_header);
 
   // The stream ended: OK when the update is complete and valid (update()).
   // REQUIRES: every Add returned OK; called once.

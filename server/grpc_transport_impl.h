@@ -116,8 +116,12 @@ class PollCall final : public grpc::ServerUnaryReactor {
 
 // Thin handlers on gRPC's callback API: decode, hand to the transport,
 // encode. Every decision about state lives in GrpcTransportImpl. No handler
-// blocks; the streams are reactors (server/grpc_transport_service.cc).
-class AggregatorService final : public wire::Aggregator::CallbackService {
+// blocks; the streams are reactors (server/grpc_transport_service.cc). The
+// tensor streams take raw buffers (rpc/raw_chunk.h): their bytes go between
+// gRPC's slices and the model with one copy.
+class AggregatorService final
+    : public wire::Aggregator::WithRawCallbackMethod_FetchModel<
+          wire::Aggregator::WithRawCallbackMethod_PushUpdate<wire::Aggregator::CallbackService>> {
  public:
   explicit AggregatorService(GrpcTransportImpl* transport) : t_(transport) {}
 
@@ -127,10 +131,10 @@ class AggregatorService final : public wire::Aggregator::CallbackService {
   grpc::ServerUnaryReactor* GetTask(CallbackServerContext* context,
                                     const wire::GetTaskRequest* request,
                                     wire::GetTaskResponse* response) override;
-  grpc::ServerWriteReactor<wire::ModelChunk>* FetchModel(
-      CallbackServerContext* context, const wire::FetchModelRequest* request) override;
-  grpc::ServerReadReactor<wire::UpdateChunk>* PushUpdate(
-      CallbackServerContext* context, wire::PushUpdateResponse* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* FetchModel(CallbackServerContext* context,
+                                                         const grpc::ByteBuffer* request) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* PushUpdate(CallbackServerContext* context,
+                                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Heartbeat(CallbackServerContext* context,
                                       const wire::HeartbeatRequest* request,
                                       wire::HeartbeatResponse* response) override;

@@ -11,6 +11,7 @@
 #include "absl/functional/function_ref.h"
 #include "rpc/auth.h"
 #include "rpc/chunker.h"
+#include "rpc/raw_chunk.h"
 #include "rpc/wire.h"
 #include "server/admission.h"
 #include "server/grpc_transport_impl.h"
@@ -20,8 +21,9 @@ namespace fedsim {
 namespace grpc_transport_internal {
 namespace {
 
-// Sends one model in chunks of at most chunk_bytes, a write at a time.
-class FetchReactor final : public grpc::ServerWriteReactor<wire::ModelChunk> {
+// Sends one model in chunks of at most chunk_bytes, a write at a time, each
+// a raw buffer whose data slice points into the model (rpc/raw_chunk.h).
+class FetchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   FetchReactor(GrpcTransportImpl* transport, const wire::FetchModelRequest& request,
                ModelStore::Params params, size_t chunk_bytes)
@@ -40,8 +42,8 @@ class FetchReactor final : public grpc::ServerWriteReactor<wire::ModelChunk> {
       Finish(grpc::Status::OK);
       return;
     }
-    sent_ += chunk_.data().size();
-    offset_ += chunk_.data().size() / sizeof(float);
+    sent_ += count_ * sizeof(float);
+    offset_ += count_;
     if (offset_ >= params_->size()) {
       TsanRelease(this);
       Finish(grpc::Status::OK);
@@ -59,28 +61,32 @@ class FetchReactor final : public grpc::ServerWriteReactor<wire::ModelChunk> {
  private:
   // The chunk at offset_ (an empty model is one empty chunk).
   void WriteNext() {
-    const size_t count = std::min<size_t>(per_chunk_, params_->size() - offset_);
+    count_ = std::min<size_t>(per_chunk_, params_->size() - offset_);
     chunk_.set_offset(offset_);
-    chunk_.mutable_data()->assign(reinterpret_cast<const char*>(params_->data() + offset_),
-                                  count * sizeof(float));
+    buffer_ = EncodeChunk(chunk_, kModelChunkDataField,
+                          std::string_view(reinterpret_cast<const char*>(params_->data() + offset_),
+                                           count_ * sizeof(float)),
+                          params_);
     TsanRelease(this);
-    StartWrite(&chunk_);
+    StartWrite(&buffer_);
   }
 
   GrpcTransportImpl* const transport_;
   const ModelStore::Params params_;
   const size_t per_chunk_;
-  wire::ModelChunk chunk_;
-  uint64_t offset_ = 0;  // floats
-  uint64_t sent_ = 0;    // bytes written
+  wire::ModelChunk chunk_;   // the fields besides data
+  grpc::ByteBuffer buffer_;  // the chunk being written
+  size_t count_ = 0;         // its floats
+  uint64_t offset_ = 0;      // floats
+  uint64_t sent_ = 0;        // bytes written
 };
 
 // Reads one update a chunk at a time; the checks are UpdateReader's and the
 // transport's (BeginPush, CheckPushHeader, EndPush).
-class PushReactor final : public grpc::ServerReadReactor<wire::UpdateChunk> {
+class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   PushReactor(GrpcTransportImpl* transport, const ServerContextBase& context, uint64_t num_params,
-              wire::PushUpdateResponse* response)
+              grpc::ByteBuffer* response)
       : transport_(transport), reader_(num_params, kMaxUpdateMetrics), response_(response) {
     absl::Status status = transport_->BeginPush(context, &claim_, &claimed_);
     if (!status.ok()) {
@@ -88,7 +94,7 @@ class PushReactor final : public grpc::ServerReadReactor<wire::UpdateChunk> {
       return;
     }
     TsanRelease(this);
-    StartRead(&chunk_);
+    StartRead(&buffer_);
   }
 
   void OnReadDone(bool ok) override {
@@ -97,15 +103,18 @@ class PushReactor final : public grpc::ServerReadReactor<wire::UpdateChunk> {
       End(reader_.Finish());
       return;
     }
-    absl::Status status = reader_.Add(chunk_, [this](DecodedUpdate* update) {
-      return transport_->CheckPushHeader(claim_, update);
-    });
+    absl::Status status = DecodeChunk(buffer_, kUpdateChunkDataField, &chunk_, &data_);
+    if (status.ok()) {
+      status = reader_.Add(chunk_, data_.data, [this](DecodedUpdate* update) {
+        return transport_->CheckPushHeader(claim_, update);
+      });
+    }
     if (!status.ok()) {
       End(status);
       return;
     }
     TsanRelease(this);
-    StartRead(&chunk_);
+    StartRead(&buffer_);
   }
 
   void OnDone() override {
@@ -116,17 +125,21 @@ class PushReactor final : public grpc::ServerReadReactor<wire::UpdateChunk> {
  private:
   void End(absl::Status status) {
     status = transport_->EndPush(std::move(status), claimed_, reader_.bytes_received(),
-                                 &reader_.update(), response_);
+                                 &reader_.update(), &answer_);
+    if (status.ok()) *response_ = SerializeRawMessage(answer_);
     TsanRelease(this);
     Finish(ToGrpcStatus(status));
   }
 
   GrpcTransportImpl* const transport_;
   UpdateReader reader_;
-  wire::PushUpdateResponse* const response_;
+  grpc::ByteBuffer* const response_;
+  wire::PushUpdateResponse answer_;  // serialized into response_ at the end
   PushClaim claim_;
   std::optional<TaskId> claimed_;  // this stream holds that task's `receiving` mark
-  wire::UpdateChunk chunk_;
+  grpc::ByteBuffer buffer_;        // the chunk just read
+  wire::UpdateChunk chunk_;        // its fields besides data
+  DecodedChunk data_;              // its data, in buffer_'s slices
 };
 
 // A stream refused before it starts.
@@ -182,21 +195,23 @@ grpc::ServerUnaryReactor* AggregatorService::GetTask(CallbackServerContext* cont
   return call;
 }
 
-grpc::ServerWriteReactor<wire::ModelChunk>* AggregatorService::FetchModel(
-    CallbackServerContext* context, const wire::FetchModelRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* AggregatorService::FetchModel(
+    CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
   absl::Status status = t_->Authenticate(*context, "FetchModel");
+  wire::FetchModelRequest request;
+  if (status.ok()) status = ParseRawMessage(*raw_request, &request);
   if (status.ok()) {
-    absl::StatusOr<ModelStore::Params> params = t_->FetchModel(*request);
-    if (params.ok()) return new FetchReactor(t_, *request, *std::move(params), t_->chunk_bytes());
+    absl::StatusOr<ModelStore::Params> params = t_->FetchModel(request);
+    if (params.ok()) return new FetchReactor(t_, request, *std::move(params), t_->chunk_bytes());
     status = params.status();
   }
-  return new RefusedStream<grpc::ServerWriteReactor<wire::ModelChunk>>(status);
+  return new RefusedStream<grpc::ServerWriteReactor<grpc::ByteBuffer>>(status);
 }
 
-grpc::ServerReadReactor<wire::UpdateChunk>* AggregatorService::PushUpdate(
-    CallbackServerContext* context, wire::PushUpdateResponse* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* AggregatorService::PushUpdate(
+    CallbackServerContext* context, grpc::ByteBuffer* response) {
   absl::Status status = t_->Authenticate(*context, "PushUpdate");
-  if (!status.ok()) return new RefusedStream<grpc::ServerReadReactor<wire::UpdateChunk>>(status);
+  if (!status.ok()) return new RefusedStream<grpc::ServerReadReactor<grpc::ByteBuffer>>(status);
   return new PushReactor(t_, *context, t_->num_params(), response);
 }
 

@@ -3,11 +3,14 @@
 // PushUpdate reactor does), on arbitrary bytes, without a server.
 // Input: two bytes of num_params (little-endian, mod 4097), one byte of
 // max_metrics (mod 16), then the stream: each message a two-byte
-// little-endian length and that many bytes of a serialized wire::UpdateChunk.
-// A message that does not parse ends the stream, as gRPC ends a read whose
-// message it cannot deserialize. The same bytes also go through
+// little-endian length and that many bytes of a serialized wire::UpdateChunk,
+// decoded as the reactor decodes a raw message (rpc/raw_chunk.h DecodeChunk),
+// with its bytes cut into two slices at a point the input picks. A message
+// that does not decode ends the stream with an error, as the reactor does.
+// The same bytes also go through
 // TaskFromWire as a wire::Task (what a worker decodes).
 // Corpus: tests/fuzz/update/.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -17,25 +20,28 @@
 #include "absl/status/status.h"
 #include "google/protobuf/stubs/logging.h"
 #include "proto/fedsim.pb.h"
+#include "rpc/raw_chunk.h"
 #include "rpc/wire.h"
 #include "server/admission.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
 
-// Cuts the next message from the input: a two-byte little-endian length and
-// that many bytes (fewer at the end of the input). False when none is left or
-// the bytes do not parse, which ends the stream as gRPC ends a read whose
-// message it cannot deserialize.
-bool NextChunk(const uint8_t* data, size_t size, size_t* pos,
-               fedsim::wire::UpdateChunk* chunk) {
+// Cuts the next message from the input (a two-byte little-endian length and
+// that many bytes, fewer at the end of the input) into a two-slice buffer,
+// split where the length's low bits say. False when none is left.
+bool NextChunk(const uint8_t* data, size_t size, size_t* pos, grpc::ByteBuffer* buffer) {
   if (size - *pos < 2) return false;
   size_t len = data[*pos] | (size_t{data[*pos + 1]} << 8);
+  const size_t cut_at = data[*pos] % 7;
   *pos += 2;
   if (len > size - *pos) len = size - *pos;
-  const bool ok = chunk->ParseFromArray(data + *pos, static_cast<int>(len));
+  const size_t cut = std::min(cut_at, len);
+  grpc::Slice slices[2] = {grpc::Slice(data + *pos, cut),
+                           grpc::Slice(data + *pos + cut, len - cut)};
+  *buffer = grpc::ByteBuffer(slices, 2);
   *pos += len;
-  return ok;
+  return true;
 }
 
 }  // namespace
@@ -55,8 +61,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   absl::Status s;
   size_t pos = 3;
+  grpc::ByteBuffer buffer;
   fedsim::wire::UpdateChunk chunk;
-  while (s.ok() && NextChunk(data, size, &pos, &chunk)) s = reader.Add(chunk, check_header);
+  fedsim::DecodedChunk decoded;
+  while (s.ok() && NextChunk(data, size, &pos, &buffer)) {
+    s = fedsim::DecodeChunk(buffer, fedsim::kUpdateChunkDataField, &chunk, &decoded);
+    if (s.ok()) s = reader.Add(chunk, decoded.data, check_header);
+  }
   if (s.ok()) s = reader.Finish();
   const fedsim::DecodedUpdate& update = reader.update();
   const uint64_t bytes = reader.bytes_received();
