@@ -271,19 +271,27 @@ class Worker {
         return;
       }
       for (const wire::Task& task : response->tasks()) {
-        absl::StatusOr<TaskSpec> spec = TaskFromWire(task);
         absl::MutexLock lock(&mu_);
-        if (!spec.ok()) {
-          SetFatalLocked(spec.status());
-          return;
-        }
+        if (!StartTaskLocked(task, id)) return;
         --free_slots_;
-        in_flight_.insert(spec->id);
-        pool_->Schedule([this, spec = *std::move(spec), id, backup = task.peer_backup()] {
-          RunTask(spec, id, backup);
-        });
       }
     }
+  }
+
+  // Hands a leased task to the pool (its slot already counted as taken).
+  // False, with the fatal status set, when the task does not decode.
+  bool StartTaskLocked(const wire::Task& task, const WorkerSession& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::StatusOr<TaskSpec> spec = TaskFromWire(task);
+    if (!spec.ok()) {
+      SetFatalLocked(spec.status());
+      return false;
+    }
+    in_flight_.insert(spec->id);
+    pool_->Schedule([this, spec = *std::move(spec), id, backup = task.peer_backup()] {
+      RunTask(spec, id, backup);
+    });
+    return true;
   }
 
   // --------------------------------------------------------------- heartbeat
@@ -318,7 +326,8 @@ class Worker {
     TaskLog(spec, "training");
     bool done = false;
     bool duplicate = false;
-    absl::Status status = TrainAndPush(spec, lease_worker, peer_backup, &done, &duplicate);
+    std::vector<wire::Task> next;  // leased with the push's answer
+    absl::Status status = TrainAndPush(spec, lease_worker, peer_backup, &done, &duplicate, &next);
     TaskLog(spec, done ? (duplicate ? "pushed (a duplicate)" : "pushed")
                        : (status.ok() ? "dropped" : "failed"));
     absl::MutexLock lock(&mu_);
@@ -330,6 +339,10 @@ class Worker {
       ++tasks_dropped_;
     }
     in_flight_.erase(spec.id);
+    // This slot goes on with the task its push brought (at most one), or
+    // frees up for the poller. Once stopping, a brought task is dropped: its
+    // lease runs out on the server like any other unfinished one.
+    if (!next.empty() && !stop_ && StartTaskLocked(next.front(), lease_worker)) return;
     ++free_slots_;
   }
 
@@ -337,7 +350,8 @@ class Worker {
   // that are not wrong (the task was cancelled or went to another worker)
   // only drop the task.
   absl::Status TrainAndPush(const TaskSpec& spec, const WorkerSession& lease_worker,
-                            const std::string& peer_backup, bool* done, bool* duplicate) {
+                            const std::string& peer_backup, bool* done, bool* duplicate,
+                            std::vector<wire::Task>* next) {
     absl::StatusOr<ModelCache::Params> base;
     // A client model this worker holds (peer-to-peer decentralized runs):
     // trained from here, and y = x + delta stays here.
@@ -392,11 +406,14 @@ class Worker {
     }
     while (true) {
       if (Stopped()) return absl::OkStatus();
-      absl::StatusOr<bool> pushed = client_.PushUpdate(lease_worker, *result);
+      // Asks for the slot's next task with the answer: no GetTask round trip.
+      absl::StatusOr<AggregatorClient::Pushed> pushed =
+          client_.PushUpdateAndLease(lease_worker, *result, 1);
       if (pushed.ok()) {
         MarkContact();
         *done = true;
-        *duplicate = *pushed;
+        *duplicate = pushed->duplicate;
+        *next = std::move(pushed->tasks);
         return absl::OkStatus();
       }
       const absl::Status& s = pushed.status();

@@ -16,10 +16,12 @@ std::shared_ptr<grpc::Channel> NewWireChannel(const std::string& address) {
                                    WireChannelArguments());
 }
 
-void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, uint64_t task_id) {
+void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, uint64_t task_id,
+                     uint32_t want_tasks) {
   context->AddMetadata(kPushWorkerKey, absl::StrCat(worker.worker_id));
   context->AddMetadata(kPushSessionKey, worker.session);
   context->AddMetadata(kPushTaskKey, absl::StrCat(task_id));
+  if (want_tasks > 0) context->AddMetadata(kPushWantKey, absl::StrCat(want_tasks));
 }
 
 // The tensor streams go through raw buffers (rpc/raw_chunk.h); their
@@ -160,6 +162,20 @@ void AggregatorClient::UseSharedMemory(uint64_t num_params, uint32_t slots,
 
 absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
                                                   const TaskResult& result) {
+  absl::StatusOr<Pushed> pushed = PushUpdateAndLease(worker, result, 0);
+  if (!pushed.ok()) return pushed.status();
+  return pushed->duplicate;
+}
+
+absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushUpdateAndLease(
+    const WorkerSession& worker, const TaskResult& result, uint32_t want_tasks) {
+  auto answer = [](wire::PushUpdateResponse& response) {
+    Pushed out;
+    out.duplicate = response.duplicate();
+    out.tasks.assign(std::make_move_iterator(response.mutable_tasks()->begin()),
+                     std::make_move_iterator(response.mutable_tasks()->end()));
+    return out;
+  };
   std::shared_ptr<UpdateSegment> segment;
   {
     absl::MutexLock lock(&segment_mu_);
@@ -180,13 +196,14 @@ absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
     if (const std::optional<uint32_t> slot = segment->Acquire(); slot.has_value()) {
       std::span<float> dst = segment->Slot(*slot);
       std::copy(result.delta.begin(), result.delta.end(), dst.begin());
-      const grpc::Status status = PushOnce(worker, result, segment.get(), *slot, &response);
+      const grpc::Status status =
+          PushOnce(worker, result, segment.get(), *slot, want_tasks, &response);
       if (status.ok()) {
         segment->Release(*slot);
         const uint64_t bytes = result.delta.size() * sizeof(float);
         bytes_pushed_ += bytes;
         bytes_shared_ += bytes;
-        return response.duplicate();
+        return answer(response);
       }
       // The server may still be reading the slot: never write it again.
       segment->Retire(*slot);
@@ -198,17 +215,17 @@ absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
       if (segment_ == segment) segment_.reset();
     }
   }
-  const grpc::Status status = PushOnce(worker, result, nullptr, 0, &response);
+  const grpc::Status status = PushOnce(worker, result, nullptr, 0, want_tasks, &response);
   if (!status.ok()) return FromGrpcStatus(status);
-  return response.duplicate();
+  return answer(response);
 }
 
 grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskResult& result,
                                         const UpdateSegment* segment, uint32_t slot,
-                                        wire::PushUpdateResponse* response) {
+                                        uint32_t want_tasks, wire::PushUpdateResponse* response) {
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
-  AddPushMetadata(&context, worker, result.id);
+  AddPushMetadata(&context, worker, result.id, want_tasks);
   std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer(
       grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(channel_.get(), push_method_,
                                                                     &context, response));

@@ -50,8 +50,10 @@ struct WorkerSession {
   static WorkerSession Of(const wire::RegisterResponse& r) { return {r.worker_id(), r.session()}; }
 };
 
-// Puts the PushUpdate metadata (worker, session, task; rpc/auth.h) on a call.
-void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, uint64_t task_id);
+// Puts the PushUpdate metadata (worker, session, task, and the tasks it
+// would take with the answer when want_tasks > 0; rpc/auth.h) on a call.
+void AddPushMetadata(grpc::ClientContext* context, const WorkerSession& worker, uint64_t task_id,
+                     uint32_t want_tasks = 0);
 
 // What a worker tells the server about itself at Register.
 struct WorkerIdentity {
@@ -106,6 +108,16 @@ class AggregatorClient {
   // not contiguous, or do not add up to the num_params they announce.
   absl::StatusOr<std::vector<float>> FetchModel(const WorkerSession& worker, const ModelRef& model);
 
+  // What the server answered a push.
+  struct Pushed {
+    bool duplicate = false;  // an identical resend, acknowledged and ignored
+    // Tasks leased with the answer (at most the want_tasks asked for).
+    std::vector<wire::Task> tasks;
+  };
+  // Uploads one result and asks for up to `want_tasks` tasks with the
+  // answer (PushUpdateResponse.tasks); see PushUpdate below.
+  absl::StatusOr<Pushed> PushUpdateAndLease(const WorkerSession& worker, const TaskResult& result,
+                                            uint32_t want_tasks);
   // Uploads one result. Returns true when the server acknowledged it as a
   // duplicate of a result it already had. With an update segment set, a
   // delta of its size goes through a free slot of it (rpc/shm_segment.h);
@@ -137,7 +149,7 @@ class AggregatorClient {
   // One PushUpdate call: the delta streamed, or (segment != nullptr) in
   // `slot` of it already.
   grpc::Status PushOnce(const WorkerSession& worker, const TaskResult& result,
-                        const UpdateSegment* segment, uint32_t slot,
+                        const UpdateSegment* segment, uint32_t slot, uint32_t want_tasks,
                         wire::PushUpdateResponse* response);
 
   std::shared_ptr<grpc::Channel> channel_;

@@ -33,6 +33,9 @@ inline constexpr char kTokenEnvVar[] = "FEDSIM_TOKEN";
 inline constexpr char kPushWorkerKey[] = "fedsim-worker";
 inline constexpr char kPushSessionKey[] = "fedsim-session";
 inline constexpr char kPushTaskKey[] = "fedsim-task";
+// How many tasks the pusher would take with the answer
+// (PushUpdateResponse.tasks); absent = none.
+inline constexpr char kPushWantKey[] = "fedsim-want-tasks";
 // A token shorter than this is refused: it could be guessed.
 inline constexpr size_t kMinTokenLength = 16;
 

@@ -91,6 +91,9 @@ absl::StatusOr<PushClaim> ReadPushClaim(
         kPushSessionKey, ", ", kPushTaskKey, "; protocol ", kProtocolVersion, ")"));
   }
   claim.session = *std::move(session);
+  if (std::optional<std::string> want = get(kPushWantKey); want.has_value()) {
+    if (!absl::SimpleAtoi(*want, &claim.want_tasks)) claim.want_tasks = 0;
+  }
   return claim;
 }
 

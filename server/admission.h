@@ -58,8 +58,10 @@ struct PushClaim {
   uint64_t worker = 0;
   std::string session;
   uint64_t task = 0;
+  uint32_t want_tasks = 0;  // tasks it would take with the answer
 };
-// FailedPrecondition when a key is missing or not a number.
+// FailedPrecondition when a key is missing or not a number (want_tasks is
+// optional: absent or not a number = 0).
 absl::StatusOr<PushClaim> ReadPushClaim(
     const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 

@@ -418,9 +418,9 @@ absl::Status GrpcTransportImpl::AttachSegmentLocked(DecodedUpdate* update) {
   return absl::OkStatus();
 }
 
-absl::Status GrpcTransportImpl::EndPush(absl::Status status, std::optional<TaskId> claimed,
-                                        uint64_t bytes, DecodedUpdate* update,
-                                        wire::PushUpdateResponse* response) {
+absl::Status GrpcTransportImpl::EndPush(absl::Status status, const PushClaim& claim,
+                                        std::optional<TaskId> claimed, uint64_t bytes,
+                                        DecodedUpdate* update, wire::PushUpdateResponse* response) {
   if (status.ok()) status = CommitUpdate(std::move(*update), response);
   absl::MutexLock lock(&mu_);
   if (claimed.has_value()) {
@@ -429,6 +429,16 @@ absl::Status GrpcTransportImpl::EndPush(absl::Status status, std::optional<TaskI
   }
   stats_.bytes_received += bytes;
   if (!status.ok()) ++stats_.rejected;
+  if (status.ok() && claim.want_tasks > 0 && !shutdown_) {
+    auto w = workers_.find(claim.worker);
+    if (w != workers_.end() && ConstantTimeEquals(w->second.session, claim.session)) {
+      wire::GetTaskResponse leased;
+      w->second.last_seen = clock_->Now();
+      LeaseLocked(claim.worker, &w->second,
+                  std::min(claim.want_tasks, std::max<uint32_t>(w->second.slots, 1)), &leased);
+      response->mutable_tasks()->Swap(leased.mutable_tasks());
+    }
+  }
   return status;
 }
 

@@ -245,8 +245,10 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   absl::Status BeginPush(const ServerContextBase& context, PushClaim* claim,
                          std::optional<TaskId>* claimed);
   absl::Status CheckPushHeader(const PushClaim& claim, DecodedUpdate* update);
-  absl::Status EndPush(absl::Status status, std::optional<TaskId> claimed, uint64_t bytes,
-                       DecodedUpdate* update, wire::PushUpdateResponse* response);
+  // A push that went through and wants tasks (claim.want_tasks) gets them
+  // leased in the response, at most as many as the worker has slots.
+  absl::Status EndPush(absl::Status status, const PushClaim& claim, std::optional<TaskId> claimed,
+                       uint64_t bytes, DecodedUpdate* update, wire::PushUpdateResponse* response);
 
   absl::Status Heartbeat(const wire::HeartbeatRequest& request, wire::HeartbeatResponse* response);
 

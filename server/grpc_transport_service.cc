@@ -124,7 +124,7 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 
  private:
   void End(absl::Status status) {
-    status = transport_->EndPush(std::move(status), claimed_, reader_.bytes_received(),
+    status = transport_->EndPush(std::move(status), claim_, claimed_, reader_.bytes_received(),
                                  &reader_.update(), &answer_);
     if (status.ok()) *response_ = SerializeRawMessage(answer_);
     TsanRelease(this);
