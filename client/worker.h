@@ -10,7 +10,9 @@
 //     (a ModelRef) from the ModelCache (one download per model per worker),
 //     TaskRunner::Run, optional wall-clock emulation sleep, PushUpdate in
 //     1 MiB chunks, or through a shared-memory slot when the server runs on
-//     this machine (rpc/shm_segment.h);
+//     this machine (rpc/shm_segment.h); the push asks for the slot's next
+//     task with its answer, so the poller only asks for slots a push left
+//     empty;
 //     a heartbeat thread reports the tasks in flight.
 //   until the server says the run is finished (RunWorker returns OK).
 //
