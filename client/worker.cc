@@ -404,11 +404,13 @@ class Worker {
       absl::MutexLock lock(&mu_);
       clock_->AwaitWithDeadline(&mu_, absl::Condition(&stop_), wake);
     }
+    // Shared with gRPC: a streamed push sends the delta without copying it.
+    const auto shared = std::make_shared<const TaskResult>(*std::move(result));
     while (true) {
       if (Stopped()) return absl::OkStatus();
       // Asks for the slot's next task with the answer: no GetTask round trip.
       absl::StatusOr<AggregatorClient::Pushed> pushed =
-          client_.PushUpdateAndLease(lease_worker, *result, 1);
+          client_.PushUpdateAndLease(lease_worker, shared, 1);
       if (pushed.ok()) {
         MarkContact();
         *done = true;

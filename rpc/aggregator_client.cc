@@ -169,6 +169,19 @@ absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
 
 absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushUpdateAndLease(
     const WorkerSession& worker, const TaskResult& result, uint32_t want_tasks) {
+  return Push(worker, result, nullptr, want_tasks);
+}
+
+absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushUpdateAndLease(
+    const WorkerSession& worker, std::shared_ptr<const TaskResult> result, uint32_t want_tasks) {
+  const TaskResult& r = *result;
+  return Push(worker, r, std::move(result), want_tasks);
+}
+
+absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::Push(const WorkerSession& worker,
+                                                                const TaskResult& result,
+                                                                std::shared_ptr<const void> owner,
+                                                                uint32_t want_tasks) {
   auto answer = [](wire::PushUpdateResponse& response) {
     Pushed out;
     out.duplicate = response.duplicate();
@@ -197,7 +210,7 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushUpdateAndLease(
       std::span<float> dst = segment->Slot(*slot);
       std::copy(result.delta.begin(), result.delta.end(), dst.begin());
       const grpc::Status status =
-          PushOnce(worker, result, segment.get(), *slot, want_tasks, &response);
+          PushOnce(worker, result, nullptr, segment.get(), *slot, want_tasks, &response);
       if (status.ok()) {
         segment->Release(*slot);
         const uint64_t bytes = result.delta.size() * sizeof(float);
@@ -215,12 +228,13 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushUpdateAndLease(
       if (segment_ == segment) segment_.reset();
     }
   }
-  const grpc::Status status = PushOnce(worker, result, nullptr, 0, want_tasks, &response);
+  const grpc::Status status = PushOnce(worker, result, owner, nullptr, 0, want_tasks, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return answer(response);
 }
 
 grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskResult& result,
+                                        const std::shared_ptr<const void>& owner,
                                         const UpdateSegment* segment, uint32_t slot,
                                         uint32_t want_tasks, wire::PushUpdateResponse* response) {
   grpc::ClientContext context;
@@ -247,10 +261,11 @@ grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskR
     const uint64_t bytes =
         SplitIntoChunks(result.delta, chunk_bytes_, [&](uint64_t offset, std::string_view data) {
           chunk.set_offset(offset);
-          // One copy, into gRPC's buffer: `result` may be gone before gRPC
-          // lets go of a slice that pointed into it.
+          // Without an owner, one copy into gRPC's buffer: `result` may be
+          // gone before gRPC lets go of a slice that points into it.
           // The server may refuse after the header; Finish() then says why.
-          const bool written = writer->Write(EncodeChunk(chunk, kUpdateChunkDataField, data));
+          const bool written =
+              writer->Write(EncodeChunk(chunk, kUpdateChunkDataField, data, owner));
           chunk.clear_header();  // only the first chunk carries it
           return written;
         });

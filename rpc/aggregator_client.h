@@ -118,6 +118,13 @@ class AggregatorClient {
   // answer (PushUpdateResponse.tasks); see PushUpdate below.
   absl::StatusOr<Pushed> PushUpdateAndLease(const WorkerSession& worker, const TaskResult& result,
                                             uint32_t want_tasks);
+  // The same for a result the caller shares: streamed, its delta goes into
+  // gRPC's buffers without a copy, and gRPC holds a reference to `result`
+  // for as long as it needs the bytes (a cancelled call may hold them after
+  // this returns).
+  absl::StatusOr<Pushed> PushUpdateAndLease(const WorkerSession& worker,
+                                            std::shared_ptr<const TaskResult> result,
+                                            uint32_t want_tasks);
   // Uploads one result. Returns true when the server acknowledged it as a
   // duplicate of a result it already had. With an update segment set, a
   // delta of its size goes through a free slot of it (rpc/shm_segment.h);
@@ -148,9 +155,13 @@ class AggregatorClient {
   void Prepare(grpc::ClientContext* context, absl::Duration timeout) const;
   // One PushUpdate call: the delta streamed, or (segment != nullptr) in
   // `slot` of it already.
+  // `owner` (may be null) keeps result alive: then the streamed delta is
+  // not copied.
+  absl::StatusOr<Pushed> Push(const WorkerSession& worker, const TaskResult& result,
+                              std::shared_ptr<const void> owner, uint32_t want_tasks);
   grpc::Status PushOnce(const WorkerSession& worker, const TaskResult& result,
-                        const UpdateSegment* segment, uint32_t slot, uint32_t want_tasks,
-                        wire::PushUpdateResponse* response);
+                        const std::shared_ptr<const void>& owner, const UpdateSegment* segment,
+                        uint32_t slot, uint32_t want_tasks, wire::PushUpdateResponse* response);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<wire::Aggregator::Stub> stub_;

@@ -1,5 +1,6 @@
 // A push that asks for tasks gets them leased with its answer
 // (PushUpdateResponse.tasks), as GetTask would lease them.
+#include <memory>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -60,6 +61,25 @@ TEST_F(TransportTest, APushThatAsksForTasksGetsThemLeasedWithTheAnswer) {
 
   GrpcTransportStats stats = transport_->stats();
   EXPECT_EQ(stats.updates_accepted, 4u);
+}
+
+TEST_F(TransportTest, ASharedResultStreamsIntactAcrossChunks) {
+  const size_t n = 700'000;  // 2.8 MB: three chunks, each pointing into the result
+  Start(n);
+  auto client = NewClient();
+  WorkerSession w = RegisterWorker(*client);
+  transport_->Submit(MakeTask(1));
+  ASSERT_EQ(client->GetTask(w, 1, 1.0)->tasks_size(), 1);
+  auto result = std::make_shared<TaskResult>(MakeResult(MakeTask(1), n));
+  for (size_t i = 0; i < n; ++i) result->delta[i] = static_cast<float>(i) * 1e-6f;
+  const std::vector<float> sent = result->delta;
+  auto pushed =
+      client->PushUpdateAndLease(w, std::shared_ptr<const TaskResult>(std::move(result)), 0);
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  auto arrived = transport_->Await(1);
+  ASSERT_TRUE(arrived.ok()) << arrived.status();
+  EXPECT_EQ(arrived->delta, sent);
+  EXPECT_EQ(transport_->stats().bytes_received, n * sizeof(float));
 }
 
 TEST_F(TransportTest, AfterShutdownAPushBringsNoTask) {
