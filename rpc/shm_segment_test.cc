@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -37,7 +38,7 @@ TEST(ShmSegmentTest, WorkerWritesServerCopiesAndTheNameIsGone) {
   EXPECT_EQ((*mapped)->slots(), 3u);
   EXPECT_FALSE(std::filesystem::exists(PathOf((*seg)->name())));  // the server took the name
   std::vector<float> out(3, -1);                                  // resized by the copy
-  EXPECT_EQ((*mapped)->CopySlot(*slot, &out), 1000u);
+  (*mapped)->CopySlot(*slot, &out);
   ASSERT_EQ(out.size(), 1000u);
   for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], s[i]) << i;
 
@@ -46,7 +47,7 @@ TEST(ShmSegmentTest, WorkerWritesServerCopiesAndTheNameIsGone) {
   ASSERT_TRUE(other.has_value());
   EXPECT_NE(*other, *slot);
   (*seg)->Slot(*other)[999] = 42;
-  EXPECT_EQ((*mapped)->CopySlot(*other, &out), 1000u);
+  (*mapped)->CopySlot(*other, &out);
   EXPECT_EQ(out[999], 42);
 }
 
@@ -69,26 +70,23 @@ TEST(ShmSegmentTest, SlotsAreHandedOutOnceUntilReleasedAndRetiredOnesNeverAgain)
   EXPECT_FALSE((*seg)->Acquire().has_value());  // a is retired
 }
 
-TEST(ShmSegmentTest, CopyNamesTheFirstNonFiniteValue) {
-  const uint64_t n = 3 * 4096 + 17;  // several check blocks and a ragged end
+TEST(ShmSegmentTest, ACopyIsBitForBitNonFiniteValuesIncluded) {
+  const uint64_t n = 3 * 4096 + 17;  // a ragged size
   absl::StatusOr<std::unique_ptr<UpdateSegment>> seg = UpdateSegment::Create(n, 1);
   ASSERT_TRUE(seg.ok()) << seg.status();
   absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
       MappedUpdateSegment::Open((*seg)->name(), n);
   ASSERT_TRUE(mapped.ok()) << mapped.status();
   std::span<float> s = (*seg)->Slot(1);
-  std::vector<float> out(n);
-  for (size_t bad : {size_t{0}, size_t{4095}, size_t{4096}, size_t{n - 1}}) {
-    for (float v : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-                    -std::numeric_limits<float>::infinity()}) {
-      std::fill(s.begin(), s.end(), 1.0f);
-      s[bad] = v;
-      if (bad + 5000 < n) s[bad + 5000] = v;  // a later one does not hide the first
-      EXPECT_EQ((*mapped)->CopySlot(1, &out), bad) << bad << " " << v;
-    }
-  }
-  std::fill(s.begin(), s.end(), std::numeric_limits<float>::max());
-  EXPECT_EQ((*mapped)->CopySlot(1, &out), n);
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<float>(i) * 0.5f - 100;
+  // Judging values is the server's check (server/admission.h), not the copy's.
+  s[0] = std::numeric_limits<float>::quiet_NaN();
+  s[4096] = std::numeric_limits<float>::infinity();
+  s[n - 1] = -std::numeric_limits<float>::infinity();
+  std::vector<float> out(5, 7.0f);
+  (*mapped)->CopySlot(1, &out);
+  ASSERT_EQ(out.size(), n);
+  EXPECT_EQ(std::memcmp(out.data(), s.data(), n * sizeof(float)), 0);
 }
 
 TEST(ShmSegmentTest, TheServerRefusesWhatIsNotAWorkersSegment) {

@@ -115,10 +115,10 @@ absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
     shared_ = update_.shm_slot > 0;
     delta_.emplace(shared_ ? 0 : update_.expected_params);
   }
-  size_t data_bytes = 0;
-  for (std::string_view p : data) data_bytes += p.size();
   if (shared_) {
-    if (data_bytes > 0 && shared_error_.ok()) {
+    const bool has_data =
+        std::any_of(data.begin(), data.end(), [](std::string_view p) { return !p.empty(); });
+    if (has_data && shared_error_.ok()) {
       shared_error_ = absl::InvalidArgumentError(
           absl::StrCat("update for task ", update_.result.id,
                        " names a shared-memory slot and streams data too"));
@@ -183,10 +183,9 @@ absl::Status UpdateReader::Finish() {
     return absl::InvalidArgumentError("PushUpdate: empty stream (no header chunk)");
   }
   TaskResult& result = update_.result;
-  size_t bad = 0;
   if (shared_) {
     if (!shared_error_.ok()) return shared_error_;
-    bad = update_.segment->CopySlot(update_.shm_slot, &result.delta);
+    update_.segment->CopySlot(update_.shm_slot, &result.delta);
   } else {
     absl::Status status = delta_->Finish();
     if (!status.ok()) {
@@ -194,8 +193,8 @@ absl::Status UpdateReader::Finish() {
                           absl::StrCat("update for task ", result.id, ": ", status.message()));
     }
     result.delta = std::move(*delta_).Take();
-    bad = FirstNonFinite(result.delta);
   }
+  const size_t bad = FirstNonFinite(result.delta);
   if (bad < result.delta.size()) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
                                                    ": non-finite value ", result.delta[bad],

@@ -1,13 +1,16 @@
 // Shared-memory updates (rpc/shm_segment.h) end to end: a real server on
 // loopback, the real client stub.
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rpc/shm_segment.h"
+#include "server/admission.h"
 #include "server/transport_test_fixture.h"
 
 namespace fedsim {
@@ -32,6 +35,19 @@ class SharedMemoryTest : public TransportTest {
     EXPECT_TRUE(segment.ok()) << segment.status();
     return segment.ok() ? std::shared_ptr<UpdateSegment>(*std::move(segment)) : nullptr;
   }
+  // Pushes `result` (a new one, not a duplicate) and checks that the
+  // transport delivers its delta bit for bit; *arrived (may be null) gets
+  // what it delivered.
+  void PushAndExpectIntact(AggregatorClient& client, const WorkerSession& worker,
+                           const TaskResult& result, TaskResult* arrived = nullptr) {
+    auto pushed = client.PushUpdate(worker, result);
+    ASSERT_TRUE(pushed.ok()) << pushed.status();
+    EXPECT_FALSE(*pushed);
+    auto got = transport_->Await(result.id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->delta, result.delta) << result.id;
+    if (arrived != nullptr) *arrived = *std::move(got);
+  }
   // A push written by hand: the header names `slot` of `segment`, and
   // `data` bytes follow in the same chunk.
   absl::Status RawSharedPush(const WorkerSession& worker, TaskId task, const std::string& segment,
@@ -52,6 +68,24 @@ class SharedMemoryTest : public TransportTest {
   }
 };
 
+// The check a shared-memory update and a streamed one both pass
+// (UpdateReader::Finish): the first NaN or infinity, across its scan blocks.
+TEST(FirstNonFiniteTest, NamesTheFirstBadValueWhereverItIs) {
+  const size_t n = 3 * 4096 + 17;  // several scan blocks and a ragged end
+  std::vector<float> v(n);
+  for (size_t bad : {size_t{0}, size_t{1023}, size_t{1024}, size_t{4095}, size_t{4096}, n - 1}) {
+    for (float x : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+      std::fill(v.begin(), v.end(), 1.0f);
+      v[bad] = x;
+      if (bad + 5000 < n) v[bad + 5000] = x;  // a later one does not hide the first
+      EXPECT_EQ(FirstNonFinite(v), bad) << bad << " " << x;
+    }
+  }
+  std::fill(v.begin(), v.end(), std::numeric_limits<float>::max());
+  EXPECT_EQ(FirstNonFinite(v), n);
+}
+
 TEST_F(SharedMemoryTest, AWorkerOnThisMachineHandsItsUpdatesOverInSharedMemory) {
   const size_t n = 300'000;  // more than one 1 MiB chunk if it were streamed
   Start(n);
@@ -68,14 +102,10 @@ TEST_F(SharedMemoryTest, AWorkerOnThisMachineHandsItsUpdatesOverInSharedMemory) 
   ASSERT_EQ(lease->tasks_size(), 3);
 
   for (TaskId id : {1, 2, 3}) {  // more pushes than slots: slots come back
-    TaskResult result = MakeResult(MakeTask(id), n, 0.01f * static_cast<float>(id));
-    auto pushed = client->PushUpdate(worker, result);
-    ASSERT_TRUE(pushed.ok()) << pushed.status();
-    EXPECT_FALSE(*pushed);
-    auto arrived = transport_->Await(id);
-    ASSERT_TRUE(arrived.ok()) << arrived.status();
-    EXPECT_EQ(arrived->delta, result.delta) << id;
-    EXPECT_EQ(arrived->metrics.at("train_loss"), 0.5);
+    TaskResult arrived;
+    PushAndExpectIntact(*client, worker,
+                        MakeResult(MakeTask(id), n, 0.01f * static_cast<float>(id)), &arrived);
+    EXPECT_EQ(arrived.metrics.at("train_loss"), 0.5);
     // The server took the name at the first push: nothing is left behind.
     EXPECT_FALSE(std::filesystem::exists(path));
   }
@@ -103,14 +133,7 @@ TEST_F(SharedMemoryTest, ARefusedSegmentTurnsTheWorkerBackToStreaming) {
   transport_->Submit(MakeTask(1));
   transport_->Submit(MakeTask(2));
   ASSERT_TRUE(client->GetTask(worker, 2, 1.0).ok());
-  for (TaskId id : {1, 2}) {
-    TaskResult result = MakeResult(MakeTask(id), n);
-    auto pushed = client->PushUpdate(worker, result);
-    ASSERT_TRUE(pushed.ok()) << pushed.status();
-    auto arrived = transport_->Await(id);
-    ASSERT_TRUE(arrived.ok()) << arrived.status();
-    EXPECT_EQ(arrived->delta, result.delta);
-  }
+  for (TaskId id : {1, 2}) PushAndExpectIntact(*client, worker, MakeResult(MakeTask(id), n));
   EXPECT_EQ(client->bytes_shared(), 0u);
   EXPECT_EQ(transport_->stats().bytes_received, 2 * n * sizeof(float));
 }
@@ -127,12 +150,7 @@ TEST_F(SharedMemoryTest, ASegmentTheServerCannotSeeIsRefusedAndTheUpdateStreamed
   client->set_update_segment(segment);
   transport_->Submit(MakeTask(1));
   ASSERT_TRUE(client->GetTask(worker, 1, 1.0).ok());
-  TaskResult result = MakeResult(MakeTask(1), n);
-  auto pushed = client->PushUpdate(worker, result);
-  ASSERT_TRUE(pushed.ok()) << pushed.status();
-  auto arrived = transport_->Await(1);
-  ASSERT_TRUE(arrived.ok()) << arrived.status();
-  EXPECT_EQ(arrived->delta, result.delta);
+  PushAndExpectIntact(*client, worker, MakeResult(MakeTask(1), n));
   EXPECT_EQ(client->bytes_shared(), 0u);
 }
 
@@ -167,12 +185,7 @@ TEST_F(SharedMemoryTest, BadSharedMemoryUpdatesAreRejected) {
 
   // The failed push retired its slot; the other one still works, and so
   // does the transport.
-  TaskResult good = MakeResult(MakeTask(3), n);
-  auto pushed = client->PushUpdate(worker, good);
-  ASSERT_TRUE(pushed.ok()) << pushed.status();
-  auto arrived = transport_->Await(3);
-  ASSERT_TRUE(arrived.ok()) << arrived.status();
-  EXPECT_EQ(arrived->delta, good.delta);
+  PushAndExpectIntact(*client, worker, MakeResult(MakeTask(3), n));
   EXPECT_EQ(client->bytes_shared(), n * sizeof(float));
 }
 
