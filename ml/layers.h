@@ -94,8 +94,8 @@ class Layer {
   // writing dparams, so that a caller can update each piece while it is in
   // cache. The default runs Backward into a scratch buffer and passes it
   // whole. dx is complete on return.
-  virtual void BackwardInto(const float* params, const float* x, const float* y, float* dy,
-                            int n, GradSink& sink, float* dx);
+  virtual void BackwardInto(const float* params, const float* x, const float* y, float* dy, int n,
+                            GradSink& sink, float* dx);
 
  private:
   Scratch<float> grad_scratch_;  // the default BackwardInto's dparams
@@ -126,12 +126,15 @@ class Dense final : public Layer {
   // with sink == nullptr the gradient goes to dparams.
   void BackwardTiled(const float* params, const float* x, const float* y, float* dy, int n,
                      float* dparams, GradSink* sink, float* dx);
+  // dx's columns [r0, r0 + rows) (rows of W): dy * W[r0 : r0 + rows]^T.
+  void InputGradientTile(const float* params, const float* dy, int n, int r0, int rows, float* dx);
 
   int in_;
   int out_;
   Activation act_;
-  int tile_rows_;            // rows of W per backward tile
-  Scratch<float> tile_;  // one tile's gradient (BackwardInto)
+  int tile_rows_;              // rows of W per backward tile
+  Scratch<float> tile_;        // one tile's gradient (BackwardInto)
+  Scratch<float> dx_scratch_;  // small batches' input gradient (small_gemm::DyTimesWt)
 };
 
 // Elementwise max(x, 0). No parameters. (Dense and Conv2d can fuse it.)
@@ -163,9 +166,7 @@ class Conv2d final : public Layer {
   Conv2d(TensorShape in, int out_channels, int kernel, Activation act, bool input_chw);
 
   std::string Name() const override;
-  size_t NumParams() const override {
-    return static_cast<size_t>(patch_) * out_c_ + out_c_;
-  }
+  size_t NumParams() const override { return static_cast<size_t>(patch_) * out_c_ + out_c_; }
   TensorShape input_shape() const override { return in_; }
   TensorShape output_shape() const override { return {out_c_, in_.height, in_.width}; }
   void Init(Rng& rng, std::span<float> params) const override;
@@ -185,9 +186,9 @@ class Conv2d final : public Layer {
   int k_;
   int pad_;
   Activation act_;
-  int patch_;        // k * k * in channels
-  int pixels_;       // H * W
-  int chunk_;        // examples per im2col chunk
+  int patch_;   // k * k * in channels
+  int pixels_;  // H * W
+  int chunk_;   // examples per im2col chunk
   // Strides of one input element (c, y, x), in floats.
   int cs_, ys_, xs_;
   Scratch<float> col_;
@@ -230,8 +231,8 @@ class MaxPool2 final : public Layer {
 // equals the label to *correct if not null; if dlogits is not null, writes
 // d (mean loss) / d logits = (softmax - onehot) / n.
 // REQUIRES: labels in [0, k); n > 0, k > 0.
-double SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int n, int k,
-                           float* dlogits, int64_t* correct);
+double SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int n, int k, float* dlogits,
+                           int64_t* correct);
 
 }  // namespace FEDSIM_NUMERIC_NS
 }  // namespace fedsim

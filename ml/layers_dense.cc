@@ -77,11 +77,29 @@ void Dense::BackwardInto(const float* params, const float* x, const float* y, fl
   BackwardTiled(params, x, y, dy, n, nullptr, &sink, dx);
 }
 
+void Dense::InputGradientTile(const float* params, const float* dy, int n, int r0, int rows,
+                              float* dx) {
+  const float* w = params + static_cast<size_t>(r0) * out_;
+  if (small_gemm::Handles(n)) {
+    // Eigen would pack dy and W for each tile; at small batches that costs
+    // as much as the product.
+    const size_t need = static_cast<size_t>(out_ + tile_rows_) * small_gemm::kMaxBatch;
+    if (dx_scratch_.size() < need) dx_scratch_.resize(need);
+    small_gemm::DyTimesWt(dy, n, out_, w, rows, dx + r0, static_cast<size_t>(in_),
+                          dx_scratch_.data());
+    return;
+  }
+  using Block = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+  ConstMatMap dym(dy, n, out_);
+  ConstMatMap wm(w, rows, out_);
+  Block dxm(dx + r0, n, rows, Eigen::OuterStride<>(in_));
+  dxm.noalias() = dym * wm.transpose();
+}
+
 void Dense::BackwardTiled(const float* params, const float* x, const float* y, float* dy, int n,
                           float* dparams, GradSink* sink, float* dx) {
   using Stride = Eigen::OuterStride<>;
   using ConstBlock = Eigen::Map<const RowMat, 0, Stride>;
-  using Block = Eigen::Map<RowMat, 0, Stride>;
   const size_t nw = static_cast<size_t>(in_) * out_;
   const bool want_params = dparams != nullptr || sink != nullptr;
   if (act_ == Activation::kRelu) MaskRelu(y, static_cast<size_t>(n) * out_, dy);
@@ -90,22 +108,15 @@ void Dense::BackwardTiled(const float* params, const float* x, const float* y, f
     // Input gradient only (an adversarial attack's pass): the same products
     // as the tiled loop below, without the weight gradient.
     for (int r0 = 0; r0 < in_; r0 += tile_rows_) {
-      const int rows = std::min(tile_rows_, in_ - r0);
-      ConstMatMap w(params + static_cast<size_t>(r0) * out_, rows, out_);
-      Block dxm(dx + r0, n, rows, Stride(in_));
-      dxm.noalias() = dym * w.transpose();
+      InputGradientTile(params, dy, n, r0, std::min(tile_rows_, in_ - r0), dx);
     }
     return;
   }
   for (int r0 = 0; r0 < in_; r0 += tile_rows_) {
     const int rows = std::min(tile_rows_, in_ - r0);
     const size_t off = static_cast<size_t>(r0) * out_;
-    ConstMatMap w(params + off, rows, out_);
     // The input gradient of these rows first: the sink may then overwrite them.
-    if (dx != nullptr) {
-      Block dxm(dx + r0, n, rows, Stride(in_));
-      dxm.noalias() = dym * w.transpose();
-    }
+    if (dx != nullptr) InputGradientTile(params, dy, n, r0, rows, dx);
     float* g = sink != nullptr ? tile_.data() : dparams + off;
     if (small_gemm::Handles(n)) {
       small_gemm::XtTimesDy(x + r0, static_cast<size_t>(in_), n, rows, dy, out_, g);

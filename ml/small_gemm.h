@@ -8,7 +8,8 @@
 //
 // Bits: every output is one chain of fused multiply-adds in a fixed order,
 // starting from 0 (ascending k for the forward product, ascending batch row
-// for the weight gradient). The blocking and the vector width change only
+// for the weight gradient, ascending output column for the input gradient).
+// The blocking and the vector width change only
 // which outputs are computed together, never the order within one, so the
 // AVX-512, AVX2 and scalar builds of these kernels give the same bits.
 //
@@ -127,8 +128,9 @@ inline void WithRows(int rows, F&& f) {
 //   out[r * out_row + j] = sum over t < steps, ascending, from 0, of
 //                          a[r * a_row + t * a_step] * b[t * b_step + j]
 // for r < R and j < C * kLanes, `tail` valid columns in the last register
-// (kLanes when whole). Both kernels below are this: the forward product
-// steps over k, the weight gradient over batch rows.
+// (kLanes when whole). The three kernels below are this: the forward
+// product steps over k, the weight gradient over batch rows, the input
+// gradient over output columns.
 template <int R, int C>
 inline void OuterBlock(const float* __restrict a, size_t a_row, size_t a_step,
                        const float* __restrict b, size_t b_step, int steps, int tail,
@@ -170,12 +172,12 @@ inline void OuterBlock(const float* __restrict a, size_t a_row, size_t a_step,
 }
 
 // Every row block of the sum of outer products OuterBlock describes, for
-// `rows` output rows of o_size columns: blocks of RMax rows x Chunks
-// registers, smaller at the edges.
+// `rows` output rows of o_size columns, out_row floats apart: blocks of RMax
+// rows x Chunks registers, smaller at the edges.
 template <int RMax, int Chunks>
 inline void OuterProducts(const float* a, size_t a_row, size_t a_step, int rows, const float* b,
-                          size_t b_step, int steps, int o_size, float* out) {
-  const size_t os = static_cast<size_t>(o_size);
+                          size_t b_step, int steps, int o_size, float* out, size_t out_row) {
+  const size_t os = out_row;
   for (int r0 = 0; r0 < rows; r0 += RMax) {
     WithRows<RMax>(rows - r0 < RMax ? rows - r0 : RMax, [&](auto r) {
       OverColumns<Chunks>(o_size, [&](auto c, int o0, int tail) {
@@ -195,7 +197,7 @@ inline bool Handles(int n) { return n > 0 && n <= kMaxBatch; }
 inline void XTimesW(const float* x, size_t ldx, int n, const float* w, int k_size, int o_size,
                     float* y) {
   OuterProducts<kFwdRows, kFwdChunks>(x, ldx, 1, n, w, static_cast<size_t>(o_size), k_size, o_size,
-                                      y);
+                                      y, static_cast<size_t>(o_size));
 }
 
 // g (k_size x o_size, row-major) = x^T dy for x (n x k_size, rows ldx apart)
@@ -205,7 +207,36 @@ inline void XTimesW(const float* x, size_t ldx, int n, const float* w, int k_siz
 inline void XtTimesDy(const float* x, size_t ldx, int n, int k_size, const float* dy, int o_size,
                       float* g) {
   OuterProducts<kGradRows, kGradChunks>(x, 1, ldx, k_size, dy, static_cast<size_t>(o_size), n,
-                                        o_size, g);
+                                        o_size, g, static_cast<size_t>(o_size));
+}
+
+// The input gradient of a dense layer's tile of `rows` rows of W:
+//   dx (n x rows, rows ldx apart) = dy (n x o_size, row-major) * W_tile^T
+// for W_tile (rows x o_size, row-major, where it lies in the weights). Each
+// output is summed over ascending output column j from 0, one fused
+// multiply-add per term: dx[b][r] = fma(dy[b][j], W[r][j], ...).
+//
+// Computed batch-major, as dx^T = W_tile * dy^T: the sum of outer products
+// over j of W's column j and dy's column j, so that the vector registers run
+// along the batch (n <= kMaxBatch fits one AVX-512 register) and W is read
+// where it lies, row by row. Only dy (n x o_size) and the result (rows x n)
+// are transposed, in `scratch`.
+// REQUIRES: 0 < n <= kMaxBatch; scratch holds (o_size + rows) * n floats;
+//           dx overlaps none of dy, w, scratch.
+inline void DyTimesWt(const float* dy, int n, int o_size, const float* w, int rows, float* dx,
+                      size_t ldx, float* scratch) {
+  const size_t nn = static_cast<size_t>(n);
+  const size_t os = static_cast<size_t>(o_size);
+  float* dyt = scratch;            // o_size x n
+  float* dxt = scratch + os * nn;  // rows x n
+  for (size_t b = 0; b < nn; ++b) {
+    for (size_t j = 0; j < os; ++j) dyt[j * nn + b] = dy[b * os + j];
+  }
+  OuterProducts<kFwdRows, kFwdChunks>(w, os, 1, rows, dyt, nn, o_size, n, dxt, nn);
+  for (size_t b = 0; b < nn; ++b) {
+    for (int r = 0; r < rows; ++r)
+      dx[b * ldx + static_cast<size_t>(r)] = dxt[static_cast<size_t>(r) * nn + b];
+  }
 }
 
 #undef FEDSIM_UNROLL

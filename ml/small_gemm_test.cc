@@ -78,6 +78,36 @@ TEST(SmallGemmTest, WeightGradientIsOneFmaChainPerOutput) {
   }
 }
 
+// The contract of DyTimesWt (the input gradient of a tile of W's rows):
+// ascending output column, from 0, written rows ldx apart.
+TEST(SmallGemmTest, InputGradientIsOneFmaChainPerOutput) {
+  Rng rng(7, "small_gemm_test");
+  for (const Shape& s : kShapes) {  // s.k rows of W in the tile, s.o outputs
+    for (int n = 1; n <= small_gemm::kMaxBatch; ++n) {
+      const std::vector<float> w = RandomFloats(rng, static_cast<size_t>(s.k) * s.o);
+      const std::vector<float> dy = RandomFloats(rng, static_cast<size_t>(n) * s.o);
+      std::vector<float> scratch(static_cast<size_t>(s.o + s.k) * n);
+      const size_t ldx = static_cast<size_t>(s.k) + 4;  // the tile is part of a wider dx
+      std::vector<float> dx(n * ldx, 42.0f);
+      small_gemm::DyTimesWt(dy.data(), n, s.o, w.data(), s.k, dx.data() + 1, ldx, scratch.data());
+      for (int b = 0; b < n; ++b) {
+        for (size_t c = 0; c < ldx; ++c) {
+          const float got = dx[b * ldx + c];
+          if (c < 1 || c > static_cast<size_t>(s.k)) {  // outside the tile: untouched
+            ASSERT_EQ(got, 42.0f) << "k=" << s.k << " o=" << s.o << " n=" << n;
+            continue;
+          }
+          const int r = static_cast<int>(c) - 1;
+          float want = 0.0f;
+          for (int j = 0; j < s.o; ++j) want = std::fma(dy[b * s.o + j], w[r * s.o + j], want);
+          ASSERT_TRUE(SameBits(got, want))
+              << "k=" << s.k << " o=" << s.o << " n=" << n << " at (" << b << ", " << r << ")";
+        }
+      }
+    }
+  }
+}
+
 // Because each output's order is fixed, the two compiled copies (the native
 // one, AVX-512 on such hosts, and the x86-64-v3 one) give an MLP's logits at
 // a small batch with the same bits: its forward pass is these products and
