@@ -67,11 +67,25 @@ gpr_timespec GrpcTimeout(absl::Duration timeout);
 
 // A 64-bit fingerprint of an update's content (client, base model, number
 // of examples, every delta bit, metrics). Not cryptographic: it only tells an
-// identical resend from a different result for the same task. Fast (several
-// GB/s) so that it costs little next to the transfer itself.
+// identical resend from a different result for the same task. It runs at
+// memory speed, so that it costs little next to the transfer itself.
 uint64_t UpdateFingerprint(ClientId client, const ModelRef& base, uint64_t num_examples,
                            std::span<const float> delta,
                            const std::map<std::string, double>& metrics);
+
+// UpdateFingerprint's pass over the delta fused with the server's other
+// passes over every update, so that it reads each float once: the index of
+// the first NaN or infinity (delta.size() when there is none), and, when
+// copy_to is not null, a copy of the floats there (a shared-memory update
+// leaves its slot this way). REQUIRES: copy_to, when given, holds
+// delta.size() floats and does not overlap delta.
+struct DeltaScan {
+  uint64_t fingerprint = 0;  // UpdateFingerprint of the same arguments
+  size_t first_non_finite = 0;
+};
+DeltaScan ScanUpdate(ClientId client, const ModelRef& base, uint64_t num_examples,
+                     std::span<const float> delta, const std::map<std::string, double>& metrics,
+                     float* copy_to);
 
 }  // namespace fedsim
 

@@ -1,6 +1,8 @@
 #include "rpc/wire.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -94,6 +96,47 @@ TEST(WireTest, FingerprintSeesEveryBit) {
   EXPECT_NE(h, UpdateFingerprint(1, ModelRef::OfClient(0, 2), 3, delta, metrics));
   EXPECT_NE(UpdateFingerprint(1, ModelRef::OfClient(1, 2), 3, delta, metrics),
             UpdateFingerprint(1, ModelRef::OfClient(2, 2), 3, delta, metrics));
+}
+
+// The check a shared-memory update and a streamed one both pass
+// (UpdateReader::Finish): the first NaN or infinity, across scan blocks, and
+// the fingerprint and the copy of the same pass.
+TEST(WireTest, ScanUpdateNamesTheFirstBadValueWhereverItIs) {
+  const size_t n = 3 * 4096 + 17;  // many 64-float blocks and a ragged end
+  const ModelRef base = ModelRef::Global(2);
+  std::vector<float> v(n);
+  for (size_t bad :
+       {size_t{0}, size_t{63}, size_t{64}, size_t{4095}, size_t{4096}, n - 17, n - 1}) {
+    for (float x : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+      std::fill(v.begin(), v.end(), 1.0f);
+      v[bad] = x;
+      if (bad + 5000 < n) v[bad + 5000] = x;  // a later one does not hide the first
+      EXPECT_EQ(ScanUpdate(1, base, 3, v, {}, nullptr).first_non_finite, bad) << bad << " " << x;
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    v[i] =
+        (i % 2 == 0 ? 1.0f : -1.0f) * std::numeric_limits<float>::max() / static_cast<float>(i + 1);
+  std::vector<float> copy(n, 0.0f);
+  const DeltaScan scan = ScanUpdate(1, base, 3, v, {{"loss", 1.0}}, copy.data());
+  EXPECT_EQ(scan.first_non_finite, n);
+  EXPECT_EQ(scan.fingerprint, UpdateFingerprint(1, base, 3, v, {{"loss", 1.0}}));
+  EXPECT_EQ(copy, v);
+}
+
+TEST(WireTest, FingerprintSeesOrder) {
+  std::vector<float> delta(256);
+  for (size_t i = 0; i < delta.size(); ++i) delta[i] = static_cast<float>(i);
+  const uint64_t h = UpdateFingerprint(1, ModelRef::Global(2), 3, delta, {});
+  // Two words that one lane hashes (one block apart), and the two halves of
+  // a block, swapped.
+  std::vector<float> swapped = delta;
+  std::swap(swapped[0], swapped[128]);
+  EXPECT_NE(h, UpdateFingerprint(1, ModelRef::Global(2), 3, swapped, {}));
+  swapped = delta;
+  std::swap_ranges(swapped.begin(), swapped.begin() + 64, swapped.begin() + 64);
+  EXPECT_NE(h, UpdateFingerprint(1, ModelRef::Global(2), 3, swapped, {}));
 }
 
 }  // namespace

@@ -43,28 +43,6 @@ absl::Status CheckWorkerIdentity(const wire::RegisterRequest& request, const Run
       "server, or start the server with --accept_worker_mismatch to take it anyway"));
 }
 
-size_t FirstNonFinite(std::span<const float> v) {
-  // A branch-free scan over blocks (the compiler vectorizes it) and a slow
-  // look only at a bad block.
-  constexpr uint32_t kExponent = 0x7f800000u;
-  constexpr size_t kBlock = 1024;
-  for (size_t start = 0; start < v.size(); start += kBlock) {
-    const size_t end = std::min(v.size(), start + kBlock);
-    uint32_t any = 0;
-    for (size_t i = start; i < end; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &v[i], sizeof(bits));
-      any |= static_cast<uint32_t>((bits & kExponent) == kExponent);
-    }
-    if (any != 0) {
-      for (size_t i = start; i < end; ++i) {
-        if (!std::isfinite(v[i])) return i;
-      }
-    }
-  }
-  return v.size();
-}
-
 absl::Status CheckCallToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
                             const std::string& token) {
   if (token.empty()) return absl::OkStatus();
@@ -194,14 +172,16 @@ absl::Status UpdateReader::Finish() {
     }
     result.delta = std::move(*delta_).Take();
   }
-  const size_t bad = FirstNonFinite(result.delta);
+  // The finiteness check and the fingerprint in one pass over the floats.
+  const DeltaScan scan = ScanUpdate(result.client, result.base, result.num_examples, result.delta,
+                                    result.metrics, nullptr);
+  const size_t bad = scan.first_non_finite;
   if (bad < result.delta.size()) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,
                                                    ": non-finite value ", result.delta[bad],
                                                    " at index ", bad));
   }
-  update_.fingerprint = UpdateFingerprint(result.client, result.base, result.num_examples,
-                                          result.delta, result.metrics);
+  update_.fingerprint = scan.fingerprint;
   return absl::OkStatus();
 }
 

@@ -43,9 +43,6 @@ struct RunIdentity {
 absl::Status CheckWorkerIdentity(const wire::RegisterRequest& request, const RunIdentity& run,
                                  std::string* warning);
 
-// Index of the first NaN or infinity in v, or v.size().
-size_t FirstNonFinite(std::span<const float> v);
-
 // The run token check of one call: OK when `token` is empty (the server
 // needs none) or the call's metadata carries it (rpc/auth.h CheckBearer);
 // else Unauthenticated, without either value in the message.

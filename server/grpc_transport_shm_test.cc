@@ -68,24 +68,6 @@ class SharedMemoryTest : public TransportTest {
   }
 };
 
-// The check a shared-memory update and a streamed one both pass
-// (UpdateReader::Finish): the first NaN or infinity, across its scan blocks.
-TEST(FirstNonFiniteTest, NamesTheFirstBadValueWhereverItIs) {
-  const size_t n = 3 * 4096 + 17;  // several scan blocks and a ragged end
-  std::vector<float> v(n);
-  for (size_t bad : {size_t{0}, size_t{1023}, size_t{1024}, size_t{4095}, size_t{4096}, n - 1}) {
-    for (float x : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-                    -std::numeric_limits<float>::infinity()}) {
-      std::fill(v.begin(), v.end(), 1.0f);
-      v[bad] = x;
-      if (bad + 5000 < n) v[bad + 5000] = x;  // a later one does not hide the first
-      EXPECT_EQ(FirstNonFinite(v), bad) << bad << " " << x;
-    }
-  }
-  std::fill(v.begin(), v.end(), std::numeric_limits<float>::max());
-  EXPECT_EQ(FirstNonFinite(v), n);
-}
-
 TEST_F(SharedMemoryTest, AWorkerOnThisMachineHandsItsUpdatesOverInSharedMemory) {
   const size_t n = 300'000;  // more than one 1 MiB chunk if it were streamed
   Start(n);
