@@ -66,6 +66,10 @@ class ChunkAssembler {
   // Payload bytes passed to Add, accepted or not.
   uint64_t bytes_seen() const { return bytes_seen_; }
 
+  // The floats received so far (received_floats() of them; the storage
+  // does not move while chunks arrive).
+  const float* data() const { return values_.data(); }
+
   // The tensor. REQUIRES: Finish().ok().
   std::vector<float> Take() && { return std::move(values_); }
 

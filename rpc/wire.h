@@ -87,6 +87,34 @@ DeltaScan ScanUpdate(ClientId client, const ModelRef& base, uint64_t num_example
                      std::span<const float> delta, const std::map<std::string, double>& metrics,
                      float* copy_to);
 
+// ScanUpdate over a delta that arrives in order, piece by piece (a streamed
+// push): each piece is scanned while it is still in cache. Gives exactly
+// ScanUpdate's figures for the whole delta.
+class DeltaScanner {
+ public:
+  // `size`: the floats the delta will hold.
+  DeltaScanner(ClientId client, const ModelRef& base, uint64_t num_examples, size_t size);
+
+  // Scans delta[position(), upto) in whole blocks; a partial block waits for
+  // a later call. `delta` is the same growing tensor at each call (its first
+  // `upto` floats present); copy_to as ScanUpdate's.
+  void Advance(const float* delta, size_t upto, float* copy_to = nullptr);
+  // Scans the rest of the delta (`size` floats present), then the metrics.
+  DeltaScan Finish(const float* delta, const std::map<std::string, double>& metrics,
+                   float* copy_to = nullptr);
+
+  size_t position() const { return pos_; }
+
+ private:
+  static constexpr size_t kLanes = 64;
+  static constexpr size_t kBlock = 2 * kLanes;  // floats per block: 512 bytes
+
+  size_t size_;
+  size_t pos_ = 0;
+  size_t first_non_finite_;
+  uint64_t lane_[kLanes];
+};
+
 }  // namespace fedsim
 
 #endif  // FEDSIM_RPC_WIRE_H_

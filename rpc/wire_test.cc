@@ -139,5 +139,28 @@ TEST(WireTest, FingerprintSeesOrder) {
   EXPECT_NE(h, UpdateFingerprint(1, ModelRef::Global(2), 3, swapped, {}));
 }
 
+// A streamed push scans its delta as the chunks come: any cut into pieces
+// gives ScanUpdate's figures for the whole.
+TEST(WireTest, DeltaScannerInPiecesEqualsOneScan) {
+  const size_t n = 5 * 128 + 77;
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>(i) * 0.25f - 3.0f;
+  v[300] = std::numeric_limits<float>::infinity();
+  const ModelRef base = ModelRef::Global(4);
+  const std::map<std::string, double> metrics = {{"loss", 0.5}};
+  const DeltaScan whole = ScanUpdate(7, base, 60, v, metrics, nullptr);
+  EXPECT_EQ(whole.first_non_finite, 300u);
+  for (size_t piece : {size_t{1}, size_t{100}, size_t{128}, size_t{129}, size_t{600}, n}) {
+    DeltaScanner scanner(7, base, 60, n);
+    for (size_t upto = piece; upto < n; upto += piece) {
+      scanner.Advance(v.data(), upto);
+      EXPECT_LE(scanner.position(), upto);
+    }
+    const DeltaScan scan = scanner.Finish(v.data(), metrics);
+    EXPECT_EQ(scan.fingerprint, whole.fingerprint) << piece;
+    EXPECT_EQ(scan.first_non_finite, whole.first_non_finite) << piece;
+  }
+}
+
 }  // namespace
 }  // namespace fedsim

@@ -92,6 +92,8 @@ absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
     if (!status.ok()) return status;
     shared_ = update_.shm_slot > 0;
     delta_.emplace(shared_ ? 0 : update_.expected_params);
+    const TaskResult& r = update_.result;
+    if (!shared_) scanner_.emplace(r.client, r.base, r.num_examples, update_.expected_params);
   }
   if (shared_) {
     const bool has_data =
@@ -105,6 +107,8 @@ absl::Status UpdateReader::Add(const wire::UpdateChunk& chunk,
   }
   // The first error sticks (Finish returns it); the caller keeps draining.
   delta_->AddParts(chunk.offset(), data).IgnoreError();
+  // While the chunk is in cache (a no-op after an error: nothing arrives).
+  scanner_->Advance(delta_->data(), delta_->received_floats());
   return absl::OkStatus();
 }
 
@@ -161,9 +165,13 @@ absl::Status UpdateReader::Finish() {
     return absl::InvalidArgumentError("PushUpdate: empty stream (no header chunk)");
   }
   TaskResult& result = update_.result;
+  DeltaScan scan;
   if (shared_) {
     if (!shared_error_.ok()) return shared_error_;
     update_.segment->CopySlot(update_.shm_slot, &result.delta);
+    // The finiteness check and the fingerprint in one pass over the floats.
+    scan = ScanUpdate(result.client, result.base, result.num_examples, result.delta, result.metrics,
+                      nullptr);
   } else {
     absl::Status status = delta_->Finish();
     if (!status.ok()) {
@@ -171,10 +179,8 @@ absl::Status UpdateReader::Finish() {
                           absl::StrCat("update for task ", result.id, ": ", status.message()));
     }
     result.delta = std::move(*delta_).Take();
+    scan = scanner_->Finish(result.delta.data(), result.metrics);
   }
-  // The finiteness check and the fingerprint in one pass over the floats.
-  const DeltaScan scan = ScanUpdate(result.client, result.base, result.num_examples, result.delta,
-                                    result.metrics, nullptr);
   const size_t bad = scan.first_non_finite;
   if (bad < result.delta.size()) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", result.id,

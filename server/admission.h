@@ -22,6 +22,7 @@
 #include "proto/fedsim.pb.h"
 #include "rpc/chunker.h"
 #include "rpc/shm_segment.h"
+#include "rpc/wire.h"
 
 namespace fedsim {
 
@@ -127,8 +128,10 @@ class UpdateReader {
   const int max_metrics_;
   DecodedUpdate update_;
   std::optional<ChunkAssembler> delta_;  // set once the header passed
-  bool shared_ = false;                  // the delta is in update_.segment
-  absl::Status shared_error_;            // data sent with a shared-memory update
+  // The streamed delta's check and fingerprint, chunk by chunk.
+  std::optional<DeltaScanner> scanner_;
+  bool shared_ = false;        // the delta is in update_.segment
+  absl::Status shared_error_;  // data sent with a shared-memory update
 };
 
 }  // namespace fedsim
