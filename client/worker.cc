@@ -12,16 +12,15 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/folder_run_data.h"
 #include "client/model_cache.h"
 #include "client/peer_node.h"
-#include "config/model_config.h"
 #include "config/scenario_file.h"
 #include "data/client_folder.h"
 #include "proto/scenario.pb.h"
 #include "rpc/aggregator_client.h"
 #include "rpc/credentials.h"
 #include "rpc/wire.h"
-#include "runtime/client_split.h"
 #include "runtime/gpu_batcher.h"
 #include "runtime/run_setup.h"
 #include "runtime/task_runner.h"
@@ -35,6 +34,10 @@ constexpr absl::Duration kRetryPause = absl::Milliseconds(200);
 // Backoff while the server is silent (restarting, say): each retry waits half
 // the silence so far, between kRetryPause and this.
 constexpr absl::Duration kMaxRetryPause = absl::Seconds(2);
+// Tasks a worker holds per slot: one training and one waiting, so that a
+// slot goes on training while the previous update is pushed (a push's round
+// trip took a third as long as a 60-example task in the pfl recipe).
+constexpr int kLeaseDepth = 2;
 
 // Errors a retry may fix. CANCELLED is here because the worker never cancels
 // its own calls: it comes from a server that is stopping (its in-flight calls
@@ -153,6 +156,7 @@ class Worker {
     // Tasks finish their training (it cannot be interrupted) and then skip
     // the push.
     pool_.reset();
+    if (pushers_ != nullptr) pushers_.reset();  // after the pool: its tasks hand pushes on
     absl::MutexLock lock(&mu_);
     return fatal_.ok() ? status : fatal_;
   }
@@ -170,9 +174,10 @@ class Worker {
     if (scenario->clock().mode() == config::Clock::WALL) {
       time_scale_ = scenario->clock().time_scale();
     }
-    absl::StatusOr<RunData> data = options_.data_dirs.empty()
-                                       ? BuildRunData(*scenario, options_.scenario_dir)
-                                       : LocalRunData(*scenario, reg);
+    absl::StatusOr<RunData> data =
+        options_.data_dirs.empty()
+            ? BuildRunData(*scenario, options_.scenario_dir)
+            : FolderRunData(*scenario, reg, options_.data_dirs, options_.server, options_.log);
     if (!data.ok()) return data.status();
     data_ = std::make_unique<RunData>(std::move(data).value());
     if (options_.slots == 0) {
@@ -196,47 +201,13 @@ class Worker {
 
     UseSharedMemory(reg);
     pool_ = std::make_unique<ThreadPool>(slots_);
+    pushers_ = std::make_unique<ThreadPool>(slots_);
+    {
+      absl::MutexLock lock(&mu_);
+      free_slots_ = kLeaseDepth * slots_;
+    }
     PollLoop();
     return absl::OkStatus();
-  }
-
-  // The run's data as this worker's client folders give it: each folder
-  // checked against the run's model and the count the server's client list
-  // gives its client.
-  absl::StatusOr<RunData> LocalRunData(const config::Scenario& scenario,
-                                       const wire::RegisterResponse& reg) {
-    absl::StatusOr<ModelConfig> model = ModelConfigForScenario(scenario);
-    if (!model.ok()) return model.status();
-    if (reg.client_slots_size() != static_cast<int>(options_.data_dirs.size()) ||
-        reg.client_train_examples_size() != reg.client_slots_size()) {
-      return absl::InternalError(absl::StrCat("the server at ", options_.server, " gave ",
-                                              reg.client_slots_size(), " client slots for ",
-                                              options_.data_dirs.size(), " client folders"));
-    }
-    const ClientDataSpec spec{model->example_shape(), model->num_classes};
-    std::vector<ClientFolder> folders;
-    std::vector<uint32_t> slots;
-    for (size_t i = 0; i < options_.data_dirs.size(); ++i) {
-      absl::StatusOr<ClientFolder> folder = LoadClientFolder(options_.data_dirs[i], spec);
-      if (!folder.ok()) return folder.status();
-      if (folder->train.size() != reg.client_train_examples(static_cast<int>(i))) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("client folder ", options_.data_dirs[i], " holds ", folder->train.size(),
-                         " training examples, but the run's client list gives client '",
-                         folder->name, "' ", reg.client_train_examples(static_cast<int>(i)),
-                         "; is it the folder 'fedsim split' wrote for this scenario?"));
-      }
-      if (options_.log != nullptr) {
-        std::fprintf(options_.log,
-                     "fedsim client: serving client '%s' (client %u): %zu training "
-                     "examples from %s\n",
-                     folder->name.c_str(), reg.client_slots(static_cast<int>(i)),
-                     folder->train.size(), options_.data_dirs[i].c_str());
-      }
-      slots.push_back(reg.client_slots(static_cast<int>(i)));
-      folders.push_back(*std::move(folder));
-    }
-    return RunDataFromClientFolders(*model, scenario.num_clients(), folders, slots);
   }
 
   // ------------------------------------------------------------------ poller
@@ -320,14 +291,33 @@ class Worker {
 
   // ------------------------------------------------------------------- tasks
 
-  // `peer_backup`: see wire::Task.peer_backup.
+  // `peer_backup`: see wire::Task.peer_backup. Runs on a training thread;
+  // the push goes to a push thread, so that the slot trains its next task
+  // (leased ahead: kLeaseDepth) while the update travels.
   void RunTask(const TaskSpec& spec, const WorkerSession& lease_worker,
                const std::string& peer_backup) {
-    TaskLog(spec, "training");
-    bool done = false;
-    bool duplicate = false;
-    std::vector<wire::Task> next;  // leased with the push's answer
-    absl::Status status = TrainAndPush(spec, lease_worker, peer_backup, &done, &duplicate, &next);
+    std::shared_ptr<const TaskResult> result;
+    absl::Status status = absl::OkStatus();
+    if (!Stopped()) {  // a task still queued when the run ends is not trained
+      TaskLog(spec, "training");
+      status = Train(spec, lease_worker, peer_backup, &result);
+    }
+    if (result == nullptr) {
+      FinishTask(spec, lease_worker, status, false, false, {});
+      return;
+    }
+    pushers_->Schedule([this, spec, lease_worker, result = std::move(result)] {
+      bool done = false;
+      bool duplicate = false;
+      std::vector<wire::Task> next;  // leased with the push's answer
+      absl::Status pushed = Push(spec, lease_worker, result, &done, &duplicate, &next);
+      FinishTask(spec, lease_worker, pushed, done, duplicate, std::move(next));
+    });
+  }
+
+  void FinishTask(const TaskSpec& spec, const WorkerSession& lease_worker,
+                  const absl::Status& status, bool done, bool duplicate,
+                  std::vector<wire::Task> next) {
     TaskLog(spec, done ? (duplicate ? "pushed (a duplicate)" : "pushed")
                        : (status.ok() ? "dropped" : "failed"));
     absl::MutexLock lock(&mu_);
@@ -339,19 +329,19 @@ class Worker {
       ++tasks_dropped_;
     }
     in_flight_.erase(spec.id);
-    // This slot goes on with the task its push brought (at most one), or
+    // The lease goes on with the task the push brought (at most one), or
     // frees up for the poller. Once stopping, a brought task is dropped: its
     // lease runs out on the server like any other unfinished one.
     if (!next.empty() && !stop_ && StartTaskLocked(next.front(), lease_worker)) return;
     ++free_slots_;
   }
 
-  // Errors returned here end the worker; outcomes a retry cannot change but
-  // that are not wrong (the task was cancelled or went to another worker)
-  // only drop the task.
-  absl::Status TrainAndPush(const TaskSpec& spec, const WorkerSession& lease_worker,
-                            const std::string& peer_backup, bool* done, bool* duplicate,
-                            std::vector<wire::Task>* next) {
+  // Trains the task; *out stays null when the task is dropped. Errors
+  // returned here end the worker; outcomes a retry cannot change but that
+  // are not wrong (the task was cancelled or went to another worker) only
+  // drop the task.
+  absl::Status Train(const TaskSpec& spec, const WorkerSession& lease_worker,
+                     const std::string& peer_backup, std::shared_ptr<const TaskResult>* out) {
     absl::StatusOr<ModelCache::Params> base;
     // A client model this worker holds (peer-to-peer decentralized runs):
     // trained from here, and y = x + delta stays here.
@@ -405,7 +395,14 @@ class Worker {
       clock_->AwaitWithDeadline(&mu_, absl::Condition(&stop_), wake);
     }
     // Shared with gRPC: a streamed push sends the delta without copying it.
-    const auto shared = std::make_shared<const TaskResult>(*std::move(result));
+    *out = std::make_shared<const TaskResult>(*std::move(result));
+    return absl::OkStatus();
+  }
+
+  // Pushes a trained result; errors as Train's.
+  absl::Status Push(const TaskSpec& spec, const WorkerSession& lease_worker,
+                    const std::shared_ptr<const TaskResult>& shared, bool* done, bool* duplicate,
+                    std::vector<wire::Task>* next) {
     while (true) {
       if (Stopped()) return absl::OkStatus();
       // Asks for the slot's next task with the answer: no GetTask round trip.
@@ -546,8 +543,9 @@ class Worker {
   ModelCache cache_;
   std::unique_ptr<RunData> data_;
   std::unique_ptr<TaskRunner> runner_;
-  std::unique_ptr<ThreadPool> pool_;  // trains the leased tasks; `slots` threads
-  std::unique_ptr<PeerNode> peer_;    // peer-to-peer runs' client models
+  std::unique_ptr<ThreadPool> pool_;     // trains the leased tasks; `slots` threads
+  std::unique_ptr<ThreadPool> pushers_;  // pushes their results; `slots` threads
+  std::unique_ptr<PeerNode> peer_;       // peer-to-peer runs' client models
   double time_scale_ = 0;
   absl::Duration heartbeat_interval_ = absl::Milliseconds(500);
 
@@ -564,7 +562,9 @@ class Worker {
   // The pool's size: options_.slots, or on a GPU with slots 0 the batch
   // size chosen at registration (AutoGpuSlots).
   int slots_ = options_.slots;
-  int free_slots_ ABSL_GUARDED_BY(mu_) = options_.slots;
+  // Leases this worker may still take: kLeaseDepth per slot, less those it
+  // holds (queued, training or pushing).
+  int free_slots_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<TaskId> in_flight_ ABSL_GUARDED_BY(mu_);
   uint64_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;

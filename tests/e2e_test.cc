@@ -265,7 +265,12 @@ void E2ETest::ExpectWorkerKillIsHarmless(
       << "the server never re-queued w2's task";
   {
     std::lock_guard<std::mutex> lock(mu);
-    EXPECT_EQ(requeued_tasks, killed_task);
+    // The task it was training, and at most the one it held leased behind
+    // it (a worker leases two tasks per slot: client/worker.cc kLeaseDepth).
+    const std::vector<std::string> ids = absl::StrSplit(requeued_tasks, ", ");
+    EXPECT_TRUE(std::find(ids.begin(), ids.end(), killed_task) != ids.end())
+        << "requeued " << requeued_tasks << ", killed mid-task " << killed_task;
+    EXPECT_LE(ids.size(), 2u) << requeued_tasks;
   }
   procs.WaitAll(300);
   auto children = procs.children();
