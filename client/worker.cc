@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/folder_run_data.h"
+#include "client/lease_depth.h"
 #include "client/model_cache.h"
 #include "client/peer_node.h"
 #include "config/scenario_file.h"
@@ -34,10 +35,6 @@ constexpr absl::Duration kRetryPause = absl::Milliseconds(200);
 // Backoff while the server is silent (restarting, say): each retry waits half
 // the silence so far, between kRetryPause and this.
 constexpr absl::Duration kMaxRetryPause = absl::Seconds(2);
-// Tasks a worker holds per slot: one training and one waiting, so that a
-// slot goes on training while the previous update is pushed (a push's round
-// trip took a third as long as a 60-example task in the pfl recipe).
-constexpr int kLeaseDepth = 2;
 
 // Errors a retry may fix. CANCELLED is here because the worker never cancels
 // its own calls: it comes from a server that is stopping (its in-flight calls
@@ -204,7 +201,7 @@ class Worker {
     pushers_ = std::make_unique<ThreadPool>(slots_);
     {
       absl::MutexLock lock(&mu_);
-      free_slots_ = kLeaseDepth * slots_;
+      free_slots_ = lease_depth_.depth() * slots_;
     }
     PollLoop();
     return absl::OkStatus();
@@ -293,14 +290,17 @@ class Worker {
 
   // `peer_backup`: see wire::Task.peer_backup. Runs on a training thread;
   // the push goes to a push thread, so that the slot trains its next task
-  // (leased ahead: kLeaseDepth) while the update travels.
+  // (leased ahead: client/lease_depth.h) while the update travels.
   void RunTask(const TaskSpec& spec, const WorkerSession& lease_worker,
                const std::string& peer_backup) {
     std::shared_ptr<const TaskResult> result;
     absl::Status status = absl::OkStatus();
     if (!Stopped()) {  // a task still queued when the run ends is not trained
       TaskLog(spec, "training");
+      const absl::Time start = clock_->Now();
       status = Train(spec, lease_worker, peer_backup, &result);
+      absl::MutexLock lock(&mu_);
+      free_slots_ += lease_depth_.NoteTrain(clock_->Now() - start) * slots_;
     }
     if (result == nullptr) {
       FinishTask(spec, lease_worker, status, false, false, {});
@@ -310,7 +310,12 @@ class Worker {
       bool done = false;
       bool duplicate = false;
       std::vector<wire::Task> next;  // leased with the push's answer
+      const absl::Time start = clock_->Now();
       absl::Status pushed = Push(spec, lease_worker, result, &done, &duplicate, &next);
+      {
+        absl::MutexLock lock(&mu_);
+        free_slots_ += lease_depth_.NotePush(clock_->Now() - start) * slots_;
+      }
       FinishTask(spec, lease_worker, pushed, done, duplicate, std::move(next));
     });
   }
@@ -562,9 +567,10 @@ class Worker {
   // The pool's size: options_.slots, or on a GPU with slots 0 the batch
   // size chosen at registration (AutoGpuSlots).
   int slots_ = options_.slots;
-  // Leases this worker may still take: kLeaseDepth per slot, less those it
+  // Leases this worker may still take: lease_depth_.depth() per slot, less those it
   // holds (queued, training or pushing).
   int free_slots_ ABSL_GUARDED_BY(mu_) = 0;
+  LeaseDepth lease_depth_ ABSL_GUARDED_BY(mu_);
   std::set<TaskId> in_flight_ ABSL_GUARDED_BY(mu_);
   uint64_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;

@@ -266,7 +266,7 @@ void E2ETest::ExpectWorkerKillIsHarmless(
   {
     std::lock_guard<std::mutex> lock(mu);
     // The task it was training, and at most the one it held leased behind
-    // it (a worker leases two tasks per slot: client/worker.cc kLeaseDepth).
+    // it (a worker with short tasks leases two per slot: client/lease_depth.h).
     const std::vector<std::string> ids = absl::StrSplit(requeued_tasks, ", ");
     EXPECT_TRUE(std::find(ids.begin(), ids.end(), killed_task) != ids.end())
         << "requeued " << requeued_tasks << ", killed mid-task " << killed_task;
