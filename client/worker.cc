@@ -153,7 +153,7 @@ class Worker {
     // Tasks finish their training (it cannot be interrupted) and then skip
     // the push.
     pool_.reset();
-    if (pushers_ != nullptr) pushers_.reset();  // after the pool: its tasks hand pushes on
+    pushers_.reset();  // after the pool: its tasks hand pushes on
     absl::MutexLock lock(&mu_);
     return fatal_.ok() ? status : fatal_;
   }
@@ -288,9 +288,8 @@ class Worker {
 
   // ------------------------------------------------------------------- tasks
 
-  // `peer_backup`: see wire::Task.peer_backup. Runs on a training thread;
-  // the push goes to a push thread, so that the slot trains its next task
-  // (leased ahead: client/lease_depth.h) while the update travels.
+  // On a training thread; the push goes to a push thread, so the slot trains
+  // its next task (client/lease_depth.h) meanwhile. See wire::Task.peer_backup.
   void RunTask(const TaskSpec& spec, const WorkerSession& lease_worker,
                const std::string& peer_backup) {
     std::shared_ptr<const TaskResult> result;

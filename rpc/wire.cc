@@ -138,7 +138,7 @@ constexpr uint32_t kExponent = 0x7f800000u;
 
 }  // namespace
 
-void DeltaScanner::Advance(const float* delta, size_t upto, float* copy_to) {
+void DeltaScanner::Advance(const float* delta, size_t upto) {
   if (upto > size_) upto = size_;
   // 64 independent 64-bit lanes, each an order-sensitive multiply-xorshift
   // chain over every 64th pair of floats: the compiler vectorizes them (8
@@ -147,7 +147,6 @@ void DeltaScanner::Advance(const float* delta, size_t upto, float* copy_to) {
   // for the 4-lane scalar version this replaced.
   for (; pos_ + kBlock <= upto; pos_ += kBlock) {
     const float* src = delta + pos_;
-    if (copy_to != nullptr) std::memcpy(copy_to + pos_, src, kBlock * sizeof(float));
     uint32_t words[kBlock];
     std::memcpy(words, src, sizeof(words));
     uint32_t any = 0;
@@ -171,13 +170,11 @@ void DeltaScanner::Advance(const float* delta, size_t upto, float* copy_to) {
   }
 }
 
-DeltaScan DeltaScanner::Finish(const float* delta, const std::map<std::string, double>& metrics,
-                               float* copy_to) {
-  Advance(delta, size_, copy_to);
+DeltaScan DeltaScanner::Finish(const float* delta, const std::map<std::string, double>& metrics) {
+  Advance(delta, size_);
   for (; pos_ < size_; ++pos_) {  // the ragged end, word by word
     uint32_t w;
     std::memcpy(&w, &delta[pos_], 4);
-    if (copy_to != nullptr) copy_to[pos_] = delta[pos_];
     if ((w & kExponent) == kExponent && first_non_finite_ == size_) first_non_finite_ = pos_;
     lane_[0] = Mix(lane_[0] ^ w);
   }
@@ -193,16 +190,14 @@ DeltaScan DeltaScanner::Finish(const float* delta, const std::map<std::string, d
 }
 
 DeltaScan ScanUpdate(ClientId client, const ModelRef& base, uint64_t num_examples,
-                     std::span<const float> delta, const std::map<std::string, double>& metrics,
-                     float* copy_to) {
-  return DeltaScanner(client, base, num_examples, delta.size())
-      .Finish(delta.data(), metrics, copy_to);
+                     std::span<const float> delta, const std::map<std::string, double>& metrics) {
+  return DeltaScanner(client, base, num_examples, delta.size()).Finish(delta.data(), metrics);
 }
 
 uint64_t UpdateFingerprint(ClientId client, const ModelRef& base, uint64_t num_examples,
                            std::span<const float> delta,
                            const std::map<std::string, double>& metrics) {
-  return ScanUpdate(client, base, num_examples, delta, metrics, nullptr).fingerprint;
+  return ScanUpdate(client, base, num_examples, delta, metrics).fingerprint;
 }
 
 }  // namespace fedsim

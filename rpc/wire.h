@@ -73,19 +73,15 @@ uint64_t UpdateFingerprint(ClientId client, const ModelRef& base, uint64_t num_e
                            std::span<const float> delta,
                            const std::map<std::string, double>& metrics);
 
-// UpdateFingerprint's pass over the delta fused with the server's other
-// passes over every update, so that it reads each float once: the index of
-// the first NaN or infinity (delta.size() when there is none), and, when
-// copy_to is not null, a copy of the floats there (a shared-memory update
-// leaves its slot this way). REQUIRES: copy_to, when given, holds
-// delta.size() floats and does not overlap delta.
+// UpdateFingerprint's pass over the delta fused with the server's check of
+// every update, so that it reads each float once: the fingerprint and the
+// index of the first NaN or infinity (delta.size() when there is none).
 struct DeltaScan {
   uint64_t fingerprint = 0;  // UpdateFingerprint of the same arguments
   size_t first_non_finite = 0;
 };
 DeltaScan ScanUpdate(ClientId client, const ModelRef& base, uint64_t num_examples,
-                     std::span<const float> delta, const std::map<std::string, double>& metrics,
-                     float* copy_to);
+                     std::span<const float> delta, const std::map<std::string, double>& metrics);
 
 // ScanUpdate over a delta that arrives in order, piece by piece (a streamed
 // push): each piece is scanned while it is still in cache. Gives exactly
@@ -97,11 +93,10 @@ class DeltaScanner {
 
   // Scans delta[position(), upto) in whole blocks; a partial block waits for
   // a later call. `delta` is the same growing tensor at each call (its first
-  // `upto` floats present); copy_to as ScanUpdate's.
-  void Advance(const float* delta, size_t upto, float* copy_to = nullptr);
+  // `upto` floats present).
+  void Advance(const float* delta, size_t upto);
   // Scans the rest of the delta (`size` floats present), then the metrics.
-  DeltaScan Finish(const float* delta, const std::map<std::string, double>& metrics,
-                   float* copy_to = nullptr);
+  DeltaScan Finish(const float* delta, const std::map<std::string, double>& metrics);
 
   size_t position() const { return pos_; }
 

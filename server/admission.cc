@@ -170,8 +170,8 @@ absl::Status UpdateReader::Finish() {
     if (!shared_error_.ok()) return shared_error_;
     update_.segment->CopySlot(update_.shm_slot, &result.delta);
     // The finiteness check and the fingerprint in one pass over the floats.
-    scan = ScanUpdate(result.client, result.base, result.num_examples, result.delta, result.metrics,
-                      nullptr);
+    scan =
+        ScanUpdate(result.client, result.base, result.num_examples, result.delta, result.metrics);
   } else {
     absl::Status status = delta_->Finish();
     if (!status.ok()) {
