@@ -240,6 +240,8 @@ grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskR
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
   AddPushMetadata(&context, worker, result.id, want_tasks);
+  // The metadata leaves with the first chunk, in one batch.
+  context.set_initial_metadata_corked(true);
   std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer(
       grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(channel_.get(), push_method_,
                                                                     &context, response));
@@ -256,22 +258,29 @@ grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskR
   if (segment != nullptr) {
     header->set_shm_segment(segment->name());
     header->set_shm_slot(slot);
-    writer->Write(SerializeRawMessage(chunk));  // the header alone; a refusal shows in Finish()
-  } else {
-    const uint64_t bytes =
-        SplitIntoChunks(result.delta, chunk_bytes_, [&](uint64_t offset, std::string_view data) {
-          chunk.set_offset(offset);
-          // Without an owner, one copy into gRPC's buffer: `result` may be
-          // gone before gRPC lets go of a slice that points into it.
-          // The server may refuse after the header; Finish() then says why.
-          const bool written =
-              writer->Write(EncodeChunk(chunk, kUpdateChunkDataField, data, owner));
-          chunk.clear_header();  // only the first chunk carries it
-          return written;
-        });
-    bytes_pushed_ += bytes;
+    // The header alone, with the half-close in the same batch; a refusal
+    // shows in Finish().
+    writer->WriteLast(SerializeRawMessage(chunk), grpc::WriteOptions());
+    return writer->Finish();
   }
-  writer->WritesDone();
+  const size_t total = result.delta.size();
+  bool closed = false;  // the last chunk went with the half-close
+  const uint64_t bytes =
+      SplitIntoChunks(result.delta, chunk_bytes_, [&](uint64_t offset, std::string_view data) {
+        chunk.set_offset(offset);
+        // Without an owner, one copy into gRPC's buffer: `result` may be
+        // gone before gRPC lets go of a slice that points into it.
+        // The server may refuse after the header; Finish() then says why.
+        grpc::ByteBuffer message = EncodeChunk(chunk, kUpdateChunkDataField, data, owner);
+        chunk.clear_header();  // only the first chunk carries it
+        if (offset + data.size() / sizeof(float) == total) {
+          closed = true;
+          return writer->Write(message, grpc::WriteOptions().set_last_message());
+        }
+        return writer->Write(message);
+      });
+  bytes_pushed_ += bytes;
+  if (!closed) writer->WritesDone();
   return writer->Finish();
 }
 

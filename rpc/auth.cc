@@ -139,6 +139,23 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address) {
   return out;
 }
 
+std::optional<absl::string_view> UnixSocketPath(absl::string_view address) {
+  if (!absl::ConsumePrefix(&address, "unix:")) return std::nullopt;
+  return address;
+}
+
+absl::Status CheckAddress(absl::string_view address) {
+  if (std::optional<absl::string_view> path = UnixSocketPath(address); path.has_value()) {
+    if (path->empty() || path->size() > kMaxUnixSocketPath) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("address '", address, "' is not unix:PATH: the socket path must have 1 to ",
+                       kMaxUnixSocketPath, " bytes, got ", path->size()));
+    }
+    return absl::OkStatus();
+  }
+  return ParseHostPort(address).status();
+}
+
 bool IsLoopbackHost(absl::string_view host) {
   if (absl::EqualsIgnoreCase(host, "localhost") || host == "::1") return true;
   std::vector<absl::string_view> parts = absl::StrSplit(host, '.');

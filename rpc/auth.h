@@ -77,6 +77,18 @@ struct HostPort {
 // ("127.0.0.1:99999" is an error, not another port).
 absl::StatusOr<HostPort> ParseHostPort(absl::string_view address);
 
+// The longest socket path a "unix:PATH" address may name (sockaddr_un).
+inline constexpr size_t kMaxUnixSocketPath = 107;
+
+// The socket file of a "unix:PATH" address (a Unix-domain socket on this
+// machine); nullopt for any other address.
+std::optional<absl::string_view> UnixSocketPath(absl::string_view address);
+
+// Checks an address a worker dials or a server listens on: "HOST:PORT" as
+// ParseHostPort takes it, or "unix:PATH" with a path of 1..kMaxUnixSocketPath
+// bytes. InvalidArgument naming the address and the fix otherwise.
+absl::Status CheckAddress(absl::string_view address);
+
 // Whether `host` names this machine only: "localhost", 127.0.0.0/8, "::1".
 // 0.0.0.0 and "::" are every interface: not loopback.
 bool IsLoopbackHost(absl::string_view host);

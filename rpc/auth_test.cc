@@ -111,6 +111,18 @@ TEST(ParseHostPortTest, AcceptsHostsAndRefusesPortsOutOfRange) {
   }
 }
 
+TEST(CheckAddressTest, HostPortOrUnixSocket) {
+  EXPECT_TRUE(CheckAddress("127.0.0.1:50051").ok());
+  EXPECT_TRUE(CheckAddress("unix:/tmp/fedsim-abc/server.sock").ok());
+  EXPECT_EQ(UnixSocketPath("unix:/tmp/s.sock"), "/tmp/s.sock");
+  EXPECT_EQ(UnixSocketPath("127.0.0.1:1"), std::nullopt);
+  EXPECT_THAT(CheckAddress("unix:").message(), HasSubstr("1 to 107 bytes, got 0"));
+  const std::string longest = "unix:/" + std::string(kMaxUnixSocketPath - 1, 'a');
+  EXPECT_TRUE(CheckAddress(longest).ok());
+  EXPECT_THAT(CheckAddress(longest + "a").message(), HasSubstr("got 108"));
+  EXPECT_THAT(CheckAddress("127.0.0.1").message(), HasSubstr("no port"));
+}
+
 TEST(IsLoopbackHostTest, OnlyThisMachine) {
   for (const char* h : {"localhost", "127.0.0.1", "127.1.2.3", "::1"}) {
     EXPECT_TRUE(IsLoopbackHost(h)) << h;

@@ -21,8 +21,7 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path, const std::stri
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> NewWireChannel(const std::string& address,
                                                               const ChannelSecurity& security) {
-  absl::StatusOr<HostPort> parsed = ParseHostPort(address);
-  if (!parsed.ok()) return parsed.status();
+  if (absl::Status checked = CheckAddress(address); !checked.ok()) return checked;
   grpc::ChannelArguments args = WireChannelArguments();
   // A lost server is retried soon (200 ms, growing to 2 s between attempts,
   // so that a worker finds a resumed server before a short run is over),

@@ -1,5 +1,7 @@
 // Shared-memory updates (rpc/shm_segment.h) end to end: a real server on
 // loopback, the real client stub.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <limits>
@@ -101,6 +103,30 @@ TEST_F(SharedMemoryTest, AWorkerOnThisMachineHandsItsUpdatesOverInSharedMemory) 
   auto again = client->PushUpdate(worker, MakeResult(MakeTask(1), n, 0.01f));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(*again);
+}
+
+TEST_F(SharedMemoryTest, AUnixSocketIsThisMachineAndOnlyItsOwnersToDial) {
+  const std::string dir = ::testing::TempDir() + "/unix_socket_test";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(std::filesystem::create_directories(dir));
+  const std::string address = "unix:" + dir + "/server.sock";
+  GrpcServerOptions options;
+  options.listen_address = address;
+  const size_t n = 1000;
+  Start(n, options);
+  EXPECT_EQ(transport_->address(), address);
+  struct stat st {};
+  ASSERT_EQ(stat((dir + "/server.sock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto client = NewClient();
+  auto [worker, offered] = Register(*client);
+  EXPECT_TRUE(offered);  // a Unix-socket peer is on this machine
+  transport_->Submit(MakeTask(1));
+  auto lease = client->GetTask(worker, 1, 1.0);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_EQ(lease->tasks_size(), 1);
+  PushAndExpectIntact(*client, worker, MakeResult(MakeTask(1), n));
 }
 
 TEST_F(SharedMemoryTest, ARefusedSegmentTurnsTheWorkerBackToStreaming) {

@@ -1,5 +1,9 @@
 #include "server/listener.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -37,7 +41,12 @@ absl::Status CheckListenPolicy(const std::string& address, const HostPort& host_
 }
 
 absl::StatusOr<Listener> StartListener(const ListenOptions& options, grpc::Service* service) {
-  absl::StatusOr<HostPort> host_port = ParseHostPort(options.address);
+  // A Unix-domain socket is reachable from this machine only: the listen
+  // policy's loopback case.
+  const std::optional<absl::string_view> socket_path = UnixSocketPath(options.address);
+  if (absl::Status checked = CheckAddress(options.address); !checked.ok()) return checked;
+  absl::StatusOr<HostPort> host_port =
+      socket_path.has_value() ? HostPort{.host = "localhost"} : ParseHostPort(options.address);
   if (!host_port.ok()) return host_port.status();
   absl::Status policy = CheckListenPolicy(options.address, *host_port, options.security.tls(),
                                           options.has_token, options.insecure);
@@ -79,6 +88,16 @@ absl::StatusOr<Listener> StartListener(const ListenOptions& options, grpc::Servi
   if (listener.server == nullptr || listener.port == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.address, " (address in use or not local?)"));
+  }
+  if (socket_path.has_value()) {
+    // Only this user may connect (the run token still guards every call).
+    const std::string path(*socket_path);
+    if (chmod(path.c_str(), S_IRUSR | S_IWUSR) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot restrict ", path, " to its owner: ", std::strerror(errno)));
+    }
+    listener.address = options.address;
+    return listener;
   }
   const std::string& host = host_port->host;
   listener.address = host.find(':') != std::string::npos

@@ -33,7 +33,9 @@ namespace fedsim {
 size_t MaxReceiveMessageBytes();
 
 struct ListenOptions {
-  // "HOST:PORT"; port 0 picks a free port. Default: "127.0.0.1:0".
+  // "HOST:PORT" (port 0 picks a free port) or "unix:PATH", a Unix-domain
+  // socket that only this machine's processes of the same user can reach
+  // (its file is made 0600). Default: "127.0.0.1:0".
   std::string address = "127.0.0.1:0";
   // TLS (server certificate, optional client CA). Default: plaintext.
   ServerSecurity security;
@@ -53,7 +55,7 @@ absl::Status CheckListenPolicy(const std::string& address, const HostPort& host_
 struct Listener {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
-  std::string address;  // "host:port" with the bound port, as workers dial it
+  std::string address;  // "host:port" with the bound port, or "unix:PATH", as workers dial it
 };
 
 // Builds and starts a server with `service` (which must outlive it) on

@@ -29,7 +29,8 @@
 #include "tools/flag_checks.h"
 #include "tools/security_flags.h"
 
-ABSL_FLAG(std::string, server, "", "address of the fedsim server, HOST:PORT (required)");
+ABSL_FLAG(std::string, server, "",
+          "address of the fedsim server, HOST:PORT or unix:PATH (required)");
 // --slots and --device are shared with `fedsim run` (flags are
 // process-global; tools/common_flags.cc). Here --slots=0 means the number of
 // cores on the CPU, the memory's fit on a GPU; --device=auto the CPU.

@@ -1,5 +1,5 @@
 // fedsim run: the whole simulation on this machine — the server (engine +
-// gRPC transport) in this process, W worker processes on loopback.
+// gRPC transport) in this process, W worker processes on a Unix socket.
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +21,7 @@
 #include "tools/commands.h"
 #include "tools/common_flags.h"
 #include "tools/flag_checks.h"
+#include "tools/local_socket.h"
 #include "tools/run_common.h"
 #include "tools/security_flags.h"
 #include "tools/subprocess.h"
@@ -137,9 +138,16 @@ int RunMain(int argc, char** argv) {
     const int slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)
                       : on_gpus                      ? 0
                                                      : std::max(1, cores / workers);
+    // The workers dial a Unix socket in a private directory (removed when
+    // this scope ends); TCP on loopback when no directory can be made.
+    absl::StatusOr<LocalSocketDir> socket_dir = LocalSocketDir::Create();
+    if (!socket_dir.ok()) {
+      std::fprintf(stderr, "fedsim run: %s; the workers connect over TCP on loopback instead\n",
+                   std::string(socket_dir.status().message()).c_str());
+    }
     ModelStore store;
     GrpcServerOptions so;
-    so.listen_address = "127.0.0.1:0";
+    so.listen_address = socket_dir.ok() ? socket_dir->address() : "127.0.0.1:0";
     so.heartbeat_timeout_s = absl::GetFlag(FLAGS_heartbeat_timeout);
     so.accept_mismatched_workers = absl::GetFlag(FLAGS_accept_worker_mismatch);
     so.shared_memory_updates = absl::GetFlag(FLAGS_shared_memory);
@@ -194,6 +202,10 @@ int RunMain(int argc, char** argv) {
       } else {
         argv.push_back("--device=cpu");
       }
+      // Only decentralized rules exchange models between workers; the
+      // others need no peer service (its threads would only compete for
+      // the cores).
+      if (!scenario->algorithm().has_decentralized()) argv.push_back("--peer_listen=");
       if (verbose) argv.push_back("--log_tasks");
       auto started = children.Start(name, argv);
       if (!started.ok()) {

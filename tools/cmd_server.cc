@@ -18,7 +18,9 @@
 
 ABSL_FLAG(std::string, scenario, "", "The scenario file to run (required).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
-          "Address to listen on, HOST:PORT (port 0 picks a free one and prints it). The "
+          "Address to listen on, HOST:PORT (port 0 picks a free one and prints it) or "
+          "unix:PATH (a Unix socket for workers on this machine, reachable by this user only; "
+          "a socket file already at PATH is replaced). The "
           "default serves this machine only; for workers on other machines listen on "
           "0.0.0.0:PORT with --tls_cert/--tls_key and a run token ($FEDSIM_TOKEN or "
           "--token_file; scripts/make-test-certs makes both for a test), or add --insecure.");

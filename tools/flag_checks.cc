@@ -28,8 +28,8 @@ void CheckFlagAddress(const std::string& flag, const std::string& value, const s
     problems->Add(absl::StrCat("--", flag), absl::StrCat("is required: ", hint));
     return;
   }
-  if (absl::StatusOr<HostPort> parsed = ParseHostPort(value); !parsed.ok()) {
-    problems->Add(absl::StrCat("--", flag), std::string(parsed.status().message()));
+  if (absl::Status checked = CheckAddress(value); !checked.ok()) {
+    problems->Add(absl::StrCat("--", flag), std::string(checked.message()));
   }
 }
 
@@ -71,8 +71,7 @@ void CheckFlagSyntax(int argc, char** argv, ProblemList* problems) {
       flag->ParseFrom(before, &error);  // leave it to ParseCommandLine
       continue;
     }
-    problems->Add(absl::StrCat("--", name),
-                  absl::StrCat("'", value, "' ", Expected(*flag, error)));
+    problems->Add(absl::StrCat("--", name), absl::StrCat("'", value, "' ", Expected(*flag, error)));
   }
 }
 
