@@ -17,9 +17,15 @@
 //    deadline only when the engine's timer fires (OnTimer), which it
 //    processes after every same-time arrival of the round's tasks.
 //  - Server learning rate eta_g (paper: 1) so FedAvg is FedOpt's SGD case.
-//  - The round's updates are summed in task id (dispatch) order whatever
-//    order they arrived in, so a real deployment commits the simulation's
-//    model bit for bit.
+//  - Each update is folded into an exact fixed-point sum as it arrives
+//    (core/exact_sum.h): the round's model does not depend on the order the
+//    updates came in, a deployment whose updates race each other commits the
+//    simulation's model bit for bit, and the rule holds one model-sized sum
+//    instead of every update of the round. The EXAMPLES weight of an update
+//    is n_i over the fleet's mean n (so terms stay near 1 for the sum's
+//    range); the step divides by the same weights' total, so this is the
+//    paper's n_i / sum n. An update whose weighted values do not fit the sum
+//    (magnitude 2^19 or more) is refused as malformed.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -30,6 +36,7 @@
 #include "algorithms/aggregate.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
+#include "core/exact_sum.h"
 #include "util/checks.h"
 
 namespace fedsim {
@@ -46,6 +53,19 @@ class FedAvg final : public Algorithm {
         num_params_(context.num_params) {}
 
   std::string_view Name() const override { return "fedavg"; }
+
+  absl::Status Start(const FleetView& fleet, ModelBank& models) override {
+    (void)models;
+    // The unit of the EXAMPLES weights: the mean n_i of the fleet.
+    uint64_t total = 0;
+    for (size_t i = 0; i < fleet.num_clients(); ++i) {
+      total += fleet.client(static_cast<ClientId>(i)).num_examples;
+    }
+    weight_unit_ = total > 0 && fleet.num_clients() > 0
+                       ? static_cast<double>(total) / static_cast<double>(fleet.num_clients())
+                       : 1.0;
+    return absl::OkStatus();
+  }
 
   absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
     if (round_active_) return std::vector<Dispatch>();
@@ -88,8 +108,19 @@ class FedAvg final : public Algorithm {
     }
     absl::Status s = CheckDelta(update, num_params_);
     if (!s.ok()) return s;
-    update.metrics.clear();
-    accepted_.push_back(std::move(update));
+    if (accepted_.empty() && sum_.size() != update.delta.size()) {
+      sum_ = ExactSum(update.delta.size());
+    }
+    s = sum_.Add(Weight(update.num_examples), update.delta);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("update of task ", update.task_id, ": ", s.message()));
+    }
+    accepted_.push_back(Folded{.task_id = update.task_id,
+                               .client = update.client,
+                               .staleness = update.staleness,
+                               .num_examples = update.num_examples});
+    examples_ += update.num_examples;
     return absl::OkStatus();
   }
 
@@ -124,41 +155,25 @@ class FedAvg final : public Algorithm {
     const std::span<float> global = models.global();
     (void)fleet;
     CommitResult result;
-    // Summed in dispatch (task id) order, not arrival order: the round's
-    // model does not depend on which update came first, so a deployment
-    // whose updates race each other commits what the simulation commits.
-    std::sort(accepted_.begin(), accepted_.end(),
-              [](const ClientUpdate& a, const ClientUpdate& b) { return a.task_id < b.task_id; });
     if (!accepted_.empty()) {
-      std::vector<std::span<const float>> deltas;
-      std::vector<double> weights;
-      double total = 0;
-      for (const ClientUpdate& u : accepted_) {
-        if (u.delta.size() != global.size()) {
-          return absl::InvalidArgumentError(absl::StrCat("fedavg: update of task ", u.task_id,
-                                                         " has ", u.delta.size(),
-                                                         " values, the model ", global.size()));
-        }
-        deltas.emplace_back(u.delta);
-        weights.push_back(uniform_ ? 1.0 : static_cast<double>(u.num_examples));
-        total += weights.back();
+      if (global.size() != sum_.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("fedavg: the round's sum has ", sum_.size(),
+                                                       " values, the model ", global.size()));
       }
-      // Clients with no examples would make EXAMPLES weights 0/0; treat such
-      // a round as UNIFORM rather than failing the run.
-      if (!(total > 0)) {
-        std::fill(weights.begin(), weights.end(), 1.0);
-        total = static_cast<double>(weights.size());
-      }
-      std::vector<float> mean(global.size());
-      absl::Status s = WeightedMean(deltas, weights, mean);
-      if (!s.ok()) return s;
-      AddWeighted(global, server_lr_, mean);
-      for (size_t i = 0; i < accepted_.size(); ++i) {
-        const ClientUpdate& u = accepted_[i];
-        result.applied.push_back(AppliedUpdate{.task_id = u.task_id,
-                                               .client = u.client,
-                                               .staleness = u.staleness,
-                                               .weight = server_lr_ * weights[i] / total});
+      // The weights' total, from exact counts. A round whose clients hold no
+      // examples has a zero sum (they trained on nothing): no step.
+      const double total = uniform_ ? static_cast<double>(accepted_.size())
+                                    : static_cast<double>(examples_) / weight_unit_;
+      if (total > 0) sum_.AddScaledTo(server_lr_ / total, global);
+      // Logged in dispatch (task id) order, whatever order they arrived in.
+      std::sort(accepted_.begin(), accepted_.end(),
+                [](const Folded& a, const Folded& b) { return a.task_id < b.task_id; });
+      for (const Folded& u : accepted_) {
+        result.applied.push_back(
+            AppliedUpdate{.task_id = u.task_id,
+                          .client = u.client,
+                          .staleness = u.staleness,
+                          .weight = total > 0 ? server_lr_ * Weight(u.num_examples) / total : 0.0});
       }
     }
     // The round is over; its stragglers are refused by version from now on.
@@ -166,6 +181,8 @@ class FedAvg final : public Algorithm {
     deadline_reached_ = false;
     accepted_.clear();
     outstanding_.clear();
+    examples_ = 0;
+    sum_.SetZero();
     target_ = 0;
     return result;
   }
@@ -179,7 +196,18 @@ class FedAvg final : public Algorithm {
     PutScalar(out, "fedavg.deadline_reached", deadline_reached_ ? 1 : 0);
     PutScalars(out, "fedavg.outstanding",
                std::vector<double>(outstanding_.begin(), outstanding_.end()));
-    PutUpdates(out, "fedavg.accepted", accepted_);
+    PutScalar(out, "fedavg.weight_unit", weight_unit_);
+    std::vector<double> folded;
+    for (const Folded& u : accepted_) {
+      folded.insert(folded.end(),
+                    {static_cast<double>(u.task_id), static_cast<double>(u.client),
+                     static_cast<double>(u.staleness), static_cast<double>(u.num_examples)});
+    }
+    PutScalars(out, "fedavg.folded", std::move(folded));
+    std::vector<double> high, low;
+    if (!accepted_.empty()) sum_.ToHalves(&high, &low);
+    PutScalars(out, "fedavg.sum_high", std::move(high));
+    PutScalars(out, "fedavg.sum_low", std::move(low));
     return absl::OkStatus();
   }
 
@@ -190,16 +218,46 @@ class FedAvg final : public Algorithm {
     absl::StatusOr<uint64_t> target = GetCount(in, "fedavg.target");
     absl::StatusOr<uint64_t> reached = GetCount(in, "fedavg.deadline_reached");
     absl::StatusOr<std::vector<double>> outstanding = GetScalars(in, "fedavg.outstanding");
-    absl::StatusOr<std::vector<ClientUpdate>> accepted =
-        GetUpdates(in, "fedavg.accepted", num_params_);
+    if (in.scalars.contains("fedavg.accepted.meta")) {
+      return absl::InvalidArgumentError(
+          "fedavg: this checkpoint holds its round's updates one by one, as builds before the "
+          "exact sum wrote them; continue it with the build that wrote it, or start the run anew");
+    }
+    absl::StatusOr<double> unit = GetScalar(in, "fedavg.weight_unit");
+    absl::StatusOr<std::vector<double>> folded = GetScalars(in, "fedavg.folded");
+    absl::StatusOr<std::vector<double>> high = GetScalars(in, "fedavg.sum_high");
+    absl::StatusOr<std::vector<double>> low = GetScalars(in, "fedavg.sum_low");
     for (const absl::Status& s :
          {active.status(), version.status(), start.status(), target.status(), reached.status(),
-          outstanding.status(), accepted.status()}) {
+          outstanding.status(), unit.status(), folded.status(), high.status(), low.status()}) {
       if (!s.ok()) return s;
     }
-    if (*active > 1 || *reached > 1 || !std::isfinite(*start) || accepted->size() > *target ||
+    const size_t count = folded->size() / 4;
+    if (*active > 1 || *reached > 1 || !std::isfinite(*start) || count > *target ||
+        folded->size() % 4 != 0 || !(*unit > 0) || !std::isfinite(*unit) ||
+        (count > 0 ? high->empty() || (num_params_ != 0 && high->size() != num_params_)
+                   : !high->empty()) ||
         !std::is_sorted(outstanding->begin(), outstanding->end())) {
       return absl::InvalidArgumentError("fedavg: inconsistent round state in checkpoint");
+    }
+    absl::StatusOr<ExactSum> sum = ExactSum::FromHalves(*high, *low);
+    if (!sum.ok())
+      return absl::InvalidArgumentError(absl::StrCat("fedavg: ", sum.status().message()));
+    std::vector<Folded> accepted;
+    uint64_t examples = 0;
+    for (size_t k = 0; k < count; ++k) {
+      const double* f = folded->data() + 4 * k;
+      for (int i = 0; i < 4; ++i) {
+        if (!(f[i] >= 0) || f[i] > 9007199254740992.0 || f[i] != std::floor(f[i]) ||
+            (i == 1 && f[i] > UINT32_MAX)) {
+          return absl::InvalidArgumentError("fedavg: bad folded update in checkpoint");
+        }
+      }
+      accepted.push_back(Folded{.task_id = static_cast<TaskId>(f[0]),
+                                .client = static_cast<ClientId>(f[1]),
+                                .staleness = static_cast<uint64_t>(f[2]),
+                                .num_examples = static_cast<uint64_t>(f[3])});
+      examples += accepted.back().num_examples;
     }
     round_active_ = *active == 1;
     round_version_ = *version;
@@ -213,7 +271,10 @@ class FedAvg final : public Algorithm {
       }
       outstanding_.push_back(static_cast<ClientId>(c));
     }
-    accepted_ = *std::move(accepted);
+    weight_unit_ = *unit;
+    accepted_ = std::move(accepted);
+    examples_ = examples;
+    sum_ = count > 0 ? *std::move(sum) : ExactSum();
     return absl::OkStatus();
   }
 
@@ -230,10 +291,25 @@ class FedAvg final : public Algorithm {
   bool round_active_ = false;
   Version round_version_ = 0;
   VirtualTime round_start_ = 0;
-  size_t target_ = 0;                   // updates to keep: min(m, dispatched)
-  std::vector<ClientId> outstanding_;   // dispatched, not yet reported, sorted
-  std::vector<ClientUpdate> accepted_;  // arrival order
-  bool deadline_reached_ = false;       // the deadline timer fired
+  size_t target_ = 0;                  // updates to keep: min(m, dispatched)
+  std::vector<ClientId> outstanding_;  // dispatched, not yet reported, sorted
+  bool deadline_reached_ = false;      // the deadline timer fired
+
+  // What the round's sum holds: one record per update folded into it.
+  struct Folded {
+    TaskId task_id = 0;
+    ClientId client = 0;
+    uint64_t staleness = 0;
+    uint64_t num_examples = 0;
+  };
+  // The weight of an update in the sum (file comment).
+  double Weight(uint64_t num_examples) const {
+    return uniform_ ? 1.0 : static_cast<double>(num_examples) / weight_unit_;
+  }
+  double weight_unit_ = 1;        // the fleet's mean n_i (Start)
+  std::vector<Folded> accepted_;  // arrival order
+  uint64_t examples_ = 0;         // sum of accepted_'s num_examples
+  ExactSum sum_;                  // sum of Weight(n_i) * delta_i; sized at the first update
 };
 
 }  // namespace

@@ -19,7 +19,6 @@ using ::testing::IsEmpty;
 
 std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewFedAvg, text); }
 
-
 TEST(FedAvgTest, ExamplesWeightedRound) {
   auto algo = Make("fedavg { clients_per_round: 3 }");
   FakeFleet fleet(3, {0, 0});
@@ -55,13 +54,70 @@ TEST(FedAvgTest, ExamplesWeightedRound) {
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
 }
 
+// The round's sum is exact (core/exact_sum.h): updates arriving in another
+// order give the same model, bit for bit, and that model is the weighted
+// mean to float precision.
+TEST(FedAvgTest, ArrivalOrderDoesNotChangeABit) {
+  const size_t n = 64;
+  const std::vector<uint64_t> examples = {7, 60, 13, 600, 1};
+  std::vector<std::vector<float>> deltas(examples.size(), std::vector<float>(n));
+  for (size_t i = 0; i < deltas.size(); ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      deltas[i][j] = 0.1f / static_cast<float>(3 + i + 7 * j) - 0.013f * static_cast<float>(i);
+    }
+  }
+  auto run = [&](const std::vector<size_t>& order) {
+    auto algo = MakeRule(&NewFedAvg, "fedavg { clients_per_round: 5 }", {.num_params = n});
+    FakeFleet fleet(5, std::vector<float>(n, 0.0f));
+    for (size_t i = 0; i < examples.size(); ++i) fleet.mutable_client(i).num_examples = examples[i];
+    EXPECT_TRUE(algo->Start(fleet, fleet).ok());
+    Rng rng(1, "select");
+    std::vector<TaskId> task(5);
+    for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+      task[x.client] = fleet.StartTask(x.client);
+    for (size_t i : order)
+      EXPECT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[i], deltas[i])).ok());
+    EXPECT_TRUE(fleet.CommitTo(*algo).ok());
+    return fleet.current();
+  };
+  const std::vector<float> forward = run({0, 1, 2, 3, 4});
+  EXPECT_EQ(run({4, 2, 0, 3, 1}), forward);
+  EXPECT_EQ(run({3, 4, 1, 0, 2}), forward);
+  double total = 0;
+  for (uint64_t e : examples) total += static_cast<double>(e);
+  for (size_t j = 0; j < n; ++j) {
+    double want = 0;
+    for (size_t i = 0; i < examples.size(); ++i) want += examples[i] * double{deltas[i][j]};
+    EXPECT_NEAR(forward[j], want / total, 1e-7) << j;
+  }
+}
+
+TEST(FedAvgTest, AnUpdateTooLargeForTheSumIsRefusedAndTheRoundGoesOn) {
+  auto algo = Make("fedavg { clients_per_round: 2 weighting: UNIFORM }");
+  FakeFleet fleet(2, {0, 0});
+  Rng rng(1, "select");
+  std::vector<TaskId> task(2);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+    task[x.client] = fleet.StartTask(x.client);
+  absl::Status s = algo->Accept(fleet, fleet.FinishTask(task[0], {1e6f, 0}));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("below 524288"));
+  ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {2, 4})).ok());
+  ASSERT_TRUE(algo->ReadyToCommit(fleet));
+  absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(fleet.current(), ElementsAre(2.0f, 4.0f));  // the refused one is not in it
+  ASSERT_EQ(r->applied.size(), 1u);
+}
+
 TEST(FedAvgTest, UniformWithServerLr) {
   auto algo = Make("fedavg { clients_per_round: 3 weighting: UNIFORM server_lr: 0.5 }");
   FakeFleet fleet(3, {0, 0});
   fleet.mutable_client(2).num_examples = 100;  // ignored by UNIFORM
   Rng rng(1, "select");
   std::vector<TaskId> task(3);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+    task[x.client] = fleet.StartTask(x.client);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {6, 0})).ok());
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 6})).ok());
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[2], {3, 3})).ok());
@@ -75,7 +131,8 @@ TEST(FedAvgTest, DeadlineDropsLateUpdate) {
   FakeFleet fleet(3, {0, 0});
   Rng rng(1, "select");
   std::vector<TaskId> task(3);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+    task[x.client] = fleet.StartTask(x.client);
   EXPECT_EQ(algo->NextDeadline(), 10.0);
 
   fleet.set_now(4);
@@ -118,7 +175,8 @@ TEST(FedAvgTest, ArrivalAfterDeadlineRefusedWithinItsRound) {
   FakeFleet fleet(2, {0, 0});
   Rng rng(1, "select");
   std::vector<TaskId> task(2);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+    task[x.client] = fleet.StartTask(x.client);
   fleet.set_now(1);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {2, 2})).ok());
   fleet.set_now(6);
@@ -158,7 +216,8 @@ TEST(FedAvgTest, LostTaskStopsTheWait) {
   FakeFleet fleet(2, {0, 0});
   Rng rng(1, "select");
   std::vector<TaskId> task(2);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+    task[x.client] = fleet.StartTask(x.client);
   algo->OnTaskLost(fleet, task[1], 1);
   fleet.LoseTask(task[1]);
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
