@@ -106,12 +106,17 @@ class FedAvg final : public Algorithm {
       return absl::FailedPreconditionError(absl::StrCat("late for round: it already has its ",
                                                         target_, " updates (over-selection)"));
     }
-    absl::Status s = CheckDelta(update, num_params_);
-    if (!s.ok()) return s;
+    // The sum's own pass refuses NaN and infinities (ExactSum::Add), so a
+    // second pass for them (CheckDelta) would only read the update again.
+    if (num_params_ != 0 && update.delta.size() != num_params_) {
+      return absl::InvalidArgumentError(absl::StrCat("update of task ", update.task_id, " has ",
+                                                     update.delta.size(), " values, want ",
+                                                     num_params_));
+    }
     if (accepted_.empty() && sum_.size() != update.delta.size()) {
       sum_ = ExactSum(update.delta.size());
     }
-    s = sum_.Add(Weight(update.num_examples), update.delta);
+    absl::Status s = sum_.Add(Weight(update.num_examples), update.delta);
     if (!s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("update of task ", update.task_id, ": ", s.message()));

@@ -1,4 +1,5 @@
 // FedAvg against hand-computed examples (expected values in comments).
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,6 +109,28 @@ TEST(FedAvgTest, AnUpdateTooLargeForTheSumIsRefusedAndTheRoundGoesOn) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(fleet.current(), ElementsAre(2.0f, 4.0f));  // the refused one is not in it
   ASSERT_EQ(r->applied.size(), 1u);
+}
+
+TEST(FedAvgTest, NonFiniteUpdatesAreRefusedByTheSumsPass) {
+  auto algo = Make("fedavg { clients_per_round: 3 weighting: UNIFORM }");
+  FakeFleet fleet(3, {0, 0});
+  Rng rng(1, "select");
+  std::vector<TaskId> task(3);
+  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
+    task[x.client] = fleet.StartTask(x.client);
+  absl::Status nan = algo->Accept(fleet, fleet.FinishTask(task[0], {0, std::nanf("")}));
+  EXPECT_EQ(nan.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(nan.message(), HasSubstr("value 1 is nan"));
+  absl::Status inf = algo->Accept(fleet, fleet.FinishTask(task[1], {-INFINITY, 0}));
+  EXPECT_EQ(inf.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(inf.message(), HasSubstr("value 0 is -inf"));
+  EXPECT_EQ(algo->Accept(fleet, fleet.FinishTask(task[2], {1, 2, 3})).code(),
+            absl::StatusCode::kInvalidArgument);  // wrong size
+  ASSERT_TRUE(algo->ReadyToCommit(fleet));        // nobody left to wait for
+  absl::StatusOr<CommitResult> r = fleet.CommitTo(*algo);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->applied, IsEmpty());
+  EXPECT_THAT(fleet.current(), ElementsAre(0.0f, 0.0f));
 }
 
 TEST(FedAvgTest, UniformWithServerLr) {
