@@ -30,44 +30,6 @@ void MixToward(std::span<float> acc, double w, std::span<const float> target) {
   }
 }
 
-absl::Status WeightedMean(std::span<const std::span<const float>> vectors,
-                          std::span<const double> weights, std::span<float> out) {
-  if (vectors.empty()) return absl::InvalidArgumentError("WeightedMean of no vectors");
-  if (vectors.size() != weights.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("WeightedMean: ", vectors.size(),
-                                                   " vectors but ", weights.size(), " weights"));
-  }
-  double total = 0;
-  for (size_t i = 0; i < vectors.size(); ++i) {
-    if (vectors[i].size() != out.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("WeightedMean: vector ", i, " has size ",
-                                                     vectors[i].size(), ", want ", out.size()));
-    }
-    if (!std::isfinite(weights[i]) || weights[i] < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("WeightedMean: weight ", i, " is ", weights[i]));
-    }
-    total += weights[i];
-  }
-  if (!(total > 0)) return absl::InvalidArgumentError("WeightedMean: weights sum to zero");
-  std::vector<double> scaled(weights.size());
-  for (size_t i = 0; i < weights.size(); ++i) scaled[i] = weights[i] / total;
-  // Column blocks that stay in L1 while every vector adds into them: each
-  // element still sees the vectors in the given order, so the bits are those
-  // of one whole pass per vector, without streaming `out` through memory
-  // once per vector.
-  constexpr size_t kBlock = 4096;
-  for (size_t j0 = 0; j0 < out.size(); j0 += kBlock) {
-    const size_t len = std::min(kBlock, out.size() - j0);
-    std::span<float> block = out.subspan(j0, len);
-    std::fill(block.begin(), block.end(), 0.0f);
-    for (size_t i = 0; i < vectors.size(); ++i) {
-      AddWeighted(block, scaled[i], vectors[i].subspan(j0, len));
-    }
-  }
-  return absl::OkStatus();
-}
-
 double Median(std::span<const float> values) {
   std::vector<float> v(values.begin(), values.end());
   const size_t mid = v.size() / 2;

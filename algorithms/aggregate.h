@@ -33,13 +33,6 @@ void AddWeighted(std::span<float> acc, double w, std::span<const float> x);
 // REQUIRES: acc.size() == target.size().
 void MixToward(std::span<float> acc, double w, std::span<const float> target);
 
-// out = sum_i (weights[i] / sum_j weights[j]) * vectors[i], accumulated in the
-// given order into a zeroed out. InvalidArgument when the counts or sizes
-// differ, a weight is negative or not finite, or the weights sum to zero.
-// An empty input is InvalidArgument too (there is no mean of nothing).
-absl::Status WeightedMean(std::span<const std::span<const float>> vectors,
-                          std::span<const double> weights, std::span<float> out);
-
 // Median of the values (mean of the two middle ones for an even count).
 // REQUIRES: !values.empty().
 double Median(std::span<const float> values);

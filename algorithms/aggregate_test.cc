@@ -34,49 +34,6 @@ TEST(MixTowardTest, MovesFractionOfTheWay) {
   EXPECT_THAT(x, ElementsAre(1, 3));
 }
 
-TEST(WeightedMeanTest, NormalizesWeights) {
-  const std::vector<float> a = {4, 0}, b = {0, 4};
-  const std::vector<std::span<const float>> v = {a, b};
-  const std::vector<double> w = {1, 3};
-  std::vector<float> out(2, 99);
-  ASSERT_TRUE(WeightedMean(v, w, out).ok());
-  EXPECT_THAT(out, ElementsAre(1, 3));  // {4/4, 12/4}
-}
-
-TEST(WeightedMeanTest, RejectsBadInput) {
-  const std::vector<float> a = {1, 2}, b = {1};
-  std::vector<float> out(2);
-  const std::vector<std::span<const float>> sizes = {a, b};
-  EXPECT_EQ(WeightedMean(sizes, std::vector<double>{1, 1}, out).code(),
-            absl::StatusCode::kInvalidArgument);
-  const std::vector<std::span<const float>> one = {a};
-  EXPECT_EQ(WeightedMean(one, std::vector<double>{0}, out).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(WeightedMean(one, std::vector<double>{-1}, out).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(WeightedMean({}, {}, out).code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST(WeightedMeanTest, BlocksGiveTheBitsOfWholePasses) {
-  // 3 vectors over 10,007 values: several column blocks and a ragged last
-  // one. The mean must equal, bit for bit, one AddWeighted pass per vector
-  // over the whole length (the order each element sees the vectors in).
-  const size_t n = 10007;
-  std::vector<std::vector<float>> vs(3, std::vector<float>(n));
-  for (size_t i = 0; i < vs.size(); ++i) {
-    for (size_t j = 0; j < n; ++j) {
-      vs[i][j] = static_cast<float>(std::sin(0.37 * static_cast<double>(j * (i + 2))) / (i + 1.7));
-    }
-  }
-  const std::vector<double> w = {3, 7, 11};
-  std::vector<float> want(n, 0.0f);
-  for (size_t i = 0; i < vs.size(); ++i) AddWeighted(want, w[i] / 21.0, vs[i]);
-  const std::vector<std::span<const float>> spans = {vs[0], vs[1], vs[2]};
-  std::vector<float> got(n, 5.0f);
-  ASSERT_TRUE(WeightedMean(spans, w, got).ok());
-  for (size_t j = 0; j < n; ++j) ASSERT_EQ(got[j], want[j]) << "at " << j;
-}
-
 TEST(MedianTest, OddAndEven) {
   EXPECT_EQ(Median(std::vector<float>{5, 1, 3}), 3);
   EXPECT_EQ(Median(std::vector<float>{4, 1, 3, 10}), 3.5);

@@ -17,15 +17,13 @@
 //    deadline only when the engine's timer fires (OnTimer), which it
 //    processes after every same-time arrival of the round's tasks.
 //  - Server learning rate eta_g (paper: 1) so FedAvg is FedOpt's SGD case.
-//  - Each update is folded into an exact fixed-point sum as it arrives
-//    (core/exact_sum.h): the round's model does not depend on the order the
-//    updates came in, a deployment whose updates race each other commits the
-//    simulation's model bit for bit, and the rule holds one model-sized sum
-//    instead of every update of the round. The EXAMPLES weight of an update
-//    is n_i over the fleet's mean n (so terms stay near 1 for the sum's
-//    range); the step divides by the same weights' total, so this is the
-//    paper's n_i / sum n. An update whose weighted values do not fit the sum
-//    (magnitude 2^19 or more) is refused as malformed.
+//  - Each update is folded into an exact sum as it arrives (RoundSum,
+//    algorithms/round_sum.h): the round's model does not depend on the order
+//    the updates came in, so a deployment whose updates race each other
+//    commits the simulation's model bit for bit, and the rule holds one
+//    model-sized sum instead of every update of the round. An update whose
+//    weighted values do not fit the sum (magnitude 2^19 or more) is refused
+//    as malformed.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -34,9 +32,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "algorithms/aggregate.h"
+#include "algorithms/round_sum.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
-#include "core/exact_sum.h"
 #include "util/checks.h"
 
 namespace fedsim {
@@ -47,23 +45,15 @@ class FedAvg final : public Algorithm {
   FedAvg(const config::FedAvg& c, const AlgorithmContext& context)
       : clients_per_round_(c.clients_per_round()),
         over_select_(c.over_select()),
-        uniform_(c.weighting() == config::UNIFORM),
         server_lr_(c.server_lr()),
         deadline_s_(c.deadline_s()),
-        num_params_(context.num_params) {}
+        round_(c.weighting() == config::UNIFORM, context.num_params) {}
 
   std::string_view Name() const override { return "fedavg"; }
 
   absl::Status Start(const FleetView& fleet, ModelBank& models) override {
     (void)models;
-    // The unit of the EXAMPLES weights: the mean n_i of the fleet.
-    uint64_t total = 0;
-    for (size_t i = 0; i < fleet.num_clients(); ++i) {
-      total += fleet.client(static_cast<ClientId>(i)).num_examples;
-    }
-    weight_unit_ = total > 0 && fleet.num_clients() > 0
-                       ? static_cast<double>(total) / static_cast<double>(fleet.num_clients())
-                       : 1.0;
+    round_.SetUnitFromFleet(fleet);
     return absl::OkStatus();
   }
 
@@ -102,31 +92,11 @@ class FedAvg final : public Algorithm {
                                                         update.arrival_time, " after the deadline ",
                                                         round_start_ + deadline_s_));
     }
-    if (accepted_.size() >= target_) {
+    if (round_.count() >= target_) {
       return absl::FailedPreconditionError(absl::StrCat("late for round: it already has its ",
                                                         target_, " updates (over-selection)"));
     }
-    // The sum's own pass refuses NaN and infinities (ExactSum::Add), so a
-    // second pass for them (CheckDelta) would only read the update again.
-    if (num_params_ != 0 && update.delta.size() != num_params_) {
-      return absl::InvalidArgumentError(absl::StrCat("update of task ", update.task_id, " has ",
-                                                     update.delta.size(), " values, want ",
-                                                     num_params_));
-    }
-    if (accepted_.empty() && sum_.size() != update.delta.size()) {
-      sum_ = ExactSum(update.delta.size());
-    }
-    absl::Status s = sum_.Add(Weight(update.num_examples), update.delta);
-    if (!s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("update of task ", update.task_id, ": ", s.message()));
-    }
-    accepted_.push_back(Folded{.task_id = update.task_id,
-                               .client = update.client,
-                               .staleness = update.staleness,
-                               .num_examples = update.num_examples});
-    examples_ += update.num_examples;
-    return absl::OkStatus();
+    return round_.Add(update);
   }
 
   void OnTaskLost(const FleetView& fleet, TaskId task, ClientId client) override {
@@ -138,7 +108,7 @@ class FedAvg final : public Algorithm {
 
   bool ReadyToCommit(const FleetView& fleet) const override {
     if (!round_active_) return false;
-    if (accepted_.size() >= target_ || outstanding_.empty()) return true;
+    if (round_.count() >= target_ || outstanding_.empty()) return true;
     if (deadline_s_ <= 0) return false;
     // At exactly the deadline, the round waits for the timer (file comment).
     return deadline_reached_ || fleet.now() > round_start_ + deadline_s_;
@@ -160,34 +130,19 @@ class FedAvg final : public Algorithm {
     const std::span<float> global = models.global();
     (void)fleet;
     CommitResult result;
-    if (!accepted_.empty()) {
-      if (global.size() != sum_.size()) {
-        return absl::InvalidArgumentError(absl::StrCat("fedavg: the round's sum has ", sum_.size(),
-                                                       " values, the model ", global.size()));
+    if (!round_.empty()) {
+      if (global.size() != round_.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "fedavg: the round's sum has ", round_.size(), " values, the model ", global.size()));
       }
-      // The weights' total, from exact counts. A round whose clients hold no
-      // examples has a zero sum (they trained on nothing): no step.
-      const double total = uniform_ ? static_cast<double>(accepted_.size())
-                                    : static_cast<double>(examples_) / weight_unit_;
-      if (total > 0) sum_.AddScaledTo(server_lr_ / total, global);
-      // Logged in dispatch (task id) order, whatever order they arrived in.
-      std::sort(accepted_.begin(), accepted_.end(),
-                [](const Folded& a, const Folded& b) { return a.task_id < b.task_id; });
-      for (const Folded& u : accepted_) {
-        result.applied.push_back(
-            AppliedUpdate{.task_id = u.task_id,
-                          .client = u.client,
-                          .staleness = u.staleness,
-                          .weight = total > 0 ? server_lr_ * Weight(u.num_examples) / total : 0.0});
-      }
+      round_.AddMeanTo(server_lr_, global);
+      result.applied = round_.Applied(server_lr_);
     }
     // The round is over; its stragglers are refused by version from now on.
     round_active_ = false;
     deadline_reached_ = false;
-    accepted_.clear();
+    round_.Clear();
     outstanding_.clear();
-    examples_ = 0;
-    sum_.SetZero();
     target_ = 0;
     return result;
   }
@@ -201,18 +156,7 @@ class FedAvg final : public Algorithm {
     PutScalar(out, "fedavg.deadline_reached", deadline_reached_ ? 1 : 0);
     PutScalars(out, "fedavg.outstanding",
                std::vector<double>(outstanding_.begin(), outstanding_.end()));
-    PutScalar(out, "fedavg.weight_unit", weight_unit_);
-    std::vector<double> folded;
-    for (const Folded& u : accepted_) {
-      folded.insert(folded.end(),
-                    {static_cast<double>(u.task_id), static_cast<double>(u.client),
-                     static_cast<double>(u.staleness), static_cast<double>(u.num_examples)});
-    }
-    PutScalars(out, "fedavg.folded", std::move(folded));
-    std::vector<double> high, low;
-    if (!accepted_.empty()) sum_.ToHalves(&high, &low);
-    PutScalars(out, "fedavg.sum_high", std::move(high));
-    PutScalars(out, "fedavg.sum_low", std::move(low));
+    round_.Save(out, "fedavg");
     return absl::OkStatus();
   }
 
@@ -223,46 +167,18 @@ class FedAvg final : public Algorithm {
     absl::StatusOr<uint64_t> target = GetCount(in, "fedavg.target");
     absl::StatusOr<uint64_t> reached = GetCount(in, "fedavg.deadline_reached");
     absl::StatusOr<std::vector<double>> outstanding = GetScalars(in, "fedavg.outstanding");
-    if (in.scalars.contains("fedavg.accepted.meta")) {
-      return absl::InvalidArgumentError(
-          "fedavg: this checkpoint holds its round's updates one by one, as builds before the "
-          "exact sum wrote them; continue it with the build that wrote it, or start the run anew");
-    }
-    absl::StatusOr<double> unit = GetScalar(in, "fedavg.weight_unit");
-    absl::StatusOr<std::vector<double>> folded = GetScalars(in, "fedavg.folded");
-    absl::StatusOr<std::vector<double>> high = GetScalars(in, "fedavg.sum_high");
-    absl::StatusOr<std::vector<double>> low = GetScalars(in, "fedavg.sum_low");
-    for (const absl::Status& s :
-         {active.status(), version.status(), start.status(), target.status(), reached.status(),
-          outstanding.status(), unit.status(), folded.status(), high.status(), low.status()}) {
+    for (const absl::Status& s : {active.status(), version.status(), start.status(),
+                                  target.status(), reached.status(), outstanding.status()}) {
       if (!s.ok()) return s;
     }
-    const size_t count = folded->size() / 4;
-    if (*active > 1 || *reached > 1 || !std::isfinite(*start) || count > *target ||
-        folded->size() % 4 != 0 || !(*unit > 0) || !std::isfinite(*unit) ||
-        (count > 0 ? high->empty() || (num_params_ != 0 && high->size() != num_params_)
-                   : !high->empty()) ||
+    if (*active > 1 || *reached > 1 || !std::isfinite(*start) ||
         !std::is_sorted(outstanding->begin(), outstanding->end())) {
       return absl::InvalidArgumentError("fedavg: inconsistent round state in checkpoint");
     }
-    absl::StatusOr<ExactSum> sum = ExactSum::FromHalves(*high, *low);
-    if (!sum.ok())
-      return absl::InvalidArgumentError(absl::StrCat("fedavg: ", sum.status().message()));
-    std::vector<Folded> accepted;
-    uint64_t examples = 0;
-    for (size_t k = 0; k < count; ++k) {
-      const double* f = folded->data() + 4 * k;
-      for (int i = 0; i < 4; ++i) {
-        if (!(f[i] >= 0) || f[i] > 9007199254740992.0 || f[i] != std::floor(f[i]) ||
-            (i == 1 && f[i] > UINT32_MAX)) {
-          return absl::InvalidArgumentError("fedavg: bad folded update in checkpoint");
-        }
-      }
-      accepted.push_back(Folded{.task_id = static_cast<TaskId>(f[0]),
-                                .client = static_cast<ClientId>(f[1]),
-                                .staleness = static_cast<uint64_t>(f[2]),
-                                .num_examples = static_cast<uint64_t>(f[3])});
-      examples += accepted.back().num_examples;
+    RoundSum round = round_;
+    if (absl::Status s = round.Load(in, "fedavg"); !s.ok()) return s;
+    if (round.count() > *target) {
+      return absl::InvalidArgumentError("fedavg: more updates than the round keeps in checkpoint");
     }
     round_active_ = *active == 1;
     round_version_ = *version;
@@ -276,10 +192,7 @@ class FedAvg final : public Algorithm {
       }
       outstanding_.push_back(static_cast<ClientId>(c));
     }
-    weight_unit_ = *unit;
-    accepted_ = std::move(accepted);
-    examples_ = examples;
-    sum_ = count > 0 ? *std::move(sum) : ExactSum();
+    round_ = std::move(round);
     return absl::OkStatus();
   }
 
@@ -287,10 +200,8 @@ class FedAvg final : public Algorithm {
   // Configuration.
   const uint32_t clients_per_round_;
   const uint32_t over_select_;
-  const bool uniform_;
   const double server_lr_;
   const double deadline_s_;
-  const size_t num_params_;
 
   // The round in progress.
   bool round_active_ = false;
@@ -300,21 +211,7 @@ class FedAvg final : public Algorithm {
   std::vector<ClientId> outstanding_;  // dispatched, not yet reported, sorted
   bool deadline_reached_ = false;      // the deadline timer fired
 
-  // What the round's sum holds: one record per update folded into it.
-  struct Folded {
-    TaskId task_id = 0;
-    ClientId client = 0;
-    uint64_t staleness = 0;
-    uint64_t num_examples = 0;
-  };
-  // The weight of an update in the sum (file comment).
-  double Weight(uint64_t num_examples) const {
-    return uniform_ ? 1.0 : static_cast<double>(num_examples) / weight_unit_;
-  }
-  double weight_unit_ = 1;        // the fleet's mean n_i (Start)
-  std::vector<Folded> accepted_;  // arrival order
-  uint64_t examples_ = 0;         // sum of accepted_'s num_examples
-  ExactSum sum_;                  // sum of Weight(n_i) * delta_i; sized at the first update
+  RoundSum round_;  // the round's updates, folded as they arrive
 };
 
 }  // namespace

@@ -21,13 +21,7 @@ std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewF
 
 ClientUpdate Update(TaskId task, ClientId client, uint64_t staleness, std::vector<float> delta,
                     uint64_t n = 1) {
-  ClientUpdate u;
-  u.task_id = task;
-  u.client = client;
-  u.staleness = staleness;
-  u.num_examples = n;
-  u.delta = std::move(delta);
-  return u;
+  return TestUpdate(task, client, staleness, std::move(delta), n);
 }
 
 TEST(FedBuffTest, StalenessScaledUniformCommit) {

@@ -9,7 +9,8 @@
 //
 // One round, as in synchronous FedAvg (rounds, selection and the weighted
 // mean are composed from rule_util.h and aggregate.h, not inherited):
-//   Delta = sum_i w_i delta_i,  w_i = n_i / sum n (EXAMPLES) or 1/|S| (UNIFORM)
+//   Delta = sum_i w_i delta_i,  w_i = n_i / sum n (EXAMPLES) or 1/|S| (UNIFORM),
+//   summed exactly as the updates arrive (algorithms/round_sum.h)
 //   ADAM, YOGI, ADAGRAD:  m = beta1 m + (1 - beta1) Delta
 //     ADAGRAD  v = v + Delta^2
 //     ADAM     v = beta2 v + (1 - beta2) Delta^2
@@ -37,6 +38,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "algorithms/aggregate.h"
+#include "algorithms/round_sum.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
 #include "util/checks.h"
@@ -66,10 +68,16 @@ class FedOpt final : public Algorithm {
         beta2_(c.beta2()),
         tau_(c.tau()),
         clients_per_round_(c.clients_per_round()),
-        uniform_(c.weighting() == config::UNIFORM),
-        num_params_(context.num_params) {}
+        num_params_(context.num_params),
+        round_(c.weighting() == config::UNIFORM, context.num_params) {}
 
   std::string_view Name() const override { return "fedopt"; }
+
+  absl::Status Start(const FleetView& fleet, ModelBank& models) override {
+    (void)models;
+    round_.SetUnitFromFleet(fleet);
+    return absl::OkStatus();
+  }
 
   absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
     if (round_active_) return std::vector<Dispatch>();
@@ -97,11 +105,7 @@ class FedOpt final : public Algorithm {
           absl::StrCat("late for round: client ", update.client, " is not expected in it"));
     }
     outstanding_.erase(it);
-    absl::Status s = CheckDelta(update, num_params_);
-    if (!s.ok()) return s;
-    update.metrics.clear();
-    accepted_.push_back(std::move(update));
-    return absl::OkStatus();
+    return round_.Add(update);
   }
 
   void OnTaskLost(const FleetView& fleet, TaskId task, ClientId client) override {
@@ -120,44 +124,18 @@ class FedOpt final : public Algorithm {
     (void)fleet;
     const std::span<float> global = models.global();
     CommitResult result;
-    // Summed in dispatch (task id) order, not arrival order: the round's
-    // model does not depend on which update came first, so a deployment
-    // whose updates race each other commits what the simulation commits.
-    std::sort(accepted_.begin(), accepted_.end(),
-              [](const ClientUpdate& a, const ClientUpdate& b) { return a.task_id < b.task_id; });
-    if (!accepted_.empty()) {
-      std::vector<std::span<const float>> deltas;
-      std::vector<double> weights;
-      double total = 0;
-      for (const ClientUpdate& u : accepted_) {
-        if (u.delta.size() != global.size()) {
-          return absl::InvalidArgumentError(absl::StrCat("fedopt: update of task ", u.task_id,
-                                                         " has ", u.delta.size(),
-                                                         " values, the model ", global.size()));
-        }
-        deltas.emplace_back(u.delta);
-        weights.push_back(uniform_ ? 1.0 : static_cast<double>(u.num_examples));
-        total += weights.back();
-      }
-      // As in FedAvg: clients without examples make a round UNIFORM.
-      if (!(total > 0)) {
-        std::fill(weights.begin(), weights.end(), 1.0);
-        total = static_cast<double>(weights.size());
+    if (!round_.empty()) {
+      if (round_.size() != global.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "fedopt: the round's sum has ", round_.size(), " values, the model ", global.size()));
       }
       std::vector<float> mean(global.size());
-      absl::Status s = WeightedMean(deltas, weights, mean);
-      if (!s.ok()) return s;
+      round_.MeanInto(mean);
       Step(mean, global);
-      for (size_t i = 0; i < accepted_.size(); ++i) {
-        const ClientUpdate& u = accepted_[i];
-        result.applied.push_back(AppliedUpdate{.task_id = u.task_id,
-                                               .client = u.client,
-                                               .staleness = u.staleness,
-                                               .weight = server_lr_ * weights[i] / total});
-      }
+      result.applied = round_.Applied(server_lr_);
     }
     round_active_ = false;
-    accepted_.clear();
+    round_.Clear();
     outstanding_.clear();
     return result;
   }
@@ -168,7 +146,7 @@ class FedOpt final : public Algorithm {
     PutScalar(out, "fedopt.round_version", static_cast<double>(round_version_));
     PutScalars(out, "fedopt.outstanding",
                std::vector<double>(outstanding_.begin(), outstanding_.end()));
-    PutUpdates(out, "fedopt.accepted", accepted_);
+    round_.Save(out, "fedopt");
     PutTensor(out, "fedopt.m", m_);
     PutTensor(out, "fedopt.v", v_);
     return absl::OkStatus();
@@ -178,14 +156,14 @@ class FedOpt final : public Algorithm {
     absl::StatusOr<uint64_t> active = GetCount(in, "fedopt.round_active");
     absl::StatusOr<uint64_t> version = GetCount(in, "fedopt.round_version");
     absl::StatusOr<std::vector<double>> outstanding = GetScalars(in, "fedopt.outstanding");
-    absl::StatusOr<std::vector<ClientUpdate>> accepted =
-        GetUpdates(in, "fedopt.accepted", num_params_);
     absl::StatusOr<std::vector<float>> m = GetTensor(in, "fedopt.m", 0);
     absl::StatusOr<std::vector<float>> v = GetTensor(in, "fedopt.v", 0);
-    for (const absl::Status& s : {active.status(), version.status(), outstanding.status(),
-                                  accepted.status(), m.status(), v.status()}) {
+    for (const absl::Status& s :
+         {active.status(), version.status(), outstanding.status(), m.status(), v.status()}) {
       if (!s.ok()) return s;
     }
+    RoundSum round = round_;
+    if (absl::Status s = round.Load(in, "fedopt"); !s.ok()) return s;
     // m is empty before the first commit; v is empty for MOMENTUM, else m's size.
     const bool momentum = optimizer_ == config::FedOpt::MOMENTUM;
     if (*active > 1 || (num_params_ != 0 && !m->empty() && m->size() != num_params_) ||
@@ -203,7 +181,7 @@ class FedOpt final : public Algorithm {
     round_active_ = *active == 1;
     round_version_ = *version;
     outstanding_ = std::move(clients);
-    accepted_ = *std::move(accepted);
+    round_ = std::move(round);
     m_ = *std::move(m);
     v_ = *std::move(v);
     return absl::OkStatus();
@@ -260,14 +238,13 @@ class FedOpt final : public Algorithm {
   const double beta2_;
   const double tau_;
   const uint32_t clients_per_round_;
-  const bool uniform_;
   const size_t num_params_;
 
   // The round in progress.
   bool round_active_ = false;
   Version round_version_ = 0;
-  std::vector<ClientId> outstanding_;   // dispatched, not yet reported, sorted
-  std::vector<ClientUpdate> accepted_;  // arrival order; sorted by task id at Commit
+  std::vector<ClientId> outstanding_;  // dispatched, not yet reported, sorted
+  RoundSum round_;                     // the round's updates, folded as they arrive
   // Optimizer state; sized at the first commit with updates.
   std::vector<float> m_;
   std::vector<float> v_;  // empty for MOMENTUM

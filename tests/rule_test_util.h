@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "algorithms/algorithm.h"
@@ -37,6 +38,18 @@ inline std::vector<ClientId> DispatchedClients(const std::vector<Dispatch>& disp
   std::vector<ClientId> out;
   for (const Dispatch& d : dispatches) out.push_back(d.client);
   return out;
+}
+
+// An update made by hand: task, client, staleness, delta and n_i.
+inline ClientUpdate TestUpdate(TaskId task, ClientId client, uint64_t staleness,
+                               std::vector<float> delta, uint64_t n = 1) {
+  ClientUpdate u;
+  u.task_id = task;
+  u.client = client;
+  u.staleness = staleness;
+  u.num_examples = n;
+  u.delta = std::move(delta);
+  return u;
 }
 
 }  // namespace fedsim
