@@ -164,7 +164,11 @@ absl::Status PeerModels::AssignOnce(Version version, bool from_server) {
       }
     }
   }
-  std::vector<absl::Status> results = InParallel(k, [&](size_t w) {
+  // Two phases: every worker fetches what it must now hold, and only then
+  // does any worker forget what it no longer needs. In one phase a worker
+  // could release a client's model while another was still fetching it
+  // from there (seen with slow workers: "this worker does not hold ...").
+  auto fetch = [&](size_t w) {
     for (const auto& [source, clients] : plans[w].from) {
       wire::HoldRequest request;
       request.set_version(version);
@@ -173,19 +177,24 @@ absl::Status PeerModels::AssignOnce(Version version, bool from_server) {
       for (uint32_t c : clients) request.add_clients(c);
       FEDSIM_RETURN_IF_ERROR(peers_.Hold(live[w].address, request));
     }
-    if (!plans[w].release.empty()) {
-      wire::HoldRequest request;
-      request.set_version(version);
-      for (uint32_t c : plans[w].release) request.add_release(c);
-      FEDSIM_RETURN_IF_ERROR(peers_.Hold(live[w].address, request));
-    }
     return absl::OkStatus();
-  });
-  for (size_t w = 0; w < k; ++w) {
-    if (results[w].ok()) continue;
-    directory_->LogLine(absl::StrCat("moving client models: ", results[w].message()));
-    WorkerLost(live);
-    return absl::UnavailableError(results[w].message());
+  };
+  auto release = [&](size_t w) {
+    if (plans[w].release.empty()) return absl::OkStatus();
+    wire::HoldRequest request;
+    request.set_version(version);
+    for (uint32_t c : plans[w].release) request.add_release(c);
+    return peers_.Hold(live[w].address, request);
+  };
+  for (const auto& phase :
+       {std::function<absl::Status(size_t)>(fetch), std::function<absl::Status(size_t)>(release)}) {
+    std::vector<absl::Status> results = InParallel(k, phase);
+    for (size_t w = 0; w < k; ++w) {
+      if (results[w].ok()) continue;
+      directory_->LogLine(absl::StrCat("moving client models: ", results[w].message()));
+      WorkerLost(live);
+      return absl::UnavailableError(results[w].message());
+    }
   }
   directory_->SetHomes(target);
   if (!from_server) {

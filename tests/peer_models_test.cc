@@ -190,6 +190,39 @@ TEST_F(PeerModelsTest, RoundsOnThreeWorkersGiveTheBitsOfOneProcess) {
   EXPECT_GT(remote_->gossip_bytes(), 0u);  // neighbours were fetched across workers
 }
 
+// Workers that join after the start take their blocks from the first one at
+// the next round, and the first one forgets what it no longer needs only
+// after they have fetched it (fetches and releases used to run in one
+// parallel phase: a slow fetch then found the model already gone).
+TEST_F(PeerModelsTest, WorkersJoiningLaterFetchTheirBlocksBeforeAnyoneForgetsThem) {
+  for (int trial = 0; trial < 5; ++trial) {
+    SCOPED_TRACE(trial);
+    FakeDirectory directory;
+    directory.Add(1, nodes_.at(1)->address());
+    PeerModelsOptions o;
+    o.num_clients = kClients;
+    o.token = kToken;
+    o.failure_wait = absl::Seconds(1);
+    PeerModels models(&directory, o);
+    ASSERT_TRUE(models.Init(x0_, 0).ok());
+    EXPECT_EQ(directory.Homes().home, std::vector<uint64_t>(kClients, 1));
+    directory.Add(2, nodes_.at(2)->address());
+    directory.Add(3, nodes_.at(3)->address());
+    absl::Status prepared = models.PrepareRound(0);
+    ASSERT_TRUE(prepared.ok()) << prepared;
+    const PeerHomes homes = directory.Homes();
+    EXPECT_EQ(homes.home, (std::vector<uint64_t>{1, 1, 1, 2, 2, 3, 3}));
+    for (ClientId c = 0; c < kClients; ++c) {
+      ASSERT_NE(nodes_.at(homes.home[c])->Held(c, 0), nullptr) << "home of client " << c;
+      ASSERT_NE(nodes_.at(homes.backup[c])->Held(c, 0), nullptr) << "backup of client " << c;
+      EXPECT_EQ(*nodes_.at(homes.home[c])->Held(c, 0), x0_) << c;
+    }
+    // Worker 1 keeps only its own block and the backups it holds.
+    EXPECT_EQ(nodes_.at(1)->Held(3, 0), nullptr);
+    EXPECT_EQ(nodes_.at(1)->Held(4, 0), nullptr);
+  }
+}
+
 TEST_F(PeerModelsTest, WorkerLostDuringGossipCostsOnlyTheTrainedModelsItHeld) {
   ASSERT_TRUE(remote_->PrepareRound(0).ok());
   ASSERT_TRUE(local_.PrepareRound(0).ok());
