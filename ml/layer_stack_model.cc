@@ -23,8 +23,8 @@ constexpr int kEvalChunk = 256;
 // A model as a stack of layers over consecutive slices of the flat params.
 class LayerStackModel final : public Model {
  public:
-  LayerStackModel(ModelConfig config, Scratch<std::unique_ptr<Layer>> layers)
-      : config_(std::move(config)), layers_(std::move(layers)) {
+  LayerStackModel(const ModelConfig& config, Scratch<std::unique_ptr<Layer>> layers)
+      : config_(NewModelConfigCopy(config)), layers_(std::move(layers)) {
     size_t off = 0;
     for (const auto& layer : layers_) {
       offsets_.push_back(off);
@@ -35,7 +35,7 @@ class LayerStackModel final : public Model {
     acts_.resize(layers_.size());
   }
 
-  const ModelConfig& config() const override { return config_; }
+  const ModelConfig& config() const override { return *config_; }
   size_t NumParams() const override { return num_params_; }
 
   void Init(uint64_t seed, std::span<float> params) const override {
@@ -58,8 +58,8 @@ class LayerStackModel final : public Model {
                     nullptr, dinput, &loss);
   }
 
-  float ForwardBackwardStep(std::span<float> params, const BatchView& batch,
-                            ParamUpdater& updater, std::span<const float> anchor) override {
+  float ForwardBackwardStep(std::span<float> params, const BatchView& batch, ParamUpdater& updater,
+                            std::span<const float> anchor) override {
     return Backprop(params.data(), batch, nullptr, params.data(), &updater, anchor.data(), {},
                     nullptr);
   }
@@ -90,7 +90,7 @@ class LayerStackModel final : public Model {
                  ParamUpdater* sgd, const float* anchor, std::span<float> dinput,
                  LogitLoss* logit_loss) {
     const int n = batch.n;
-    const int k = config_.num_classes;
+    const int k = config_->num_classes;
     const float* logits = Forward(params, batch.x, n);
     float* dy = dbuf_[0].data();
     float loss = 0.0f;
@@ -112,8 +112,7 @@ class LayerStackModel final : public Model {
       }
       if (sgd == nullptr) {
         layers_[i]->Backward(params + offsets_[i], x, acts_[i].data(), dy, n,
-                             grad != nullptr ? grad + offsets_[i] : nullptr,
-                             dx);
+                             grad != nullptr ? grad + offsets_[i] : nullptr, dx);
       } else {
         StepSink sink(*sgd, step_params, anchor, offsets_[i]);
         layers_[i]->BackwardInto(params + offsets_[i], x, acts_[i].data(), dy, n, sink, dx);
@@ -130,9 +129,9 @@ class LayerStackModel final : public Model {
     for (int s0 = 0; s0 < batch.n; s0 += kEvalChunk) {
       const int n = std::min(kEvalChunk, batch.n - s0);
       const float* logits =
-          Forward(params.data(), batch.x + static_cast<size_t>(s0) * config_.input_dim(), n);
+          Forward(params.data(), batch.x + static_cast<size_t>(s0) * config_->input_dim(), n);
       r.loss_sum +=
-          SoftmaxCrossEntropy(logits, batch.y + s0, n, config_.num_classes, nullptr, &r.correct);
+          SoftmaxCrossEntropy(logits, batch.y + s0, n, config_->num_classes, nullptr, &r.correct);
       r.count += n;
     }
     return r;
@@ -140,11 +139,11 @@ class LayerStackModel final : public Model {
 
   void Logits(std::span<const float> params, const BatchView& batch,
               std::span<float> out) override {
-    const int k = config_.num_classes;
+    const int k = config_->num_classes;
     for (int s0 = 0; s0 < batch.n; s0 += kEvalChunk) {
       const int n = std::min(kEvalChunk, batch.n - s0);
       const float* logits =
-          Forward(params.data(), batch.x + static_cast<size_t>(s0) * config_.input_dim(), n);
+          Forward(params.data(), batch.x + static_cast<size_t>(s0) * config_->input_dim(), n);
       std::memcpy(out.data() + static_cast<size_t>(s0) * k, logits,
                   sizeof(float) * static_cast<size_t>(n) * k);
     }
@@ -172,7 +171,11 @@ class LayerStackModel final : public Model {
     return cur;
   }
 
-  ModelConfig config_;
+  // Made and freed outside this copy (NewModelConfigCopy in ml/model.h).
+  struct ConfigDeleter {
+    void operator()(const ModelConfig* c) const { DeleteModelConfig(c); }
+  };
+  std::unique_ptr<const ModelConfig, ConfigDeleter> config_;
   Scratch<std::unique_ptr<Layer>> layers_;
   Scratch<size_t> offsets_;
   size_t num_params_ = 0;

@@ -86,6 +86,10 @@ std::string ModelConfig::ToString() const {
   return "unknown";
 }
 
+const ModelConfig* NewModelConfigCopy(const ModelConfig& config) { return new ModelConfig(config); }
+
+void DeleteModelConfig(const ModelConfig* config) { delete config; }
+
 absl::StatusOr<std::unique_ptr<Model>> NewModel(const ModelConfig& config) {
   if (absl::Status s = ValidateModelConfig(config); !s.ok()) return s;
   if (absl::Status s = CheckNumericSupport(config.numeric); !s.ok()) return s;

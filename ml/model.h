@@ -156,6 +156,13 @@ class Model {
 // (see CheckNumericSupport in ml/numeric.h).
 absl::StatusOr<std::unique_ptr<Model>> NewModel(const ModelConfig& config);
 
+// For the numeric copies (ml/variant_namespace.h): a heap copy of a
+// ModelConfig made and freed in code compiled once. A copy that held one by
+// value would instantiate std::vector<int>'s members under its own ISA
+// flags, in symbols the other copy shares (ml_repro_symbols_are_private).
+const ModelConfig* NewModelConfigCopy(const ModelConfig& config);
+void DeleteModelConfig(const ModelConfig* config);
+
 }  // namespace fedsim
 
 #endif  // FEDSIM_ML_MODEL_H_
