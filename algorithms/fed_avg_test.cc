@@ -20,6 +20,15 @@ using ::testing::IsEmpty;
 
 std::unique_ptr<Algorithm> Make(const std::string& text) { return MakeRule(&NewFedAvg, text); }
 
+// Selects a round (select stream of seed 1) and starts its tasks: each
+// client's task id, indexed by client.
+std::vector<TaskId> StartRound(Algorithm& algo, FakeFleet& fleet) {
+  Rng rng(1, "select");
+  std::vector<TaskId> task(fleet.num_clients());
+  for (const Dispatch& x : MustSelect(algo, fleet, rng)) task[x.client] = fleet.StartTask(x.client);
+  return task;
+}
+
 TEST(FedAvgTest, ExamplesWeightedRound) {
   auto algo = Make("fedavg { clients_per_round: 3 }");
   FakeFleet fleet(3, {0, 0});
@@ -72,10 +81,7 @@ TEST(FedAvgTest, ArrivalOrderDoesNotChangeABit) {
     FakeFleet fleet(5, std::vector<float>(n, 0.0f));
     for (size_t i = 0; i < examples.size(); ++i) fleet.mutable_client(i).num_examples = examples[i];
     EXPECT_TRUE(algo->Start(fleet, fleet).ok());
-    Rng rng(1, "select");
-    std::vector<TaskId> task(5);
-    for (const Dispatch& x : MustSelect(*algo, fleet, rng))
-      task[x.client] = fleet.StartTask(x.client);
+    std::vector<TaskId> task = StartRound(*algo, fleet);
     for (size_t i : order)
       EXPECT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[i], deltas[i])).ok());
     EXPECT_TRUE(fleet.CommitTo(*algo).ok());
@@ -96,10 +102,7 @@ TEST(FedAvgTest, ArrivalOrderDoesNotChangeABit) {
 TEST(FedAvgTest, AnUpdateTooLargeForTheSumIsRefusedAndTheRoundGoesOn) {
   auto algo = Make("fedavg { clients_per_round: 2 weighting: UNIFORM }");
   FakeFleet fleet(2, {0, 0});
-  Rng rng(1, "select");
-  std::vector<TaskId> task(2);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
-    task[x.client] = fleet.StartTask(x.client);
+  std::vector<TaskId> task = StartRound(*algo, fleet);
   absl::Status s = algo->Accept(fleet, fleet.FinishTask(task[0], {1e6f, 0}));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("below 524288"));
@@ -114,10 +117,7 @@ TEST(FedAvgTest, AnUpdateTooLargeForTheSumIsRefusedAndTheRoundGoesOn) {
 TEST(FedAvgTest, NonFiniteUpdatesAreRefusedByTheSumsPass) {
   auto algo = Make("fedavg { clients_per_round: 3 weighting: UNIFORM }");
   FakeFleet fleet(3, {0, 0});
-  Rng rng(1, "select");
-  std::vector<TaskId> task(3);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
-    task[x.client] = fleet.StartTask(x.client);
+  std::vector<TaskId> task = StartRound(*algo, fleet);
   absl::Status nan = algo->Accept(fleet, fleet.FinishTask(task[0], {0, std::nanf("")}));
   EXPECT_EQ(nan.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(nan.message(), HasSubstr("value 1 is nan"));
@@ -137,10 +137,7 @@ TEST(FedAvgTest, UniformWithServerLr) {
   auto algo = Make("fedavg { clients_per_round: 3 weighting: UNIFORM server_lr: 0.5 }");
   FakeFleet fleet(3, {0, 0});
   fleet.mutable_client(2).num_examples = 100;  // ignored by UNIFORM
-  Rng rng(1, "select");
-  std::vector<TaskId> task(3);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
-    task[x.client] = fleet.StartTask(x.client);
+  std::vector<TaskId> task = StartRound(*algo, fleet);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {6, 0})).ok());
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[1], {0, 6})).ok());
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[2], {3, 3})).ok());
@@ -196,10 +193,7 @@ TEST(FedAvgTest, ArrivalAfterDeadlineRefusedWithinItsRound) {
   // Engine missed the timer (or wall clock): the arrival time decides.
   auto algo = Make("fedavg { clients_per_round: 2 deadline_s: 5 }");
   FakeFleet fleet(2, {0, 0});
-  Rng rng(1, "select");
-  std::vector<TaskId> task(2);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
-    task[x.client] = fleet.StartTask(x.client);
+  std::vector<TaskId> task = StartRound(*algo, fleet);
   fleet.set_now(1);
   ASSERT_TRUE(algo->Accept(fleet, fleet.FinishTask(task[0], {2, 2})).ok());
   fleet.set_now(6);
@@ -237,10 +231,7 @@ TEST(FedAvgTest, OverSelectionKeepsFirstArrivals) {
 TEST(FedAvgTest, LostTaskStopsTheWait) {
   auto algo = Make("fedavg { clients_per_round: 2 }");
   FakeFleet fleet(2, {0, 0});
-  Rng rng(1, "select");
-  std::vector<TaskId> task(2);
-  for (const Dispatch& x : MustSelect(*algo, fleet, rng))
-    task[x.client] = fleet.StartTask(x.client);
+  std::vector<TaskId> task = StartRound(*algo, fleet);
   algo->OnTaskLost(fleet, task[1], 1);
   fleet.LoseTask(task[1]);
   EXPECT_FALSE(algo->ReadyToCommit(fleet));
