@@ -136,6 +136,13 @@ struct Dispatch {
   // version. Anything else must have been published (ModelBank::Publish).
   std::optional<ModelRef> base;
   LocalOverrides overrides;
+  // The weight this task's delta takes in the rule's exact round sum
+  // (algorithms/round_sum.h), set only by a rule that will accept every task
+  // of this Select call and needs nothing but their weighted sum. The engine
+  // may then let workers pre-aggregate (core/task.h TaskSpec::fold_group):
+  // Accept receives such a task's delta inside ClientUpdate::folded.
+  // Default: nullopt = the delta comes on its own.
+  std::optional<double> fold_weight;
 };
 
 // Opaque algorithm state for checkpoints: named scalars and named tensors.

@@ -62,7 +62,8 @@ class FedAu final : public Algorithm {
     std::vector<Dispatch> out;
     for (ClientId c : fleet.idle_available()) {
       if (c < n_ && fleet.ParticipatesInRound(c, round_)) {
-        out.push_back(Dispatch{.client = c, .overrides = {}});
+        out.push_back(Dispatch{
+            .client = c, .base = std::nullopt, .overrides = {}, .fold_weight = std::nullopt});
       }
     }
     if (out.empty()) return out;  // an empty round: ReadyToCommit says so

@@ -67,7 +67,13 @@ class FedAvg final : public Algorithm {
     round_start_ = fleet.now();
     target_ = std::min<size_t>(clients_per_round_, cohort.size());
     outstanding_.clear();
-    for (const Dispatch& d : cohort) outstanding_.push_back(d.client);
+    for (Dispatch& d : cohort) {
+      outstanding_.push_back(d.client);
+      // Every task of the round will be accepted: workers may pre-aggregate.
+      if (deadline_s_ <= 0 && over_select_ == 0) {
+        d.fold_weight = round_.WeightOf(fleet.client(d.client).num_examples);
+      }
+    }
     std::sort(outstanding_.begin(), outstanding_.end());
     return cohort;
   }
@@ -130,6 +136,10 @@ class FedAvg final : public Algorithm {
     const std::span<float> global = models.global();
     (void)fleet;
     CommitResult result;
+    if (round_.pending_folds() != 0) {
+      return absl::InternalError(absl::StrCat("fedavg: ", round_.pending_folds(),
+                                              " pre-aggregated tasks were not accepted"));
+    }
     if (!round_.empty()) {
       if (global.size() != round_.size()) {
         return absl::InvalidArgumentError(absl::StrCat(

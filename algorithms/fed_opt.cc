@@ -86,7 +86,11 @@ class FedOpt final : public Algorithm {
     round_active_ = true;
     round_version_ = fleet.version();
     outstanding_.clear();
-    for (const Dispatch& d : cohort) outstanding_.push_back(d.client);
+    for (Dispatch& d : cohort) {
+      outstanding_.push_back(d.client);
+      // Every task of the round will be accepted: workers may pre-aggregate.
+      d.fold_weight = round_.WeightOf(fleet.client(d.client).num_examples);
+    }
     std::sort(outstanding_.begin(), outstanding_.end());
     return cohort;
   }
@@ -124,6 +128,10 @@ class FedOpt final : public Algorithm {
     (void)fleet;
     const std::span<float> global = models.global();
     CommitResult result;
+    if (round_.pending_folds() != 0) {
+      return absl::InternalError(absl::StrCat("fedopt: ", round_.pending_folds(),
+                                              " pre-aggregated tasks were not accepted"));
+    }
     if (!round_.empty()) {
       if (round_.size() != global.size()) {
         return absl::InvalidArgumentError(absl::StrCat(

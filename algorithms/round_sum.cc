@@ -18,6 +18,14 @@ void RoundSum::SetUnitFromFleet(const FleetView& fleet) {
 }
 
 absl::Status RoundSum::Add(const ClientUpdate& update) {
+  if (prefolded_.contains(update.task_id)) {
+    // Its delta is in the sum already (a pre-aggregated sum merged earlier);
+    // a copy that comes again after a resume carries the same delta.
+    prefolded_.erase(update.task_id);
+    Record(update);
+    return absl::OkStatus();
+  }
+  if (update.folded != nullptr) return Merge(update);
   // The sum's own pass refuses NaN and infinities, so no separate scan
   // (CheckDelta) reads the update a second time.
   if (num_params_ != 0 && update.delta.size() != num_params_) {
@@ -30,12 +38,44 @@ absl::Status RoundSum::Add(const ClientUpdate& update) {
     return absl::InvalidArgumentError(
         absl::StrCat("update of task ", update.task_id, ": ", s.message()));
   }
+  Record(update);
+  return absl::OkStatus();
+}
+
+absl::Status RoundSum::Merge(const ClientUpdate& update) {
+  const FoldedSum& f = *update.folded;
+  const size_t n = f.sum.size();
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pre-aggregated sum ", f.id, " with task ", update.task_id, ": ", why));
+  };
+  if (!std::binary_search(f.tasks.begin(), f.tasks.end(), update.task_id)) {
+    return bad("the sum does not name this task");
+  }
+  if ((num_params_ != 0 && n != num_params_) || (!sum_.empty() && n != sum_.size())) {
+    return bad(
+        absl::StrCat("it has ", n, " values, want ", num_params_ != 0 ? num_params_ : sum_.size()));
+  }
+  for (const Folded& u : folded_) {
+    if (std::binary_search(f.tasks.begin(), f.tasks.end(), u.task_id)) {
+      return bad(absl::StrCat("it also holds task ", u.task_id, ", added already"));
+    }
+  }
+  if (sum_.empty()) sum_ = ExactSum(n);
+  if (absl::Status s = sum_.Merge(f.sum); !s.ok()) return bad(std::string(s.message()));
+  for (TaskId t : f.tasks) {
+    if (t != update.task_id) prefolded_.insert(t);
+  }
+  Record(update);
+  return absl::OkStatus();
+}
+
+void RoundSum::Record(const ClientUpdate& update) {
   folded_.push_back(Folded{.task_id = update.task_id,
                            .client = update.client,
                            .staleness = update.staleness,
                            .num_examples = update.num_examples});
   examples_ += update.num_examples;
-  return absl::OkStatus();
 }
 
 double RoundSum::total_weight() const {
@@ -74,6 +114,7 @@ std::vector<AppliedUpdate> RoundSum::Applied(double scale) const {
 
 void RoundSum::Clear() {
   folded_.clear();
+  prefolded_.clear();
   examples_ = 0;
   sum_.SetZero();
 }
@@ -91,6 +132,7 @@ void RoundSum::Save(AlgorithmState* out, const std::string& prefix) const {
   if (!folded_.empty()) sum_.ToHalves(&high, &low);
   PutScalars(out, prefix + ".sum_high", std::move(high));
   PutScalars(out, prefix + ".sum_low", std::move(low));
+  PutScalars(out, prefix + ".prefolded", std::vector<double>(prefolded_.begin(), prefolded_.end()));
 }
 
 absl::Status RoundSum::Load(const AlgorithmState& in, const std::string& prefix) {
@@ -106,6 +148,18 @@ absl::Status RoundSum::Load(const AlgorithmState& in, const std::string& prefix)
   absl::StatusOr<std::vector<double>> low = GetScalars(in, prefix + ".sum_low");
   for (const absl::Status& s : {unit.status(), folded.status(), high.status(), low.status()}) {
     if (!s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<double>> prefolded_ids = GetScalars(in, prefix + ".prefolded");
+  if (!prefolded_ids.ok()) return prefolded_ids.status();
+  std::set<TaskId> prefolded;
+  {
+    for (double t : *prefolded_ids) {
+      if (!(t >= 0) || t > 9007199254740992.0 || t != std::floor(t)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(prefix, ": bad prefolded task in checkpoint"));
+      }
+      prefolded.insert(static_cast<TaskId>(t));
+    }
   }
   const size_t count = folded->size() / 4;
   const bool sized = count > 0 ? !high->empty() && (num_params_ == 0 || high->size() == num_params_)
@@ -138,6 +192,7 @@ absl::Status RoundSum::Load(const AlgorithmState& in, const std::string& prefix)
   unit_ = *unit;
   folded_ = std::move(records);
   examples_ = examples;
+  prefolded_ = std::move(prefolded);
   sum_ = count > 0 ? *std::move(sum) : ExactSum();
   return absl::OkStatus();
 }

@@ -10,11 +10,20 @@
 // other commits the simulation's model bit for bit), and the rule holds one
 // model-sized sum instead of every update of the round.
 //
+// Pre-aggregated updates (ClientUpdate::folded, a FoldedSum of several tasks'
+// weighted deltas made by a worker with the weights WeightOf gives): the
+// first of its tasks to be added merges the whole sum; the others, added
+// later, count their weight and record only. A checkpoint between the two
+// keeps the tasks whose delta is in the sum but that were not added yet
+// ("prefolded"): when such a task comes again after a resume (trained anew,
+// its delta on its own), only its weight counts.
+//
 // Thread safety: not thread-safe; used from the engine thread.
 #ifndef FEDSIM_ALGORITHMS_ROUND_SUM_H_
 #define FEDSIM_ALGORITHMS_ROUND_SUM_H_
 
 #include <cstdint>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,10 +44,20 @@ class RoundSum {
   // fleet holds no examples). Call from Start; LoadState restores it.
   void SetUnitFromFleet(const FleetView& fleet);
 
-  // Folds one update. InvalidArgument, leaving the round unchanged, when its
-  // size is wrong or a weighted value is not finite or too large for the sum
-  // (the message names the task and the index).
+  // The weight w_i of a client holding n_i = num_examples examples: what a
+  // worker that pre-aggregates must multiply its delta by (Dispatch::fold_weight).
+  double WeightOf(uint64_t num_examples) const { return Weight(num_examples); }
+
+  // Folds one update (its delta, or its share of a pre-aggregated sum).
+  // InvalidArgument, leaving the round unchanged, when its size is wrong, a
+  // weighted value is not finite or too large for the sum (the message names
+  // the task and the index), or a pre-aggregated sum does not name the task
+  // or names one this round already holds.
   absl::Status Add(const ClientUpdate& update);
+
+  // Tasks whose delta is in the sum through a pre-aggregated sum but that
+  // were not added yet. A round is complete, ready to commit, only with none.
+  size_t pending_folds() const { return prefolded_.size(); }
 
   bool empty() const { return folded_.empty(); }
   size_t count() const { return folded_.size(); }
@@ -63,8 +82,9 @@ class RoundSum {
   void Clear();
 
   // Checkpoints: "<prefix>.weight_unit", "<prefix>.folded" (task, client,
-  // staleness, n_i per update) and the sum's halves "<prefix>.sum_high",
-  // "<prefix>.sum_low". Load refuses, with InvalidArgument, missing or
+  // staleness, n_i per update), the sum's halves "<prefix>.sum_high",
+  // "<prefix>.sum_low", and the prefolded tasks "<prefix>.prefolded". Load
+  // refuses, with InvalidArgument, missing or
   // malformed keys and the one-by-one updates older builds saved
   // ("<prefix>.accepted").
   void Save(AlgorithmState* out, const std::string& prefix) const;
@@ -77,6 +97,8 @@ class RoundSum {
     uint64_t staleness = 0;
     uint64_t num_examples = 0;
   };
+  absl::Status Merge(const ClientUpdate& update);  // Add of a pre-aggregated update
+  void Record(const ClientUpdate& update);
   double Weight(uint64_t num_examples) const {
     return uniform_ ? 1.0 : static_cast<double>(num_examples) / unit_;
   }
@@ -87,6 +109,8 @@ class RoundSum {
   std::vector<Folded> folded_;  // arrival order
   uint64_t examples_ = 0;       // sum of folded_'s n_i
   ExactSum sum_;                // sum of Weight(n_i) * delta_i
+  // In the sum through a merged FoldedSum, not added yet (see above).
+  std::set<TaskId> prefolded_;
 };
 
 }  // namespace fedsim

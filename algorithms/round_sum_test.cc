@@ -1,5 +1,6 @@
 #include "algorithms/round_sum.h"
 
+#include <memory>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -33,6 +34,86 @@ TEST(RoundSumTest, ExamplesWeightsOverTheFleetMeanGiveThePapersMean) {
   EXPECT_EQ(applied[0].task_id, 5u);  // task-id order
   EXPECT_DOUBLE_EQ(applied[0].weight, 0.5 * 10 / 50);
   EXPECT_DOUBLE_EQ(applied[1].weight, 0.5 * 40 / 50);
+}
+
+// A worker's pre-aggregated sum of tasks 1 and 2 (with RoundSum's own
+// weights), given to the result of `carrier`.
+ClientUpdate FoldedUpdate(const RoundSum& round, TaskId carrier, ClientId client, uint64_t examples,
+                          const std::vector<ClientUpdate>& parts) {
+  auto folded = std::make_shared<FoldedSum>();
+  folded->id = 1;
+  folded->group = 1;
+  folded->sum = ExactSum(parts.front().delta.size());
+  for (const ClientUpdate& u : parts) {
+    EXPECT_TRUE(folded->sum.Add(round.WeightOf(u.num_examples), u.delta).ok());
+    folded->tasks.push_back(u.task_id);
+  }
+  ClientUpdate u = Update(carrier, client, examples, {});
+  u.folded = std::move(folded);
+  return u;
+}
+
+TEST(RoundSumTest, APreAggregatedSumGivesTheSameBitsAsItsUpdatesOneByOne) {
+  FakeFleet fleet(3, {0, 0});
+  for (ClientId c = 0; c < 3; ++c) fleet.mutable_client(c).num_examples = 7 + 11 * c;
+  const std::vector<ClientUpdate> updates = {Update(1, 0, 7, {0.1f, -3.7f, 1e-3f}),
+                                             Update(2, 1, 18, {2.3f, 0.7f, -0.9f}),
+                                             Update(3, 2, 29, {-1.1f, 5.5f, 0.3f})};
+  RoundSum plain(/*uniform=*/false, 3);
+  plain.SetUnitFromFleet(fleet);
+  for (const ClientUpdate& u : updates) ASSERT_TRUE(plain.Add(u).ok());
+
+  RoundSum folded(/*uniform=*/false, 3);
+  folded.SetUnitFromFleet(fleet);
+  // Task 3 alone, then tasks 2 and 1 from one worker's sum: 2 merges it,
+  // 1 only counts.
+  ASSERT_TRUE(folded.Add(updates[2]).ok());
+  ASSERT_TRUE(folded.Add(FoldedUpdate(folded, 2, 1, 18, {updates[0], updates[1]})).ok());
+  EXPECT_EQ(folded.pending_folds(), 1u);
+  ClientUpdate one = FoldedUpdate(folded, 1, 0, 7, {updates[0], updates[1]});
+  ASSERT_TRUE(folded.Add(one).ok());
+  EXPECT_EQ(folded.pending_folds(), 0u);
+
+  std::vector<float> a(3), b(3);
+  plain.MeanInto(a);
+  folded.MeanInto(b);
+  EXPECT_EQ(a, b);
+  EXPECT_DOUBLE_EQ(plain.total_weight(), folded.total_weight());
+  ASSERT_EQ(folded.Applied(1.0).size(), 3u);
+  EXPECT_EQ(folded.Applied(1.0)[0].weight, plain.Applied(1.0)[0].weight);
+}
+
+TEST(RoundSumTest, ACheckpointBetweenASumsTasksKeepsThemCountedOnce) {
+  const std::vector<ClientUpdate> updates = {Update(1, 0, 5, {1, 2}), Update(2, 1, 5, {3, -4})};
+  RoundSum round(/*uniform=*/true, 2);
+  ASSERT_TRUE(round.Add(FoldedUpdate(round, 1, 0, 5, updates)).ok());
+  AlgorithmState state;
+  round.Save(&state, "r");
+  RoundSum back(/*uniform=*/true, 2);
+  ASSERT_TRUE(back.Load(state, "r").ok());
+  EXPECT_EQ(back.pending_folds(), 1u);
+  // After the resume task 2 is trained again and comes with its delta: it
+  // is in the sum already, so only its weight counts.
+  ASSERT_TRUE(back.Add(updates[1]).ok());
+  EXPECT_EQ(back.pending_folds(), 0u);
+  std::vector<float> mean(2);
+  back.MeanInto(mean);
+  EXPECT_THAT(mean, ElementsAre(2.0f, -1.0f));
+}
+
+TEST(RoundSumTest, APreAggregatedSumMustNameItsTaskAndNoTaskAddedAlready) {
+  const std::vector<ClientUpdate> updates = {Update(1, 0, 5, {1, 2}), Update(2, 1, 5, {3, -4})};
+  RoundSum round(/*uniform=*/true, 2);
+  EXPECT_THAT(round.Add(FoldedUpdate(round, 3, 0, 5, updates)).message(),
+              HasSubstr("does not name this task"));
+  ASSERT_TRUE(round.Add(updates[0]).ok());
+  absl::Status overlap = round.Add(FoldedUpdate(round, 2, 1, 5, updates));
+  EXPECT_EQ(overlap.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(overlap.message(), HasSubstr("added already"));
+  EXPECT_EQ(round.count(), 1u);
+  RoundSum sized(/*uniform=*/true, 3);
+  EXPECT_EQ(sized.Add(FoldedUpdate(sized, 1, 0, 5, updates)).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(RoundSumTest, ClientsWithoutExamplesMakeNoStep) {

@@ -20,8 +20,10 @@ std::vector<Dispatch> SampleIdle(const FleetView& fleet, Rng& rng, size_t k) {
   if (k == 0) return out;
   out.reserve(k);
   for (uint64_t i : rng.SampleWithoutReplacement(idle, k)) {
-    out.push_back(
-        Dispatch{.client = fleet.nth_idle_available(i), .base = std::nullopt, .overrides = {}});
+    out.push_back(Dispatch{.client = fleet.nth_idle_available(i),
+                           .base = std::nullopt,
+                           .overrides = {},
+                           .fold_weight = std::nullopt});
   }
   return out;
 }
@@ -30,7 +32,8 @@ std::vector<Dispatch> TopUp(const FleetView& fleet, Rng& rng, uint32_t concurren
   if (concurrency == 0) {
     std::vector<Dispatch> out;
     for (ClientId c : fleet.idle_available()) {
-      out.push_back(Dispatch{.client = c, .base = std::nullopt, .overrides = {}});
+      out.push_back(Dispatch{
+          .client = c, .base = std::nullopt, .overrides = {}, .fold_weight = std::nullopt});
     }
     return out;
   }

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/model_ref.h"
+#include "core/task.h"
 #include "core/types.h"
 
 namespace fedsim {
@@ -26,8 +28,12 @@ struct ClientUpdate {
   // Filled by the engine: global version at arrival - base.version for a
   // global base; 0 for a client base.
   uint64_t staleness = 0;
-  std::vector<float> delta;  // local - base
+  std::vector<float> delta;               // local - base; empty when `folded` is set
   std::map<std::string, double> metrics;  // "train_loss", "steps", ...
+  // A pre-aggregated delta (core/task.h FoldedSum): this task's weighted
+  // delta is in folded->sum, with those of folded->tasks. Only tasks
+  // dispatched with Dispatch::fold_weight come back this way.
+  std::shared_ptr<const FoldedSum> folded;
 };
 
 // What the engine logs for every update an algorithm folded into the model.

@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/exact_sum.h"
 #include "core/model_ref.h"
 #include "core/types.h"
 #include "proto/scenario.pb.h"
@@ -46,6 +48,24 @@ struct TaskSpec {
   // Virtual time at which the engine will need the result: executors should
   // run the earliest-due tasks first so the engine waits as little as possible.
   double due = 0;
+  // Worker pre-aggregation. Nonzero: every task of this group will be
+  // accepted and only the weighted sum of their deltas matters (a FedAvg
+  // round without deadline or over-selection), so an executor may add
+  // fold_weight * delta to an exact sum (core/exact_sum.h) shared with other
+  // tasks of the same group and report the sum once (TaskResult::folded).
+  // The sum is exact, so the model is the same bits however tasks are
+  // grouped. 0 (the default): the delta comes back on its own.
+  uint64_t fold_group = 0;
+  double fold_weight = 0;
+};
+
+// The pre-aggregated deltas of several tasks of one fold group:
+// sum = sum over `tasks` of fold_weight_t * delta_t.
+struct FoldedSum {
+  uint64_t id = 0;  // unique per transport (for logs and duplicate checks)
+  uint64_t group = 0;
+  std::vector<TaskId> tasks;  // ascending
+  ExactSum sum;
 };
 
 struct TaskResult {
@@ -53,9 +73,12 @@ struct TaskResult {
   ClientId client = 0;
   ModelRef base;
   uint64_t num_examples = 0;  // the client's n_i
-  std::vector<float> delta;   // local - base
+  std::vector<float> delta;   // local - base; empty when `folded` is set
   // Named figures of the local work ("train_loss", "steps", ...).
   std::map<std::string, double> metrics;
+  // Set when this task's delta came pre-aggregated (TaskSpec::fold_group):
+  // the sum it is part of, shared by the results of all its tasks.
+  std::shared_ptr<const FoldedSum> folded;
 };
 
 }  // namespace fedsim

@@ -26,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "core/exact_sum.h"
 #include "core/model_ref.h"
 #include "core/task.h"
 #include "grpcpp/grpcpp.h"
@@ -125,6 +126,20 @@ class AggregatorClient {
   absl::StatusOr<Pushed> PushUpdateAndLease(const WorkerSession& worker,
                                             std::shared_ptr<const TaskResult> result,
                                             uint32_t want_tasks);
+  // Several tasks of one fold group (TaskSpec::fold_group) trained by this
+  // worker, their deltas pre-aggregated: `tasks` in ascending id with their
+  // figures and empty deltas, `sum` the exact sum of fold_weight * delta.
+  struct FoldedBatch {
+    uint64_t fold_id = 0;  // this worker's own number for the batch, > 0
+    uint64_t group = 0;
+    std::vector<TaskResult> tasks;
+    ExactSum sum;
+  };
+  // Uploads a batch (PushFolded) and leases up to `want_tasks` tasks with
+  // the answer. The sum streams in chunks of at most chunk_bytes. Errors as
+  // PushUpdate's.
+  absl::StatusOr<Pushed> PushFolded(const WorkerSession& worker, const FoldedBatch& batch,
+                                    uint32_t want_tasks);
   // Uploads one result. Returns true when the server acknowledged it as a
   // duplicate of a result it already had. With an update segment set, a
   // delta of its size goes through a free slot of it (rpc/shm_segment.h);

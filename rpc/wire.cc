@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +40,10 @@ void TaskToWire(const TaskSpec& spec, wire::Task* task) {
   task->set_duration_s(spec.duration_s);
   *task->mutable_local() = spec.local;
   task->set_kind(spec.kind == TaskKind::kEvaluate ? wire::Task::EVALUATE : wire::Task::TRAIN);
+  if (spec.fold_group != 0) {
+    task->set_fold_group(spec.fold_group);
+    task->set_fold_weight(spec.fold_weight);
+  }
 }
 
 absl::StatusOr<TaskSpec> TaskFromWire(const wire::Task& task) {
@@ -54,6 +59,14 @@ absl::StatusOr<TaskSpec> TaskFromWire(const wire::Task& task) {
   spec.seed = task.seed();
   spec.duration_s = task.duration_s();
   spec.local = task.local();
+  if (task.fold_group() != 0) {
+    if (!std::isfinite(task.fold_weight()) || !(task.fold_weight() >= 0)) {
+      return absl::InvalidArgumentError(absl::StrCat("task ", task.task_id(), ": fold weight ",
+                                                     task.fold_weight(), " is not a weight"));
+    }
+    spec.fold_group = task.fold_group();
+    spec.fold_weight = task.fold_weight();
+  }
   switch (task.kind()) {
     case wire::Task::TRAIN:
       break;

@@ -429,17 +429,20 @@ absl::Status GrpcTransportImpl::EndPush(absl::Status status, const PushClaim& cl
   }
   stats_.bytes_received += bytes;
   if (!status.ok()) ++stats_.rejected;
-  if (status.ok() && claim.want_tasks > 0 && !shutdown_) {
-    auto w = workers_.find(claim.worker);
-    if (w != workers_.end() && ConstantTimeEquals(w->second.session, claim.session)) {
-      wire::GetTaskResponse leased;
-      w->second.last_seen = clock_->Now();
-      LeaseLocked(claim.worker, &w->second,
-                  std::min(claim.want_tasks, std::max<uint32_t>(w->second.slots, 1)), &leased);
-      response->mutable_tasks()->Swap(leased.mutable_tasks());
-    }
-  }
+  if (status.ok()) LeaseWithAnswerLocked(claim.worker, claim.session, claim.want_tasks, response);
   return status;
+}
+
+void GrpcTransportImpl::LeaseWithAnswerLocked(uint64_t worker_id, const std::string& session,
+                                              uint32_t want, wire::PushUpdateResponse* response) {
+  if (want == 0 || shutdown_) return;
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end() || !ConstantTimeEquals(w->second.session, session)) return;
+  wire::GetTaskResponse leased;
+  w->second.last_seen = clock_->Now();
+  LeaseLocked(worker_id, &w->second, std::min(want, std::max<uint32_t>(w->second.slots, 1)),
+              &leased);
+  response->mutable_tasks()->Swap(leased.mutable_tasks());
 }
 
 absl::Status GrpcTransportImpl::Heartbeat(const wire::HeartbeatRequest& request,

@@ -259,7 +259,12 @@ struct GrpcTransportStats {
   uint64_t num_examples_ignored = 0;  // updates whose worker-sent count differed from n_i
   uint64_t updates_arriving = 0;      // now: PushUpdate streams past their header check
   uint64_t polls_parked = 0;          // now: GetTask long polls waiting for a task
+  uint64_t folded_sums = 0;           // PushFolded sums taken (their tasks count as updates)
+  uint64_t folded_overlaps = 0;       // PushFolded sums refused: a task had its result already
 };
+
+// More tasks than this in one PushFolded are refused.
+inline constexpr int kMaxFoldedTasks = 1024;
 
 // More metrics than this in one update are refused.
 inline constexpr int kMaxUpdateMetrics = 256;

@@ -63,6 +63,7 @@ struct TaskState {
   bool received = false;          // a valid result arrived
   bool cancelled = false;
   bool receiving = false;                        // a PushUpdate stream for it is being read
+  bool folded = false;                           // its result came in a PushFolded sum
   uint64_t fingerprint = 0;                      // of the received result
   absl::Time leased_at;                          // of the current lease
   absl::Time deadline = absl::InfiniteFuture();  // of the current lease
@@ -135,6 +136,8 @@ class AggregatorService final
                                                          const grpc::ByteBuffer* request) override;
   grpc::ServerReadReactor<grpc::ByteBuffer>* PushUpdate(CallbackServerContext* context,
                                                         grpc::ByteBuffer* response) override;
+  grpc::ServerReadReactor<wire::FoldedChunk>* PushFolded(
+      CallbackServerContext* context, wire::PushUpdateResponse* response) override;
   grpc::ServerUnaryReactor* Heartbeat(CallbackServerContext* context,
                                       const wire::HeartbeatRequest* request,
                                       wire::HeartbeatResponse* response) override;
@@ -250,6 +253,19 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   absl::Status EndPush(absl::Status status, const PushClaim& claim, std::optional<TaskId> claimed,
                        uint64_t bytes, DecodedUpdate* update, wire::PushUpdateResponse* response);
 
+  // PushFolded (server/grpc_transport_folded.cc). CheckFoldedHeader: the
+  // checks before the sum is read (the worker's session, each task leased to
+  // it, of the header's fold group, with its client and base model).
+  // EndFolded: takes a complete sum (when `status` is OK so far): every task
+  // gets a result that shares it (TaskResult::folded). A sum one of whose
+  // tasks already has a result (another worker's, after a lease expired)
+  // cannot be split: it is refused (FailedPrecondition) and its other tasks
+  // go back to the queue. Leases up to want_tasks with the answer.
+  absl::Status CheckFoldedHeader(const wire::FoldedHeader& header);
+  absl::Status EndFolded(absl::Status status, const wire::FoldedHeader& header,
+                         std::vector<int64_t> values, uint64_t bytes,
+                         wire::PushUpdateResponse* response);
+
   absl::Status Heartbeat(const wire::HeartbeatRequest& request, wire::HeartbeatResponse* response);
 
   absl::Status RunStatus(wire::RunStatusResponse* response);
@@ -294,6 +310,17 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   absl::Status CheckHeaderLocked(const DecodedUpdate& update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Status CommitUpdate(DecodedUpdate update, wire::PushUpdateResponse* response);
+
+  absl::Status CheckFoldedLocked(const wire::FoldedHeader& header)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CommitFoldedLocked(const wire::FoldedHeader& header, ExactSum sum,
+                                  wire::PushUpdateResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a push went through: leases up to `want` tasks, at most as many
+  // as the worker has slots, into `response`, when the worker is live with
+  // `session`.
+  void LeaseWithAnswerLocked(uint64_t worker_id, const std::string& session, uint32_t want,
+                             wire::PushUpdateResponse* response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // A push whose delta is in shared memory: maps the worker's segment (once)
   // and hands it to the update. FailedPrecondition with kShmRefused when the
@@ -441,6 +468,7 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   std::unordered_map<TaskId, TaskState> tasks_ ABSL_GUARDED_BY(mu_);
   std::deque<TaskId> pending_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<TaskId, TaskResult> inbox_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_folded_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<TaskId> arrival_order_ ABSL_GUARDED_BY(mu_);
   GrpcTransportStats stats_ ABSL_GUARDED_BY(mu_);
   // RegisterRequest.backend of every worker that registered.

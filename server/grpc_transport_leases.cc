@@ -77,6 +77,14 @@ void GrpcTransportImpl::WithdrawLocked(TaskId id, TaskState* task) {
 
 void GrpcTransportImpl::LeaseLocked(uint64_t worker_id, WorkerState* worker, uint32_t max_tasks,
                                     wire::GetTaskResponse* response) {
+  // Workers that pre-aggregate ask for many tasks at once; near the end of
+  // a round that would leave one worker with a queue while another idles.
+  // So a fold group's tasks go out in shares of the queue per worker.
+  if (!pending_.empty() && tasks_.at(pending_.front()).spec.fold_group != 0) {
+    const size_t share =
+        (pending_.size() + workers_.size() - 1) / std::max<size_t>(workers_.size(), 1);
+    max_tasks = std::min<uint32_t>(max_tasks, static_cast<uint32_t>(std::max<size_t>(share, 1)));
+  }
   for (auto it = pending_.begin();
        response->tasks_size() < static_cast<int>(max_tasks) && it != pending_.end();) {
     TaskId id = *it;
@@ -143,7 +151,9 @@ absl::Status GrpcTransportImpl::CommitUpdate(DecodedUpdate update,
   const TaskId id = update.result.id;
   TaskState& task = tasks_.at(id);
   if (task.received) {
-    if (task.fingerprint != update.fingerprint) {
+    // A result that came in a pre-aggregated sum has no fingerprint of its
+    // own to compare; a task's result is a pure function of its spec.
+    if (!task.folded && task.fingerprint != update.fingerprint) {
       return absl::AlreadyExistsError(
           absl::StrCat("task ", id, " already has a result and this one differs from it"));
     }

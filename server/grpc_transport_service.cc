@@ -5,10 +5,13 @@
 // taken. A worker that waits costs memory, not a thread. See
 // server/grpc_transport.h.
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "absl/strings/str_cat.h"
 #include "rpc/auth.h"
 #include "rpc/chunker.h"
 #include "rpc/raw_chunk.h"
@@ -142,6 +145,86 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   DecodedChunk data_;              // its data, in buffer_'s slices
 };
 
+// Reads one pre-aggregated sum a chunk at a time: the header is checked
+// before any value is taken (CheckFoldedHeader), then the values must come
+// contiguous, whole and exactly num_params of them (EndFolded takes them).
+class FoldedReactor final : public grpc::ServerReadReactor<wire::FoldedChunk> {
+ public:
+  FoldedReactor(GrpcTransportImpl* transport, wire::PushUpdateResponse* response)
+      : transport_(transport), response_(response) {
+    TsanRelease(this);
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    TsanAcquire(this);
+    if (!ok) {  // the end of the stream (or the call was cancelled)
+      End(have_header_ && received_ == values_.size()
+              ? absl::OkStatus()
+              : absl::InvalidArgumentError(
+                    absl::StrCat("pre-aggregated sum ended after ", received_, " of ",
+                                 have_header_ ? values_.size() : 0, " values",
+                                 have_header_ ? "" : " (no header)")));
+      return;
+    }
+    absl::Status status = Take();
+    if (!status.ok()) {
+      End(status);
+      return;
+    }
+    TsanRelease(this);
+    StartRead(&chunk_);
+  }
+
+  void OnDone() override {
+    TsanAcquire(this);
+    delete this;
+  }
+
+ private:
+  absl::Status Take() {
+    if (!have_header_) {
+      if (!chunk_.has_header()) {
+        return absl::FailedPreconditionError("the first chunk of a PushFolded has no header");
+      }
+      header_ = std::move(*chunk_.mutable_header());
+      have_header_ = true;
+      if (absl::Status s = transport_->CheckFoldedHeader(header_); !s.ok()) return s;
+      values_.resize(header_.num_params());
+    } else if (chunk_.has_header()) {
+      return absl::InvalidArgumentError("a PushFolded stream carries its header twice");
+    }
+    const std::string& data = chunk_.data();
+    bytes_ += data.size();
+    const size_t n = data.size() / sizeof(int64_t);
+    if (data.size() % sizeof(int64_t) != 0 || chunk_.offset() != received_ ||
+        n > values_.size() - received_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pre-aggregated sum: a chunk of ", data.size(), " bytes at value ", chunk_.offset(),
+          " does not continue the ", received_, " of ", values_.size(), " values received"));
+    }
+    if (n > 0) std::memcpy(values_.data() + received_, data.data(), n * sizeof(int64_t));
+    received_ += n;
+    return absl::OkStatus();
+  }
+
+  void End(absl::Status status) {
+    status =
+        transport_->EndFolded(std::move(status), header_, std::move(values_), bytes_, response_);
+    TsanRelease(this);
+    Finish(ToGrpcStatus(status));
+  }
+
+  GrpcTransportImpl* const transport_;
+  wire::PushUpdateResponse* const response_;
+  wire::FoldedChunk chunk_;
+  wire::FoldedHeader header_;
+  bool have_header_ = false;
+  std::vector<int64_t> values_;
+  uint64_t received_ = 0;  // values
+  uint64_t bytes_ = 0;
+};
+
 // A stream refused before it starts.
 template <typename Reactor>
 class RefusedStream final : public Reactor {
@@ -213,6 +296,13 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* AggregatorService::PushUpdate(
   absl::Status status = t_->Authenticate(*context, "PushUpdate");
   if (!status.ok()) return new RefusedStream<grpc::ServerReadReactor<grpc::ByteBuffer>>(status);
   return new PushReactor(t_, *context, t_->num_params(), response);
+}
+
+grpc::ServerReadReactor<wire::FoldedChunk>* AggregatorService::PushFolded(
+    CallbackServerContext* context, wire::PushUpdateResponse* response) {
+  absl::Status status = t_->Authenticate(*context, "PushFolded");
+  if (!status.ok()) return new RefusedStream<grpc::ServerReadReactor<wire::FoldedChunk>>(status);
+  return new FoldedReactor(t_, response);
 }
 
 grpc::ServerUnaryReactor* AggregatorService::Heartbeat(CallbackServerContext* context,

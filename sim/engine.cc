@@ -74,6 +74,10 @@ absl::Status Engine::Impl::Dispatch(const fedsim::Dispatch& d) {
   }
   spec.duration_s = *duration;
   spec.due = now_ + *duration;
+  if (d.fold_weight && fold_group_ != 0) {
+    spec.fold_group = fold_group_;
+    spec.fold_weight = *d.fold_weight;
+  }
 
   ++dispatches_[d.client];
   TaskRecord rec;
@@ -119,6 +123,7 @@ absl::Status Engine::Impl::HandleArrival(TaskResult result) {
   update.staleness = rec.base.is_global() ? version_ - rec.base.version : 0;
   update.delta = std::move(result.delta);
   update.metrics = std::move(result.metrics);
+  update.folded = std::move(result.folded);
   const uint64_t staleness = update.staleness;
   bytes_up_ += model_bytes_;
   absl::Status verdict = algorithm_->Accept(*this, std::move(update));
@@ -146,6 +151,8 @@ absl::Status Engine::Impl::AfterEvent() {
     Rng rng(config_.seed, "select", select_calls_++);
     absl::StatusOr<std::vector<fedsim::Dispatch>> dispatches = algorithm_->Select(*this, rng);
     if (!dispatches.ok()) return RuleError(dispatches.status(), "Select");
+    // One fold group per Select call, named by its first task (unique for the run).
+    fold_group_ = folds_allowed_ ? next_task_id_ : 0;
     for (const auto& d : *dispatches) FEDSIM_RETURN_IF_ERROR(Dispatch(d));
     std::optional<VirtualTime> deadline = algorithm_->NextDeadline();
     if (deadline && *deadline >= now_ && deadline != scheduled_deadline_) {

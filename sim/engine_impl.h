@@ -6,6 +6,7 @@
 #ifndef FEDSIM_SIM_ENGINE_IMPL_H_
 #define FEDSIM_SIM_ENGINE_IMPL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -39,6 +40,11 @@ class Engine::Impl : public FleetView, public ModelBank {
     auto stop = [this] { return StopRequested(); };
     source_ = config_.wall_clock ? NewWallEventSource(config_.clock, transport_, stop)
                                  : NewVirtualEventSource(config_.clock);
+    folds_allowed_ =
+        !config_.wall_clock &&
+        std::none_of(config_.scripted.begin(), config_.scripted.end(), [](const ScriptedChange& c) {
+          return c.kind == ScriptedChange::Kind::kDropout;
+        });
   }
 
   // ---- FleetView
@@ -200,6 +206,11 @@ class Engine::Impl : public FleetView, public ModelBank {
   EventQueue queue_;
   TaskId next_task_id_ = 1;
   uint64_t select_calls_ = 0;
+  // Worker pre-aggregation (core/task.h TaskSpec::fold_group): allowed when
+  // nothing can take a dispatched task back (virtual clock, no scripted
+  // dropouts); the group of the Select call being dispatched (0 = none).
+  bool folds_allowed_ = false;
+  uint64_t fold_group_ = 0;
   std::unordered_map<TaskId, InFlight> in_flight_;
   size_t lost_in_flight_ = 0;
   absl::flat_hash_map<ModelRef, int, ModelRefHash> refs_;  // no node per task

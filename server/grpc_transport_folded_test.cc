@@ -1,0 +1,143 @@
+// PushFolded: a worker's exact sum of several tasks' weighted deltas becomes
+// one result per task, sharing the sum; resends are duplicates; a sum that
+// overlaps a result the server has is refused and its other tasks requeued.
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "server/transport_test_fixture.h"
+
+namespace fedsim {
+namespace testing_internal {
+namespace {
+
+TaskSpec FoldTask(TaskId id, ClientId client, uint64_t group = 7) {
+  TaskSpec spec = MakeTask(id, client);
+  spec.fold_group = group;
+  spec.fold_weight = 1.0;
+  return spec;
+}
+
+// The batch a worker would push for `ids` (clients id % 16), each delta
+// MakeResult's with value 0.25 * id.
+AggregatorClient::FoldedBatch Batch(uint64_t fold_id, const std::vector<TaskId>& ids, size_t n) {
+  AggregatorClient::FoldedBatch batch;
+  batch.fold_id = fold_id;
+  batch.group = 7;
+  batch.sum = ExactSum(n);
+  for (TaskId id : ids) {
+    TaskResult r =
+        MakeResult(FoldTask(id, static_cast<ClientId>(id % 16)), n, 0.25f * static_cast<float>(id));
+    EXPECT_TRUE(batch.sum.Add(1.0, r.delta).ok());
+    r.delta.clear();
+    r.metrics["train_loss"] = static_cast<double>(id);
+    batch.tasks.push_back(std::move(r));
+  }
+  return batch;
+}
+
+TEST_F(TransportTest, AFoldedSumBecomesOneResultPerTaskSharingIt) {
+  const size_t n = 300'000;  // 2.4 MB of values: the sum streams in three chunks
+  Start(n);
+  auto client = NewClient();
+  WorkerSession w = RegisterWorker(*client);
+  for (TaskId id : {1, 2, 3}) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
+  auto lease = client->GetTask(w, 3, 1.0);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_EQ(lease->tasks_size(), 3);
+  EXPECT_EQ(lease->tasks(0).fold_group(), 7u);
+  EXPECT_EQ(lease->tasks(0).fold_weight(), 1.0);
+
+  const AggregatorClient::FoldedBatch batch = Batch(11, {1, 2, 3}, n);
+  auto pushed = client->PushFolded(w, batch, 0);
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  EXPECT_FALSE(pushed->duplicate);
+  std::shared_ptr<const FoldedSum> shared;
+  for (TaskId id : {1, 2, 3}) {
+    auto r = transport_->Await(id);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_NE(r->folded, nullptr);
+    EXPECT_TRUE(r->delta.empty());
+    EXPECT_EQ(r->client, id);
+    EXPECT_EQ(r->num_examples, 60u);  // the server's n_i
+    EXPECT_EQ(r->metrics.at("train_loss"), static_cast<double>(id));
+    if (shared == nullptr) shared = r->folded;
+    EXPECT_EQ(r->folded, shared);  // one sum, not three copies
+  }
+  EXPECT_EQ(shared->tasks, (std::vector<TaskId>{1, 2, 3}));
+  EXPECT_EQ(shared->sum, batch.sum);
+
+  // The same batch again (its answer was lost): a duplicate, nothing new.
+  pushed = client->PushFolded(w, batch, 0);
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  EXPECT_TRUE(pushed->duplicate);
+  const GrpcTransportStats stats = transport_->stats();
+  EXPECT_EQ(stats.updates_accepted, 3u);
+  EXPECT_EQ(stats.folded_sums, 1u);
+  EXPECT_EQ(stats.duplicates, 1u);
+}
+
+TEST_F(TransportTest, AFoldedSumOverlappingAResultIsRefusedAndItsOtherTasksRequeued) {
+  const size_t n = 50;
+  Start(n);
+  auto client = NewClient();
+  WorkerSession a = RegisterWorker(*client);
+  for (TaskId id : {1, 2, 3}) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
+  ASSERT_EQ(client->GetTask(a, 3, 1.0)->tasks_size(), 3);
+  // Task 2 already came on its own (as after a lease expired elsewhere).
+  TaskResult alone = MakeResult(FoldTask(2, 2), n);
+  ASSERT_TRUE(client->PushUpdate(a, alone).ok());
+  auto pushed = client->PushFolded(a, Batch(1, {1, 2, 3}, n), 0);
+  EXPECT_EQ(pushed.status().code(), absl::StatusCode::kFailedPrecondition) << pushed.status();
+  EXPECT_EQ(transport_->stats().folded_overlaps, 1u);
+  // Tasks 1 and 3 are trained again: leased anew, and their results taken.
+  auto again = client->GetTask(a, 3, 1.0);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->tasks_size(), 2);
+  EXPECT_EQ(again->tasks(0).task_id(), 1u);
+  EXPECT_EQ(again->tasks(1).task_id(), 3u);
+  ASSERT_TRUE(client->PushFolded(a, Batch(2, {1, 3}, n), 0).ok());
+  for (TaskId id : {1, 2, 3}) {
+    auto r = transport_->Await(id);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->folded != nullptr, id != 2);
+  }
+}
+
+TEST_F(TransportTest, AFoldedSumIsCheckedBeforeItIsTaken) {
+  const size_t n = 40;
+  Start(n);
+  auto client = NewClient();
+  WorkerSession w = RegisterWorker(*client);
+  WorkerSession other = RegisterWorker(*client);
+  transport_->Submit(FoldTask(1, 1));
+  transport_->Submit(FoldTask(2, 2));
+  transport_->Submit(MakeTask(3, 3));  // not to be pre-aggregated
+  // A fold group's tasks go out in shares of the queue per worker: 2 of 3
+  // to the first of two workers, then the last one.
+  ASSERT_EQ(client->GetTask(w, 3, 1.0)->tasks_size(), 2);
+  ASSERT_EQ(client->GetTask(w, 3, 1.0)->tasks_size(), 1);
+  auto code = [&](const WorkerSession& s, const AggregatorClient::FoldedBatch& b) {
+    return client->PushFolded(s, b, 0).status().code();
+  };
+  // Another worker's lease.
+  EXPECT_EQ(code(other, Batch(1, {1, 2}, n)), absl::StatusCode::kFailedPrecondition);
+  // A task outside the group, a wrong size, ids out of order, no tasks.
+  EXPECT_EQ(code(w, Batch(2, {1, 3}, n)), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(w, Batch(3, {1, 2}, n + 1)), absl::StatusCode::kInvalidArgument);
+  AggregatorClient::FoldedBatch reversed = Batch(4, {1, 2}, n);
+  std::swap(reversed.tasks[0], reversed.tasks[1]);
+  EXPECT_EQ(code(w, reversed), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(w, Batch(5, {}, n)), absl::StatusCode::kInvalidArgument);
+  AggregatorClient::FoldedBatch other_group = Batch(6, {1, 2}, n);
+  other_group.group = 8;
+  EXPECT_EQ(code(w, other_group), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(transport_->stats().updates_accepted, 0u);
+  // Then the right one goes through.
+  ASSERT_TRUE(client->PushFolded(w, Batch(7, {1, 2}, n), 0).ok());
+  EXPECT_EQ(transport_->stats().updates_accepted, 2u);
+}
+
+}  // namespace
+}  // namespace testing_internal
+}  // namespace fedsim
