@@ -42,6 +42,8 @@ absl::Status Worker::Run(WorkerSummary* summary) {
     summary->tasks_done = tasks_done_;
     summary->duplicates = duplicates_;
     summary->tasks_dropped = tasks_dropped_;
+    summary->tasks_folded = tasks_folded_;
+    summary->sums_pushed = sums_pushed_;
     summary->models_fetched = cache_.downloads();
     summary->bytes_fetched = client_.bytes_fetched();
     summary->bytes_pushed = client_.bytes_pushed();

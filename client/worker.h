@@ -107,6 +107,8 @@ struct WorkerSummary {
   uint64_t tasks_done = 0;        // results the server acknowledged
   uint64_t duplicates = 0;        // of those, acknowledged as duplicates
   uint64_t tasks_dropped = 0;     // leased but not reported (cancelled, reassigned, run over)
+  uint64_t tasks_folded = 0;      // of tasks_done, those reported in pre-aggregated sums
+  uint64_t sums_pushed = 0;       // pre-aggregated sums the server took (PushFolded)
   uint64_t models_fetched = 0;    // model downloads (cache misses)
   uint64_t bytes_fetched = 0;     // tensor payload bytes down
   uint64_t bytes_pushed = 0;      // tensor payload bytes up

@@ -195,6 +195,8 @@ class Worker {
   uint64_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t tasks_dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t tasks_folded_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sums_pushed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace worker_internal

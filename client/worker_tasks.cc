@@ -191,6 +191,8 @@ void Worker::PushBatch(const std::shared_ptr<FoldBatch>& batch) {
   for (const TaskResult& r : out.tasks) in_flight_.erase(r.id);
   if (done) {
     tasks_done_ += out.tasks.size();
+    tasks_folded_ += out.tasks.size();
+    sums_pushed_ += 1;
     duplicates_ += duplicate ? out.tasks.size() : 0;
   } else {
     tasks_dropped_ += out.tasks.size();

@@ -149,6 +149,8 @@ void AggregatorClient::set_update_segment(std::shared_ptr<UpdateSegment> segment
   absl::MutexLock lock(&segment_mu_);
   segment_ = std::move(segment);
   lazy_slots_ = 0;
+  sum_segment_.reset();
+  sum_lazy_slots_ = 0;
 }
 
 void AggregatorClient::UseSharedMemory(uint64_t num_params, uint32_t slots,
@@ -158,6 +160,8 @@ void AggregatorClient::UseSharedMemory(uint64_t num_params, uint32_t slots,
   lazy_params_ = num_params;
   lazy_slots_ = slots;
   lazy_failure_ = std::move(on_failure);
+  sum_segment_.reset();
+  sum_lazy_slots_ = slots;
 }
 
 absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,

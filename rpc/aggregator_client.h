@@ -136,8 +136,10 @@ class AggregatorClient {
     ExactSum sum;
   };
   // Uploads a batch (PushFolded) and leases up to `want_tasks` tasks with
-  // the answer. The sum streams in chunks of at most chunk_bytes. Errors as
-  // PushUpdate's.
+  // the answer. The sum goes through a slot of a second shared-memory
+  // segment (slots of 2 * num_params floats' bytes) made like the updates'
+  // one when UseSharedMemory was called, else it streams in chunks of at
+  // most chunk_bytes. Errors as PushUpdate's.
   absl::StatusOr<Pushed> PushFolded(const WorkerSession& worker, const FoldedBatch& batch,
                                     uint32_t want_tasks);
   // Uploads one result. Returns true when the server acknowledged it as a
@@ -195,6 +197,14 @@ class AggregatorClient {
   uint64_t lazy_params_ ABSL_GUARDED_BY(segment_mu_) = 0;
   uint32_t lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;
   std::function<void(const absl::Status&)> lazy_failure_ ABSL_GUARDED_BY(segment_mu_);
+  // PushFolded's segment, made at its first push (slots 0 = none to make).
+  std::shared_ptr<UpdateSegment> sum_segment_ ABSL_GUARDED_BY(segment_mu_);
+  uint32_t sum_lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;
+  // One PushFolded call: the values streamed, or (segment != nullptr) in
+  // `slot` of it already.
+  grpc::Status PushFoldedOnce(const WorkerSession& worker, const FoldedBatch& batch,
+                              uint32_t want_tasks, const UpdateSegment* segment, uint32_t slot,
+                              wire::PushUpdateResponse* response);
 };
 
 }  // namespace fedsim

@@ -1,9 +1,11 @@
 // AggregatorClient::PushFolded: a worker's pre-aggregated sum of several
-// tasks' deltas (proto/fedsim.proto FoldedChunk), streamed in chunks.
+// tasks' deltas (proto/fedsim.proto FoldedChunk), in shared memory or
+// streamed in chunks.
 #include <algorithm>
 #include <bit>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "rpc/aggregator_client.h"
 
 namespace fedsim {
@@ -14,13 +16,66 @@ static_assert(std::endian::native == std::endian::little,
 absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const WorkerSession& worker,
                                                                       const FoldedBatch& batch,
                                                                       uint32_t want_tasks) {
+  const std::span<const int64_t> values = batch.sum.values();
+  std::shared_ptr<UpdateSegment> segment;
+  {
+    absl::MutexLock lock(&segment_mu_);
+    if (sum_segment_ == nullptr && sum_lazy_slots_ > 0 && values.size() == lazy_params_) {
+      absl::StatusOr<std::unique_ptr<UpdateSegment>> made =
+          UpdateSegment::Create(2 * lazy_params_, sum_lazy_slots_);
+      sum_lazy_slots_ = 0;
+      if (made.ok()) {
+        sum_segment_ = *std::move(made);
+      } else if (lazy_failure_) {
+        lazy_failure_(made.status());
+      }
+    }
+    segment = sum_segment_;
+  }
+  wire::PushUpdateResponse response;
+  grpc::Status status;
+  bool sent = false;
+  if (segment != nullptr && !values.empty() && segment->num_params() == 2 * values.size()) {
+    if (const std::optional<uint32_t> slot = segment->Acquire(); slot.has_value()) {
+      std::memcpy(segment->Slot(*slot).data(), values.data(), values.size() * sizeof(int64_t));
+      status = PushFoldedOnce(worker, batch, want_tasks, segment.get(), *slot, &response);
+      if (status.ok()) {
+        segment->Release(*slot);
+        bytes_shared_ += values.size() * sizeof(int64_t);
+        sent = true;
+      } else {
+        // The server may still be reading the slot: never write it again.
+        segment->Retire(*slot);
+        if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
+            !absl::StartsWith(status.error_message(), kShmRefused)) {
+          return FromGrpcStatus(status);
+        }
+        absl::MutexLock lock(&segment_mu_);  // refused: stream from now on
+        if (sum_segment_ == segment) sum_segment_.reset();
+      }
+    }
+  }
+  if (!sent) {
+    status = PushFoldedOnce(worker, batch, want_tasks, nullptr, 0, &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+  }
+  bytes_pushed_ += values.size() * sizeof(int64_t);
+  Pushed out;
+  out.duplicate = response.duplicate();
+  out.tasks.assign(std::make_move_iterator(response.mutable_tasks()->begin()),
+                   std::make_move_iterator(response.mutable_tasks()->end()));
+  return out;
+}
+
+grpc::Status AggregatorClient::PushFoldedOnce(const WorkerSession& worker, const FoldedBatch& batch,
+                                              uint32_t want_tasks, const UpdateSegment* segment,
+                                              uint32_t slot, wire::PushUpdateResponse* response) {
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
   // The metadata leaves with the first chunk, in one batch.
   context.set_initial_metadata_corked(true);
-  wire::PushUpdateResponse response;
   std::unique_ptr<grpc::ClientWriter<wire::FoldedChunk>> writer =
-      stub_->PushFolded(&context, &response);
+      stub_->PushFolded(&context, response);
   wire::FoldedChunk chunk;
   wire::FoldedHeader* header = chunk.mutable_header();
   header->set_worker_id(worker.worker_id);
@@ -37,6 +92,13 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
     t->set_num_examples(r.num_examples);
     t->mutable_metrics()->insert(r.metrics.begin(), r.metrics.end());
   }
+  if (segment != nullptr) {
+    header->set_shm_segment(segment->name());
+    header->set_shm_slot(slot);
+    // The header alone, with the half-close in the same batch.
+    writer->WriteLast(chunk, grpc::WriteOptions());
+    return writer->Finish();
+  }
   const std::span<const int64_t> values = batch.sum.values();
   const size_t per_chunk = std::max<size_t>(chunk_bytes_ / sizeof(int64_t), 1);
   size_t offset = 0;
@@ -50,20 +112,13 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
     offset += n;
     const bool last = offset == values.size();
     closed = last;
-    const bool sent =
+    const bool written =
         last ? writer->Write(chunk, grpc::WriteOptions().set_last_message()) : writer->Write(chunk);
-    chunk.clear_header();      // only the first chunk carries it
-    if (!sent || last) break;  // !sent: the server ended the stream; Finish() says why
+    chunk.clear_header();         // only the first chunk carries it
+    if (!written || last) break;  // !written: the server ended the stream; Finish() says why
   } while (true);
   if (!closed) writer->WritesDone();
-  const grpc::Status status = writer->Finish();
-  if (!status.ok()) return FromGrpcStatus(status);
-  bytes_pushed_ += values.size() * sizeof(int64_t);
-  Pushed out;
-  out.duplicate = response.duplicate();
-  out.tasks.assign(std::make_move_iterator(response.mutable_tasks()->begin()),
-                   std::make_move_iterator(response.mutable_tasks()->end()));
-  return out;
+  return writer->Finish();
 }
 
 }  // namespace fedsim

@@ -106,6 +106,11 @@ class MappedUpdateSegment {
   // Replaces *out with the num_params floats of slot `slot` (1-based,
   // <= slots()). The caller checks them as it checks a streamed delta.
   void CopySlot(uint32_t slot, std::vector<float>* out) const;
+  // The slot's bytes as they are, into `out` (num_params * 4 bytes): for
+  // slots that hold other values than floats (a pre-aggregated sum's int64
+  // values in a segment of twice the model's floats).
+  // REQUIRES: out.size() == num_params * sizeof(float).
+  void CopySlotBytes(uint32_t slot, std::span<std::byte> out) const;
 
  private:
   MappedUpdateSegment(std::string name, const float* base, size_t bytes, uint64_t num_params,

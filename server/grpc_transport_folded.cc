@@ -3,6 +3,7 @@
 // sharing the sum. See GrpcTransportImpl::CheckFoldedHeader / EndFolded.
 #include <cmath>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,39 @@ absl::Status GrpcTransportImpl::CheckFoldedHeader(const wire::FoldedHeader& head
   absl::MutexLock lock(&mu_);
   SeenLocked(header.worker_id(), header.session(), /*live_only=*/false);
   return CheckFoldedLocked(header);
+}
+
+absl::Status GrpcTransportImpl::ReadFoldedSlot(const wire::FoldedHeader& header,
+                                               std::vector<int64_t>* values) {
+  std::shared_ptr<const MappedUpdateSegment> segment;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = workers_.find(header.worker_id());
+    if (it == workers_.end() || !it->second.shared_memory) {
+      return absl::FailedPreconditionError(absl::StrCat(kShmRefused, "worker ", header.worker_id(),
+                                                        " was not offered shared memory"));
+    }
+    WorkerState& worker = it->second;
+    if (worker.sum_segment == nullptr || worker.sum_segment->name() != header.shm_segment()) {
+      absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
+          MappedUpdateSegment::Open(header.shm_segment(), 2 * num_params_);
+      if (!mapped.ok()) {
+        Log(absl::StrCat("worker ", worker.id, " (", worker.name, "): ", mapped.status().message(),
+                         "; it streams its sums instead"));
+        return absl::FailedPreconditionError(mapped.status().message());
+      }
+      worker.sum_segment = *std::move(mapped);
+    }
+    segment = worker.sum_segment;
+  }
+  if (header.shm_slot() > segment->slots()) {
+    return absl::InvalidArgumentError(absl::StrCat("pre-aggregated sum ", header.fold_id(),
+                                                   " names slot ", header.shm_slot(), " of ",
+                                                   segment->slots()));
+  }
+  values->resize(num_params_);
+  segment->CopySlotBytes(header.shm_slot(), std::as_writable_bytes(std::span<int64_t>(*values)));
+  return absl::OkStatus();
 }
 
 absl::Status GrpcTransportImpl::CheckFoldedLocked(const wire::FoldedHeader& header) {

@@ -77,6 +77,32 @@ TEST_F(TransportTest, AFoldedSumBecomesOneResultPerTaskSharingIt) {
   EXPECT_EQ(stats.duplicates, 1u);
 }
 
+TEST_F(TransportTest, AWorkerOnThisMachineHandsItsSumOverInSharedMemory) {
+  const size_t n = 300'000;
+  Start(n);
+  auto client = NewClient();
+  auto registered = client->Register("shm", 2);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  ASSERT_TRUE(registered->shared_memory_updates());
+  WorkerSession w = WorkerSession::Of(*registered);
+  client->UseSharedMemory(n, 2, nullptr);
+  for (TaskId id : {1, 2, 3, 4}) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
+  ASSERT_EQ(client->GetTask(w, 4, 1.0)->tasks_size(), 4);
+  // Two sums, one after the other through the same segment.
+  const AggregatorClient::FoldedBatch first = Batch(1, {1, 2}, n);
+  const AggregatorClient::FoldedBatch second = Batch(2, {3, 4}, n);
+  ASSERT_TRUE(client->PushFolded(w, first, 0).ok());
+  ASSERT_TRUE(client->PushFolded(w, second, 0).ok());
+  EXPECT_EQ(client->bytes_shared(), 2 * n * sizeof(int64_t));
+  EXPECT_EQ(transport_->stats().bytes_received, 0u);  // nothing came through the socket
+  for (TaskId id : {1, 2, 3, 4}) {
+    auto r = transport_->Await(id);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_NE(r->folded, nullptr);
+    EXPECT_EQ(r->folded->sum, id <= 2 ? first.sum : second.sum) << id;
+  }
+}
+
 TEST_F(TransportTest, AFoldedSumOverlappingAResultIsRefusedAndItsOtherTasksRequeued) {
   const size_t n = 50;
   Start(n);

@@ -52,6 +52,8 @@ struct WorkerState {
   // and its segment once a push named it.
   bool shared_memory = false;
   std::shared_ptr<const MappedUpdateSegment> segment;
+  // Its segment of pre-aggregated sums (slots of 2 * num_params floats).
+  std::shared_ptr<const MappedUpdateSegment> sum_segment;
 };
 
 struct TaskState {
@@ -262,6 +264,11 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // cannot be split: it is refused (FailedPrecondition) and its other tasks
   // go back to the queue. Leases up to want_tasks with the answer.
   absl::Status CheckFoldedHeader(const wire::FoldedHeader& header);
+  // A sum in shared memory (header.shm_slot > 0): maps the worker's sum
+  // segment (once) and copies the slot into *values. FailedPrecondition
+  // starting with kShmRefused when the worker was not offered shared memory
+  // or the segment cannot be mapped; InvalidArgument for a bad slot.
+  absl::Status ReadFoldedSlot(const wire::FoldedHeader& header, std::vector<int64_t>* values);
   absl::Status EndFolded(absl::Status status, const wire::FoldedHeader& header,
                          std::vector<int64_t> values, uint64_t bytes,
                          wire::PushUpdateResponse* response);

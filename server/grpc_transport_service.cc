@@ -190,11 +190,17 @@ class FoldedReactor final : public grpc::ServerReadReactor<wire::FoldedChunk> {
       header_ = std::move(*chunk_.mutable_header());
       have_header_ = true;
       if (absl::Status s = transport_->CheckFoldedHeader(header_); !s.ok()) return s;
-      values_.resize(header_.num_params());
+      if (header_.shm_slot() > 0) {  // the values are in shared memory, not in the stream
+        if (absl::Status s = transport_->ReadFoldedSlot(header_, &values_); !s.ok()) return s;
+        received_ = values_.size();
+      } else {
+        values_.resize(header_.num_params());
+      }
     } else if (chunk_.has_header()) {
       return absl::InvalidArgumentError("a PushFolded stream carries its header twice");
     }
     const std::string& data = chunk_.data();
+    if (data.empty()) return absl::OkStatus();  // a header alone
     bytes_ += data.size();
     const size_t n = data.size() / sizeof(int64_t);
     if (data.size() % sizeof(int64_t) != 0 || chunk_.offset() != received_ ||

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -34,9 +35,12 @@ class E2ETest : public e2e::E2EFixture {
     return e2e::RunFedsim(args, err);
   }
 
-  // `server_says`: a line the server must log (empty: none).
+  // `max_requeued`: the most tasks the killed worker may take down with it
+  // (all of the same round). `server_says`: a line the server must log
+  // (empty: none).
   void ExpectWorkerKillIsHarmless(const std::string& scenario, const std::vector<std::string>& sets,
-                                  const std::string& name, const std::string& server_says = "");
+                                  const std::string& name, size_t max_requeued,
+                                  const std::string& server_says = "");
 };
 
 // A sanitizer build trains about 200 times slower (one quickstart commit took
@@ -72,6 +76,70 @@ TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
   // The quickstart promise: >= 0.80 test accuracy.
   if (!kSanitizerBuild) {
     EXPECT_GE(std::stod(ManifestField(tmp_ / "inproc", "final_accuracy")), 0.80);
+  }
+}
+
+// Worker pre-aggregation (core/task.h TaskSpec::fold_group): rounds whose
+// every update is accepted (FedAvg without deadline or over-selection,
+// FedOpt) are summed on the workers, one exact sum per batch, and the
+// model, metrics and events are the in-process run's bit for bit with one,
+// two and three workers.
+TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeWorkers) {
+  const std::vector<std::string> common = {
+      "--set=num_clients=100", "--set=dataset.fashion_mnist.train_limit=6000",
+      "--set=eval.test_limit=1000", "--set=stop.max_commits=3", "--set=eval.every_commits=1"};
+  const std::vector<std::pair<std::string, std::string>> rules = {
+      {"fedavg", "--set=algorithm={fedavg{clients_per_round:30 weighting:EXAMPLES}}"},
+      {"fedopt", "--set=algorithm={fedopt{clients_per_round:30 optimizer:ADAM}}"}};
+  const std::vector<std::pair<std::string, std::vector<std::string>>> modes = {
+      {"inproc", {"--inprocess", "--slots=2"}},
+      {"w1", {"--workers=1", "--slots=2"}},
+      {"w2", {"--workers=2", "--slots=1"}},
+      {"w3", {"--workers=3", "--slots=1"}}};
+  for (const auto& [rule, algorithm] : rules) {
+    for (const auto& [dir, mode] : modes) {
+      // Through a shell that sends stdout (the workers' summary lines) to stderr.
+      std::vector<std::string> args = {"/bin/sh",
+                                       "-c",
+                                       "\"$0\" \"$@\" 1>&2",
+                                       FEDSIM_BINARY,
+                                       "run",
+                                       "scenarios/pfl_fmnist.textproto",
+                                       "--run_dir=" + (tmp_ / (rule + dir)).string(),
+                                       algorithm};
+      args.insert(args.end(), mode.begin(), mode.end());
+      args.insert(args.end(), common.begin(), common.end());
+      std::string err;
+      ASSERT_EQ(e2e::RunCommand(args, &err), 0) << rule << " " << dir << ": " << err;
+      if (dir == "inproc") continue;
+      // Every task a worker did went in a sum, and a sum held several.
+      std::regex summary_re(
+          R"(worker [0-9]+: ([0-9]+) tasks done \([0-9]+ duplicates, [0-9]+ dropped, ([0-9]+) in ([0-9]+) pre-aggregated sums\))");
+      int workers = 0;
+      uint64_t done = 0, folded = 0, sums = 0;
+      for (std::sregex_iterator it(err.begin(), err.end(), summary_re), end; it != end; ++it) {
+        ++workers;
+        done += std::stoull((*it)[1].str());
+        folded += std::stoull((*it)[2].str());
+        sums += std::stoull((*it)[3].str());
+      }
+      EXPECT_EQ(workers, std::stoi(dir.substr(1))) << err;
+      EXPECT_EQ(done, 90u) << err;  // 3 rounds of 30
+      EXPECT_EQ(folded, done) << err;
+      EXPECT_GE(sums, 3u) << err;
+      EXPECT_LT(sums, done / 2) << err;
+    }
+    const fs::path inproc = tmp_ / (rule + "inproc");
+    const std::string metrics = ReadFile(inproc / "metrics.csv");
+    ASSERT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 5);  // header + versions 0-3
+    for (const char* dir : {"w1", "w2", "w3"}) {
+      const fs::path d = tmp_ / (rule + dir);
+      EXPECT_EQ(metrics, ReadFile(d / "metrics.csv")) << rule << " " << dir;
+      EXPECT_EQ(ReadFile(inproc / "events.jsonl"), ReadFile(d / "events.jsonl"))
+          << rule << " " << dir;
+      EXPECT_EQ(ManifestField(inproc, "final_model_hash"), ManifestField(d, "final_model_hash"))
+          << rule << " " << dir;
+    }
   }
 }
 
@@ -201,7 +269,7 @@ TEST_F(E2ETest, DecentralizedRunIsBitIdenticalInProcessAndWithOneOrThreeWorkers)
 // folder under --server_out).
 void E2ETest::ExpectWorkerKillIsHarmless(
     const std::string& scenario, const std::vector<std::string>& sets, const std::string& name,
-    const std::string& server_says) {  // Undisturbed reference.
+    size_t max_requeued, const std::string& server_says) {  // Undisturbed reference.
   ASSERT_NO_FATAL_FAILURE(e2e::RunInProcess(scenario, sets, tmp_ / "ref"));
 
   // A server and two workers started by hand. Worker w2 logs its tasks; it is
@@ -267,12 +335,19 @@ void E2ETest::ExpectWorkerKillIsHarmless(
       << "the server never re-queued w2's task";
   {
     std::lock_guard<std::mutex> lock(mu);
-    // The task it was training, and at most the one it held leased behind
-    // it (a worker with short tasks leases two per slot: client/lease_depth.h).
+    // The task it was training and those it held leased behind it, all of
+    // its round. With worker pre-aggregation (FedAvg rounds) these include
+    // the tasks it had trained into a sum it had not pushed yet; without it,
+    // at most one behind (a worker with short tasks leases two per slot:
+    // client/lease_depth.h).
     const std::vector<std::string> ids = absl::StrSplit(requeued_tasks, ", ");
     EXPECT_TRUE(std::find(ids.begin(), ids.end(), killed_task) != ids.end())
         << "requeued " << requeued_tasks << ", killed mid-task " << killed_task;
-    EXPECT_LE(ids.size(), 2u) << requeued_tasks;
+    EXPECT_LE(ids.size(), max_requeued) << requeued_tasks;
+    for (const std::string& id : ids) {
+      EXPECT_LT(std::abs(std::stoi(id) - std::stoi(killed_task)), static_cast<int>(max_requeued))
+          << "requeued " << requeued_tasks << ", killed mid-task " << killed_task;
+    }
   }
   procs.WaitAll(300);
   auto children = procs.children();
@@ -294,7 +369,7 @@ void E2ETest::ExpectWorkerKillIsHarmless(
 TEST_F(E2ETest, WorkerKilledMidRunIsReplacedAndTheResultIsUnchanged) {
   ExpectWorkerKillIsHarmless("scenarios/quickstart.textproto",
                              {"--set=stop.max_commits=6", "--set=eval.every_commits=1"},
-                             "quickstart");
+                             "quickstart", /*max_requeued=*/10);  // a round's 10 tasks
 }
 
 // The same for decentralized rounds, whose client models live on the workers
@@ -307,7 +382,7 @@ TEST_F(E2ETest, WorkerKilledMidDecentralizedRoundIsReplacedAndTheResultIsUnchang
        "--set=dataset.fashion_mnist.test_limit=1000", "--set=stop.max_commits=5",
        "--set=eval.every_commits=1", "--set=eval.client_sample=4",
        "--set=algorithm.decentralized.topology={ring{}}"},
-      "dfedsam_fmnist", "which held their backups");
+      "dfedsam_fmnist", /*max_requeued=*/2, "which held their backups");
 }
 
 TEST_F(E2ETest, BadScenarioGivesFileLineColumnAndNonZeroExit) {

@@ -120,13 +120,16 @@ int ClientMain(int argc, char** argv) {
   WorkerSummary summary;
   absl::Status status = RunWorker(options, &summary);
   std::printf(
-      "fedsim client: worker %llu: %llu tasks done (%llu duplicates, %llu dropped), "
+      "fedsim client: worker %llu: %llu tasks done (%llu duplicates, %llu dropped, %llu in %llu "
+      "pre-aggregated sums), "
       "%llu model downloads, %.1f MB down, %.1f MB up, %.1f MB from peers, %.1f MB to peers "
       "(updates: %.1f MB in shared memory)\n",
       static_cast<unsigned long long>(summary.worker_id),
       static_cast<unsigned long long>(summary.tasks_done),
       static_cast<unsigned long long>(summary.duplicates),
       static_cast<unsigned long long>(summary.tasks_dropped),
+      static_cast<unsigned long long>(summary.tasks_folded),
+      static_cast<unsigned long long>(summary.sums_pushed),
       static_cast<unsigned long long>(summary.models_fetched), summary.bytes_fetched / 1e6,
       summary.bytes_pushed / 1e6, summary.bytes_from_peers / 1e6, summary.bytes_to_peers / 1e6,
       summary.bytes_shared / 1e6);
