@@ -79,11 +79,24 @@ void GrpcTransportImpl::LeaseLocked(uint64_t worker_id, WorkerState* worker, uin
                                     wire::GetTaskResponse* response) {
   // Workers that pre-aggregate ask for many tasks at once; near the end of
   // a round that would leave one worker with a queue while another idles.
-  // So a fold group's tasks go out in shares of the queue per worker.
+  // So a fold group's tasks are shared out: each worker gets up to an equal
+  // part of the group's tasks not yet received (queued or held by anyone),
+  // less those it holds, and at least one.
   if (!pending_.empty() && tasks_.at(pending_.front()).spec.fold_group != 0) {
-    const size_t share =
-        (pending_.size() + workers_.size() - 1) / std::max<size_t>(workers_.size(), 1);
-    max_tasks = std::min<uint32_t>(max_tasks, static_cast<uint32_t>(std::max<size_t>(share, 1)));
+    const uint64_t group = tasks_.at(pending_.front()).spec.fold_group;
+    size_t held = 0;
+    size_t mine = 0;
+    for (const auto& [id, w] : workers_) {
+      for (TaskId t : w.leased) {
+        if (tasks_.at(t).spec.fold_group != group) continue;
+        ++held;
+        mine += id == worker_id;
+      }
+    }
+    const size_t n = std::max<size_t>(workers_.size(), 1);
+    const size_t fair = (pending_.size() + held + n - 1) / n;
+    const size_t share = fair > mine ? fair - mine : 1;
+    max_tasks = std::min<uint32_t>(max_tasks, static_cast<uint32_t>(share));
   }
   for (auto it = pending_.begin();
        response->tasks_size() < static_cast<int>(max_tasks) && it != pending_.end();) {
