@@ -12,11 +12,13 @@ Runs, alternated, --reps times each (median, min and max):
   fedsim --inprocess --slots=1   one training slot (against one PyTorch thread)
   fedsim --inprocess             all slots (the whole machine)
   fedsim --workers=2             two worker processes over gRPC (P6)
+  fedsim --workers=1 --slots=2   one worker process with two slots (P6, the
+                                 same cores in one worker)
   pytorch                        a sequential loop, one thread, and two threads
                                  (a child process with its thread pools at 2)
 and prints client updates per second, the ratios (P2: one slot / one PyTorch
-thread >= 4, all slots / PyTorch's best of 1 and 2 threads >= 5; P6: workers /
-in-process wall <= 1.15) and both sides' final test accuracy (they should
+thread >= 4, all slots / PyTorch's best of 1 and 2 threads >= 5; P6: each
+multi-process mode / in-process wall <= 1.15) and both sides' final test accuracy (they should
 agree within a point).
 
 fedsim's updates/s use the run's own wall time (manifest.json "wall_s": the
@@ -169,7 +171,8 @@ def main():
     data = load()
     modes = {"fedsim 1 slot": ["--inprocess", "--slots=1"],
              "fedsim all slots": ["--inprocess"],
-             "fedsim 2 workers": ["--workers=2"]}
+             "fedsim 2 workers": ["--workers=2"],
+             "fedsim 1 worker x 2": ["--workers=1", "--slots=2"]}
     rates = {name: [] for name in list(modes) + ["pytorch 1 thread", "pytorch 2 threads"]}
     walls = {name: [] for name in modes}
     accuracy = {}
@@ -188,10 +191,10 @@ def main():
 
     print(f"pfl recipe, {ROUNDS} rounds x {PER_ROUND} clients, {os.cpu_count()} cores, "
           f"median of {args.reps}")
-    print(f"{'side':18} {'updates/s':>8} {'':24} {'process wall s':>16}")
+    print(f"{'side':20} {'updates/s':>8} {'':24} {'process wall s':>16}")
     for name in rates:
         wall = f"{statistics.median(walls[name]):.2f}" if name in walls else "-"
-        print(f"{name:18} {summary(rates[name])} {wall:>16}")
+        print(f"{name:20} {summary(rates[name])} {wall:>16}")
     torch_rate = statistics.median(rates["pytorch 1 thread"])
     torch_best = max(torch_rate, statistics.median(rates["pytorch 2 threads"]))
     one = statistics.median(rates["fedsim 1 slot"])
@@ -199,10 +202,11 @@ def main():
     print(f"P2 one slot / PyTorch thread:  {one / torch_rate:.2f}x (goal >= 4)")
     print(f"P2 all slots / PyTorch, best of 1 and 2 threads: {every / torch_best:.2f}x "
           "(goal >= 5)")
-    p6 = statistics.median(walls["fedsim 2 workers"]) / statistics.median(walls["fedsim all slots"])
-    p6_run = every / statistics.median(rates["fedsim 2 workers"])
-    print(f"P6 2 workers / in-process: {p6:.2f}x process wall, {p6_run:.2f}x run wall "
-          "(goal <= 1.15)")
+    for workers in ("fedsim 2 workers", "fedsim 1 worker x 2"):
+        p6 = statistics.median(walls[workers]) / statistics.median(walls["fedsim all slots"])
+        p6_run = every / statistics.median(rates[workers])
+        print(f"P6 {workers[7:]} / in-process: {p6:.2f}x process wall, {p6_run:.2f}x run wall "
+              "(goal <= 1.15)")
     torch_acc = accuracy.pop("pytorch 1 thread")
     print("test accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in accuracy.items()) +
           f", pytorch {statistics.mean(torch_acc):.4f} (mean over seeds "
