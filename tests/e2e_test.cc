@@ -85,12 +85,18 @@ TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
 // model, metrics and events are the in-process run's bit for bit with one,
 // two and three workers.
 TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeWorkers) {
+  // A sanitizer build trains about 200 times slower: fewer, smaller rounds.
+  const int per_round = kSanitizerBuild ? 6 : 30;
   const std::vector<std::string> common = {
-      "--set=num_clients=100", "--set=dataset.fashion_mnist.train_limit=6000",
-      "--set=eval.test_limit=1000", "--set=stop.max_commits=3", "--set=eval.every_commits=1"};
+      "--set=num_clients=100",
+      kSanitizerBuild ? "--set=dataset.fashion_mnist.train_limit=1200"
+                      : "--set=dataset.fashion_mnist.train_limit=6000",
+      kSanitizerBuild ? "--set=eval.test_limit=100" : "--set=eval.test_limit=1000",
+      "--set=stop.max_commits=3", "--set=eval.every_commits=1"};
+  const std::string cohort = "clients_per_round:" + std::to_string(per_round);
   const std::vector<std::pair<std::string, std::string>> rules = {
-      {"fedavg", "--set=algorithm={fedavg{clients_per_round:30 weighting:EXAMPLES}}"},
-      {"fedopt", "--set=algorithm={fedopt{clients_per_round:30 optimizer:ADAM}}"}};
+      {"fedavg", "--set=algorithm={fedavg{" + cohort + " weighting:EXAMPLES}}"},
+      {"fedopt", "--set=algorithm={fedopt{" + cohort + " optimizer:ADAM}}"}};
   const std::vector<std::pair<std::string, std::vector<std::string>>> modes = {
       {"inproc", {"--inprocess", "--slots=2"}},
       {"w1", {"--workers=1", "--slots=2"}},
@@ -124,10 +130,16 @@ TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeW
         sums += std::stoull((*it)[3].str());
       }
       EXPECT_EQ(workers, std::stoi(dir.substr(1))) << err;
-      EXPECT_EQ(done, 90u) << err;  // 3 rounds of 30
+      EXPECT_EQ(done, 3u * per_round) << err;  // 3 rounds
       EXPECT_EQ(folded, done) << err;
-      EXPECT_GE(sums, 3u) << err;
-      EXPECT_LT(sums, done / 2) << err;
+      EXPECT_GE(sums, 3u) << err;  // one a round at least
+      // Sums hold several tasks (a sanitized worker's slow tasks may leave
+      // its batch empty between two leases, so there only a bound).
+      if (kSanitizerBuild) {
+        EXPECT_LE(sums, done) << err;
+      } else {
+        EXPECT_LT(sums, done / 2) << err;
+      }
     }
     const fs::path inproc = tmp_ / (rule + "inproc");
     const std::string metrics = ReadFile(inproc / "metrics.csv");
