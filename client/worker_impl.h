@@ -91,10 +91,11 @@ class Worker {
   absl::Status Train(const TaskSpec& spec, const WorkerSession& lease_worker,
                      const std::string& peer_backup, std::shared_ptr<const TaskResult>* out);
 
-  // Pushes a trained result; errors as Train's.
+  // Pushes a trained result, asking for up to `want_tasks` tasks with the
+  // answer (*next); errors as Train's.
   absl::Status Push(const TaskSpec& spec, const WorkerSession& lease_worker,
-                    const std::shared_ptr<const TaskResult>& shared, bool* done, bool* duplicate,
-                    std::vector<wire::Task>* next);
+                    const std::shared_ptr<const TaskResult>& shared, uint32_t want_tasks,
+                    bool* done, bool* duplicate, std::vector<wire::Task>* next);
 
   absl::StatusOr<std::vector<float>> Fetch(const ModelRef& ref);
 
@@ -103,6 +104,10 @@ class Worker {
   // A fold group's tasks leased under one session (TaskSpec::fold_group):
   // how many are still to train, the trained ones' figures and the exact
   // sum of their weighted deltas. Pushed (PushFolded) once none is held.
+  // A batch of one task goes as a plain update: a sum is twice a delta's
+  // bytes, which matters where workers train one client a round over a
+  // real network. So the first trained delta waits in `single` and joins
+  // the sum only when a second task is trained.
   struct FoldBatch {
     uint64_t group = 0;
     WorkerSession session;
@@ -110,6 +115,8 @@ class Worker {
     std::vector<TaskResult> tasks;  // under the worker's mu_; deltas empty
     absl::Mutex sum_mu;
     ExactSum sum ABSL_GUARDED_BY(sum_mu);
+    std::shared_ptr<const TaskResult> single ABSL_GUARDED_BY(sum_mu);
+    double single_weight ABSL_GUARDED_BY(sum_mu) = 0;
   };
   // Tasks held per slot while pre-aggregating; the poller asks for half of
   // them at a time, so one GetTask serves several tasks.

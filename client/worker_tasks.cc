@@ -33,7 +33,7 @@ void Worker::RunTask(const TaskSpec& spec, const WorkerSession& lease_worker,
     bool duplicate = false;
     std::vector<wire::Task> next;  // leased with the push's answer
     const absl::Time start = clock_->Now();
-    absl::Status pushed = Push(spec, lease_worker, result, &done, &duplicate, &next);
+    absl::Status pushed = Push(spec, lease_worker, result, 1, &done, &duplicate, &next);
     {
       absl::MutexLock lock(&mu_);
       const int change = lease_depth_.NotePush(clock_->Now() - start);
@@ -94,8 +94,21 @@ void Worker::FoldTask(const TaskSpec& spec, const WorkerSession& lease_worker, a
     {
       // Slots add in parallel; only the sum is shared.
       absl::MutexLock lock(&batch->sum_mu);
-      if (batch->sum.empty()) batch->sum = ExactSum(result->delta.size());
-      added = batch->sum.Add(spec.fold_weight, result->delta);
+      if (batch->sum.empty() && batch->single == nullptr) {
+        batch->single = result;  // the batch's first: it may stay alone
+        batch->single_weight = spec.fold_weight;
+      } else {
+        if (batch->sum.empty()) batch->sum = ExactSum(result->delta.size());
+        if (batch->single != nullptr) {
+          added = batch->sum.Add(batch->single_weight, batch->single->delta);
+          if (!added.ok()) {
+            added = absl::InvalidArgumentError(
+                absl::StrCat("task ", batch->single->id, ": ", added.message()));
+          }
+          batch->single.reset();
+        }
+        if (added.ok()) added = batch->sum.Add(spec.fold_weight, result->delta);
+      }
     }
     if (added.ok()) {
       folded = true;
@@ -105,7 +118,7 @@ void Worker::FoldTask(const TaskSpec& spec, const WorkerSession& lease_worker, a
     }
   }
   TaskLog(spec,
-          folded ? "trained, added to its group's sum" : (status.ok() ? "dropped" : "failed"));
+          folded ? "trained, kept for its group's sum" : (status.ok() ? "dropped" : "failed"));
   std::shared_ptr<FoldBatch> ready;
   {
     absl::MutexLock lock(&mu_);
@@ -135,6 +148,34 @@ void Worker::FoldTask(const TaskSpec& spec, const WorkerSession& lease_worker, a
 }
 
 void Worker::PushBatch(const std::shared_ptr<FoldBatch>& batch) {
+  std::shared_ptr<const TaskResult> single;
+  {
+    absl::MutexLock lock(&batch->sum_mu);
+    single = std::move(batch->single);
+  }
+  if (single != nullptr) {  // one task: a plain update, half a sum's bytes
+    TaskSpec spec;
+    spec.id = single->id;
+    spec.client = single->client;
+    spec.base = single->base;
+    bool done = false;
+    bool duplicate = false;
+    std::vector<wire::Task> next;  // none asked
+    absl::Status pushed =
+        Push(spec, batch->session, single, /*want_tasks=*/0, &done, &duplicate, &next);
+    TaskLog(spec, done ? (duplicate ? "pushed (a duplicate)" : "pushed")
+                       : (pushed.ok() ? "dropped" : "failed"));
+    absl::MutexLock lock(&mu_);
+    if (!pushed.ok()) SetFatalLocked(pushed);
+    in_flight_.erase(spec.id);
+    if (done) {
+      ++tasks_done_;
+      duplicates_ += duplicate;
+    } else {
+      ++tasks_dropped_;
+    }
+    return;
+  }
   AggregatorClient::FoldedBatch out;
   out.group = batch->group;
   {
@@ -259,13 +300,14 @@ absl::Status Worker::Train(const TaskSpec& spec, const WorkerSession& lease_work
 }
 
 absl::Status Worker::Push(const TaskSpec& spec, const WorkerSession& lease_worker,
-                          const std::shared_ptr<const TaskResult>& shared, bool* done,
-                          bool* duplicate, std::vector<wire::Task>* next) {
+                          const std::shared_ptr<const TaskResult>& shared, uint32_t want_tasks,
+                          bool* done, bool* duplicate, std::vector<wire::Task>* next) {
   while (true) {
     if (Stopped()) return absl::OkStatus();
-    // Asks for the slot's next task with the answer: no GetTask round trip.
+    // A task's own push asks for the slot's next task with the answer: no
+    // GetTask round trip.
     absl::StatusOr<AggregatorClient::Pushed> pushed =
-        client_.PushUpdateAndLease(lease_worker, shared, 1);
+        client_.PushUpdateAndLease(lease_worker, shared, want_tasks);
     if (pushed.ok()) {
       MarkContact();
       *done = true;

@@ -1,19 +1,20 @@
 // The worker process's loop (client/) against the real gRPC server
 // (server/), both on one FakeClock: bit-identical results, and a dead
 // worker's task redone by another at exactly the heartbeat timeout.
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "client/worker.h"
+#include "config/scenario_file.h"
 #include "core/clock.h"
 #include "gtest/gtest.h"
 #include "rpc/aggregator_client.h"
-#include "server/grpc_transport.h"
 #include "runtime/model_setup.h"
 #include "runtime/run_setup.h"
-#include "config/scenario_file.h"
 #include "runtime/task_runner.h"
+#include "server/grpc_transport.h"
 
 namespace fedsim {
 namespace {
@@ -55,8 +56,8 @@ class WorkerServerTest : public ::testing::Test {
     options.clock = &clock_;
     // The server's own n_i, as `fedsim server` gives it.
     for (uint32_t rows : data_->client_rows) options.client_examples.push_back(rows);
-    auto t = StartGrpcTransport(options, ScenarioToText(scenario_), store_.Get(kBase)->size(),
-                                &store_);
+    auto t =
+        StartGrpcTransport(options, ScenarioToText(scenario_), store_.Get(kBase)->size(), &store_);
     ASSERT_TRUE(t.ok()) << t.status();
     transport_ = std::move(t).value();
   }
@@ -170,6 +171,69 @@ TEST_F(WorkerServerTest, TaskOfADeadWorkerIsRedoneByAnotherAtTheTimeout) {
   transport_->Shutdown();
   worker.join();
   EXPECT_TRUE(worker_status.ok()) << worker_status;
+}
+
+// Tasks of a fold group (TaskSpec::fold_group): the worker adds their
+// weighted deltas into exact sums, each of two tasks or more, and a batch of
+// one goes as a plain update. Every sum equals the one made from the
+// in-process deltas, bit for bit.
+TEST_F(WorkerServerTest, FoldGroupsComeAsExactSumsOfTwoOrMoreOrAsPlainUpdates) {
+  GrpcServerOptions options;
+  options.heartbeat_interval_s = 0.1;
+  StartServer(options);
+  WorkerSummary summary;
+  absl::Status worker_status;
+  WorkerOptions wo = Worker(1);
+  std::thread worker([&] { worker_status = RunWorker(wo, &summary); });
+
+  auto fold = [&](TaskId id, uint64_t group, double weight) {
+    TaskSpec t = Task(id, static_cast<ClientId>(id % 12));
+    t.fold_group = group;
+    t.fold_weight = weight;
+    return t;
+  };
+  // A group of one task: its delta comes on its own.
+  const TaskSpec alone = fold(1, 1, 0.75);
+  transport_->Submit(alone);
+  auto got = transport_->Await(alone.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->folded, nullptr);
+  EXPECT_EQ(got->delta, Expected(alone).delta);
+
+  // A group of six with different weights.
+  std::vector<TaskSpec> tasks;
+  for (TaskId id = 2; id <= 7; ++id) tasks.push_back(fold(id, 2, 0.5 + 0.25 * id));
+  for (const TaskSpec& t : tasks) transport_->Submit(t);
+  std::map<std::shared_ptr<const FoldedSum>, std::vector<TaskId>> sums;
+  size_t plain = 0;
+  for (const TaskSpec& t : tasks) {
+    auto r = transport_->Await(t.id);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->metrics, Expected(t).metrics);
+    if (r->folded == nullptr) {
+      ++plain;
+      EXPECT_EQ(r->delta, Expected(t).delta) << "task " << t.id;
+    } else {
+      EXPECT_TRUE(r->delta.empty());
+      sums[r->folded].push_back(t.id);
+    }
+  }
+  // The six are leased together (a worker holds 8 per slot of a fold group).
+  EXPECT_FALSE(sums.empty());
+  for (const auto& [sum, ids] : sums) {
+    EXPECT_EQ(sum->tasks, ids);
+    EXPECT_GE(ids.size(), 2u);
+    ExactSum want(store_.Get(kBase)->size());
+    for (TaskId id : ids)
+      ASSERT_TRUE(want.Add(0.5 + 0.25 * id, Expected(Task(id, id % 12)).delta).ok());
+    EXPECT_EQ(sum->sum, want);
+  }
+  transport_->Shutdown();
+  worker.join();
+  EXPECT_TRUE(worker_status.ok()) << worker_status;
+  EXPECT_EQ(summary.tasks_done, 7u);
+  EXPECT_EQ(summary.tasks_folded, 6u - plain);
+  EXPECT_EQ(summary.sums_pushed, sums.size());
 }
 
 }  // namespace
