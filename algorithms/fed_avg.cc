@@ -136,10 +136,7 @@ class FedAvg final : public Algorithm {
     const std::span<float> global = models.global();
     (void)fleet;
     CommitResult result;
-    if (round_.pending_folds() != 0) {
-      return absl::InternalError(absl::StrCat("fedavg: ", round_.pending_folds(),
-                                              " pre-aggregated tasks were not accepted"));
-    }
+    if (absl::Status s = round_.CheckComplete("fedavg"); !s.ok()) return s;
     if (!round_.empty()) {
       if (global.size() != round_.size()) {
         return absl::InvalidArgumentError(absl::StrCat(

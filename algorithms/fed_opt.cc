@@ -128,10 +128,7 @@ class FedOpt final : public Algorithm {
     (void)fleet;
     const std::span<float> global = models.global();
     CommitResult result;
-    if (round_.pending_folds() != 0) {
-      return absl::InternalError(absl::StrCat("fedopt: ", round_.pending_folds(),
-                                              " pre-aggregated tasks were not accepted"));
-    }
+    if (absl::Status s = round_.CheckComplete("fedopt"); !s.ok()) return s;
     if (!round_.empty()) {
       if (round_.size() != global.size()) {
         return absl::InvalidArgumentError(absl::StrCat(

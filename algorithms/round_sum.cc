@@ -70,6 +70,12 @@ absl::Status RoundSum::Merge(const ClientUpdate& update) {
   return absl::OkStatus();
 }
 
+absl::Status RoundSum::CheckComplete(const char* rule) const {
+  if (prefolded_.empty()) return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat(rule, ": ", prefolded_.size(), " pre-aggregated tasks were not accepted"));
+}
+
 void RoundSum::Record(const ClientUpdate& update) {
   folded_.push_back(Folded{.task_id = update.task_id,
                            .client = update.client,

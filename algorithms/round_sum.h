@@ -58,6 +58,9 @@ class RoundSum {
   // Tasks whose delta is in the sum through a pre-aggregated sum but that
   // were not added yet. A round is complete, ready to commit, only with none.
   size_t pending_folds() const { return prefolded_.size(); }
+  // OK when pending_folds() is 0; else Internal naming `rule` (a bug in the
+  // rule: it commits a round before all of its tasks were added).
+  absl::Status CheckComplete(const char* rule) const;
 
   bool empty() const { return folded_.empty(); }
   size_t count() const { return folded_.size(); }

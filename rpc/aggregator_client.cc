@@ -164,6 +164,36 @@ void AggregatorClient::UseSharedMemory(uint64_t num_params, uint32_t slots,
   sum_lazy_slots_ = slots;
 }
 
+std::shared_ptr<UpdateSegment> AggregatorClient::LazySegmentLocked(
+    std::shared_ptr<UpdateSegment>* segment, uint32_t* lazy_slots, uint64_t values,
+    uint64_t scale) {
+  if (*segment == nullptr && *lazy_slots > 0 && values == lazy_params_) {
+    absl::StatusOr<std::unique_ptr<UpdateSegment>> made =
+        UpdateSegment::Create(scale * lazy_params_, *lazy_slots);
+    *lazy_slots = 0;
+    if (made.ok()) {
+      *segment = *std::move(made);
+    } else if (lazy_failure_) {
+      lazy_failure_(made.status());
+    }
+  }
+  return *segment;
+}
+
+bool AggregatorClient::RetireAfterFailure(const grpc::Status& status,
+                                          const std::shared_ptr<UpdateSegment>& segment,
+                                          uint32_t slot, std::shared_ptr<UpdateSegment>* current) {
+  // The server may still be reading the slot: never write it again.
+  segment->Retire(slot);
+  if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
+      !absl::StartsWith(status.error_message(), kShmRefused)) {
+    return false;
+  }
+  absl::MutexLock lock(&segment_mu_);  // refused: stream from now on
+  if (*current == segment) current->reset();
+  return true;
+}
+
 absl::StatusOr<bool> AggregatorClient::PushUpdate(const WorkerSession& worker,
                                                   const TaskResult& result) {
   absl::StatusOr<Pushed> pushed = PushUpdateAndLease(worker, result, 0);
@@ -196,17 +226,7 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::Push(const WorkerSess
   std::shared_ptr<UpdateSegment> segment;
   {
     absl::MutexLock lock(&segment_mu_);
-    if (segment_ == nullptr && lazy_slots_ > 0 && result.delta.size() == lazy_params_) {
-      absl::StatusOr<std::unique_ptr<UpdateSegment>> made =
-          UpdateSegment::Create(lazy_params_, lazy_slots_);
-      lazy_slots_ = 0;
-      if (made.ok()) {
-        segment_ = *std::move(made);
-      } else if (lazy_failure_) {
-        lazy_failure_(made.status());
-      }
-    }
-    segment = segment_;
+    segment = LazySegmentLocked(&segment_, &lazy_slots_, result.delta.size(), 1);
   }
   wire::PushUpdateResponse response;
   if (segment != nullptr && !result.delta.empty() && result.delta.size() == segment->num_params()) {
@@ -222,14 +242,7 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::Push(const WorkerSess
         bytes_shared_ += bytes;
         return answer(response);
       }
-      // The server may still be reading the slot: never write it again.
-      segment->Retire(*slot);
-      if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
-          !absl::StartsWith(status.error_message(), kShmRefused)) {
-        return FromGrpcStatus(status);
-      }
-      absl::MutexLock lock(&segment_mu_);  // refused: stream from now on
-      if (segment_ == segment) segment_.reset();
+      if (!RetireAfterFailure(status, segment, *slot, &segment_)) return FromGrpcStatus(status);
     }
   }
   const grpc::Status status = PushOnce(worker, result, owner, nullptr, 0, want_tasks, &response);

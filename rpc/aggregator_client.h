@@ -197,6 +197,19 @@ class AggregatorClient {
   uint64_t lazy_params_ ABSL_GUARDED_BY(segment_mu_) = 0;
   uint32_t lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;
   std::function<void(const absl::Status&)> lazy_failure_ ABSL_GUARDED_BY(segment_mu_);
+  // *segment, made first when it is still to make (*lazy_slots > 0) and a
+  // push of `values` values of lazy_params_ asks for it: slots of
+  // `scale` x lazy_params_ floats. A failure is told to lazy_failure_ once.
+  std::shared_ptr<UpdateSegment> LazySegmentLocked(std::shared_ptr<UpdateSegment>* segment,
+                                                   uint32_t* lazy_slots, uint64_t values,
+                                                   uint64_t scale)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(segment_mu_);
+  // A push through `slot` of `segment` failed with `status`: retires the slot
+  // (the server may still be reading it) and returns whether the server
+  // refused the segment itself, after which *current (when it is still
+  // `segment`) is dropped so that later pushes stream.
+  bool RetireAfterFailure(const grpc::Status& status, const std::shared_ptr<UpdateSegment>& segment,
+                          uint32_t slot, std::shared_ptr<UpdateSegment>* current);
   // PushFolded's segment, made at its first push (slots 0 = none to make).
   std::shared_ptr<UpdateSegment> sum_segment_ ABSL_GUARDED_BY(segment_mu_);
   uint32_t sum_lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;

@@ -5,7 +5,6 @@
 #include <bit>
 #include <cstring>
 
-#include "absl/strings/match.h"
 #include "rpc/aggregator_client.h"
 
 namespace fedsim {
@@ -20,17 +19,7 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
   std::shared_ptr<UpdateSegment> segment;
   {
     absl::MutexLock lock(&segment_mu_);
-    if (sum_segment_ == nullptr && sum_lazy_slots_ > 0 && values.size() == lazy_params_) {
-      absl::StatusOr<std::unique_ptr<UpdateSegment>> made =
-          UpdateSegment::Create(2 * lazy_params_, sum_lazy_slots_);
-      sum_lazy_slots_ = 0;
-      if (made.ok()) {
-        sum_segment_ = *std::move(made);
-      } else if (lazy_failure_) {
-        lazy_failure_(made.status());
-      }
-    }
-    segment = sum_segment_;
+    segment = LazySegmentLocked(&sum_segment_, &sum_lazy_slots_, values.size(), 2);
   }
   wire::PushUpdateResponse response;
   grpc::Status status;
@@ -43,15 +32,8 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
         segment->Release(*slot);
         bytes_shared_ += values.size() * sizeof(int64_t);
         sent = true;
-      } else {
-        // The server may still be reading the slot: never write it again.
-        segment->Retire(*slot);
-        if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
-            !absl::StartsWith(status.error_message(), kShmRefused)) {
-          return FromGrpcStatus(status);
-        }
-        absl::MutexLock lock(&segment_mu_);  // refused: stream from now on
-        if (sum_segment_ == segment) sum_segment_.reset();
+      } else if (!RetireAfterFailure(status, segment, *slot, &sum_segment_)) {
+        return FromGrpcStatus(status);
       }
     }
   }
