@@ -74,6 +74,10 @@ class LayerStackModel final : public Model {
       const size_t at = base_ + offset;
       sgd_.StepRange(at, params_ + at, g, anchor_ != nullptr ? anchor_ + at : nullptr, count);
     }
+    InPlaceStep in_place_step() const override {
+      return {sgd_.ElementRule(), base_, params_ + base_,
+              anchor_ != nullptr ? anchor_ + base_ : nullptr};
+    }
 
    private:
     ParamUpdater& sgd_;

@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 
+#include "ml/sgd.h"
 #include "ml/variant_namespace.h"
 #include "util/rng.h"
 
@@ -51,6 +52,19 @@ class GradSink {
   // layer reads neither those params nor g again during this call, so the
   // sink may update the params in place (a fused SGD step).
   virtual void Consume(size_t offset, const float* g, size_t count) = 0;
+
+  // A sink whose Consume is an SGD step on the layer's params may say so:
+  // the rule, and where the layer's element 0 is (its index in the whole
+  // vector, for the velocity; the params; the anchor, or null). A layer may
+  // then apply the rule itself to a piece, as it computes it, instead of
+  // passing it to Consume: bit-identical, each parameter still exactly once.
+  struct InPlaceStep {
+    const SgdElementRule* rule = nullptr;  // null: none (the default)
+    size_t element = 0;
+    float* params = nullptr;
+    const float* anchor = nullptr;
+  };
+  virtual InPlaceStep in_place_step() const { return {}; }
 };
 
 class Layer {

@@ -24,6 +24,16 @@ using layer_util::RowMat;
 // weights and momentum stay in L1/L2 between the GEMMs and the SGD update.
 constexpr int kDenseTileFloats = 1 << 14;
 
+// Rows of W per backward tile: about kDenseTileFloats, a multiple of the
+// small-batch weight-gradient kernel's register block when there are enough
+// rows (a ragged block in every tile would take the slow edge path).
+int TileRows(int in, int out) {
+  int rows = std::clamp(kDenseTileFloats / out, 1, in);
+  constexpr int kBlock = small_gemm::kGradRows;
+  if (rows < in && rows > kBlock) rows -= rows % kBlock;
+  return rows;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- Layer
@@ -39,7 +49,7 @@ void Layer::BackwardInto(const float* params, const float* x, const float* y, fl
 // ---------------------------------------------------------------- Dense
 
 Dense::Dense(int in, int out, Activation act)
-    : in_(in), out_(out), act_(act), tile_rows_(std::clamp(kDenseTileFloats / out, 1, in)) {}
+    : in_(in), out_(out), act_(act), tile_rows_(TileRows(in, out)) {}
 
 std::string Dense::Name() const {
   return absl::StrCat("dense(", in_, "x", out_, ActName(act_), ")");
@@ -112,11 +122,21 @@ void Dense::BackwardTiled(const float* params, const float* x, const float* y, f
     }
     return;
   }
+  // At small batches, a sink's SGD step is applied as each register block
+  // of the weight gradient is computed (small_gemm::XtTimesDyStep).
+  const GradSink::InPlaceStep step =
+      sink != nullptr && small_gemm::Handles(n) ? sink->in_place_step() : GradSink::InPlaceStep{};
   for (int r0 = 0; r0 < in_; r0 += tile_rows_) {
     const int rows = std::min(tile_rows_, in_ - r0);
     const size_t off = static_cast<size_t>(r0) * out_;
     // The input gradient of these rows first: the sink may then overwrite them.
     if (dx != nullptr) InputGradientTile(params, dy, n, r0, rows, dx);
+    if (step.rule != nullptr) {
+      small_gemm::XtTimesDyStep(x + r0, static_cast<size_t>(in_), n, rows, dy, out_, *step.rule,
+                                step.element + off, step.params + off,
+                                step.anchor != nullptr ? step.anchor + off : nullptr);
+      continue;
+    }
     float* g = sink != nullptr ? tile_.data() : dparams + off;
     if (small_gemm::Handles(n)) {
       small_gemm::XtTimesDy(x + r0, static_cast<size_t>(in_), n, rows, dy, out_, g);

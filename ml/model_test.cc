@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "ml/grad_check_test_util.h"
+#include "ml/numeric.h"
 #include "ml/sgd.h"
 #include "util/rng.h"
 
@@ -95,8 +96,7 @@ TEST(ModelTest, RejectsImpossibleConfigs) {
     auto m = NewModel(cfg);
     ASSERT_FALSE(m.ok()) << cfg.ToString();
     EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(std::string(m.status().message()).find(field), std::string::npos)
-        << m.status();
+    EXPECT_NE(std::string(m.status().message()).find(field), std::string::npos) << m.status();
   };
   ModelConfig c;
   c.num_classes = 0;
@@ -328,7 +328,19 @@ TEST(ModelTest, FusedStepIsBitIdenticalToForwardBackwardPlusStep) {
                              {.lr = 0.05, .momentum = 0.9},
                              {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3, .prox_mu = 0.01},
                              {.lr = 0.02, .weight_decay = 1e-2, .prox_mu = 0.1}};
-  for (const Case& c : cases) {
+  std::vector<ModelConfig::Numeric> modes = {ModelConfig::Numeric::kNative};
+  // The reproducible copy has its own (AVX2) build of the fused kernels.
+  if (CheckNumericSupport(ModelConfig::Numeric::kReproducible).ok()) {
+    modes.push_back(ModelConfig::Numeric::kReproducible);
+  }
+  std::vector<Case> runs;
+  for (const ModelConfig::Numeric mode : modes) {
+    for (Case c : cases) {
+      c.cfg.numeric = mode;
+      runs.push_back(c);
+    }
+  }
+  for (const Case& c : runs) {
     auto fused = MustNew(c.cfg);
     auto plain = MustNew(c.cfg);
     std::vector<float> anchor(fused->NumParams());
@@ -342,7 +354,9 @@ TEST(ModelTest, FusedStepIsBitIdenticalToForwardBackwardPlusStep) {
         const float l2 = plain->ForwardBackward(p2, b.view(), grad);
         s2.Step(p2, grad, anchor);
         ASSERT_EQ(l1, l2) << c.cfg.ToString() << " step " << step;
-        ASSERT_EQ(p1, p2) << c.cfg.ToString() << " step " << step << " lr " << o.lr;
+        ASSERT_EQ(p1, p2) << c.cfg.ToString() << " step " << step << " lr " << o.lr
+                          << (c.cfg.numeric == ModelConfig::Numeric::kNative ? " native"
+                                                                             : " reproducible");
       }
     }
   }

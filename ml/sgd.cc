@@ -8,6 +8,12 @@ namespace fedsim {
 
 Sgd::Sgd(const SgdOptions& options, size_t num_params) : options_(options) {
   if (options_.momentum > 0.0) velocity_.assign(num_params, 0.0f);
+  rule_ = SgdElementRule{.lr = static_cast<float>(options_.lr),
+                         .weight_decay = static_cast<float>(options_.weight_decay),
+                         .prox_mu = static_cast<float>(options_.prox_mu),
+                         .momentum = static_cast<float>(options_.momentum),
+                         .prox = options_.prox_mu > 0.0,
+                         .velocity = velocity_.empty() ? nullptr : velocity_.data()};
 }
 
 void Sgd::Reset() { std::fill(velocity_.begin(), velocity_.end(), 0.0f); }
@@ -84,11 +90,10 @@ FEDSIM_SGD_CLONES void StepKernel(float lr, float wd, float mu, float m, bool pr
 
 void Sgd::StepRange(size_t offset, float* params, const float* grad, const float* anchor,
                     size_t count) {
-  const bool prox = options_.prox_mu > 0.0;
-  StepKernel(static_cast<float>(options_.lr), static_cast<float>(options_.weight_decay),
-             static_cast<float>(options_.prox_mu), static_cast<float>(options_.momentum), prox,
-             params, grad, prox ? anchor : nullptr,
-             velocity_.empty() ? nullptr : velocity_.data() + offset, count);
+  const SgdElementRule& r = rule_;
+  StepKernel(r.lr, r.weight_decay, r.prox_mu, r.momentum, r.prox, params, grad,
+             r.prox ? anchor : nullptr, r.velocity != nullptr ? r.velocity + offset : nullptr,
+             count);
 }
 
 }  // namespace fedsim

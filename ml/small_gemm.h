@@ -20,12 +20,14 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <type_traits>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
+#include "ml/sgd.h"
 #include "ml/variant_namespace.h"
 
 namespace fedsim {
@@ -53,6 +55,11 @@ inline void VStorePart(float* p, int n, Vec v) {
 }
 // a * b + c, rounded once.
 inline Vec VFma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec VSub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+// v, with the lanes where |v| < tiny (not NaN) set to +0.
+inline Vec VFlushBelow(Vec v, Vec tiny) {
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(v), tiny, _CMP_NLT_UQ), v);
+}
 // Rows x chunks of the forward kernel's register block (24 accumulators of
 // 32 registers), and k rows x chunks of the weight-gradient kernel's.
 inline constexpr int kFwdRows = 12, kFwdChunks = 2;
@@ -70,6 +77,11 @@ inline Vec VLoadPart(const float* p, int n) { return _mm256_maskload_ps(p, VMask
 inline void VStore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline void VStorePart(float* p, int n, Vec v) { _mm256_maskstore_ps(p, VMask(n), v); }
 inline Vec VFma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline Vec VSub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+inline Vec VFlushBelow(Vec v, Vec tiny) {
+  const Vec abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+  return _mm256_and_ps(_mm256_cmp_ps(abs, tiny, _CMP_NLT_UQ), v);
+}
 // 16 registers: 8 accumulators, 2 weights, 1 broadcast.
 inline constexpr int kFwdRows = 4, kFwdChunks = 2;
 inline constexpr int kGradRows = 2, kGradChunks = 4;
@@ -85,6 +97,8 @@ inline void VStorePart(float* p, int n, Vec v) {
   if (n > 0) *p = v;
 }
 inline Vec VFma(Vec a, Vec b, Vec c) { return std::fma(a, b, c); }
+inline Vec VSub(Vec a, Vec b) { return a - b; }
+inline Vec VFlushBelow(Vec v, Vec tiny) { return std::fabs(v) < tiny ? 0.0f : v; }
 inline constexpr int kFwdRows = 4, kFwdChunks = 4;
 inline constexpr int kGradRows = 4, kGradChunks = 4;
 #endif
@@ -124,17 +138,36 @@ inline void WithRows(int rows, F&& f) {
   f(std::integral_constant<int, R>{});
 }
 
+// Where a register block's results go. Out::At(r, o) is the output shifted
+// by r rows and o columns; Out::Put(r, c, n, g) takes register c of block
+// row r, whose first n lanes are valid (kLanes when whole).
+//
+// StoreOut stores the sums themselves.
+struct StoreOut {
+  float* p;
+  size_t row;  // floats between output rows
+  StoreOut At(size_t r, size_t o) const { return {p + r * row + o, row}; }
+  void Put(int r, int c, int n, Vec g) const {
+    float* q = p + static_cast<size_t>(r) * row + static_cast<size_t>(c) * kLanes;
+    if (n < kLanes) {
+      VStorePart(q, n, g);
+    } else {
+      VStore(q, g);
+    }
+  }
+};
+
 // One register block of a sum of outer products:
 //   out[r * out_row + j] = sum over t < steps, ascending, from 0, of
 //                          a[r * a_row + t * a_step] * b[t * b_step + j]
 // for r < R and j < C * kLanes, `tail` valid columns in the last register
-// (kLanes when whole). The three kernels below are this: the forward
-// product steps over k, the weight gradient over batch rows, the input
-// gradient over output columns.
-template <int R, int C>
+// (kLanes when whole), handed to `out` (see StoreOut). The kernels below are
+// this: the forward product steps over k, the weight gradient over batch
+// rows, the input gradient over output columns.
+template <int R, int C, typename Out>
 inline void OuterBlock(const float* __restrict a, size_t a_row, size_t a_step,
                        const float* __restrict b, size_t b_step, int steps, int tail,
-                       float* __restrict out, size_t out_row) {
+                       const Out& out) {
   constexpr int L = kLanes;
   Vec acc[R][C];
   FEDSIM_UNROLL
@@ -159,33 +192,34 @@ inline void OuterBlock(const float* __restrict a, size_t a_row, size_t a_step,
   }
   FEDSIM_UNROLL
   for (int r = 0; r < R; ++r) {
-    float* o = out + static_cast<size_t>(r) * out_row;
     FEDSIM_UNROLL
-    for (int c = 0; c < C; ++c) {
-      if (c == C - 1 && tail < L) {
-        VStorePart(o + c * L, tail, acc[r][c]);
-      } else {
-        VStore(o + c * L, acc[r][c]);
-      }
-    }
+    for (int c = 0; c < C; ++c) out.Put(r, c, c == C - 1 ? tail : L, acc[r][c]);
   }
 }
 
 // Every row block of the sum of outer products OuterBlock describes, for
-// `rows` output rows of o_size columns, out_row floats apart: blocks of RMax
-// rows x Chunks registers, smaller at the edges.
-template <int RMax, int Chunks>
+// `rows` output rows of o_size columns: blocks of RMax rows x Chunks
+// registers, smaller at the edges.
+template <int RMax, int Chunks, typename Out>
 inline void OuterProducts(const float* a, size_t a_row, size_t a_step, int rows, const float* b,
-                          size_t b_step, int steps, int o_size, float* out, size_t out_row) {
-  const size_t os = out_row;
+                          size_t b_step, int steps, int o_size, const Out& out) {
   for (int r0 = 0; r0 < rows; r0 += RMax) {
     WithRows<RMax>(rows - r0 < RMax ? rows - r0 : RMax, [&](auto r) {
       OverColumns<Chunks>(o_size, [&](auto c, int o0, int tail) {
         OuterBlock<decltype(r)::value, decltype(c)::value>(
-            a + r0 * a_row, a_row, a_step, b + o0, b_step, steps, tail, out + r0 * os + o0, os);
+            a + r0 * a_row, a_row, a_step, b + o0, b_step, steps, tail,
+            out.At(static_cast<size_t>(r0), static_cast<size_t>(o0)));
       });
     });
   }
+}
+
+// The stored form, `rows` output rows out_row floats apart.
+template <int RMax, int Chunks>
+inline void OuterProducts(const float* a, size_t a_row, size_t a_step, int rows, const float* b,
+                          size_t b_step, int steps, int o_size, float* out, size_t out_row) {
+  OuterProducts<RMax, Chunks>(a, a_row, a_step, rows, b, b_step, steps, o_size,
+                              StoreOut{out, out_row});
 }
 
 // Whether a batch of n rows takes these kernels.
@@ -208,6 +242,75 @@ inline void XtTimesDy(const float* x, size_t ldx, int n, int k_size, const float
                       float* g) {
   OuterProducts<kGradRows, kGradChunks>(x, 1, ldx, k_size, dy, static_cast<size_t>(o_size), n,
                                         o_size, g, static_cast<size_t>(o_size));
+}
+
+// StepOut applies an SGD step (SgdElementRule, ml/sgd.h) to each sum, a
+// gradient element, instead of storing it: the weights w, the velocity v
+// and the anchor a (read only with kProx) are laid out as the output.
+// kVelocity: momentum; kDecayTerm: the fma(weight_decay, w, g) term, which
+// the rule computes whenever there is momentum, prox or weight decay.
+template <bool kVelocity, bool kProx, bool kDecayTerm>
+struct StepOut {
+  float* w;
+  float* v;
+  const float* a;
+  size_t row;
+  float lr, wd, mu, m;
+  StepOut At(size_t r, size_t o) const {
+    const size_t i = r * row + o;
+    return {w + i, kVelocity ? v + i : v, kProx ? a + i : a, row, lr, wd, mu, m};
+  }
+  void Put(int r, int c, int n, Vec g) const {
+    const size_t i = static_cast<size_t>(r) * row + static_cast<size_t>(c) * kLanes;
+    const bool part = n < kLanes;
+    const Vec wi = part ? VLoadPart(w + i, n) : VLoad(w + i);
+    if constexpr (kDecayTerm) g = VFma(VSplat(wd), wi, g);
+    if constexpr (kProx) {
+      const Vec ai = part ? VLoadPart(a + i, n) : VLoad(a + i);
+      g = VFma(VSplat(mu), VSub(wi, ai), g);
+    }
+    if constexpr (kVelocity) {
+      const Vec vi = part ? VLoadPart(v + i, n) : VLoad(v + i);
+      g = VFlushBelow(VFma(VSplat(m), vi, g), VSplat(std::numeric_limits<float>::min()));
+      if (part) {
+        VStorePart(v + i, n, g);
+      } else {
+        VStore(v + i, g);
+      }
+    }
+    const Vec wn = VFma(VSplat(-lr), g, wi);
+    if (part) {
+      VStorePart(w + i, n, wn);
+    } else {
+      VStore(w + i, wn);
+    }
+  }
+};
+
+// XtTimesDy fused with an SGD step: each element of x^T dy is, as soon as
+// its register holds it, the gradient of the weight w[i] (k_size x o_size,
+// row-major), stepped by `rule` with rule.velocity and anchor (read only
+// with rule.prox) at the same element as w. Bit-identical to XtTimesDy
+// followed by Sgd::StepRange over the same elements; the gradient is never
+// stored, and the weights' and velocity's loads overlap the products.
+// REQUIRES: as XtTimesDy; w, the velocity and the anchor overlap neither x
+//           nor dy.
+inline void XtTimesDyStep(const float* x, size_t ldx, int n, int k_size, const float* dy,
+                          int o_size, const SgdElementRule& rule, size_t element, float* w,
+                          const float* anchor) {
+  const size_t os = static_cast<size_t>(o_size);
+  float* v = rule.velocity != nullptr ? rule.velocity + element : nullptr;
+  auto run = [&](auto out) {
+    OuterProducts<kGradRows, kGradChunks>(x, 1, ldx, k_size, dy, os, n, o_size, out);
+  };
+  const float lr = rule.lr, wd = rule.weight_decay, mu = rule.prox_mu, m = rule.momentum;
+  if (v != nullptr) {
+    if (rule.prox) return run(StepOut<true, true, true>{w, v, anchor, os, lr, wd, mu, m});
+    return run(StepOut<true, false, true>{w, v, nullptr, os, lr, wd, mu, m});
+  }
+  if (rule.prox) return run(StepOut<false, true, true>{w, nullptr, anchor, os, lr, wd, mu, m});
+  if (wd != 0.0f) return run(StepOut<false, false, true>{w, nullptr, nullptr, os, lr, wd, mu, m});
+  run(StepOut<false, false, false>{w, nullptr, nullptr, os, lr, wd, mu, m});
 }
 
 // The input gradient of a dense layer's tile of `rows` rows of W:

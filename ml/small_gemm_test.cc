@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "ml/model.h"
 #include "ml/numeric.h"
+#include "ml/sgd.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -102,6 +103,61 @@ TEST(SmallGemmTest, InputGradientIsOneFmaChainPerOutput) {
           for (int j = 0; j < s.o; ++j) want = std::fma(dy[b * s.o + j], w[r * s.o + j], want);
           ASSERT_TRUE(SameBits(got, want))
               << "k=" << s.k << " o=" << s.o << " n=" << n << " at (" << b << ", " << r << ")";
+        }
+      }
+    }
+  }
+}
+
+// XtTimesDyStep is XtTimesDy followed by Sgd::StepRange, bit for bit, for
+// every form of the rule; with velocities that the step flushes (subnormal),
+// zero gradients of either sign, and shapes with ragged edges.
+TEST(SmallGemmTest, FusedWeightGradientStepIsGradientThenSgdStep) {
+  const SgdOptions opts[] = {{.lr = 0.1},
+                             {.lr = 0.1, .weight_decay = 1e-2},
+                             {.lr = 0.05, .prox_mu = 0.1},
+                             {.lr = 0.05, .momentum = 0.9},
+                             {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3, .prox_mu = 0.01}};
+  Rng rng(17, "small_gemm_step");
+  for (const Shape& s : kShapes) {
+    for (const int n : {1, 3, 10, small_gemm::kMaxBatch}) {
+      const size_t ldx = static_cast<size_t>(s.k) + 2;
+      const size_t count = static_cast<size_t>(s.k) * s.o;
+      std::vector<float> x = RandomFloats(rng, n * ldx);
+      const std::vector<float> dy = RandomFloats(rng, static_cast<size_t>(n) * s.o);
+      // Column 0 of x is zero: its row of the gradient is +0 or -0 terms.
+      for (int b = 0; b < n; ++b) x[b * ldx] = b % 2 == 0 ? 0.0f : -0.0f;
+      const std::vector<float> w0 = RandomFloats(rng, count + 3);  // 3 elements before ours
+      const std::vector<float> anchor = RandomFloats(rng, count + 3);
+      for (const SgdOptions& o : opts) {
+        Sgd fused(o, count + 3), plain(o, count + 3);
+        std::vector<float> w1 = w0, w2 = w0, g(count);
+        // Two steps, so that the second starts from velocities; tiny
+        // gradients on one row make some of them subnormal.
+        for (int step = 0; step < 2; ++step) {
+          std::vector<float> xs = x;
+          if (step == 0 && s.k > 1) {
+            for (int b = 0; b < n; ++b) xs[b * ldx + 1] = 1e-39f;
+          }
+          small_gemm::XtTimesDyStep(xs.data(), ldx, n, s.k, dy.data(), s.o, *fused.ElementRule(), 3,
+                                    w1.data() + 3, anchor.data() + 3);
+          small_gemm::XtTimesDy(xs.data(), ldx, n, s.k, dy.data(), s.o, g.data());
+          plain.StepRange(3, w2.data() + 3, g.data(), anchor.data() + 3, count);
+          for (size_t i = 0; i < w1.size(); ++i) {
+            ASSERT_TRUE(SameBits(w1[i], w2[i]))
+                << "k=" << s.k << " o=" << s.o << " n=" << n << " lr=" << o.lr
+                << " momentum=" << o.momentum << " step " << step << " at " << i << ": " << w1[i]
+                << " want " << w2[i];
+          }
+          // The velocities too (a flushed one moves no weight by an ulp).
+          const float* v1 = fused.ElementRule()->velocity;
+          const float* v2 = plain.ElementRule()->velocity;
+          ASSERT_EQ(v1 == nullptr, o.momentum == 0);
+          for (size_t i = 0; v1 != nullptr && i < w1.size(); ++i) {
+            ASSERT_TRUE(SameBits(v1[i], v2[i]))
+                << "k=" << s.k << " o=" << s.o << " n=" << n << " step " << step
+                << " velocity at " << i << ": " << v1[i] << " want " << v2[i];
+          }
         }
       }
     }
