@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "config/model_config.h"
 #include "config/scenario_file.h"
 #include "core/clock.h"
@@ -229,12 +230,14 @@ int RunMain(int argc, char** argv) {
     (*transport)->SetClientExamples(ClientExamples(**run));  // the server's own n_i
     // Watches the children: forwards Ctrl-C / SIGTERM, stops the run when no
     // worker is left (their tasks could never finish).
-    std::atomic<bool> done{false};
+    // `done` wakes the watcher as soon as the run ends: the workers hear of
+    // the end only at the transport's Shutdown, after the join below.
+    absl::Notification done;
     std::atomic<bool> all_gone{false};
     std::thread watcher([&] {
       bool forwarded = false;
       absl::Time interrupted_at = absl::InfiniteFuture();
-      while (!done.load()) {
+      while (!done.HasBeenNotified()) {
         // The run stops within moments of an interrupt and tells the workers
         // to exit; they are signalled only if the run has not ended after a
         // grace, because its checkpoint at the stop may need them (a
@@ -246,20 +249,20 @@ int RunMain(int argc, char** argv) {
           children.SignalAll(g_signal.load() ? g_signal.load() : SIGTERM);
           forwarded = true;
         }
-        if (children.Poll() == 0 && !done.load()) {
+        if (children.Poll() == 0 && !done.HasBeenNotified()) {
           // After Ctrl-C (which a terminal sends to the workers too) their
           // exit is expected: the run stops as interrupted, not failed.
           if (g_signal.load() == 0) all_gone.store(true);
           g_interrupted.store(true);
           return;
         }
-        SystemClock()->SleepFor(absl::Milliseconds(50));
+        done.WaitForNotificationWithTimeout(absl::Milliseconds(50));
       }
     });
     options.transport_name = absl::StrCat("grpc, ", workers, " workers x ",
                                           slots > 0 ? absl::StrCat(slots) : "auto", " slots");
     outcome = ExecuteRun(**run, transport->get(), &store, options);
-    done.store(true);
+    done.Notify();
     watcher.join();
     (*transport)->Shutdown();
     children.WaitAll(20.0);
