@@ -1,7 +1,7 @@
 // P4 (BENCHMARKS.md): model transfer over gRPC on loopback, MB/s, for a
 // 0.8 MB and a 5 MB model, FetchModel (server -> worker) and PushUpdate
 // (worker -> server, validation and fingerprint included) through the socket
-// and, as same-machine workers push, through shared memory
+// and, as same-machine workers push and fetch, through shared memory
 // (rpc/shm_segment.h), against memcpy of the same bytes. Each repetition runs memcpy, fetch and
 // push back to back (alternated, so machine noise hits all three alike); figures are the median and
 // min..max over repetitions.
@@ -81,7 +81,7 @@ int Bench(size_t num_floats, int reps) {
   result.num_examples = 1;
   result.delta = *model;
   std::vector<float> dst(num_floats);
-  Figures copy, fetch, push, shm_push;
+  Figures copy, fetch, push, shm_push, shm_fetch;
   for (int rep = -2; rep < reps; ++rep) {  // two warm-up repetitions
     auto t0 = Clock::now();
     std::memcpy(dst.data(), model->data(), bytes);
@@ -134,7 +134,16 @@ int Bench(size_t num_floats, int reps) {
       return 1;
     }
     if (!(*transport)->Await(spec.id).ok()) return 1;
+    auto t7 = Clock::now();
+    auto shm_fetched = shm_client.FetchModel(shm_worker, ModelRef::Global(1));
+    auto t8 = Clock::now();
+    if (!shm_fetched.ok() || shm_fetched->size() != num_floats) {
+      std::fprintf(stderr, "shared-memory fetch failed: %s\n",
+                   shm_fetched.status().ToString().c_str());
+      return 1;
+    }
     if (rep < 0) continue;
+    shm_fetch.mb_per_s.push_back(MbPerS(bytes, t8 - t7));
     shm_push.mb_per_s.push_back(MbPerS(bytes, t6 - t5));
     copy.mb_per_s.push_back(MbPerS(bytes, t1 - t0));
     fetch.mb_per_s.push_back(MbPerS(bytes, t2 - t1));
@@ -150,8 +159,13 @@ int Bench(size_t num_floats, int reps) {
   line("fetch", fetch);
   line("push", push);
   line("push (shared memory)", shm_push);
+  line("fetch (shared memory)", shm_fetch);
   if (shm_client.bytes_shared() == 0) {
     std::fprintf(stderr, "the shared-memory pushes streamed instead\n");
+    return 1;
+  }
+  if (shm_client.bytes_fetched_shared() == 0) {
+    std::fprintf(stderr, "the shared-memory fetches streamed instead\n");
     return 1;
   }
   std::fflush(stdout);

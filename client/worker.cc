@@ -48,6 +48,7 @@ absl::Status Worker::Run(WorkerSummary* summary) {
     summary->bytes_fetched = client_.bytes_fetched();
     summary->bytes_pushed = client_.bytes_pushed();
     summary->bytes_shared = client_.bytes_shared();
+    summary->bytes_fetched_shared = client_.bytes_fetched_shared();
     summary->bytes_from_peers = peer_ != nullptr ? peer_->bytes_fetched() : 0;
     summary->bytes_to_peers = peer_ != nullptr ? peer_->bytes_put() : 0;
   }

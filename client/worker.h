@@ -103,18 +103,19 @@ struct WorkerOptions {
 
 // What a worker did, filled in whether RunWorker succeeds or not.
 struct WorkerSummary {
-  uint64_t worker_id = 0;         // the last id the server assigned
-  uint64_t tasks_done = 0;        // results the server acknowledged
-  uint64_t duplicates = 0;        // of those, acknowledged as duplicates
-  uint64_t tasks_dropped = 0;     // leased but not reported (cancelled, reassigned, run over)
-  uint64_t tasks_folded = 0;      // of tasks_done, those reported in pre-aggregated sums
-  uint64_t sums_pushed = 0;       // pre-aggregated sums the server took (PushFolded)
-  uint64_t models_fetched = 0;    // model downloads (cache misses)
-  uint64_t bytes_fetched = 0;     // tensor payload bytes down
-  uint64_t bytes_pushed = 0;      // tensor payload bytes up
-  uint64_t bytes_shared = 0;      // of those, handed over in shared memory
-  uint64_t bytes_from_peers = 0;  // client models fetched from other workers
-  uint64_t bytes_to_peers = 0;    // trained models handed to backup workers
+  uint64_t worker_id = 0;             // the last id the server assigned
+  uint64_t tasks_done = 0;            // results the server acknowledged
+  uint64_t duplicates = 0;            // of those, acknowledged as duplicates
+  uint64_t tasks_dropped = 0;         // leased but not reported (cancelled, reassigned, run over)
+  uint64_t tasks_folded = 0;          // of tasks_done, those reported in pre-aggregated sums
+  uint64_t sums_pushed = 0;           // pre-aggregated sums the server took (PushFolded)
+  uint64_t models_fetched = 0;        // model downloads (cache misses)
+  uint64_t bytes_fetched = 0;         // tensor payload bytes down
+  uint64_t bytes_pushed = 0;          // tensor payload bytes up
+  uint64_t bytes_shared = 0;          // of those, handed over in shared memory
+  uint64_t bytes_fetched_shared = 0;  // of bytes_fetched, those from shared memory
+  uint64_t bytes_from_peers = 0;      // client models fetched from other workers
+  uint64_t bytes_to_peers = 0;        // trained models handed to backup workers
 };
 
 // Runs until the server says the run is finished (OK). Errors:

@@ -100,57 +100,14 @@ absl::StatusOr<wire::HeartbeatResponse> AggregatorClient::Heartbeat(
   return response;
 }
 
-absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(const WorkerSession& worker,
-                                                                const ModelRef& model) {
-  wire::FetchModelRequest request;
-  request.set_worker_id(worker.worker_id);
-  request.set_session(worker.session);
-  ModelRefToWire(model, request.mutable_model());
-  grpc::ClientContext context;
-  Prepare(&context, absl::InfiniteDuration());
-  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
-      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel_.get(), fetch_method_,
-                                                                    &context, request));
-  const std::string what = absl::StrCat("FetchModel(", model.ToString(), "): ");
-  std::optional<ChunkAssembler> assembler;  // sized by the first chunk
-  uint64_t bytes = 0;
-  absl::Status bad;
-  grpc::ByteBuffer buffer;
-  wire::ModelChunk chunk;  // the fields besides data
-  DecodedChunk data;
-  while (reader->Read(&buffer)) {
-    absl::Status decoded = DecodeChunk(buffer, kModelChunkDataField, &chunk, &data);
-    for (std::string_view part : data.data) bytes += part.size();
-    if (!bad.ok()) continue;  // drain what is already on its way
-    absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
-    if (!decoded.ok()) {
-      bad = absl::DataLossError(absl::StrCat(what, decoded.message()));
-    } else if (!named.ok() || *named != model) {
-      bad = absl::DataLossError(absl::StrCat(what, "a chunk belongs to ",
-                                             named.ok() ? named->ToString() : "an unknown model"));
-    } else {
-      if (!assembler.has_value()) assembler.emplace(chunk.num_params());
-      absl::Status added = assembler->AddParts(chunk.offset(), data.data);
-      if (!added.ok()) bad = absl::DataLossError(absl::StrCat(what, added.message()));
-    }
-    if (!bad.ok()) context.TryCancel();
-  }
-  grpc::Status status = reader->Finish();
-  bytes_fetched_ += bytes;
-  if (!bad.ok()) return bad;
-  if (!status.ok()) return FromGrpcStatus(status);
-  if (!assembler.has_value()) return absl::DataLossError(absl::StrCat(what, "no chunk arrived"));
-  absl::Status done = assembler->Finish();
-  if (!done.ok()) return absl::DataLossError(absl::StrCat(what, done.message()));
-  return std::move(*assembler).Take();
-}
-
 void AggregatorClient::set_update_segment(std::shared_ptr<UpdateSegment> segment) {
   absl::MutexLock lock(&segment_mu_);
   segment_ = std::move(segment);
   lazy_slots_ = 0;
   sum_segment_.reset();
   sum_lazy_slots_ = 0;
+  download_segment_.reset();
+  download_lazy_slots_ = 0;
 }
 
 void AggregatorClient::UseSharedMemory(uint64_t num_params, uint32_t slots,
@@ -162,6 +119,8 @@ void AggregatorClient::UseSharedMemory(uint64_t num_params, uint32_t slots,
   lazy_failure_ = std::move(on_failure);
   sum_segment_.reset();
   sum_lazy_slots_ = slots;
+  download_segment_.reset();
+  download_lazy_slots_ = slots;
 }
 
 std::shared_ptr<UpdateSegment> AggregatorClient::LazySegmentLocked(
@@ -180,13 +139,12 @@ std::shared_ptr<UpdateSegment> AggregatorClient::LazySegmentLocked(
   return *segment;
 }
 
-bool AggregatorClient::RetireAfterFailure(const grpc::Status& status,
+bool AggregatorClient::RetireAfterFailure(const absl::Status& status,
                                           const std::shared_ptr<UpdateSegment>& segment,
                                           uint32_t slot, std::shared_ptr<UpdateSegment>* current) {
-  // The server may still be reading the slot: never write it again.
+  // The server may still be reading (or writing) the slot: never use it again.
   segment->Retire(slot);
-  if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
-      !absl::StartsWith(status.error_message(), kShmRefused)) {
+  if (!absl::IsFailedPrecondition(status) || !absl::StartsWith(status.message(), kShmRefused)) {
     return false;
   }
   absl::MutexLock lock(&segment_mu_);  // refused: stream from now on
@@ -242,7 +200,9 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::Push(const WorkerSess
         bytes_shared_ += bytes;
         return answer(response);
       }
-      if (!RetireAfterFailure(status, segment, *slot, &segment_)) return FromGrpcStatus(status);
+      if (!RetireAfterFailure(FromGrpcStatus(status), segment, *slot, &segment_)) {
+        return FromGrpcStatus(status);
+      }
     }
   }
   const grpc::Status status = PushOnce(worker, result, owner, nullptr, 0, want_tasks, &response);

@@ -106,7 +106,11 @@ class AggregatorClient {
                                                     const std::vector<TaskId>& in_flight);
 
   // Downloads one model. DataLoss when the chunks name another model, are
-  // not contiguous, or do not add up to the num_params they announce.
+  // not contiguous, or do not add up to the num_params they announce. After
+  // UseSharedMemory, a model of its num_params comes through a slot of a
+  // download segment of the same kind (rpc/shm_segment.h) while one is free;
+  // when the server refuses the segment, this fetch and every later one
+  // stream.
   absl::StatusOr<std::vector<float>> FetchModel(const WorkerSession& worker, const ModelRef& model);
 
   // What the server answered a push.
@@ -166,6 +170,8 @@ class AggregatorClient {
   uint64_t bytes_pushed() const { return bytes_pushed_.load(); }
   // Of bytes_pushed, those handed over in shared memory.
   uint64_t bytes_shared() const { return bytes_shared_.load(); }
+  // Of bytes_fetched, those that came in shared memory.
+  uint64_t bytes_fetched_shared() const { return bytes_fetched_shared_.load(); }
 
  private:
   // Sets the token and, unless infinite, the deadline `timeout` from now.
@@ -191,6 +197,7 @@ class AggregatorClient {
   std::atomic<uint64_t> bytes_fetched_{0};
   std::atomic<uint64_t> bytes_pushed_{0};
   std::atomic<uint64_t> bytes_shared_{0};
+  std::atomic<uint64_t> bytes_fetched_shared_{0};
   absl::Mutex segment_mu_;
   std::shared_ptr<UpdateSegment> segment_ ABSL_GUARDED_BY(segment_mu_);
   // UseSharedMemory's segment, until it is made (slots 0 = none to make).
@@ -208,8 +215,15 @@ class AggregatorClient {
   // (the server may still be reading it) and returns whether the server
   // refused the segment itself, after which *current (when it is still
   // `segment`) is dropped so that later pushes stream.
-  bool RetireAfterFailure(const grpc::Status& status, const std::shared_ptr<UpdateSegment>& segment,
+  bool RetireAfterFailure(const absl::Status& status, const std::shared_ptr<UpdateSegment>& segment,
                           uint32_t slot, std::shared_ptr<UpdateSegment>* current);
+  // FetchModel's download segment, made at its first fetch (slots 0 = none
+  // to make).
+  std::shared_ptr<UpdateSegment> download_segment_ ABSL_GUARDED_BY(segment_mu_);
+  uint32_t download_lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;
+  // One FetchModel call: streamed, or (segment != nullptr) into `slot` of it.
+  absl::StatusOr<std::vector<float>> FetchOnce(const WorkerSession& worker, const ModelRef& model,
+                                               UpdateSegment* segment, uint32_t slot);
   // PushFolded's segment, made at its first push (slots 0 = none to make).
   std::shared_ptr<UpdateSegment> sum_segment_ ABSL_GUARDED_BY(segment_mu_);
   uint32_t sum_lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;

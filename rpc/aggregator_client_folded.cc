@@ -32,7 +32,7 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
         segment->Release(*slot);
         bytes_shared_ += values.size() * sizeof(int64_t);
         sent = true;
-      } else if (!RetireAfterFailure(status, segment, *slot, &sum_segment_)) {
+      } else if (!RetireAfterFailure(FromGrpcStatus(status), segment, *slot, &sum_segment_)) {
         return FromGrpcStatus(status);
       }
     }

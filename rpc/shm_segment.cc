@@ -103,13 +103,14 @@ void UpdateSegment::Retire(uint32_t slot) {
 // ------------------------------------------------------ MappedUpdateSegment
 
 absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> MappedUpdateSegment::Open(
-    const std::string& name, uint64_t num_params) {
+    const std::string& name, uint64_t num_params, Access access) {
+  const bool writable = access == Access::kReadWrite;
   if (!IsUpdateSegmentName(name)) {
     return absl::InvalidArgumentError(
         absl::StrCat(kShmRefused, "'", name, "' is not a segment name"));
   }
   const std::string path = PathOf(name);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     return absl::FailedPreconditionError(absl::StrCat(kShmRefused, "cannot open ", path, " (",
                                                       std::strerror(errno),
@@ -125,7 +126,8 @@ absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> MappedUpdateSegment::
     return absl::FailedPreconditionError(
         absl::StrCat(kShmRefused, path, " is not a segment of ", num_params, "-float slots"));
   }
-  void* base = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_SHARED, fd, 0);
+  void* base = ::mmap(nullptr, static_cast<size_t>(size),
+                      writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
   const int err = errno;
   ::close(fd);
   if (base == MAP_FAILED) {
@@ -134,15 +136,33 @@ absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> MappedUpdateSegment::
   }
   ::unlink(path.c_str());  // both sides hold it now; nothing to clean up later
   return std::shared_ptr<const MappedUpdateSegment>(
-      new MappedUpdateSegment(name, static_cast<const float*>(base), static_cast<size_t>(size),
-                              num_params, static_cast<uint32_t>(size / slot_bytes)));
+      new MappedUpdateSegment(name, static_cast<float*>(base), static_cast<size_t>(size),
+                              num_params, static_cast<uint32_t>(size / slot_bytes), writable));
 }
 
-MappedUpdateSegment::MappedUpdateSegment(std::string name, const float* base, size_t bytes,
-                                         uint64_t num_params, uint32_t slots)
-    : name_(std::move(name)), base_(base), bytes_(bytes), num_params_(num_params), slots_(slots) {}
+MappedUpdateSegment::MappedUpdateSegment(std::string name, float* base, size_t bytes,
+                                         uint64_t num_params, uint32_t slots, bool writable)
+    : name_(std::move(name)),
+      base_(base),
+      writable_(writable),
+      bytes_(bytes),
+      num_params_(num_params),
+      slots_(slots) {}
 
-MappedUpdateSegment::~MappedUpdateSegment() { ::munmap(const_cast<float*>(base_), bytes_); }
+MappedUpdateSegment::~MappedUpdateSegment() { ::munmap(base_, bytes_); }
+
+absl::Status MappedUpdateSegment::WriteSlot(uint32_t slot, std::span<const float> values) const {
+  if (!writable_) {
+    return absl::FailedPreconditionError(absl::StrCat("segment ", name_, " is mapped read-only"));
+  }
+  if (slot < 1 || slot > slots_ || values.size() != num_params_) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot write ", values.size(),
+                                                   " floats into slot ", slot, " of ", slots_,
+                                                   " slots of ", num_params_, " in ", name_));
+  }
+  std::memcpy(base_ + (slot - 1) * num_params_, values.data(), values.size() * sizeof(float));
+  return absl::OkStatus();
+}
 
 void MappedUpdateSegment::CopySlotBytes(uint32_t slot, std::span<std::byte> out) const {
   const float* src = base_ + (slot - 1) * num_params_;

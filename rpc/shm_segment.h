@@ -18,6 +18,12 @@
 //   - The server maps the segment read-only at its first push and removes
 //     its name, so nothing stays in /dev/shm once both sides are gone.
 //
+// Downloads go the other way through a segment of the worker's own
+// (FetchModelRequest.shm_*): the server maps it read-write, writes the model
+// into the slot the request names, and answers with one ModelChunk that
+// says so (in_shm_slot) instead of the floats. The worker owns the slot for
+// the call's duration, as for a push; a fetch that fails retires its slot.
+//
 // Thread safety: UpdateSegment's and MappedUpdateSegment's methods are
 // thread-safe.
 #ifndef FEDSIM_RPC_SHM_SEGMENT_H_
@@ -86,16 +92,19 @@ class UpdateSegment {
   std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
 };
 
-// The server's side: a worker's segment mapped read-only.
+// The server's side: a worker's segment mapped read-only (its updates) or
+// read-write (its downloads).
 class MappedUpdateSegment {
  public:
+  enum class Access { kRead, kReadWrite };
+
   // Maps the segment `name` and removes its name. InvalidArgument for a name
   // IsUpdateSegmentName refuses; FailedPrecondition when there is no such
   // file here (the worker is on another machine), it is not a regular file,
   // or its size is not a whole number of `num_params`-float slots up to
   // kMaxUpdateSegmentBytes. Messages start with kShmRefused.
-  static absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> Open(const std::string& name,
-                                                                         uint64_t num_params);
+  static absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> Open(
+      const std::string& name, uint64_t num_params, Access access = Access::kRead);
   ~MappedUpdateSegment();
   MappedUpdateSegment(const MappedUpdateSegment&) = delete;
   MappedUpdateSegment& operator=(const MappedUpdateSegment&) = delete;
@@ -111,13 +120,18 @@ class MappedUpdateSegment {
   // values in a segment of twice the model's floats).
   // REQUIRES: out.size() == num_params * sizeof(float).
   void CopySlotBytes(uint32_t slot, std::span<std::byte> out) const;
+  // Writes `values` into slot `slot` (a download). FailedPrecondition for a
+  // segment mapped read-only; InvalidArgument unless 1 <= slot <= slots()
+  // and values holds num_params floats.
+  absl::Status WriteSlot(uint32_t slot, std::span<const float> values) const;
 
  private:
-  MappedUpdateSegment(std::string name, const float* base, size_t bytes, uint64_t num_params,
-                      uint32_t slots);
+  MappedUpdateSegment(std::string name, float* base, size_t bytes, uint64_t num_params,
+                      uint32_t slots, bool writable);
 
   const std::string name_;
-  const float* const base_;
+  float* const base_;  // written only when writable_
+  const bool writable_;
   const size_t bytes_;
   const uint64_t num_params_;
   const uint32_t slots_;

@@ -51,6 +51,40 @@ TEST(ShmSegmentTest, WorkerWritesServerCopiesAndTheNameIsGone) {
   EXPECT_EQ(out[999], 42);
 }
 
+// Downloads: the server maps the worker's segment read-write and writes a
+// slot; a read-only mapping cannot be written, nor a slot out of range.
+TEST(ShmSegmentTest, AServerWritesADownloadOnlyIntoAReadWriteMappingsSlots) {
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> seg = UpdateSegment::Create(100, 2);
+  ASSERT_TRUE(seg.ok()) << seg.status();
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> rw =
+      MappedUpdateSegment::Open((*seg)->name(), 100, MappedUpdateSegment::Access::kReadWrite);
+  ASSERT_TRUE(rw.ok()) << rw.status();
+  EXPECT_FALSE(std::filesystem::exists(PathOf((*seg)->name())));
+  std::vector<float> model(100);
+  for (size_t i = 0; i < model.size(); ++i) model[i] = 0.25f * static_cast<float>(i) - 3;
+  model[5] = std::numeric_limits<float>::quiet_NaN();
+  ASSERT_TRUE((*rw)->WriteSlot(2, model).ok());
+  std::span<float> got = (*seg)->Slot(2);
+  EXPECT_EQ(std::memcmp(got.data(), model.data(), model.size() * sizeof(float)), 0);
+  for (float v : (*seg)->Slot(1)) ASSERT_EQ(v, 0.0f);  // the other slot is untouched
+
+  EXPECT_EQ((*rw)->WriteSlot(3, model).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*rw)->WriteSlot(0, model).code(), absl::StatusCode::kInvalidArgument);
+  model.pop_back();
+  EXPECT_EQ((*rw)->WriteSlot(1, model).code(), absl::StatusCode::kInvalidArgument);
+
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> other = UpdateSegment::Create(100, 1);
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> ro =
+      MappedUpdateSegment::Open((*other)->name(), 100);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  model.push_back(1);
+  const absl::Status refused = (*ro)->WriteSlot(1, model);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.message(), HasSubstr("read-only"));
+  for (float v : (*other)->Slot(1)) ASSERT_EQ(v, 0.0f);
+}
+
 TEST(ShmSegmentTest, SlotsAreHandedOutOnceUntilReleasedAndRetiredOnesNeverAgain) {
   absl::StatusOr<std::unique_ptr<UpdateSegment>> seg = UpdateSegment::Create(10, 2);
   ASSERT_TRUE(seg.ok()) << seg.status();

@@ -313,26 +313,6 @@ bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
   return false;
 }
 
-absl::StatusOr<ModelStore::Params> GrpcTransportImpl::FetchModel(
-    const wire::FetchModelRequest& request) {
-  {
-    absl::MutexLock lock(&mu_);
-    SeenLocked(request.worker_id(), request.session(), /*live_only=*/false);
-    if (!HeldSessionLocked(request.worker_id(), request.session())) {
-      NoteUnknownSessionLocked(request.worker_id());
-      return UnknownWorker(request.worker_id());
-    }
-  }
-  absl::StatusOr<ModelRef> ref = ModelRefFromWire(request.model());
-  if (!ref.ok()) return ref.status();
-  ModelStore::Params params = store_->Get(*ref);
-  if (params == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("model ", ref->ToString(), " is not kept by the server"));
-  }
-  return params;
-}
-
 void GrpcTransportImpl::CountBytesSent(uint64_t bytes) {
   absl::MutexLock lock(&mu_);
   stats_.bytes_sent += bytes;
@@ -393,28 +373,16 @@ absl::Status GrpcTransportImpl::CheckPushHeader(const PushClaim& claim, DecodedU
 }
 
 absl::Status GrpcTransportImpl::AttachSegmentLocked(DecodedUpdate* update) {
-  auto it = workers_.find(update->worker);
-  if (it == workers_.end() || !it->second.shared_memory) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(kShmRefused, "worker ", update->worker, " was not offered shared memory"));
-  }
-  WorkerState& worker = it->second;
-  if (worker.segment == nullptr || worker.segment->name() != update->shm_segment) {
-    absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
-        MappedUpdateSegment::Open(update->shm_segment, num_params_);
-    if (!mapped.ok()) {
-      Log(absl::StrCat("worker ", worker.id, " (", worker.name, "): ", mapped.status().message(),
-                       "; it streams its updates instead"));
-      return absl::FailedPreconditionError(mapped.status().message());
-    }
-    worker.segment = *std::move(mapped);
-  }
-  if (update->shm_slot > worker.segment->slots()) {
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> segment =
+      WorkerSegmentLocked(update->worker, &WorkerState::segment, update->shm_segment, num_params_,
+                          MappedUpdateSegment::Access::kRead, "updates");
+  if (!segment.ok()) return segment.status();
+  if (update->shm_slot > (*segment)->slots()) {
     return absl::InvalidArgumentError(absl::StrCat("update for task ", update->result.id,
                                                    " names slot ", update->shm_slot, " of ",
-                                                   worker.segment->slots()));
+                                                   (*segment)->slots()));
   }
-  update->segment = worker.segment;
+  update->segment = *std::move(segment);
   return absl::OkStatus();
 }
 

@@ -25,23 +25,11 @@ absl::Status GrpcTransportImpl::ReadFoldedSlot(const wire::FoldedHeader& header,
   std::shared_ptr<const MappedUpdateSegment> segment;
   {
     absl::MutexLock lock(&mu_);
-    auto it = workers_.find(header.worker_id());
-    if (it == workers_.end() || !it->second.shared_memory) {
-      return absl::FailedPreconditionError(absl::StrCat(kShmRefused, "worker ", header.worker_id(),
-                                                        " was not offered shared memory"));
-    }
-    WorkerState& worker = it->second;
-    if (worker.sum_segment == nullptr || worker.sum_segment->name() != header.shm_segment()) {
-      absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
-          MappedUpdateSegment::Open(header.shm_segment(), 2 * num_params_);
-      if (!mapped.ok()) {
-        Log(absl::StrCat("worker ", worker.id, " (", worker.name, "): ", mapped.status().message(),
-                         "; it streams its sums instead"));
-        return absl::FailedPreconditionError(mapped.status().message());
-      }
-      worker.sum_segment = *std::move(mapped);
-    }
-    segment = worker.sum_segment;
+    absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
+        WorkerSegmentLocked(header.worker_id(), &WorkerState::sum_segment, header.shm_segment(),
+                            2 * num_params_, MappedUpdateSegment::Access::kRead, "sums");
+    if (!mapped.ok()) return mapped.status();
+    segment = *std::move(mapped);
   }
   if (header.shm_slot() > segment->slots()) {
     return absl::InvalidArgumentError(absl::StrCat("pre-aggregated sum ", header.fold_id(),

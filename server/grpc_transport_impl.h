@@ -54,6 +54,8 @@ struct WorkerState {
   std::shared_ptr<const MappedUpdateSegment> segment;
   // Its segment of pre-aggregated sums (slots of 2 * num_params floats).
   std::shared_ptr<const MappedUpdateSegment> sum_segment;
+  // Its download segment, mapped read-write (FetchModelRequest.shm_*).
+  std::shared_ptr<const MappedUpdateSegment> download_segment;
 };
 
 struct TaskState {
@@ -238,8 +240,18 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // The worker cancelled `call`: finishes it as cancelled if it is parked.
   void CancelPoll(PollCall* call);
 
-  // The model a FetchModel stream sends, after the caller's session check.
-  absl::StatusOr<ModelStore::Params> FetchModel(const wire::FetchModelRequest& request);
+  // The model a FetchModel stream sends, after the caller's session check
+  // (server/grpc_transport_fetch.cc). With request.shm_slot > 0 it is
+  // written into that slot of the worker's download segment (mapped
+  // read-write once) and in_shm_slot is set: the stream then sends one
+  // chunk without data. FailedPrecondition starting with kShmRefused when
+  // the worker was not offered shared memory or the segment cannot be
+  // mapped; InvalidArgument for a bad slot.
+  struct FetchedModel {
+    ModelStore::Params params;
+    bool in_shm_slot = false;
+  };
+  absl::StatusOr<FetchedModel> FetchModel(const wire::FetchModelRequest& request);
   void CountBytesSent(uint64_t bytes);
 
   // PushUpdate, in three steps. BeginPush: the checks before a byte is read
@@ -333,6 +345,15 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // and hands it to the update. FailedPrecondition with kShmRefused when the
   // worker was not offered shared memory or the segment cannot be mapped.
   absl::Status AttachSegmentLocked(DecodedUpdate* update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Worker `worker_id`'s segment `name` of slots of `slot_floats` floats,
+  // kept in its WorkerState `member` (mapped at the first call naming it,
+  // with `access`). FailedPrecondition starting with kShmRefused when the
+  // worker was not offered shared memory or the segment cannot be mapped
+  // (logged: the worker then streams its `what` instead).
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> WorkerSegmentLocked(
+      uint64_t worker_id, std::shared_ptr<const MappedUpdateSegment> WorkerState::*member,
+      const std::string& name, uint64_t slot_floats, MappedUpdateSegment::Access access,
+      const char* what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Waits for a change relevant to a result waiter, until `deadline`. Returns
   // Unavailable when no worker has been connected for no_worker_timeout_s.

@@ -25,16 +25,26 @@ namespace grpc_transport_internal {
 namespace {
 
 // Sends one model in chunks of at most chunk_bytes, a write at a time, each
-// a raw buffer whose data slice points into the model (rpc/raw_chunk.h).
+// a raw buffer whose data slice points into the model (rpc/raw_chunk.h); or,
+// when the model went into the worker's shared-memory slot, one chunk that
+// says so.
 class FetchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   FetchReactor(GrpcTransportImpl* transport, const wire::FetchModelRequest& request,
-               ModelStore::Params params, size_t chunk_bytes)
+               GrpcTransportImpl::FetchedModel fetched, size_t chunk_bytes)
       : transport_(transport),
-        params_(std::move(params)),
+        params_(std::move(fetched.params)),
         per_chunk_(ClampChunkBytes(chunk_bytes) / sizeof(float)) {
     *chunk_.mutable_model() = request.model();
     chunk_.set_num_params(params_->size());
+    if (fetched.in_shm_slot) {
+      chunk_.set_in_shm_slot(true);
+      count_ = params_->size();  // all of it, in the slot
+      buffer_ = SerializeRawMessage(chunk_);
+      TsanRelease(this);
+      StartWrite(&buffer_);
+      return;
+    }
     WriteNext();
   }
 
@@ -290,9 +300,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AggregatorService::FetchModel(
   wire::FetchModelRequest request;
   if (status.ok()) status = ParseRawMessage(*raw_request, &request);
   if (status.ok()) {
-    absl::StatusOr<ModelStore::Params> params = t_->FetchModel(request);
-    if (params.ok()) return new FetchReactor(t_, request, *std::move(params), t_->chunk_bytes());
-    status = params.status();
+    absl::StatusOr<GrpcTransportImpl::FetchedModel> fetched = t_->FetchModel(request);
+    if (fetched.ok()) return new FetchReactor(t_, request, *std::move(fetched), t_->chunk_bytes());
+    status = fetched.status();
   }
   return new RefusedStream<grpc::ServerWriteReactor<grpc::ByteBuffer>>(status);
 }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -105,6 +106,85 @@ TEST_F(SharedMemoryTest, AWorkerOnThisMachineHandsItsUpdatesOverInSharedMemory) 
   EXPECT_TRUE(*again);
 }
 
+// Downloads through the worker's own segment: the server writes the model
+// into a slot and sends one chunk without data.
+TEST_F(SharedMemoryTest, AWorkerOnThisMachineFetchesModelsThroughItsDownloadSegment) {
+  const size_t n = 300'000;  // more than one 1 MiB chunk if it were streamed
+  Start(n);
+  auto client = NewClient();
+  auto [worker, offered] = Register(*client);
+  ASSERT_TRUE(offered);
+  auto streamed = client->FetchModel(worker, kBase);  // before UseSharedMemory: streamed
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  EXPECT_EQ(client->bytes_fetched_shared(), 0u);
+  const uint64_t sent_streamed = transport_->stats().bytes_sent;
+  EXPECT_EQ(sent_streamed, n * sizeof(float));
+
+  client->UseSharedMemory(n, 1, [](const absl::Status& why) { ADD_FAILURE() << why; });
+  for (int i = 0; i < 3; ++i) {  // the one slot comes back after each fetch
+    auto model = client->FetchModel(worker, kBase);
+    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_EQ(model->size(), n);
+    EXPECT_EQ(std::memcmp(model->data(), streamed->data(), n * sizeof(float)), 0);
+  }
+  EXPECT_EQ(client->bytes_fetched_shared(), 3 * n * sizeof(float));
+  EXPECT_EQ(client->bytes_fetched(), 4 * n * sizeof(float));
+  EXPECT_EQ(transport_->stats().bytes_sent, 4 * n * sizeof(float));
+  // A model the server does not keep is still NotFound, and leaves the
+  // slot usable.
+  EXPECT_EQ(client->FetchModel(worker, ModelRef::Global(99)).status().code(),
+            absl::StatusCode::kNotFound);
+  auto again = client->FetchModel(worker, kBase);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(client->bytes_fetched_shared(), 4 * n * sizeof(float));
+}
+
+TEST_F(SharedMemoryTest, BadDownloadSlotsAreRefused) {
+  const size_t n = 1000;
+  Start(n);
+  auto client = NewClient();
+  auto [worker, offered] = Register(*client);
+  ASSERT_TRUE(offered);
+  std::shared_ptr<UpdateSegment> segment = NewSegment(2);
+  ASSERT_NE(segment, nullptr);
+  auto fetch = [&](const std::string& name, uint32_t slot) {
+    wire::FetchModelRequest request;
+    request.set_worker_id(worker.worker_id);
+    request.set_session(worker.session);
+    ModelRefToWire(kBase, request.mutable_model());
+    request.set_shm_segment(name);
+    request.set_shm_slot(slot);
+    auto stub = wire::Aggregator::NewStub(NewWireChannel(transport_->address()));
+    grpc::ClientContext context;
+    auto reader = stub->FetchModel(&context, request);
+    wire::ModelChunk chunk;
+    int chunks = 0;
+    while (reader->Read(&chunk)) {
+      ++chunks;
+      EXPECT_TRUE(chunk.in_shm_slot());
+      EXPECT_TRUE(chunk.data().empty());
+      EXPECT_EQ(chunk.num_params(), n);
+    }
+    const absl::Status status = FromGrpcStatus(reader->Finish());
+    EXPECT_EQ(chunks, status.ok() ? 1 : 0);
+    return status;
+  };
+  absl::Status status = fetch(segment->name(), 3);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("slot 3 of 2"));
+  status = fetch("/etc/passwd", 1);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("not a segment name"));
+  // A segment of another size is not this model's.
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> small = UpdateSegment::Create(7, 1);
+  ASSERT_TRUE(small.ok()) << small.status();
+  status = fetch((*small)->name(), 1);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(fetch(segment->name(), 2).ok());
+  EXPECT_EQ(std::vector<float>(segment->Slot(2).begin(), segment->Slot(2).end()),
+            *MakeModel(n, 0.001f));
+}
+
 TEST_F(SharedMemoryTest, AUnixSocketIsThisMachineAndOnlyItsOwnersToDial) {
   const std::string dir = ::testing::TempDir() + "/unix_socket_test";
   std::filesystem::remove_all(dir);
@@ -137,13 +217,21 @@ TEST_F(SharedMemoryTest, ARefusedSegmentTurnsTheWorkerBackToStreaming) {
   auto client = NewClient();
   auto [worker, offered] = Register(*client);
   EXPECT_FALSE(offered);
-  client->set_update_segment(NewSegment(1));  // used anyway: the server refuses it
+  client->UseSharedMemory(n, 1, {});  // used anyway: the server refuses it
   transport_->Submit(MakeTask(1));
   transport_->Submit(MakeTask(2));
   ASSERT_TRUE(client->GetTask(worker, 2, 1.0).ok());
   for (TaskId id : {1, 2}) PushAndExpectIntact(*client, worker, MakeResult(MakeTask(id), n));
   EXPECT_EQ(client->bytes_shared(), 0u);
   EXPECT_EQ(transport_->stats().bytes_received, 2 * n * sizeof(float));
+  // Downloads too.
+  for (int i = 0; i < 2; ++i) {
+    auto model = client->FetchModel(worker, kBase);
+    ASSERT_TRUE(model.ok()) << model.status();
+    EXPECT_EQ(*model, *MakeModel(n, 0.001f));
+  }
+  EXPECT_EQ(client->bytes_fetched_shared(), 0u);
+  EXPECT_EQ(client->bytes_fetched(), 2 * n * sizeof(float));
 }
 
 TEST_F(SharedMemoryTest, ASegmentTheServerCannotSeeIsRefusedAndTheUpdateStreamed) {

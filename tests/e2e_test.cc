@@ -140,6 +140,17 @@ TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeW
       if (!kSanitizerBuild) {
         EXPECT_GE(2 * folded, done) << err;
       }
+      // Workers on the server's machine fetch every model through shared
+      // memory: as many MB of models there as MB down.
+      std::regex bytes_re(
+          R"(([0-9.]+) MB down, .*\(in shared memory: [0-9.]+ MB of updates, ([0-9.]+) MB of models\))");
+      int lines = 0;
+      for (std::sregex_iterator it(err.begin(), err.end(), bytes_re), end; it != end; ++it) {
+        ++lines;
+        EXPECT_GT(std::stod((*it)[1].str()), 0) << err;
+        EXPECT_EQ((*it)[1].str(), (*it)[2].str()) << err;
+      }
+      EXPECT_EQ(lines, workers) << err;
     }
     const fs::path inproc = tmp_ / (rule + "inproc");
     const std::string metrics = ReadFile(inproc / "metrics.csv");

@@ -123,7 +123,7 @@ int ClientMain(int argc, char** argv) {
       "fedsim client: worker %llu: %llu tasks done (%llu duplicates, %llu dropped, %llu in %llu "
       "pre-aggregated sums), "
       "%llu model downloads, %.1f MB down, %.1f MB up, %.1f MB from peers, %.1f MB to peers "
-      "(updates: %.1f MB in shared memory)\n",
+      "(in shared memory: %.1f MB of updates, %.1f MB of models)\n",
       static_cast<unsigned long long>(summary.worker_id),
       static_cast<unsigned long long>(summary.tasks_done),
       static_cast<unsigned long long>(summary.duplicates),
@@ -132,7 +132,7 @@ int ClientMain(int argc, char** argv) {
       static_cast<unsigned long long>(summary.sums_pushed),
       static_cast<unsigned long long>(summary.models_fetched), summary.bytes_fetched / 1e6,
       summary.bytes_pushed / 1e6, summary.bytes_from_peers / 1e6, summary.bytes_to_peers / 1e6,
-      summary.bytes_shared / 1e6);
+      summary.bytes_shared / 1e6, summary.bytes_fetched_shared / 1e6);
   std::fflush(stdout);
   if (!status.ok()) {
     std::fprintf(stderr, "fedsim client: %s\n", status.ToString().c_str());

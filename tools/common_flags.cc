@@ -32,9 +32,10 @@ ABSL_FLAG(bool, accept_worker_mismatch, false,
           "is logged as a warning) instead of refusing them. Their results may differ in the "
           "last bits, so the run is no longer reproducible bit for bit.");
 ABSL_FLAG(bool, shared_memory, true,
-          "Let workers on this machine hand their updates over in shared memory (/dev/shm) "
-          "instead of the socket: the same bits, less CPU. A worker falls back to the socket "
-          "on its own when /dev/shm is missing or full. --noshared_memory turns it off.");
+          "Let workers on this machine hand their updates over, and fetch their models, in "
+          "shared memory (/dev/shm) instead of the socket: the same bits, less CPU. A worker "
+          "falls back to the socket on its own when /dev/shm is missing or full. "
+          "--noshared_memory turns it off.");
 ABSL_FLAG(std::string, resume, "",
           "Continue the run in this folder (e.g. runs/quickstart) from its newest good "
           "checkpoint instead of starting a new one; no scenario file or --set is given then. "
