@@ -67,7 +67,7 @@ absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::
         images_path, ": holds ", ShapeText(shape), " images, but the run's model takes ",
         ShapeText(spec.shape), "; this folder's data does not fit the scenario's dataset"));
   }
-  FEDSIM_RETURN_IF_ERROR(CheckIdxLabelsFitImages(images, images_path, labels, labels_path));
+  FEDSIM_RETURN_IF_ERROR(CheckIdxLabelsFitImages(images.dims, images_path, labels, labels_path));
   std::vector<int32_t> y(labels.data.size());
   for (size_t i = 0; i < y.size(); ++i) {
     if (labels.data[i] >= spec.num_classes) {

@@ -36,11 +36,19 @@ void CheckShapeAndLabels(const ExampleShape& shape, int num_classes, size_t x_si
 
 Dataset Dataset::FromU8(ExampleShape shape, int num_classes, std::vector<uint8_t> x,
                         std::vector<int32_t> y) {
+  auto owned = std::make_shared<const std::vector<uint8_t>>(std::move(x));
+  const std::span<const uint8_t> bytes(*owned);
+  return FromU8(shape, num_classes, std::move(owned), bytes, std::move(y));
+}
+
+Dataset Dataset::FromU8(ExampleShape shape, int num_classes, std::shared_ptr<const void> owner,
+                        std::span<const uint8_t> x, std::vector<int32_t> y) {
   CheckShapeAndLabels(shape, num_classes, x.size(), y);
   Dataset d;
   d.shape_ = shape;
   d.num_classes_ = num_classes;
-  d.x_u8_ = std::move(x);
+  d.u8_owner_ = std::move(owner);
+  d.x_u8_ = x;
   d.is_float_ = false;
   d.labels_ = std::move(y);
   return d;
@@ -96,18 +104,24 @@ Dataset Dataset::Subset(std::span<const uint32_t> indices) const {
   out.num_classes_ = num_classes_;
   out.is_float_ = is_float_;
   out.labels_.reserve(indices.size());
+  std::vector<uint8_t> bytes;
   if (is_float_) {
     out.x_f32_.reserve(indices.size() * d);
   } else {
-    out.x_u8_.reserve(indices.size() * d);
+    bytes.reserve(indices.size() * d);
   }
   for (uint32_t i : indices) {
     if (is_float_) {
       out.x_f32_.insert(out.x_f32_.end(), x_f32_.begin() + i * d, x_f32_.begin() + (i + 1) * d);
     } else {
-      out.x_u8_.insert(out.x_u8_.end(), x_u8_.begin() + i * d, x_u8_.begin() + (i + 1) * d);
+      bytes.insert(bytes.end(), x_u8_.begin() + i * d, x_u8_.begin() + (i + 1) * d);
     }
     out.labels_.push_back(labels_[i]);
+  }
+  if (!is_float_) {
+    auto owned = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+    out.x_u8_ = std::span<const uint8_t>(*owned);
+    out.u8_owner_ = std::move(owned);
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #define FEDSIM_DATA_DATASET_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@ class Dataset {
   // REQUIRES: x.size() == y.size() * shape.dim(); labels in [0, num_classes).
   static Dataset FromU8(ExampleShape shape, int num_classes, std::vector<uint8_t> x,
                         std::vector<int32_t> y);
+  // The same over bytes the caller's `owner` keeps alive and unchanged (a
+  // read-only mapping of a file, ReadIdxBytes): nothing is copied, and
+  // copies of the dataset share them.
+  static Dataset FromU8(ExampleShape shape, int num_classes, std::shared_ptr<const void> owner,
+                        std::span<const uint8_t> x, std::vector<int32_t> y);
   // Features stored as float32 and returned as they are.
   static Dataset FromF32(ExampleShape shape, int num_classes, std::vector<float> x,
                          std::vector<int32_t> y);
@@ -58,8 +64,10 @@ class Dataset {
  private:
   ExampleShape shape_;
   int num_classes_ = 0;
-  std::vector<uint8_t> x_u8_;  // used when !is_float_
-  std::vector<float> x_f32_;   // used when is_float_
+  // Used when !is_float_: the bytes, immutable, kept alive by u8_owner_.
+  std::shared_ptr<const void> u8_owner_;
+  std::span<const uint8_t> x_u8_;
+  std::vector<float> x_f32_;  // used when is_float_
   bool is_float_ = false;
   std::vector<int32_t> labels_;
 };
@@ -103,10 +111,24 @@ struct IdxArray {
   std::vector<uint8_t> data;
 };
 absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path);
+// ReadIdxFile's result where it lies (data/idx_map.cc): for a gzipped file
+// with a copy in the cache, a read-only mapping of the copy, whose pages
+// every process that loads the file shares (a server and its workers hold
+// Fashion-MNIST once, not once each, and nothing is zero-filled or copied);
+// otherwise ReadIdxFile's bytes. `owner` keeps `data` alive. Errors as
+// ReadIdxFile's; a copy that does not map as a whole, valid IDX file is
+// replaced as ReadIdxFile replaces it.
+struct IdxBytes {
+  std::vector<uint32_t> dims;
+  std::shared_ptr<const void> owner;
+  std::span<const uint8_t> data;
+};
+absl::StatusOr<IdxBytes> ReadIdxBytes(const std::string& path);
 // DataLoss naming the files unless `labels` is one-dimensional with one
-// label per image of `images` (dims[0] of both).
-absl::Status CheckIdxLabelsFitImages(const IdxArray& images, const std::string& images_path,
-                                     const IdxArray& labels, const std::string& labels_path);
+// label per image of `images` (dims[0] of both, image_dims those of images).
+absl::Status CheckIdxLabelsFitImages(const std::vector<uint32_t>& image_dims,
+                                     const std::string& images_path, const IdxArray& labels,
+                                     const std::string& labels_path);
 // Writes a gzipped IDX file of unsigned bytes (for tests and tools).
 // InvalidArgument unless 1 <= dims.size() <= 255 and data.size() equals the
 // product of dims; Unavailable when the file cannot be written.

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -188,15 +189,22 @@ absl::StatusOr<IdxArray> ReadIdxSource(const std::string& path) {
   return out;
 }
 
+// Where the cache keeps the uncompressed copy of `path`: nullopt for a file
+// it does not keep (small, not gzipped, or no cache folder).
+std::optional<std::string> CachedCopyOf(const std::string& path) {
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  const std::optional<std::string> dir =
+      ec || size < kIdxCacheMinSourceBytes || !IsGzipFile(path) ? std::nullopt : IdxCacheDir();
+  return dir.has_value() ? IdxCachePath(*dir, path) : std::nullopt;
+}
+
 }  // namespace
 
 absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path) {
   FEDSIM_RETURN_IF_ERROR(CheckReadable(path));
   std::error_code ec;
-  const uint64_t size = std::filesystem::file_size(path, ec);
-  const std::optional<std::string> dir =
-      ec || size < kIdxCacheMinSourceBytes || !IsGzipFile(path) ? std::nullopt : IdxCacheDir();
-  const std::optional<std::string> copy = dir.has_value() ? IdxCachePath(*dir, path) : std::nullopt;
+  const std::optional<std::string> copy = CachedCopyOf(path);
   if (!copy.has_value()) return ReadIdxSource(path);
   if (std::filesystem::exists(*copy, ec)) {
     absl::StatusOr<IdxArray> cached = ReadIdxSource(*copy);
@@ -205,6 +213,26 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path) {
   }
   absl::StatusOr<IdxArray> out = ReadIdxSource(path);
   if (out.ok()) WriteIdxCacheFile(*copy, *out);
+  return out;
+}
+
+absl::StatusOr<IdxBytes> ReadIdxBytes(const std::string& path) {
+  FEDSIM_RETURN_IF_ERROR(CheckReadable(path));
+  const std::optional<std::string> copy = CachedCopyOf(path);
+  if (copy.has_value()) {
+    if (std::optional<IdxBytes> mapped = MapIdxCacheFile(*copy)) return *std::move(mapped);
+  }
+  // No copy yet, or a damaged one: ReadIdxFile reads the source and (re)writes
+  // the copy, which is then mapped so that its pages are shared too.
+  FEDSIM_ASSIGN_OR_RETURN(IdxArray read, ReadIdxFile(path));
+  if (copy.has_value()) {
+    if (std::optional<IdxBytes> mapped = MapIdxCacheFile(*copy)) return *std::move(mapped);
+  }
+  IdxBytes out;
+  out.dims = std::move(read.dims);
+  auto owned = std::make_shared<const std::vector<uint8_t>>(std::move(read.data));
+  out.data = std::span<const uint8_t>(*owned);
+  out.owner = std::move(owned);
   return out;
 }
 
@@ -258,15 +286,16 @@ absl::Status WriteIdxFile(const std::string& path, const std::vector<uint32_t>& 
   return absl::OkStatus();
 }
 
-absl::Status CheckIdxLabelsFitImages(const IdxArray& images, const std::string& images_path,
-                                     const IdxArray& labels, const std::string& labels_path) {
+absl::Status CheckIdxLabelsFitImages(const std::vector<uint32_t>& image_dims,
+                                     const std::string& images_path, const IdxArray& labels,
+                                     const std::string& labels_path) {
   if (labels.dims.size() != 1) {
     return absl::DataLossError(
         absl::StrCat(labels_path, ": expected 1 dim (count), got ", labels.dims.size()));
   }
-  if (images.dims[0] != labels.dims[0]) {
+  if (image_dims[0] != labels.dims[0]) {
     return absl::DataLossError(absl::StrCat("image/label count mismatch: ", images_path, " holds ",
-                                            images.dims[0], " images but ", labels_path, " holds ",
+                                            image_dims[0], " images but ", labels_path, " holds ",
                                             labels.dims[0], " labels"));
   }
   return absl::OkStatus();
@@ -301,7 +330,7 @@ absl::StatusOr<Split> LoadSplit(const std::string& dir, const std::string& prefi
   constexpr int kNumClasses = 10;
   FEDSIM_ASSIGN_OR_RETURN(std::string images_path, FindIdx(dir, prefix + "-images-idx3-ubyte"));
   FEDSIM_ASSIGN_OR_RETURN(std::string labels_path, FindIdx(dir, prefix + "-labels-idx1-ubyte"));
-  FEDSIM_ASSIGN_OR_RETURN(IdxArray images, ReadIdxFile(images_path));
+  FEDSIM_ASSIGN_OR_RETURN(IdxBytes images, ReadIdxBytes(images_path));
   FEDSIM_ASSIGN_OR_RETURN(IdxArray labels, ReadIdxFile(labels_path));
   if (images.dims.size() != 3) {
     return absl::DataLossError(absl::StrCat(
@@ -315,7 +344,7 @@ absl::StatusOr<Split> LoadSplit(const std::string& dir, const std::string& prefi
                                             images.dims[2], " is not plausible (each side in [1, ",
                                             kMaxSide, "])"));
   }
-  FEDSIM_RETURN_IF_ERROR(CheckIdxLabelsFitImages(images, images_path, labels, labels_path));
+  FEDSIM_RETURN_IF_ERROR(CheckIdxLabelsFitImages(images.dims, images_path, labels, labels_path));
   if (images.dims[0] == 0) {
     return absl::DataLossError(absl::StrCat(
         images_path, ": holds no images (its header says 0); is the download complete?"));
@@ -332,10 +361,11 @@ absl::StatusOr<Split> LoadSplit(const std::string& dir, const std::string& prefi
     y[i] = labels.data[i];
   }
   ExampleShape shape{1, static_cast<int>(images.dims[1]), static_cast<int>(images.dims[2])};
-  images.data.resize(n * static_cast<size_t>(shape.dim()));
-  images.data.shrink_to_fit();
-  return Split{Dataset::FromU8(shape, kNumClasses, std::move(images.data), std::move(y)),
-               std::move(images_path)};
+  // A limit keeps the first n images, of the same bytes.
+  return Split{
+      Dataset::FromU8(shape, kNumClasses, std::move(images.owner),
+                      images.data.first(n * static_cast<size_t>(shape.dim())), std::move(y)),
+      std::move(images_path)};
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "data/idx_cache.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -83,6 +85,41 @@ bool WriteIdxCacheFile(const std::string& path, const IdxArray& array) {
   if (ok) ok = ::rename(tmp.c_str(), path.c_str()) == 0;
   if (!ok) ::unlink(tmp.c_str());
   return ok;
+}
+
+std::optional<IdxBytes> MapIdxCacheFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st;
+  const bool stat_ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 4;
+  void* base = stat_ok ? ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ,
+                                MAP_PRIVATE | MAP_POPULATE, fd, 0)
+                       : MAP_FAILED;
+  ::close(fd);  // the mapping stays
+  if (base == MAP_FAILED) return std::nullopt;
+  const size_t size = static_cast<size_t>(st.st_size);
+  std::shared_ptr<const void> owner(
+      base, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
+  const uint8_t* b = static_cast<const uint8_t*>(base);
+  const size_t ndims = b[3];
+  if (b[0] != 0 || b[1] != 0 || b[2] != 0x08 || ndims == 0 || size < 4 + 4 * ndims) {
+    return std::nullopt;
+  }
+  IdxBytes out;
+  const size_t body = size - 4 - 4 * ndims;
+  uint64_t expected = 1;
+  for (size_t i = 0; i < ndims; ++i) {
+    const uint8_t* d = b + 4 + 4 * i;
+    const uint32_t dim =
+        (uint32_t{d[0]} << 24) | (uint32_t{d[1]} << 16) | (uint32_t{d[2]} << 8) | uint32_t{d[3]};
+    out.dims.push_back(dim);
+    expected *= dim;  // each factor < 2^32, and stopped once past the body
+    if (expected > body) return std::nullopt;
+  }
+  if (expected != body) return std::nullopt;
+  out.data = std::span<const uint8_t>(b + 4 + 4 * ndims, body);
+  out.owner = std::move(owner);
+  return out;
 }
 
 }  // namespace fedsim

@@ -3,6 +3,8 @@
 // process (the server and each worker). ReadIdxFile (data/dataset.h) keeps
 // an uncompressed copy of each large gzipped IDX file it reads in the cache
 // folder and reads that copy instead on later loads (a plain read, ~20 ms).
+// ReadIdxBytes maps the copy instead of reading it (~3 ms for Fashion-MNIST's
+// training images), so the processes of a run on one machine share its pages.
 //
 // The folder: $FEDSIM_CACHE_DIR when set (an empty value or "off" turns the
 // cache off), else $XDG_CACHE_HOME/fedsim, else $HOME/.cache/fedsim; no cache
@@ -46,6 +48,12 @@ bool WriteIdxCacheFile(const std::string& path, const IdxArray& array);
 
 // True when the file at `path` starts with the gzip magic bytes.
 bool IsGzipFile(const std::string& path);
+
+// Maps the copy at `path` read-only (its pages prefaulted from the page
+// cache) when it is a whole, valid uncompressed IDX file of unsigned bytes:
+// the magic number, 1 or more dims, and exactly the bytes they describe.
+// nullopt otherwise (no file, damaged, or it cannot be mapped).
+std::optional<IdxBytes> MapIdxCacheFile(const std::string& path);
 
 }  // namespace fedsim
 

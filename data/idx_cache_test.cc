@@ -159,6 +159,84 @@ TEST_F(IdxCacheTest, SmallAndPlainSourcesAreReadDirectly) {
   EXPECT_FALSE(fs::exists(cache_));
 }
 
+// ReadIdxBytes maps the copy (writing it first when there is none), and
+// gives the source's bytes when there is no copy to map.
+TEST_F(IdxCacheTest, BytesComeMappedFromTheCopy) {
+  absl::StatusOr<IdxBytes> first = ReadIdxBytes(source_);  // writes the copy, then maps it
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->dims, (std::vector<uint32_t>{kRows, kCols}));
+  EXPECT_EQ(std::vector<uint8_t>(first->data.begin(), first->data.end()), data_);
+  const std::string copy = CopyPath();
+  ASSERT_TRUE(fs::exists(copy));
+  // The bytes are the copy's: other (valid) content there is what a later
+  // read returns, and the mapping outlives the copy's name.
+  IdxArray other{0x08, {kRows, kCols}, RandomBytes(kRows * kCols, 5)};
+  ASSERT_TRUE(WriteIdxCacheFile(copy, other));
+  absl::StatusOr<IdxBytes> second = ReadIdxBytes(source_);
+  ASSERT_TRUE(second.ok()) << second.status();
+  fs::remove(copy);
+  EXPECT_EQ(std::vector<uint8_t>(second->data.begin(), second->data.end()), other.data);
+  // The first mapping still shows what it mapped (renaming a new copy into
+  // place does not change an open one).
+  EXPECT_EQ(std::vector<uint8_t>(first->data.begin(), first->data.end()), data_);
+
+  // A damaged copy is replaced, as ReadIdxFile replaces it.
+  ASSERT_TRUE(ReadIdxBytes(source_).ok());
+  fs::resize_file(copy, fs::file_size(copy) - 1);
+  absl::StatusOr<IdxBytes> mended = ReadIdxBytes(source_);
+  ASSERT_TRUE(mended.ok()) << mended.status();
+  EXPECT_EQ(std::vector<uint8_t>(mended->data.begin(), mended->data.end()), data_);
+  EXPECT_EQ(fs::file_size(copy), 4 + 4 * 2 + data_.size());
+
+  // No cache: the source's bytes, in memory.
+  ScopedEnv off("FEDSIM_CACHE_DIR", "off");
+  absl::StatusOr<IdxBytes> direct = ReadIdxBytes(source_);
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  EXPECT_EQ(std::vector<uint8_t>(direct->data.begin(), direct->data.end()), data_);
+}
+
+TEST_F(IdxCacheTest, OnlyAWholeValidCopyIsMapped) {
+  const std::string path = (root_ / "copy").string();
+  EXPECT_FALSE(MapIdxCacheFile(path).has_value());  // none
+  IdxArray array{0x08, {3, 5}, RandomBytes(15, 6)};
+  ASSERT_TRUE(WriteIdxCacheFile(path, array));
+  std::optional<IdxBytes> mapped = MapIdxCacheFile(path);
+  ASSERT_TRUE(mapped.has_value());
+  EXPECT_EQ(mapped->dims, array.dims);
+  EXPECT_EQ(std::vector<uint8_t>(mapped->data.begin(), mapped->data.end()), array.data);
+  auto write = [&](const std::vector<uint8_t>& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+  };
+  std::vector<uint8_t> good = {0, 0, 8, 2, 0, 0, 0, 3, 0, 0, 0, 5};
+  good.insert(good.end(), array.data.begin(), array.data.end());
+  write(good);
+  EXPECT_TRUE(MapIdxCacheFile(path).has_value());
+  std::vector<uint8_t> bad = good;
+  bad.push_back(0);  // a byte past the dims' data
+  write(bad);
+  EXPECT_FALSE(MapIdxCacheFile(path).has_value());
+  bad = good;
+  bad.pop_back();  // one short
+  write(bad);
+  EXPECT_FALSE(MapIdxCacheFile(path).has_value());
+  bad = good;
+  bad[2] = 0x09;  // not unsigned bytes
+  write(bad);
+  EXPECT_FALSE(MapIdxCacheFile(path).has_value());
+  bad = good;
+  bad[3] = 0;  // no dims
+  write(bad);
+  EXPECT_FALSE(MapIdxCacheFile(path).has_value());
+  bad = good;
+  bad[4] = 0xff;  // dims far past the file
+  write(bad);
+  EXPECT_FALSE(MapIdxCacheFile(path).has_value());
+  write({0, 0, 8});  // shorter than a header
+  EXPECT_FALSE(MapIdxCacheFile(path).has_value());
+}
+
 TEST(IdxCacheDirTest, FollowsTheEnvironment) {
   {
     ScopedEnv cache("FEDSIM_CACHE_DIR", "/tmp/somewhere");
