@@ -164,11 +164,6 @@ absl::Status MappedUpdateSegment::WriteSlot(uint32_t slot, std::span<const float
   return absl::OkStatus();
 }
 
-void MappedUpdateSegment::CopySlotBytes(uint32_t slot, std::span<std::byte> out) const {
-  const float* src = base_ + (slot - 1) * num_params_;
-  std::memcpy(out.data(), src, std::min<size_t>(out.size(), num_params_ * sizeof(float)));
-}
-
 void MappedUpdateSegment::CopySlot(uint32_t slot, std::vector<float>* out) const {
   const float* src = base_ + (slot - 1) * num_params_;
   out->assign(src, src + num_params_);  // no zero-fill first, unlike resize + copy

@@ -115,11 +115,15 @@ class MappedUpdateSegment {
   // Replaces *out with the num_params floats of slot `slot` (1-based,
   // <= slots()). The caller checks them as it checks a streamed delta.
   void CopySlot(uint32_t slot, std::vector<float>* out) const;
-  // The slot's bytes as they are, into `out` (num_params * 4 bytes): for
-  // slots that hold other values than floats (a pre-aggregated sum's int64
-  // values in a segment of twice the model's floats).
-  // REQUIRES: out.size() == num_params * sizeof(float).
-  void CopySlotBytes(uint32_t slot, std::span<std::byte> out) const;
+  // Replaces *out with the slot's bytes as num_params * 4 / sizeof(T)
+  // values of type T, for slots that hold other values than floats (a
+  // pre-aggregated sum's int64 values in a segment of twice the model's
+  // floats), without zero-filling *out first.
+  template <typename T>
+  void CopySlotAs(uint32_t slot, std::vector<T>* out) const {
+    const T* src = reinterpret_cast<const T*>(base_ + (slot - 1) * num_params_);
+    out->assign(src, src + num_params_ * sizeof(float) / sizeof(T));
+  }
   // Writes `values` into slot `slot` (a download). FailedPrecondition for a
   // segment mapped read-only; InvalidArgument unless 1 <= slot <= slots()
   // and values holds num_params floats.

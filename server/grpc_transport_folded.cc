@@ -36,8 +36,9 @@ absl::Status GrpcTransportImpl::ReadFoldedSlot(const wire::FoldedHeader& header,
                                                    " names slot ", header.shm_slot(), " of ",
                                                    segment->slots()));
   }
-  values->resize(num_params_);
-  segment->CopySlotBytes(header.shm_slot(), std::as_writable_bytes(std::span<int64_t>(*values)));
+  // The sum segment's slots hold 2 * num_params floats' bytes: num_params
+  // int64 values.
+  segment->CopySlotAs<int64_t>(header.shm_slot(), values);
   return absl::OkStatus();
 }
 
