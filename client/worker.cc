@@ -175,6 +175,7 @@ absl::Status Worker::Work(const wire::RegisterResponse& reg) {
 void Worker::PollLoop() {
   while (true) {
     uint32_t free = 0;
+    std::optional<uint32_t> untrained;  // fold tasks held, not yet trained
     WorkerSession id;
     {
       absl::MutexLock lock(&mu_);
@@ -185,9 +186,14 @@ void Worker::PollLoop() {
       if (stop_) return;
       free = static_cast<uint32_t>(free_slots_);
       id = session_;
+      if (fold_mode_) {
+        uint32_t held = 0;
+        for (const auto& [key, batch] : folds_) held += static_cast<uint32_t>(batch->held);
+        untrained = held;
+      }
     }
     absl::StatusOr<wire::GetTaskResponse> response =
-        client_.GetTask(id, free, options_.long_poll_s);
+        client_.GetTask(id, free, options_.long_poll_s, untrained);
     if (!response.ok()) {
       if (absl::IsFailedPrecondition(response.status())) {
         Reregister(id.worker_id);  // we timed out on the server; join again

@@ -72,12 +72,14 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const std::str
 }
 
 absl::StatusOr<wire::GetTaskResponse> AggregatorClient::GetTask(const WorkerSession& worker,
-                                                                uint32_t max_tasks, double wait_s) {
+                                                                uint32_t max_tasks, double wait_s,
+                                                                std::optional<uint32_t> untrained) {
   wire::GetTaskRequest request;
   request.set_worker_id(worker.worker_id);
   request.set_session(worker.session);
   request.set_max_tasks(max_tasks);
   request.set_wait_s(wait_s);
+  if (untrained.has_value()) request.set_untrained(*untrained);
   wire::GetTaskResponse response;
   grpc::ClientContext context;
   Prepare(&context, absl::Seconds(wait_s) + rpc_timeout_);

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,8 +101,10 @@ class AggregatorClient {
   absl::StatusOr<wire::RegisterResponse> Register(const WorkerIdentity& identity);
   // Register({name, slots}) with this build's identity.
   absl::StatusOr<wire::RegisterResponse> Register(const std::string& worker_name, uint32_t slots);
+  // `untrained`: GetTaskRequest.untrained, for a worker that pre-aggregates.
   absl::StatusOr<wire::GetTaskResponse> GetTask(const WorkerSession& worker, uint32_t max_tasks,
-                                                double wait_s);
+                                                double wait_s,
+                                                std::optional<uint32_t> untrained = std::nullopt);
   absl::StatusOr<wire::HeartbeatResponse> Heartbeat(const WorkerSession& worker,
                                                     const std::vector<TaskId>& in_flight);
 

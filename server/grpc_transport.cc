@@ -306,6 +306,8 @@ bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
   const absl::Time now = clock_->Now();
   if (HasTaskForLocked(w->second) || request.max_tasks() == 0 || now >= call->deadline) {
     w->second.last_seen = now;
+    w->second.untrained =
+        request.has_untrained() ? std::optional<uint32_t>(request.untrained()) : std::nullopt;
     LeaseLocked(worker_id, &w->second, request.max_tasks(), call->response);
     call->answer = absl::OkStatus();
     return true;

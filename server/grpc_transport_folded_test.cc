@@ -130,6 +130,39 @@ TEST_F(TransportTest, AFoldedSumOverlappingAResultIsRefusedAndItsOtherTasksReque
   }
 }
 
+// A fold group is shared out by the work left to do: a worker that says it
+// has trained all it holds gets a full share of what is left; one that does
+// not say counts every task it holds.
+TEST_F(TransportTest, AFoldGroupIsSharedOutByTheTasksLeftToTrain) {
+  std::unique_ptr<AggregatorClient> client;
+  WorkerSession a, b;
+  // A fresh server with 16 tasks of one group to share between two workers.
+  auto fresh = [&] {
+    TearDown();
+    Start(40);
+    client = NewClient();
+    a = RegisterWorker(*client);
+    b = RegisterWorker(*client);
+    for (TaskId id = 1; id <= 16; ++id) {
+      transport_->Submit(FoldTask(id, static_cast<ClientId>(id % 16)));
+    }
+  };
+  fresh();
+  // Workers that have nothing: 8 and 8 at most.
+  ASSERT_EQ(client->GetTask(a, 10, 1.0, 0)->tasks_size(), 8);
+  ASSERT_EQ(client->GetTask(b, 4, 1.0, 0)->tasks_size(), 4);
+  // a has trained its 8, b has its 4 still to train: of the 4 queued, a
+  // gets an equal part of 8 left, all 4.
+  EXPECT_EQ(client->GetTask(a, 10, 1.0, 0)->tasks_size(), 4);
+
+  // The same with workers that do not say what they trained: a holds 8 of
+  // the 16, more than half, so it gets only one.
+  fresh();
+  ASSERT_EQ(client->GetTask(a, 10, 1.0)->tasks_size(), 8);
+  ASSERT_EQ(client->GetTask(b, 4, 1.0)->tasks_size(), 4);
+  EXPECT_EQ(client->GetTask(a, 10, 1.0)->tasks_size(), 1);
+}
+
 TEST_F(TransportTest, AFoldedSumIsCheckedBeforeItIsTaken) {
   const size_t n = 40;
   Start(n);

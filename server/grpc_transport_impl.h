@@ -46,6 +46,9 @@ struct WorkerState {
   absl::Time last_seen;
   bool told_finished = false;
   std::unordered_set<TaskId> leased;  // leased to it and not yet received
+  // Its fold tasks not yet trained, as its last GetTask said plus those
+  // leased since (GetTaskRequest.untrained); nullopt when it does not say.
+  std::optional<uint32_t> untrained;
   // Local-data runs: the client slots whose folders it brings, ascending.
   std::vector<uint32_t> holds;
   // Offered shared-memory updates at Register (it called from loopback),

@@ -79,22 +79,27 @@ void GrpcTransportImpl::LeaseLocked(uint64_t worker_id, WorkerState* worker, uin
                                     wire::GetTaskResponse* response) {
   // Workers that pre-aggregate ask for many tasks at once; near the end of
   // a round that would leave one worker with a queue while another idles.
-  // So a fold group's tasks are shared out: each worker gets up to an equal
-  // part of the group's tasks not yet received (queued or held by anyone),
-  // less those it holds, and at least one.
+  // So a fold group's tasks are shared out by the work left: each worker
+  // gets up to an equal part of the group's queued tasks plus those leased
+  // and not yet trained, less its own untrained ones, and at least one. A
+  // worker that does not report its untrained tasks (GetTaskRequest) counts
+  // every task of the group it holds. Counting the trained ones too would
+  // give a faster worker, which has trained more of the group, fewer tasks.
+  uint32_t group_leased = 0;  // fold tasks leased by this call
   if (!pending_.empty() && tasks_.at(pending_.front()).spec.fold_group != 0) {
     const uint64_t group = tasks_.at(pending_.front()).spec.fold_group;
-    size_t held = 0;
+    size_t left = pending_.size();
     size_t mine = 0;
     for (const auto& [id, w] : workers_) {
-      for (TaskId t : w.leased) {
-        if (tasks_.at(t).spec.fold_group != group) continue;
-        ++held;
-        mine += id == worker_id;
-      }
+      size_t held = 0;
+      for (TaskId t : w.leased) held += tasks_.at(t).spec.fold_group == group;
+      const size_t untrained =
+          w.untrained.has_value() ? std::min<size_t>(*w.untrained, held) : held;
+      left += untrained;
+      if (id == worker_id) mine = untrained;
     }
     const size_t n = std::max<size_t>(workers_.size(), 1);
-    const size_t fair = (pending_.size() + held + n - 1) / n;
+    const size_t fair = (left + n - 1) / n;
     const size_t share = fair > mine ? fair - mine : 1;
     max_tasks = std::min<uint32_t>(max_tasks, static_cast<uint32_t>(share));
   }
@@ -117,10 +122,12 @@ void GrpcTransportImpl::LeaseLocked(uint64_t worker_id, WorkerState* worker, uin
       task.lessees.push_back(worker_id);
     }
     worker->leased.insert(id);
+    group_leased += task.spec.fold_group != 0;
     wire::Task* leased = response->add_tasks();
     TaskToWire(task.spec, leased);
     leased->set_peer_backup(PeerBackupLocked(task.spec));
   }
+  if (worker->untrained.has_value()) *worker->untrained += group_leased;
 }
 
 absl::Status GrpcTransportImpl::CheckLeaseLocked(uint64_t worker, const std::string& session,
