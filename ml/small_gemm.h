@@ -103,6 +103,17 @@ inline constexpr int kFwdRows = 4, kFwdChunks = 4;
 inline constexpr int kGradRows = 4, kGradChunks = 4;
 #endif
 
+// The first n lanes of a register at p (kLanes: all of them), loaded or
+// stored; the other lanes load as 0 and are not written.
+inline Vec VLoadN(const float* p, int n) { return n < kLanes ? VLoadPart(p, n) : VLoad(p); }
+inline void VStoreN(float* p, int n, Vec v) {
+  if (n < kLanes) {
+    VStorePart(p, n, v);
+  } else {
+    VStore(p, v);
+  }
+}
+
 // Fully unrolled loops over a block's registers: the accumulator arrays then
 // become registers (without it GCC keeps them in memory and stores them back
 // on every step of the inner loop).
@@ -148,12 +159,7 @@ struct StoreOut {
   size_t row;  // floats between output rows
   StoreOut At(size_t r, size_t o) const { return {p + r * row + o, row}; }
   void Put(int r, int c, int n, Vec g) const {
-    float* q = p + static_cast<size_t>(r) * row + static_cast<size_t>(c) * kLanes;
-    if (n < kLanes) {
-      VStorePart(q, n, g);
-    } else {
-      VStore(q, g);
-    }
+    VStoreN(p + static_cast<size_t>(r) * row + static_cast<size_t>(c) * kLanes, n, g);
   }
 };
 
@@ -180,7 +186,7 @@ inline void OuterBlock(const float* __restrict a, size_t a_row, size_t a_step,
     Vec bv[C];
     FEDSIM_UNROLL
     for (int c = 0; c < C; ++c) {
-      bv[c] = (c == C - 1 && tail < L) ? VLoadPart(bt + c * L, tail) : VLoad(bt + c * L);
+      bv[c] = VLoadN(bt + c * L, c == C - 1 ? tail : L);
     }
     const float* at = a + static_cast<size_t>(t) * a_step;
     FEDSIM_UNROLL
@@ -262,28 +268,15 @@ struct StepOut {
   }
   void Put(int r, int c, int n, Vec g) const {
     const size_t i = static_cast<size_t>(r) * row + static_cast<size_t>(c) * kLanes;
-    const bool part = n < kLanes;
-    const Vec wi = part ? VLoadPart(w + i, n) : VLoad(w + i);
+    const Vec wi = VLoadN(w + i, n);
     if constexpr (kDecayTerm) g = VFma(VSplat(wd), wi, g);
-    if constexpr (kProx) {
-      const Vec ai = part ? VLoadPart(a + i, n) : VLoad(a + i);
-      g = VFma(VSplat(mu), VSub(wi, ai), g);
-    }
+    if constexpr (kProx) g = VFma(VSplat(mu), VSub(wi, VLoadN(a + i, n)), g);
     if constexpr (kVelocity) {
-      const Vec vi = part ? VLoadPart(v + i, n) : VLoad(v + i);
-      g = VFlushBelow(VFma(VSplat(m), vi, g), VSplat(std::numeric_limits<float>::min()));
-      if (part) {
-        VStorePart(v + i, n, g);
-      } else {
-        VStore(v + i, g);
-      }
+      g = VFlushBelow(VFma(VSplat(m), VLoadN(v + i, n), g),
+                      VSplat(std::numeric_limits<float>::min()));
+      VStoreN(v + i, n, g);
     }
-    const Vec wn = VFma(VSplat(-lr), g, wi);
-    if (part) {
-      VStorePart(w + i, n, wn);
-    } else {
-      VStore(w + i, wn);
-    }
+    VStoreN(w + i, n, VFma(VSplat(-lr), g, wi));
   }
 };
 
