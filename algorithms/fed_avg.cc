@@ -32,6 +32,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "algorithms/aggregate.h"
+#include "algorithms/round_roster.h"
 #include "algorithms/round_sum.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
@@ -58,41 +59,25 @@ class FedAvg final : public Algorithm {
   }
 
   absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
-    if (round_active_) return std::vector<Dispatch>();
+    if (roster_.active()) return std::vector<Dispatch>();
     const size_t want = over_select_ > 0 ? over_select_ : clients_per_round_;
     std::vector<Dispatch> cohort = SampleIdle(fleet, rng, want);
     if (cohort.empty()) return cohort;  // nobody idle: wait for an event
-    round_active_ = true;
-    round_version_ = fleet.version();
+    roster_.Begin(fleet.version(), cohort);
     round_start_ = fleet.now();
     target_ = std::min<size_t>(clients_per_round_, cohort.size());
-    outstanding_.clear();
-    for (Dispatch& d : cohort) {
-      outstanding_.push_back(d.client);
-      // Every task of the round will be accepted: workers may pre-aggregate.
-      if (deadline_s_ <= 0 && over_select_ == 0) {
+    // Every task of the round will be accepted: workers may pre-aggregate.
+    if (deadline_s_ <= 0 && over_select_ == 0) {
+      for (Dispatch& d : cohort)
         d.fold_weight = round_.WeightOf(fleet.client(d.client).num_examples);
-      }
     }
-    std::sort(outstanding_.begin(), outstanding_.end());
     return cohort;
   }
 
   absl::Status Accept(const FleetView& fleet, ClientUpdate update) override {
     (void)fleet;
-    if (!round_active_ || update.base.version != round_version_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "late for round: task ", update.task_id, " trained on version ", update.base.version,
-          ", the round in progress is ",
-          round_active_ ? absl::StrCat("on version ", round_version_) : std::string("none")));
-    }
-    // Whatever happens next, this client no longer holds the round up.
-    auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), update.client);
-    if (it == outstanding_.end() || *it != update.client) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("late for round: client ", update.client, " is not expected in it"));
-    }
-    outstanding_.erase(it);
+    // Whatever happens next, an admitted client no longer holds the round up.
+    if (absl::Status s = roster_.Admit(update); !s.ok()) return s;
     if (deadline_s_ > 0 && update.arrival_time > round_start_ + deadline_s_) {
       return absl::FailedPreconditionError(absl::StrCat("late for round: arrived at ",
                                                         update.arrival_time, " after the deadline ",
@@ -108,27 +93,26 @@ class FedAvg final : public Algorithm {
   void OnTaskLost(const FleetView& fleet, TaskId task, ClientId client) override {
     (void)fleet;
     (void)task;
-    auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), client);
-    if (it != outstanding_.end() && *it == client) outstanding_.erase(it);
+    roster_.Forget(client);
   }
 
   bool ReadyToCommit(const FleetView& fleet) const override {
-    if (!round_active_) return false;
-    if (round_.count() >= target_ || outstanding_.empty()) return true;
+    if (!roster_.active()) return false;
+    if (round_.count() >= target_ || roster_.all_reported()) return true;
     if (deadline_s_ <= 0) return false;
     // At exactly the deadline, the round waits for the timer (file comment).
     return deadline_reached_ || fleet.now() > round_start_ + deadline_s_;
   }
 
   absl::Status OnTimer(const FleetView& fleet) override {
-    if (round_active_ && deadline_s_ > 0 && fleet.now() >= round_start_ + deadline_s_) {
+    if (roster_.active() && deadline_s_ > 0 && fleet.now() >= round_start_ + deadline_s_) {
       deadline_reached_ = true;
     }
     return absl::OkStatus();
   }
 
   std::optional<VirtualTime> NextDeadline() const override {
-    if (!round_active_ || deadline_s_ <= 0) return std::nullopt;
+    if (!roster_.active() || deadline_s_ <= 0) return std::nullopt;
     return round_start_ + deadline_s_;
   }
 
@@ -146,59 +130,44 @@ class FedAvg final : public Algorithm {
       result.applied = round_.Applied(server_lr_);
     }
     // The round is over; its stragglers are refused by version from now on.
-    round_active_ = false;
+    roster_.End();
     deadline_reached_ = false;
     round_.Clear();
-    outstanding_.clear();
     target_ = 0;
     return result;
   }
 
   absl::Status SaveState(AlgorithmState* out) const override {
     *out = AlgorithmState();
-    PutScalar(out, "fedavg.round_active", round_active_ ? 1 : 0);
-    PutScalar(out, "fedavg.round_version", static_cast<double>(round_version_));
+    roster_.Save(out, "fedavg");
     PutScalar(out, "fedavg.round_start", round_start_);
     PutScalar(out, "fedavg.target", static_cast<double>(target_));
     PutScalar(out, "fedavg.deadline_reached", deadline_reached_ ? 1 : 0);
-    PutScalars(out, "fedavg.outstanding",
-               std::vector<double>(outstanding_.begin(), outstanding_.end()));
     round_.Save(out, "fedavg");
     return absl::OkStatus();
   }
 
   absl::Status LoadState(const AlgorithmState& in) override {
-    absl::StatusOr<uint64_t> active = GetCount(in, "fedavg.round_active");
-    absl::StatusOr<uint64_t> version = GetCount(in, "fedavg.round_version");
     absl::StatusOr<double> start = GetScalar(in, "fedavg.round_start");
     absl::StatusOr<uint64_t> target = GetCount(in, "fedavg.target");
     absl::StatusOr<uint64_t> reached = GetCount(in, "fedavg.deadline_reached");
-    absl::StatusOr<std::vector<double>> outstanding = GetScalars(in, "fedavg.outstanding");
-    for (const absl::Status& s : {active.status(), version.status(), start.status(),
-                                  target.status(), reached.status(), outstanding.status()}) {
+    for (const absl::Status& s : {start.status(), target.status(), reached.status()}) {
       if (!s.ok()) return s;
     }
-    if (*active > 1 || *reached > 1 || !std::isfinite(*start) ||
-        !std::is_sorted(outstanding->begin(), outstanding->end())) {
+    if (*reached > 1 || !std::isfinite(*start)) {
       return absl::InvalidArgumentError("fedavg: inconsistent round state in checkpoint");
     }
+    RoundRoster roster;
+    if (absl::Status s = roster.Load(in, "fedavg"); !s.ok()) return s;
     RoundSum round = round_;
     if (absl::Status s = round.Load(in, "fedavg"); !s.ok()) return s;
     if (round.count() > *target) {
       return absl::InvalidArgumentError("fedavg: more updates than the round keeps in checkpoint");
     }
-    round_active_ = *active == 1;
-    round_version_ = *version;
+    roster_ = std::move(roster);
     round_start_ = *start;
     target_ = *target;
     deadline_reached_ = *reached == 1;
-    outstanding_.clear();
-    for (double c : *outstanding) {
-      if (!(c >= 0) || c > UINT32_MAX || c != std::floor(c)) {
-        return absl::InvalidArgumentError("fedavg: bad client id in checkpoint");
-      }
-      outstanding_.push_back(static_cast<ClientId>(c));
-    }
     round_ = std::move(round);
     return absl::OkStatus();
   }
@@ -211,12 +180,10 @@ class FedAvg final : public Algorithm {
   const double deadline_s_;
 
   // The round in progress.
-  bool round_active_ = false;
-  Version round_version_ = 0;
+  RoundRoster roster_;
   VirtualTime round_start_ = 0;
-  size_t target_ = 0;                  // updates to keep: min(m, dispatched)
-  std::vector<ClientId> outstanding_;  // dispatched, not yet reported, sorted
-  bool deadline_reached_ = false;      // the deadline timer fired
+  size_t target_ = 0;              // updates to keep: min(m, dispatched)
+  bool deadline_reached_ = false;  // the deadline timer fired
 
   RoundSum round_;  // the round's updates, folded as they arrive
 };

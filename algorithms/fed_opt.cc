@@ -38,6 +38,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "algorithms/aggregate.h"
+#include "algorithms/round_roster.h"
 #include "algorithms/round_sum.h"
 #include "algorithms/rule_util.h"
 #include "algorithms/rules.h"
@@ -80,48 +81,30 @@ class FedOpt final : public Algorithm {
   }
 
   absl::StatusOr<std::vector<Dispatch>> Select(const FleetView& fleet, Rng& rng) override {
-    if (round_active_) return std::vector<Dispatch>();
+    if (roster_.active()) return std::vector<Dispatch>();
     std::vector<Dispatch> cohort = SampleIdle(fleet, rng, clients_per_round_);
     if (cohort.empty()) return cohort;  // nobody idle: wait for an event
-    round_active_ = true;
-    round_version_ = fleet.version();
-    outstanding_.clear();
-    for (Dispatch& d : cohort) {
-      outstanding_.push_back(d.client);
-      // Every task of the round will be accepted: workers may pre-aggregate.
-      d.fold_weight = round_.WeightOf(fleet.client(d.client).num_examples);
-    }
-    std::sort(outstanding_.begin(), outstanding_.end());
+    roster_.Begin(fleet.version(), cohort);
+    // Every task of the round will be accepted: workers may pre-aggregate.
+    for (Dispatch& d : cohort) d.fold_weight = round_.WeightOf(fleet.client(d.client).num_examples);
     return cohort;
   }
 
   absl::Status Accept(const FleetView& fleet, ClientUpdate update) override {
     (void)fleet;
-    if (!round_active_ || update.base.version != round_version_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "late for round: task ", update.task_id, " trained on version ", update.base.version,
-          ", the round in progress is ",
-          round_active_ ? absl::StrCat("on version ", round_version_) : std::string("none")));
-    }
-    auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), update.client);
-    if (it == outstanding_.end() || *it != update.client) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("late for round: client ", update.client, " is not expected in it"));
-    }
-    outstanding_.erase(it);
+    if (absl::Status s = roster_.Admit(update); !s.ok()) return s;
     return round_.Add(update);
   }
 
   void OnTaskLost(const FleetView& fleet, TaskId task, ClientId client) override {
     (void)fleet;
     (void)task;
-    auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), client);
-    if (it != outstanding_.end() && *it == client) outstanding_.erase(it);
+    roster_.Forget(client);
   }
 
   bool ReadyToCommit(const FleetView& fleet) const override {
     (void)fleet;
-    return round_active_ && outstanding_.empty();
+    return roster_.active() && roster_.all_reported();
   }
 
   absl::StatusOr<CommitResult> Commit(const FleetView& fleet, ModelBank& models) override {
@@ -139,18 +122,14 @@ class FedOpt final : public Algorithm {
       Step(mean, global);
       result.applied = round_.Applied(server_lr_);
     }
-    round_active_ = false;
+    roster_.End();
     round_.Clear();
-    outstanding_.clear();
     return result;
   }
 
   absl::Status SaveState(AlgorithmState* out) const override {
     *out = AlgorithmState();
-    PutScalar(out, "fedopt.round_active", round_active_ ? 1 : 0);
-    PutScalar(out, "fedopt.round_version", static_cast<double>(round_version_));
-    PutScalars(out, "fedopt.outstanding",
-               std::vector<double>(outstanding_.begin(), outstanding_.end()));
+    roster_.Save(out, "fedopt");
     round_.Save(out, "fedopt");
     PutTensor(out, "fedopt.m", m_);
     PutTensor(out, "fedopt.v", v_);
@@ -158,34 +137,22 @@ class FedOpt final : public Algorithm {
   }
 
   absl::Status LoadState(const AlgorithmState& in) override {
-    absl::StatusOr<uint64_t> active = GetCount(in, "fedopt.round_active");
-    absl::StatusOr<uint64_t> version = GetCount(in, "fedopt.round_version");
-    absl::StatusOr<std::vector<double>> outstanding = GetScalars(in, "fedopt.outstanding");
     absl::StatusOr<std::vector<float>> m = GetTensor(in, "fedopt.m", 0);
     absl::StatusOr<std::vector<float>> v = GetTensor(in, "fedopt.v", 0);
-    for (const absl::Status& s :
-         {active.status(), version.status(), outstanding.status(), m.status(), v.status()}) {
+    for (const absl::Status& s : {m.status(), v.status()}) {
       if (!s.ok()) return s;
     }
+    RoundRoster roster;
+    if (absl::Status s = roster.Load(in, "fedopt"); !s.ok()) return s;
     RoundSum round = round_;
     if (absl::Status s = round.Load(in, "fedopt"); !s.ok()) return s;
     // m is empty before the first commit; v is empty for MOMENTUM, else m's size.
     const bool momentum = optimizer_ == config::FedOpt::MOMENTUM;
-    if (*active > 1 || (num_params_ != 0 && !m->empty() && m->size() != num_params_) ||
-        (momentum ? !v->empty() : v->size() != m->size()) ||
-        !std::is_sorted(outstanding->begin(), outstanding->end())) {
+    if ((num_params_ != 0 && !m->empty() && m->size() != num_params_) ||
+        (momentum ? !v->empty() : v->size() != m->size())) {
       return absl::InvalidArgumentError("fedopt: inconsistent state in checkpoint");
     }
-    std::vector<ClientId> clients;
-    for (double c : *outstanding) {
-      if (!(c >= 0) || c > UINT32_MAX || c != std::floor(c)) {
-        return absl::InvalidArgumentError("fedopt: bad client id in checkpoint");
-      }
-      clients.push_back(static_cast<ClientId>(c));
-    }
-    round_active_ = *active == 1;
-    round_version_ = *version;
-    outstanding_ = std::move(clients);
+    roster_ = std::move(roster);
     round_ = std::move(round);
     m_ = *std::move(m);
     v_ = *std::move(v);
@@ -246,10 +213,8 @@ class FedOpt final : public Algorithm {
   const size_t num_params_;
 
   // The round in progress.
-  bool round_active_ = false;
-  Version round_version_ = 0;
-  std::vector<ClientId> outstanding_;  // dispatched, not yet reported, sorted
-  RoundSum round_;                     // the round's updates, folded as they arrive
+  RoundRoster roster_;
+  RoundSum round_;  // the round's updates, folded as they arrive
   // Optimizer state; sized at the first commit with updates.
   std::vector<float> m_;
   std::vector<float> v_;  // empty for MOMENTUM
