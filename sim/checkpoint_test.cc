@@ -139,14 +139,45 @@ constexpr char kBody[] =
     "num_clients:8 devices{seconds_per_example{lognormal{mu:-5 sigma:1}}} "
     "stop{max_commits:12} eval{every_commits:2} ";
 
+// What `fedsim run` and `fedsim server` start from: a scenario file with
+// its overrides and folder, or a run folder's own scenario and recorded folder.
+TEST(LoadScenarioToRunTest, ANewRunReadsTheFileAResumedOneItsRunFolder) {
+  const std::string dir = FreshDir("to_run");
+  fs::create_directories(dir + "/scenarios");
+  const std::string path = dir + "/scenarios/s.textproto";
+  const std::string text =
+      absl::StrCat("name:\"to_run\" ", kBody, "algorithm{fedavg{clients_per_round:4}}");
+  WriteFile(path, text);
+  absl::StatusOr<RunScenario> fresh = LoadScenarioToRun(path, {"stop.max_commits=5"}, "");
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(fresh->scenario.name(), "to_run");
+  EXPECT_EQ(fresh->scenario.stop().max_commits(), 5u);
+  EXPECT_EQ(fresh->scenario_dir, dir + "/scenarios");
+
+  // Resuming ignores the path and the overrides.
+  const std::string run_dir = dir + "/run";
+  fs::create_directories(run_dir);
+  WriteFile(run_dir + "/scenario.textproto", "# scenario_dir: /data/here\n" + text);
+  absl::StatusOr<RunScenario> resumed =
+      LoadScenarioToRun(dir + "/missing.textproto", {"stop.max_commits=99"}, run_dir);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->scenario.stop().max_commits(), 12u);
+  EXPECT_EQ(resumed->scenario_dir, "/data/here");
+
+  EXPECT_EQ(LoadScenarioToRun(dir + "/missing.textproto", {}, "").status().code(),
+            absl::StatusCode::kNotFound);
+  const absl::Status no_run = LoadScenarioToRun(path, {}, dir + "/scenarios").status();
+  EXPECT_EQ(no_run.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(no_run.message().find("a run written by fedsim run"), std::string::npos) << no_run;
+}
+
 class ResumeTest : public ::testing::TestWithParam<RuleCase> {
  protected:
   absl::StatusOr<std::unique_ptr<PreparedRun>> Prepare() {
-    FEDSIM_ASSIGN_OR_RETURN(
-        config::Scenario s,
-        ParseScenarioText(absl::StrCat("name:\"", GetParam().name, "\" ", kBody,
-                                       GetParam().algorithm),
-                          "resume_t.textproto", {}));
+    FEDSIM_ASSIGN_OR_RETURN(config::Scenario s,
+                            ParseScenarioText(absl::StrCat("name:\"", GetParam().name, "\" ", kBody,
+                                                           GetParam().algorithm),
+                                              "resume_t.textproto", {}));
     return PrepareRun(s, ".");
   }
 
@@ -227,8 +258,7 @@ TEST_P(ResumeTest, InterruptedRunResumesToTheUndisturbedRun) {
   // The finished run cannot be resumed again.
   absl::StatusOr<RunOutcome> again = Resume(root + "/run");
   ASSERT_FALSE(again.ok());
-  EXPECT_NE(again.status().message().find("already finished"), std::string::npos)
-      << again.status();
+  EXPECT_NE(again.status().message().find("already finished"), std::string::npos) << again.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -238,8 +268,9 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"fedavg_deadline", "algorithm{fedavg{clients_per_round:3 deadline_s:0.3}}"},
         RuleCase{"fedbuff", "algorithm{fedbuff{buffer_size:2 concurrency:4}}"},
         RuleCase{"fedasync", "algorithm{fedasync{alpha:0.6 concurrency:3}}"},
-        RuleCase{"fedau", "algorithm{fedau{}} participation{bernoulli{} "
-                          "probability{distribution{constant:0.6}}}"},
+        RuleCase{"fedau",
+                 "algorithm{fedau{}} participation{bernoulli{} "
+                 "probability{distribution{constant:0.6}}}"},
         RuleCase{"decentralized",
                  "algorithm{decentralized{variant:DFEDSAM gossip_steps:2 topology{ring{}}}}"}),
     [](const ::testing::TestParamInfo<RuleCase>& info) { return std::string(info.param.name); });

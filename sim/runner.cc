@@ -138,6 +138,16 @@ absl::StatusOr<RunScenario> LoadRunScenario(const std::string& run_dir) {
   return out;
 }
 
+absl::StatusOr<RunScenario> LoadScenarioToRun(const std::string& path,
+                                              const std::vector<std::string>& overrides,
+                                              const std::string& resume_dir) {
+  if (!resume_dir.empty()) return LoadRunScenario(resume_dir);
+  RunScenario out;
+  FEDSIM_ASSIGN_OR_RETURN(out.scenario, LoadScenario(path, overrides));
+  out.scenario_dir = ScenarioDir(path);
+  return out;
+}
+
 namespace {
 
 // What memory running out in PrepareRun or ExecuteRun becomes: an error with

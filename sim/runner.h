@@ -117,6 +117,15 @@ struct RunScenario {
 };
 absl::StatusOr<RunScenario> LoadRunScenario(const std::string& run_dir);
 
+// What `fedsim run` and `fedsim server` start from: with `resume_dir` empty,
+// the scenario file at `path` with `overrides` applied, its relative paths
+// against the file's folder; otherwise LoadRunScenario(resume_dir), and
+// `path` and `overrides` are not used. Errors as LoadScenario's
+// (config/scenario_file.h) or LoadRunScenario's.
+absl::StatusOr<RunScenario> LoadScenarioToRun(const std::string& path,
+                                              const std::vector<std::string>& overrides,
+                                              const std::string& resume_dir);
+
 struct RunOutcome {
   RunSummary summary;
   std::string run_dir;

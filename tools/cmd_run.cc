@@ -76,27 +76,18 @@ int RunMain(int argc, char** argv) {
   }
   const DeviceSpec device = DeviceFromFlag(auto_device, &flag_problems);
   if (!flag_problems.empty()) return ReportFlagProblems("run", flag_problems);
-  absl::StatusOr<config::Scenario> scenario;
-  std::string scenario_dir;
-  if (resume.empty()) {
-    scenario = LoadScenario(args[1], overrides);
-    scenario_dir = ScenarioDir(args[1]);
-  } else {
-    absl::StatusOr<RunScenario> loaded = LoadRunScenario(resume);
-    if (loaded.ok()) {
-      scenario = std::move(loaded->scenario);
-      scenario_dir = loaded->scenario_dir;
-    } else {
-      scenario = loaded.status();
-    }
-  }
-  if (!scenario.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
+  // With --resume there is no scenario argument (the usage check above).
+  const std::string path = resume.empty() ? args[1] : "";
+  absl::StatusOr<RunScenario> loaded = LoadScenarioToRun(path, overrides, resume);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(loaded.status().message()).c_str());
     return 1;
   }
+  const config::Scenario& scenario = loaded->scenario;
+  const std::string& scenario_dir = loaded->scenario_dir;
   absl::StatusOr<std::unique_ptr<PreparedRun>> run;
   auto prepare = [&]() -> bool {
-    run = PrepareRun(*scenario, scenario_dir);
+    run = PrepareRun(scenario, scenario_dir);
     if (!run.ok()) {
       std::fprintf(stderr, "fedsim run: %s\n", std::string(run.status().message()).c_str());
     }
@@ -122,11 +113,11 @@ int RunMain(int argc, char** argv) {
     // On a GPU without --slots: as many clients per batched launch as fit.
     const int slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)
                       : device.is_gpu_backend()
-                          ? AutoGpuSlots(*(*run)->data, scenario->local().batch_size(), device)
+                          ? AutoGpuSlots(*(*run)->data, scenario.local().batch_size(), device)
                           : cores;
     options.device = device;
     std::fprintf(stderr, "fedsim run: %s, in-process with %d training threads on %s\n",
-                 scenario->name().c_str(), slots, device.ToString().c_str());
+                 scenario.name().c_str(), slots, device.ToString().c_str());
     outcome = RunInProcess(**run, slots, options);
   } else {
     // On GPUs (--device=auto finding some, or given), worker w trains on GPU
@@ -155,15 +146,15 @@ int RunMain(int argc, char** argv) {
     so.log = stderr;
     so.interrupt = &g_interrupted;
     if (!UseFreshRunToken(&so).ok()) return 1;  // workers inherit it in $FEDSIM_TOKEN
-    SetNumericIdentity(*scenario, &so);
+    SetNumericIdentity(scenario, &so);
     // The server listens and the workers start before this process loads the
     // data, so their data loading overlaps with ours.
-    absl::StatusOr<size_t> num_params = ModelParamsForScenario(*scenario);
+    absl::StatusOr<size_t> num_params = ModelParamsForScenario(scenario);
     if (!num_params.ok()) {
       std::fprintf(stderr, "fedsim run: %s\n", std::string(num_params.status().message()).c_str());
       return 1;
     }
-    auto transport = StartGrpcTransport(so, ScenarioToText(*scenario), *num_params, &store);
+    auto transport = StartGrpcTransport(so, ScenarioToText(scenario), *num_params, &store);
     if (!transport.ok()) {
       std::fprintf(stderr, "fedsim run: cannot start the server: %s\n",
                    std::string(transport.status().message()).c_str());
@@ -171,7 +162,7 @@ int RunMain(int argc, char** argv) {
     }
     const std::string address = (*transport)->address();
     std::fprintf(stderr, "fedsim run: %s, server on %s, %d worker processes x %s slots%s\n",
-                 scenario->name().c_str(), address.c_str(), workers,
+                 scenario.name().c_str(), address.c_str(), workers,
                  slots > 0 ? absl::StrCat(slots).c_str() : "auto",
                  on_gpus ? absl::StrCat(" on ", device.kind == DeviceSpec::Kind::kCuda
                                                     ? absl::StrCat(gpus, " GPU(s)")
@@ -206,7 +197,7 @@ int RunMain(int argc, char** argv) {
       // Only decentralized rules exchange models between workers; the
       // others need no peer service (its threads would only compete for
       // the cores).
-      if (!scenario->algorithm().has_decentralized()) argv.push_back("--peer_listen=");
+      if (!scenario.algorithm().has_decentralized()) argv.push_back("--peer_listen=");
       if (verbose) argv.push_back("--log_tasks");
       auto started = children.Start(name, argv);
       if (!started.ok()) {

@@ -57,27 +57,16 @@ int ServerMain(int argc, char** argv) {
                    "seconds with no worker connected before the server gives up", &flag_problems);
   CheckCheckpointEveryFlag(&flag_problems);
   if (!flag_problems.empty()) return ReportFlagProblems("server", flag_problems);
-  absl::StatusOr<config::Scenario> scenario;
-  std::string scenario_dir;
-  if (resume.empty()) {
-    scenario = LoadScenario(path, overrides);
-    scenario_dir = ScenarioDir(path);
-  } else {
-    absl::StatusOr<RunScenario> loaded = LoadRunScenario(resume);
-    if (loaded.ok()) {
-      scenario = std::move(loaded->scenario);
-      scenario_dir = loaded->scenario_dir;
-    } else {
-      scenario = loaded.status();
-    }
-  }
-  if (!scenario.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(scenario.status().message()).c_str());
+  absl::StatusOr<RunScenario> loaded = LoadScenarioToRun(path, overrides, resume);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(loaded.status().message()).c_str());
     return 1;
   }
+  const config::Scenario& scenario = loaded->scenario;
+  const std::string& scenario_dir = loaded->scenario_dir;
   // Read once: it gives the server's data (when it holds none) and the names.
   absl::StatusOr<std::optional<std::vector<SplitClient>>> client_list =
-      LoadClientList(*scenario, scenario_dir, resume);
+      LoadClientList(scenario, scenario_dir, resume);
   if (!client_list.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n",
                  std::string(client_list.status().message()).c_str());
@@ -85,18 +74,17 @@ int ServerMain(int argc, char** argv) {
   }
   // Admitting clients by name: until they come, a placeholder list gives
   // the model and the resolved scenario; the run is prepared again below.
-  const bool admitting = scenario->deployment().admit_clients() && !client_list->has_value();
+  const bool admitting = scenario.deployment().admit_clients() && !client_list->has_value();
   absl::StatusOr<std::optional<RunData>> no_examples = ServerDataFromClientList(
-      *scenario, admitting
-                     ? std::optional<std::vector<SplitClient>>(PlaceholderClientList(*scenario))
-                     : *client_list);
+      scenario, admitting ? std::optional<std::vector<SplitClient>>(PlaceholderClientList(scenario))
+                          : *client_list);
   if (!no_examples.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n",
                  std::string(no_examples.status().message()).c_str());
     return 1;
   }
   absl::StatusOr<std::unique_ptr<PreparedRun>> run =
-      PrepareRun(*scenario, scenario_dir, *std::move(no_examples));
+      PrepareRun(scenario, scenario_dir, *std::move(no_examples));
   if (!run.ok()) {
     std::fprintf(stderr, "fedsim server: %s\n", std::string(run.status().message()).c_str());
     return 1;
@@ -153,7 +141,7 @@ int ServerMain(int argc, char** argv) {
     std::vector<SplitClient> admitted = AdmittedClientList(**transport);
     absl::StatusOr<std::optional<RunData>> data =
         ServerDataFromClientList((*run)->scenario, admitted);
-    if (data.ok()) run = PrepareRun(*scenario, scenario_dir, *std::move(data));
+    if (data.ok()) run = PrepareRun(scenario, scenario_dir, *std::move(data));
     if (!data.ok() || !run.ok()) {
       (*transport)->Shutdown();
       std::fprintf(stderr, "fedsim server: %s\n",
