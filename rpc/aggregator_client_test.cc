@@ -2,6 +2,7 @@
 // checks what it receives.
 #include "rpc/aggregator_client.h"
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -41,12 +42,13 @@ class FakeAggregator final : public wire::Aggregator::Service {
     }
     std::vector<float> model(1000);
     for (size_t i = 0; i < model.size(); ++i) model[i] = static_cast<float>(i);
+    const Serve serve = serve_.load();
     wire::ModelChunk chunk;
     *chunk.mutable_model() = request->model();
-    if (serve_ == Serve::kOtherModel) chunk.mutable_model()->set_version(99);
-    chunk.set_num_params(serve_ == Serve::kShort ? 1001 : 1000);
+    if (serve == Serve::kOtherModel) chunk.mutable_model()->set_version(99);
+    chunk.set_num_params(serve == Serve::kShort ? 1001 : 1000);
     SplitIntoChunks(model, 1200, [&](uint64_t offset, std::string_view bytes) {
-      chunk.set_offset(serve_ == Serve::kGap && offset > 0 ? offset + 1 : offset);
+      chunk.set_offset(serve == Serve::kGap && offset > 0 ? offset + 1 : offset);
       chunk.set_data(std::string(bytes));
       return writer->Write(chunk);
     });
@@ -60,7 +62,9 @@ class FakeAggregator final : public wire::Aggregator::Service {
     return grpc::Status::OK;
   }
 
-  Serve serve_ = Serve::kGood;  // set before calls
+  // Set by the test between calls; read by the server's threads (atomic:
+  // the order gRPC gives the two is invisible to TSan).
+  std::atomic<Serve> serve_ = Serve::kGood;
   absl::Mutex mu_;
   wire::RegisterRequest registered_ ABSL_GUARDED_BY(mu_);
   std::vector<wire::UpdateChunk> pushed_ ABSL_GUARDED_BY(mu_);
