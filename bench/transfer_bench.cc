@@ -2,18 +2,27 @@
 // 0.8 MB and a 5 MB model, FetchModel (server -> worker) and PushUpdate
 // (worker -> server, validation and fingerprint included) through the socket
 // and, as same-machine workers push and fetch, through shared memory
-// (rpc/shm_segment.h), against memcpy of the same bytes. Each repetition runs memcpy, fetch and
-// push back to back (alternated, so machine noise hits all three alike); figures are the median and
-// min..max over repetitions.
+// (rpc/shm_segment.h). Two references: memcpy of the same bytes, and a bare
+// loopback TCP socket that receives them in place (the socket's ceiling for
+// any protocol). Each repetition runs all of them back to back (alternated,
+// so machine noise hits them alike); figures are the median and min..max
+// over repetitions.
 //
 //   transfer_bench [--reps=N]
 //   P4_MALLOC_DEFAULTS=1 transfer_bench   # glibc's allocator defaults, for comparison
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rpc/aggregator_client.h"
@@ -40,6 +49,82 @@ struct Figures {
 double MbPerS(size_t bytes, Clock::duration d) {
   return bytes / 1e6 / std::chrono::duration<double>(d).count();
 }
+
+// The socket's own ceiling: a bare TCP connection on loopback whose far end
+// answers each one-byte request with `bytes` bytes, received straight into
+// the caller's buffer. That is the kernel's two copies and nothing else, so
+// it bounds what any protocol over the socket (gRPC's HTTP/2 here) can do.
+class LoopbackSocket {
+ public:
+  explicit LoopbackSocket(const std::vector<char>& payload) : payload_(payload) {
+    const int listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listener, 1) != 0 ||
+        getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      if (listener >= 0) close(listener);
+      return;
+    }
+    server_ = std::thread([this, listener] {
+      const int fd = accept(listener, nullptr, nullptr);
+      close(listener);
+      if (fd < 0) return;
+      NoDelay(fd);
+      char request = 0;
+      while (RecvAll(fd, &request, 1) && request == 'g') {
+        if (!SendAll(fd, payload_.data(), payload_.size())) break;
+      }
+      close(fd);
+    });
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+    if (fd_ >= 0) NoDelay(fd_);
+  }
+  ~LoopbackSocket() {
+    if (fd_ >= 0) {
+      SendAll(fd_, "q", 1);
+      close(fd_);
+    }
+    if (server_.joinable()) server_.join();
+  }
+  bool ok() const { return fd_ >= 0; }
+  // One request and its answer, into `out` (payload-sized).
+  bool Fetch(char* out) { return SendAll(fd_, "g", 1) && RecvAll(fd_, out, payload_.size()); }
+
+ private:
+  static void NoDelay(int fd) {
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  static bool SendAll(int fd, const char* p, size_t n) {
+    while (n > 0) {
+      const ssize_t sent = send(fd, p, n, MSG_NOSIGNAL);
+      if (sent <= 0) return false;
+      p += sent;
+      n -= static_cast<size_t>(sent);
+    }
+    return true;
+  }
+  static bool RecvAll(int fd, char* p, size_t n) {
+    while (n > 0) {
+      const ssize_t got = recv(fd, p, n, 0);
+      if (got <= 0) return false;
+      p += got;
+      n -= static_cast<size_t>(got);
+    }
+    return true;
+  }
+
+  const std::vector<char>& payload_;
+  std::thread server_;
+  int fd_ = -1;
+};
 
 int Bench(size_t num_floats, int reps) {
   const size_t bytes = num_floats * sizeof(float);
@@ -81,8 +166,19 @@ int Bench(size_t num_floats, int reps) {
   result.num_examples = 1;
   result.delta = *model;
   std::vector<float> dst(num_floats);
-  Figures copy, fetch, push, shm_push, shm_fetch;
+  const std::vector<char> payload(bytes, 1);
+  LoopbackSocket raw(payload);
+  if (!raw.ok()) {
+    std::fprintf(stderr, "cannot open a loopback TCP connection\n");
+    return 1;
+  }
+  Figures copy, fetch, push, shm_push, shm_fetch, socket_fetch;
   for (int rep = -2; rep < reps; ++rep) {  // two warm-up repetitions
+    auto t_raw = Clock::now();
+    if (!raw.Fetch(reinterpret_cast<char*>(dst.data()))) {
+      std::fprintf(stderr, "the bare socket failed\n");
+      return 1;
+    }
     auto t0 = Clock::now();
     std::memcpy(dst.data(), model->data(), bytes);
     auto t1 = Clock::now();
@@ -143,6 +239,7 @@ int Bench(size_t num_floats, int reps) {
       return 1;
     }
     if (rep < 0) continue;
+    socket_fetch.mb_per_s.push_back(MbPerS(bytes, t0 - t_raw));
     shm_fetch.mb_per_s.push_back(MbPerS(bytes, t8 - t7));
     shm_push.mb_per_s.push_back(MbPerS(bytes, t6 - t5));
     copy.mb_per_s.push_back(MbPerS(bytes, t1 - t0));
@@ -160,6 +257,9 @@ int Bench(size_t num_floats, int reps) {
   line("push", push);
   line("push (shared memory)", shm_push);
   line("fetch (shared memory)", shm_fetch);
+  line("bare TCP socket, received in place", socket_fetch);
+  std::printf("P4 fetch / bare socket %5.2f MB: %.2f; push / bare socket: %.2f\n", bytes / 1e6,
+              fetch.Median() / socket_fetch.Median(), push.Median() / socket_fetch.Median());
   if (shm_client.bytes_shared() == 0) {
     std::fprintf(stderr, "the shared-memory pushes streamed instead\n");
     return 1;
