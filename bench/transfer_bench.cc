@@ -68,23 +68,29 @@ class LoopbackSocket {
       if (listener >= 0) close(listener);
       return;
     }
-    server_ = std::thread([this, listener] {
-      const int fd = accept(listener, nullptr, nullptr);
-      close(listener);
-      if (fd < 0) return;
-      NoDelay(fd);
-      char request = 0;
-      while (RecvAll(fd, &request, 1) && request == 'g') {
-        if (!SendAll(fd, payload_.data(), payload_.size())) break;
-      }
-      close(fd);
-    });
+    // Connect first: the connection waits in the listener's backlog, so the
+    // accept below cannot block, and a failure leaves no thread behind.
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       close(fd_);
       fd_ = -1;
     }
-    if (fd_ >= 0) NoDelay(fd_);
+    const int served = fd_ >= 0 ? accept(listener, nullptr, nullptr) : -1;
+    close(listener);
+    if (served < 0) {
+      if (fd_ >= 0) close(fd_);
+      fd_ = -1;
+      return;
+    }
+    NoDelay(fd_);
+    NoDelay(served);
+    server_ = std::thread([this, served] {
+      char request = 0;
+      while (RecvAll(served, &request, 1) && request == 'g') {
+        if (!SendAll(served, payload_.data(), payload_.size())) break;
+      }
+      close(served);
+    });
   }
   ~LoopbackSocket() {
     if (fd_ >= 0) {
