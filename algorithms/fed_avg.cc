@@ -68,8 +68,9 @@ class FedAvg final : public Algorithm {
     target_ = std::min<size_t>(clients_per_round_, cohort.size());
     // Every task of the round will be accepted: workers may pre-aggregate.
     if (deadline_s_ <= 0 && over_select_ == 0) {
-      for (Dispatch& d : cohort)
+      for (Dispatch& d : cohort) {
         d.fold_weight = round_.WeightOf(fleet.client(d.client).num_examples);
+      }
     }
     return cohort;
   }
