@@ -10,10 +10,18 @@
 // ratio C / 1 of one repetition compares neighbours in time; the table shows
 // the median and the spread (min..max) over repetitions.
 //
+// The "cpu" rows train the pfl recipe's tasks one after another on one CPU
+// thread (TrainLocal, the path CPU workers take), for P7's second target:
+// C = 64 on the GPU against one CPU core. Their speed depends on how the
+// CPU code was built: a portable bundle (FEDSIM_NATIVE=OFF) runs slower
+// kernels than a native build, and the line names the numeric fingerprint.
+// --cpu_only runs those rows alone, on a machine without a GPU.
+//
 //   build/bench/gpu_batch_bench                       # cuda:0, 3 repetitions
 //   build/bench/gpu_batch_bench --device=emulated --quick   # a local smoke run
+//   build/bench/gpu_batch_bench --cpu_only            # the one-core rows only
 //
-// Flags: --device=cuda[:N]|emulated, --reps=N, --quick (C in {1, 4}, 4
+// Flags: --device=cuda[:N]|emulated, --reps=N, --cpu_only, --quick (C in {1, 4}, 4
 // tasks of 20 rows, a small CNN: for the CPU emulation, whose figures mean
 // nothing for P7). Data: Fashion-MNIST from $FEDSIM_FASHION_MNIST_DIR or
 // the default directory when it loads, else random images of its shape.
@@ -33,7 +41,10 @@
 #include "ml/cuda/cuda_net.h"
 #include "ml/gpu/batched_trainer.h"
 #include "ml/gpu/device.h"
+#include "ml/local_trainer.h"
 #include "ml/model.h"
+#include "ml/numeric.h"
+#include "ml/optimizer.h"
 #include "util/rng.h"
 
 namespace fedsim {
@@ -42,6 +53,7 @@ namespace {
 struct Options {
   DeviceSpec device{DeviceSpec::Kind::kCuda, 0};
   bool quick = false;
+  bool cpu_only = false;
   int reps = 3;
 };
 
@@ -51,6 +63,7 @@ struct Row {
   int tasks = 64;             // tasks per timed pass
   int rows = 60;              // rows per client (batch 10: rows / 10 steps)
   std::vector<double> rates;  // samples/s, one per repetition
+  bool cpu = false;           // one task at a time on one CPU thread
 };
 
 double Median(std::vector<double> v) {
@@ -92,6 +105,7 @@ class Bench {
   // One pass of `row`: its tasks in Trains of row.clients; the wall seconds
   // and the examples processed. False (with the error printed) on failure.
   bool Pass(const Row& row, double* seconds, uint64_t* examples) {
+    if (row.cpu) return CpuPass(row, seconds, examples);
     auto& trainer = trainers_[Key(row)];
     if (trainer == nullptr) {
       absl::StatusOr<std::unique_ptr<BatchedTrainer>> t =
@@ -103,13 +117,9 @@ class Bench {
       trainer = *std::move(t);
     }
     const std::vector<float>& base = Base(row.config);
-    std::vector<std::vector<uint32_t>> rows(row.tasks);
+    const std::vector<std::vector<uint32_t>> rows = TaskRows(row);
     std::vector<BatchedTask> tasks;
     for (int k = 0; k < row.tasks; ++k) {
-      rows[k].resize(row.rows);
-      for (int r = 0; r < row.rows; ++r) {
-        rows[k][r] = static_cast<uint32_t>((static_cast<size_t>(k) * row.rows + r) % data_->size());
-      }
       tasks.push_back(BatchedTask{base, data_.get(), rows[k], static_cast<uint64_t>(k), data_});
     }
     *examples = 0;
@@ -129,9 +139,53 @@ class Bench {
     return true;
   }
 
-  std::string Backend(const Row& row) { return trainers_[Key(row)]->backend(); }
+  std::string Backend(const Row& row) {
+    if (row.cpu) return "one CPU thread, " + NumericFingerprint(row.config);
+    return trainers_[Key(row)]->backend();
+  }
 
  private:
+  // Task k's rows: row.rows consecutive rows of the data from k * row.rows.
+  std::vector<std::vector<uint32_t>> TaskRows(const Row& row) const {
+    std::vector<std::vector<uint32_t>> rows(row.tasks);
+    for (int k = 0; k < row.tasks; ++k) {
+      rows[k].resize(row.rows);
+      for (int r = 0; r < row.rows; ++r) {
+        rows[k][r] = static_cast<uint32_t>((static_cast<size_t>(k) * row.rows + r) % data_->size());
+      }
+    }
+    return rows;
+  }
+
+  // The row's tasks one after another on this thread, as a CPU worker's
+  // slot trains them: the same recipe, a fresh optimizer state per task.
+  bool CpuPass(const Row& row, double* seconds, uint64_t* examples) {
+    const std::vector<float>& base = Base(row.config);
+    const std::vector<std::vector<uint32_t>> rows = TaskRows(row);
+    absl::StatusOr<std::unique_ptr<Model>> model = NewModel(row.config);
+    absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
+        model.ok() ? NewSgdOptimizer(recipe_.sgd, (*model)->NumParams()) : model.status();
+    if (!optimizer.ok()) {
+      std::fprintf(stderr, "gpu_batch_bench: %s\n", optimizer.status().ToString().c_str());
+      return false;
+    }
+    *examples = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int k = 0; k < row.tasks; ++k) {
+      absl::StatusOr<LocalTrainingResult> r =
+          TrainLocal(**model, base, *data_, rows[k], recipe_.schedule, **optimizer, nullptr,
+                     static_cast<uint64_t>(k));
+      if (!r.ok()) {
+        std::fprintf(stderr, "gpu_batch_bench: %s on the CPU: %s\n", row.config.ToString().c_str(),
+                     r.status().ToString().c_str());
+        return false;
+      }
+      *examples += r->examples_processed;
+    }
+    *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return true;
+  }
+
   static std::string Key(const Row& row) {
     return row.config.ToString() + "/" + std::to_string(row.clients);
   }
@@ -152,10 +206,41 @@ class Bench {
   std::map<std::string, std::vector<float>> bases_;
 };
 
+// The one-core row of `gpu`'s model and rows per client, or null.
+const Row* CpuRowFor(const std::vector<Row>& rows, const Row& gpu) {
+  for (const Row& r : rows) {
+    if (r.cpu && r.rows == gpu.rows && r.config.ToString() == gpu.config.ToString()) return &r;
+  }
+  return nullptr;
+}
+
+// P7's second target: C clients on the GPU against one CPU core, >= 20x for
+// the CNN (the MLP has no target there). Repetitions pair up as the rows
+// alternated.
+std::string CpuVerdict(const Row& gpu, const Row& cpu, const Options& options) {
+  std::vector<double> ratios;
+  for (size_t rep = 0; rep < gpu.rates.size() && rep < cpu.rates.size(); ++rep) {
+    ratios.push_back(gpu.rates[rep] / cpu.rates[rep]);
+  }
+  const auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
+  const bool is_cnn = gpu.config.kind == ModelConfig::Kind::kCnn;
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "P7 %s, %d-row clients, C=%d / one CPU core: %.2fx (min..max %.2f..%.2f), %.0f "
+                "vs %.0f samples/s; target >= 20x for the CNN: %s",
+                gpu.config.ToString().c_str(), gpu.rows, gpu.clients, Median(ratios), *lo, *hi,
+                Median(gpu.rates), Median(cpu.rates),
+                options.quick            ? "n/a (--quick)"
+                : !is_cnn                ? "n/a (the MLP)"
+                : Median(ratios) >= 20.0 ? "met"
+                                         : "NOT met");
+  return line;
+}
+
 int Usage(const char* why) {
   std::fprintf(stderr,
                "gpu_batch_bench: %s\nusage: gpu_batch_bench [--device=cuda[:N]|emulated] "
-               "[--reps=N] [--quick]\n",
+               "[--reps=N] [--quick] [--cpu_only]\n",
                why);
   return 1;
 }
@@ -202,11 +287,13 @@ int Main(int argc, char** argv) {
       if (options.reps < 1) return Usage("--reps must be >= 1");
     } else if (arg == "--quick") {
       options.quick = true;
+    } else if (arg == "--cpu_only") {
+      options.cpu_only = true;
     } else {
       return Usage(("unknown flag " + std::string(arg)).c_str());
     }
   }
-  if (absl::Status s = CheckDevice(options.device); !s.ok()) {
+  if (absl::Status s = options.cpu_only ? absl::OkStatus() : CheckDevice(options.device); !s.ok()) {
     std::fprintf(stderr, "gpu_batch_bench: device %s unavailable: %s\n",
                  options.device.ToString().c_str(), std::string(s.message()).c_str());
     return 2;
@@ -221,6 +308,10 @@ int Main(int argc, char** argv) {
     cnn.conv1 = 4;  // scalar emulation: a CNN of every layer kind, small
     cnn.conv2 = 8;
     cnn.fc = 32;
+  }
+  if (options.cpu_only) {
+    // Below, the one-core rows are all there is.
+  } else if (options.quick) {
     for (const ModelConfig& c : {mlp, cnn}) {
       for (int clients : {1, 4}) rows.push_back(Row{c, clients, 4, rows_per_client, {}});
     }
@@ -235,6 +326,12 @@ int Main(int argc, char** argv) {
     for (int clients : {1, 64}) rows.push_back(Row{cnn, clients, 64, 60, {}});
     for (int clients : {1, 64}) rows.push_back(Row{cnn, clients, 64, 600, {}});
   }
+  // The pfl recipe's tasks on one CPU thread (P7: C = 64 against one core).
+  for (const ModelConfig& c : {mlp, cnn}) {
+    // 16 tasks: samples/s does not depend on how many, and a CPU pass of the
+    // CNN stays a few seconds even in a portable build.
+    rows.push_back(Row{c, 1, options.quick ? 4 : 16, rows_per_client, {}, true});
+  }
   size_t max_rows = 0;
   for (const Row& r : rows) max_rows = std::max(max_rows, static_cast<size_t>(r.tasks) * r.rows);
   std::string source;
@@ -246,7 +343,10 @@ int Main(int argc, char** argv) {
   for (const Row& r : rows) {  // warm-up: allocations, first launches
     if (!bench.Pass(r, &seconds, &examples)) return 1;
   }
-  std::printf("P7 gpu_batch_bench on %s\n", bench.Backend(rows[0]).c_str());
+  if (!options.cpu_only) {
+    std::printf("P7 gpu_batch_bench on %s\n", bench.Backend(rows[0]).c_str());
+  }
+  std::printf("cpu rows: %s\n", bench.Backend(rows.back()).c_str());
   std::printf("data: %s; batch 10, 1 epoch, SGD lr 0.1; %d repetitions\n", source.c_str(),
               options.reps);
   for (int rep = 0; rep < options.reps; ++rep) {
@@ -261,15 +361,21 @@ int Main(int argc, char** argv) {
   std::vector<std::string> verdicts;
   const Row* baseline = nullptr;
   for (const Row& r : rows) {
+    const auto [lo, hi] = std::minmax_element(r.rates.begin(), r.rates.end());
+    char range[64];
+    std::snprintf(range, sizeof range, "%.0f..%.0f", *lo, *hi);
+    if (r.cpu) {
+      std::printf("%-52s %5s %6d %5d %14.0f %25s %24s\n", r.config.ToString().c_str(), "cpu",
+                  r.tasks, r.rows, Median(r.rates), range, "-");
+      continue;
+    }
     if (r.clients == 1) baseline = &r;
     std::vector<double> ratios;
     for (int rep = 0; rep < options.reps; ++rep) {
       ratios.push_back(r.rates[rep] / baseline->rates[rep]);
     }
-    const auto [lo, hi] = std::minmax_element(r.rates.begin(), r.rates.end());
     const auto [rlo, rhi] = std::minmax_element(ratios.begin(), ratios.end());
-    char range[64], ratio[64];
-    std::snprintf(range, sizeof range, "%.0f..%.0f", *lo, *hi);
+    char ratio[64];
     std::snprintf(ratio, sizeof ratio, "%.2fx (%.2f..%.2f)", Median(ratios), *rlo, *rhi);
     std::printf("%-52s %5d %6d %5d %14.0f %25s %24s\n", r.config.ToString().c_str(), r.clients,
                 r.tasks, r.rows, Median(r.rates), range, r.clients == 1 ? "1" : ratio);
@@ -285,11 +391,27 @@ int Main(int argc, char** argv) {
                     : Median(ratios) >= 10 ? "met"
                                            : "NOT met");
       verdicts.push_back(line);
+      if (const Row* cpu = CpuRowFor(rows, r); cpu != nullptr) {
+        verdicts.push_back(CpuVerdict(r, *cpu, options));
+      }
+    }
+  }
+  if (options.cpu_only) {
+    for (const Row& r : rows) {
+      const auto [lo, hi] = std::minmax_element(r.rates.begin(), r.rates.end());
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "P7 cpu row: %s, %d-row clients, one CPU thread: %.0f samples/s "
+                    "(min..max %.0f..%.0f)",
+                    r.config.ToString().c_str(), r.rows, Median(r.rates), *lo, *hi);
+      verdicts.push_back(line);
     }
   }
   std::printf("\n");
   for (const std::string& v : verdicts) std::printf("%s\n", v.c_str());
-  if (options.device.kind == DeviceSpec::Kind::kCuda) CompareGemms(options.device.index);
+  if (!options.cpu_only && options.device.kind == DeviceSpec::Kind::kCuda) {
+    CompareGemms(options.device.index);
+  }
   return 0;
 }
 
