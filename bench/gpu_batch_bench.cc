@@ -206,6 +206,16 @@ class Bench {
   std::map<std::string, std::vector<float>> bases_;
 };
 
+// a.rates[rep] / b.rates[rep] for each repetition: the rows alternate
+// within a repetition, so each ratio compares neighbours in time.
+std::vector<double> PerRepRatios(const Row& a, const Row& b) {
+  std::vector<double> ratios;
+  for (size_t rep = 0; rep < a.rates.size() && rep < b.rates.size(); ++rep) {
+    ratios.push_back(a.rates[rep] / b.rates[rep]);
+  }
+  return ratios;
+}
+
 // The one-core row of `gpu`'s model and rows per client, or null.
 const Row* CpuRowFor(const std::vector<Row>& rows, const Row& gpu) {
   for (const Row& r : rows) {
@@ -215,13 +225,9 @@ const Row* CpuRowFor(const std::vector<Row>& rows, const Row& gpu) {
 }
 
 // P7's second target: C clients on the GPU against one CPU core, >= 20x for
-// the CNN (the MLP has no target there). Repetitions pair up as the rows
-// alternated.
+// the CNN (the MLP has no target there).
 std::string CpuVerdict(const Row& gpu, const Row& cpu, const Options& options) {
-  std::vector<double> ratios;
-  for (size_t rep = 0; rep < gpu.rates.size() && rep < cpu.rates.size(); ++rep) {
-    ratios.push_back(gpu.rates[rep] / cpu.rates[rep]);
-  }
+  const std::vector<double> ratios = PerRepRatios(gpu, cpu);
   const auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
   const bool is_cnn = gpu.config.kind == ModelConfig::Kind::kCnn;
   char line[320];
@@ -370,10 +376,7 @@ int Main(int argc, char** argv) {
       continue;
     }
     if (r.clients == 1) baseline = &r;
-    std::vector<double> ratios;
-    for (int rep = 0; rep < options.reps; ++rep) {
-      ratios.push_back(r.rates[rep] / baseline->rates[rep]);
-    }
+    const std::vector<double> ratios = PerRepRatios(r, *baseline);
     const auto [rlo, rhi] = std::minmax_element(ratios.begin(), ratios.end());
     char ratio[64];
     std::snprintf(ratio, sizeof ratio, "%.2fx (%.2f..%.2f)", Median(ratios), *rlo, *rhi);
