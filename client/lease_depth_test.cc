@@ -20,11 +20,31 @@ TEST(LeaseDepthTest, LeasesAheadOnlyForTasksShortAgainstThePush) {
   EXPECT_EQ(d.depth(), 1);
 }
 
+TEST(LeaseDepthTest, FoldDepthHoldsAboutSixteenMillisecondsOfTraining) {
+  LeaseDepth d;
+  EXPECT_EQ(d.FoldDepth(), LeaseDepth::kFoldMin);  // nothing timed yet
+  d.NoteTrain(absl::Microseconds(500));            // the pfl recipe's tasks
+  EXPECT_EQ(d.FoldDepth(), LeaseDepth::kFoldMax);
+  LeaseDepth mid;
+  mid.NoteTrain(absl::Microseconds(1000));
+  EXPECT_EQ(mid.FoldDepth(), 16);
+  LeaseDepth tiny;
+  tiny.NoteTrain(absl::Nanoseconds(1));  // capped, not 16 million
+  EXPECT_EQ(tiny.FoldDepth(), LeaseDepth::kFoldMax);
+  LeaseDepth slow;
+  slow.NoteTrain(absl::Milliseconds(25));  // the quickstart's tasks
+  EXPECT_EQ(slow.FoldDepth(), LeaseDepth::kFoldMin);
+  // The running mean follows a change of task length.
+  for (int i = 0; i < 30; ++i) d.NoteTrain(absl::Milliseconds(25));
+  EXPECT_EQ(d.FoldDepth(), LeaseDepth::kFoldMin);
+}
+
 TEST(LeaseDepthTest, UntimedWorkStaysAtOne) {
   LeaseDepth d;  // a fake clock that never moves times everything as 0
   EXPECT_EQ(d.NoteTrain(absl::ZeroDuration()), 0);
   EXPECT_EQ(d.NotePush(absl::ZeroDuration()), 0);
   EXPECT_EQ(d.depth(), 1);
+  EXPECT_EQ(d.FoldDepth(), LeaseDepth::kFoldMin);
 }
 
 }  // namespace

@@ -118,9 +118,6 @@ class Worker {
     std::shared_ptr<const TaskResult> single ABSL_GUARDED_BY(sum_mu);
     double single_weight ABSL_GUARDED_BY(sum_mu) = 0;
   };
-  // Tasks held per slot while pre-aggregating; the poller asks for half of
-  // them at a time, so one GetTask serves several tasks.
-  static constexpr int kFoldAhead = 8;
 
   static bool IsFolded(const TaskSpec& spec) {
     return spec.fold_group != 0 && spec.kind == TaskKind::kTrain;
@@ -136,7 +133,7 @@ class Worker {
   void PushBatch(const std::shared_ptr<FoldBatch>& batch);
   // Free leases the poller waits for before it asks for tasks.
   int PollMinLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return fold_mode_ ? std::max(1, kFoldAhead * slots_ / 2) : 1;
+    return fold_mode_ ? std::max(1, fold_depth_ * slots_ / 2) : 1;
   }
 
   // ----------------------------------------------------------------- helpers
@@ -197,6 +194,9 @@ class Worker {
   // Pre-aggregation: on since the first task of a fold group; the open
   // batches by (group, worker id of the lease); the next batch's number.
   bool fold_mode_ ABSL_GUARDED_BY(mu_) = false;
+  // Tasks held per slot while pre-aggregating (LeaseDepth::FoldDepth); the
+  // poller asks for half of them at a time, so one GetTask serves several.
+  int fold_depth_ ABSL_GUARDED_BY(mu_) = LeaseDepth::kFoldMin;
   std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<FoldBatch>> folds_ ABSL_GUARDED_BY(mu_);
   uint64_t next_fold_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;

@@ -18,7 +18,13 @@ void Worker::RunTask(const TaskSpec& spec, const WorkerSession& lease_worker,
     status = Train(spec, lease_worker, peer_backup, &result);
     absl::MutexLock lock(&mu_);
     const int change = lease_depth_.NoteTrain(clock_->Now() - start);
-    if (!fold_mode_) free_slots_ += change * slots_;
+    if (fold_mode_) {
+      const int depth = lease_depth_.FoldDepth();
+      free_slots_ += (depth - fold_depth_) * slots_;
+      fold_depth_ = depth;
+    } else {
+      free_slots_ += change * slots_;
+    }
   }
   if (IsFolded(spec)) {
     FoldTask(spec, lease_worker, std::move(status), std::move(result));
@@ -66,10 +72,11 @@ void Worker::FinishTask(const TaskSpec& spec, const WorkerSession& lease_worker,
 
 void Worker::HoldFoldedLocked(const TaskSpec& spec, const WorkerSession& lease_worker) {
   if (!fold_mode_) {
-    // From now on the worker holds kFoldAhead tasks per slot and leases
+    // From now on the worker holds fold_depth_ tasks per slot and leases
     // them in batches (PollMinLocked); the lease depth's pushes are gone.
     fold_mode_ = true;
-    free_slots_ += (kFoldAhead - lease_depth_.depth()) * slots_;
+    fold_depth_ = lease_depth_.FoldDepth();
+    free_slots_ += (fold_depth_ - lease_depth_.depth()) * slots_;
   }
   std::shared_ptr<FoldBatch>& batch = folds_[{spec.fold_group, lease_worker.worker_id}];
   if (batch == nullptr) {

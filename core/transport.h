@@ -34,6 +34,14 @@ class Transport {
   // task was cancelled.
   virtual void Submit(const TaskSpec& task) = 0;
 
+  // The engine submits the tasks of one Select call between BeginBatch and
+  // EndBatch. A transport may hold them back from its workers until
+  // EndBatch, so that waiting workers share a round's tasks out at once
+  // rather than one submission at a time. Only scheduling depends on it,
+  // never a result. Calls pair up and do not nest. Default: nothing.
+  virtual void BeginBatch() {}
+  virtual void EndBatch() {}
+
   // Blocks until the result of task `id` has arrived and returns it; results
   // of other tasks arriving meanwhile are kept for later calls. Errors:
   // Unavailable when it cannot be produced (no worker for too long),

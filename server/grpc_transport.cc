@@ -76,6 +76,17 @@ void GrpcTransportImpl::Submit(const TaskSpec& task) {
   state.queued = true;
   pending_.push_back(task.id);
   NoteWaitingClientLocked(task);
+  if (!batch_open_) ServePollsLocked(/*all=*/false);
+}
+
+void GrpcTransportImpl::BeginBatch() {
+  absl::MutexLock lock(&mu_);
+  batch_open_ = true;
+}
+
+void GrpcTransportImpl::EndBatch() {
+  absl::MutexLock lock(&mu_);
+  batch_open_ = false;
   ServePollsLocked(/*all=*/false);
 }
 
@@ -304,6 +315,9 @@ bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
     return true;
   }
   const absl::Time now = clock_->Now();
+  // While the engine submits a batch, a lease would see only its first
+  // tasks (and the fair share of a fold group would be one task).
+  if (batch_open_ && request.max_tasks() != 0 && now < call->deadline) return false;
   if (HasTaskForLocked(w->second) || request.max_tasks() == 0 || now >= call->deadline) {
     w->second.last_seen = now;
     w->second.untrained =

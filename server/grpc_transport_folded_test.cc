@@ -1,7 +1,9 @@
 // PushFolded: a worker's exact sum of several tasks' weighted deltas becomes
 // one result per task, sharing the sum; resends are duplicates; a sum that
 // overlaps a result the server has is refused and its other tasks requeued.
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -161,6 +163,62 @@ TEST_F(TransportTest, AFoldGroupIsSharedOutByTheTasksLeftToTrain) {
   ASSERT_EQ(client->GetTask(a, 10, 1.0)->tasks_size(), 8);
   ASSERT_EQ(client->GetTask(b, 4, 1.0)->tasks_size(), 4);
   EXPECT_EQ(client->GetTask(a, 10, 1.0)->tasks_size(), 1);
+}
+
+// Waits (real time, at most 10 s) until `n` long polls are parked.
+bool AwaitParked(GrpcTransport* transport, uint64_t n) {
+  for (int i = 0; i < 10000 && transport->stats().polls_parked != n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return transport->stats().polls_parked == n;
+}
+
+TEST_F(TransportTest, ParkedPollsShareABatchOutWhenItEnds) {
+  Start(40);
+  auto client = NewClient();
+  WorkerSession a = RegisterWorker(*client);
+  WorkerSession b = RegisterWorker(*client);
+  absl::StatusOr<wire::GetTaskResponse> got_a, got_b;
+  std::thread poll_a([&] { got_a = client->GetTask(a, 16, 5.0, 0); });
+  std::thread poll_b([&] { got_b = client->GetTask(b, 16, 5.0, 0); });
+  ASSERT_TRUE(AwaitParked(transport_.get(), 2));
+  transport_->BeginBatch();
+  for (TaskId id = 1; id <= 10; ++id) {
+    transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
+  }
+  // Served one submission at a time, the first poll would have had the fair
+  // share of one queued task: one task.
+  EXPECT_EQ(transport_->stats().polls_parked, 2u);
+  transport_->EndBatch();
+  poll_a.join();
+  poll_b.join();
+  ASSERT_TRUE(got_a.ok()) << got_a.status();
+  ASSERT_TRUE(got_b.ok()) << got_b.status();
+  EXPECT_EQ(got_a->tasks_size(), 5);
+  EXPECT_EQ(got_b->tasks_size(), 5);
+}
+
+TEST_F(TransportTest, APollDuringABatchWaitsForItsEnd) {
+  Start(40);
+  auto client = NewClient();
+  WorkerSession a = RegisterWorker(*client);
+  transport_->BeginBatch();
+  for (TaskId id = 1; id <= 3; ++id) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
+  absl::StatusOr<wire::GetTaskResponse> got;
+  std::thread poll([&] { got = client->GetTask(a, 16, 5.0, 0); });
+  ASSERT_TRUE(AwaitParked(transport_.get(), 1));  // not answered with 3 of the 6
+  for (TaskId id = 4; id <= 6; ++id) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
+  transport_->EndBatch();
+  poll.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->tasks_size(), 6);
+  // Outside a batch each submission is served at once.
+  std::thread next([&] { got = client->GetTask(a, 16, 5.0, 0); });
+  ASSERT_TRUE(AwaitParked(transport_.get(), 1));
+  transport_->Submit(FoldTask(7, 7));
+  next.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->tasks_size(), 1);
 }
 
 TEST_F(TransportTest, AFoldedSumIsCheckedBeforeItIsTaken) {

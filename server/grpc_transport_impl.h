@@ -186,6 +186,8 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // ---------------------------------------------------------------- Transport
 
   void Submit(const TaskSpec& task) override;
+  void BeginBatch() override;
+  void EndBatch() override;
 
   absl::StatusOr<TaskResult> Await(TaskId id) override;
 
@@ -508,6 +510,9 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // timer to Finish them; what wakes the timer.
   uint64_t next_poll_key_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, PollCall*> parked_ ABSL_GUARDED_BY(mu_);
+  // Between BeginBatch and EndBatch: polls that would lease are parked, and
+  // EndBatch serves them with the whole batch queued.
+  bool batch_open_ ABSL_GUARDED_BY(mu_) = false;
   // (deadline, key) of every parked poll.
   std::set<std::pair<absl::Time, uint64_t>> poll_deadlines_ ABSL_GUARDED_BY(mu_);
   std::vector<PollCall*> answered_ ABSL_GUARDED_BY(mu_);

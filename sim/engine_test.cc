@@ -23,9 +23,13 @@ class ReversedTransport : public Transport {
   ~ReversedTransport() override {
     if (worker_.joinable()) worker_.join();
   }
+  void BeginBatch() override { batches_.push_back(0); }
+  void EndBatch() override { batches_.push_back(-1); }
   void Submit(const TaskSpec& task) override {
     std::unique_lock<std::mutex> lock(mu_);
     submitted_.push_back(task);
+    // Submissions within a batch: counted in its entry (the engine thread's).
+    if (!batches_.empty() && batches_.back() >= 0) ++batches_.back();
     if (submitted_.size() == expect_ && !worker_.joinable()) {
       worker_ = std::thread([this] {
         std::vector<TaskSpec> tasks;
@@ -56,6 +60,8 @@ class ReversedTransport : public Transport {
 
   std::vector<TaskId> await_order_;
   std::vector<TaskId> cancelled_;
+  // BeginBatch: a new entry counting its submissions; EndBatch: -1.
+  std::vector<int> batches_;
   std::vector<ModelRef> bases_;  // of completed tasks, in completion order
   std::vector<TaskSpec> submitted() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -175,7 +181,7 @@ TEST(EngineTest, CheckpointsThatCostMoreThanAShareOfTheRunAreSpacedOut) {
   EXPECT_EQ(PeriodicCheckpoints(absl::Seconds(1)), 1);      // no run time passes in between
 }
 
-TEST(EngineTest, DeliversInVirtualTimeOrderWhateverThePhysicalOrder) {
+TEST(EngineTest, DeliversInVirtualTimeOrderWhateverThePhysicalOrderAndBatchesEachSelect) {
   RecordingAlgorithm alg;
   alg.order_ = {0, 1, 2, 3};
   ReversedTransport transport(4);
@@ -192,6 +198,19 @@ TEST(EngineTest, DeliversInVirtualTimeOrderWhateverThePhysicalOrder) {
   EXPECT_EQ(alg.arrivals_[3], (std::pair<ClientId, double>{2, 4.0}));
   EXPECT_EQ(s->stop_reason, "max_virtual_s");
   EXPECT_EQ(s->virtual_time, 100.0);
+  // Each Select's tasks went to the transport as one batch (BeginBatch ..
+  // EndBatch), so that its workers can share them out at once.
+  ASSERT_GE(transport.batches_.size(), 2u);
+  EXPECT_EQ(transport.batches_[0], 4);  // the first Select's four tasks
+  EXPECT_EQ(transport.batches_[1], -1);
+  int submitted = 0;
+  for (size_t i = 0; i < transport.batches_.size(); i += 2) {
+    EXPECT_GE(transport.batches_[i], 0) << "a batch begun inside another, at " << i;
+    ASSERT_LT(i + 1, transport.batches_.size()) << "a batch never ended";
+    EXPECT_EQ(transport.batches_[i + 1], -1);
+    submitted += transport.batches_[i];
+  }
+  EXPECT_EQ(static_cast<size_t>(submitted), transport.submitted().size());  // none outside
 }
 
 TEST(EngineTest, TiesAreBrokenByDispatchSequence) {
