@@ -218,7 +218,8 @@ TEST_F(WorkerServerTest, FoldGroupsComeAsExactSumsOfTwoOrMoreOrAsPlainUpdates) {
       sums[r->folded].push_back(t.id);
     }
   }
-  // The six are leased together (a worker holds 8 per slot of a fold group).
+  // The six are leased together (a worker holds at least 8 per slot of a
+  // fold group: LeaseDepth::FoldDepth).
   EXPECT_FALSE(sums.empty());
   for (const auto& [sum, ids] : sums) {
     EXPECT_EQ(sum->tasks, ids);
