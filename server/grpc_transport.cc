@@ -76,7 +76,11 @@ void GrpcTransportImpl::Submit(const TaskSpec& task) {
   state.queued = true;
   pending_.push_back(task.id);
   NoteWaitingClientLocked(task);
-  if (!batch_open_) ServePollsLocked(/*all=*/false);
+  if (batch_open_) {
+    serve_at_batch_end_ = true;
+  } else {
+    ServePollsLocked(/*all=*/false);
+  }
 }
 
 void GrpcTransportImpl::BeginBatch() {
@@ -87,7 +91,8 @@ void GrpcTransportImpl::BeginBatch() {
 void GrpcTransportImpl::EndBatch() {
   absl::MutexLock lock(&mu_);
   batch_open_ = false;
-  ServePollsLocked(/*all=*/false);
+  if (serve_at_batch_end_) ServePollsLocked(/*all=*/false);
+  serve_at_batch_end_ = false;
 }
 
 absl::StatusOr<TaskResult> GrpcTransportImpl::Await(TaskId id) {
@@ -317,7 +322,10 @@ bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
   const absl::Time now = clock_->Now();
   // While the engine submits a batch, a lease would see only its first
   // tasks (and the fair share of a fold group would be one task).
-  if (batch_open_ && request.max_tasks() != 0 && now < call->deadline) return false;
+  if (batch_open_ && request.max_tasks() != 0 && now < call->deadline) {
+    serve_at_batch_end_ = true;
+    return false;
+  }
   if (HasTaskForLocked(w->second) || request.max_tasks() == 0 || now >= call->deadline) {
     w->second.last_seen = now;
     w->second.untrained =

@@ -219,6 +219,16 @@ TEST_F(TransportTest, APollDuringABatchWaitsForItsEnd) {
   next.join();
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->tasks_size(), 1);
+  // A poll held back by a batch that submits nothing is still served at its
+  // end, with what was queued before.
+  transport_->Submit(FoldTask(8, 8));
+  transport_->BeginBatch();
+  std::thread held([&] { got = client->GetTask(a, 16, 5.0, 0); });
+  ASSERT_TRUE(AwaitParked(transport_.get(), 1));
+  transport_->EndBatch();
+  held.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->tasks_size(), 1);
 }
 
 TEST_F(TransportTest, AFoldedSumIsCheckedBeforeItIsTaken) {

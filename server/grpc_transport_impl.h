@@ -511,8 +511,10 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   uint64_t next_poll_key_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, PollCall*> parked_ ABSL_GUARDED_BY(mu_);
   // Between BeginBatch and EndBatch: polls that would lease are parked, and
-  // EndBatch serves them with the whole batch queued.
+  // EndBatch serves them with the whole batch queued, when the batch brought
+  // tasks or held a poll back (most engine events submit nothing).
   bool batch_open_ ABSL_GUARDED_BY(mu_) = false;
+  bool serve_at_batch_end_ ABSL_GUARDED_BY(mu_) = false;
   // (deadline, key) of every parked poll.
   std::set<std::pair<absl::Time, uint64_t>> poll_deadlines_ ABSL_GUARDED_BY(mu_);
   std::vector<PollCall*> answered_ ABSL_GUARDED_BY(mu_);
