@@ -131,6 +131,8 @@ class Worker {
   void FoldTask(const TaskSpec& spec, const WorkerSession& lease_worker, absl::Status status,
                 std::shared_ptr<const TaskResult> result);
   void PushBatch(const std::shared_ptr<FoldBatch>& batch);
+  // Moves fold_depth_ to LeaseDepth::FoldDepth(), the free leases with it.
+  void FollowFoldDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Free leases the poller waits for before it asks for tasks.
   int PollMinLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return fold_mode_ ? std::max(1, fold_depth_ * slots_ / 2) : 1;

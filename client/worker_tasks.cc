@@ -19,9 +19,7 @@ void Worker::RunTask(const TaskSpec& spec, const WorkerSession& lease_worker,
     absl::MutexLock lock(&mu_);
     const int change = lease_depth_.NoteTrain(clock_->Now() - start);
     if (fold_mode_) {
-      const int depth = lease_depth_.FoldDepth();
-      free_slots_ += (depth - fold_depth_) * slots_;
-      fold_depth_ = depth;
+      FollowFoldDepthLocked();
     } else {
       free_slots_ += change * slots_;
     }
@@ -70,13 +68,19 @@ void Worker::FinishTask(const TaskSpec& spec, const WorkerSession& lease_worker,
   ++free_slots_;
 }
 
+void Worker::FollowFoldDepthLocked() {
+  const int depth = lease_depth_.FoldDepth();
+  free_slots_ += (depth - fold_depth_) * slots_;
+  fold_depth_ = depth;
+}
+
 void Worker::HoldFoldedLocked(const TaskSpec& spec, const WorkerSession& lease_worker) {
   if (!fold_mode_) {
     // From now on the worker holds fold_depth_ tasks per slot and leases
     // them in batches (PollMinLocked); the lease depth's pushes are gone.
     fold_mode_ = true;
-    fold_depth_ = lease_depth_.FoldDepth();
-    free_slots_ += (fold_depth_ - lease_depth_.depth()) * slots_;
+    fold_depth_ = lease_depth_.depth();  // what each slot holds until now
+    FollowFoldDepthLocked();
   }
   std::shared_ptr<FoldBatch>& batch = folds_[{spec.fold_group, lease_worker.worker_id}];
   if (batch == nullptr) {

@@ -153,14 +153,16 @@ absl::Status Engine::Impl::AfterEvent() {
     if (!dispatches.ok()) return RuleError(dispatches.status(), "Select");
     // One fold group per Select call, named by its first task (unique for the run).
     fold_group_ = folds_allowed_ ? next_task_id_ : 0;
-    transport_->BeginBatch();
-    absl::Status dispatched = absl::OkStatus();
-    for (const auto& d : *dispatches) {
-      dispatched = Dispatch(d);
-      if (!dispatched.ok()) break;
+    if (!dispatches->empty()) {  // most events select nothing: no batch to mark
+      transport_->BeginBatch();
+      absl::Status dispatched = absl::OkStatus();
+      for (const auto& d : *dispatches) {
+        dispatched = Dispatch(d);
+        if (!dispatched.ok()) break;
+      }
+      transport_->EndBatch();
+      FEDSIM_RETURN_IF_ERROR(dispatched);
     }
-    transport_->EndBatch();
-    FEDSIM_RETURN_IF_ERROR(dispatched);
     std::optional<VirtualTime> deadline = algorithm_->NextDeadline();
     if (deadline && *deadline >= now_ && deadline != scheduled_deadline_) {
       scheduled_deadline_ = deadline;
