@@ -67,6 +67,9 @@ class ExactSum {
   std::span<const int64_t> values() const { return values_; }
   // Back from values().
   static ExactSum FromValues(std::vector<int64_t> values);
+  // The values' vector, moved out (for reuse of its memory); the sum is
+  // left empty.
+  std::vector<int64_t> TakeValues() && { return std::move(values_); }
 
   // Checkpoints hold doubles: each value as its high and low 32-bit halves,
   // both exact in a double. FromHalves refuses halves that are not such

@@ -162,3 +162,19 @@ TEST(ExactSumTest, HalvesRoundTripAndMalformedOnesAreRefused) {
 
 }  // namespace
 }  // namespace fedsim
+
+namespace fedsim {
+namespace {
+
+TEST(ExactSumTest, TakeValuesHandsOverTheVectorAndLeavesTheSumEmpty) {
+  ExactSum sum(3);
+  ASSERT_TRUE(sum.Add(1.0, std::vector<float>{1, 2, 3}).ok());
+  const int64_t* memory = sum.values().data();
+  std::vector<int64_t> values = std::move(sum).TakeValues();
+  EXPECT_EQ(values.data(), memory);
+  EXPECT_EQ(values, (std::vector<int64_t>{int64_t{1} << 32, int64_t{2} << 32, int64_t{3} << 32}));
+  EXPECT_TRUE(sum.empty());  // NOLINT(bugprone-use-after-move): the documented state
+}
+
+}  // namespace
+}  // namespace fedsim

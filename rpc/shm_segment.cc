@@ -52,9 +52,12 @@ absl::StatusOr<std::unique_ptr<UpdateSegment>> UpdateSegment::Create(uint64_t nu
     return absl::UnavailableError(absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
   }
   // Reserve the pages now: writing into a tmpfs hole with no room left would
-  // kill the worker with SIGBUS.
+  // kill the worker with SIGBUS. MAP_POPULATE maps them all in one call, so
+  // the first pushes do not take a page fault per 4 KiB (about 12 us each on
+  // a virtual machine, 5 ms for one 1.6 MB sum).
   const int reserved = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
-  void* base = reserved == 0 ? ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+  void* base = reserved == 0 ? ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                      MAP_SHARED | MAP_POPULATE, fd, 0)
                              : MAP_FAILED;
   const int err = reserved != 0 ? reserved : errno;
   ::close(fd);
@@ -126,8 +129,11 @@ absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> MappedUpdateSegment::
     return absl::FailedPreconditionError(
         absl::StrCat(kShmRefused, path, " is not a segment of ", num_params, "-float slots"));
   }
-  void* base = ::mmap(nullptr, static_cast<size_t>(size),
-                      writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+  // Populated at once, like the worker's side: the first read of a slot
+  // then takes no page faults.
+  void* base =
+      ::mmap(nullptr, static_cast<size_t>(size), writable ? PROT_READ | PROT_WRITE : PROT_READ,
+             MAP_SHARED | MAP_POPULATE, fd, 0);
   const int err = errno;
   ::close(fd);
   if (base == MAP_FAILED) {

@@ -38,6 +38,7 @@ absl::Status GrpcTransportImpl::ReadFoldedSlot(const wire::FoldedHeader& header,
   }
   // The sum segment's slots hold 2 * num_params floats' bytes: num_params
   // int64 values.
+  *values = SpareSumValues();
   segment->CopySlotAs<int64_t>(header.shm_slot(), values);
   return absl::OkStatus();
 }
@@ -160,7 +161,12 @@ absl::Status GrpcTransportImpl::CommitFoldedLocked(const wire::FoldedHeader& hea
                                                       " overlaps results the server has ",
                                                       "already; its tasks are trained again"));
   }
-  auto folded = std::make_shared<FoldedSum>();
+  // When the last result sharing the sum is gone, its memory serves the
+  // next sum read.
+  std::shared_ptr<FoldedSum> folded(new FoldedSum, [spare = spare_sums_](FoldedSum* f) {
+    spare->Give(std::move(f->sum).TakeValues());
+    delete f;
+  });
   folded->id = next_folded_id_++;
   folded->group = header.group();
   folded->sum = std::move(sum);

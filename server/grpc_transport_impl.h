@@ -29,6 +29,7 @@
 #include "server/admission.h"
 #include "server/grpc_transport.h"
 #include "server/peer_models.h"
+#include "util/spare_buffers.h"
 #include "util/tsan.h"
 
 namespace fedsim {
@@ -286,6 +287,9 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // starting with kShmRefused when the worker was not offered shared memory
   // or the segment cannot be mapped; InvalidArgument for a bad slot.
   absl::Status ReadFoldedSlot(const wire::FoldedHeader& header, std::vector<int64_t>* values);
+  // An empty vector with room for a sum's num_params values, reusing the
+  // memory of a sum the engine is done with (util/spare_buffers.h).
+  std::vector<int64_t> SpareSumValues() { return spare_sums_->Take(num_params_); }
   absl::Status EndFolded(absl::Status status, const wire::FoldedHeader& header,
                          std::vector<int64_t> values, uint64_t bytes,
                          wire::PushUpdateResponse* response);
@@ -502,6 +506,11 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   std::deque<TaskId> pending_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<TaskId, TaskResult> inbox_ ABSL_GUARDED_BY(mu_);
   uint64_t next_folded_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // The memory of sums the engine has folded (FoldedSum's deleter gives it
+  // back), for the next sums read; shared, because a FoldedSum may outlive
+  // the transport. Four: two rounds' sums from two workers.
+  const std::shared_ptr<SpareBuffers<int64_t>> spare_sums_ =
+      std::make_shared<SpareBuffers<int64_t>>(4);
   std::deque<TaskId> arrival_order_ ABSL_GUARDED_BY(mu_);
   GrpcTransportStats stats_ ABSL_GUARDED_BY(mu_);
   // RegisterRequest.backend of every worker that registered.

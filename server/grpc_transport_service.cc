@@ -204,6 +204,7 @@ class FoldedReactor final : public grpc::ServerReadReactor<wire::FoldedChunk> {
         if (absl::Status s = transport_->ReadFoldedSlot(header_, &values_); !s.ok()) return s;
         received_ = values_.size();
       } else {
+        values_ = transport_->SpareSumValues();
         values_.resize(header_.num_params());
       }
     } else if (chunk_.has_header()) {
