@@ -136,28 +136,35 @@ absl::Status Worker::Work(const wire::RegisterResponse& reg) {
   if (scenario->clock().mode() == config::Clock::WALL) {
     time_scale_ = scenario->clock().time_scale();
   }
-  absl::StatusOr<RunData> data =
-      options_.data_dirs.empty()
-          ? BuildRunData(*scenario, options_.scenario_dir)
-          : FolderRunData(*scenario, reg, options_.data_dirs, options_.server, options_.log);
-  if (!data.ok()) return data.status();
-  data_ = std::make_unique<RunData>(std::move(data).value());
+  if (options_.preloaded_data != nullptr && options_.data_dirs.empty() &&
+      reg.scenario_text() == options_.preloaded_scenario_text) {
+    data_ = options_.preloaded_data;
+  } else {
+    absl::StatusOr<RunData> data =
+        options_.data_dirs.empty()
+            ? BuildRunData(*scenario, options_.scenario_dir)
+            : FolderRunData(*scenario, reg, options_.data_dirs, options_.server, options_.log);
+    if (!data.ok()) return data.status();
+    own_data_ = std::make_unique<RunData>(std::move(data).value());
+    data_ = own_data_.get();
+  }
   if (options_.slots == 0) {
     const int slots = AutoGpuSlots(*data_, scenario->local().batch_size(), options_.device);
     absl::MutexLock lock(&mu_);
     slots_ = slots;
     free_slots_ = slots;
   }
-  runner_ = std::make_unique<TaskRunner>(data_.get(),
-                                         ClientCacheBytes(scenario->limits().memory_budget_mb()),
-                                         TaskDevice{options_.device, slots_});
+  runner_ =
+      std::make_unique<TaskRunner>(data_, ClientCacheBytes(scenario->limits().memory_budget_mb()),
+                                   TaskDevice{options_.device, slots_});
   if (options_.log != nullptr) {
     std::fprintf(options_.log,
                  "fedsim client: connected to %s as worker %llu (%d slots on %s, scenario "
-                 "'%s', %llu params)\n",
+                 "'%s', %llu params%s)\n",
                  options_.server.c_str(), static_cast<unsigned long long>(reg.worker_id()), slots_,
                  options_.device.ToString().c_str(), scenario->name().c_str(),
-                 static_cast<unsigned long long>(reg.num_params()));
+                 static_cast<unsigned long long>(reg.num_params()),
+                 own_data_ == nullptr ? ", data shared with the process that forked it" : "");
     std::fflush(options_.log);
   }
 

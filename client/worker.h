@@ -41,6 +41,8 @@
 
 namespace fedsim {
 
+struct RunData;
+
 struct WorkerOptions {
   // Server address, "host:port". Default: "" (required).
   std::string server;
@@ -73,6 +75,13 @@ struct WorkerOptions {
   // against the run's model and the list's counts, and trains only their
   // tasks. Default: empty = simulate any client from the scenario's dataset.
   std::vector<std::string> data_dirs;
+  // The run's data already in this process's memory, built by BuildRunData
+  // from the scenario `preloaded_scenario_text`: a worker that `fedsim run`
+  // forked after loading the data trains from it instead of loading its
+  // own, when the scenario the server hands out is exactly that text (and
+  // data_dirs is empty). Must outlive RunWorker. Default: none.
+  const RunData* preloaded_data = nullptr;
+  std::string preloaded_scenario_text;
   // Peer-to-peer decentralized runs (client/peer_node.h): where this
   // worker's Peer service listens ("host:port", port 0 = any free one), and
   // the host name other workers and the server dial it by ("" = the listen

@@ -167,7 +167,8 @@ class Worker {
   WorkerIdentity identity_;
   AggregatorClient client_;
   ModelCache cache_;
-  std::unique_ptr<RunData> data_;
+  std::unique_ptr<RunData> own_data_;  // loaded here, unless options_.preloaded_data is used
+  const RunData* data_ = nullptr;
   std::unique_ptr<TaskRunner> runner_;
   std::unique_ptr<ThreadPool> pool_;     // trains the leased tasks; `slots` threads
   std::unique_ptr<ThreadPool> pushers_;  // pushes their results; `slots` threads

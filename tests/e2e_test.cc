@@ -83,7 +83,7 @@ TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
 // every update is accepted (FedAvg without deadline or over-selection,
 // FedOpt) are summed on the workers, one exact sum per batch, and the
 // model, metrics and events are the in-process run's bit for bit with one,
-// two and three workers.
+// two and three workers, forked (the default) or started as new processes.
 TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeWorkers) {
   // A sanitizer build trains about 200 times slower: fewer, smaller rounds.
   const int per_round = kSanitizerBuild ? 6 : 30;
@@ -101,7 +101,9 @@ TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeW
       {"inproc", {"--inprocess", "--slots=2"}},
       {"w1", {"--workers=1", "--slots=2"}},
       {"w2", {"--workers=2", "--slots=1"}},
-      {"w3", {"--workers=3", "--slots=1"}}};
+      {"w3", {"--workers=3", "--slots=1"}},
+      // Workers started as new processes rather than forks (--fork_workers).
+      {"w2new", {"--workers=2", "--slots=1", "--fork_workers=false"}}};
   for (const auto& [rule, algorithm] : rules) {
     for (const auto& [dir, mode] : modes) {
       // Through a shell that sends stdout (the workers' summary lines) to stderr.
@@ -118,6 +120,16 @@ TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeW
       std::string err;
       ASSERT_EQ(e2e::RunCommand(args, &err), 0) << rule << " " << dir << ": " << err;
       if (dir == "inproc") continue;
+      // Forked workers say so, and train from the data `fedsim run` loaded.
+      const bool forked = dir != "w2new";
+      EXPECT_EQ(err.find("(forked, sharing the loaded data)") != std::string::npos, forked) << err;
+      size_t shared = 0;
+      for (size_t at = 0; (at = err.find("data shared with the process that forked it", at)) !=
+                          std::string::npos;
+           ++at) {
+        ++shared;
+      }
+      EXPECT_EQ(shared, forked ? static_cast<size_t>(std::stoi(dir.substr(1))) : 0u) << err;
       // Sums hold two tasks or more (a batch of one goes as a plain
       // update), and most tasks went in sums.
       std::regex summary_re(
@@ -155,7 +167,7 @@ TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeW
     const fs::path inproc = tmp_ / (rule + "inproc");
     const std::string metrics = ReadFile(inproc / "metrics.csv");
     ASSERT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 5);  // header + versions 0-3
-    for (const char* dir : {"w1", "w2", "w3"}) {
+    for (const char* dir : {"w1", "w2", "w3", "w2new"}) {
       const fs::path d = tmp_ / (rule + dir);
       EXPECT_EQ(metrics, ReadFile(d / "metrics.csv")) << rule << " " << dir;
       EXPECT_EQ(ReadFile(inproc / "events.jsonl"), ReadFile(d / "events.jsonl"))

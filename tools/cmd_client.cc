@@ -117,6 +117,10 @@ int ClientMain(int argc, char** argv) {
   }
   options.security = *security;
   if (absl::GetFlag(FLAGS_log_tasks)) options.task_log = stderr;
+  return RunWorkerAndReport(options);
+}
+
+int RunWorkerAndReport(const WorkerOptions& options) {
   WorkerSummary summary;
   absl::Status status = RunWorker(options, &summary);
   std::printf(

@@ -1,10 +1,14 @@
 // fedsim run: the whole simulation on this machine — the server (engine +
 // gRPC transport) in this process, W worker processes on a Unix socket.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +17,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "client/worker.h"
 #include "config/model_config.h"
 #include "config/scenario_file.h"
 #include "core/clock.h"
@@ -42,11 +47,82 @@ ABSL_FLAG(bool, verbose, false,
 ABSL_FLAG(int, eval_threads, 0,
           "Threads for test-set evaluation (default 0 = one per CPU core); results do not "
           "depend on it.");
+ABSL_FLAG(bool, fork_workers, true,
+          "Start the CPU worker processes as copies of this one, after it has loaded the run's "
+          "data, so they share that data instead of loading it again and start in "
+          "milliseconds. false: start each as a new 'fedsim client' process, as on another "
+          "machine. Runs on GPUs always start new processes.");
 ABSL_FLAG(double, heartbeat_timeout, 5.0,
           "Seconds without a heartbeat after which a worker is presumed dead and its tasks are "
           "given to others.");
 
 namespace fedsim {
+namespace {
+
+// Forks `workers` copies of this process (this process must have one
+// thread: SubprocessSet::Fork). Each waits for the server's address on a
+// pipe, then runs as `fedsim client` would with `base` (and its name and the
+// address). Returns the pipes' write ends, one per worker: write the address
+// and close them once the server listens; closing one without writing lets
+// its worker exit with status 1.
+absl::StatusOr<std::vector<int>> ForkWorkers(SubprocessSet* children, int workers,
+                                             const WorkerOptions& base) {
+  std::vector<int> go;
+  auto close_all = [&go] {
+    for (int fd : go) close(fd);
+  };
+  for (int w = 0; w < workers; ++w) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      close_all();
+      return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+    }
+    const std::string name = absl::StrCat("worker-", w + 1);
+    const int in = fds[0];
+    auto forked = children->Fork(name,
+                                 [&base, &name, in]() -> int {
+                                   std::string address;
+                                   char buf[512];
+                                   for (ssize_t n; (n = read(in, buf, sizeof(buf))) != 0;) {
+                                     if (n < 0 && errno == EINTR) continue;
+                                     if (n < 0) break;
+                                     address.append(buf, static_cast<size_t>(n));
+                                   }
+                                   close(in);
+                                   if (address.empty())
+                                     return 1;  // the server never started; `fedsim run` says why
+                                   WorkerOptions options = base;
+                                   options.server = address;
+                                   options.name = name;
+                                   return RunWorkerAndReport(options);
+                                 },
+                                 {in});
+    close(fds[0]);
+    if (!forked.ok()) {
+      close(fds[1]);
+      close_all();
+      return forked.status();
+    }
+    go.push_back(fds[1]);
+  }
+  return go;
+}
+
+// Hands each forked worker the server's address ("" = the server did not
+// start: they exit) and closes the pipes.
+void ReleaseForkedWorkers(const std::vector<int>& go, const std::string& address) {
+  for (int fd : go) {
+    for (size_t done = 0; done < address.size();) {
+      const ssize_t n = write(fd, address.data() + done, address.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // that worker is gone; the watcher will notice
+      done += static_cast<size_t>(n);
+    }
+    close(fd);
+  }
+}
+
+}  // namespace
 
 int RunMain(int argc, char** argv) {
   const std::vector<std::string> overrides = ScenarioOverrides(argc, argv);
@@ -147,72 +223,114 @@ int RunMain(int argc, char** argv) {
     so.interrupt = &g_interrupted;
     if (!UseFreshRunToken(&so).ok()) return 1;  // workers inherit it in $FEDSIM_TOKEN
     SetNumericIdentity(scenario, &so);
-    // The server listens and the workers start before this process loads the
-    // data, so their data loading overlaps with ours.
     absl::StatusOr<size_t> num_params = ModelParamsForScenario(scenario);
     if (!num_params.ok()) {
       std::fprintf(stderr, "fedsim run: %s\n", std::string(num_params.status().message()).c_str());
       return 1;
     }
-    auto transport = StartGrpcTransport(so, ScenarioToText(scenario), *num_params, &store);
+    auto prepare_checked = [&]() -> bool {
+      if (!prepare()) return false;
+      if ((*run)->num_params == *num_params) return true;
+      std::fprintf(stderr,
+                   "fedsim run: internal error: the model has %zu parameters, the schema said "
+                   "%zu\n",
+                   (*run)->num_params, *num_params);
+      return false;
+    };
+    const std::string scenario_text = ScenarioToText(scenario);
+    const bool verbose = absl::GetFlag(FLAGS_verbose);
+    SubprocessSet children([verbose](const std::string& line) {
+      if (verbose) std::fprintf(stderr, "%s\n", line.c_str());
+    });
+    // CPU workers are forks of this process made after it loaded the data:
+    // they share it (copy-on-write) and skip a program start and a data
+    // load each. They wait on a pipe for the server's address, because the
+    // server's threads must start after the forks.
+    bool prepared = false;
+    std::optional<std::vector<int>> forked;
+    if (absl::GetFlag(FLAGS_fork_workers) && !on_gpus) {
+      if (!prepare_checked()) return 1;
+      prepared = true;
+      WorkerOptions base;
+      base.slots = slots;
+      base.scenario_dir = scenario_dir;
+      // Only decentralized rules exchange models between workers; the
+      // others need no peer service (its threads would only compete for the
+      // cores).
+      if (!scenario.algorithm().has_decentralized()) base.peer_listen = "";
+      base.log = stdout;
+      if (verbose) base.task_log = stderr;
+      base.security.token = so.token;
+      base.preloaded_data = (*run)->data.get();
+      base.preloaded_scenario_text = scenario_text;
+      absl::StatusOr<std::vector<int>> go = ForkWorkers(&children, workers, base);
+      if (go.ok()) {
+        forked = *std::move(go);
+        children.StartPendingReaders();
+      } else if (children.children().empty()) {
+        std::fprintf(stderr, "fedsim run: %s; starting the workers as new processes instead\n",
+                     std::string(go.status().message()).c_str());
+      } else {
+        std::fprintf(stderr, "fedsim run: %s\n", std::string(go.status().message()).c_str());
+        children.WaitAll(5.0);  // the forked ones read no address and exit
+        return 1;
+      }
+    }
+    auto transport = StartGrpcTransport(so, scenario_text, *num_params, &store);
     if (!transport.ok()) {
       std::fprintf(stderr, "fedsim run: cannot start the server: %s\n",
                    std::string(transport.status().message()).c_str());
+      if (forked) ReleaseForkedWorkers(*forked, "");
+      children.WaitAll(5.0);
       return 1;
     }
     const std::string address = (*transport)->address();
-    std::fprintf(stderr, "fedsim run: %s, server on %s, %d worker processes x %s slots%s\n",
+    std::fprintf(stderr, "fedsim run: %s, server on %s, %d worker processes%s x %s slots%s\n",
                  scenario.name().c_str(), address.c_str(), workers,
+                 forked ? " (forked, sharing the loaded data)" : "",
                  slots > 0 ? absl::StrCat(slots).c_str() : "auto",
                  on_gpus ? absl::StrCat(" on ", device.kind == DeviceSpec::Kind::kCuda
                                                     ? absl::StrCat(gpus, " GPU(s)")
                                                     : device.ToString())
                                .c_str()
                          : "");
-    const bool verbose = absl::GetFlag(FLAGS_verbose);
-    SubprocessSet children([verbose](const std::string& line) {
-      if (verbose) std::fprintf(stderr, "%s\n", line.c_str());
-    });
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0) {
-      std::fprintf(stderr, "fedsim run: cannot find the fedsim executable\n");
-      return 1;
-    }
-    self[n] = '\0';
-    for (int w = 0; w < workers; ++w) {
-      std::string name = absl::StrCat("worker-", w + 1);
-      std::vector<std::string> argv = {self, "client", absl::StrCat("--server=", address),
-                                       absl::StrCat("--slots=", slots),
-                                       absl::StrCat("--name=", name)};
-      if (on_gpus) {
-        DeviceSpec mine = device;
-        if (mine.kind == DeviceSpec::Kind::kCuda && absl::GetFlag(FLAGS_device) == "auto") {
-          mine.index = w % std::max(gpus, 1);
-        }
-        argv.push_back(absl::StrCat("--device=", mine.ToString()));
-      } else {
-        argv.push_back("--device=cpu");
-      }
-      // Only decentralized rules exchange models between workers; the
-      // others need no peer service (its threads would only compete for
-      // the cores).
-      if (!scenario.algorithm().has_decentralized()) argv.push_back("--peer_listen=");
-      if (verbose) argv.push_back("--log_tasks");
-      auto started = children.Start(name, argv);
-      if (!started.ok()) {
-        std::fprintf(stderr, "fedsim run: %s\n", std::string(started.status().message()).c_str());
-        children.SignalAll(SIGTERM);
+    if (forked) {
+      ReleaseForkedWorkers(*forked, address);
+    } else {
+      // New processes: the server listens and they start before this
+      // process loads the data, so their data loading overlaps with ours.
+      char self[4096];
+      ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+      if (n <= 0) {
+        std::fprintf(stderr, "fedsim run: cannot find the fedsim executable\n");
         return 1;
       }
-    }
-    if (!prepare() || (*run)->num_params != *num_params) {
-      if (run.ok()) {
-        std::fprintf(stderr,
-                     "fedsim run: internal error: the model has %zu parameters, the "
-                     "schema said %zu\n",
-                     (*run)->num_params, *num_params);
+      self[n] = '\0';
+      for (int w = 0; w < workers; ++w) {
+        std::string name = absl::StrCat("worker-", w + 1);
+        std::vector<std::string> argv = {self, "client", absl::StrCat("--server=", address),
+                                         absl::StrCat("--slots=", slots),
+                                         absl::StrCat("--name=", name)};
+        if (on_gpus) {
+          DeviceSpec mine = device;
+          if (mine.kind == DeviceSpec::Kind::kCuda && absl::GetFlag(FLAGS_device) == "auto") {
+            mine.index = w % std::max(gpus, 1);
+          }
+          argv.push_back(absl::StrCat("--device=", mine.ToString()));
+        } else {
+          argv.push_back("--device=cpu");
+        }
+        if (!scenario.algorithm().has_decentralized()) argv.push_back("--peer_listen=");
+        if (verbose) argv.push_back("--log_tasks");
+        auto started = children.Start(name, argv);
+        if (!started.ok()) {
+          std::fprintf(stderr, "fedsim run: %s\n", std::string(started.status().message()).c_str());
+          children.SignalAll(SIGTERM);
+          return 1;
+        }
       }
+    }
+    if (!prepared && !prepare_checked()) {
       (*transport)->Shutdown();
       children.SignalAll(SIGTERM);  // the run cannot start: no need to wait for them
       children.WaitAll(5.0);

@@ -7,6 +7,8 @@
 
 namespace fedsim {
 
+struct WorkerOptions;
+
 int TrainMain(int argc, char** argv);
 int ValidateMain(int argc, char** argv);
 int RunMain(int argc, char** argv);
@@ -17,6 +19,12 @@ int StatusMain(int argc, char** argv);
 int CompareMain(int argc, char** argv);
 int ReportMain(int argc, char** argv);
 int SplitMain(int argc, char** argv);
+
+// The body of `fedsim client` once its flags are read (tools/cmd_client.cc):
+// runs the worker, prints its summary line to stdout and any error to
+// stderr, and returns the exit code (0, or 1 on an error). `fedsim run`
+// calls it in the worker processes it forks.
+int RunWorkerAndReport(const WorkerOptions& options);
 
 }  // namespace fedsim
 

@@ -1,13 +1,17 @@
 #include "tools/subprocess.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -17,7 +21,7 @@ extern char** environ;
 namespace fedsim {
 
 SubprocessSet::~SubprocessSet() {
-  WaitAll(0);
+  WaitAll(0);  // starts any pending reader, so no pipe is left unread
   for (auto& t : readers_) {
     if (t.joinable()) t.join();
   }
@@ -48,16 +52,22 @@ absl::StatusOr<size_t> SubprocessSet::Start(const std::string& name,
     close(fds[0]);
     return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", std::strerror(rc)));
   }
-  size_t index;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    index = children_.size();
-    Child c;
-    c.name = name;
-    c.pid = pid;
-    children_.push_back(std::move(c));
-  }
-  readers_.emplace_back([this, index, fd = fds[0]] {
+  const size_t index = AddChild(name, pid);
+  StartReader(index, fds[0]);
+  return index;
+}
+
+size_t SubprocessSet::AddChild(const std::string& name, pid_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Child c;
+  c.name = name;
+  c.pid = pid;
+  children_.push_back(std::move(c));
+  return children_.size() - 1;
+}
+
+void SubprocessSet::StartReader(size_t index, int fd) {
+  readers_.emplace_back([this, index, fd] {
     std::string buf;
     char chunk[4096];
     auto emit = [&](std::string line) {
@@ -85,7 +95,73 @@ absl::StatusOr<size_t> SubprocessSet::Start(const std::string& name,
     if (!buf.empty()) emit(buf);
     close(fd);
   });
+}
+
+int SubprocessSet::ThreadCount() {
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return 0;
+  int n = 0;
+  while (const dirent* e = readdir(dir)) n += e->d_name[0] != '.' ? 1 : 0;
+  closedir(dir);
+  return n;
+}
+
+absl::StatusOr<size_t> SubprocessSet::Fork(const std::string& name,
+                                           const std::function<int()>& body,
+                                           const std::vector<int>& keep_fds) {
+  const int threads = ThreadCount();
+  if (threads != 1) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot fork ", name, ": this process has ",
+                                                      threads,
+                                                      " threads (a fork needs exactly one)"));
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  std::fflush(nullptr);  // or the child would write this process's buffered output again
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return absl::InternalError(absl::StrCat("cannot fork ", name, ": ", std::strerror(err)));
+  }
+  if (pid == 0) {
+    // The child. The parent had one thread, so no lock is held here and
+    // any call is safe.
+    dup2(fds[1], 2);
+    for (int sig : {SIGINT, SIGTERM, SIGPIPE}) signal(sig, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);  // the parent died before the line above
+    DIR* dir = opendir("/proc/self/fd");
+    if (dir != nullptr) {
+      const int listing = dirfd(dir);
+      std::vector<int> close_fds;
+      while (const dirent* e = readdir(dir)) {
+        const int fd = std::atoi(e->d_name);
+        if (e->d_name[0] == '.' || fd <= 2 || fd == listing) continue;
+        if (std::find(keep_fds.begin(), keep_fds.end(), fd) == keep_fds.end()) {
+          close_fds.push_back(fd);
+        }
+      }
+      closedir(dir);
+      for (int fd : close_fds) close(fd);
+    }
+    const int rc = body();
+    std::fflush(nullptr);
+    _exit(rc);
+  }
+  close(fds[1]);
+  const size_t index = AddChild(name, pid);
+  unread_.emplace_back(index, fds[0]);
   return index;
+}
+
+void SubprocessSet::StartPendingReaders() {
+  for (const auto& [index, fd] : unread_) StartReader(index, fd);
+  unread_.clear();
 }
 
 void SubprocessSet::Reap(bool block) {
@@ -110,6 +186,7 @@ size_t SubprocessSet::Poll() {
 }
 
 void SubprocessSet::WaitAll(double timeout_s) {
+  StartPendingReaders();
   // waitpid cannot wait with a timeout: poll, pausing on the clock. Workers
   // told that a run is over exit within milliseconds, so the pauses start
   // at 1 ms and double up to kPollPause (a fixed 20 ms made every run's end

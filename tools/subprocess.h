@@ -1,8 +1,11 @@
 // A set of child processes (ninja's subprocess.h habit): start children,
 // collect their stderr, forward signals, reap them all, tell who failed.
+// A child is a new program (Start: posix_spawn) or a copy of this process
+// that runs a function (Fork), which shares what this process has already
+// loaded instead of loading it again.
 //
-// Thread safety: Start/Wait/Signal from one thread; the output readers run
-// on threads of their own and are joined by Wait. WaitAll's timeouts and
+// Thread safety: Start/Fork/Wait/Signal from one thread; the output readers
+// run on threads of their own and are joined by Wait. WaitAll's timeouts and
 // polling pauses are measured on the injected clock.
 #ifndef FEDSIM_TOOLS_SUBPROCESS_H_
 #define FEDSIM_TOOLS_SUBPROCESS_H_
@@ -15,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -48,6 +52,25 @@ class SubprocessSet {
   absl::StatusOr<size_t> Start(const std::string& name, const std::vector<std::string>& argv,
                                const std::string& stdout_path = "");
 
+  // Runs `body` in a forked copy of this process; the child's stderr is
+  // captured as Start's is, its stdout inherited, and it exits with
+  // _exit(body()) after flushing stdio (never returning into the caller's
+  // frames, whose destructors belong to this process). In the child,
+  // SIGINT, SIGTERM and SIGPIPE take their default action, it gets SIGTERM
+  // when this process dies (PR_SET_PDEATHSIG), and every descriptor above
+  // stderr is closed except `keep_fds`.
+  // A fork copies only the calling thread, so a lock another thread holds
+  // would stay held in the child forever: Fork refuses (FailedPrecondition)
+  // unless this process has exactly one thread. That is why the stderr
+  // readers of forked children start only at StartPendingReaders (or
+  // WaitAll): fork every child first, then call it.
+  absl::StatusOr<size_t> Fork(const std::string& name, const std::function<int()>& body,
+                              const std::vector<int>& keep_fds = {});
+  // Starts the stderr readers of the children Fork started.
+  void StartPendingReaders();
+  // The threads of this process (/proc/self/task); 0 when it cannot tell.
+  static int ThreadCount();
+
   // Reaps children that have exited, without blocking. Returns how many are still running.
   size_t Poll();
   // Waits up to timeout_s for all to exit, then SIGTERMs the rest, gives them
@@ -65,11 +88,14 @@ class SubprocessSet {
 
  private:
   void Reap(bool block);
+  size_t AddChild(const std::string& name, pid_t pid);
+  void StartReader(size_t index, int fd);
   std::function<void(const std::string&)> on_line_;
   Clock* clock_;
   mutable std::mutex mu_;
   std::vector<Child> children_;
   std::vector<std::thread> readers_;
+  std::vector<std::pair<size_t, int>> unread_;  // forked children's stderr, no reader yet
 };
 
 }  // namespace fedsim

@@ -1,0 +1,103 @@
+#include "tools/subprocess.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace fedsim {
+namespace {
+
+// Each test runs in a process of its own (gtest_discover_tests), which has
+// one thread until the test starts one.
+
+TEST(SubprocessForkTest, AForkedChildRunsItsBodyAndItsStderrAndExitCodeAreKept) {
+  std::vector<std::string> lines;
+  SubprocessSet set([&lines](const std::string& line) { lines.push_back(line); });
+  const int parent_value = 41;  // the child has a copy of this process's memory
+  auto started = set.Fork("child", [&parent_value]() -> int {
+    std::fprintf(stderr, "value %d\n", parent_value + 1);
+    return 3;
+  });
+  ASSERT_TRUE(started.ok()) << started.status();
+  set.StartPendingReaders();
+  set.WaitAll(30);
+  ASSERT_EQ(set.children().size(), 1u);
+  const SubprocessSet::Child child = set.children()[0];
+  EXPECT_TRUE(child.exited);
+  EXPECT_EQ(child.exit_code, 3);
+  ASSERT_EQ(child.stderr_tail.size(), 1u);
+  EXPECT_EQ(child.stderr_tail[0], "value 42");
+  EXPECT_EQ(lines, std::vector<std::string>{"[child] value 42"});
+  EXPECT_TRUE(set.AnyFailed());
+  EXPECT_NE(set.DescribeFailures().find("child (pid"), std::string::npos);
+  EXPECT_NE(set.DescribeFailures().find("exited with status 3"), std::string::npos);
+}
+
+TEST(SubprocessForkTest, OnlyTheKeptDescriptorsStayOpenInTheChild) {
+  int kept[2], other[2];
+  ASSERT_EQ(pipe(kept), 0);
+  ASSERT_EQ(pipe(other), 0);
+  SubprocessSet set;
+  // Exit code: bit 0 set when the kept descriptor is open, bit 1 when the
+  // other one is.
+  auto started = set.Fork(
+      "child",
+      [&]() -> int {
+        return (fcntl(kept[1], F_GETFD) != -1 ? 1 : 0) | (fcntl(other[1], F_GETFD) != -1 ? 2 : 0);
+      },
+      {kept[1]});
+  ASSERT_TRUE(started.ok()) << started.status();
+  set.WaitAll(30);
+  EXPECT_EQ(set.children()[0].exit_code, 1);
+  for (int fd : {kept[0], kept[1], other[0], other[1]}) close(fd);
+}
+
+TEST(SubprocessForkTest, ForkRefusesWhileAnotherThreadRuns) {
+  ASSERT_EQ(SubprocessSet::ThreadCount(), 1);
+  absl::Notification stop;
+  std::thread other([&stop] { stop.WaitForNotification(); });
+  EXPECT_EQ(SubprocessSet::ThreadCount(), 2);
+  SubprocessSet set;
+  auto started = set.Fork("child", [] { return 0; });
+  stop.Notify();
+  other.join();
+  ASSERT_FALSE(started.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(started.status())) << started.status();
+  EXPECT_NE(started.status().message().find("2 threads"), std::string::npos) << started.status();
+  EXPECT_TRUE(set.children().empty());
+}
+
+TEST(SubprocessForkTest, SeveralForksBeforeTheReadersStartAllReport) {
+  std::vector<std::string> lines;
+  std::mutex mu;
+  SubprocessSet set([&](const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.push_back(line);
+  });
+  for (int i = 0; i < 3; ++i) {
+    auto started = set.Fork("child-" + std::to_string(i), [i]() -> int {
+      std::fprintf(stderr, "hello from %d\n", i);
+      return 0;
+    });
+    ASSERT_TRUE(started.ok()) << started.status();
+  }
+  EXPECT_EQ(SubprocessSet::ThreadCount(), 1);  // no reader yet
+  set.StartPendingReaders();
+  set.WaitAll(30);
+  EXPECT_FALSE(set.AnyFailed()) << set.DescribeFailures();
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines, (std::vector<std::string>{"[child-0] hello from 0", "[child-1] hello from 1",
+                                             "[child-2] hello from 2"}));
+}
+
+}  // namespace
+}  // namespace fedsim
