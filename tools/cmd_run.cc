@@ -1,5 +1,7 @@
 // fedsim run: the whole simulation on this machine — the server (engine +
-// gRPC transport) in this process, W worker processes on a Unix socket.
+// gRPC transport) in this process, W worker processes on a Unix socket
+// (on the CPU, forks of this process made after it loaded the data; on
+// GPUs, new `fedsim client` processes).
 #include <fcntl.h>
 #include <unistd.h>
 
