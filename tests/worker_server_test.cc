@@ -1,8 +1,11 @@
 // The worker process's loop (client/) against the real gRPC server
 // (server/), both on one FakeClock: bit-identical results, and a dead
 // worker's task redone by another at exactly the heartbeat timeout.
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -125,6 +128,46 @@ TEST_F(WorkerServerTest, TrainsTasksBitIdenticallyAndExitsWhenTheRunEnds) {
   EXPECT_EQ(summary.models_fetched, 1u);  // one model, fetched once for 8 tasks
   EXPECT_EQ(summary.bytes_fetched, store_.Get(kBase)->size() * sizeof(float));
   EXPECT_EQ(summary.bytes_pushed, 8 * store_.Get(kBase)->size() * sizeof(float));
+}
+
+// A worker forked by `fedsim run` trains from the data already in memory,
+// but only when the server hands out exactly the scenario that data was
+// built from; otherwise it loads its own. Either way the results are the
+// in-process path's.
+TEST_F(WorkerServerTest, PreloadedDataIsUsedOnlyForTheScenarioItWasBuiltFrom) {
+  for (const bool same : {true, false}) {
+    GrpcServerOptions options;
+    options.heartbeat_interval_s = 0.1;
+    StartServer(options);
+    char* text = nullptr;
+    size_t size = 0;
+    FILE* log = open_memstream(&text, &size);
+    ASSERT_NE(log, nullptr);
+    WorkerOptions wo = Worker(2);
+    wo.log = log;
+    wo.preloaded_data = data_.get();
+    wo.preloaded_scenario_text =
+        same ? ScenarioToText(scenario_) : ScenarioToText(scenario_) + "\nseed: 7\n";
+    absl::Status worker_status;
+    std::thread worker([&] { worker_status = RunWorker(wo); });
+    std::vector<TaskSpec> tasks;
+    for (TaskId id = 1; id <= 3; ++id) tasks.push_back(Task(id, static_cast<ClientId>(id + 4)));
+    for (const TaskSpec& t : tasks) transport_->Submit(t);
+    for (const TaskSpec& t : tasks) {
+      auto got = transport_->Await(t.id);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(got->delta, Expected(t).delta) << "task " << t.id << (same ? "" : " (own data)");
+    }
+    transport_->Shutdown();
+    worker.join();
+    EXPECT_TRUE(worker_status.ok()) << worker_status;
+    std::fclose(log);
+    const std::string logged(text, size);
+    std::free(text);
+    EXPECT_NE(logged.find("fedsim client: connected to"), std::string::npos) << logged;
+    EXPECT_EQ(logged.find("data shared with the process that forked it") != std::string::npos, same)
+        << logged;
+  }
 }
 
 // A worker that leased a task and went silent (as if SIGKILLed): while a live
