@@ -111,17 +111,10 @@ absl::StatusOr<std::vector<int>> ForkWorkers(SubprocessSet* children, int worker
 }
 
 // Hands each forked worker the server's address ("" = the server did not
-// start: they exit) and closes the pipes.
+// start: they exit) and closes the pipes. A worker that died meanwhile is
+// skipped; the watcher notices it.
 void ReleaseForkedWorkers(const std::vector<int>& go, const std::string& address) {
-  for (int fd : go) {
-    for (size_t done = 0; done < address.size();) {
-      const ssize_t n = write(fd, address.data() + done, address.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // that worker is gone; the watcher will notice
-      done += static_cast<size_t>(n);
-    }
-    close(fd);
-  }
+  SubprocessSet::WriteToEachAndClose(go, address);
 }
 
 }  // namespace

@@ -159,6 +159,33 @@ absl::StatusOr<size_t> SubprocessSet::Fork(const std::string& name,
   return index;
 }
 
+void SubprocessSet::WriteToEachAndClose(const std::vector<int>& fds, const std::string& bytes) {
+  sigset_t pipe_signal, old;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &old);
+  bool broken = false;
+  for (int fd : fds) {
+    for (size_t done = 0; done < bytes.size();) {
+      const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        broken = true;  // EPIPE: the reader is gone
+        break;
+      }
+      done += static_cast<size_t>(n);
+    }
+    close(fd);
+  }
+  if (broken) {
+    // The SIGPIPE a write raised is pending on this thread: take it.
+    const timespec now{0, 0};
+    while (sigtimedwait(&pipe_signal, nullptr, &now) > 0) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 void SubprocessSet::StartPendingReaders() {
   for (const auto& [index, fd] : unread_) StartReader(index, fd);
   unread_.clear();

@@ -70,6 +70,11 @@ class SubprocessSet {
   void StartPendingReaders();
   // The threads of this process (/proc/self/task); 0 when it cannot tell.
   static int ThreadCount();
+  // Writes `bytes` to each descriptor and closes it: how a parent hands
+  // forked children what they wait for on a pipe. A descriptor whose reader
+  // is gone is skipped; the SIGPIPE that write raises is blocked and
+  // dropped, so a child that died early cannot end this process.
+  static void WriteToEachAndClose(const std::vector<int>& fds, const std::string& bytes);
 
   // Reaps children that have exited, without blocking. Returns how many are still running.
   size_t Poll();

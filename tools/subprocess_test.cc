@@ -1,6 +1,8 @@
 #include "tools/subprocess.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,12 +51,12 @@ TEST(SubprocessForkTest, OnlyTheKeptDescriptorsStayOpenInTheChild) {
   SubprocessSet set;
   // Exit code: bit 0 set when the kept descriptor is open, bit 1 when the
   // other one is.
-  auto started = set.Fork(
-      "child",
-      [&]() -> int {
-        return (fcntl(kept[1], F_GETFD) != -1 ? 1 : 0) | (fcntl(other[1], F_GETFD) != -1 ? 2 : 0);
-      },
-      {kept[1]});
+  auto started = set.Fork("child",
+                          [&]() -> int {
+                            return (fcntl(kept[1], F_GETFD) != -1 ? 1 : 0) |
+                                   (fcntl(other[1], F_GETFD) != -1 ? 2 : 0);
+                          },
+                          {kept[1]});
   ASSERT_TRUE(started.ok()) << started.status();
   set.WaitAll(30);
   EXPECT_EQ(set.children()[0].exit_code, 1);
@@ -97,6 +99,33 @@ TEST(SubprocessForkTest, SeveralForksBeforeTheReadersStartAllReport) {
   std::sort(lines.begin(), lines.end());
   EXPECT_EQ(lines, (std::vector<std::string>{"[child-0] hello from 0", "[child-1] hello from 1",
                                              "[child-2] hello from 2"}));
+}
+
+}  // namespace
+}  // namespace fedsim
+
+namespace fedsim {
+namespace {
+
+TEST(SubprocessWriteTest, WritesToEachPipeAndSurvivesOneWhoseReaderIsGone) {
+  int alive[2], gone[2];
+  ASSERT_EQ(pipe(alive), 0);
+  ASSERT_EQ(pipe(gone), 0);
+  close(gone[0]);  // as if that child had died: a write there raises SIGPIPE
+  SubprocessSet::WriteToEachAndClose({gone[1], alive[1]}, "unix:/tmp/x.sock");
+  // Still here (SIGPIPE would have ended the test process), and the live
+  // reader got the whole text, then the end of the pipe.
+  char buf[64];
+  std::string got;
+  for (ssize_t n; (n = read(alive[0], buf, sizeof(buf))) > 0;) got.append(buf, n);
+  EXPECT_EQ(got, "unix:/tmp/x.sock");
+  close(alive[0]);
+  // Nothing is left pending or blocked on this thread.
+  sigset_t pending, mask;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGPIPE), 0);
+  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  EXPECT_EQ(sigismember(&mask, SIGPIPE), 0);
 }
 
 }  // namespace
