@@ -48,10 +48,7 @@ TEST_F(TransportTest, ACancelledLongPollLeavesNothingParkedAndTakesNoTask) {
   done.WaitForNotification();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
   // The server hears of it on gRPC's time, not the fake clock's.
-  for (int i = 0; i < 3000 && transport_->stats().polls_parked != 0; ++i) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  EXPECT_EQ(transport_->stats().polls_parked, 0u);
+  EXPECT_TRUE(AwaitPollsParked(0, absl::Seconds(3)));
 
   transport_->Submit(MakeTask(1));
   auto lease = client->GetTask(w, 1, 5.0);

@@ -1,7 +1,6 @@
 // PushFolded: a worker's exact sum of several tasks' weighted deltas becomes
 // one result per task, sharing the sum; resends are duplicates; a sum that
 // overlaps a result the server has is refused and its other tasks requeued.
-#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -165,14 +164,6 @@ TEST_F(TransportTest, AFoldGroupIsSharedOutByTheTasksLeftToTrain) {
   EXPECT_EQ(client->GetTask(a, 10, 1.0)->tasks_size(), 1);
 }
 
-// Waits (real time, at most 10 s) until `n` long polls are parked.
-bool AwaitParked(GrpcTransport* transport, uint64_t n) {
-  for (int i = 0; i < 10000 && transport->stats().polls_parked != n; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return transport->stats().polls_parked == n;
-}
-
 TEST_F(TransportTest, ParkedPollsShareABatchOutWhenItEnds) {
   Start(40);
   auto client = NewClient();
@@ -181,7 +172,7 @@ TEST_F(TransportTest, ParkedPollsShareABatchOutWhenItEnds) {
   absl::StatusOr<wire::GetTaskResponse> got_a, got_b;
   std::thread poll_a([&] { got_a = client->GetTask(a, 16, 5.0, 0); });
   std::thread poll_b([&] { got_b = client->GetTask(b, 16, 5.0, 0); });
-  ASSERT_TRUE(AwaitParked(transport_.get(), 2));
+  ASSERT_TRUE(AwaitPollsParked(2));
   transport_->BeginBatch();
   for (TaskId id = 1; id <= 10; ++id) {
     transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
@@ -206,7 +197,7 @@ TEST_F(TransportTest, APollDuringABatchWaitsForItsEnd) {
   for (TaskId id = 1; id <= 3; ++id) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
   absl::StatusOr<wire::GetTaskResponse> got;
   std::thread poll([&] { got = client->GetTask(a, 16, 5.0, 0); });
-  ASSERT_TRUE(AwaitParked(transport_.get(), 1));  // not answered with 3 of the 6
+  ASSERT_TRUE(AwaitPollsParked(1));  // not answered with 3 of the 6
   for (TaskId id = 4; id <= 6; ++id) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
   transport_->EndBatch();
   poll.join();
@@ -214,7 +205,7 @@ TEST_F(TransportTest, APollDuringABatchWaitsForItsEnd) {
   EXPECT_EQ(got->tasks_size(), 6);
   // Outside a batch each submission is served at once.
   std::thread next([&] { got = client->GetTask(a, 16, 5.0, 0); });
-  ASSERT_TRUE(AwaitParked(transport_.get(), 1));
+  ASSERT_TRUE(AwaitPollsParked(1));
   transport_->Submit(FoldTask(7, 7));
   next.join();
   ASSERT_TRUE(got.ok()) << got.status();
@@ -224,7 +215,7 @@ TEST_F(TransportTest, APollDuringABatchWaitsForItsEnd) {
   transport_->Submit(FoldTask(8, 8));
   transport_->BeginBatch();
   std::thread held([&] { got = client->GetTask(a, 16, 5.0, 0); });
-  ASSERT_TRUE(AwaitParked(transport_.get(), 1));
+  ASSERT_TRUE(AwaitPollsParked(1));
   transport_->EndBatch();
   held.join();
   ASSERT_TRUE(got.ok()) << got.status();

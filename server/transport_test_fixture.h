@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/clock.h"
 #include "gtest/gtest.h"
 #include "rpc/aggregator_client.h"
@@ -100,6 +102,17 @@ class TransportTest : public ::testing::Test {
   // worker is registered) plus `others`. Parked long polls hold no thread:
   // the poll timer counts as one while at least one poll is parked.
   void WaitForTimedWaiters(int others) { ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1 + others)); }
+
+  // Waits in real time, at most `bound`, until `n` long polls are parked
+  // (gRPC parks and cancels them on its own threads, not on the fake
+  // clock); whether they are.
+  bool AwaitPollsParked(uint64_t n, absl::Duration bound = absl::Seconds(10)) {
+    const absl::Time end = absl::Now() + bound;
+    while (transport_->stats().polls_parked != n && absl::Now() < end) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return transport_->stats().polls_parked == n;
+  }
 
   FakeClock clock_;
   size_t num_params_ = 0;
