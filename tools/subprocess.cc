@@ -2,9 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -214,15 +216,16 @@ size_t SubprocessSet::Poll() {
 
 void SubprocessSet::WaitAll(double timeout_s) {
   StartPendingReaders();
-  // waitpid cannot wait with a timeout: poll, pausing on the clock. Workers
-  // told that a run is over exit within milliseconds, so the pauses start
-  // at 1 ms and double up to kPollPause (a fixed 20 ms made every run's end
-  // wait 10 ms on average for nothing).
+  // waitpid cannot wait with a timeout: poll, pausing until a child exits
+  // (PauseForExit). Where that can only sleep: workers told that a run is
+  // over exit within milliseconds, so the pauses start at 1 ms and double
+  // up to kPollPause (a fixed 20 ms made every run's end wait 10 ms on
+  // average for nothing).
   constexpr absl::Duration kPollPause = absl::Milliseconds(20);
   const absl::Time end = clock_->Now() + absl::Seconds(timeout_s);
   absl::Duration pause = absl::Milliseconds(1);
   while (Poll() > 0 && clock_->Now() < end) {
-    clock_->SleepFor(pause);
+    PauseForExit(std::min(pause, end - clock_->Now()));
     pause = std::min(2 * pause, kPollPause);
   }
   if (Poll() > 0) {
@@ -232,13 +235,39 @@ void SubprocessSet::WaitAll(double timeout_s) {
     }
     SignalAll(SIGTERM);
     const absl::Time grace = clock_->Now() + absl::Seconds(3);
-    while (Poll() > 0 && clock_->Now() < grace) clock_->SleepFor(kPollPause);
+    while (Poll() > 0 && clock_->Now() < grace) PauseForExit(kPollPause);
     SignalAll(SIGKILL);
     Reap(true);
   }
   for (auto& t : readers_) {
     if (t.joinable()) t.join();
   }
+}
+
+void SubprocessSet::PauseForExit(absl::Duration pause) {
+  std::vector<pollfd> fds;
+  if (clock_ == SystemClock()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Child& c : children_) {
+      if (c.exited) continue;  // not reaped yet otherwise: its pid is still its own
+      const int fd = static_cast<int>(syscall(SYS_pidfd_open, c.pid, 0));
+      if (fd < 0) {  // a kernel before 5.3
+        for (const pollfd& p : fds) close(p.fd);
+        fds.clear();
+        break;
+      }
+      fds.push_back({fd, POLLIN, 0});
+    }
+  }
+  if (fds.empty()) {
+    clock_->SleepFor(pause);
+    return;
+  }
+  const int64_t ms =
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(pause, absl::Milliseconds(1))));
+  while (poll(fds.data(), fds.size(), static_cast<int>(ms)) < 0 && errno == EINTR) {
+  }
+  for (const pollfd& p : fds) close(p.fd);
 }
 
 void SubprocessSet::SignalAll(int sig) {

@@ -5,8 +5,9 @@
 // loaded instead of loading it again.
 //
 // Thread safety: Start/Fork/Wait/Signal from one thread; the output readers
-// run on threads of their own and are joined by Wait. WaitAll's timeouts and
-// polling pauses are measured on the injected clock.
+// run on threads of their own and are joined by Wait. WaitAll's timeouts are
+// measured on the injected clock; on the system clock it wakes as soon as a
+// child exits (a pidfd per child), on another it pauses on that clock.
 #ifndef FEDSIM_TOOLS_SUBPROCESS_H_
 #define FEDSIM_TOOLS_SUBPROCESS_H_
 
@@ -93,6 +94,9 @@ class SubprocessSet {
 
  private:
   void Reap(bool block);
+  // Up to `pause`: until a running child exits (polling their pidfds) on
+  // the system clock when the kernel has pidfds; else a sleep on clock_.
+  void PauseForExit(absl::Duration pause);
   size_t AddChild(const std::string& name, pid_t pid);
   void StartReader(size_t index, int fd);
   std::function<void(const std::string&)> on_line_;
