@@ -23,10 +23,7 @@ extern char** environ;
 namespace fedsim {
 
 SubprocessSet::~SubprocessSet() {
-  WaitAll(0);  // starts any pending reader, so no pipe is left unread
-  for (auto& t : readers_) {
-    if (t.joinable()) t.join();
-  }
+  WaitAll(0);  // starts any pending reader, reaps every child, joins the readers
 }
 
 absl::StatusOr<size_t> SubprocessSet::Start(const std::string& name,
