@@ -110,13 +110,6 @@ absl::StatusOr<std::vector<int>> ForkWorkers(SubprocessSet* children, int worker
   return go;
 }
 
-// Hands each forked worker the server's address ("" = the server did not
-// start: they exit) and closes the pipes. A worker that died meanwhile is
-// skipped; the watcher notices it.
-void ReleaseForkedWorkers(const std::vector<int>& go, const std::string& address) {
-  SubprocessSet::WriteToEachAndClose(go, address);
-}
-
 }  // namespace
 
 int RunMain(int argc, char** argv) {
@@ -275,7 +268,7 @@ int RunMain(int argc, char** argv) {
     if (!transport.ok()) {
       std::fprintf(stderr, "fedsim run: cannot start the server: %s\n",
                    std::string(transport.status().message()).c_str());
-      if (forked) ReleaseForkedWorkers(*forked, "");
+      if (forked) SubprocessSet::WriteToEachAndClose(*forked, "");  // no address: they exit
       children.WaitAll(5.0);
       return 1;
     }
@@ -290,7 +283,8 @@ int RunMain(int argc, char** argv) {
                                .c_str()
                          : "");
     if (forked) {
-      ReleaseForkedWorkers(*forked, address);
+      // A worker that died meanwhile is skipped; the watcher notices it.
+      SubprocessSet::WriteToEachAndClose(*forked, address);
     } else {
       // New processes: the server listens and they start before this
       // process loads the data, so their data loading overlaps with ours.
