@@ -16,10 +16,12 @@ std::string DefaultName() {
 
 }  // namespace
 
-Worker::Worker(const WorkerOptions& options, std::shared_ptr<grpc::Channel> channel)
+Worker::Worker(const WorkerOptions& options, std::shared_ptr<grpc::Channel> channel,
+               std::shared_ptr<LinkClient> link)
     : options_(options),
       clock_(options.clock),
-      client_(std::move(channel)),
+      client_(link != nullptr ? AggregatorClient(std::move(link))
+                              : AggregatorClient(std::move(channel))),
       cache_(static_cast<size_t>(std::max(options.model_cache_versions, 1)),
              [this](const ModelRef& ref) { return Fetch(ref); }) {
   client_.set_token(options_.security.token);
@@ -82,10 +84,17 @@ absl::Status Worker::RunInternal() {
   absl::StatusOr<wire::RegisterResponse> reg;
   while (true) {
     reg = client_.Register(identity_);
-    if (reg.ok() || !IsTransient(reg.status()) || clock_->Now() >= give_up) break;
+    if (reg.ok() || !IsTransient(reg.status()) || clock_->Now() >= give_up ||
+        client_.link_closed()) {
+      break;
+    }
     clock_->SleepFor(kRetryPause);
   }
   if (!reg.ok()) {
+    if (client_.link_closed()) {
+      return absl::UnavailableError(
+          absl::StrCat("the server (", options_.server, ") is gone: ", reg.status().message()));
+    }
     if (IsTransient(reg.status())) {
       return absl::UnavailableError(absl::StrCat(
           "cannot reach the fedsim server at ", options_.server, " within ",
@@ -159,9 +168,10 @@ absl::Status Worker::Work(const wire::RegisterResponse& reg) {
                                    TaskDevice{options_.device, slots_});
   if (options_.log != nullptr) {
     std::fprintf(options_.log,
-                 "fedsim client: connected to %s as worker %llu (%d slots on %s, scenario "
+                 "fedsim client: connected to %s%s as worker %llu (%d slots on %s, scenario "
                  "'%s', %llu params%s)\n",
-                 options_.server.c_str(), static_cast<unsigned long long>(reg.worker_id()), slots_,
+                 options_.server.c_str(), options_.server_link_fd >= 0 ? " over a local link" : "",
+                 static_cast<unsigned long long>(reg.worker_id()), slots_,
                  options_.device.ToString().c_str(), scenario->name().c_str(),
                  static_cast<unsigned long long>(reg.num_params()),
                  own_data_ == nullptr ? ", data shared with the process that forked it" : "");
@@ -267,6 +277,12 @@ bool Worker::HandleTransient(const absl::Status& s, const char* what) {
         s.code(), absl::StrCat(what, " to ", options_.server, " failed: ", s.message())));
     return false;
   }
+  if (client_.link_closed()) {
+    // The process that serves the link ended: no retry can reach it.
+    SetFatalLocked(absl::UnavailableError(
+        absl::StrCat("lost the fedsim server (", options_.server, "): ", what, ": ", s.message())));
+    return false;
+  }
   absl::Duration silent = clock_->Now() - last_contact_;
   if (silent > absl::Seconds(options_.server_lost_timeout_s)) {
     SetFatalLocked(absl::UnavailableError(absl::StrCat(
@@ -348,6 +364,9 @@ void Worker::TaskLog(const TaskSpec& spec, const char* what) {
 }  // namespace worker_internal
 
 absl::Status RunWorker(const WorkerOptions& options, WorkerSummary* summary) {
+  // Owned from here, so that every return below closes it.
+  std::shared_ptr<LinkClient> link =
+      options.server_link_fd >= 0 ? std::make_shared<LinkClient>(options.server_link_fd) : nullptr;
   if (options.server.empty()) {
     return absl::InvalidArgumentError("no server address; pass --server=HOST:PORT");
   }
@@ -357,12 +376,16 @@ absl::Status RunWorker(const WorkerOptions& options, WorkerSummary* summary) {
   }
   if (absl::Status s = CheckDevice(options.device); !s.ok()) return s;
   if (options.clock == nullptr) return absl::InvalidArgumentError("WorkerOptions.clock is null");
+  if (link != nullptr) {
+    worker_internal::Worker worker(options, nullptr, std::move(link));
+    return worker.Run(summary);
+  }
   // No separate connect step: Register's retries (on options.clock) cover a
   // server that is not up yet, and a refused connection fails fast.
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       NewWireChannel(options.server, options.security);
   if (!channel.ok()) return channel.status();
-  worker_internal::Worker worker(options, *std::move(channel));
+  worker_internal::Worker worker(options, *std::move(channel), nullptr);
   return worker.Run(summary);
 }
 

@@ -46,6 +46,13 @@ struct RunData;
 struct WorkerOptions {
   // Server address, "host:port". Default: "" (required).
   std::string server;
+  // A local link to the server (rpc/local_link.h): one end of a socket pair
+  // whose other end the server serves (GrpcTransport::ServeLink), made by
+  // the process that forked this worker. The calls then go over it, not
+  // gRPC, and `server` only names the server in messages. RunWorker takes
+  // ownership. When the link closes (the server process ended) the worker
+  // stops at once instead of retrying. Default: -1 = none.
+  int server_link_fd = -1;
   // Tasks trained in parallel (threads of the worker's pool). Default: 1
   // (the CLI defaults it to the number of cores). On a GPU device, the
   // tasks its slots train at once share batched launches (C = slots), and

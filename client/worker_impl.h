@@ -49,7 +49,9 @@ inline bool IsTransient(const absl::Status& s) {
 
 class Worker {
  public:
-  Worker(const WorkerOptions& options, std::shared_ptr<grpc::Channel> channel);
+  // Calls over `link` when it is set, else over `channel`.
+  Worker(const WorkerOptions& options, std::shared_ptr<grpc::Channel> channel,
+         std::shared_ptr<LinkClient> link);
 
   absl::Status Run(WorkerSummary* summary);
 

@@ -32,9 +32,14 @@ constexpr char kPushUpdateMethod[] = "/fedsim.wire.Aggregator/PushUpdate";
 AggregatorClient::AggregatorClient(std::shared_ptr<grpc::Channel> channel, size_t chunk_bytes)
     : channel_(channel),
       stub_(wire::Aggregator::NewStub(channel)),
-      fetch_method_(kFetchModelMethod, grpc::internal::RpcMethod::SERVER_STREAMING, channel),
-      push_method_(kPushUpdateMethod, grpc::internal::RpcMethod::CLIENT_STREAMING, channel),
+      fetch_method_(std::in_place, kFetchModelMethod, grpc::internal::RpcMethod::SERVER_STREAMING,
+                    channel),
+      push_method_(std::in_place, kPushUpdateMethod, grpc::internal::RpcMethod::CLIENT_STREAMING,
+                   channel),
       chunk_bytes_(ClampChunkBytes(chunk_bytes)) {}
+
+AggregatorClient::AggregatorClient(std::shared_ptr<LinkClient> link)
+    : link_(std::move(link)), chunk_bytes_(kMaxChunkBytes) {}
 
 void AggregatorClient::Prepare(grpc::ClientContext* context, absl::Duration timeout) const {
   if (!token_.empty()) context->AddMetadata(kTokenMetadataKey, BearerValue(token_));
@@ -56,6 +61,10 @@ absl::StatusOr<wire::RegisterResponse> AggregatorClient::Register(const WorkerId
   for (uint64_t n : identity.local_train_examples) request.add_local_train_examples(n);
   for (uint64_t n : identity.local_test_examples) request.add_local_test_examples(n);
   wire::RegisterResponse response;
+  if (link_ != nullptr) {
+    if (absl::Status s = LinkCall(LinkMethod::kRegister, request, &response); !s.ok()) return s;
+    return response;
+  }
   grpc::ClientContext context;
   Prepare(&context, rpc_timeout_);
   grpc::Status status = stub_->Register(&context, request, &response);
@@ -81,6 +90,11 @@ absl::StatusOr<wire::GetTaskResponse> AggregatorClient::GetTask(const WorkerSess
   request.set_wait_s(wait_s);
   if (untrained.has_value()) request.set_untrained(*untrained);
   wire::GetTaskResponse response;
+  if (link_ != nullptr) {
+    // The server answers by wait_s; there is no deadline to add.
+    if (absl::Status s = LinkCall(LinkMethod::kGetTask, request, &response); !s.ok()) return s;
+    return response;
+  }
   grpc::ClientContext context;
   Prepare(&context, absl::Seconds(wait_s) + rpc_timeout_);
   grpc::Status status = stub_->GetTask(&context, request, &response);
@@ -95,6 +109,10 @@ absl::StatusOr<wire::HeartbeatResponse> AggregatorClient::Heartbeat(
   request.set_session(worker.session);
   for (TaskId id : in_flight) request.add_in_flight(id);
   wire::HeartbeatResponse response;
+  if (link_ != nullptr) {
+    if (absl::Status s = LinkCall(LinkMethod::kHeartbeat, request, &response); !s.ok()) return s;
+    return response;
+  }
   grpc::ClientContext context;
   Prepare(&context, rpc_timeout_);
   grpc::Status status = stub_->Heartbeat(&context, request, &response);
@@ -216,14 +234,6 @@ grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskR
                                         const std::shared_ptr<const void>& owner,
                                         const UpdateSegment* segment, uint32_t slot,
                                         uint32_t want_tasks, wire::PushUpdateResponse* response) {
-  grpc::ClientContext context;
-  Prepare(&context, absl::InfiniteDuration());
-  AddPushMetadata(&context, worker, result.id, want_tasks);
-  // The metadata leaves with the first chunk, in one batch.
-  context.set_initial_metadata_corked(true);
-  std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer(
-      grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(channel_.get(), push_method_,
-                                                                    &context, response));
   wire::UpdateChunk chunk;
   wire::UpdateHeader* header = chunk.mutable_header();
   header->set_worker_id(worker.worker_id);
@@ -237,6 +247,30 @@ grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskR
   if (segment != nullptr) {
     header->set_shm_segment(segment->name());
     header->set_shm_slot(slot);
+  }
+  if (link_ != nullptr) {
+    // The claim a stream's metadata makes, and the update in one chunk.
+    wire::LinkPush push;
+    push.set_worker_id(worker.worker_id);
+    push.set_session(worker.session);
+    push.set_task_id(result.id);
+    push.set_want_tasks(want_tasks);
+    if (segment == nullptr && !result.delta.empty()) {
+      chunk.set_data(result.delta.data(), result.delta.size() * sizeof(float));
+      bytes_pushed_ += result.delta.size() * sizeof(float);
+    }
+    *push.mutable_chunk() = std::move(chunk);
+    return ToGrpcStatus(LinkCall(LinkMethod::kPushUpdate, push, response));
+  }
+  grpc::ClientContext context;
+  Prepare(&context, absl::InfiniteDuration());
+  AddPushMetadata(&context, worker, result.id, want_tasks);
+  // The metadata leaves with the first chunk, in one batch.
+  context.set_initial_metadata_corked(true);
+  std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer(
+      grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(channel_.get(), *push_method_,
+                                                                    &context, response));
+  if (segment != nullptr) {
     // The header alone, with the half-close in the same batch; a refusal
     // shows in Finish().
     writer->WriteLast(SerializeRawMessage(chunk), grpc::WriteOptions());
@@ -264,6 +298,9 @@ grpc::Status AggregatorClient::PushOnce(const WorkerSession& worker, const TaskR
 }
 
 absl::StatusOr<wire::RunStatusResponse> AggregatorClient::RunStatus() {
+  if (link_ != nullptr) {
+    return absl::UnimplementedError("RunStatus is not a call of the local link");
+  }
   wire::RunStatusResponse response;
   grpc::ClientContext context;
   Prepare(&context, rpc_timeout_);

@@ -8,7 +8,9 @@
 // server does not know the worker.
 //
 // Used by the worker process (client/worker.h), `fedsim status`, the protocol
-// tests and the transfer benchmark.
+// tests and the transfer benchmark. A worker that `fedsim run` forked makes
+// the same calls over a local link instead (rpc/local_link.h): the calls
+// and their answers are the same, only the carrier differs.
 //
 // Thread safety: thread-safe; concurrent calls share one channel (gRPC
 // multiplexes them over one HTTP/2 connection).
@@ -32,6 +34,7 @@
 #include "core/task.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/fedsim.grpc.pb.h"
+#include "rpc/local_link.h"
 #include "rpc/shm_segment.h"
 #include "rpc/wire.h"
 #include "util/build_info.h"
@@ -89,6 +92,16 @@ class AggregatorClient {
   // Chunks of PushUpdate carry ClampChunkBytes(chunk_bytes) bytes.
   explicit AggregatorClient(std::shared_ptr<grpc::Channel> channel,
                             size_t chunk_bytes = kMaxChunkBytes);
+  // The Aggregator calls over a local link to the server (rpc/local_link.h)
+  // instead of gRPC; RunStatus is not one of them (Unimplemented). A tensor
+  // that does not go through shared memory goes whole, in one message. The
+  // token and rpc timeout are unused: the link is private to the two
+  // processes, and its calls end when the other process does.
+  explicit AggregatorClient(std::shared_ptr<LinkClient> link);
+
+  // Whether this client calls over a link whose other end is gone (the
+  // server process ended): no call can succeed any more.
+  bool link_closed() const { return link_ != nullptr && link_->closed(); }
 
   // Deadline for the short RPCs (Register, Heartbeat; GetTask gets its wait_s
   // on top). Measured by gRPC in real time. Default: 10 s.
@@ -189,11 +202,23 @@ class AggregatorClient {
                         const std::shared_ptr<const void>& owner, const UpdateSegment* segment,
                         uint32_t slot, uint32_t want_tasks, wire::PushUpdateResponse* response);
 
-  std::shared_ptr<grpc::Channel> channel_;
+  // Over the link (link_ set): the call's answer, or its status.
+  absl::Status LinkCall(LinkMethod method, const google::protobuf::MessageLite& request,
+                        google::protobuf::MessageLite* response) const {
+    return link_->Call(method, request, response);
+  }
+  // FetchOnce and the pushes' single calls over the link.
+  absl::StatusOr<std::vector<float>> LinkFetchOnce(const wire::FetchModelRequest& request,
+                                                   const ModelRef& model, UpdateSegment* segment,
+                                                   uint32_t slot);
+
+  std::shared_ptr<grpc::Channel> channel_;  // null over a link
+  std::shared_ptr<LinkClient> link_;        // null over gRPC
   std::unique_ptr<wire::Aggregator::Stub> stub_;
-  // The tensor streams, called with raw buffers (rpc/raw_chunk.h).
-  const grpc::internal::RpcMethod fetch_method_;
-  const grpc::internal::RpcMethod push_method_;
+  // The tensor streams, called with raw buffers (rpc/raw_chunk.h); unset
+  // over a link.
+  const std::optional<grpc::internal::RpcMethod> fetch_method_;
+  const std::optional<grpc::internal::RpcMethod> push_method_;
   size_t chunk_bytes_;
   absl::Duration rpc_timeout_ = absl::Seconds(10);
   std::string token_;

@@ -48,10 +48,11 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchOnce(const WorkerSessi
     request.set_shm_segment(segment->name());
     request.set_shm_slot(slot);
   }
+  if (link_ != nullptr) return LinkFetchOnce(request, model, segment, slot);
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
   std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
-      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel_.get(), fetch_method_,
+      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel_.get(), *fetch_method_,
                                                                     &context, request));
   const std::string what = absl::StrCat("FetchModel(", model.ToString(), "): ");
   std::optional<ChunkAssembler> assembler;  // sized by the first chunk
@@ -106,6 +107,45 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchOnce(const WorkerSessi
   absl::Status done = assembler->Finish();
   if (!done.ok()) return absl::DataLossError(absl::StrCat(what, done.message()));
   return std::move(*assembler).Take();
+}
+
+absl::StatusOr<std::vector<float>> AggregatorClient::LinkFetchOnce(
+    const wire::FetchModelRequest& request, const ModelRef& model, UpdateSegment* segment,
+    uint32_t slot) {
+  // One ModelChunk: the model whole, or the note that it is in our slot.
+  wire::ModelChunk chunk;
+  if (absl::Status s = LinkCall(LinkMethod::kFetchModel, request, &chunk); !s.ok()) return s;
+  const std::string what = absl::StrCat("FetchModel(", model.ToString(), "): ");
+  absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
+  if (!named.ok() || *named != model) {
+    return absl::DataLossError(
+        absl::StrCat(what, "the answer is ", named.ok() ? named->ToString() : "an unknown model"));
+  }
+  if (chunk.in_shm_slot()) {
+    if (segment == nullptr || chunk.num_params() != segment->num_params() ||
+        !chunk.data().empty()) {
+      return absl::DataLossError(absl::StrCat(
+          what, "the server says the model is in a shared-memory slot, which ",
+          segment == nullptr ? "this fetch did not offer"
+                             : absl::StrCat("holds ", segment->num_params(), " floats, not ",
+                                            chunk.num_params(), ", or came with data")));
+    }
+    std::span<const float> values = segment->Slot(slot);
+    const uint64_t bytes = values.size() * sizeof(float);
+    bytes_fetched_ += bytes;
+    bytes_fetched_shared_ += bytes;
+    return std::vector<float>(values.begin(), values.end());
+  }
+  bytes_fetched_ += chunk.data().size();
+  ChunkAssembler assembler(chunk.num_params());
+  const std::string_view data = chunk.data();
+  if (absl::Status added = assembler.AddParts(chunk.offset(), std::span(&data, 1)); !added.ok()) {
+    return absl::DataLossError(absl::StrCat(what, added.message()));
+  }
+  if (absl::Status done = assembler.Finish(); !done.ok()) {
+    return absl::DataLossError(absl::StrCat(what, done.message()));
+  }
+  return std::move(assembler).Take();
 }
 
 }  // namespace fedsim

@@ -52,12 +52,6 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
 grpc::Status AggregatorClient::PushFoldedOnce(const WorkerSession& worker, const FoldedBatch& batch,
                                               uint32_t want_tasks, const UpdateSegment* segment,
                                               uint32_t slot, wire::PushUpdateResponse* response) {
-  grpc::ClientContext context;
-  Prepare(&context, absl::InfiniteDuration());
-  // The metadata leaves with the first chunk, in one batch.
-  context.set_initial_metadata_corked(true);
-  std::unique_ptr<grpc::ClientWriter<wire::FoldedChunk>> writer =
-      stub_->PushFolded(&context, response);
   wire::FoldedChunk chunk;
   wire::FoldedHeader* header = chunk.mutable_header();
   header->set_worker_id(worker.worker_id);
@@ -77,6 +71,21 @@ grpc::Status AggregatorClient::PushFoldedOnce(const WorkerSession& worker, const
   if (segment != nullptr) {
     header->set_shm_segment(segment->name());
     header->set_shm_slot(slot);
+  }
+  if (link_ != nullptr) {  // one chunk: the header, and the values unless in the slot
+    if (segment == nullptr) {
+      const std::span<const int64_t> values = batch.sum.values();
+      chunk.set_data(values.data(), values.size() * sizeof(int64_t));
+    }
+    return ToGrpcStatus(LinkCall(LinkMethod::kPushFolded, chunk, response));
+  }
+  grpc::ClientContext context;
+  Prepare(&context, absl::InfiniteDuration());
+  // The metadata leaves with the first chunk, in one batch.
+  context.set_initial_metadata_corked(true);
+  std::unique_ptr<grpc::ClientWriter<wire::FoldedChunk>> writer =
+      stub_->PushFolded(&context, response);
+  if (segment != nullptr) {
     // The header alone, with the half-close in the same batch.
     writer->WriteLast(chunk, grpc::WriteOptions());
     return writer->Finish();

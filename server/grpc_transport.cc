@@ -34,6 +34,14 @@ ScenarioFacts ReadScenarioFacts(const std::string& scenario_text) {
 GrpcTransportImpl::~GrpcTransportImpl() {
   Shutdown();
   if (reaper_.joinable()) reaper_.join();
+  {
+    // The links' threads end at the shutdown of their sockets; a poll
+    // answered later writes to a closed link and is dropped.
+    absl::MutexLock lock(&links_mu_);
+    for (const std::shared_ptr<LinkEnd>& end : links_) end->ShutDown();
+    for (std::thread& thread : link_threads_) thread.join();
+    link_threads_.clear();
+  }
   if (server_ != nullptr) {
     // Cancels what is still in flight; waits until every call is done, which
     // for a poll answered at Shutdown needs the poll timer to finish it.
@@ -287,7 +295,7 @@ void GrpcTransportImpl::GetTask(PollCall* call) {
       call->answer = UnknownWorker(request.worker_id());
     }
   }
-  call->Answer(ToGrpcStatus(call->answer));
+  call->Answer(call->answer);
 }
 
 void GrpcTransportImpl::CancelPoll(PollCall* call) {
@@ -300,7 +308,7 @@ void GrpcTransportImpl::CancelPoll(PollCall* call) {
     poll_deadlines_.erase({call->deadline, call->key});
     ++poll_events_;  // the poll timer stops watching its deadline
   }
-  call->Answer(grpc::Status(grpc::StatusCode::CANCELLED, "GetTask cancelled"));
+  call->Answer(absl::CancelledError("GetTask cancelled"));
 }
 
 bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
@@ -342,23 +350,18 @@ void GrpcTransportImpl::CountBytesSent(uint64_t bytes) {
   stats_.bytes_sent += bytes;
 }
 
-absl::Status GrpcTransportImpl::BeginPush(const ServerContextBase& context, PushClaim* claim,
-                                          std::optional<TaskId>* claimed) {
-  // Who the stream says it is decides before anything is read.
-  absl::StatusOr<PushClaim> read = ReadPushClaim(context.client_metadata());
-  if (!read.ok()) return read.status();
-  *claim = *std::move(read);
+absl::Status GrpcTransportImpl::BeginPush(const PushClaim& claim, std::optional<TaskId>* claimed) {
   absl::MutexLock lock(&mu_);
-  SeenLocked(claim->worker, claim->session, /*live_only=*/false);
-  absl::Status status = CheckLeaseLocked(claim->worker, claim->session, claim->task);
+  SeenLocked(claim.worker, claim.session, /*live_only=*/false);
+  absl::Status status = CheckLeaseLocked(claim.worker, claim.session, claim.task);
   if (!status.ok()) return status;
-  TaskState& task = tasks_.at(claim->task);
+  TaskState& task = tasks_.at(claim.task);
   if (task.receiving) {
-    return absl::ResourceExhaustedError(absl::StrCat("an update for task ", claim->task,
+    return absl::ResourceExhaustedError(absl::StrCat("an update for task ", claim.task,
                                                      " is already arriving; send one at a time"));
   }
   task.receiving = true;
-  *claimed = claim->task;
+  *claimed = claim.task;
   ++stats_.updates_arriving;
   return absl::OkStatus();
 }

@@ -281,6 +281,15 @@ class GrpcTransport : public Transport {
   // A channel to this server without sockets, for tests.
   virtual std::shared_ptr<grpc::Channel> InProcessChannel() = 0;
 
+  // Serves the Aggregator calls of a local link (rpc/local_link.h) on `fd`,
+  // one end of a socket pair whose other end a worker this process forked
+  // holds, on a thread of its own; takes ownership of fd. The link carries
+  // no token: whoever holds its other end is trusted, as the process that
+  // made it. A worker registered on it counts as on this machine (shared
+  // memory), and is dropped as soon as the link closes before the run is
+  // over. `name` is for the log.
+  virtual void ServeLink(int fd, std::string name) = 0;
+
   virtual GrpcTransportStats stats() const = 0;
 
   // Replaces GrpcServerOptions::client_examples (see there).

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/fedsim.grpc.pb.h"
+#include "rpc/local_link.h"
 #include "rpc/shm_segment.h"
 #include "server/admission.h"
 #include "server/grpc_transport.h"
@@ -92,32 +93,41 @@ class GrpcTransportImpl;
 // A GetTask call. One the transport cannot answer at once is parked: it
 // holds no thread, only this object, until the transport answers it (a task
 // to lease, its worker dropped, the end of the run, or its deadline, which
-// the poll timer watches) or the worker cancels it.
-class PollCall final : public grpc::ServerUnaryReactor {
+// the poll timer watches) or the worker cancels it. Over gRPC (GrpcPollCall)
+// or a local link (server/grpc_transport_link.cc).
+class PollCall {
  public:
-  PollCall(GrpcTransportImpl* transport, const wire::GetTaskRequest* get_task,
-           wire::GetTaskResponse* reply)
-      : request(get_task), response(reply), transport_(transport) {}
+  PollCall(const wire::GetTaskRequest* get_task, wire::GetTaskResponse* reply)
+      : request(get_task), response(reply) {}
+  virtual ~PollCall() = default;
 
-  // Finish, after TsanRelease (util/tsan.h): the thread that answers the
-  // call is not the one gRPC runs OnCancel or OnDone on.
-  void Answer(const grpc::Status& status) {
-    TsanRelease(this);
-    Finish(status);
-  }
-
-  void OnCancel() override;
-  void OnDone() override {
-    TsanAcquire(this);
-    delete this;
-  }
+  // Sends `response` (status OK) or the status. The call may be deleted
+  // before this returns: the transport does not touch it afterwards.
+  virtual void Answer(const absl::Status& status) = 0;
 
   // Set before the call is parked; read and written under the transport's mu_.
   const wire::GetTaskRequest* const request;
   wire::GetTaskResponse* const response;
   absl::Time deadline;
   uint64_t key = 0;     // in GrpcTransportImpl::parked_; 0 = never parked
-  absl::Status answer;  // what Finish sends
+  absl::Status answer;  // what Answer sends
+};
+
+class GrpcPollCall final : public PollCall, public grpc::ServerUnaryReactor {
+ public:
+  GrpcPollCall(GrpcTransportImpl* transport, const wire::GetTaskRequest* get_task,
+               wire::GetTaskResponse* reply)
+      : PollCall(get_task, reply), transport_(transport) {}
+
+  // Finish, after TsanRelease (util/tsan.h): the thread that answers the
+  // call is not the one gRPC runs OnCancel or OnDone on.
+  void Answer(const absl::Status& status) override;
+
+  void OnCancel() override;
+  void OnDone() override {
+    TsanAcquire(this);
+    delete this;
+  }
 
  private:
   GrpcTransportImpl* const transport_;
@@ -220,6 +230,7 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // ------------------------------------------------------------ GrpcTransport
 
   int port() const override { return port_; }
+  void ServeLink(int fd, std::string name) override;
   std::string address() const override { return address_; }
   std::shared_ptr<grpc::Channel> InProcessChannel() override;
   GrpcTransportStats stats() const override;
@@ -261,12 +272,12 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   void CountBytesSent(uint64_t bytes);
 
   // PushUpdate, in three steps. BeginPush: the checks before a byte is read
-  // (from the metadata); on OK the stream holds the task's `receiving` mark
+  // (from what the stream's metadata claims, rpc/auth.h); on OK the stream holds the task's
+  // `receiving` mark
   // (*claimed). CheckPushHeader: what the header must agree with. EndPush:
   // commits a complete update (when `status` is OK so far), releases the
   // mark and counts; returns the call's final status.
-  absl::Status BeginPush(const ServerContextBase& context, PushClaim* claim,
-                         std::optional<TaskId>* claimed);
+  absl::Status BeginPush(const PushClaim& claim, std::optional<TaskId>* claimed);
   absl::Status CheckPushHeader(const PushClaim& claim, DecodedUpdate* update);
   // A push that went through and wants tasks (claim.want_tasks) gets them
   // leased in the response, at most as many as the worker has slots.
@@ -299,6 +310,17 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   absl::Status RunStatus(wire::RunStatusResponse* response);
 
  private:
+  // A local link's calls (server/grpc_transport_link.cc), on its own thread
+  // until the other end closes it or the transport is destroyed. Then the
+  // worker that registered on it, when it is still connected and the run
+  // is not over, is dropped at once: its process is gone.
+  void ServeLinkLoop(const std::shared_ptr<LinkEnd>& end, const std::string& name);
+  void AnswerLinkCall(const std::shared_ptr<LinkEnd>& end, LinkFrame frame, uint64_t* worker);
+  void LinkPushUpdate(const LinkFrame& frame, wire::PushUpdateResponse* response,
+                      absl::Status* status);
+  void LinkPushFolded(const LinkFrame& frame, wire::PushUpdateResponse* response,
+                      absl::Status* status);
+
   static absl::Status UnknownWorker(uint64_t worker_id);
 
   void Log(const std::string& line) const;
@@ -464,6 +486,10 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   std::string instance_;  // random per server process (RegisterResponse)
   std::thread reaper_;
   std::thread poll_timer_;
+  // Local links (ServeLink) and their threads.
+  absl::Mutex links_mu_;
+  std::vector<std::shared_ptr<LinkEnd>> links_ ABSL_GUARDED_BY(links_mu_);
+  std::vector<std::thread> link_threads_ ABSL_GUARDED_BY(links_mu_);
 
   // Waits are conditions on state under mu_ (on the options' clock); the
   // event counters let a waiter sleep until "something it cares about changed".

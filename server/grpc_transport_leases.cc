@@ -293,7 +293,7 @@ void GrpcTransportImpl::PollTimerLoop() {
       polls_finishing_ = finish.size();
     }
     // Outside mu_: Finish may run the call's completion (OnDone) inline.
-    for (PollCall* call : finish) call->Answer(ToGrpcStatus(call->answer));
+    for (PollCall* call : finish) call->Answer(call->answer);
     absl::MutexLock lock(&mu_);
     polls_finishing_ = 0;
     ++reaper_events_;  // after Shutdown, the reaper waits for these answers

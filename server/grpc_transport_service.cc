@@ -101,7 +101,13 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   PushReactor(GrpcTransportImpl* transport, const ServerContextBase& context, uint64_t num_params,
               grpc::ByteBuffer* response)
       : transport_(transport), reader_(num_params, kMaxUpdateMetrics), response_(response) {
-    absl::Status status = transport_->BeginPush(context, &claim_, &claimed_);
+    // Who the stream says it is decides before anything is read.
+    absl::StatusOr<PushClaim> claim = ReadPushClaim(context.client_metadata());
+    absl::Status status = claim.status();
+    if (status.ok()) {
+      claim_ = *std::move(claim);
+      status = transport_->BeginPush(claim_, &claimed_);
+    }
     if (!status.ok()) {
       End(status);
       return;
@@ -268,7 +274,12 @@ grpc::ServerUnaryReactor* Answer(GrpcTransportImpl* transport, CallbackServerCon
 
 }  // namespace
 
-void PollCall::OnCancel() {
+void GrpcPollCall::Answer(const absl::Status& status) {
+  TsanRelease(this);
+  Finish(ToGrpcStatus(status));
+}
+
+void GrpcPollCall::OnCancel() {
   TsanAcquire(this);
   transport_->CancelPoll(this);
 }
@@ -285,12 +296,12 @@ grpc::ServerUnaryReactor* AggregatorService::Register(CallbackServerContext* con
 grpc::ServerUnaryReactor* AggregatorService::GetTask(CallbackServerContext* context,
                                                      const wire::GetTaskRequest* request,
                                                      wire::GetTaskResponse* response) {
-  auto* call = new PollCall(t_, request, response);
+  auto* call = new GrpcPollCall(t_, request, response);
   absl::Status status = t_->Authenticate(*context, "GetTask");
   if (status.ok()) {
     t_->GetTask(call);  // answers it or parks it
   } else {
-    call->Answer(ToGrpcStatus(status));
+    call->Answer(status);
   }
   return call;
 }

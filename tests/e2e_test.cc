@@ -83,7 +83,8 @@ TEST_F(E2ETest, QuickstartIsBitIdenticalInProcessAndWithOneOrThreeWorkers) {
 // every update is accepted (FedAvg without deadline or over-selection,
 // FedOpt) are summed on the workers, one exact sum per batch, and the
 // model, metrics and events are the in-process run's bit for bit with one,
-// two and three workers, forked (the default) or started as new processes.
+// two and three workers, forked (the default; on local links or over gRPC)
+// or started as new processes.
 TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeWorkers) {
   // A sanitizer build trains about 200 times slower: fewer, smaller rounds.
   const int per_round = kSanitizerBuild ? 6 : 30;
@@ -102,6 +103,8 @@ TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeW
       {"w1", {"--workers=1", "--slots=2"}},
       {"w2", {"--workers=2", "--slots=1"}},
       {"w3", {"--workers=3", "--slots=1"}},
+      // Forked workers calling over gRPC instead of local links.
+      {"w2grpc", {"--workers=2", "--slots=1", "--worker_link=false"}},
       // Workers started as new processes rather than forks (--fork_workers).
       {"w2new", {"--workers=2", "--slots=1", "--fork_workers=false"}}};
   for (const auto& [rule, algorithm] : rules) {
@@ -122,10 +125,18 @@ TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeW
       if (dir == "inproc") continue;
       // Forked workers say so, and train from the data `fedsim run` loaded.
       const bool forked = dir != "w2new";
-      EXPECT_EQ(err.find("(forked, sharing the loaded data)") != std::string::npos, forked) << err;
+      const bool linked = forked && dir != "w2grpc";
+      EXPECT_EQ(err.find("(forked, sharing the loaded data") != std::string::npos, forked) << err;
+      EXPECT_EQ(err.find("sharing the loaded data, on local links)") != std::string::npos, linked)
+          << err;
+      size_t over_links = 0;
+      for (size_t at = 0; (at = err.find("over a local link", at)) != std::string::npos; ++at) {
+        ++over_links;
+      }
+      EXPECT_EQ(over_links, linked ? static_cast<size_t>(std::stoi(dir.substr(1))) : 0u) << err;
       size_t shared = 0;
-      for (size_t at = 0; (at = err.find("data shared with the process that forked it", at)) !=
-                          std::string::npos;
+      for (size_t at = 0;
+           (at = err.find("data shared with the process that forked it", at)) != std::string::npos;
            ++at) {
         ++shared;
       }
@@ -167,7 +178,7 @@ TEST_F(E2ETest, PreAggregatedRoundsAreBitIdenticalInProcessAndWithOneTwoOrThreeW
     const fs::path inproc = tmp_ / (rule + "inproc");
     const std::string metrics = ReadFile(inproc / "metrics.csv");
     ASSERT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 5);  // header + versions 0-3
-    for (const char* dir : {"w1", "w2", "w3", "w2new"}) {
+    for (const char* dir : {"w1", "w2", "w3", "w2grpc", "w2new"}) {
       const fs::path d = tmp_ / (rule + dir);
       EXPECT_EQ(metrics, ReadFile(d / "metrics.csv")) << rule << " " << dir;
       EXPECT_EQ(ReadFile(inproc / "events.jsonl"), ReadFile(d / "events.jsonl"))

@@ -1,6 +1,10 @@
 // The worker process's loop (client/) against the real gRPC server
 // (server/), both on one FakeClock: bit-identical results, and a dead
-// worker's task redone by another at exactly the heartbeat timeout.
+// worker's task redone by another at exactly the heartbeat timeout; the same
+// over local links (rpc/local_link.h), whose closing drops a worker at once.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -71,6 +75,14 @@ class WorkerServerTest : public ::testing::Test {
     wo.slots = slots;
     wo.clock = &clock_;
     return wo;
+  }
+
+  // Makes `wo`'s worker call over a local link that the server serves.
+  void Link(WorkerOptions* wo) {
+    int fds[2] = {-1, -1};
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    transport_->ServeLink(fds[0], "test-link");
+    wo->server_link_fd = fds[1];
   }
 
   TaskSpec Task(TaskId id, ClientId client) {
@@ -278,6 +290,128 @@ TEST_F(WorkerServerTest, FoldGroupsComeAsExactSumsOfTwoOrMoreOrAsPlainUpdates) {
   EXPECT_EQ(summary.tasks_done, 7u);
   EXPECT_EQ(summary.tasks_folded, 6u - plain);
   EXPECT_EQ(summary.sums_pushed, sums.size());
+}
+
+// Over a local link, with the server's shared memory on or off: plain
+// tasks come back with the in-process deltas, a fold group's as the exact
+// sum of them, bit for bit; tensors go through shared memory only when the
+// server offers it.
+TEST_F(WorkerServerTest, OverALocalLinkResultsAreBitIdenticalWithOrWithoutSharedMemory) {
+  for (const bool shm : {true, false}) {
+    GrpcServerOptions options;
+    options.heartbeat_interval_s = 0.1;
+    options.shared_memory_updates = shm;
+    StartServer(options);
+    WorkerOptions wo = Worker(2);
+    Link(&wo);
+    wo.server = "test-server";
+    WorkerSummary summary;
+    absl::Status worker_status;
+    std::thread worker([&] { worker_status = RunWorker(wo, &summary); });
+    std::vector<TaskSpec> plain;
+    for (TaskId id = 1; id <= 4; ++id) plain.push_back(Task(id, static_cast<ClientId>(id)));
+    for (const TaskSpec& t : plain) transport_->Submit(t);
+    for (const TaskSpec& t : plain) {
+      auto got = transport_->Await(t.id);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(got->delta, Expected(t).delta) << "task " << t.id << (shm ? "" : " (no shm)");
+      EXPECT_EQ(got->metrics, Expected(t).metrics);
+    }
+    std::vector<TaskSpec> folded;
+    for (TaskId id = 5; id <= 10; ++id) {
+      TaskSpec t = Task(id, static_cast<ClientId>(id));
+      t.fold_group = 1;
+      t.fold_weight = 0.25 * static_cast<double>(id);
+      folded.push_back(t);
+    }
+    for (const TaskSpec& t : folded) transport_->Submit(t);
+    for (const TaskSpec& t : folded) {
+      auto got = transport_->Await(t.id);
+      ASSERT_TRUE(got.ok()) << got.status();
+      if (got->folded == nullptr) {
+        EXPECT_EQ(got->delta, Expected(t).delta) << "task " << t.id;
+        continue;
+      }
+      ExactSum want(store_.Get(kBase)->size());
+      for (TaskId id : got->folded->tasks) {
+        ASSERT_TRUE(want.Add(0.25 * static_cast<double>(id), Expected(Task(id, id)).delta).ok());
+      }
+      EXPECT_EQ(got->folded->sum, want) << "task " << t.id << (shm ? "" : " (no shm)");
+    }
+    transport_->Shutdown();
+    worker.join();
+    EXPECT_TRUE(worker_status.ok()) << worker_status;
+    EXPECT_EQ(summary.tasks_done, 10u);
+    EXPECT_GE(summary.sums_pushed, 1u);
+    EXPECT_EQ(summary.bytes_fetched, store_.Get(kBase)->size() * sizeof(float));
+    EXPECT_EQ(summary.bytes_fetched_shared, shm ? summary.bytes_fetched : 0u);
+    EXPECT_EQ(summary.bytes_shared, shm ? summary.bytes_pushed : 0u);
+    EXPECT_GT(summary.bytes_pushed, 0u);
+    transport_.reset();
+  }
+}
+
+// A worker process that ends closes its link: the server drops it and puts
+// its leased task back in the queue at once, without waiting for its
+// heartbeats to stop (the fake clock never reaches the heartbeat timeout
+// here). A worker on another link then trains the task.
+TEST_F(WorkerServerTest, AWorkerWhoseLinkClosesIsDroppedAtOnce) {
+  GrpcServerOptions options;
+  options.heartbeat_interval_s = 0.1;
+  StartServer(options);
+  TaskSpec spec = Task(1, 5);
+  transport_->Submit(spec);
+  {
+    int fds[2] = {-1, -1};
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    transport_->ServeLink(fds[0], "doomed");
+    AggregatorClient doomed(std::make_shared<LinkClient>(fds[1]));
+    WorkerIdentity me;
+    me.name = "doomed";
+    me.numeric_fingerprints = OwnNumericFingerprints();
+    auto reg = doomed.Register(me);
+    ASSERT_TRUE(reg.ok()) << reg.status();
+    EXPECT_TRUE(reg->shared_memory_updates());  // a link is on this machine
+    auto lease = doomed.GetTask(WorkerSession::Of(*reg), 1, 0);
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    ASSERT_EQ(lease->tasks_size(), 1);
+    EXPECT_EQ(transport_->stats().workers_connected, 1u);
+  }  // the link closes with the client
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (transport_->stats().workers_dropped == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  GrpcTransportStats stats = transport_->stats();
+  EXPECT_EQ(stats.workers_dropped, 1u);
+  EXPECT_EQ(stats.tasks_requeued, 1u);
+  EXPECT_EQ(stats.workers_connected, 0u);
+
+  WorkerOptions wo = Worker(1);
+  Link(&wo);
+  absl::Status worker_status;
+  std::thread worker([&] { worker_status = RunWorker(wo); });
+  auto got = transport_->Await(spec.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->delta, Expected(spec).delta);
+  transport_->Shutdown();
+  worker.join();
+  EXPECT_TRUE(worker_status.ok()) << worker_status;
+}
+
+// A worker whose link is closed from the start (the process that forked it
+// is gone) stops with Unavailable at once. Over gRPC it would retry until
+// connect_timeout_s, which the fake clock never reaches.
+TEST_F(WorkerServerTest, AWorkerStopsAtOnceWhenItsLinkIsClosed) {
+  int fds[2] = {-1, -1};
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  close(fds[0]);
+  WorkerOptions wo;
+  wo.server = "the parent";
+  wo.server_link_fd = fds[1];
+  wo.clock = &clock_;
+  absl::Status status = RunWorker(wo);
+  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+  EXPECT_NE(status.message().find("the server (the parent) is gone"), std::string::npos) << status;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // (on the CPU, forks of this process made after it loaded the data; on
 // GPUs, new `fedsim client` processes).
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,6 +55,11 @@ ABSL_FLAG(bool, fork_workers, true,
           "data, so they share that data instead of loading it again and start in "
           "milliseconds. false: start each as a new 'fedsim client' process, as on another "
           "machine. Runs on GPUs always start new processes.");
+ABSL_FLAG(bool, worker_link, true,
+          "Forked workers make their calls to the server over a socket pair made before the fork "
+          "(one thread on each side, no gRPC), which costs far fewer thread wake-ups per call; "
+          "models and updates go through shared memory either way. false: over gRPC on the "
+          "server's socket, as workers on other machines do. Results are the same bits.");
 ABSL_FLAG(double, heartbeat_timeout, 5.0,
           "Seconds without a heartbeat after which a worker is presumed dead and its tasks are "
           "given to others.");
@@ -61,17 +67,25 @@ ABSL_FLAG(double, heartbeat_timeout, 5.0,
 namespace fedsim {
 namespace {
 
+// Forked workers: per worker, the write end of the pipe it waits on for the
+// server's address, and with links the server's end of its local link.
+struct ForkedWorkers {
+  std::vector<int> go;
+  std::vector<int> links;  // empty without links
+};
+
 // Forks `workers` copies of this process (this process must have one
 // thread: SubprocessSet::Fork). Each waits for the server's address on a
 // pipe, then runs as `fedsim client` would with `base` (and its name and the
-// address). Returns the pipes' write ends, one per worker: write the address
-// and close them once the server listens; closing one without writing lets
-// its worker exit with status 1.
-absl::StatusOr<std::vector<int>> ForkWorkers(SubprocessSet* children, int workers,
-                                             const WorkerOptions& base) {
-  std::vector<int> go;
-  auto close_all = [&go] {
-    for (int fd : go) close(fd);
+// address), over a local link (rpc/local_link.h) when `link` is set. Write
+// the address to each pipe and close it once the server listens (and serves
+// the links); closing one without writing lets its worker exit with status 1.
+absl::StatusOr<ForkedWorkers> ForkWorkers(SubprocessSet* children, int workers,
+                                          const WorkerOptions& base, bool link) {
+  ForkedWorkers forked;
+  auto close_all = [&forked] {
+    for (int fd : forked.go) close(fd);
+    for (int fd : forked.links) close(fd);
   };
   for (int w = 0; w < workers; ++w) {
     int fds[2];
@@ -79,35 +93,50 @@ absl::StatusOr<std::vector<int>> ForkWorkers(SubprocessSet* children, int worker
       close_all();
       return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
     }
-    const std::string name = absl::StrCat("worker-", w + 1);
-    const int in = fds[0];
-    auto forked = children->Fork(name,
-                                 [&base, &name, in]() -> int {
-                                   std::string address;
-                                   char buf[512];
-                                   for (ssize_t n; (n = read(in, buf, sizeof(buf))) != 0;) {
-                                     if (n < 0 && errno == EINTR) continue;
-                                     if (n < 0) break;
-                                     address.append(buf, static_cast<size_t>(n));
-                                   }
-                                   close(in);
-                                   if (address.empty())
-                                     return 1;  // the server never started; `fedsim run` says why
-                                   WorkerOptions options = base;
-                                   options.server = address;
-                                   options.name = name;
-                                   return RunWorkerAndReport(options);
-                                 },
-                                 {in});
-    close(fds[0]);
-    if (!forked.ok()) {
+    int pair[2] = {-1, -1};
+    if (link && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+      const int err = errno;
+      close(fds[0]);
       close(fds[1]);
       close_all();
-      return forked.status();
+      return absl::InternalError(absl::StrCat("socketpair: ", std::strerror(err)));
     }
-    go.push_back(fds[1]);
+    const std::string name = absl::StrCat("worker-", w + 1);
+    const int in = fds[0];
+    const int mine = pair[1];
+    std::vector<int> keep = {in};
+    if (link) keep.push_back(mine);
+    auto forked_one = children->Fork(
+        name,
+        [&base, &name, in, mine]() -> int {
+          std::string address;
+          char buf[512];
+          for (ssize_t n; (n = read(in, buf, sizeof(buf))) != 0;) {
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) break;
+            address.append(buf, static_cast<size_t>(n));
+          }
+          close(in);
+          if (address.empty()) return 1;  // the server never started; `fedsim run` says why
+          WorkerOptions options = base;
+          options.server = address;
+          options.server_link_fd = mine;
+          options.name = name;
+          return RunWorkerAndReport(options);
+        },
+        keep);
+    close(fds[0]);
+    if (link) close(pair[1]);
+    if (!forked_one.ok()) {
+      close(fds[1]);
+      if (link) close(pair[0]);
+      close_all();
+      return forked_one.status();
+    }
+    forked.go.push_back(fds[1]);
+    if (link) forked.links.push_back(pair[0]);
   }
-  return go;
+  return forked;
 }
 
 }  // namespace
@@ -235,7 +264,7 @@ int RunMain(int argc, char** argv) {
     // load each. They wait on a pipe for the server's address, because the
     // server's threads must start after the forks.
     bool prepared = false;
-    std::optional<std::vector<int>> forked;
+    std::optional<ForkedWorkers> forked;
     if (absl::GetFlag(FLAGS_fork_workers) && !on_gpus) {
       if (!prepare_checked()) return 1;
       prepared = true;
@@ -251,7 +280,8 @@ int RunMain(int argc, char** argv) {
       base.security.token = so.token;
       base.preloaded_data = (*run)->data.get();
       base.preloaded_scenario_text = scenario_text;
-      absl::StatusOr<std::vector<int>> go = ForkWorkers(&children, workers, base);
+      absl::StatusOr<ForkedWorkers> go =
+          ForkWorkers(&children, workers, base, absl::GetFlag(FLAGS_worker_link));
       if (go.ok()) {
         forked = *std::move(go);
         children.StartPendingReaders();
@@ -268,14 +298,19 @@ int RunMain(int argc, char** argv) {
     if (!transport.ok()) {
       std::fprintf(stderr, "fedsim run: cannot start the server: %s\n",
                    std::string(transport.status().message()).c_str());
-      if (forked) SubprocessSet::WriteToEachAndClose(*forked, "");  // no address: they exit
+      if (forked) {  // no address: they exit
+        SubprocessSet::WriteToEachAndClose(forked->go, "");
+        for (int fd : forked->links) close(fd);
+      }
       children.WaitAll(5.0);
       return 1;
     }
     const std::string address = (*transport)->address();
     std::fprintf(stderr, "fedsim run: %s, server on %s, %d worker processes%s x %s slots%s\n",
                  scenario.name().c_str(), address.c_str(), workers,
-                 forked ? " (forked, sharing the loaded data)" : "",
+                 !forked                 ? ""
+                 : forked->links.empty() ? " (forked, sharing the loaded data)"
+                                         : " (forked, sharing the loaded data, on local links)",
                  slots > 0 ? absl::StrCat(slots).c_str() : "auto",
                  on_gpus ? absl::StrCat(" on ", device.kind == DeviceSpec::Kind::kCuda
                                                     ? absl::StrCat(gpus, " GPU(s)")
@@ -283,8 +318,11 @@ int RunMain(int argc, char** argv) {
                                .c_str()
                          : "");
     if (forked) {
+      for (size_t w = 0; w < forked->links.size(); ++w) {
+        (*transport)->ServeLink(forked->links[w], absl::StrCat("worker-", w + 1));
+      }
       // A worker that died meanwhile is skipped; the watcher notices it.
-      SubprocessSet::WriteToEachAndClose(*forked, address);
+      SubprocessSet::WriteToEachAndClose(forked->go, address);
     } else {
       // New processes: the server listens and they start before this
       // process loads the data, so their data loading overlaps with ours.
