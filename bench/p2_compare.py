@@ -11,7 +11,7 @@ uniform for the last layer, zero biases) and scale pixels by 1/255.
 Runs, alternated, --reps times each (median, min and max):
   fedsim --inprocess --slots=1   one training slot (against one PyTorch thread)
   fedsim --inprocess             all slots (the whole machine)
-  fedsim --workers=2             two worker processes over gRPC (P6)
+  fedsim --workers=2             two forked worker processes (P6; local links)
   fedsim --workers=1 --slots=2   one worker process with two slots (P6, the
                                  same cores in one worker)
   pytorch                        a sequential loop, one thread, and two threads

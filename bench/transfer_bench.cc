@@ -2,7 +2,8 @@
 // 0.8 MB and a 5 MB model, FetchModel (server -> worker) and PushUpdate
 // (worker -> server, validation and fingerprint included) through the socket
 // and, as same-machine workers push and fetch, through shared memory
-// (rpc/shm_segment.h). Two references: memcpy of the same bytes, and a bare
+// (rpc/shm_segment.h), over gRPC and over a local link (rpc/local_link.h,
+// how `fedsim run`'s forked workers call). Two references: memcpy of the same bytes, and a bare
 // loopback TCP socket that receives them in place (the socket's ceiling for
 // any protocol). Each repetition runs all of them back to back (alternated,
 // so machine noise hits them alike); figures are the median and min..max
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -165,6 +167,23 @@ int Bench(size_t num_floats, int reps) {
     std::fprintf(stderr, "no shared memory: %s\n", why.ToString().c_str());
   });
   const WorkerSession shm_worker = WorkerSession::Of(*shm_reg);
+  // A third that calls over a local link, also through shared memory.
+  int pair[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    std::fprintf(stderr, "socketpair: %s\n", std::strerror(errno));
+    return 1;
+  }
+  (*transport)->ServeLink(pair[0], "bench-link");
+  AggregatorClient link_client(std::make_shared<LinkClient>(pair[1]));
+  auto link_reg = link_client.Register("bench-link", 1);
+  if (!link_reg.ok() || !link_reg->shared_memory_updates()) {
+    std::fprintf(stderr, "the link worker was not offered shared memory\n");
+    return 1;
+  }
+  link_client.UseSharedMemory(num_floats, 1, [](const absl::Status& why) {
+    std::fprintf(stderr, "no shared memory: %s\n", why.ToString().c_str());
+  });
+  const WorkerSession link_worker = WorkerSession::Of(*link_reg);
 
   TaskResult result;
   result.client = 0;
@@ -178,7 +197,7 @@ int Bench(size_t num_floats, int reps) {
     std::fprintf(stderr, "cannot open a loopback TCP connection\n");
     return 1;
   }
-  Figures copy, fetch, push, shm_push, shm_fetch, socket_fetch;
+  Figures copy, fetch, push, shm_push, shm_fetch, link_push, link_fetch, socket_fetch;
   for (int rep = -2; rep < reps; ++rep) {  // two warm-up repetitions
     auto t_raw = Clock::now();
     if (!raw.Fetch(reinterpret_cast<char*>(dst.data()))) {
@@ -244,7 +263,34 @@ int Bench(size_t num_floats, int reps) {
                    shm_fetched.status().ToString().c_str());
       return 1;
     }
+
+    spec.id += 1000;
+    (*transport)->Submit(spec);
+    lease = link_client.GetTask(link_worker, 1, 1.0);
+    if (!lease.ok() || lease->tasks_size() != 1) {
+      std::fprintf(stderr, "lease failed\n");
+      return 1;
+    }
+    result.id = spec.id;
+    auto t9 = Clock::now();
+    auto link_pushed = link_client.PushUpdate(link_worker, result);
+    auto t10 = Clock::now();
+    if (!link_pushed.ok()) {
+      std::fprintf(stderr, "local-link push failed: %s\n", link_pushed.status().ToString().c_str());
+      return 1;
+    }
+    if (!(*transport)->Await(spec.id).ok()) return 1;
+    auto t11 = Clock::now();
+    auto link_fetched = link_client.FetchModel(link_worker, ModelRef::Global(1));
+    auto t12 = Clock::now();
+    if (!link_fetched.ok() || link_fetched->size() != num_floats) {
+      std::fprintf(stderr, "local-link fetch failed: %s\n",
+                   link_fetched.status().ToString().c_str());
+      return 1;
+    }
     if (rep < 0) continue;
+    link_push.mb_per_s.push_back(MbPerS(bytes, t10 - t9));
+    link_fetch.mb_per_s.push_back(MbPerS(bytes, t12 - t11));
     socket_fetch.mb_per_s.push_back(MbPerS(bytes, t0 - t_raw));
     shm_fetch.mb_per_s.push_back(MbPerS(bytes, t8 - t7));
     shm_push.mb_per_s.push_back(MbPerS(bytes, t6 - t5));
@@ -263,11 +309,17 @@ int Bench(size_t num_floats, int reps) {
   line("push", push);
   line("push (shared memory)", shm_push);
   line("fetch (shared memory)", shm_fetch);
+  line("push (local link, shared memory)", link_push);
+  line("fetch (local link, shared memory)", link_fetch);
   line("bare TCP socket, received in place", socket_fetch);
   std::printf("P4 fetch / bare socket %5.2f MB: %.2f; push / bare socket: %.2f\n", bytes / 1e6,
               fetch.Median() / socket_fetch.Median(), push.Median() / socket_fetch.Median());
   if (shm_client.bytes_shared() == 0) {
     std::fprintf(stderr, "the shared-memory pushes streamed instead\n");
+    return 1;
+  }
+  if (link_client.bytes_shared() == 0 || link_client.bytes_fetched_shared() == 0) {
+    std::fprintf(stderr, "the local link's transfers did not go through shared memory\n");
     return 1;
   }
   if (shm_client.bytes_fetched_shared() == 0) {

@@ -1,7 +1,7 @@
 // fedsim run: the whole simulation on this machine — the server (engine +
-// gRPC transport) in this process, W worker processes on a Unix socket
-// (on the CPU, forks of this process made after it loaded the data; on
-// GPUs, new `fedsim client` processes).
+// gRPC transport) in this process, W worker processes (on the CPU, forks of
+// this process made after it loaded the data, calling over local links,
+// rpc/local_link.h; on GPUs, new `fedsim client` processes on a Unix socket).
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
