@@ -124,8 +124,8 @@ absl::Status LinkEnd::Read(LinkFrame* frame) {
 
 void LinkEnd::ShutDown() { shutdown(fd_, SHUT_RDWR); }
 
-LinkFrame LinkResponse(const LinkFrame& request, const absl::Status& status,
-                       const google::protobuf::MessageLite* message) {
+absl::Status WriteLinkResponse(LinkEnd* end, const LinkFrame& request, const absl::Status& status,
+                               const google::protobuf::MessageLite* message) {
   LinkFrame frame;
   frame.call = request.call;
   frame.method = request.method;
@@ -136,12 +136,7 @@ LinkFrame LinkResponse(const LinkFrame& request, const absl::Status& status,
   } else if (message != nullptr) {
     frame.payload = message->SerializeAsString();
   }
-  return frame;
-}
-
-absl::Status WriteLinkResponse(LinkEnd* end, const LinkFrame& request, const absl::Status& status,
-                               const google::protobuf::MessageLite* message) {
-  return end->Write(LinkResponse(request, status, message));
+  return end->Write(frame);
 }
 
 absl::StatusOr<std::string> LinkClient::Call(LinkMethod method, std::string request) {

@@ -80,11 +80,8 @@ class LinkEnd {
   absl::Mutex write_mu_;
 };
 
-// A response frame to `request`: `message` when status is OK, else the
-// status.
-LinkFrame LinkResponse(const LinkFrame& request, const absl::Status& status,
-                       const google::protobuf::MessageLite* message);
-// Writes it; Write's errors.
+// Writes the response frame to `request`: `message` when status is OK, else
+// the status. Write's errors.
 absl::Status WriteLinkResponse(LinkEnd* end, const LinkFrame& request, const absl::Status& status,
                                const google::protobuf::MessageLite* message);
 
