@@ -2,6 +2,7 @@
 // weighted deltas (core/task.h FoldedSum) becomes one result per task, all
 // sharing the sum. See GrpcTransportImpl::CheckFoldedHeader / EndFolded.
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <utility>
@@ -13,6 +14,50 @@
 
 namespace fedsim {
 namespace grpc_transport_internal {
+
+absl::Status FoldedSumReader::Take(wire::FoldedChunk* chunk) {
+  if (!have_header_) {
+    if (!chunk->has_header()) {
+      return absl::FailedPreconditionError("the first chunk of a PushFolded has no header");
+    }
+    header_ = std::move(*chunk->mutable_header());
+    have_header_ = true;
+    if (absl::Status s = transport_->CheckFoldedHeader(header_); !s.ok()) return s;
+    if (header_.shm_slot() > 0) {  // the values are in shared memory, not in the stream
+      if (absl::Status s = transport_->ReadFoldedSlot(header_, &values_); !s.ok()) return s;
+      received_ = values_.size();
+    } else {
+      values_ = transport_->SpareSumValues();
+      values_.resize(header_.num_params());
+    }
+  } else if (chunk->has_header()) {
+    return absl::InvalidArgumentError("a PushFolded stream carries its header twice");
+  }
+  const std::string& data = chunk->data();
+  if (data.empty()) return absl::OkStatus();  // a header alone
+  bytes_ += data.size();
+  const size_t n = data.size() / sizeof(int64_t);
+  if (data.size() % sizeof(int64_t) != 0 || chunk->offset() != received_ ||
+      n > values_.size() - received_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pre-aggregated sum: a chunk of ", data.size(), " bytes at value ", chunk->offset(),
+        " does not continue the ", received_, " of ", values_.size(), " values received"));
+  }
+  if (n > 0) std::memcpy(values_.data() + received_, data.data(), n * sizeof(int64_t));
+  received_ += n;
+  return absl::OkStatus();
+}
+
+absl::Status FoldedSumReader::Finish() const {
+  if (have_header_ && received_ == values_.size()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("pre-aggregated sum ended after ", received_,
+                                                 " of ", have_header_ ? values_.size() : 0,
+                                                 " values", have_header_ ? "" : " (no header)"));
+}
+
+absl::Status FoldedSumReader::End(absl::Status status, wire::PushUpdateResponse* response) {
+  return transport_->EndFolded(std::move(status), header_, std::move(values_), bytes_, response);
+}
 
 absl::Status GrpcTransportImpl::CheckFoldedHeader(const wire::FoldedHeader& header) {
   absl::MutexLock lock(&mu_);

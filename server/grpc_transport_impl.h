@@ -133,6 +133,31 @@ class GrpcPollCall final : public PollCall, public grpc::ServerUnaryReactor {
   GrpcTransportImpl* const transport_;
 };
 
+// One PushFolded's chunks as they arrive, over gRPC (FoldedReactor) or a
+// local link (one chunk): the header is checked before any value is taken
+// (CheckFoldedHeader), then the values must come contiguous, whole and
+// exactly num_params of them, or be in the worker's shared-memory slot.
+class FoldedSumReader {
+ public:
+  explicit FoldedSumReader(GrpcTransportImpl* transport) : transport_(transport) {}
+
+  // Takes the next chunk (its header and data are moved from). OK: read on.
+  absl::Status Take(wire::FoldedChunk* chunk);
+  // The stream ended: OK when the header and every value came.
+  absl::Status Finish() const;
+  // Hands the sum to EndFolded with `status` (OK so far, or why the call
+  // failed); the call's final status. Called once.
+  absl::Status End(absl::Status status, wire::PushUpdateResponse* response);
+
+ private:
+  GrpcTransportImpl* const transport_;
+  wire::FoldedHeader header_;
+  bool have_header_ = false;
+  std::vector<int64_t> values_;
+  uint64_t received_ = 0;  // values
+  uint64_t bytes_ = 0;
+};
+
 // Thin handlers on gRPC's callback API: decode, hand to the transport,
 // encode. Every decision about state lives in GrpcTransportImpl. No handler
 // blocks; the streams are reactors (server/grpc_transport_service.cc). The

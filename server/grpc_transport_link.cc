@@ -4,12 +4,10 @@
 // exactly as the gRPC handlers do (server/grpc_transport_service.cc) and
 // writes the answer. A GetTask that cannot be answered at once is parked as
 // a LinkPollCall and answered later from whichever thread serves it.
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/grpc_transport_impl.h"
@@ -171,35 +169,11 @@ void GrpcTransportImpl::LinkPushFolded(const LinkFrame& frame, wire::PushUpdateR
                                        absl::Status* status) {
   // The steps of a PushFolded stream (FoldedReactor), with its one chunk.
   wire::FoldedChunk chunk;
-  std::vector<int64_t> values;
-  uint64_t bytes = 0;
-  absl::Status s;
-  if (!chunk.ParseFromString(frame.payload)) {
-    s = Unparsable(frame.method);
-  } else if (!chunk.has_header()) {
-    s = absl::FailedPreconditionError("the first chunk of a PushFolded has no header");
-  } else {
-    s = CheckFoldedHeader(chunk.header());
-  }
-  if (s.ok() && chunk.header().shm_slot() > 0) {
-    s = ReadFoldedSlot(chunk.header(), &values);
-    if (s.ok() && !chunk.data().empty()) {
-      s = absl::InvalidArgumentError("a pre-aggregated sum in shared memory came with data");
-    }
-  } else if (s.ok()) {
-    const std::string& data = chunk.data();
-    bytes = data.size();
-    if (chunk.offset() != 0 || data.size() != chunk.header().num_params() * sizeof(int64_t)) {
-      s = absl::InvalidArgumentError(absl::StrCat(
-          "pre-aggregated sum: ", data.size(), " bytes at value ", chunk.offset(),
-          " on the local link, not the whole ", chunk.header().num_params(), " values"));
-    } else {
-      values = SpareSumValues();
-      values.resize(chunk.header().num_params());
-      if (!data.empty()) std::memcpy(values.data(), data.data(), data.size());
-    }
-  }
-  *status = EndFolded(std::move(s), chunk.header(), std::move(values), bytes, response);
+  FoldedSumReader reader(this);
+  absl::Status s =
+      chunk.ParseFromString(frame.payload) ? reader.Take(&chunk) : Unparsable(frame.method);
+  if (s.ok()) s = reader.Finish();
+  *status = reader.End(std::move(s), response);
 }
 
 }  // namespace grpc_transport_internal

@@ -5,7 +5,6 @@
 // taken. A worker that waits costs memory, not a thread. See
 // server/grpc_transport.h.
 #include <algorithm>
-#include <cstring>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -161,13 +160,11 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   DecodedChunk data_;              // its data, in buffer_'s slices
 };
 
-// Reads one pre-aggregated sum a chunk at a time: the header is checked
-// before any value is taken (CheckFoldedHeader), then the values must come
-// contiguous, whole and exactly num_params of them (EndFolded takes them).
+// Reads one pre-aggregated sum a chunk at a time (FoldedSumReader).
 class FoldedReactor final : public grpc::ServerReadReactor<wire::FoldedChunk> {
  public:
   FoldedReactor(GrpcTransportImpl* transport, wire::PushUpdateResponse* response)
-      : transport_(transport), response_(response) {
+      : reader_(transport), response_(response) {
     TsanRelease(this);
     StartRead(&chunk_);
   }
@@ -175,15 +172,10 @@ class FoldedReactor final : public grpc::ServerReadReactor<wire::FoldedChunk> {
   void OnReadDone(bool ok) override {
     TsanAcquire(this);
     if (!ok) {  // the end of the stream (or the call was cancelled)
-      End(have_header_ && received_ == values_.size()
-              ? absl::OkStatus()
-              : absl::InvalidArgumentError(
-                    absl::StrCat("pre-aggregated sum ended after ", received_, " of ",
-                                 have_header_ ? values_.size() : 0, " values",
-                                 have_header_ ? "" : " (no header)")));
+      End(reader_.Finish());
       return;
     }
-    absl::Status status = Take();
+    absl::Status status = reader_.Take(&chunk_);
     if (!status.ok()) {
       End(status);
       return;
@@ -198,54 +190,15 @@ class FoldedReactor final : public grpc::ServerReadReactor<wire::FoldedChunk> {
   }
 
  private:
-  absl::Status Take() {
-    if (!have_header_) {
-      if (!chunk_.has_header()) {
-        return absl::FailedPreconditionError("the first chunk of a PushFolded has no header");
-      }
-      header_ = std::move(*chunk_.mutable_header());
-      have_header_ = true;
-      if (absl::Status s = transport_->CheckFoldedHeader(header_); !s.ok()) return s;
-      if (header_.shm_slot() > 0) {  // the values are in shared memory, not in the stream
-        if (absl::Status s = transport_->ReadFoldedSlot(header_, &values_); !s.ok()) return s;
-        received_ = values_.size();
-      } else {
-        values_ = transport_->SpareSumValues();
-        values_.resize(header_.num_params());
-      }
-    } else if (chunk_.has_header()) {
-      return absl::InvalidArgumentError("a PushFolded stream carries its header twice");
-    }
-    const std::string& data = chunk_.data();
-    if (data.empty()) return absl::OkStatus();  // a header alone
-    bytes_ += data.size();
-    const size_t n = data.size() / sizeof(int64_t);
-    if (data.size() % sizeof(int64_t) != 0 || chunk_.offset() != received_ ||
-        n > values_.size() - received_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pre-aggregated sum: a chunk of ", data.size(), " bytes at value ", chunk_.offset(),
-          " does not continue the ", received_, " of ", values_.size(), " values received"));
-    }
-    if (n > 0) std::memcpy(values_.data() + received_, data.data(), n * sizeof(int64_t));
-    received_ += n;
-    return absl::OkStatus();
-  }
-
   void End(absl::Status status) {
-    status =
-        transport_->EndFolded(std::move(status), header_, std::move(values_), bytes_, response_);
+    status = reader_.End(std::move(status), response_);
     TsanRelease(this);
     Finish(ToGrpcStatus(status));
   }
 
-  GrpcTransportImpl* const transport_;
+  FoldedSumReader reader_;
   wire::PushUpdateResponse* const response_;
   wire::FoldedChunk chunk_;
-  wire::FoldedHeader header_;
-  bool have_header_ = false;
-  std::vector<int64_t> values_;
-  uint64_t received_ = 0;  // values
-  uint64_t bytes_ = 0;
 };
 
 // A stream refused before it starts.
