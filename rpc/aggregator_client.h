@@ -207,10 +207,6 @@ class AggregatorClient {
                         google::protobuf::MessageLite* response) const {
     return link_->Call(method, request, response);
   }
-  // FetchOnce and the pushes' single calls over the link.
-  absl::StatusOr<std::vector<float>> LinkFetchOnce(const wire::FetchModelRequest& request,
-                                                   const ModelRef& model, UpdateSegment* segment,
-                                                   uint32_t slot);
 
   std::shared_ptr<grpc::Channel> channel_;  // null over a link
   std::shared_ptr<LinkClient> link_;        // null over gRPC

@@ -1,7 +1,12 @@
-// AggregatorClient::FetchModel: a model streamed in chunks, or written by the
-// server into a slot of the worker's download segment (rpc/shm_segment.h).
+// AggregatorClient::FetchModel: a model streamed in chunks (or whole, in the
+// one answer of a local link), or written by the server into a slot of the
+// worker's download segment (rpc/shm_segment.h).
 #include <algorithm>
+#include <atomic>
 #include <optional>
+#include <span>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -36,6 +41,91 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchModel(const WorkerSess
   return FetchOnce(worker, model, nullptr, 0);
 }
 
+namespace {
+
+// One model's chunks as a fetch receives them, streamed or as the one
+// answer of a local link: each must name the model asked for; either one
+// chunk says the model is in the fetch's shared-memory slot, or the chunks
+// carry it and add up. After the first bad chunk the rest are only counted.
+class ModelReceiver {
+ public:
+  ModelReceiver(const ModelRef& model, UpdateSegment* segment, uint32_t slot)
+      : what_(absl::StrCat("FetchModel(", model.ToString(), "): ")),
+        model_(model),
+        segment_(segment),
+        slot_(slot) {}
+
+  // The next chunk: its fields besides data (`decoded`: whether they
+  // parsed) and its data's parts.
+  void Add(const absl::Status& decoded, const wire::ModelChunk& chunk,
+           std::span<const std::string_view> data) {
+    for (std::string_view part : data) bytes_ += part.size();
+    if (!bad_.ok()) return;  // drain what is already on its way
+    absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
+    if (!decoded.ok()) {
+      bad_ = absl::DataLossError(absl::StrCat(what_, decoded.message()));
+    } else if (!named.ok() || *named != model_) {
+      bad_ = absl::DataLossError(absl::StrCat(what_, "a chunk belongs to ",
+                                              named.ok() ? named->ToString() : "an unknown model"));
+    } else if (chunk.in_shm_slot()) {
+      // The one chunk of a model written into our slot.
+      if (segment_ == nullptr || assembler_.has_value() || from_slot_.has_value() ||
+          chunk.num_params() != segment_->num_params() || !data.empty()) {
+        bad_ = absl::DataLossError(absl::StrCat(
+            what_, "the server says the model is in a shared-memory slot, which ",
+            segment_ == nullptr ? "this fetch did not offer"
+                                : absl::StrCat("holds ", segment_->num_params(), " floats, not ",
+                                               chunk.num_params(), ", or came with other chunks")));
+      } else {
+        std::span<const float> values = segment_->Slot(slot_);
+        from_slot_.emplace(values.begin(), values.end());
+        bytes_ += values.size() * sizeof(float);
+      }
+    } else if (from_slot_.has_value()) {
+      bad_ = absl::DataLossError(absl::StrCat(what_, "a chunk followed the shared-memory one"));
+    } else {
+      if (!assembler_.has_value()) assembler_.emplace(chunk.num_params());
+      absl::Status added = assembler_->AddParts(chunk.offset(), data);
+      if (!added.ok()) bad_ = absl::DataLossError(absl::StrCat(what_, added.message()));
+    }
+  }
+
+  // The first bad chunk's error (OK so far).
+  const absl::Status& error() const { return bad_; }
+  // After the last chunk: the model, or why there is none (`failed`, the
+  // call's own error, when every chunk so far was good). Adds the tensor
+  // bytes received to *fetched, and those of a model from the slot to
+  // *shared.
+  absl::StatusOr<std::vector<float>> Take(const absl::Status& failed,
+                                          std::atomic<uint64_t>* fetched,
+                                          std::atomic<uint64_t>* shared) {
+    *fetched += bytes_;
+    if (!bad_.ok()) return bad_;
+    if (!failed.ok()) return failed;
+    if (from_slot_.has_value()) {
+      *shared += from_slot_->size() * sizeof(float);
+      return std::move(*from_slot_);
+    }
+    if (!assembler_.has_value())
+      return absl::DataLossError(absl::StrCat(what_, "no chunk arrived"));
+    absl::Status done = assembler_->Finish();
+    if (!done.ok()) return absl::DataLossError(absl::StrCat(what_, done.message()));
+    return std::move(*assembler_).Take();
+  }
+
+ private:
+  const std::string what_;
+  const ModelRef model_;
+  UpdateSegment* const segment_;
+  const uint32_t slot_;
+  std::optional<ChunkAssembler> assembler_;  // sized by the first chunk
+  std::optional<std::vector<float>> from_slot_;
+  uint64_t bytes_ = 0;
+  absl::Status bad_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::vector<float>> AggregatorClient::FetchOnce(const WorkerSession& worker,
                                                                const ModelRef& model,
                                                                UpdateSegment* segment,
@@ -48,104 +138,32 @@ absl::StatusOr<std::vector<float>> AggregatorClient::FetchOnce(const WorkerSessi
     request.set_shm_segment(segment->name());
     request.set_shm_slot(slot);
   }
-  if (link_ != nullptr) return LinkFetchOnce(request, model, segment, slot);
+  ModelReceiver receiver(model, segment, slot);
+  if (link_ != nullptr) {
+    // One ModelChunk: the model whole, or the note that it is in our slot.
+    wire::ModelChunk chunk;
+    if (absl::Status s = LinkCall(LinkMethod::kFetchModel, request, &chunk); !s.ok()) return s;
+    const std::string_view data = chunk.data();
+    receiver.Add(absl::OkStatus(), chunk,
+                 data.empty() ? std::span<const std::string_view>() : std::span(&data, 1));
+    return receiver.Take(absl::OkStatus(), &bytes_fetched_, &bytes_fetched_shared_);
+  }
   grpc::ClientContext context;
   Prepare(&context, absl::InfiniteDuration());
   std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
       grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel_.get(), *fetch_method_,
                                                                     &context, request));
-  const std::string what = absl::StrCat("FetchModel(", model.ToString(), "): ");
-  std::optional<ChunkAssembler> assembler;  // sized by the first chunk
-  std::optional<std::vector<float>> from_slot;
-  uint64_t bytes = 0;
-  absl::Status bad;
   grpc::ByteBuffer buffer;
   wire::ModelChunk chunk;  // the fields besides data
   DecodedChunk data;
   while (reader->Read(&buffer)) {
-    absl::Status decoded = DecodeChunk(buffer, kModelChunkDataField, &chunk, &data);
-    for (std::string_view part : data.data) bytes += part.size();
-    if (!bad.ok()) continue;  // drain what is already on its way
-    absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
-    if (!decoded.ok()) {
-      bad = absl::DataLossError(absl::StrCat(what, decoded.message()));
-    } else if (!named.ok() || *named != model) {
-      bad = absl::DataLossError(absl::StrCat(what, "a chunk belongs to ",
-                                             named.ok() ? named->ToString() : "an unknown model"));
-    } else if (chunk.in_shm_slot()) {
-      // The one chunk of a model written into our slot.
-      if (segment == nullptr || assembler.has_value() || from_slot.has_value() ||
-          chunk.num_params() != segment->num_params() || !data.data.empty()) {
-        bad = absl::DataLossError(absl::StrCat(
-            what, "the server says the model is in a shared-memory slot, which ",
-            segment == nullptr ? "this fetch did not offer"
-                               : absl::StrCat("holds ", segment->num_params(), " floats, not ",
-                                              chunk.num_params(), ", or came with other chunks")));
-      } else {
-        std::span<const float> values = segment->Slot(slot);
-        from_slot.emplace(values.begin(), values.end());
-        bytes += values.size() * sizeof(float);
-      }
-    } else if (from_slot.has_value()) {
-      bad = absl::DataLossError(absl::StrCat(what, "a chunk followed the shared-memory one"));
-    } else {
-      if (!assembler.has_value()) assembler.emplace(chunk.num_params());
-      absl::Status added = assembler->AddParts(chunk.offset(), data.data);
-      if (!added.ok()) bad = absl::DataLossError(absl::StrCat(what, added.message()));
-    }
-    if (!bad.ok()) context.TryCancel();
+    const bool was_bad = !receiver.error().ok();
+    const absl::Status decoded = DecodeChunk(buffer, kModelChunkDataField, &chunk, &data);
+    receiver.Add(decoded, chunk, data.data);
+    if (!was_bad && !receiver.error().ok()) context.TryCancel();
   }
-  grpc::Status status = reader->Finish();
-  bytes_fetched_ += bytes;
-  if (!bad.ok()) return bad;
-  if (!status.ok()) return FromGrpcStatus(status);
-  if (from_slot.has_value()) {
-    bytes_fetched_shared_ += from_slot->size() * sizeof(float);
-    return std::move(*from_slot);
-  }
-  if (!assembler.has_value()) return absl::DataLossError(absl::StrCat(what, "no chunk arrived"));
-  absl::Status done = assembler->Finish();
-  if (!done.ok()) return absl::DataLossError(absl::StrCat(what, done.message()));
-  return std::move(*assembler).Take();
-}
-
-absl::StatusOr<std::vector<float>> AggregatorClient::LinkFetchOnce(
-    const wire::FetchModelRequest& request, const ModelRef& model, UpdateSegment* segment,
-    uint32_t slot) {
-  // One ModelChunk: the model whole, or the note that it is in our slot.
-  wire::ModelChunk chunk;
-  if (absl::Status s = LinkCall(LinkMethod::kFetchModel, request, &chunk); !s.ok()) return s;
-  const std::string what = absl::StrCat("FetchModel(", model.ToString(), "): ");
-  absl::StatusOr<ModelRef> named = ModelRefFromWire(chunk.model());
-  if (!named.ok() || *named != model) {
-    return absl::DataLossError(
-        absl::StrCat(what, "the answer is ", named.ok() ? named->ToString() : "an unknown model"));
-  }
-  if (chunk.in_shm_slot()) {
-    if (segment == nullptr || chunk.num_params() != segment->num_params() ||
-        !chunk.data().empty()) {
-      return absl::DataLossError(absl::StrCat(
-          what, "the server says the model is in a shared-memory slot, which ",
-          segment == nullptr ? "this fetch did not offer"
-                             : absl::StrCat("holds ", segment->num_params(), " floats, not ",
-                                            chunk.num_params(), ", or came with data")));
-    }
-    std::span<const float> values = segment->Slot(slot);
-    const uint64_t bytes = values.size() * sizeof(float);
-    bytes_fetched_ += bytes;
-    bytes_fetched_shared_ += bytes;
-    return std::vector<float>(values.begin(), values.end());
-  }
-  bytes_fetched_ += chunk.data().size();
-  ChunkAssembler assembler(chunk.num_params());
-  const std::string_view data = chunk.data();
-  if (absl::Status added = assembler.AddParts(chunk.offset(), std::span(&data, 1)); !added.ok()) {
-    return absl::DataLossError(absl::StrCat(what, added.message()));
-  }
-  if (absl::Status done = assembler.Finish(); !done.ok()) {
-    return absl::DataLossError(absl::StrCat(what, done.message()));
-  }
-  return std::move(assembler).Take();
+  const grpc::Status status = reader->Finish();
+  return receiver.Take(FromGrpcStatus(status), &bytes_fetched_, &bytes_fetched_shared_);
 }
 
 }  // namespace fedsim
