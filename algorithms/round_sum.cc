@@ -33,8 +33,11 @@ absl::Status RoundSum::Add(const ClientUpdate& update) {
                                                    update.delta.size(), " values, want ",
                                                    num_params_));
   }
-  if (folded_.empty() && sum_.size() != update.delta.size()) sum_ = ExactSum(update.delta.size());
-  if (absl::Status s = sum_.Add(Weight(update.num_examples), update.delta); !s.ok()) {
+  // The round's first update overwrites what the last round left (Clear
+  // keeps the memory and does not zero it).
+  const double w = Weight(update.num_examples);
+  if (absl::Status s = folded_.empty() ? sum_.Assign(w, update.delta) : sum_.Add(w, update.delta);
+      !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("update of task ", update.task_id, ": ", s.message()));
   }
@@ -52,7 +55,7 @@ absl::Status RoundSum::Merge(const ClientUpdate& update) {
   if (!std::binary_search(f.tasks.begin(), f.tasks.end(), update.task_id)) {
     return bad("the sum does not name this task");
   }
-  if ((num_params_ != 0 && n != num_params_) || (!sum_.empty() && n != sum_.size())) {
+  if ((num_params_ != 0 && n != num_params_) || (!folded_.empty() && n != sum_.size())) {
     return bad(
         absl::StrCat("it has ", n, " values, want ", num_params_ != 0 ? num_params_ : sum_.size()));
   }
@@ -61,8 +64,11 @@ absl::Status RoundSum::Merge(const ClientUpdate& update) {
       return bad(absl::StrCat("it also holds task ", u.task_id, ", added already"));
     }
   }
-  if (sum_.empty()) sum_ = ExactSum(n);
-  if (absl::Status s = sum_.Merge(f.sum); !s.ok()) return bad(std::string(s.message()));
+  if (folded_.empty()) {
+    sum_ = f.sum;  // a copy into the kept memory: no zeroing, no addition
+  } else if (absl::Status s = sum_.Merge(f.sum); !s.ok()) {
+    return bad(std::string(s.message()));
+  }
   for (TaskId t : f.tasks) {
     if (t != update.task_id) prefolded_.insert(t);
   }
@@ -122,7 +128,8 @@ void RoundSum::Clear() {
   folded_.clear();
   prefolded_.clear();
   examples_ = 0;
-  sum_.SetZero();
+  // sum_ keeps its memory for the next round, whose first update overwrites
+  // it; its values mean nothing while folded_ is empty.
 }
 
 void RoundSum::Save(AlgorithmState* out, const std::string& prefix) const {

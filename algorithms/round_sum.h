@@ -74,7 +74,7 @@ class RoundSum {
   void AddMeanTo(double scale, std::span<float> model) const;
   // out[j] = sum[j] / total (zeros when the total is 0). REQUIRES as above.
   void MeanInto(std::span<float> out) const;
-  // The sum's size (0 before the round's first update).
+  // The sum's size; meaningful only when !empty().
   size_t size() const { return sum_.size(); }
 
   // One record per folded update, in task-id (dispatch) order, with weight
@@ -111,7 +111,7 @@ class RoundSum {
   double unit_ = 1;             // the fleet's mean n_i
   std::vector<Folded> folded_;  // arrival order
   uint64_t examples_ = 0;       // sum of folded_'s n_i
-  ExactSum sum_;                // sum of Weight(n_i) * delta_i
+  ExactSum sum_;                // sum of Weight(n_i) * delta_i; stale while folded_ is empty
   // In the sum through a merged FoldedSum, not added yet (see above).
   std::set<TaskId> prefolded_;
 };

@@ -83,6 +83,36 @@ TEST(RoundSumTest, APreAggregatedSumGivesTheSameBitsAsItsUpdatesOneByOne) {
   EXPECT_EQ(folded.Applied(1.0)[0].weight, plain.Applied(1.0)[0].weight);
 }
 
+TEST(RoundSumTest, ANewRoundStartsFromNothingWhateverItsFirstUpdateIs) {
+  // Clear keeps the sum's memory without zeroing it; the next round's first
+  // update, plain or pre-aggregated, overwrites it.
+  const std::vector<ClientUpdate> old = {Update(1, 0, 5, {9, -9}), Update(2, 1, 5, {7, 7})};
+  const std::vector<ClientUpdate> updates = {Update(3, 0, 5, {1, 2}), Update(4, 1, 5, {3, -4}),
+                                             Update(5, 2, 5, {0.5f, 0.25f})};
+  RoundSum fresh(/*uniform=*/true, 2);
+  for (const ClientUpdate& u : updates) ASSERT_TRUE(fresh.Add(u).ok());
+  std::vector<float> want(2);
+  fresh.MeanInto(want);
+  for (bool folded_first : {false, true}) {
+    RoundSum round(/*uniform=*/true, 2);
+    for (const ClientUpdate& u : old) ASSERT_TRUE(round.Add(u).ok());
+    round.Clear();
+    EXPECT_TRUE(round.empty());
+    if (folded_first) {
+      ASSERT_TRUE(round.Add(FoldedUpdate(round, 3, 0, 5, {updates[0], updates[1]})).ok());
+      ASSERT_TRUE(round.Add(updates[1]).ok());  // its share of the sum: only counted
+    } else {
+      ASSERT_TRUE(round.Add(updates[0]).ok());
+      ASSERT_TRUE(round.Add(updates[1]).ok());
+    }
+    ASSERT_TRUE(round.Add(updates[2]).ok());
+    std::vector<float> mean(2);
+    round.MeanInto(mean);
+    EXPECT_EQ(mean, want) << folded_first;
+    EXPECT_EQ(round.count(), 3u);
+  }
+}
+
 TEST(RoundSumTest, ACheckpointBetweenASumsTasksKeepsThemCountedOnce) {
   const std::vector<ClientUpdate> updates = {Update(1, 0, 5, {1, 2}), Update(2, 1, 5, {3, -4})};
   RoundSum round(/*uniform=*/true, 2);

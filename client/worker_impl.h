@@ -29,6 +29,7 @@
 #include "runtime/gpu_batcher.h"
 #include "runtime/run_setup.h"
 #include "runtime/task_runner.h"
+#include "util/spare_buffers.h"
 #include "util/thread_pool.h"
 
 namespace fedsim {
@@ -203,6 +204,9 @@ class Worker {
   // poller asks for half of them at a time, so one GetTask serves several.
   int fold_depth_ ABSL_GUARDED_BY(mu_) = LeaseDepth::kFoldMin;
   std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<FoldBatch>> folds_ ABSL_GUARDED_BY(mu_);
+  // The memory of pushed sums, for the next batches' (a new sum's zeroing
+  // pass and first-touch page faults, once a round, are spared).
+  SpareBuffers<int64_t> spare_sums_{2};
   uint64_t next_fold_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;

@@ -109,9 +109,9 @@ void Worker::FoldTask(const TaskSpec& spec, const WorkerSession& lease_worker, a
         batch->single = result;  // the batch's first: it may stay alone
         batch->single_weight = spec.fold_weight;
       } else {
-        if (batch->sum.empty()) batch->sum = ExactSum(result->delta.size());
-        if (batch->single != nullptr) {
-          added = batch->sum.Add(batch->single_weight, batch->single->delta);
+        if (batch->single != nullptr) {  // the second task: the sum starts with the first
+          batch->sum = ExactSum::FromValues(spare_sums_.TakeSized(batch->single->delta.size()));
+          added = batch->sum.Assign(batch->single_weight, batch->single->delta);
           if (!added.ok()) {
             added = absl::InvalidArgumentError(
                 absl::StrCat("task ", batch->single->id, ": ", added.message()));
@@ -238,6 +238,7 @@ void Worker::PushBatch(const std::shared_ptr<FoldBatch>& batch) {
       TaskLog(spec, what.c_str());
     }
   }
+  spare_sums_.Give(std::move(out.sum).TakeValues());
   absl::MutexLock lock(&mu_);
   if (!status.ok()) SetFatalLocked(status);
   for (const TaskResult& r : out.tasks) in_flight_.erase(r.id);

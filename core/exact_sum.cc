@@ -32,6 +32,13 @@ inline uint64_t AddChecked(uint64_t a, uint64_t b, uint64_t* overflow) {
   return s;
 }
 
+// Why w * x[first] cannot be a term.
+absl::Status TermError(std::span<const float> x, double w, size_t first) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "exact sum: value ", first, " is ", x[first], " at weight ", w,
+      "; a weighted value must be finite and below ", ExactSum::kMaxTerm, " in magnitude"));
+}
+
 }  // namespace
 
 absl::Status ExactSum::Add(double w, std::span<const float> x) {
@@ -64,14 +71,33 @@ absl::Status ExactSum::Add(double w, std::span<const float> x) {
     if (!(std::fabs(v) < kMaxTerm) && first_term == n) first_term = j;
     if (o != 0 && first_sum == n) first_sum = j;
   }
-  if (first_term < n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("exact sum: value ", first_term, " is ", in[first_term], " at weight ", w,
-                     "; a weighted value must be finite and below ", kMaxTerm, " in magnitude"));
-  }
+  if (first_term < n) return TermError(x, w, first_term);
   return absl::InvalidArgumentError(absl::StrCat("exact sum: the sum at index ", first_sum,
                                                  " leaves the range of ", 2147483648.0,
                                                  " in magnitude"));
+}
+
+absl::Status ExactSum::Assign(double w, std::span<const float> x) {
+  values_.resize(x.size());
+  if (!std::isfinite(w)) {
+    SetZero();
+    return absl::InvalidArgumentError(absl::StrCat("exact sum: weight ", w));
+  }
+  const size_t n = x.size();
+  const float* __restrict in = x.data();
+  int64_t* __restrict out = values_.data();
+  // A term below kMaxTerm (2^19) cannot leave the sum's range (2^31).
+  uint64_t bad = 0;
+  for (size_t j = 0; j < n; ++j) {
+    const double v = w * static_cast<double>(in[j]);
+    bad |= !(std::fabs(v) < kMaxTerm);
+    out[j] = Fixed(v);
+  }
+  if (bad == 0) return absl::OkStatus();
+  SetZero();
+  size_t first = 0;
+  while (std::fabs(w * static_cast<double>(in[first])) < kMaxTerm) ++first;
+  return TermError(x, w, first);
 }
 
 absl::Status ExactSum::Merge(const ExactSum& other) {

@@ -46,6 +46,14 @@ class ExactSum {
   // (the message names the first bad index).
   absl::Status Add(double w, std::span<const float> x);
 
+  // *this = round(w * x[j] * 2^32): the sum of one term, as a zero sum of
+  // x.size() values after Add(w, x), in one pass that writes without reading
+  // the old values (a sum whose memory is reused is not zeroed first; its
+  // size changes to x.size(), zero-filling only when it grows).
+  // InvalidArgument for a weight or term Add refuses; *this is then all
+  // zeros.
+  absl::Status Assign(double w, std::span<const float> x);
+
   // *this += other, exactly. InvalidArgument, leaving *this unchanged, when
   // the sizes differ or the sum would leave the 64-bit range.
   absl::Status Merge(const ExactSum& other);

@@ -109,6 +109,56 @@ TEST(ExactSumTest, RefusesBadInputAndLeavesTheSumAsItWas) {
   EXPECT_TRUE(sum == before);
 }
 
+TEST(ExactSumTest, AssignIsAZeroSumPlusOneTermOverWhateverWasThere) {
+  const size_t n = 1003;
+  const std::vector<Term> terms = RandomTerms(3, n, 11);
+  ExactSum added(n);
+  ASSERT_TRUE(added.Add(terms[0].w, terms[0].x).ok());
+  // Reused memory holding another sum of the same size, a longer one, a
+  // shorter one and none: the old values leave no trace.
+  ExactSum same(n);
+  ASSERT_TRUE(same.Add(terms[1].w, terms[1].x).ok());
+  ExactSum longer(n + 17);
+  ASSERT_TRUE(longer.Add(1.5, std::vector<float>(n + 17, 0.25f)).ok());
+  ExactSum shorter(n / 2);
+  ASSERT_TRUE(shorter.Add(1.5, std::vector<float>(n / 2, -0.25f)).ok());
+  ExactSum none;
+  for (ExactSum* sum : {&same, &longer, &shorter, &none}) {
+    ASSERT_TRUE(sum->Assign(terms[0].w, terms[0].x).ok());
+    EXPECT_TRUE(*sum == added);
+    // And it sums on from there like any other.
+    ASSERT_TRUE(sum->Add(terms[2].w, terms[2].x).ok());
+  }
+  ASSERT_TRUE(added.Add(terms[2].w, terms[2].x).ok());
+  EXPECT_TRUE(same == added);
+  EXPECT_TRUE(none == added);
+}
+
+TEST(ExactSumTest, AssignRefusesWhatAddRefusesAndLeavesZeros) {
+  const size_t n = 40;
+  std::vector<float> ok(n, 0.5f);
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    262144.0f /* x 2 = 2^19 */}) {
+    std::vector<float> x = ok;
+    x[n - 3] = bad;
+    x[n - 1] = bad;
+    ExactSum sum(n);
+    ASSERT_TRUE(sum.Add(1.0, ok).ok());
+    absl::Status s = sum.Assign(2.0, x);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr(absl::StrCat("value ", n - 3, " is")));
+    EXPECT_TRUE(sum == ExactSum(n)) << bad;
+  }
+  ExactSum sum(n);
+  ASSERT_TRUE(sum.Add(1.0, ok).ok());
+  EXPECT_EQ(sum.Assign(std::nan(""), ok).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(sum == ExactSum(n));
+  std::vector<float> edge = ok;
+  edge[0] = 262143.5f;  // x 2 = 2^19 - 1: inside the bound
+  EXPECT_TRUE(sum.Assign(2.0, edge).ok());
+  EXPECT_EQ(sum.values()[0], int64_t{524287} << 32);
+}
+
 TEST(ExactSumTest, OverflowIsRefusedNotWrapped) {
   ExactSum sum(3);
   const std::vector<float> big = {524287.0f, -524287.0f, 1.0f};

@@ -27,8 +27,7 @@ absl::Status FoldedSumReader::Take(wire::FoldedChunk* chunk) {
       if (absl::Status s = transport_->ReadFoldedSlot(header_, &values_); !s.ok()) return s;
       received_ = values_.size();
     } else {
-      values_ = transport_->SpareSumValues();
-      values_.resize(header_.num_params());
+      values_ = transport_->SpareSumValuesSized();  // every value is written below (Finish)
     }
   } else if (chunk->has_header()) {
     return absl::InvalidArgumentError("a PushFolded stream carries its header twice");

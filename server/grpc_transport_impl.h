@@ -326,6 +326,8 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // An empty vector with room for a sum's num_params values, reusing the
   // memory of a sum the engine is done with (util/spare_buffers.h).
   std::vector<int64_t> SpareSumValues() { return spare_sums_->Take(num_params_); }
+  // num_params_ values to be overwritten (not zeroed first).
+  std::vector<int64_t> SpareSumValuesSized() { return spare_sums_->TakeSized(num_params_); }
   absl::Status EndFolded(absl::Status status, const wire::FoldedHeader& header,
                          std::vector<int64_t> values, uint64_t bytes,
                          wire::PushUpdateResponse* response);

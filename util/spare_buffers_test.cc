@@ -31,6 +31,25 @@ TEST(SpareBuffersTest, TooSmallOnesStayAndANewOneIsMade) {
   EXPECT_GE(spare.Take(5).capacity(), 10u);
 }
 
+TEST(SpareBuffersTest, TakeSizedHandsBackTheMemoryUnzeroed) {
+  SpareBuffers<int64_t> spare(2);
+  std::vector<int64_t> v(1000, 7);
+  const int64_t* memory = v.data();
+  spare.Give(std::move(v));
+  std::vector<int64_t> again = spare.TakeSized(600);
+  EXPECT_EQ(again.data(), memory);
+  EXPECT_EQ(again, std::vector<int64_t>(600, 7));  // not zeroed: the caller overwrites
+  EXPECT_EQ(spare.kept(), 0u);
+  // Nothing kept with room: a new one, value-initialized.
+  EXPECT_EQ(spare.TakeSized(5), std::vector<int64_t>(5, 0));
+  spare.Give(std::move(again));
+  std::vector<int64_t> grown = spare.TakeSized(900);  // within its capacity
+  EXPECT_EQ(grown.data(), memory);
+  EXPECT_EQ(grown.size(), 900u);
+  EXPECT_EQ(grown[599], 7);
+  EXPECT_EQ(grown[600], 0);  // the part beyond the given size is value-initialized
+}
+
 TEST(SpareBuffersTest, KeepsAtMostItsBoundAndNothingEmpty) {
   SpareBuffers<int> spare(2);
   spare.Give(std::vector<int>());
