@@ -258,7 +258,12 @@ TEST_F(WorkerServerTest, FoldGroupsComeAsExactSumsOfTwoOrMoreOrAsPlainUpdates) {
   // A group of six with different weights.
   std::vector<TaskSpec> tasks;
   for (TaskId id = 2; id <= 7; ++id) tasks.push_back(fold(id, 2, 0.5 + 0.25 * id));
+  // In one batch, as the engine submits a round: a parked poll answered at
+  // the first Submit would lease that task alone, and on a busy machine it
+  // could be trained and pushed before the next is submitted.
+  transport_->BeginBatch();
   for (const TaskSpec& t : tasks) transport_->Submit(t);
+  transport_->EndBatch();
   std::map<std::shared_ptr<const FoldedSum>, std::vector<TaskId>> sums;
   size_t plain = 0;
   for (const TaskSpec& t : tasks) {
@@ -324,7 +329,9 @@ TEST_F(WorkerServerTest, OverALocalLinkResultsAreBitIdenticalWithOrWithoutShared
       t.fold_weight = 0.25 * static_cast<double>(id);
       folded.push_back(t);
     }
+    transport_->BeginBatch();  // leased together (see FoldGroupsComeAs...)
     for (const TaskSpec& t : folded) transport_->Submit(t);
+    transport_->EndBatch();
     for (const TaskSpec& t : folded) {
       auto got = transport_->Await(t.id);
       ASSERT_TRUE(got.ok()) << got.status();
