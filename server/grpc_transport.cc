@@ -60,6 +60,16 @@ absl::Status GrpcTransportImpl::Start() {
   absl::StatusOr<std::string> instance = RandomHex(8);
   if (!instance.ok()) return instance.status();
   instance_ = *instance;
+  if (!options_.listen_address.empty()) {
+    absl::Status listening = Listen();
+    if (!listening.ok()) return listening;
+  }
+  reaper_ = std::thread([this] { ReaperLoop(); });
+  poll_timer_ = std::thread([this] { PollTimerLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status GrpcTransportImpl::Listen() {
   ListenOptions listen;
   listen.address = options_.listen_address;
   listen.security = options_.security;
@@ -70,8 +80,6 @@ absl::Status GrpcTransportImpl::Start() {
   server_ = std::move(listener->server);
   port_ = listener->port;
   address_ = listener->address;
-  reaper_ = std::thread([this] { ReaperLoop(); });
-  poll_timer_ = std::thread([this] { PollTimerLoop(); });
   return absl::OkStatus();
 }
 
@@ -187,6 +195,7 @@ void GrpcTransportImpl::Shutdown() {
 }
 
 std::shared_ptr<grpc::Channel> GrpcTransportImpl::InProcessChannel() {
+  if (server_ == nullptr) return nullptr;  // no listener: links only
   return server_->InProcessChannel(WireChannelArguments());
 }
 

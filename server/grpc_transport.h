@@ -106,6 +106,8 @@ namespace fedsim {
 
 struct GrpcServerOptions {
   // Address to listen on, "host:port"; port 0 picks a free port (see port()).
+  // Empty: no gRPC listener at all, for a transport whose workers all call
+  // over local links (ServeLink); address() is then "" and port() 0.
   // Default: "127.0.0.1:0".
   std::string listen_address = "127.0.0.1:0";
   // Told to workers at Register: how often they heartbeat. Default: 0.5 s.
@@ -273,12 +275,13 @@ class GrpcTransport : public Transport {
  public:
   ~GrpcTransport() override = default;
 
-  // The port actually bound (useful with ":0").
+  // The port actually bound (useful with ":0"); 0 without a listener.
   virtual int port() const = 0;
-  // "host:port" as workers should dial it.
+  // "host:port" as workers should dial it; "" without a listener.
   virtual std::string address() const = 0;
 
-  // A channel to this server without sockets, for tests.
+  // A channel to this server without sockets, for tests; null without a
+  // listener.
   virtual std::shared_ptr<grpc::Channel> InProcessChannel() = 0;
 
   // Serves the Aggregator calls of a local link (rpc/local_link.h) on `fd`,

@@ -218,6 +218,8 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   ~GrpcTransportImpl() override;
 
   absl::Status Start();
+  // Starts the gRPC listener on options_.listen_address (Start's part).
+  absl::Status Listen();
 
   // ---------------------------------------------------------------- Transport
 

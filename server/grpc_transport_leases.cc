@@ -250,7 +250,7 @@ void GrpcTransportImpl::ReaperLoop() {
     }
   }
   // Ends in-flight RPCs (long polls already returned run_finished).
-  server_->Shutdown(GrpcTimeout(absl::Milliseconds(200)));
+  if (server_ != nullptr) server_->Shutdown(GrpcTimeout(absl::Milliseconds(200)));
 }
 
 void GrpcTransportImpl::ServePollsLocked(bool all) {

@@ -300,13 +300,25 @@ TEST_F(WorkerServerTest, FoldGroupsComeAsExactSumsOfTwoOrMoreOrAsPlainUpdates) {
 // Over a local link, with the server's shared memory on or off: plain
 // tasks come back with the in-process deltas, a fold group's as the exact
 // sum of them, bit for bit; tensors go through shared memory only when the
-// server offers it.
+// server offers it. A server without a gRPC listener (`fedsim run` with all
+// its workers on links) serves a link just the same.
 TEST_F(WorkerServerTest, OverALocalLinkResultsAreBitIdenticalWithOrWithoutSharedMemory) {
-  for (const bool shm : {true, false}) {
+  struct Mode {
+    bool shm;
+    bool listen;
+  };
+  for (const Mode mode : {Mode{true, true}, Mode{false, true}, Mode{true, false}}) {
+    const bool shm = mode.shm;
     GrpcServerOptions options;
     options.heartbeat_interval_s = 0.1;
     options.shared_memory_updates = shm;
+    if (!mode.listen) options.listen_address = "";
     StartServer(options);
+    if (!mode.listen) {
+      EXPECT_EQ(transport_->address(), "");
+      EXPECT_EQ(transport_->port(), 0);
+      EXPECT_EQ(transport_->InProcessChannel(), nullptr);
+    }
     WorkerOptions wo = Worker(2);
     Link(&wo);
     wo.server = "test-server";
@@ -319,7 +331,8 @@ TEST_F(WorkerServerTest, OverALocalLinkResultsAreBitIdenticalWithOrWithoutShared
     for (const TaskSpec& t : plain) {
       auto got = transport_->Await(t.id);
       ASSERT_TRUE(got.ok()) << got.status();
-      EXPECT_EQ(got->delta, Expected(t).delta) << "task " << t.id << (shm ? "" : " (no shm)");
+      EXPECT_EQ(got->delta, Expected(t).delta)
+          << "task " << t.id << (shm ? "" : " (no shm)") << (mode.listen ? "" : " (no listener)");
       EXPECT_EQ(got->metrics, Expected(t).metrics);
     }
     std::vector<TaskSpec> folded;
@@ -343,7 +356,8 @@ TEST_F(WorkerServerTest, OverALocalLinkResultsAreBitIdenticalWithOrWithoutShared
       for (TaskId id : got->folded->tasks) {
         ASSERT_TRUE(want.Add(0.25 * static_cast<double>(id), Expected(Task(id, id)).delta).ok());
       }
-      EXPECT_EQ(got->folded->sum, want) << "task " << t.id << (shm ? "" : " (no shm)");
+      EXPECT_EQ(got->folded->sum, want)
+          << "task " << t.id << (shm ? "" : " (no shm)") << (mode.listen ? "" : " (no listener)");
     }
     transport_->Shutdown();
     worker.join();
