@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -134,6 +135,59 @@ class LoopbackSocket {
   int fd_ = -1;
 };
 
+// Registers `client` as worker `name` and turns on its shared-memory
+// segments; nullopt (after printing `refused`) when the server offers none.
+std::optional<WorkerSession> RegisterShared(AggregatorClient* client, const char* name,
+                                            size_t num_floats, const char* refused) {
+  auto reg = client->Register(name, 1);
+  if (!reg.ok() || !reg->shared_memory_updates()) {
+    std::fprintf(stderr, "%s\n", refused);
+    return std::nullopt;
+  }
+  client->UseSharedMemory(num_floats, 1, [](const absl::Status& why) {
+    std::fprintf(stderr, "no shared memory: %s\n", why.ToString().c_str());
+  });
+  return WorkerSession::Of(*reg);
+}
+
+// One task for `worker`: leases it, times its PushUpdate (with `result`
+// under the task's id) and then a FetchModel of the model, adding both to
+// the figures when `keep`. false, after printing why (`what` names the
+// path), when a step fails.
+bool TimePushThenFetch(GrpcTransport* transport, AggregatorClient* client,
+                       const WorkerSession& worker, const TaskSpec& spec, TaskResult* result,
+                       size_t num_floats, const char* what, bool keep, Figures* push,
+                       Figures* fetch) {
+  transport->Submit(spec);
+  auto lease = client->GetTask(worker, 1, 1.0);
+  if (!lease.ok() || lease->tasks_size() != 1) {
+    std::fprintf(stderr, "lease failed\n");
+    return false;
+  }
+  result->id = spec.id;
+  const size_t bytes = num_floats * sizeof(float);
+  auto t0 = Clock::now();
+  auto pushed = client->PushUpdate(worker, *result);
+  auto t1 = Clock::now();
+  if (!pushed.ok()) {
+    std::fprintf(stderr, "%s push failed: %s\n", what, pushed.status().ToString().c_str());
+    return false;
+  }
+  if (!transport->Await(spec.id).ok()) return false;
+  auto t2 = Clock::now();
+  auto fetched = client->FetchModel(worker, spec.base);
+  auto t3 = Clock::now();
+  if (!fetched.ok() || fetched->size() != num_floats) {
+    std::fprintf(stderr, "%s fetch failed: %s\n", what, fetched.status().ToString().c_str());
+    return false;
+  }
+  if (keep) {
+    push->mb_per_s.push_back(MbPerS(bytes, t1 - t0));
+    fetch->mb_per_s.push_back(MbPerS(bytes, t3 - t2));
+  }
+  return true;
+}
+
 int Bench(size_t num_floats, int reps) {
   const size_t bytes = num_floats * sizeof(float);
   ModelStore store;
@@ -158,15 +212,9 @@ int Bench(size_t num_floats, int reps) {
   // A second worker that pushes through shared memory, as fedsim's workers
   // on the server's machine do.
   AggregatorClient shm_client(NewWireChannel((*transport)->address()));
-  auto shm_reg = shm_client.Register("bench-shm", 1);
-  if (!shm_reg.ok() || !shm_reg->shared_memory_updates()) {
-    std::fprintf(stderr, "the server did not offer shared memory\n");
-    return 1;
-  }
-  shm_client.UseSharedMemory(num_floats, 1, [](const absl::Status& why) {
-    std::fprintf(stderr, "no shared memory: %s\n", why.ToString().c_str());
-  });
-  const WorkerSession shm_worker = WorkerSession::Of(*shm_reg);
+  const std::optional<WorkerSession> shm_worker = RegisterShared(
+      &shm_client, "bench-shm", num_floats, "the server did not offer shared memory");
+  if (!shm_worker.has_value()) return 1;
   // A third that calls over a local link, also through shared memory.
   int pair[2] = {-1, -1};
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -175,15 +223,9 @@ int Bench(size_t num_floats, int reps) {
   }
   (*transport)->ServeLink(pair[0], "bench-link");
   AggregatorClient link_client(std::make_shared<LinkClient>(pair[1]));
-  auto link_reg = link_client.Register("bench-link", 1);
-  if (!link_reg.ok() || !link_reg->shared_memory_updates()) {
-    std::fprintf(stderr, "the link worker was not offered shared memory\n");
-    return 1;
-  }
-  link_client.UseSharedMemory(num_floats, 1, [](const absl::Status& why) {
-    std::fprintf(stderr, "no shared memory: %s\n", why.ToString().c_str());
-  });
-  const WorkerSession link_worker = WorkerSession::Of(*link_reg);
+  const std::optional<WorkerSession> link_worker = RegisterShared(
+      &link_client, "bench-link", num_floats, "the link worker was not offered shared memory");
+  if (!link_worker.has_value()) return 1;
 
   TaskResult result;
   result.client = 0;
@@ -238,62 +280,19 @@ int Bench(size_t num_floats, int reps) {
     }
     if (!(*transport)->Await(spec.id).ok()) return 1;
 
+    const bool keep = rep >= 0;
     spec.id += 1000;
-    (*transport)->Submit(spec);
-    lease = shm_client.GetTask(shm_worker, 1, 1.0);
-    if (!lease.ok() || lease->tasks_size() != 1) {
-      std::fprintf(stderr, "lease failed\n");
+    if (!TimePushThenFetch(transport->get(), &shm_client, *shm_worker, spec, &result, num_floats,
+                           "shared-memory", keep, &shm_push, &shm_fetch)) {
       return 1;
     }
-    result.id = spec.id;
-    auto t5 = Clock::now();
-    auto shm_pushed = shm_client.PushUpdate(shm_worker, result);
-    auto t6 = Clock::now();
-    if (!shm_pushed.ok()) {
-      std::fprintf(stderr, "shared-memory push failed: %s\n",
-                   shm_pushed.status().ToString().c_str());
-      return 1;
-    }
-    if (!(*transport)->Await(spec.id).ok()) return 1;
-    auto t7 = Clock::now();
-    auto shm_fetched = shm_client.FetchModel(shm_worker, ModelRef::Global(1));
-    auto t8 = Clock::now();
-    if (!shm_fetched.ok() || shm_fetched->size() != num_floats) {
-      std::fprintf(stderr, "shared-memory fetch failed: %s\n",
-                   shm_fetched.status().ToString().c_str());
-      return 1;
-    }
-
     spec.id += 1000;
-    (*transport)->Submit(spec);
-    lease = link_client.GetTask(link_worker, 1, 1.0);
-    if (!lease.ok() || lease->tasks_size() != 1) {
-      std::fprintf(stderr, "lease failed\n");
+    if (!TimePushThenFetch(transport->get(), &link_client, *link_worker, spec, &result, num_floats,
+                           "local-link", keep, &link_push, &link_fetch)) {
       return 1;
     }
-    result.id = spec.id;
-    auto t9 = Clock::now();
-    auto link_pushed = link_client.PushUpdate(link_worker, result);
-    auto t10 = Clock::now();
-    if (!link_pushed.ok()) {
-      std::fprintf(stderr, "local-link push failed: %s\n", link_pushed.status().ToString().c_str());
-      return 1;
-    }
-    if (!(*transport)->Await(spec.id).ok()) return 1;
-    auto t11 = Clock::now();
-    auto link_fetched = link_client.FetchModel(link_worker, ModelRef::Global(1));
-    auto t12 = Clock::now();
-    if (!link_fetched.ok() || link_fetched->size() != num_floats) {
-      std::fprintf(stderr, "local-link fetch failed: %s\n",
-                   link_fetched.status().ToString().c_str());
-      return 1;
-    }
-    if (rep < 0) continue;
-    link_push.mb_per_s.push_back(MbPerS(bytes, t10 - t9));
-    link_fetch.mb_per_s.push_back(MbPerS(bytes, t12 - t11));
+    if (!keep) continue;
     socket_fetch.mb_per_s.push_back(MbPerS(bytes, t0 - t_raw));
-    shm_fetch.mb_per_s.push_back(MbPerS(bytes, t8 - t7));
-    shm_push.mb_per_s.push_back(MbPerS(bytes, t6 - t5));
     copy.mb_per_s.push_back(MbPerS(bytes, t1 - t0));
     fetch.mb_per_s.push_back(MbPerS(bytes, t2 - t1));
     push.mb_per_s.push_back(MbPerS(bytes, t4 - t3));
