@@ -33,8 +33,7 @@ class SpareBuffers {
   std::vector<T> Take(size_t n) {
     std::vector<T> v = TakeKept(n);
     v.clear();
-    if (v.capacity() >= n) return v;
-    v.reserve(n);
+    v.reserve(n);  // a no-op for a kept one
     return v;
   }
 
@@ -48,8 +47,8 @@ class SpareBuffers {
     return v;
   }
 
-  // Keeps `v`'s memory for a later Take (its contents are dropped), unless
-  // max_kept are kept already or it holds no memory.
+  // Keeps `v` for a later Take (which empties it) or TakeSized (which keeps
+  // its elements), unless max_kept are kept already or it holds no memory.
   void Give(std::vector<T> v) {
     if (v.capacity() == 0) return;
     absl::MutexLock lock(&mu_);
