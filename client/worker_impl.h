@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -110,7 +111,9 @@ class Worker {
   // A batch of one task goes as a plain update: a sum is twice a delta's
   // bytes, which matters where workers train one client a round over a
   // real network. So the first trained delta waits in `single` and joins
-  // the sum only when a second task is trained.
+  // the sum only when a second task is trained. The sum is built in a
+  // shared-memory slot lent by the client (AggregatorClient::SumSlot) when
+  // one is free, else in `sum`.
   struct FoldBatch {
     uint64_t group = 0;
     WorkerSession session;
@@ -118,6 +121,7 @@ class Worker {
     std::vector<TaskResult> tasks;  // under the worker's mu_; deltas empty
     absl::Mutex sum_mu;
     ExactSum sum ABSL_GUARDED_BY(sum_mu);
+    std::optional<AggregatorClient::SumSlot> in_slot ABSL_GUARDED_BY(sum_mu);
     std::shared_ptr<const TaskResult> single ABSL_GUARDED_BY(sum_mu);
     double single_weight ABSL_GUARDED_BY(sum_mu) = 0;
   };

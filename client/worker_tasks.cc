@@ -105,20 +105,30 @@ void Worker::FoldTask(const TaskSpec& spec, const WorkerSession& lease_worker, a
     {
       // Slots add in parallel; only the sum is shared.
       absl::MutexLock lock(&batch->sum_mu);
-      if (batch->sum.empty() && batch->single == nullptr) {
+      if (batch->sum.empty() && !batch->in_slot.has_value() && batch->single == nullptr) {
         batch->single = result;  // the batch's first: it may stay alone
         batch->single_weight = spec.fold_weight;
       } else {
         if (batch->single != nullptr) {  // the second task: the sum starts with the first
-          batch->sum = ExactSum::FromValues(spare_sums_.TakeSized(batch->single->delta.size()));
-          added = batch->sum.Assign(batch->single_weight, batch->single->delta);
+          const std::span<const float> first = batch->single->delta;
+          batch->in_slot = client_.LendSumSlot(first.size());
+          if (batch->in_slot.has_value()) {
+            added = ExactSum::AssignInto(batch->in_slot->values(), batch->single_weight, first);
+          } else {
+            batch->sum = ExactSum::FromValues(spare_sums_.TakeSized(first.size()));
+            added = batch->sum.Assign(batch->single_weight, first);
+          }
           if (!added.ok()) {
             added = absl::InvalidArgumentError(
                 absl::StrCat("task ", batch->single->id, ": ", added.message()));
           }
           batch->single.reset();
         }
-        if (added.ok()) added = batch->sum.Add(spec.fold_weight, result->delta);
+        if (added.ok()) {
+          added = batch->in_slot.has_value()
+                      ? ExactSum::AddInto(batch->in_slot->values(), spec.fold_weight, result->delta)
+                      : batch->sum.Add(spec.fold_weight, result->delta);
+        }
       }
     }
     if (added.ok()) {
@@ -197,6 +207,8 @@ void Worker::PushBatch(const std::shared_ptr<FoldBatch>& batch) {
   {
     absl::MutexLock lock(&batch->sum_mu);
     out.sum = std::move(batch->sum);
+    out.in_slot = std::move(batch->in_slot);
+    batch->in_slot.reset();
   }
   std::sort(out.tasks.begin(), out.tasks.end(),
             [](const TaskResult& a, const TaskResult& b) { return a.id < b.id; });
@@ -238,7 +250,8 @@ void Worker::PushBatch(const std::shared_ptr<FoldBatch>& batch) {
       TaskLog(spec, what.c_str());
     }
   }
-  spare_sums_.Give(std::move(out.sum).TakeValues());
+  if (!out.sum.empty()) spare_sums_.Give(std::move(out.sum).TakeValues());
+  out.in_slot.reset();  // the slot back for the next batch
   absl::MutexLock lock(&mu_);
   if (!status.ok()) SetFatalLocked(status);
   for (const TaskResult& r : out.tasks) in_flight_.erase(r.id);

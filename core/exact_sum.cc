@@ -1,5 +1,6 @@
 #include "core/exact_sum.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <utility>
@@ -41,15 +42,17 @@ absl::Status TermError(std::span<const float> x, double w, size_t first) {
 
 }  // namespace
 
-absl::Status ExactSum::Add(double w, std::span<const float> x) {
-  if (x.size() != values_.size()) {
+absl::Status ExactSum::Add(double w, std::span<const float> x) { return AddInto(values_, w, x); }
+
+absl::Status ExactSum::AddInto(std::span<int64_t> sum, double w, std::span<const float> x) {
+  if (x.size() != sum.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("exact sum: a vector of ", x.size(), " values added to ", values_.size()));
+        absl::StrCat("exact sum: a vector of ", x.size(), " values added to ", sum.size()));
   }
   if (!std::isfinite(w)) return absl::InvalidArgumentError(absl::StrCat("exact sum: weight ", w));
   const size_t n = x.size();
   const float* __restrict in = x.data();
-  uint64_t* __restrict acc = reinterpret_cast<uint64_t*>(values_.data());
+  uint64_t* __restrict acc = reinterpret_cast<uint64_t*>(sum.data());
   // One pass that adds and watches both bounds (NaN fails the comparison
   // too); a refused vector is then subtracted again, term by term, which
   // restores every value exactly (the arithmetic wraps modulo 2^64).
@@ -79,13 +82,21 @@ absl::Status ExactSum::Add(double w, std::span<const float> x) {
 
 absl::Status ExactSum::Assign(double w, std::span<const float> x) {
   values_.resize(x.size());
+  return AssignInto(values_, w, x);
+}
+
+absl::Status ExactSum::AssignInto(std::span<int64_t> sum, double w, std::span<const float> x) {
+  if (x.size() != sum.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exact sum: a vector of ", x.size(), " values assigned to ", sum.size()));
+  }
   if (!std::isfinite(w)) {
-    SetZero();
+    std::fill(sum.begin(), sum.end(), 0);
     return absl::InvalidArgumentError(absl::StrCat("exact sum: weight ", w));
   }
   const size_t n = x.size();
   const float* __restrict in = x.data();
-  int64_t* __restrict out = values_.data();
+  int64_t* __restrict out = sum.data();
   // A term below kMaxTerm (2^19) cannot leave the sum's range (2^31).
   uint64_t bad = 0;
   for (size_t j = 0; j < n; ++j) {
@@ -94,7 +105,7 @@ absl::Status ExactSum::Assign(double w, std::span<const float> x) {
     out[j] = Fixed(v);
   }
   if (bad == 0) return absl::OkStatus();
-  SetZero();
+  std::fill(sum.begin(), sum.end(), 0);
   size_t first = 0;
   while (std::fabs(w * static_cast<double>(in[first])) < kMaxTerm) ++first;
   return TermError(x, w, first);

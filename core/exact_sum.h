@@ -54,6 +54,13 @@ class ExactSum {
   // zeros.
   absl::Status Assign(double w, std::span<const float> x);
 
+  // Add and Assign on a sum's fixed-point values held elsewhere (a
+  // shared-memory slot, say): `acc` and `out` play *this's values, of
+  // x.size() elements (InvalidArgument when not), with the same results
+  // and the same refusals.
+  static absl::Status AddInto(std::span<int64_t> acc, double w, std::span<const float> x);
+  static absl::Status AssignInto(std::span<int64_t> out, double w, std::span<const float> x);
+
   // *this += other, exactly. InvalidArgument, leaving *this unchanged, when
   // the sizes differ or the sum would leave the 64-bit range.
   absl::Status Merge(const ExactSum& other);

@@ -159,6 +159,39 @@ TEST(ExactSumTest, AssignRefusesWhatAddRefusesAndLeavesZeros) {
   EXPECT_EQ(sum.values()[0], int64_t{524287} << 32);
 }
 
+TEST(ExactSumTest, IntoValuesHeldElsewhereGivesTheSameBitsAndRefusals) {
+  const size_t n = 1003;
+  const std::vector<Term> terms = RandomTerms(3, n, 5);
+  ExactSum sum;
+  ASSERT_TRUE(sum.Assign(terms[0].w, terms[0].x).ok());
+  ASSERT_TRUE(sum.Add(terms[1].w, terms[1].x).ok());
+  // Memory that held something else, as a reused shared-memory slot does.
+  std::vector<int64_t> slot(n, int64_t{-12345});
+  ASSERT_TRUE(ExactSum::AssignInto(slot, terms[0].w, terms[0].x).ok());
+  ASSERT_TRUE(ExactSum::AddInto(slot, terms[1].w, terms[1].x).ok());
+  EXPECT_TRUE(std::equal(slot.begin(), slot.end(), sum.values().begin(), sum.values().end()));
+
+  // A refused term leaves the values as they were (Add) or zeros (Assign).
+  std::vector<float> bad = terms[2].x;
+  bad[n - 2] = std::numeric_limits<float>::infinity();
+  const std::vector<int64_t> before = slot;
+  absl::Status s = ExactSum::AddInto(slot, terms[2].w, bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr(absl::StrCat("value ", n - 2, " is")));
+  EXPECT_EQ(slot, before);
+  EXPECT_EQ(ExactSum::AddInto(slot, 1.0, std::vector<float>(n - 1)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(slot, before);
+  EXPECT_EQ(ExactSum::AssignInto(slot, 1.0, std::vector<float>(n + 1)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(slot, before);  // a size mismatch writes nothing
+  EXPECT_EQ(ExactSum::AssignInto(slot, terms[2].w, bad).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(slot, std::vector<int64_t>(n, 0));
+  EXPECT_EQ(ExactSum::AssignInto(slot, std::nan(""), terms[2].x).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(slot, std::vector<int64_t>(n, 0));
+}
+
 TEST(ExactSumTest, OverflowIsRefusedNotWrapped) {
   ExactSum sum(3);
   const std::vector<float> big = {524287.0f, -524287.0f, 1.0f};

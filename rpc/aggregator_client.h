@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -146,20 +147,60 @@ class AggregatorClient {
   absl::StatusOr<Pushed> PushUpdateAndLease(const WorkerSession& worker,
                                             std::shared_ptr<const TaskResult> result,
                                             uint32_t want_tasks);
+  // A slot of PushFolded's shared-memory segment lent to a caller that
+  // builds a sum in place (ExactSum::AssignInto, AddInto): PushFolded then
+  // hands the sum over without copying it, and a worker's sum needs no
+  // memory of its own (on the pfl recipe, 1.6 MB a round and its 391 page
+  // faults in the first). The slot goes back to the segment when this is
+  // destroyed, unless a push through it failed: the server may still be
+  // reading it then, so it is never lent again (its values stay readable
+  // here, for a push that streams them).
+  class SumSlot {
+   public:
+    SumSlot(SumSlot&& other) noexcept { *this = std::move(other); }
+    SumSlot& operator=(SumSlot&& other) noexcept;
+    ~SumSlot();
+
+    // The sum's fixed-point values (ExactSum::values()).
+    std::span<int64_t> values() const { return values_; }
+
+   private:
+    friend class AggregatorClient;
+    SumSlot(std::shared_ptr<UpdateSegment> segment, uint32_t slot, size_t num_values);
+    void GiveBack();  // a no-op for a slot a failed push retired
+
+    std::shared_ptr<UpdateSegment> segment_;
+    uint32_t slot_ = 0;
+    std::span<int64_t> values_;
+  };
+  // A free slot for a sum of `num_values` values, the segment made now when
+  // UseSharedMemory asked for one and it is not made yet; nullopt when sums
+  // stream (no segment, or one for another model size) or every slot is
+  // lent or in a push.
+  std::optional<SumSlot> LendSumSlot(size_t num_values);
+
   // Several tasks of one fold group (TaskSpec::fold_group) trained by this
   // worker, their deltas pre-aggregated: `tasks` in ascending id with their
-  // figures and empty deltas, `sum` the exact sum of fold_weight * delta.
+  // figures and empty deltas, and the exact sum of fold_weight * delta in
+  // `in_slot` when it was built there, else in `sum`.
   struct FoldedBatch {
     uint64_t fold_id = 0;  // this worker's own number for the batch, > 0
     uint64_t group = 0;
     std::vector<TaskResult> tasks;
     ExactSum sum;
+    std::optional<SumSlot> in_slot;
+
+    std::span<const int64_t> values() const {
+      return in_slot.has_value() ? std::span<const int64_t>(in_slot->values()) : sum.values();
+    }
   };
   // Uploads a batch (PushFolded) and leases up to `want_tasks` tasks with
   // the answer. The sum goes through a slot of a second shared-memory
   // segment (slots of 2 * num_params floats' bytes) made like the updates'
-  // one when UseSharedMemory was called, else it streams in chunks of at
-  // most chunk_bytes. Errors as PushUpdate's.
+  // one when UseSharedMemory was called: its own slot when it was built in
+  // one (which a failed push retires, so that a retry streams it), else a
+  // free slot it is copied into. Otherwise it streams in chunks of at most
+  // chunk_bytes. Errors as PushUpdate's.
   absl::StatusOr<Pushed> PushFolded(const WorkerSession& worker, const FoldedBatch& batch,
                                     uint32_t want_tasks);
   // Uploads one result. Returns true when the server acknowledged it as a
@@ -254,7 +295,8 @@ class AggregatorClient {
   // One PushFolded call: the values streamed, or (segment != nullptr) in
   // `slot` of it already.
   grpc::Status PushFoldedOnce(const WorkerSession& worker, const FoldedBatch& batch,
-                              uint32_t want_tasks, const UpdateSegment* segment, uint32_t slot,
+                              std::span<const int64_t> values, uint32_t want_tasks,
+                              const UpdateSegment* segment, uint32_t slot,
                               wire::PushUpdateResponse* response);
 };
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <utility>
 
 #include "rpc/aggregator_client.h"
 
@@ -12,22 +13,74 @@ namespace fedsim {
 static_assert(std::endian::native == std::endian::little,
               "the wire's int64 values are little-endian");
 
-absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const WorkerSession& worker,
-                                                                      const FoldedBatch& batch,
-                                                                      uint32_t want_tasks) {
-  const std::span<const int64_t> values = batch.sum.values();
+AggregatorClient::SumSlot::SumSlot(std::shared_ptr<UpdateSegment> segment, uint32_t slot,
+                                   size_t num_values)
+    : segment_(std::move(segment)), slot_(slot) {
+  // A slot holds 2 * num_params floats' bytes: num_params int64 values.
+  values_ = {reinterpret_cast<int64_t*>(segment_->Slot(slot_).data()), num_values};
+}
+
+AggregatorClient::SumSlot& AggregatorClient::SumSlot::operator=(SumSlot&& other) noexcept {
+  if (this != &other) {
+    GiveBack();
+    segment_ = std::move(other.segment_);
+    slot_ = std::exchange(other.slot_, 0);
+    values_ = std::exchange(other.values_, {});
+  }
+  return *this;
+}
+
+AggregatorClient::SumSlot::~SumSlot() { GiveBack(); }
+
+void AggregatorClient::SumSlot::GiveBack() {
+  if (segment_ != nullptr) segment_->Release(slot_);
+  segment_.reset();
+}
+
+std::optional<AggregatorClient::SumSlot> AggregatorClient::LendSumSlot(size_t num_values) {
   std::shared_ptr<UpdateSegment> segment;
   {
     absl::MutexLock lock(&segment_mu_);
-    segment = LazySegmentLocked(&sum_segment_, &sum_lazy_slots_, values.size(), 2);
+    segment = LazySegmentLocked(&sum_segment_, &sum_lazy_slots_, num_values, 2);
   }
+  if (segment == nullptr || num_values == 0 || segment->num_params() != 2 * num_values) {
+    return std::nullopt;
+  }
+  const std::optional<uint32_t> slot = segment->Acquire();
+  if (!slot.has_value()) return std::nullopt;
+  return SumSlot(std::move(segment), *slot, num_values);
+}
+
+absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const WorkerSession& worker,
+                                                                      const FoldedBatch& batch,
+                                                                      uint32_t want_tasks) {
+  const std::span<const int64_t> values = batch.values();
   wire::PushUpdateResponse response;
   grpc::Status status;
   bool sent = false;
-  if (segment != nullptr && !values.empty() && segment->num_params() == 2 * values.size()) {
+  if (const std::optional<SumSlot>& own = batch.in_slot;
+      own.has_value() && !own->segment_->retired(own->slot_)) {
+    // Built in its slot: nothing to copy.
+    status = PushFoldedOnce(worker, batch, values, want_tasks, own->segment_.get(), own->slot_,
+                            &response);
+    if (status.ok()) {
+      bytes_shared_ += values.size() * sizeof(int64_t);
+      sent = true;
+    } else if (!RetireAfterFailure(FromGrpcStatus(status), own->segment_, own->slot_,
+                                   &sum_segment_)) {
+      return FromGrpcStatus(status);
+    }
+  }
+  std::shared_ptr<UpdateSegment> segment;
+  if (!sent) {
+    absl::MutexLock lock(&segment_mu_);
+    segment = LazySegmentLocked(&sum_segment_, &sum_lazy_slots_, values.size(), 2);
+  }
+  if (!sent && segment != nullptr && !values.empty() &&
+      segment->num_params() == 2 * values.size()) {
     if (const std::optional<uint32_t> slot = segment->Acquire(); slot.has_value()) {
       std::memcpy(segment->Slot(*slot).data(), values.data(), values.size() * sizeof(int64_t));
-      status = PushFoldedOnce(worker, batch, want_tasks, segment.get(), *slot, &response);
+      status = PushFoldedOnce(worker, batch, values, want_tasks, segment.get(), *slot, &response);
       if (status.ok()) {
         segment->Release(*slot);
         bytes_shared_ += values.size() * sizeof(int64_t);
@@ -38,7 +91,7 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
     }
   }
   if (!sent) {
-    status = PushFoldedOnce(worker, batch, want_tasks, nullptr, 0, &response);
+    status = PushFoldedOnce(worker, batch, values, want_tasks, nullptr, 0, &response);
     if (!status.ok()) return FromGrpcStatus(status);
   }
   bytes_pushed_ += values.size() * sizeof(int64_t);
@@ -50,15 +103,16 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
 }
 
 grpc::Status AggregatorClient::PushFoldedOnce(const WorkerSession& worker, const FoldedBatch& batch,
-                                              uint32_t want_tasks, const UpdateSegment* segment,
-                                              uint32_t slot, wire::PushUpdateResponse* response) {
+                                              std::span<const int64_t> values, uint32_t want_tasks,
+                                              const UpdateSegment* segment, uint32_t slot,
+                                              wire::PushUpdateResponse* response) {
   wire::FoldedChunk chunk;
   wire::FoldedHeader* header = chunk.mutable_header();
   header->set_worker_id(worker.worker_id);
   header->set_session(worker.session);
   header->set_fold_id(batch.fold_id);
   header->set_group(batch.group);
-  header->set_num_params(batch.sum.size());
+  header->set_num_params(values.size());
   header->set_want_tasks(want_tasks);
   for (const TaskResult& r : batch.tasks) {
     wire::FoldedTask* t = header->add_tasks();
@@ -74,7 +128,6 @@ grpc::Status AggregatorClient::PushFoldedOnce(const WorkerSession& worker, const
   }
   if (link_ != nullptr) {  // one chunk: the header, and the values unless in the slot
     if (segment == nullptr) {
-      const std::span<const int64_t> values = batch.sum.values();
       chunk.set_data(values.data(), values.size() * sizeof(int64_t));
     }
     return ToGrpcStatus(LinkCall(LinkMethod::kPushFolded, chunk, response));
@@ -90,7 +143,6 @@ grpc::Status AggregatorClient::PushFoldedOnce(const WorkerSession& worker, const
     writer->WriteLast(chunk, grpc::WriteOptions());
     return writer->Finish();
   }
-  const std::span<const int64_t> values = batch.sum.values();
   const size_t per_chunk = std::max<size_t>(chunk_bytes_ / sizeof(int64_t), 1);
   size_t offset = 0;
   bool closed = false;  // the last chunk went with the half-close

@@ -72,7 +72,11 @@ absl::StatusOr<std::unique_ptr<UpdateSegment>> UpdateSegment::Create(uint64_t nu
 }
 
 UpdateSegment::UpdateSegment(std::string name, float* base, uint64_t num_params, uint32_t slots)
-    : name_(std::move(name)), base_(base), num_params_(num_params), slots_(slots) {
+    : name_(std::move(name)),
+      base_(base),
+      num_params_(num_params),
+      slots_(slots),
+      retired_(slots, false) {
   for (uint32_t s = slots; s >= 1; --s) free_.push_back(s);  // hands out 1 first
 }
 
@@ -95,12 +99,17 @@ std::span<float> UpdateSegment::Slot(uint32_t slot) {
 
 void UpdateSegment::Release(uint32_t slot) {
   absl::MutexLock lock(&mu_);
-  free_.push_back(slot);
+  if (!retired_[slot - 1]) free_.push_back(slot);
 }
 
 void UpdateSegment::Retire(uint32_t slot) {
-  // Simply never handed back to free_.
-  (void)slot;
+  absl::MutexLock lock(&mu_);
+  retired_[slot - 1] = true;  // never handed back to free_
+}
+
+bool UpdateSegment::retired(uint32_t slot) {
+  absl::MutexLock lock(&mu_);
+  return retired_[slot - 1];
 }
 
 // ------------------------------------------------------ MappedUpdateSegment

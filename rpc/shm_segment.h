@@ -76,10 +76,12 @@ class UpdateSegment {
   std::optional<uint32_t> Acquire();
   // The floats of an acquired slot.
   std::span<float> Slot(uint32_t slot);
-  // The push that used `slot` returned OK: the slot is free again.
+  // The push that used `slot` returned OK: the slot is free again. A no-op
+  // for a retired slot.
   void Release(uint32_t slot);
   // The push that used `slot` failed: never use it again.
   void Retire(uint32_t slot);
+  bool retired(uint32_t slot);
 
  private:
   UpdateSegment(std::string name, float* base, uint64_t num_params, uint32_t slots);
@@ -90,6 +92,7 @@ class UpdateSegment {
   const uint32_t slots_;
   absl::Mutex mu_;
   std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> retired_ ABSL_GUARDED_BY(mu_);  // by slot - 1
 };
 
 // The server's side: a worker's segment mapped read-only (its updates) or

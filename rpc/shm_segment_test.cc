@@ -102,6 +102,12 @@ TEST(ShmSegmentTest, SlotsAreHandedOutOnceUntilReleasedAndRetiredOnesNeverAgain)
   (*seg)->Release(*b);
   EXPECT_EQ((*seg)->Acquire(), b);
   EXPECT_FALSE((*seg)->Acquire().has_value());  // a is retired
+  // Releasing a retired slot (its holder gives it back as usual) does not
+  // make it free again.
+  EXPECT_TRUE((*seg)->retired(*a));
+  EXPECT_FALSE((*seg)->retired(*b));
+  (*seg)->Release(*a);
+  EXPECT_FALSE((*seg)->Acquire().has_value());
 }
 
 TEST(ShmSegmentTest, ACopyIsBitForBitNonFiniteValuesIncluded) {

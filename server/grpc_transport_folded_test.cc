@@ -1,7 +1,9 @@
 // PushFolded: a worker's exact sum of several tasks' weighted deltas becomes
 // one result per task, sharing the sum; resends are duplicates; a sum that
 // overlaps a result the server has is refused and its other tasks requeued.
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,16 @@ AggregatorClient::FoldedBatch Batch(uint64_t fold_id, const std::vector<TaskId>&
     batch.tasks.push_back(std::move(r));
   }
   return batch;
+}
+
+// Registers a worker of `slots` slots that hands its updates and sums over
+// in shared memory.
+void RegisterSharing(AggregatorClient& client, size_t n, uint32_t slots, WorkerSession* w) {
+  auto registered = client.Register("shm", slots);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  ASSERT_TRUE(registered->shared_memory_updates());
+  *w = WorkerSession::Of(*registered);
+  client.UseSharedMemory(n, slots, nullptr);
 }
 
 TEST_F(TransportTest, AFoldedSumBecomesOneResultPerTaskSharingIt) {
@@ -82,11 +94,8 @@ TEST_F(TransportTest, AWorkerOnThisMachineHandsItsSumOverInSharedMemory) {
   const size_t n = 300'000;
   Start(n);
   auto client = NewClient();
-  auto registered = client->Register("shm", 2);
-  ASSERT_TRUE(registered.ok()) << registered.status();
-  ASSERT_TRUE(registered->shared_memory_updates());
-  WorkerSession w = WorkerSession::Of(*registered);
-  client->UseSharedMemory(n, 2, nullptr);
+  WorkerSession w;
+  ASSERT_NO_FATAL_FAILURE(RegisterSharing(*client, n, 2, &w));
   for (TaskId id : {1, 2, 3, 4}) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
   ASSERT_EQ(client->GetTask(w, 4, 1.0)->tasks_size(), 4);
   // Two sums, one after the other through the same segment.
@@ -102,6 +111,65 @@ TEST_F(TransportTest, AWorkerOnThisMachineHandsItsSumOverInSharedMemory) {
     ASSERT_NE(r->folded, nullptr);
     EXPECT_EQ(r->folded->sum, id <= 2 ? first.sum : second.sum) << id;
   }
+}
+
+TEST_F(TransportTest, ASumBuiltInALentSlotGoesOverWithoutACopy) {
+  const size_t n = 300'000;
+  Start(n);
+  auto client = NewClient();
+  WorkerSession w;
+  ASSERT_NO_FATAL_FAILURE(RegisterSharing(*client, n, 1, &w));  // one slot for sums
+  for (TaskId id : {1, 2, 3, 4}) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
+  ASSERT_EQ(client->GetTask(w, 4, 1.0)->tasks_size(), 4);
+
+  // A batch as a worker builds it: the sum in the lent slot, tasks 1 and 2.
+  const AggregatorClient::FoldedBatch expected = Batch(1, {1, 2}, n);
+  AggregatorClient::FoldedBatch batch;
+  batch.fold_id = 1;
+  batch.group = 7;
+  batch.tasks = expected.tasks;
+  batch.in_slot = client->LendSumSlot(n);
+  ASSERT_TRUE(batch.in_slot.has_value());
+  EXPECT_FALSE(client->LendSumSlot(n).has_value());      // the only slot is lent
+  EXPECT_FALSE(client->LendSumSlot(n + 1).has_value());  // and sums of another size stream
+  for (TaskId id : {1, 2}) {
+    const std::vector<float> delta = MakeResult(FoldTask(id, id), n, 0.25f * id).delta;
+    ASSERT_TRUE((id == 1 ? ExactSum::AssignInto(batch.in_slot->values(), 1.0, delta)
+                         : ExactSum::AddInto(batch.in_slot->values(), 1.0, delta))
+                    .ok());
+  }
+  ASSERT_TRUE(client->PushFolded(w, batch, 0).ok());
+  EXPECT_EQ(client->bytes_shared(), n * sizeof(int64_t));
+  EXPECT_EQ(transport_->stats().bytes_received, 0u);
+  for (TaskId id : {1, 2}) {
+    auto r = transport_->Await(id);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_NE(r->folded, nullptr);
+    EXPECT_EQ(r->folded->sum, expected.sum) << id;
+  }
+  batch.in_slot.reset();  // the batch is done: its slot is lent again
+  std::optional<AggregatorClient::SumSlot> slot = client->LendSumSlot(n);
+  ASSERT_TRUE(slot.has_value());
+
+  // A push through the slot that fails retires it (the server might be
+  // reading it); the values stay here, and a retry streams them.
+  const AggregatorClient::FoldedBatch next = Batch(2, {3, 4}, n);
+  batch.fold_id = 2;
+  batch.tasks = {next.tasks[1], next.tasks[0]};  // not ascending: refused
+  batch.in_slot = std::move(slot);
+  std::copy(next.sum.values().begin(), next.sum.values().end(), batch.in_slot->values().begin());
+  EXPECT_EQ(client->PushFolded(w, batch, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  batch.tasks = next.tasks;
+  ASSERT_TRUE(client->PushFolded(w, batch, 0).ok());
+  EXPECT_EQ(transport_->stats().bytes_received, n * sizeof(int64_t));  // streamed
+  for (TaskId id : {3, 4}) {
+    auto r = transport_->Await(id);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_NE(r->folded, nullptr);
+    EXPECT_EQ(r->folded->sum, next.sum) << id;
+  }
+  batch.in_slot.reset();
+  EXPECT_FALSE(client->LendSumSlot(n).has_value());  // retired for good
 }
 
 TEST_F(TransportTest, AFoldedSumOverlappingAResultIsRefusedAndItsOtherTasksRequeued) {
