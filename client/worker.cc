@@ -135,12 +135,18 @@ absl::Status Worker::RunInternal() {
 }
 
 absl::Status Worker::Work(const wire::RegisterResponse& reg) {
-  absl::StatusOr<config::Scenario> scenario = ParseScenarioText(
-      reg.scenario_text(), absl::StrCat("<scenario from ", options_.server, ">"), {});
-  if (!scenario.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the scenario sent by ", options_.server,
-                     " does not parse in this build: ", scenario.status().message()));
+  std::optional<config::Scenario> parsed;
+  const config::Scenario* scenario = options_.preloaded_scenario;
+  if (scenario == nullptr || reg.scenario_text() != options_.preloaded_scenario_text) {
+    absl::StatusOr<config::Scenario> from_server = ParseScenarioText(
+        reg.scenario_text(), absl::StrCat("<scenario from ", options_.server, ">"), {});
+    if (!from_server.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the scenario sent by ", options_.server,
+                       " does not parse in this build: ", from_server.status().message()));
+    }
+    parsed = *std::move(from_server);
+    scenario = &*parsed;
   }
   if (scenario->clock().mode() == config::Clock::WALL) {
     time_scale_ = scenario->clock().time_scale();

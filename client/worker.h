@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "core/clock.h"
 #include "ml/gpu/device.h"
+#include "proto/scenario.pb.h"
 #include "rpc/credentials.h"
 
 namespace fedsim {
@@ -89,6 +90,11 @@ struct WorkerOptions {
   // data_dirs is empty). Must outlive RunWorker. Default: none.
   const RunData* preloaded_data = nullptr;
   std::string preloaded_scenario_text;
+  // That text parsed (ParseScenarioText), if the caller has it: the worker
+  // then does not parse the text the server sends when it is the same (on
+  // the pfl recipe a parse took 3-4 ms of each forked worker's start, while
+  // the server was starting the run). Must outlive RunWorker. Default: none.
+  const config::Scenario* preloaded_scenario = nullptr;
   // Peer-to-peer decentralized runs (client/peer_node.h): where this
   // worker's Peer service listens ("host:port", port 0 = any free one), and
   // the host name other workers and the server dial it by ("" = the listen

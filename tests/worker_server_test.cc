@@ -143,9 +143,9 @@ TEST_F(WorkerServerTest, TrainsTasksBitIdenticallyAndExitsWhenTheRunEnds) {
 }
 
 // A worker forked by `fedsim run` trains from the data already in memory,
-// but only when the server hands out exactly the scenario that data was
-// built from; otherwise it loads its own. Either way the results are the
-// in-process path's.
+// and takes the scenario as already parsed, but only when the server hands
+// out exactly the scenario that data was built from; otherwise it parses
+// that and loads its own. Either way the results are the in-process path's.
 TEST_F(WorkerServerTest, PreloadedDataIsUsedOnlyForTheScenarioItWasBuiltFrom) {
   for (const bool same : {true, false}) {
     GrpcServerOptions options;
@@ -160,6 +160,11 @@ TEST_F(WorkerServerTest, PreloadedDataIsUsedOnlyForTheScenarioItWasBuiltFrom) {
     wo.preloaded_data = data_.get();
     wo.preloaded_scenario_text =
         same ? ScenarioToText(scenario_) : ScenarioToText(scenario_) + "\nseed: 7\n";
+    // A probe: the worker takes the caller's parse at its word, so its
+    // name shows in the log line only when the worker used it.
+    config::Scenario parsed = scenario_;
+    parsed.set_name("parsed-by-the-caller");
+    wo.preloaded_scenario = &parsed;
     absl::Status worker_status;
     std::thread worker([&] { worker_status = RunWorker(wo); });
     std::vector<TaskSpec> tasks;
@@ -178,6 +183,10 @@ TEST_F(WorkerServerTest, PreloadedDataIsUsedOnlyForTheScenarioItWasBuiltFrom) {
     std::free(text);
     EXPECT_NE(logged.find("fedsim client: connected to"), std::string::npos) << logged;
     EXPECT_EQ(logged.find("data shared with the process that forked it") != std::string::npos, same)
+        << logged;
+    EXPECT_EQ(logged.find("scenario 'parsed-by-the-caller'") != std::string::npos, same) << logged;
+    EXPECT_NE(logged.find(absl::StrCat("scenario '", scenario_.name(), "'")) != std::string::npos,
+              same)
         << logged;
   }
 }

@@ -281,6 +281,7 @@ int RunMain(int argc, char** argv) {
       base.security.token = so.token;
       base.preloaded_data = (*run)->data.get();
       base.preloaded_scenario_text = scenario_text;
+      base.preloaded_scenario = &scenario;
       absl::StatusOr<ForkedWorkers> go =
           ForkWorkers(&children, workers, base, absl::GetFlag(FLAGS_worker_link));
       if (go.ok()) {
