@@ -207,8 +207,7 @@ void Worker::PushBatch(const std::shared_ptr<FoldBatch>& batch) {
   {
     absl::MutexLock lock(&batch->sum_mu);
     out.sum = std::move(batch->sum);
-    out.in_slot = std::move(batch->in_slot);
-    batch->in_slot.reset();
+    out.in_slot = std::exchange(batch->in_slot, std::nullopt);
   }
   std::sort(out.tasks.begin(), out.tasks.end(),
             [](const TaskResult& a, const TaskResult& b) { return a.id < b.id; });

@@ -292,6 +292,17 @@ class AggregatorClient {
   // PushFolded's segment, made at its first push (slots 0 = none to make).
   std::shared_ptr<UpdateSegment> sum_segment_ ABSL_GUARDED_BY(segment_mu_);
   uint32_t sum_lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;
+  // PushFolded's segment when it is made (or can be made now) for sums of
+  // `num_values` values; null when sums stream.
+  std::shared_ptr<UpdateSegment> SumSegmentFor(size_t num_values);
+  // One PushFolded call through `slot` of `segment`, which holds the sum:
+  // true when sent; false when the server refused the segment (the slot is
+  // retired and the sum is to stream); another failure (the slot retired)
+  // is returned.
+  absl::StatusOr<bool> PushFoldedThrough(const WorkerSession& worker, const FoldedBatch& batch,
+                                         uint32_t want_tasks,
+                                         const std::shared_ptr<UpdateSegment>& segment,
+                                         uint32_t slot, wire::PushUpdateResponse* response);
   // One PushFolded call: the values streamed, or (segment != nullptr) in
   // `slot` of it already.
   grpc::Status PushFoldedOnce(const WorkerSession& worker, const FoldedBatch& batch,

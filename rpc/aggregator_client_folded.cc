@@ -37,18 +37,39 @@ void AggregatorClient::SumSlot::GiveBack() {
   segment_.reset();
 }
 
-std::optional<AggregatorClient::SumSlot> AggregatorClient::LendSumSlot(size_t num_values) {
+std::shared_ptr<UpdateSegment> AggregatorClient::SumSegmentFor(size_t num_values) {
   std::shared_ptr<UpdateSegment> segment;
   {
     absl::MutexLock lock(&segment_mu_);
     segment = LazySegmentLocked(&sum_segment_, &sum_lazy_slots_, num_values, 2);
   }
   if (segment == nullptr || num_values == 0 || segment->num_params() != 2 * num_values) {
-    return std::nullopt;
+    return nullptr;
   }
+  return segment;
+}
+
+std::optional<AggregatorClient::SumSlot> AggregatorClient::LendSumSlot(size_t num_values) {
+  std::shared_ptr<UpdateSegment> segment = SumSegmentFor(num_values);
+  if (segment == nullptr) return std::nullopt;
   const std::optional<uint32_t> slot = segment->Acquire();
   if (!slot.has_value()) return std::nullopt;
   return SumSlot(std::move(segment), *slot, num_values);
+}
+
+absl::StatusOr<bool> AggregatorClient::PushFoldedThrough(
+    const WorkerSession& worker, const FoldedBatch& batch, uint32_t want_tasks,
+    const std::shared_ptr<UpdateSegment>& segment, uint32_t slot,
+    wire::PushUpdateResponse* response) {
+  const std::span<const int64_t> values = batch.values();
+  const grpc::Status status =
+      PushFoldedOnce(worker, batch, values, want_tasks, segment.get(), slot, response);
+  if (status.ok()) {
+    bytes_shared_ += values.size() * sizeof(int64_t);
+    return true;
+  }
+  if (RetireAfterFailure(FromGrpcStatus(status), segment, slot, &sum_segment_)) return false;
+  return FromGrpcStatus(status);
 }
 
 absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const WorkerSession& worker,
@@ -56,42 +77,30 @@ absl::StatusOr<AggregatorClient::Pushed> AggregatorClient::PushFolded(const Work
                                                                       uint32_t want_tasks) {
   const std::span<const int64_t> values = batch.values();
   wire::PushUpdateResponse response;
-  grpc::Status status;
   bool sent = false;
   if (const std::optional<SumSlot>& own = batch.in_slot;
       own.has_value() && !own->segment_->retired(own->slot_)) {
     // Built in its slot: nothing to copy.
-    status = PushFoldedOnce(worker, batch, values, want_tasks, own->segment_.get(), own->slot_,
-                            &response);
-    if (status.ok()) {
-      bytes_shared_ += values.size() * sizeof(int64_t);
-      sent = true;
-    } else if (!RetireAfterFailure(FromGrpcStatus(status), own->segment_, own->slot_,
-                                   &sum_segment_)) {
-      return FromGrpcStatus(status);
-    }
+    absl::StatusOr<bool> through =
+        PushFoldedThrough(worker, batch, want_tasks, own->segment_, own->slot_, &response);
+    if (!through.ok()) return through.status();
+    sent = *through;
   }
-  std::shared_ptr<UpdateSegment> segment;
-  if (!sent) {
-    absl::MutexLock lock(&segment_mu_);
-    segment = LazySegmentLocked(&sum_segment_, &sum_lazy_slots_, values.size(), 2);
-  }
-  if (!sent && segment != nullptr && !values.empty() &&
-      segment->num_params() == 2 * values.size()) {
+  // Else a free slot it is copied into, else the stream.
+  const std::shared_ptr<UpdateSegment> segment = sent ? nullptr : SumSegmentFor(values.size());
+  if (segment != nullptr) {
     if (const std::optional<uint32_t> slot = segment->Acquire(); slot.has_value()) {
       std::memcpy(segment->Slot(*slot).data(), values.data(), values.size() * sizeof(int64_t));
-      status = PushFoldedOnce(worker, batch, values, want_tasks, segment.get(), *slot, &response);
-      if (status.ok()) {
-        segment->Release(*slot);
-        bytes_shared_ += values.size() * sizeof(int64_t);
-        sent = true;
-      } else if (!RetireAfterFailure(FromGrpcStatus(status), segment, *slot, &sum_segment_)) {
-        return FromGrpcStatus(status);
-      }
+      absl::StatusOr<bool> through =
+          PushFoldedThrough(worker, batch, want_tasks, segment, *slot, &response);
+      if (!through.ok()) return through.status();
+      sent = *through;
+      if (sent) segment->Release(*slot);
     }
   }
   if (!sent) {
-    status = PushFoldedOnce(worker, batch, values, want_tasks, nullptr, 0, &response);
+    const grpc::Status status =
+        PushFoldedOnce(worker, batch, values, want_tasks, nullptr, 0, &response);
     if (!status.ok()) return FromGrpcStatus(status);
   }
   bytes_pushed_ += values.size() * sizeof(int64_t);
