@@ -83,6 +83,14 @@ class Transport {
   // transport may skip or discard it.
   virtual void Cancel(TaskId id) = 0;
 
+  // The engine will submit no more tasks and needs nothing more from the
+  // workers (no task in flight, no client model or evaluation on them): a
+  // transport may tell them to exit now, so that their exit overlaps the
+  // run's last evaluation and its outputs. Await, Cancel, Backends and
+  // Shutdown still work; a task submitted after it is never run. Default:
+  // nothing (the workers hear of the end at Shutdown).
+  virtual void ReleaseWorkers() {}
+
   // The run is over: stop executing, tell workers to exit. Idempotent.
   virtual void Shutdown() = 0;
 

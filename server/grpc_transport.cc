@@ -181,6 +181,13 @@ std::vector<std::string> GrpcTransportImpl::Backends() const {
   return std::vector<std::string>(backends_.begin(), backends_.end());
 }
 
+void GrpcTransportImpl::ReleaseWorkers() {
+  absl::MutexLock lock(&mu_);
+  if (released_ || shutdown_) return;
+  released_ = true;
+  ServePollsLocked(/*all=*/true);  // every parked poll hears run_finished
+}
+
 void GrpcTransportImpl::Shutdown() {
   absl::MutexLock lock(&mu_);
   if (shutdown_) return;
@@ -204,6 +211,7 @@ GrpcTransportStats GrpcTransportImpl::stats() const {
   GrpcTransportStats s = stats_;
   s.workers_connected = workers_.size();
   s.polls_parked = parked_.size();
+  s.workers_released = released_;
   return s;
 }
 
@@ -323,7 +331,7 @@ void GrpcTransportImpl::CancelPoll(PollCall* call) {
 bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
   const wire::GetTaskRequest& request = *call->request;
   const uint64_t worker_id = request.worker_id();
-  if (shutdown_) {
+  if (shutdown_ || released_) {
     auto w = workers_.find(worker_id);
     if (w != workers_.end()) w->second.told_finished = true;
     ++reaper_events_;
@@ -439,7 +447,7 @@ absl::Status GrpcTransportImpl::EndPush(absl::Status status, const PushClaim& cl
 
 void GrpcTransportImpl::LeaseWithAnswerLocked(uint64_t worker_id, const std::string& session,
                                               uint32_t want, wire::PushUpdateResponse* response) {
-  if (want == 0 || shutdown_) return;
+  if (want == 0 || shutdown_ || released_) return;
   auto w = workers_.find(worker_id);
   if (w == workers_.end() || !ConstantTimeEquals(w->second.session, session)) return;
   wire::GetTaskResponse leased;
@@ -454,11 +462,11 @@ absl::Status GrpcTransportImpl::Heartbeat(const wire::HeartbeatRequest& request,
   absl::MutexLock lock(&mu_);
   if (!SeenLocked(request.worker_id(), request.session())) {
     response->set_unknown_worker(true);
-  } else if (shutdown_) {
+  } else if (shutdown_ || released_) {
     workers_.at(request.worker_id()).told_finished = true;
     ++reaper_events_;
   }
-  response->set_run_finished(shutdown_);
+  response->set_run_finished(shutdown_ || released_);
   return absl::OkStatus();
 }
 

@@ -305,6 +305,8 @@ void GrpcTransportImpl::DropSilentWorkersLocked() {
   const absl::Time now = clock_->Now();
   std::vector<std::pair<uint64_t, absl::Duration>> silent;
   for (const auto& [id, worker] : workers_) {
+    // One told to exit (ReleaseWorkers) has nothing left to say.
+    if (worker.told_finished) continue;
     if (now - worker.last_seen >= timeout_) silent.emplace_back(id, now - worker.last_seen);
   }
   std::sort(silent.begin(), silent.end());

@@ -66,6 +66,8 @@ void GrpcTransportImpl::ServeLinkLoop(const std::shared_ptr<LinkEnd>& end,
   }
   absl::MutexLock lock(&mu_);
   if (worker == 0 || shutdown_ || workers_.count(worker) == 0) return;
+  // Told to exit (ReleaseWorkers): its end is expected.
+  if (workers_.at(worker).told_finished) return;
   // Its process ended (or broke the protocol): no need to wait for its
   // heartbeats to stop.
   DropWorkerLocked(worker, absl::StrCat("its local link (", name, ") closed: ", read.message()));

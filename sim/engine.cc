@@ -405,13 +405,17 @@ absl::StatusOr<RunSummary> Engine::Impl::Run() {
     }
   }
 
+  // No result is awaited after the loop: what is still in flight is
+  // cancelled before the final flush and evaluation, so that the workers can
+  // go meanwhile.
+  for (auto& [id, entry] : in_flight_) transport_->Cancel(id);
+  ReleaseWorkers();
   absl::StatusOr<std::optional<CommitResult>> flushed = algorithm_->Finish(*this, *this);
   if (!flushed.ok()) return RuleError(flushed.status(), "Finish");
   if (flushed->has_value()) FEDSIM_RETURN_IF_ERROR(ApplyCommit(std::move(**flushed), true));
   if (!last_eval_version_ || *last_eval_version_ != version_) {
     FEDSIM_RETURN_IF_ERROR(Evaluate());
   }
-  for (auto& [id, entry] : in_flight_) transport_->Cancel(id);
 
   RunSummary s;
   s.final_version = version_;

@@ -116,6 +116,12 @@ struct EngineConfig {
   std::function<std::optional<double>(TaskId, ClientId)> duration_override;
   // Set from another thread (a signal watcher) to stop at the next event.
   const std::atomic<bool>* interrupt = nullptr;
+  // Default: false. True when nothing after the stop needs the workers (the
+  // evaluator does not use them and the rule keeps no client model on
+  // them): the engine then calls Transport::ReleaseWorkers as soon as it
+  // knows it will dispatch no more tasks and none is in flight, before the
+  // last evaluation.
+  bool release_workers_at_stop = false;
 
   // Checkpoints (sim/checkpoint.h stores them). After every
   // `checkpoint_every_commits`-th commit (0 = never; later when the last

@@ -150,6 +150,12 @@ class Engine::Impl : public FleetView, public ModelBank {
       if (latest == latest_client_model_.end() || latest->second != ref) store_->Release(ref);
     }
   }
+  // Transport::ReleaseWorkers, once, when the config allows it.
+  void ReleaseWorkers() {
+    if (!config_.release_workers_at_stop || workers_released_) return;
+    workers_released_ = true;
+    transport_->ReleaseWorkers();
+  }
   void Stop(std::string reason) {
     if (!stopped_) {
       stopped_ = true;
@@ -238,6 +244,7 @@ class Engine::Impl : public FleetView, public ModelBank {
   double last_accuracy_ = 0, last_loss_ = 0;
 
   bool stopped_ = false;
+  bool workers_released_ = false;  // Transport::ReleaseWorkers was called
   // HandleEvent put its event back because a stop request ended its wait.
   bool unpopped_on_stop_ = false;
   std::string stop_reason_;

@@ -90,12 +90,14 @@ absl::Status Engine::Impl::ApplyCommit(absl::StatusOr<CommitResult> result, bool
   }
   applied_ += result->applied.size();
   observer_->OnCommit(now_, version_, *result);
+  const bool last = !final_flush && config_.max_commits > 0 && version_ >= config_.max_commits;
+  // The rule dispatches nothing once stopped: with no task in flight, the
+  // workers can go while this commit is evaluated.
+  if (last && in_flight_.empty()) ReleaseWorkers();
   if (config_.eval_every_commits > 0 && version_ % config_.eval_every_commits == 0) {
     FEDSIM_RETURN_IF_ERROR(Evaluate());
   }
-  if (!final_flush && config_.max_commits > 0 && version_ >= config_.max_commits) {
-    Stop("max_commits");
-  }
+  if (last) Stop("max_commits");
   return absl::OkStatus();
 }
 

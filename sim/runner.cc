@@ -284,6 +284,9 @@ absl::StatusOr<RunOutcome> ExecuteRunOrThrow(const PreparedRun& run, Transport* 
   }
   ec.interrupt = options.interrupt;
   ec.clock = options.clock;
+  // Federated evaluation asks the workers; a decentralized rule's client
+  // models (and so its last checkpoint) live on them.
+  ec.release_workers_at_stop = options.federated_eval.empty() && !s.algorithm().has_decentralized();
 
   std::optional<RobustEvalPlan> robust;
   if (s.eval().has_robust()) robust = RobustEvalFromConfig(s.eval().robust(), s.seed());

@@ -396,7 +396,10 @@ int RunMain(int argc, char** argv) {
           children.SignalAll(g_signal.load() ? g_signal.load() : SIGTERM);
           forwarded = true;
         }
-        if (children.Poll() == 0 && !done.HasBeenNotified()) {
+        // Workers told to exit before the run's last evaluation
+        // (Transport::ReleaseWorkers) are expected to be gone.
+        if (children.Poll() == 0 && !done.HasBeenNotified() &&
+            !(*transport)->stats().workers_released) {
           // After Ctrl-C (which a terminal sends to the workers too) their
           // exit is expected: the run stops as interrupted, not failed.
           if (g_signal.load() == 0) all_gone.store(true);
