@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "tools/run_common.h"
 #include "tools/security_flags.h"
 #include "tools/subprocess.h"
+#include "util/page_warmer.h"
 
 ABSL_FLAG(int, workers, 0,
           "Worker processes to start (default 0 = one per visible GPU when --device finds GPUs, "
@@ -75,6 +77,15 @@ struct ForkedWorkers {
   std::vector<int> links;  // empty without links
 };
 
+// What a forked worker reads of the data it shares with this process and
+// finds unmapped: the training images when they are a file mapping (a
+// fork copies the page tables of the process's own memory, not of file
+// mappings). Empty without preloaded data or for data held in memory.
+std::vector<std::span<const std::byte>> SharedPagesToWarm(const RunData* data) {
+  if (data == nullptr || data->train == nullptr || data->train->is_float()) return {};
+  return {std::as_bytes(data->train->stored_bytes())};
+}
+
 // Forks `workers` copies of this process (this process must have one
 // thread: SubprocessSet::Fork). Each waits for the server's address on a
 // pipe, then runs as `fedsim client` would with `base` (and its name and the
@@ -110,6 +121,9 @@ absl::StatusOr<ForkedWorkers> ForkWorkers(SubprocessSet* children, int workers,
     auto forked_one = children->Fork(
         name,
         [&base, &name, in, mine]() -> int {
+          // Reads the shared training images while this worker waits for
+          // the server and for slower peers (until it exits).
+          PageWarmer warm(SharedPagesToWarm(base.preloaded_data));
           std::string address;
           char buf[512];
           for (ssize_t n; (n = read(in, buf, sizeof(buf))) != 0;) {
