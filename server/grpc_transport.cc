@@ -183,7 +183,7 @@ std::vector<std::string> GrpcTransportImpl::Backends() const {
 
 void GrpcTransportImpl::ReleaseWorkers() {
   absl::MutexLock lock(&mu_);
-  if (released_ || shutdown_) return;
+  if (released_) return;
   released_ = true;
   ServePollsLocked(/*all=*/true);  // every parked poll hears run_finished
 }
@@ -192,6 +192,7 @@ void GrpcTransportImpl::Shutdown() {
   absl::MutexLock lock(&mu_);
   if (shutdown_) return;
   shutdown_ = true;
+  released_ = true;
   shutdown_at_ = clock_->Now();
   ++result_events_;
   ++reaper_events_;
@@ -331,7 +332,7 @@ void GrpcTransportImpl::CancelPoll(PollCall* call) {
 bool GrpcTransportImpl::AnswerPollLocked(PollCall* call) {
   const wire::GetTaskRequest& request = *call->request;
   const uint64_t worker_id = request.worker_id();
-  if (shutdown_ || released_) {
+  if (released_) {
     auto w = workers_.find(worker_id);
     if (w != workers_.end()) w->second.told_finished = true;
     ++reaper_events_;
@@ -447,7 +448,7 @@ absl::Status GrpcTransportImpl::EndPush(absl::Status status, const PushClaim& cl
 
 void GrpcTransportImpl::LeaseWithAnswerLocked(uint64_t worker_id, const std::string& session,
                                               uint32_t want, wire::PushUpdateResponse* response) {
-  if (want == 0 || shutdown_ || released_) return;
+  if (want == 0 || released_) return;
   auto w = workers_.find(worker_id);
   if (w == workers_.end() || !ConstantTimeEquals(w->second.session, session)) return;
   wire::GetTaskResponse leased;
@@ -462,11 +463,11 @@ absl::Status GrpcTransportImpl::Heartbeat(const wire::HeartbeatRequest& request,
   absl::MutexLock lock(&mu_);
   if (!SeenLocked(request.worker_id(), request.session())) {
     response->set_unknown_worker(true);
-  } else if (shutdown_ || released_) {
+  } else if (released_) {
     workers_.at(request.worker_id()).told_finished = true;
     ++reaper_events_;
   }
-  response->set_run_finished(shutdown_ || released_);
+  response->set_run_finished(released_);
   return absl::OkStatus();
 }
 

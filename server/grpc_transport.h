@@ -263,7 +263,7 @@ struct GrpcTransportStats {
   uint64_t polls_parked = 0;          // now: GetTask long polls waiting for a task
   uint64_t folded_sums = 0;           // PushFolded sums taken (their tasks count as updates)
   uint64_t folded_overlaps = 0;       // PushFolded sums refused: a task had its result already
-  bool workers_released = false;      // ReleaseWorkers was called: workers are told to exit
+  bool workers_released = false;      // ReleaseWorkers or Shutdown: workers are told to exit
 };
 
 // More tasks than this in one PushFolded are refused.

@@ -527,8 +527,9 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   uint64_t result_events_ ABSL_GUARDED_BY(mu_) = 0;  // inbox, workers, cancel, shutdown
   uint64_t reaper_events_ ABSL_GUARDED_BY(mu_) = 0;  // workers joined, told, shutdown
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  // ReleaseWorkers: polls and heartbeats say run_finished, no task is
-  // leased; the rest of the transport works on until Shutdown.
+  // Set by ReleaseWorkers and by Shutdown: polls and heartbeats say
+  // run_finished and no task is leased. After ReleaseWorkers alone the rest
+  // of the transport works on until Shutdown.
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time shutdown_at_ ABSL_GUARDED_BY(mu_);
   absl::Time no_worker_since_ ABSL_GUARDED_BY(mu_);

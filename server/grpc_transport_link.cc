@@ -65,9 +65,9 @@ void GrpcTransportImpl::ServeLinkLoop(const std::shared_ptr<LinkEnd>& end,
     frame = LinkFrame();
   }
   absl::MutexLock lock(&mu_);
-  if (worker == 0 || shutdown_ || workers_.count(worker) == 0) return;
-  // Told to exit (ReleaseWorkers): its end is expected.
-  if (workers_.at(worker).told_finished) return;
+  auto w = workers_.find(worker);
+  // Unknown, or told to exit (ReleaseWorkers, Shutdown): its end is expected.
+  if (worker == 0 || shutdown_ || w == workers_.end() || w->second.told_finished) return;
   // Its process ended (or broke the protocol): no need to wait for its
   // heartbeats to stop.
   DropWorkerLocked(worker, absl::StrCat("its local link (", name, ") closed: ", read.message()));
