@@ -26,13 +26,14 @@ namespace fedsim {
 class PageWarmer {
  public:
   // Starts a thread that reads one byte in every 4 KiB of each range, in
-  // order, 2 MiB at a time, each chunk first mapped in one call
-  // (madvise MADV_POPULATE_READ, where the kernel has it), at SCHED_IDLE
-  // priority (at normal priority where the system refuses SCHED_IDLE). The ranges must stay mapped
-  // and readable until Stop() or the destructor returns. Empty ranges are skipped; no thread starts
-  // when every range is empty.
+  // order, 2 MiB at a time, each chunk first mapped in one call (madvise
+  // MADV_POPULATE_READ, where the kernel has it), at SCHED_IDLE priority
+  // (at normal priority where the system refuses SCHED_IDLE). The ranges
+  // must stay mapped and readable until Stop() or the destructor returns.
+  // Empty ranges are skipped; no thread starts when every range is empty.
   explicit PageWarmer(std::vector<std::span<const std::byte>> ranges);
-  // Stops the reading where it is (within one page) and joins the thread.
+  // Stops the reading where it is (within one page, or one chunk's mapping
+  // call) and joins the thread.
   ~PageWarmer();
   PageWarmer(const PageWarmer&) = delete;
   PageWarmer& operator=(const PageWarmer&) = delete;
