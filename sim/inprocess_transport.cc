@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "util/spare_buffers.h"
 #include "util/thread_pool.h"
 
 namespace fedsim {
@@ -39,9 +41,8 @@ class InProcessTransport : public Transport {
 
   absl::StatusOr<TaskResult> Await(TaskId id) override {
     absl::MutexLock lock(&mu_);
-    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return shutdown_ || done_.contains(id);
-    };
+    auto ready = [&]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_ || done_.contains(id); };
     mu_.Await(absl::Condition(&ready));
     auto it = done_.find(id);
     if (it == done_.end()) return absl::CancelledError("the in-process transport was shut down");
@@ -91,14 +92,67 @@ class InProcessTransport : public Transport {
   }
 
  private:
+  // The open pre-aggregated sum of one pool thread (TaskSpec::fold_group):
+  // the weighted deltas of the tasks of one group it trained in a row, and
+  // their results without their deltas.
+  struct OpenSum {
+    uint64_t group = 0;
+    std::vector<int64_t> values;
+    std::vector<TaskResult> results;
+    std::vector<TaskSpec> specs;  // of `results`, to train them again
+  };
+
+  // One closure per submitted task. A closure whose task belongs to a fold
+  // group goes on with the next tasks of the same group while they are the
+  // earliest due, adding each delta into one sum and dropping the delta at
+  // once: the engine then merges one sum per thread and a round, instead of
+  // adding every delta itself while the slots produce more (deltas that
+  // waited for it grew the heap by about 24 MB of first-touched pages on
+  // the pfl recipe). The sum is exact, so the model has the same bits
+  // however the tasks fall to threads. The sum's results are handed over
+  // together when the thread finds no more task of its group at the front.
   void RunEarliest() {
-    TaskSpec task;
-    {
-      absl::MutexLock lock(&mu_);
-      if (shutdown_ || pending_.empty()) return;  // cancelled, or taken by an earlier closure
-      task = std::move(pending_.begin()->second);
-      pending_.erase(pending_.begin());
+    std::optional<OpenSum> open;
+    while (true) {
+      TaskSpec task;
+      {
+        absl::MutexLock lock(&mu_);
+        if (shutdown_) return;
+        const bool same_group = !pending_.empty() && open.has_value() &&
+                                pending_.begin()->second.fold_group == open->group;
+        if (open.has_value() && !same_group) {
+          CloseLocked(std::move(*open));
+          return;  // the closures of the tasks still pending take them
+        }
+        if (pending_.empty()) return;  // cancelled, or taken by an earlier closure
+        task = std::move(pending_.begin()->second);
+        pending_.erase(pending_.begin());
+      }
+      absl::StatusOr<TaskResult> r = Train(task);
+      if (task.fold_group == 0 || !r.ok() || r->delta.empty()) {
+        Deliver(task.id, std::move(r));
+        if (task.fold_group == 0) return;
+        continue;
+      }
+      if (!open.has_value()) open.emplace().group = task.fold_group;
+      const std::span<const float> delta = r->delta;
+      const bool first = open->results.empty();
+      if (first) open->values = spare_sums_->TakeSized(delta.size());
+      const absl::Status added = first ? ExactSum::AssignInto(open->values, task.fold_weight, delta)
+                                       : ExactSum::AddInto(open->values, task.fold_weight, delta);
+      if (!added.ok()) {
+        // Left out of the sum, the delta goes over on its own: the engine
+        // names the task and the bad value.
+        Deliver(task.id, std::move(r));
+        continue;
+      }
+      std::vector<float>().swap(r->delta);
+      open->results.push_back(*std::move(r));
+      open->specs.push_back(std::move(task));
     }
+  }
+
+  absl::StatusOr<TaskResult> Train(const TaskSpec& task) {
     const absl::Time started = clock_->Now();
     absl::StatusOr<TaskResult> r;
     ModelStore::Params base = store_->Get(task.base);
@@ -111,10 +165,52 @@ class InProcessTransport : public Transport {
     if (options_.time_scale > 0) {
       clock_->SleepUntil(started + absl::Seconds(task.duration_s * options_.time_scale));
     }
+    return r;
+  }
+
+  void Deliver(TaskId id, absl::StatusOr<TaskResult> r) {
     absl::MutexLock lock(&mu_);
-    if (cancelled_.erase(task.id) > 0) return;
-    arrival_[task.id] = arrivals_++;
-    done_.emplace(task.id, std::move(r));
+    if (cancelled_.erase(id) > 0) return;
+    arrival_[id] = arrivals_++;
+    done_.emplace(id, std::move(r));
+  }
+
+  // Hands a thread's sum over as one FoldedSum shared by its tasks' results.
+  // A sum that holds a task cancelled meanwhile cannot be split: its other
+  // tasks go back to the queue and are trained again.
+  void CloseLocked(OpenSum open) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (open.results.empty()) return;
+    std::vector<bool> cancelled(open.results.size());
+    bool any_cancelled = false;
+    for (size_t i = 0; i < open.results.size(); ++i) {
+      cancelled[i] = cancelled_.erase(open.results[i].id) > 0;
+      any_cancelled |= cancelled[i];
+    }
+    if (any_cancelled) {
+      for (size_t i = 0; i < open.results.size(); ++i) {
+        if (cancelled[i]) continue;
+        TaskSpec& spec = open.specs[i];
+        pending_.emplace(std::make_pair(spec.due, spec.id), std::move(spec));
+        pool_->Schedule([this] { RunEarliest(); });
+      }
+      spare_sums_->Give(std::move(open.values));
+      return;
+    }
+    std::shared_ptr<FoldedSum> folded(new FoldedSum, [spare = spare_sums_](FoldedSum* f) {
+      spare->Give(std::move(f->sum).TakeValues());
+      delete f;
+    });
+    folded->id = next_folded_id_++;
+    folded->group = open.group;
+    folded->sum = ExactSum::FromValues(std::move(open.values));
+    for (const TaskResult& r : open.results) folded->tasks.push_back(r.id);
+    std::sort(folded->tasks.begin(), folded->tasks.end());
+    std::shared_ptr<const FoldedSum> shared = std::move(folded);
+    for (TaskResult& r : open.results) {
+      r.folded = shared;
+      arrival_[r.id] = arrivals_++;
+      done_.emplace(r.id, std::move(r));
+    }
   }
 
  public:
@@ -133,6 +229,12 @@ class InProcessTransport : public Transport {
   uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<TaskId> cancelled_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_folded_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // The memory of sums the engine is done with (FoldedSum's deleter gives it
+  // back), for the next sums; shared, because a FoldedSum may outlive the
+  // transport.
+  const std::shared_ptr<SpareBuffers<int64_t>> spare_sums_ =
+      std::make_shared<SpareBuffers<int64_t>>(std::max(2, options_.slots + 2));
   // Last member: destroyed (joined) first, while the state above is alive.
   std::unique_ptr<ThreadPool> pool_;
 };

@@ -3,6 +3,11 @@
 //
 // Tasks wait in a queue ordered by (due, id) and run on a ThreadPool of
 // `slots` threads, earliest-due first (the engine needs that result next).
+// A thread that takes a task of a fold group (core/task.h
+// TaskSpec::fold_group) goes on with the group's next tasks while they are
+// at the front of the queue, adds their weighted deltas into one exact sum
+// and hands the sum over once, shared by those tasks' results
+// (TaskResult::folded), as a pre-aggregating worker process does.
 //
 // Thread safety: thread-safe.
 #ifndef FEDSIM_SIM_INPROCESS_TRANSPORT_H_

@@ -1,13 +1,16 @@
 #include "sim/inprocess_transport.h"
 
+#include <algorithm>
+#include <limits>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "config/scenario_file.h"
 #include "core/clock.h"
 #include "gtest/gtest.h"
 #include "runtime/run_setup.h"
-#include "config/scenario_file.h"
 
 namespace fedsim {
 namespace {
@@ -58,6 +61,26 @@ class InProcessTransportTest : public ::testing::Test {
     return spec;
   }
 
+  TaskSpec Folded(TaskId id, double due, double weight, double duration_s = 1) {
+    TaskSpec spec = Task(id, due, duration_s);
+    spec.fold_group = 7;
+    spec.fold_weight = weight;
+    return spec;
+  }
+
+  // sum over `ids` of weight(id) * delta(id), the deltas trained alone.
+  ExactSum DirectSum(const std::vector<TaskId>& ids, double (*weight)(TaskId)) {
+    ExactSum sum(NumParams());
+    for (TaskId id : ids) {
+      auto r = runner_->Run(Task(id, 0), *store_.Get(kBase));
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (r.ok()) EXPECT_TRUE(sum.Add(weight(id), r->delta).ok());
+    }
+    return sum;
+  }
+
+  size_t NumParams() { return store_.Get(kBase)->size(); }
+
   FakeClock clock_;
   config::Scenario scenario_;
   std::unique_ptr<RunData> data_;
@@ -87,7 +110,7 @@ TEST_F(InProcessTransportTest, ResultsAreTheTaskRunnersOnAnyNumberOfSlots) {
 TEST_F(InProcessTransportTest, EarliestDueFirstAndEmulatedDurations) {
   std::unique_ptr<Transport> transport = NewTransport(1, /*time_scale=*/2);
   transport->Submit(Task(1, /*due=*/10, /*duration_s=*/0.5));  // starts at once
-  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));  // task 1 "takes" 2 x 0.5 s
+  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));               // task 1 "takes" 2 x 0.5 s
   transport->Submit(Task(2, 30));
   transport->Submit(Task(3, 20));
   transport->Submit(Task(4, 25));
@@ -123,6 +146,113 @@ TEST_F(InProcessTransportTest, AwaitAnyWaitsUntilItsDeadlineOnTheClock) {
   waiter.join();
   ASSERT_TRUE(any.ok()) << any.status();
   EXPECT_FALSE(any->has_value());
+}
+
+double WeightOf(TaskId id) { return 0.25 * static_cast<double>(id); }
+
+// Tasks of a fold group come back without their deltas, each naming the
+// sum of the thread that trained it; the sums cover every task once and add
+// up to the deltas' weighted sum, bit for bit, on any number of slots.
+TEST_F(InProcessTransportTest, FoldedTasksComeBackAsExactSumsOnAnyNumberOfSlots) {
+  const std::vector<TaskId> ids = {1, 2, 3, 4, 5, 6};
+  const ExactSum want = DirectSum(ids, WeightOf);
+  for (int slots : {1, 2, 3}) {
+    std::unique_ptr<Transport> transport = NewTransport(slots, 0);
+    for (TaskId id : ids) transport->Submit(Folded(id, static_cast<double>(id), WeightOf(id)));
+    std::set<const FoldedSum*> sums;
+    std::vector<TaskId> covered;
+    ExactSum total(NumParams());
+    for (TaskId id : ids) {
+      auto got = transport->Await(id);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_TRUE(got->delta.empty());
+      auto alone = runner_->Run(Task(id, 0), *store_.Get(kBase));
+      ASSERT_TRUE(alone.ok()) << alone.status();
+      EXPECT_EQ(got->num_examples, alone->num_examples) << "the figures stay per task";
+      EXPECT_EQ(got->metrics, alone->metrics);
+      ASSERT_NE(got->folded, nullptr);
+      EXPECT_EQ(got->folded->group, 7u);
+      EXPECT_TRUE(std::is_sorted(got->folded->tasks.begin(), got->folded->tasks.end()));
+      EXPECT_NE(std::find(got->folded->tasks.begin(), got->folded->tasks.end(), id),
+                got->folded->tasks.end());
+      if (sums.insert(got->folded.get()).second) {
+        covered.insert(covered.end(), got->folded->tasks.begin(), got->folded->tasks.end());
+        ASSERT_TRUE(total.Merge(got->folded->sum).ok());
+      }
+    }
+    std::sort(covered.begin(), covered.end());
+    EXPECT_EQ(covered, ids) << slots << " slots";
+    EXPECT_LE(sums.size(), ids.size());
+    EXPECT_TRUE(total == want) << slots << " slots";
+  }
+}
+
+// One thread trains a whole group in a row into one sum: here the slot is
+// held by an unfolded task while the group is queued behind it.
+TEST_F(InProcessTransportTest, OneSlotFoldsAQueuedGroupIntoOneSum) {
+  std::unique_ptr<Transport> transport = NewTransport(1, /*time_scale=*/1);
+  transport->Submit(Task(10, /*due=*/0, /*duration_s=*/1));
+  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));
+  for (TaskId id = 1; id <= 4; ++id) {
+    transport->Submit(Folded(id, static_cast<double>(id), WeightOf(id), /*duration_s=*/0));
+  }
+  clock_.Advance(absl::Seconds(1));
+  auto alone = transport->Await(10);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_EQ(alone->folded, nullptr);
+  EXPECT_FALSE(alone->delta.empty());
+  std::shared_ptr<const FoldedSum> first;
+  for (TaskId id = 1; id <= 4; ++id) {
+    auto got = transport->Await(id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    if (first == nullptr) first = got->folded;
+    EXPECT_EQ(got->folded, first);
+  }
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->tasks, (std::vector<TaskId>{1, 2, 3, 4}));
+  EXPECT_TRUE(first->sum == DirectSum({1, 2, 3, 4}, WeightOf));
+}
+
+// A delta the sum refuses (here: an infinite weight) comes back on its own,
+// for the engine to name; the others of the group are still summed.
+TEST_F(InProcessTransportTest, ADeltaTheSumRefusesComesBackAlone) {
+  std::unique_ptr<Transport> transport = NewTransport(1, 0);
+  transport->Submit(Folded(1, 1, WeightOf(1)));
+  transport->Submit(Folded(2, 2, std::numeric_limits<double>::infinity()));
+  transport->Submit(Folded(3, 3, WeightOf(3)));
+  auto refused = transport->Await(2);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->folded, nullptr);
+  EXPECT_EQ(refused->delta.size(), NumParams());
+  ExactSum total(NumParams());
+  std::set<const FoldedSum*> sums;
+  for (TaskId id : {1, 3}) {
+    auto got = transport->Await(id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_NE(got->folded, nullptr);
+    if (sums.insert(got->folded.get()).second) ASSERT_TRUE(total.Merge(got->folded->sum).ok());
+  }
+  EXPECT_TRUE(total == DirectSum({1, 3}, WeightOf));
+}
+
+// A sum cannot be split: when a task in a thread's open sum is cancelled,
+// the sum is dropped and its other tasks are trained again into a new one.
+TEST_F(InProcessTransportTest, CancellingATaskInAnOpenSumTrainsTheOthersAgain) {
+  std::unique_ptr<Transport> transport = NewTransport(1, /*time_scale=*/1);
+  transport->Submit(Folded(1, 1, WeightOf(1), /*duration_s=*/1));
+  transport->Submit(Folded(2, 2, WeightOf(2), /*duration_s=*/1));
+  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));  // task 1 trains
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));  // task 2 trains; 1 is in the sum
+  transport->Cancel(1);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(clock_.BlockUntilTimedWaiters(1));  // task 2 trains again
+  clock_.Advance(absl::Seconds(1));
+  auto got = transport->Await(2);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_NE(got->folded, nullptr);
+  EXPECT_EQ(got->folded->tasks, (std::vector<TaskId>{2}));
+  EXPECT_TRUE(got->folded->sum == DirectSum({2}, WeightOf));
 }
 
 TEST_F(InProcessTransportTest, ShutdownCancelsWaiters) {
