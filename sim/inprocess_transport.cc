@@ -129,9 +129,10 @@ class InProcessTransport : public Transport {
         pending_.erase(pending_.begin());
       }
       absl::StatusOr<TaskResult> r = Train(task);
-      if (task.fold_group == 0 || !r.ok() || r->delta.empty()) {
+      const bool fold = task.fold_group != 0 && options_.pre_aggregate;
+      if (!fold || !r.ok() || r->delta.empty()) {
         Deliver(task.id, std::move(r));
-        if (task.fold_group == 0) return;
+        if (!fold) return;
         continue;
       }
       if (!open.has_value()) open.emplace().group = task.fold_group;

@@ -31,6 +31,11 @@ struct InProcessOptions {
   // Times the emulation and AwaitAny's deadline; must outlive the transport.
   // Default: SystemClock().
   Clock* clock = SystemClock();
+  // Threads pre-aggregate fold groups (above), each holding a sum of 8
+  // bytes per parameter while it does. Off for GPU slots, which are many
+  // (up to 256, each a client of one batched launch): their deltas go to
+  // the engine one by one. Default: true.
+  bool pre_aggregate = true;
 };
 
 // `runner` and `store` must outlive the transport.

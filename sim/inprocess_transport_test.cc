@@ -74,7 +74,9 @@ class InProcessTransportTest : public ::testing::Test {
     for (TaskId id : ids) {
       auto r = runner_->Run(Task(id, 0), *store_.Get(kBase));
       EXPECT_TRUE(r.ok()) << r.status();
-      if (r.ok()) EXPECT_TRUE(sum.Add(weight(id), r->delta).ok());
+      if (r.ok()) {
+        EXPECT_TRUE(sum.Add(weight(id), r->delta).ok());
+      }
     }
     return sum;
   }
@@ -187,6 +189,27 @@ TEST_F(InProcessTransportTest, FoldedTasksComeBackAsExactSumsOnAnyNumberOfSlots)
   }
 }
 
+// Without pre-aggregation (GPU slots) a fold group's deltas come back one
+// by one, as the runner makes them.
+TEST_F(InProcessTransportTest, WithoutPreAggregationFoldedTasksComeBackAlone) {
+  InProcessOptions options;
+  options.slots = 2;
+  options.clock = &clock_;
+  options.pre_aggregate = false;
+  std::unique_ptr<Transport> transport = NewInProcessTransport(runner_.get(), &store_, options);
+  for (TaskId id = 1; id <= 4; ++id) {
+    transport->Submit(Folded(id, static_cast<double>(id), WeightOf(id)));
+  }
+  for (TaskId id = 1; id <= 4; ++id) {
+    auto got = transport->Await(id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->folded, nullptr);
+    auto want = runner_->Run(Task(id, 0), *store_.Get(kBase));
+    ASSERT_TRUE(want.ok());
+    EXPECT_EQ(got->delta, want->delta);
+  }
+}
+
 // One thread trains a whole group in a row into one sum: here the slot is
 // held by an unfolded task while the group is queued behind it.
 TEST_F(InProcessTransportTest, OneSlotFoldsAQueuedGroupIntoOneSum) {
@@ -230,7 +253,9 @@ TEST_F(InProcessTransportTest, ADeltaTheSumRefusesComesBackAlone) {
     auto got = transport->Await(id);
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_NE(got->folded, nullptr);
-    if (sums.insert(got->folded.get()).second) ASSERT_TRUE(total.Merge(got->folded->sum).ok());
+    if (sums.insert(got->folded.get()).second) {
+      ASSERT_TRUE(total.Merge(got->folded->sum).ok());
+    }
   }
   EXPECT_TRUE(total == DirectSum({1, 3}, WeightOf));
 }

@@ -434,6 +434,7 @@ absl::StatusOr<RunOutcome> RunInProcess(const PreparedRun& run, int slots,
   io.time_scale =
       run.scenario.clock().mode() == config::Clock::WALL ? run.scenario.clock().time_scale() : 0.0;
   io.clock = options.clock;
+  io.pre_aggregate = !options.device.is_gpu_backend();
   std::unique_ptr<Transport> transport = NewInProcessTransport(&runner, &store, io);
   RunOptions o = options;
   if (o.transport_name == "inprocess")
