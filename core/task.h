@@ -14,6 +14,7 @@
 #include "core/model_ref.h"
 #include "core/types.h"
 #include "proto/scenario.pb.h"
+#include "util/spare_buffers.h"
 
 namespace fedsim {
 
@@ -67,6 +68,17 @@ struct FoldedSum {
   std::vector<TaskId> tasks;  // ascending
   ExactSum sum;
 };
+
+// An empty FoldedSum whose values' memory goes to `spare` when the last
+// result sharing it is gone, for a transport's next sum. `spare` is shared
+// because a FoldedSum may outlive the transport that made it.
+inline std::shared_ptr<FoldedSum> NewRecycledFoldedSum(
+    std::shared_ptr<SpareBuffers<int64_t>> spare) {
+  return std::shared_ptr<FoldedSum>(new FoldedSum, [spare = std::move(spare)](FoldedSum* f) {
+    spare->Give(std::move(f->sum).TakeValues());
+    delete f;
+  });
+}
 
 struct TaskResult {
   TaskId id = 0;

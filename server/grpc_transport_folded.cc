@@ -205,12 +205,7 @@ absl::Status GrpcTransportImpl::CommitFoldedLocked(const wire::FoldedHeader& hea
                                                       " overlaps results the server has ",
                                                       "already; its tasks are trained again"));
   }
-  // When the last result sharing the sum is gone, its memory serves the
-  // next sum read.
-  std::shared_ptr<FoldedSum> folded(new FoldedSum, [spare = spare_sums_](FoldedSum* f) {
-    spare->Give(std::move(f->sum).TakeValues());
-    delete f;
-  });
+  std::shared_ptr<FoldedSum> folded = NewRecycledFoldedSum(spare_sums_);
   folded->id = next_folded_id_++;
   folded->group = header.group();
   folded->sum = std::move(sum);

@@ -197,10 +197,7 @@ class InProcessTransport : public Transport {
       spare_sums_->Give(std::move(open.values));
       return;
     }
-    std::shared_ptr<FoldedSum> folded(new FoldedSum, [spare = spare_sums_](FoldedSum* f) {
-      spare->Give(std::move(f->sum).TakeValues());
-      delete f;
-    });
+    std::shared_ptr<FoldedSum> folded = NewRecycledFoldedSum(spare_sums_);
     folded->id = next_folded_id_++;
     folded->group = open.group;
     folded->sum = ExactSum::FromValues(std::move(open.values));
