@@ -39,7 +39,9 @@
 
 ABSL_FLAG(int, workers, 0,
           "Worker processes to start (default 0 = one per visible GPU when --device finds GPUs, "
-          "else one per CPU core). Ignored with --inprocess.");
+          "else one per CPU core). Ignored with --inprocess. Each process adds its own start and "
+          "hand-offs every round: on many short tasks one worker with a slot per core "
+          "(--workers=1) runs closest to --inprocess (docs/results.md, issue 14).");
 ABSL_FLAG(bool, inprocess, false,
           "Run the same engine and algorithm with in-process training threads and no sockets.");
 ABSL_FLAG(std::string, out, "",
