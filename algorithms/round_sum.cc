@@ -47,7 +47,8 @@ absl::Status RoundSum::Add(const ClientUpdate& update) {
 
 absl::Status RoundSum::Merge(const ClientUpdate& update) {
   const FoldedSum& f = *update.folded;
-  const size_t n = f.sum.size();
+  const std::span<const int64_t> values = f.values();
+  const size_t n = values.size();
   auto bad = [&](const std::string& why) {
     return absl::InvalidArgumentError(
         absl::StrCat("pre-aggregated sum ", f.id, " with task ", update.task_id, ": ", why));
@@ -65,8 +66,8 @@ absl::Status RoundSum::Merge(const ClientUpdate& update) {
     }
   }
   if (folded_.empty()) {
-    sum_ = f.sum;  // a copy into the kept memory: no zeroing, no addition
-  } else if (absl::Status s = sum_.Merge(f.sum); !s.ok()) {
+    sum_.CopyFrom(values);  // into the kept memory: no zeroing, no addition
+  } else if (absl::Status s = sum_.Merge(values); !s.ok()) {
     return bad(std::string(s.message()));
   }
   for (TaskId t : f.tasks) {

@@ -83,6 +83,48 @@ TEST(RoundSumTest, APreAggregatedSumGivesTheSameBitsAsItsUpdatesOneByOne) {
   EXPECT_EQ(folded.Applied(1.0)[0].weight, plain.Applied(1.0)[0].weight);
 }
 
+// A sum read in place (FoldedSum::borrowed: a worker's shared-memory slot)
+// gives the round the bits of the same sum held by the FoldedSum, as the
+// round's first sum (copied) and as a later one (merged).
+TEST(RoundSumTest, ASumHeldElsewhereGivesTheSameBitsAsOneHeldByItsFoldedSum) {
+  const std::vector<ClientUpdate> updates = {
+      Update(1, 0, 5, {0.1f, -3.7f, 1e-3f}), Update(2, 1, 5, {2.3f, 0.7f, -0.9f}),
+      Update(3, 2, 5, {-1.1f, 5.5f, 0.3f}), Update(4, 3, 5, {4.25f, -0.5f, 7.0f})};
+  std::vector<std::vector<int64_t>> outside;  // the "slots"
+  auto borrowed = [&](ClientUpdate u) {
+    auto copy = std::make_shared<FoldedSum>(*u.folded);
+    outside.push_back(std::move(copy->sum).TakeValues());
+    copy->sum = ExactSum();
+    copy->borrowed = outside.back();
+    u.folded = std::move(copy);
+    return u;
+  };
+  outside.reserve(4);
+  for (bool elsewhere : {false, true}) {
+    RoundSum round(/*uniform=*/true, 3);
+    ClientUpdate first = FoldedUpdate(round, 1, 0, 5, {updates[0], updates[1]});
+    ClientUpdate second = FoldedUpdate(round, 3, 2, 5, {updates[2], updates[3]});
+    if (elsewhere) {
+      first = borrowed(first);
+      second = borrowed(second);
+      EXPECT_TRUE(first.folded->sum.empty());
+      EXPECT_EQ(first.folded->values().data(), outside[0].data());
+    }
+    ASSERT_TRUE(round.Add(first).ok());
+    ASSERT_TRUE(round.Add(updates[1]).ok());
+    ASSERT_TRUE(round.Add(second).ok());
+    ASSERT_TRUE(round.Add(updates[3]).ok());
+    EXPECT_EQ(round.pending_folds(), 0u);
+    std::vector<float> mean(3);
+    round.MeanInto(mean);
+    RoundSum plain(/*uniform=*/true, 3);
+    for (const ClientUpdate& u : updates) ASSERT_TRUE(plain.Add(u).ok());
+    std::vector<float> want(3);
+    plain.MeanInto(want);
+    EXPECT_EQ(mean, want) << (elsewhere ? "held elsewhere" : "held by the FoldedSum");
+  }
+}
+
 TEST(RoundSumTest, ANewRoundStartsFromNothingWhateverItsFirstUpdateIs) {
   // Clear keeps the sum's memory without zeroing it; the next round's first
   // update, plain or pre-aggregated, overwrites it.

@@ -111,14 +111,14 @@ absl::Status ExactSum::AssignInto(std::span<int64_t> sum, double w, std::span<co
   return TermError(x, w, first);
 }
 
-absl::Status ExactSum::Merge(const ExactSum& other) {
-  if (other.values_.size() != values_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("exact sum: a sum of ", other.values_.size(),
-                                                   " values merged into ", values_.size()));
+absl::Status ExactSum::Merge(std::span<const int64_t> other) {
+  if (other.size() != values_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exact sum: a sum of ", other.size(), " values merged into ", values_.size()));
   }
   const size_t n = values_.size();
   uint64_t* __restrict acc = reinterpret_cast<uint64_t*>(values_.data());
-  const uint64_t* __restrict add = reinterpret_cast<const uint64_t*>(other.values_.data());
+  const uint64_t* __restrict add = reinterpret_cast<const uint64_t*>(other.data());
   uint64_t overflow = 0;
   for (size_t j = 0; j < n; ++j) acc[j] = AddChecked(acc[j], add[j], &overflow);
   if (overflow != 0) {

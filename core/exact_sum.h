@@ -63,7 +63,12 @@ class ExactSum {
 
   // *this += other, exactly. InvalidArgument, leaving *this unchanged, when
   // the sizes differ or the sum would leave the 64-bit range.
-  absl::Status Merge(const ExactSum& other);
+  absl::Status Merge(const ExactSum& other) { return Merge(other.values()); }
+  // The same with another sum's fixed-point values held elsewhere.
+  absl::Status Merge(std::span<const int64_t> other);
+  // *this = the sum whose fixed-point values are `values`, copied into the
+  // memory *this holds (zero-filled only where it grows).
+  void CopyFrom(std::span<const int64_t> values) { values_.assign(values.begin(), values.end()); }
 
   // out[j] = float(value[j] * 2^-32 * scale): the sum, scaled (by 1 / the
   // total weight for a mean). REQUIRES: out.size() == size().

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,15 @@ struct FoldedSum {
   uint64_t id = 0;  // unique per transport (for logs and duplicate checks)
   uint64_t group = 0;
   std::vector<TaskId> tasks;  // ascending
+  // The sum: its values held here, or (with `sum` empty) in memory this
+  // FoldedSum reads in place until it is destroyed, a worker's
+  // shared-memory slot (the transport that made it keeps that memory until
+  // then: server/grpc_transport_folded.cc).
   ExactSum sum;
+  std::span<const int64_t> borrowed;
+
+  // The sum's fixed-point values (ExactSum::values()), wherever they are.
+  std::span<const int64_t> values() const { return sum.empty() ? borrowed : sum.values(); }
 };
 
 // An empty FoldedSum whose values' memory goes to `spare` when the last

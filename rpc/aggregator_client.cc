@@ -138,17 +138,17 @@ void AggregatorClient::UseSharedMemory(uint64_t num_params, uint32_t slots,
   lazy_slots_ = slots;
   lazy_failure_ = std::move(on_failure);
   sum_segment_.reset();
-  sum_lazy_slots_ = slots;
+  sum_lazy_slots_ = slots + 1;
   download_segment_.reset();
   download_lazy_slots_ = slots;
 }
 
 std::shared_ptr<UpdateSegment> AggregatorClient::LazySegmentLocked(
-    std::shared_ptr<UpdateSegment>* segment, uint32_t* lazy_slots, uint64_t values,
-    uint64_t scale) {
+    std::shared_ptr<UpdateSegment>* segment, uint32_t* lazy_slots, uint64_t values, uint64_t scale,
+    bool hold_words) {
   if (*segment == nullptr && *lazy_slots > 0 && values == lazy_params_) {
     absl::StatusOr<std::unique_ptr<UpdateSegment>> made =
-        UpdateSegment::Create(scale * lazy_params_, *lazy_slots);
+        UpdateSegment::Create(scale * lazy_params_, *lazy_slots, hold_words);
     *lazy_slots = 0;
     if (made.ok()) {
       *segment = *std::move(made);

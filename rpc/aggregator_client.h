@@ -154,7 +154,9 @@ class AggregatorClient {
   // faults in the first). The slot goes back to the segment when this is
   // destroyed, unless a push through it failed: the server may still be
   // reading it then, so it is never lent again (its values stay readable
-  // here, for a push that streams them).
+  // here, for a push that streams them). A pushed slot is lent again only
+  // once the server has let go of it (its hold word, rpc/shm_segment.h):
+  // the server merges the sum from the slot itself.
   class SumSlot {
    public:
     SumSlot(SumSlot&& other) noexcept { *this = std::move(other); }
@@ -196,7 +198,8 @@ class AggregatorClient {
   };
   // Uploads a batch (PushFolded) and leases up to `want_tasks` tasks with
   // the answer. The sum goes through a slot of a second shared-memory
-  // segment (slots of 2 * num_params floats' bytes) made like the updates'
+  // segment (slots of 2 * num_params floats' bytes and a hold word, one
+  // more slot than the worker has) made like the updates'
   // one when UseSharedMemory was called: its own slot when it was built in
   // one (which a failed push retires, so that a retry streams it), else a
   // free slot it is copied into. Otherwise it streams in chunks of at most
@@ -272,9 +275,10 @@ class AggregatorClient {
   // *segment, made first when it is still to make (*lazy_slots > 0) and a
   // push of `values` values of lazy_params_ asks for it: slots of
   // `scale` x lazy_params_ floats. A failure is told to lazy_failure_ once.
+  // With `hold_words`, the slots have them (UpdateSegment::Create).
   std::shared_ptr<UpdateSegment> LazySegmentLocked(std::shared_ptr<UpdateSegment>* segment,
                                                    uint32_t* lazy_slots, uint64_t values,
-                                                   uint64_t scale)
+                                                   uint64_t scale, bool hold_words = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(segment_mu_);
   // A push through `slot` of `segment` failed with `status`: retires the slot
   // (the server may still be reading it) and returns whether the server
@@ -289,7 +293,10 @@ class AggregatorClient {
   // One FetchModel call: streamed, or (segment != nullptr) into `slot` of it.
   absl::StatusOr<std::vector<float>> FetchOnce(const WorkerSession& worker, const ModelRef& model,
                                                UpdateSegment* segment, uint32_t slot);
-  // PushFolded's segment, made at its first push (slots 0 = none to make).
+  // PushFolded's segment, made at its first push (slots 0 = none to make),
+  // with hold words and one slot more than the worker has: the server holds
+  // a pushed sum's slot until its engine has merged the sum, while the next
+  // sum is built.
   std::shared_ptr<UpdateSegment> sum_segment_ ABSL_GUARDED_BY(segment_mu_);
   uint32_t sum_lazy_slots_ ABSL_GUARDED_BY(segment_mu_) = 0;
   // PushFolded's segment when it is made (or can be made now) for sums of

@@ -41,7 +41,8 @@ std::shared_ptr<UpdateSegment> AggregatorClient::SumSegmentFor(size_t num_values
   std::shared_ptr<UpdateSegment> segment;
   {
     absl::MutexLock lock(&segment_mu_);
-    segment = LazySegmentLocked(&sum_segment_, &sum_lazy_slots_, num_values, 2);
+    segment = LazySegmentLocked(&sum_segment_, &sum_lazy_slots_, num_values, 2,
+                                /*hold_words=*/true);
   }
   if (segment == nullptr || num_values == 0 || segment->num_params() != 2 * num_values) {
     return nullptr;
@@ -62,6 +63,7 @@ absl::StatusOr<bool> AggregatorClient::PushFoldedThrough(
     const std::shared_ptr<UpdateSegment>& segment, uint32_t slot,
     wire::PushUpdateResponse* response) {
   const std::span<const int64_t> values = batch.values();
+  segment->Hold(slot);  // the server may read the sum in place until it clears the word
   const grpc::Status status =
       PushFoldedOnce(worker, batch, values, want_tasks, segment.get(), slot, response);
   if (status.ok()) {

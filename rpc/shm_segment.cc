@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -35,14 +36,15 @@ bool IsUpdateSegmentName(const std::string& name) {
 // ------------------------------------------------------------ UpdateSegment
 
 absl::StatusOr<std::unique_ptr<UpdateSegment>> UpdateSegment::Create(uint64_t num_params,
-                                                                     uint32_t slots) {
-  if (num_params == 0 || slots == 0 ||
-      num_params * sizeof(float) > kMaxUpdateSegmentBytes / slots) {
+                                                                     uint32_t slots,
+                                                                     bool hold_words) {
+  const uint64_t stride = num_params + (hold_words ? kHoldWordFloats : 0);
+  if (num_params == 0 || slots == 0 || stride * sizeof(float) > kMaxUpdateSegmentBytes / slots) {
     return absl::ResourceExhaustedError(
         absl::StrCat("a shared-memory segment of ", slots, " updates of ", num_params,
                      " floats would exceed ", kMaxUpdateSegmentBytes >> 20, " MiB"));
   }
-  const size_t bytes = static_cast<size_t>(num_params * sizeof(float) * slots);
+  const size_t bytes = static_cast<size_t>(stride * sizeof(float) * slots);
   absl::StatusOr<std::string> random = RandomHex(8);
   if (!random.ok()) return random.status();
   const std::string name = absl::StrCat(kShmNamePrefix, absl::Hex(::getpid()), "-", *random);
@@ -68,33 +70,60 @@ absl::StatusOr<std::unique_ptr<UpdateSegment>> UpdateSegment::Create(uint64_t nu
     return err == ENOSPC ? absl::ResourceExhaustedError(why) : absl::UnavailableError(why);
   }
   return std::unique_ptr<UpdateSegment>(
-      new UpdateSegment(name, static_cast<float*>(base), num_params, slots));
+      new UpdateSegment(name, static_cast<float*>(base), num_params, slots, hold_words));
 }
 
-UpdateSegment::UpdateSegment(std::string name, float* base, uint64_t num_params, uint32_t slots)
+UpdateSegment::UpdateSegment(std::string name, float* base, uint64_t num_params, uint32_t slots,
+                             bool hold_words)
     : name_(std::move(name)),
       base_(base),
       num_params_(num_params),
       slots_(slots),
+      hold_words_(hold_words),
+      stride_(num_params + (hold_words ? kHoldWordFloats : 0)),
       retired_(slots, false) {
   for (uint32_t s = slots; s >= 1; --s) free_.push_back(s);  // hands out 1 first
 }
 
 UpdateSegment::~UpdateSegment() {
-  ::munmap(base_, static_cast<size_t>(num_params_ * sizeof(float) * slots_));
+  ::munmap(base_, static_cast<size_t>(stride_ * sizeof(float) * slots_));
   ::unlink(PathOf(name_).c_str());  // ENOENT once the server took it
+}
+
+uint64_t* UpdateSegment::HoldWord(uint32_t slot) const {
+  // 8-aligned: the segment is page-aligned and a slot's floats are an even
+  // number (sum slots hold int64 values).
+  return reinterpret_cast<uint64_t*>(base_ + (slot - 1) * stride_ + num_params_);
 }
 
 std::optional<uint32_t> UpdateSegment::Acquire() {
   absl::MutexLock lock(&mu_);
-  if (free_.empty()) return std::nullopt;
-  const uint32_t slot = free_.back();
-  free_.pop_back();
-  return slot;
+  // The most recently released first (its pages are the warmest), skipping
+  // those the server still reads.
+  for (auto it = free_.rbegin(); it != free_.rend(); ++it) {
+    if (held(*it)) continue;
+    const uint32_t slot = *it;
+    free_.erase(std::next(it).base());
+    return slot;
+  }
+  return std::nullopt;
 }
 
 std::span<float> UpdateSegment::Slot(uint32_t slot) {
-  return {base_ + (slot - 1) * num_params_, static_cast<size_t>(num_params_)};
+  return {base_ + (slot - 1) * stride_, static_cast<size_t>(num_params_)};
+}
+
+void UpdateSegment::Hold(uint32_t slot) {
+  if (!hold_words_) return;
+  // The push's system call orders it before the server's first look.
+  std::atomic_ref<uint64_t>(*HoldWord(slot)).store(1, std::memory_order_relaxed);
+}
+
+bool UpdateSegment::held(uint32_t slot) const {
+  // Acquire: the server's reads of the slot happen before a cleared word
+  // is seen here, so the next writes into the slot come after them.
+  return hold_words_ &&
+         std::atomic_ref<uint64_t>(*HoldWord(slot)).load(std::memory_order_acquire) != 0;
 }
 
 void UpdateSegment::Release(uint32_t slot) {
@@ -165,6 +194,20 @@ MappedUpdateSegment::MappedUpdateSegment(std::string name, float* base, size_t b
       slots_(slots) {}
 
 MappedUpdateSegment::~MappedUpdateSegment() { ::munmap(base_, bytes_); }
+
+absl::Status MappedUpdateSegment::ClearHold(uint32_t slot) const {
+  if (!writable_) {
+    return absl::FailedPreconditionError(absl::StrCat("segment ", name_, " is mapped read-only"));
+  }
+  if (slot < 1 || slot > slots_ || num_params_ < kHoldWordFloats) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no hold word for slot ", slot, " of ", slots_, " in ", name_));
+  }
+  auto* word = reinterpret_cast<uint64_t*>(base_ + slot * num_params_ - kHoldWordFloats);
+  // Release: this process's reads of the slot come before the worker sees 0.
+  std::atomic_ref<uint64_t>(*word).store(0, std::memory_order_release);
+  return absl::OkStatus();
+}
 
 absl::Status MappedUpdateSegment::WriteSlot(uint32_t slot, std::span<const float> values) const {
   if (!writable_) {

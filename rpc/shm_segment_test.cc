@@ -1,5 +1,6 @@
 #include "rpc/shm_segment.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -108,6 +109,101 @@ TEST(ShmSegmentTest, SlotsAreHandedOutOnceUntilReleasedAndRetiredOnesNeverAgain)
   EXPECT_FALSE((*seg)->retired(*b));
   (*seg)->Release(*a);
   EXPECT_FALSE((*seg)->Acquire().has_value());
+}
+
+// Sum slots: the server reads a pushed slot in place (HeldSlot) and the
+// worker lends it again only once the server let go of it, whatever order
+// the slots were released in.
+TEST(ShmSegmentTest, AHeldSlotIsLentAgainOnlyOnceTheServerLetsGoOfIt) {
+  constexpr uint64_t kValues = 50;  // int64 values: 2 * kValues floats
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> seg =
+      UpdateSegment::Create(2 * kValues, 2, /*hold_words=*/true);
+  ASSERT_TRUE(seg.ok()) << seg.status();
+  EXPECT_EQ(std::filesystem::file_size(PathOf((*seg)->name())),
+            2u * (2 * kValues + kHoldWordFloats) * sizeof(float));
+  EXPECT_EQ((*seg)->Slot(1).size(), 2 * kValues);  // the tail is not the caller's
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped = MappedUpdateSegment::Open(
+      (*seg)->name(), 2 * kValues + kHoldWordFloats, MappedUpdateSegment::Access::kReadWrite);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  ASSERT_EQ((*mapped)->slots(), 2u);
+
+  const std::optional<uint32_t> a = (*seg)->Acquire();
+  ASSERT_EQ(a, 1u);
+  std::span<float> floats = (*seg)->Slot(*a);
+  auto* values = reinterpret_cast<int64_t*>(floats.data());
+  for (uint64_t i = 0; i < kValues; ++i) values[i] = static_cast<int64_t>(i * i) - 1000;
+  (*seg)->Hold(*a);
+  EXPECT_TRUE((*seg)->held(*a));
+  auto held = std::make_shared<HeldSlot>(*mapped, *a);
+  const std::span<const int64_t> seen = held->As<int64_t>(kValues);
+  for (uint64_t i = 0; i < kValues; ++i) ASSERT_EQ(seen[i], values[i]) << i;
+
+  // The push returned: the worker gives the slot back, but the server still
+  // holds it, so the other slot is lent, and then none.
+  (*seg)->Release(*a);
+  EXPECT_EQ((*seg)->Acquire(), std::optional<uint32_t>(2));
+  EXPECT_FALSE((*seg)->Acquire().has_value());
+  (*seg)->Release(2);
+  EXPECT_EQ((*seg)->Acquire(), std::optional<uint32_t>(2));  // not the held one
+  (*seg)->Release(2);
+  held.reset();  // the server is done with slot 1
+  EXPECT_FALSE((*seg)->held(*a));
+  std::optional<uint32_t> first = (*seg)->Acquire();
+  std::optional<uint32_t> second = (*seg)->Acquire();
+  ASSERT_TRUE(first.has_value() && second.has_value());
+  EXPECT_NE(*first, *second);
+  // Clearing the word never touched the values.
+  for (uint64_t i = 0; i < kValues; ++i) ASSERT_EQ(values[i], static_cast<int64_t>(i * i) - 1000);
+
+  // Only a read-write mapping can clear a word, and only of its slots.
+  EXPECT_EQ((*mapped)->ClearHold(3).code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> other =
+      UpdateSegment::Create(2 * kValues, 1, /*hold_words=*/true);
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> ro =
+      MappedUpdateSegment::Open((*other)->name(), 2 * kValues + kHoldWordFloats);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  EXPECT_EQ((*ro)->ClearHold(1).code(), absl::StatusCode::kFailedPrecondition);
+  // A segment without hold words: Hold does nothing, nothing is ever held.
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> plain = UpdateSegment::Create(2 * kValues, 1);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  (*plain)->Hold(1);
+  EXPECT_FALSE((*plain)->held(1));
+}
+
+// The word crosses processes: a forked "server" clears it after reading the
+// slot, and the worker sees the slot come back.
+TEST(ShmSegmentTest, AHoldWordClearedInAnotherProcessFreesTheSlot) {
+  constexpr uint64_t kValues = 1000;
+  absl::StatusOr<std::unique_ptr<UpdateSegment>> seg =
+      UpdateSegment::Create(2 * kValues, 1, /*hold_words=*/true);
+  ASSERT_TRUE(seg.ok()) << seg.status();
+  const std::optional<uint32_t> slot = (*seg)->Acquire();
+  ASSERT_EQ(slot, 1u);
+  auto* values = reinterpret_cast<int64_t*>((*seg)->Slot(*slot).data());
+  for (uint64_t i = 0; i < kValues; ++i) values[i] = static_cast<int64_t>(3 * i) + 1;
+  (*seg)->Hold(*slot);
+  (*seg)->Release(*slot);
+  const std::string name = (*seg)->name();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped = MappedUpdateSegment::Open(
+        name, 2 * kValues + kHoldWordFloats, MappedUpdateSegment::Access::kReadWrite);
+    if (!mapped.ok()) _exit(2);
+    int64_t sum = 0;
+    {
+      HeldSlot held(*mapped, 1);
+      for (int64_t v : held.As<int64_t>(kValues)) sum += v;
+    }
+    _exit(sum == static_cast<int64_t>(3 * (kValues * (kValues - 1) / 2) + kValues) ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE((*seg)->held(*slot));
+  EXPECT_EQ((*seg)->Acquire(), slot);
 }
 
 TEST(ShmSegmentTest, ACopyIsBitForBitNonFiniteValuesIncluded) {

@@ -24,8 +24,8 @@ absl::Status FoldedSumReader::Take(wire::FoldedChunk* chunk) {
     have_header_ = true;
     if (absl::Status s = transport_->CheckFoldedHeader(header_); !s.ok()) return s;
     if (header_.shm_slot() > 0) {  // the values are in shared memory, not in the stream
-      if (absl::Status s = transport_->ReadFoldedSlot(header_, &values_); !s.ok()) return s;
-      received_ = values_.size();
+      if (absl::Status s = transport_->HoldFoldedSlot(header_, &held_); !s.ok()) return s;
+      received_ = header_.num_params();
     } else {
       values_ = transport_->SpareSumValuesSized();  // every value is written below (Finish)
     }
@@ -34,6 +34,9 @@ absl::Status FoldedSumReader::Take(wire::FoldedChunk* chunk) {
   }
   const std::string& data = chunk->data();
   if (data.empty()) return absl::OkStatus();  // a header alone
+  if (held_ != nullptr) {
+    return absl::InvalidArgumentError("a PushFolded stream names a slot and carries values too");
+  }
   bytes_ += data.size();
   const size_t n = data.size() / sizeof(int64_t);
   if (data.size() % sizeof(int64_t) != 0 || chunk->offset() != received_ ||
@@ -48,14 +51,16 @@ absl::Status FoldedSumReader::Take(wire::FoldedChunk* chunk) {
 }
 
 absl::Status FoldedSumReader::Finish() const {
-  if (have_header_ && received_ == values_.size()) return absl::OkStatus();
+  const uint64_t want = held_ != nullptr ? header_.num_params() : values_.size();
+  if (have_header_ && received_ == want) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("pre-aggregated sum ended after ", received_,
-                                                 " of ", have_header_ ? values_.size() : 0,
-                                                 " values", have_header_ ? "" : " (no header)"));
+                                                 " of ", have_header_ ? want : 0, " values",
+                                                 have_header_ ? "" : " (no header)"));
 }
 
 absl::Status FoldedSumReader::End(absl::Status status, wire::PushUpdateResponse* response) {
-  return transport_->EndFolded(std::move(status), header_, std::move(values_), bytes_, response);
+  return transport_->EndFolded(std::move(status), header_, std::move(values_), std::move(held_),
+                               bytes_, response);
 }
 
 absl::Status GrpcTransportImpl::CheckFoldedHeader(const wire::FoldedHeader& header) {
@@ -64,14 +69,16 @@ absl::Status GrpcTransportImpl::CheckFoldedHeader(const wire::FoldedHeader& head
   return CheckFoldedLocked(header);
 }
 
-absl::Status GrpcTransportImpl::ReadFoldedSlot(const wire::FoldedHeader& header,
-                                               std::vector<int64_t>* values) {
+absl::Status GrpcTransportImpl::HoldFoldedSlot(const wire::FoldedHeader& header,
+                                               std::shared_ptr<HeldSlot>* held) {
   std::shared_ptr<const MappedUpdateSegment> segment;
   {
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped =
-        WorkerSegmentLocked(header.worker_id(), &WorkerState::sum_segment, header.shm_segment(),
-                            2 * num_params_, MappedUpdateSegment::Access::kRead, "sums");
+    // Slots of num_params int64 values (2 * num_params floats' bytes) and
+    // the hold word; read-write, to clear that word.
+    absl::StatusOr<std::shared_ptr<const MappedUpdateSegment>> mapped = WorkerSegmentLocked(
+        header.worker_id(), &WorkerState::sum_segment, header.shm_segment(),
+        2 * num_params_ + kHoldWordFloats, MappedUpdateSegment::Access::kReadWrite, "sums");
     if (!mapped.ok()) return mapped.status();
     segment = *std::move(mapped);
   }
@@ -80,10 +87,7 @@ absl::Status GrpcTransportImpl::ReadFoldedSlot(const wire::FoldedHeader& header,
                                                    " names slot ", header.shm_slot(), " of ",
                                                    segment->slots()));
   }
-  // The sum segment's slots hold 2 * num_params floats' bytes: num_params
-  // int64 values.
-  *values = SpareSumValues();
-  segment->CopySlotAs<int64_t>(header.shm_slot(), values);
+  *held = std::make_shared<HeldSlot>(std::move(segment), header.shm_slot());
   return absl::OkStatus();
 }
 
@@ -144,13 +148,15 @@ absl::Status GrpcTransportImpl::CheckFoldedLocked(const wire::FoldedHeader& head
 }
 
 absl::Status GrpcTransportImpl::EndFolded(absl::Status status, const wire::FoldedHeader& header,
-                                          std::vector<int64_t> values, uint64_t bytes,
+                                          std::vector<int64_t> values,
+                                          std::shared_ptr<HeldSlot> held, uint64_t bytes,
                                           wire::PushUpdateResponse* response) {
   absl::MutexLock lock(&mu_);
   // Re-checked: a lease may have changed while the sum was arriving.
   if (status.ok()) status = CheckFoldedLocked(header);
   if (status.ok()) {
-    status = CommitFoldedLocked(header, ExactSum::FromValues(std::move(values)), response);
+    status = CommitFoldedLocked(header, ExactSum::FromValues(std::move(values)), std::move(held),
+                                response);
   }
   stats_.bytes_received += bytes;
   if (!status.ok()) ++stats_.rejected;
@@ -161,6 +167,7 @@ absl::Status GrpcTransportImpl::EndFolded(absl::Status status, const wire::Folde
 }
 
 absl::Status GrpcTransportImpl::CommitFoldedLocked(const wire::FoldedHeader& header, ExactSum sum,
+                                                   std::shared_ptr<HeldSlot> held,
                                                    wire::PushUpdateResponse* response) {
   const uint64_t worker = header.worker_id();
   // The sum's own name, kept in each task's fingerprint: a resend of the
@@ -205,10 +212,23 @@ absl::Status GrpcTransportImpl::CommitFoldedLocked(const wire::FoldedHeader& hea
                                                       " overlaps results the server has ",
                                                       "already; its tasks are trained again"));
   }
-  std::shared_ptr<FoldedSum> folded = NewRecycledFoldedSum(spare_sums_);
+  std::shared_ptr<FoldedSum> folded;
+  if (held != nullptr) {
+    // Read in place: the worker's slot stays held until the last result
+    // sharing the sum is gone (the engine has merged it).
+    const std::span<const int64_t> values = held->As<int64_t>(num_params_);
+    folded =
+        std::shared_ptr<FoldedSum>(new FoldedSum, [held = std::move(held)](FoldedSum* f) mutable {
+          delete f;
+          held.reset();  // clears the word: the slot goes back
+        });
+    folded->borrowed = values;
+  } else {
+    folded = NewRecycledFoldedSum(spare_sums_);
+    folded->sum = std::move(sum);
+  }
   folded->id = next_folded_id_++;
   folded->group = header.group();
-  folded->sum = std::move(sum);
   for (const wire::FoldedTask& t : header.tasks()) folded->tasks.push_back(t.task_id());
   std::shared_ptr<const FoldedSum> shared = std::move(folded);
   const absl::Time now = clock_->Now();

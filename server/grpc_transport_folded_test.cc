@@ -78,7 +78,7 @@ TEST_F(TransportTest, AFoldedSumBecomesOneResultPerTaskSharingIt) {
     EXPECT_EQ(r->folded, shared);  // one sum, not three copies
   }
   EXPECT_EQ(shared->tasks, (std::vector<TaskId>{1, 2, 3}));
-  EXPECT_EQ(shared->sum, batch.sum);
+  EXPECT_TRUE(std::ranges::equal(shared->values(), batch.sum.values()));
 
   // The same batch again (its answer was lost): a duplicate, nothing new.
   pushed = client->PushFolded(w, batch, 0);
@@ -109,7 +109,8 @@ TEST_F(TransportTest, AWorkerOnThisMachineHandsItsSumOverInSharedMemory) {
     auto r = transport_->Await(id);
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_NE(r->folded, nullptr);
-    EXPECT_EQ(r->folded->sum, id <= 2 ? first.sum : second.sum) << id;
+    EXPECT_TRUE(std::ranges::equal(r->folded->values(), (id <= 2 ? first : second).sum.values()))
+        << id;
   }
 }
 
@@ -118,7 +119,9 @@ TEST_F(TransportTest, ASumBuiltInALentSlotGoesOverWithoutACopy) {
   Start(n);
   auto client = NewClient();
   WorkerSession w;
-  ASSERT_NO_FATAL_FAILURE(RegisterSharing(*client, n, 1, &w));  // one slot for sums
+  // One training slot: two slots for sums, so that one can be built while
+  // the server holds the other.
+  ASSERT_NO_FATAL_FAILURE(RegisterSharing(*client, n, 1, &w));
   for (TaskId id : {1, 2, 3, 4}) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
   ASSERT_EQ(client->GetTask(w, 4, 1.0)->tasks_size(), 4);
 
@@ -130,7 +133,12 @@ TEST_F(TransportTest, ASumBuiltInALentSlotGoesOverWithoutACopy) {
   batch.tasks = expected.tasks;
   batch.in_slot = client->LendSumSlot(n);
   ASSERT_TRUE(batch.in_slot.has_value());
-  EXPECT_FALSE(client->LendSumSlot(n).has_value());      // the only slot is lent
+  const int64_t* const first_slot = batch.in_slot->values().data();
+  {
+    std::optional<AggregatorClient::SumSlot> other = client->LendSumSlot(n);
+    ASSERT_TRUE(other.has_value());
+    EXPECT_FALSE(client->LendSumSlot(n).has_value());  // both lent
+  }
   EXPECT_FALSE(client->LendSumSlot(n + 1).has_value());  // and sums of another size stream
   for (TaskId id : {1, 2}) {
     const std::vector<float> delta = MakeResult(FoldTask(id, id), n, 0.25f * id).delta;
@@ -141,35 +149,75 @@ TEST_F(TransportTest, ASumBuiltInALentSlotGoesOverWithoutACopy) {
   ASSERT_TRUE(client->PushFolded(w, batch, 0).ok());
   EXPECT_EQ(client->bytes_shared(), n * sizeof(int64_t));
   EXPECT_EQ(transport_->stats().bytes_received, 0u);
+  std::vector<std::shared_ptr<const FoldedSum>> kept;
   for (TaskId id : {1, 2}) {
     auto r = transport_->Await(id);
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_NE(r->folded, nullptr);
-    EXPECT_EQ(r->folded->sum, expected.sum) << id;
+    // Read in place: the server's sum is the worker's slot, not a copy.
+    EXPECT_TRUE(r->folded->sum.empty());
+    EXPECT_TRUE(std::ranges::equal(r->folded->values(), expected.sum.values())) << id;
+    kept.push_back(r->folded);
   }
-  batch.in_slot.reset();  // the batch is done: its slot is lent again
+  // The batch is done, but the server still reads its slot: the other one is
+  // lent, and no more.
+  batch.in_slot.reset();
+  {
+    std::optional<AggregatorClient::SumSlot> other = client->LendSumSlot(n);
+    ASSERT_TRUE(other.has_value());
+    EXPECT_NE(other->values().data(), first_slot);
+    EXPECT_FALSE(client->LendSumSlot(n).has_value());
+  }
+  kept.clear();  // the engine is done with the sum: its slot comes back
   std::optional<AggregatorClient::SumSlot> slot = client->LendSumSlot(n);
-  ASSERT_TRUE(slot.has_value());
+  std::optional<AggregatorClient::SumSlot> spare = client->LendSumSlot(n);
+  ASSERT_TRUE(slot.has_value() && spare.has_value());
+  EXPECT_TRUE(slot->values().data() == first_slot || spare->values().data() == first_slot);
+  spare.reset();
 
   // A push through the slot that fails retires it (the server might be
-  // reading it); the values stay here, and a retry streams them.
+  // reading it); the values stay here, and the retry goes through the other
+  // slot (a copy), or streams when none is free.
   const AggregatorClient::FoldedBatch next = Batch(2, {3, 4}, n);
   batch.fold_id = 2;
   batch.tasks = {next.tasks[1], next.tasks[0]};  // not ascending: refused
   batch.in_slot = std::move(slot);
+  const int64_t* const retired = batch.in_slot->values().data();
   std::copy(next.sum.values().begin(), next.sum.values().end(), batch.in_slot->values().begin());
   EXPECT_EQ(client->PushFolded(w, batch, 0).status().code(), absl::StatusCode::kInvalidArgument);
   batch.tasks = next.tasks;
   ASSERT_TRUE(client->PushFolded(w, batch, 0).ok());
-  EXPECT_EQ(transport_->stats().bytes_received, n * sizeof(int64_t));  // streamed
+  EXPECT_EQ(transport_->stats().bytes_received, 0u);
+  EXPECT_EQ(client->bytes_shared(), 2 * n * sizeof(int64_t));
   for (TaskId id : {3, 4}) {
     auto r = transport_->Await(id);
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_NE(r->folded, nullptr);
-    EXPECT_EQ(r->folded->sum, next.sum) << id;
+    EXPECT_TRUE(std::ranges::equal(r->folded->values(), next.sum.values())) << id;
+    kept.push_back(r->folded);
   }
   batch.in_slot.reset();
-  EXPECT_FALSE(client->LendSumSlot(n).has_value());  // retired for good
+  // The retired slot is never lent again, and the other one is held.
+  EXPECT_FALSE(client->LendSumSlot(n).has_value());
+  kept.clear();
+  slot = client->LendSumSlot(n);
+  ASSERT_TRUE(slot.has_value());
+  EXPECT_NE(slot->values().data(), retired);
+  EXPECT_FALSE(client->LendSumSlot(n).has_value());
+
+  // With no slot free, a sum streams.
+  for (TaskId id : {5, 6}) transport_->Submit(FoldTask(id, static_cast<ClientId>(id)));
+  ASSERT_EQ(client->GetTask(w, 2, 1.0)->tasks_size(), 2);
+  const AggregatorClient::FoldedBatch last = Batch(3, {5, 6}, n);
+  ASSERT_TRUE(client->PushFolded(w, last, 0).ok());
+  EXPECT_EQ(transport_->stats().bytes_received, n * sizeof(int64_t));
+  for (TaskId id : {5, 6}) {
+    auto r = transport_->Await(id);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_NE(r->folded, nullptr);
+    EXPECT_FALSE(r->folded->sum.empty());  // its own copy: nothing to hold
+    EXPECT_TRUE(std::ranges::equal(r->folded->values(), last.sum.values())) << id;
+  }
 }
 
 TEST_F(TransportTest, AFoldedSumOverlappingAResultIsRefusedAndItsOtherTasksRequeued) {

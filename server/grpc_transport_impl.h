@@ -28,6 +28,7 @@
 #include "rpc/local_link.h"
 #include "rpc/shm_segment.h"
 #include "server/admission.h"
+#include "server/folded_sum_reader.h"
 #include "server/grpc_transport.h"
 #include "server/peer_models.h"
 #include "util/spare_buffers.h"
@@ -131,31 +132,6 @@ class GrpcPollCall final : public PollCall, public grpc::ServerUnaryReactor {
 
  private:
   GrpcTransportImpl* const transport_;
-};
-
-// One PushFolded's chunks as they arrive, over gRPC (FoldedReactor) or a
-// local link (one chunk): the header is checked before any value is taken
-// (CheckFoldedHeader), then the values must come contiguous, whole and
-// exactly num_params of them, or be in the worker's shared-memory slot.
-class FoldedSumReader {
- public:
-  explicit FoldedSumReader(GrpcTransportImpl* transport) : transport_(transport) {}
-
-  // Takes the next chunk (its header and data are moved from). OK: read on.
-  absl::Status Take(wire::FoldedChunk* chunk);
-  // The stream ended: OK when the header and every value came.
-  absl::Status Finish() const;
-  // Hands the sum to EndFolded with `status` (OK so far, or why the call
-  // failed); the call's final status. Called once.
-  absl::Status End(absl::Status status, wire::PushUpdateResponse* response);
-
- private:
-  GrpcTransportImpl* const transport_;
-  wire::FoldedHeader header_;
-  bool have_header_ = false;
-  std::vector<int64_t> values_;
-  uint64_t received_ = 0;  // values
-  uint64_t bytes_ = 0;
 };
 
 // Thin handlers on gRPC's callback API: decode, hand to the transport,
@@ -322,18 +298,18 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   // go back to the queue. Leases up to want_tasks with the answer.
   absl::Status CheckFoldedHeader(const wire::FoldedHeader& header);
   // A sum in shared memory (header.shm_slot > 0): maps the worker's sum
-  // segment (once) and copies the slot into *values. FailedPrecondition
-  // starting with kShmRefused when the worker was not offered shared memory
-  // or the segment cannot be mapped; InvalidArgument for a bad slot.
-  absl::Status ReadFoldedSlot(const wire::FoldedHeader& header, std::vector<int64_t>* values);
-  // An empty vector with room for a sum's num_params values, reusing the
-  // memory of a sum the engine is done with (util/spare_buffers.h).
-  std::vector<int64_t> SpareSumValues() { return spare_sums_->Take(num_params_); }
-  // num_params_ values to be overwritten (not zeroed first).
+  // segment (once) and holds the slot (*held), whose values the engine then
+  // reads in place. FailedPrecondition starting with kShmRefused when the
+  // worker was not offered shared memory or the segment cannot be mapped;
+  // InvalidArgument for a bad slot.
+  absl::Status HoldFoldedSlot(const wire::FoldedHeader& header, std::shared_ptr<HeldSlot>* held);
+  // num_params_ values to be overwritten (not zeroed first), reusing the
+  // memory of a streamed sum the engine is done with (util/spare_buffers.h).
   std::vector<int64_t> SpareSumValuesSized() { return spare_sums_->TakeSized(num_params_); }
+  // The values are `values`, or with `held` set the slot's.
   absl::Status EndFolded(absl::Status status, const wire::FoldedHeader& header,
-                         std::vector<int64_t> values, uint64_t bytes,
-                         wire::PushUpdateResponse* response);
+                         std::vector<int64_t> values, std::shared_ptr<HeldSlot> held,
+                         uint64_t bytes, wire::PushUpdateResponse* response);
 
   absl::Status Heartbeat(const wire::HeartbeatRequest& request, wire::HeartbeatResponse* response);
 
@@ -394,6 +370,7 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   absl::Status CheckFoldedLocked(const wire::FoldedHeader& header)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CommitFoldedLocked(const wire::FoldedHeader& header, ExactSum sum,
+                                  std::shared_ptr<HeldSlot> held,
                                   wire::PushUpdateResponse* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a push went through: leases up to `want` tasks, at most as many
@@ -566,9 +543,10 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   std::deque<TaskId> pending_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<TaskId, TaskResult> inbox_ ABSL_GUARDED_BY(mu_);
   uint64_t next_folded_id_ ABSL_GUARDED_BY(mu_) = 1;
-  // The memory of sums the engine has folded (FoldedSum's deleter gives it
-  // back), for the next sums read; shared, because a FoldedSum may outlive
-  // the transport. Four: two rounds' sums from two workers.
+  // The memory of streamed sums the engine has folded (FoldedSum's deleter
+  // gives it back), for the next sums read; shared, because a FoldedSum may
+  // outlive the transport. Four: two rounds' sums from two workers. (Sums
+  // in shared memory are read in place: HoldFoldedSlot.)
   const std::shared_ptr<SpareBuffers<int64_t>> spare_sums_ =
       std::make_shared<SpareBuffers<int64_t>>(4);
   std::deque<TaskId> arrival_order_ ABSL_GUARDED_BY(mu_);
