@@ -537,6 +537,9 @@ class GrpcTransportImpl final : public GrpcTransport, public PeerDirectory {
   std::vector<uint64_t> backup_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<PeerModels> peer_models_;
   absl::Time next_lease_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // What the reaper sleeps until (InfinitePast while it is awake): only an
+  // earlier lease deadline needs to wake it.
+  absl::Time reaper_wakes_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   double lease_seconds_sum_ ABSL_GUARDED_BY(mu_) = 0;  // of completed leases
   uint64_t leases_completed_ ABSL_GUARDED_BY(mu_) = 0;
   std::unordered_map<TaskId, TaskState> tasks_ ABSL_GUARDED_BY(mu_);

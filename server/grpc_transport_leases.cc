@@ -117,7 +117,7 @@ void GrpcTransportImpl::LeaseLocked(uint64_t worker_id, WorkerState* worker, uin
     task.leased_at = clock_->Now();
     task.deadline = LeaseDeadlineLocked(task);
     next_lease_deadline_ = std::min(next_lease_deadline_, task.deadline);
-    ++reaper_events_;
+    if (task.deadline < reaper_wakes_at_) ++reaper_events_;  // else it wakes in time
     if (std::find(task.lessees.begin(), task.lessees.end(), worker_id) == task.lessees.end()) {
       task.lessees.push_back(worker_id);
     }
@@ -246,7 +246,9 @@ void GrpcTransportImpl::ReaperLoop() {
       }
       const uint64_t seen = reaper_events_;
       auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return reaper_events_ != seen; };
+      reaper_wakes_at_ = deadline;
       clock_->AwaitWithDeadline(&mu_, absl::Condition(&changed), deadline);
+      reaper_wakes_at_ = absl::InfinitePast();
     }
   }
   // Ends in-flight RPCs (long polls already returned run_finished).
@@ -296,7 +298,7 @@ void GrpcTransportImpl::PollTimerLoop() {
     for (PollCall* call : finish) call->Answer(call->answer);
     absl::MutexLock lock(&mu_);
     polls_finishing_ = 0;
-    ++reaper_events_;  // after Shutdown, the reaper waits for these answers
+    if (shutdown_) ++reaper_events_;  // after Shutdown, the reaper waits for these answers
   }
 }
 
