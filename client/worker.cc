@@ -203,17 +203,16 @@ void Worker::PollLoop() {
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stop_ || free_slots_ >= PollMinLocked();
+        return stop_ ||
+               (free_slots_ >= PollMinLocked() &&
+                !(poll_after_batch_ && UntrainedLocked() >= static_cast<uint32_t>(slots_)));
       };
       mu_.Await(absl::Condition(&ready));
       if (stop_) return;
       free = static_cast<uint32_t>(free_slots_);
       id = session_;
-      if (fold_mode_) {
-        uint32_t held = 0;
-        for (const auto& [key, batch] : folds_) held += static_cast<uint32_t>(batch->held);
-        untrained = held;
-      }
+      if (fold_mode_) untrained = UntrainedLocked();
+      poll_after_batch_ = false;
     }
     absl::StatusOr<wire::GetTaskResponse> response =
         client_.GetTask(id, free, options_.long_poll_s, untrained);
@@ -236,6 +235,13 @@ void Worker::PollLoop() {
       if (!StartTaskLocked(task, id)) return;
       --free_slots_;
     }
+    absl::MutexLock lock(&mu_);
+    // Fewer tasks than asked: the server has none for us now (the round's
+    // are leased), and the next poll would park until the next round while
+    // this worker's slots train, waking the server's threads for nothing
+    // meanwhile. It goes once a slot has no untrained task left instead.
+    poll_after_batch_ =
+        fold_mode_ && static_cast<uint32_t>(response->tasks_size()) < free && !stop_;
   }
 }
 

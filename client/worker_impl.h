@@ -144,6 +144,12 @@ class Worker {
   int PollMinLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return fold_mode_ ? std::max(1, fold_depth_ * slots_ / 2) : 1;
   }
+  // Fold tasks held and not trained yet.
+  uint32_t UntrainedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    uint32_t held = 0;
+    for (const auto& [key, batch] : folds_) held += static_cast<uint32_t>(batch->held);
+    return held;
+  }
 
   // ----------------------------------------------------------------- helpers
 
@@ -207,6 +213,9 @@ class Worker {
   // Tasks held per slot while pre-aggregating (LeaseDepth::FoldDepth); the
   // poller asks for half of them at a time, so one GetTask serves several.
   int fold_depth_ ABSL_GUARDED_BY(mu_) = LeaseDepth::kFoldMin;
+  // The last poll brought fewer tasks than it asked for: the next one waits
+  // until fewer held fold tasks are untrained than there are slots (PollLoop).
+  bool poll_after_batch_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<FoldBatch>> folds_ ABSL_GUARDED_BY(mu_);
   // The memory of pushed sums, for the next batches' (a new sum's zeroing
   // pass and first-touch page faults, once a round, are spared).

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -242,6 +244,76 @@ TEST_F(WorkerServerTest, TaskOfADeadWorkerIsRedoneByAnotherAtTheTimeout) {
 // weighted deltas into exact sums, each of two tasks or more, and a batch of
 // one goes as a plain update. Every sum equals the one made from the
 // in-process deltas, bit for bit.
+// A worker whose poll brought fewer tasks than it asked for (the server had
+// no more) polls again only once fewer of the batch's tasks are untrained
+// than it has slots: a poll sent at once would park until the next round,
+// waking the server's threads while the slots train. Wall-clock emulation
+// on the fake clock holds each task at the end of its training.
+TEST_F(WorkerServerTest, AWorkerWhosePollCameBackShortPollsAgainOnceItsBatchIsTrained) {
+  scenario_.mutable_clock()->set_mode(config::Clock::WALL);
+  scenario_.mutable_clock()->set_time_scale(1.0);
+  GrpcServerOptions options;
+  options.heartbeat_timeout_s = 60;  // fake seconds; the test moves 3
+  StartServer(options);
+  const std::string log_path =
+      ::testing::TempDir() + "/worker_poll_" + std::to_string(getpid()) + ".log";
+  FILE* task_log = std::fopen(log_path.c_str(), "w");
+  ASSERT_NE(task_log, nullptr);
+  WorkerOptions wo = Worker(1);
+  wo.task_log = task_log;
+  Link(&wo);
+  WorkerSummary summary;
+  absl::Status worker_status;
+  std::thread worker([&] { worker_status = RunWorker(wo, &summary); });
+
+  std::vector<TaskSpec> tasks;
+  for (TaskId id = 1; id <= 3; ++id) {
+    TaskSpec t = Task(id, static_cast<ClientId>(id));
+    t.fold_group = 1;
+    t.fold_weight = 1.0;
+    t.duration_s = 1.0;
+    tasks.push_back(t);
+  }
+  transport_->BeginBatch();
+  for (const TaskSpec& t : tasks) transport_->Submit(t);
+  transport_->EndBatch();
+  // The worker asks for one task (it knows of no fold group yet), then for
+  // a batch's worth, and gets the other two.
+  auto logged = [&](const std::string& what) {
+    std::ifstream in(log_path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find(what) != std::string::npos;
+  };
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!logged("task 1 (client 1, from global@0): training") && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  for (int done = 0; done < 3; ++done) {
+    // Task done+1 sleeps at the end of its training; its batch holds it.
+    absl::SleepFor(absl::Milliseconds(100));
+    EXPECT_EQ(transport_->stats().polls_parked, 0u) << done << " tasks trained";
+    clock_.Advance(absl::Seconds(1));
+  }
+  // The batch is trained (and pushed): the next poll parks for the next
+  // round.
+  while (transport_->stats().polls_parked == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(transport_->stats().polls_parked, 1u);
+  for (const TaskSpec& t : tasks) {
+    auto got = transport_->Await(t.id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_NE(got->folded, nullptr) << t.id;
+  }
+  transport_->Shutdown();
+  worker.join();
+  std::fclose(task_log);
+  std::remove(log_path.c_str());
+  EXPECT_TRUE(worker_status.ok()) << worker_status;
+  EXPECT_EQ(summary.tasks_done, 3u);
+  EXPECT_EQ(summary.sums_pushed, 1u);
+}
+
 TEST_F(WorkerServerTest, FoldGroupsComeAsExactSumsOfTwoOrMoreOrAsPlainUpdates) {
   GrpcServerOptions options;
   options.heartbeat_interval_s = 0.1;
