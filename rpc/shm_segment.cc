@@ -20,6 +20,14 @@ namespace {
 
 std::string PathOf(const std::string& name) { return absl::StrCat(kShmDir, "/", name); }
 
+// The hold word of a slot of a segment made with hold words, given where the
+// slot ends: the first 8 bytes of its last kHoldWordFloats floats. Both sides
+// find it here. 8-aligned: segments are page-aligned and their slots hold an
+// even number of floats (sum slots hold int64 values).
+uint64_t* HoldWordOfSlotEnding(float* slot_end) {
+  return reinterpret_cast<uint64_t*>(slot_end - kHoldWordFloats);
+}
+
 }  // namespace
 
 bool IsUpdateSegmentName(const std::string& name) {
@@ -91,9 +99,7 @@ UpdateSegment::~UpdateSegment() {
 }
 
 uint64_t* UpdateSegment::HoldWord(uint32_t slot) const {
-  // 8-aligned: the segment is page-aligned and a slot's floats are an even
-  // number (sum slots hold int64 values).
-  return reinterpret_cast<uint64_t*>(base_ + (slot - 1) * stride_ + num_params_);
+  return HoldWordOfSlotEnding(base_ + slot * stride_);
 }
 
 std::optional<uint32_t> UpdateSegment::Acquire() {
@@ -203,7 +209,7 @@ absl::Status MappedUpdateSegment::ClearHold(uint32_t slot) const {
     return absl::InvalidArgumentError(
         absl::StrCat("no hold word for slot ", slot, " of ", slots_, " in ", name_));
   }
-  auto* word = reinterpret_cast<uint64_t*>(base_ + slot * num_params_ - kHoldWordFloats);
+  uint64_t* word = HoldWordOfSlotEnding(base_ + slot * num_params_);
   // Release: this process's reads of the slot come before the worker sees 0.
   std::atomic_ref<uint64_t>(*word).store(0, std::memory_order_release);
   return absl::OkStatus();
